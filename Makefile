@@ -1,0 +1,107 @@
+# heaptrace: the preloaded shim, the collector, the tools, their tests.
+#   make            build everything
+#   make test       install test dependencies, build, run the test suite
+#   make demo       install dependencies, build, run the bundled demo
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make bench      benchmark against no tracer, heaptrack and jemalloc's profiler
+#   SANITIZE=address,undefined  instruments everything but the shim
+
+PREFIX ?= /usr/local
+BINDIR = $(PREFIX)/bin
+LIBDIR = $(PREFIX)/lib/heaptrace
+MANDIR = $(PREFIX)/share/man
+
+CC ?= cc
+OPT ?= -O2 -g
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-sign-compare
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -MMD -MP
+ifneq ($(SANITIZE),)
+SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+endif
+
+# The shim: never instrumented, exports only the libc names it wraps.
+SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+	-fno-stack-protector -I/usr/include/x86_64-linux-gnu
+SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o
+SHIM_LIBS = -lunwind -lm -ldl -lpthread
+
+TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
+TOOL_LIBS = -lzstd -ldw -lelf -lm $(SANFLAGS)
+LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o \
+	collector/report.o collector/aggregate.o collector/control.o
+TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
+	collector/heaptrace-report collector/heaptrace-diff
+
+TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot \
+	tests/test_report tests/test_symbolize
+TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo
+
+all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
+
+preload/%.o: preload/%.c
+	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+preload/libheaptrace.so: $(SHIM_OBJ)
+	$(CC) -shared -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
+		-o $@ $(SHIM_OBJ) $(SHIM_LIBS)
+
+# The shim starts the collector found next to it.
+preload/heaptrace-collector: collector/heaptrace-collector
+	ln -sf ../collector/heaptrace-collector $@
+
+collector/%.o: collector/%.c
+	$(CC) $(TOOL_CFLAGS) -c -o $@ $<
+
+collector/libht.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $(LIB_OBJ)
+
+collector/heaptrace-%: collector/heaptrace-%.o collector/libht.a
+	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+
+scripts/heaptrace: scripts/heaptrace.sh
+	cp $< $@ && chmod +x $@
+
+tests/%.o: tests/%.c
+	$(CC) $(TOOL_CFLAGS) -Icollector -c -o $@ $<
+
+tests/test_%: tests/test_%.o collector/libht.a
+	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+
+# Test subjects: plain programs with frame info, never sanitized.
+tests/progs/%: tests/progs/%.c
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline \
+		-Wall -o $@ $< -lpthread -ldl
+
+check-deps:
+	@scripts/deps.sh
+
+test: check-deps all $(TEST_UNITS) $(TEST_PROGS)
+	@tests/run.sh
+
+demo: check-deps all tests/progs/demo
+	@scripts/demo.sh
+
+bench: check-deps all
+	@scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 preload/libheaptrace.so collector/heaptrace-collector $(DESTDIR)$(LIBDIR)/
+	install -m 755 collector/heaptrace-dump collector/heaptrace-report \
+		collector/heaptrace-diff $(DESTDIR)$(BINDIR)/
+	install -m 755 scripts/heaptrace $(DESTDIR)$(BINDIR)/heaptrace
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+clean:
+	rm -f preload/*.o preload/*.d preload/*.so preload/heaptrace-collector \
+		collector/*.o collector/*.d collector/*.a $(TOOLS) scripts/heaptrace \
+		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS)
+	rm -rf tests/out
+
+.PHONY: all test demo bench install clean check-deps
+.SECONDARY:
+
+-include $(wildcard preload/*.d collector/*.d tests/*.d)

@@ -1,0 +1,411 @@
+/* The collector's profile: a table of distinct stacks with unbiased
+ * counters, a table of live sampled blocks (address -> stack, size), and
+ * the module map. Hash tables use open addressing with linear probing. */
+#include "aggregate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../preload/sample.h"
+#include "symbolize.h"
+#include "util.h"
+
+struct pstack {
+	uint64_t hash;
+	uint32_t first;   /* into frames */
+	uint32_t n;
+	double inuse_objects, inuse_space, alloc_objects, alloc_space;
+	uint64_t inuse_samples, alloc_samples;
+};
+
+struct live {
+	uint64_t addr;    /* 0 = empty slot */
+	uint64_t size;
+	uint32_t stack;
+};
+
+struct pmodule {
+	char *path;
+	uint64_t start, end, bias;
+	uint8_t build_id[32];
+	uint32_t build_id_len;
+};
+
+struct ht_profile {
+	uint64_t rate;
+	struct pstack *stacks;
+	size_t nstacks, capstacks;
+	uint32_t *stack_index;   /* hash table of stack numbers + 1 */
+	size_t stack_index_cap;  /* power of two */
+	uint64_t *frames;
+	size_t nframes, capframes;
+	struct live *live;
+	size_t nlive, live_cap;  /* power of two */
+	struct pmodule *modules;
+	size_t nmodules, capmodules;
+	uint64_t unmatched;
+};
+
+static uint64_t mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+	size_t c = *cap ? *cap : 64;
+	void *n;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	n = realloc(*arr, c * elem);
+	if (!n)
+		return -1;
+	*arr = n;
+	*cap = c;
+	return 0;
+}
+
+struct ht_profile *ht_profile_new(uint64_t rate)
+{
+	struct ht_profile *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->rate = rate;
+	p->stack_index_cap = 1024;
+	p->stack_index = calloc(p->stack_index_cap, sizeof(uint32_t));
+	p->live_cap = 1024;
+	p->live = calloc(p->live_cap, sizeof(struct live));
+	if (!p->stack_index || !p->live) {
+		ht_profile_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void ht_profile_free(struct ht_profile *p)
+{
+	size_t i;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->nmodules; i++)
+		free(p->modules[i].path);
+	free(p->modules);
+	free(p->stacks);
+	free(p->stack_index);
+	free(p->frames);
+	free(p->live);
+	free(p);
+}
+
+static int rehash_stacks(struct ht_profile *p)
+{
+	size_t cap = p->stack_index_cap * 2, i;
+	uint32_t *idx = calloc(cap, sizeof(uint32_t));
+
+	if (!idx)
+		return -1;
+	for (i = 0; i < p->nstacks; i++) {
+		size_t j = p->stacks[i].hash & (cap - 1);
+
+		while (idx[j])
+			j = (j + 1) & (cap - 1);
+		idx[j] = (uint32_t)i + 1;
+	}
+	free(p->stack_index);
+	p->stack_index = idx;
+	p->stack_index_cap = cap;
+	return 0;
+}
+
+/* Returns the stack number for frames, adding it if new, or -1 on OOM. */
+static int64_t intern_stack(struct ht_profile *p, const uint64_t *frames, uint32_t n)
+{
+	uint64_t h = mix(n + 1);
+	size_t j, i;
+	struct pstack *s;
+
+	for (i = 0; i < n; i++)
+		h = mix(h ^ frames[i]);
+	for (j = h & (p->stack_index_cap - 1); p->stack_index[j];
+	     j = (j + 1) & (p->stack_index_cap - 1)) {
+		s = &p->stacks[p->stack_index[j] - 1];
+		if (s->hash == h && s->n == n &&
+		    memcmp(&p->frames[s->first], frames, n * sizeof(uint64_t)) == 0)
+			return p->stack_index[j] - 1;
+	}
+	if (grow((void **)&p->stacks, &p->capstacks, p->nstacks + 1, sizeof(*p->stacks)) ||
+	    grow((void **)&p->frames, &p->capframes, p->nframes + n, sizeof(uint64_t)))
+		return -1;
+	s = &p->stacks[p->nstacks];
+	memset(s, 0, sizeof(*s));
+	s->hash = h;
+	s->first = (uint32_t)p->nframes;
+	s->n = n;
+	memcpy(&p->frames[p->nframes], frames, n * sizeof(uint64_t));
+	p->nframes += n;
+	p->stack_index[j] = (uint32_t)++p->nstacks;
+	if (p->nstacks * 2 > p->stack_index_cap && rehash_stacks(p) != 0)
+		return -1;
+	return (int64_t)p->nstacks - 1;
+}
+
+static size_t live_find(const struct ht_profile *p, uint64_t addr)
+{
+	size_t j = mix(addr) & (p->live_cap - 1);
+
+	while (p->live[j].addr && p->live[j].addr != addr)
+		j = (j + 1) & (p->live_cap - 1);
+	return j;
+}
+
+/* Removes slot j by shifting later members of its probe run back. */
+static void live_remove(struct ht_profile *p, size_t j)
+{
+	size_t mask = p->live_cap - 1, k = j;
+
+	for (;;) {
+		size_t home;
+
+		k = (k + 1) & mask;
+		if (!p->live[k].addr)
+			break;
+		home = mix(p->live[k].addr) & mask;
+		/* move k into the hole j unless its home lies in (j, k] */
+		if ((j < k) ? (home <= j || home > k) : (home <= j && home > k)) {
+			p->live[j] = p->live[k];
+			j = k;
+		}
+	}
+	p->live[j].addr = 0;
+	p->nlive--;
+}
+
+static int live_grow(struct ht_profile *p)
+{
+	size_t cap = p->live_cap * 2, i;
+	struct live *n = calloc(cap, sizeof(*n)), *old = p->live;
+	size_t oldcap = p->live_cap;
+
+	if (!n)
+		return -1;
+	p->live = n;
+	p->live_cap = cap;
+	for (i = 0; i < oldcap; i++)
+		if (old[i].addr)
+			p->live[live_find(p, old[i].addr)] = old[i];
+	free(old);
+	return 0;
+}
+
+static void retire(struct ht_profile *p, size_t j)
+{
+	struct live *b = &p->live[j];
+	struct pstack *s = &p->stacks[b->stack];
+	double w = ht_sample_weight(b->size, p->rate);
+
+	s->inuse_samples--;
+	if (s->inuse_samples == 0) {
+		/* exact zero, not the sum of rounding errors */
+		s->inuse_objects = 0;
+		s->inuse_space = 0;
+	} else {
+		s->inuse_objects -= w;
+		s->inuse_space -= w * (double)b->size;
+	}
+	live_remove(p, j);
+}
+
+int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
+		     const uint64_t *frames, uint32_t nframes)
+{
+	int64_t si;
+	size_t j;
+	struct pstack *s;
+	double w;
+
+	if (!addr)
+		return 0;
+	j = live_find(p, addr);
+	if (p->live[j].addr) {
+		p->unmatched++;
+		retire(p, j);
+	}
+	si = intern_stack(p, frames, nframes);
+	if (si < 0) {
+		p->unmatched++;
+		return -1;
+	}
+	if ((p->nlive + 1) * 2 > p->live_cap && live_grow(p) != 0) {
+		p->unmatched++;
+		return -1;
+	}
+	j = live_find(p, addr);
+	p->live[j].addr = addr;
+	p->live[j].size = size;
+	p->live[j].stack = (uint32_t)si;
+	p->nlive++;
+	s = &p->stacks[si];
+	w = ht_sample_weight(size, p->rate);
+	s->alloc_samples++;
+	s->inuse_samples++;
+	s->alloc_objects += w;
+	s->alloc_space += w * (double)size;
+	s->inuse_objects += w;
+	s->inuse_space += w * (double)size;
+	return 0;
+}
+
+void ht_profile_release(struct ht_profile *p, uint64_t addr)
+{
+	size_t j = live_find(p, addr);
+
+	if (!p->live[j].addr) {
+		p->unmatched++;
+		return;
+	}
+	retire(p, j);
+}
+
+int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
+		      uint64_t start, uint64_t end, uint64_t bias,
+		      const uint8_t *build_id, uint32_t build_id_len)
+{
+	struct pmodule *m;
+	size_t i;
+
+	for (i = 0; i < p->nmodules; i++) {
+		m = &p->modules[i];
+		if (m->start == start && m->end == end && strlen(m->path) == path_len &&
+		    memcmp(m->path, path, path_len) == 0)
+			return 0;
+	}
+	if (grow((void **)&p->modules, &p->capmodules, p->nmodules + 1, sizeof(*m)))
+		return -1;
+	m = &p->modules[p->nmodules];
+	memset(m, 0, sizeof(*m));
+	m->path = malloc(path_len + 1);
+	if (!m->path)
+		return -1;
+	memcpy(m->path, path, path_len);
+	m->path[path_len] = 0;
+	m->start = start;
+	m->end = end;
+	m->bias = bias;
+	if (build_id_len > sizeof(m->build_id))
+		build_id_len = 0;
+	memcpy(m->build_id, build_id, build_id_len);
+	m->build_id_len = build_id_len;
+	p->nmodules++;
+	return 0;
+}
+
+uint64_t ht_profile_unmatched(const struct ht_profile *p)
+{
+	return p->unmatched;
+}
+
+/* The module holding addr: the one reported last wins, so a library
+ * loaded at the address of an unloaded one names new samples right. */
+static uint32_t module_of(const struct ht_profile *p, uint64_t addr)
+{
+	size_t i = p->nmodules;
+
+	while (i-- > 0)
+		if (addr >= p->modules[i].start && addr < p->modules[i].end)
+			return (uint32_t)i;
+	return HT_NONE;
+}
+
+struct locmap {
+	uint64_t *addr;
+	uint32_t *loc;
+	size_t cap;
+};
+
+int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
+		    struct ht_symbolizer *sym)
+{
+	struct locmap lm = { 0 };
+	uint32_t *locs = NULL;
+	size_t i, k, maxn = 0;
+	int ret = -1;
+
+	for (i = 0; i < p->nmodules; i++) {
+		struct ht_module m = { 0 };
+
+		m.path = ht_snapshot_strdup(s, p->modules[i].path);
+		m.start = p->modules[i].start;
+		m.end = p->modules[i].end;
+		m.bias = p->modules[i].bias;
+		memcpy(m.build_id, p->modules[i].build_id, sizeof(m.build_id));
+		m.build_id_len = p->modules[i].build_id_len;
+		if (!m.path || ht_snapshot_add_module(s, &m) == HT_NONE)
+			goto out;
+	}
+	lm.cap = 1024;
+	while (lm.cap < p->nframes * 2)
+		lm.cap *= 2;
+	lm.addr = calloc(lm.cap, sizeof(uint64_t));
+	lm.loc = calloc(lm.cap, sizeof(uint32_t));
+	for (i = 0; i < p->nstacks; i++)
+		if (p->stacks[i].n > maxn)
+			maxn = p->stacks[i].n;
+	locs = malloc((maxn + 1) * sizeof(uint32_t));
+	if (!lm.addr || !lm.loc || !locs)
+		goto out;
+	for (i = 0; i < p->nstacks; i++) {
+		const struct pstack *ps = &p->stacks[i];
+		struct ht_stack st = { 0 };
+
+		for (k = 0; k < ps->n; k++) {
+			uint64_t a = p->frames[ps->first + k];
+			size_t j = mix(a) & (lm.cap - 1);
+
+			/* address 0 never comes from an unwinder, but keep
+			 * it distinct from an empty slot anyway */
+			while (lm.loc[j] && lm.addr[j] != a)
+				j = (j + 1) & (lm.cap - 1);
+			if (!lm.loc[j]) {
+				struct ht_location l = { 0 };
+				uint32_t li;
+
+				l.address = a;
+				l.module = module_of(p, a);
+				li = ht_snapshot_add_location(s, &l);
+				if (li == HT_NONE)
+					goto out;
+				lm.addr[j] = a;
+				lm.loc[j] = li + 1;
+			}
+			locs[k] = lm.loc[j] - 1;
+		}
+		st.first_frame = ps->n ? ht_snapshot_add_frames(s, locs, ps->n) : 0;
+		if (st.first_frame == HT_NONE)
+			goto out;
+		st.nframes = ps->n;
+		st.inuse_objects = ps->inuse_objects;
+		st.inuse_space = ps->inuse_space;
+		st.alloc_objects = ps->alloc_objects;
+		st.alloc_space = ps->alloc_space;
+		st.inuse_samples = ps->inuse_samples;
+		st.alloc_samples = ps->alloc_samples;
+		if (ht_snapshot_add_stack(s, &st) == HT_NONE)
+			goto out;
+	}
+	ret = sym ? ht_symbolize(sym, s) : 0;
+out:
+	free(lm.addr);
+	free(lm.loc);
+	free(locs);
+	return ret;
+}

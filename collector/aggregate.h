@@ -1,0 +1,45 @@
+/* The collector's live profile: events from the ring folded into stacks
+ * with the four counters, the blocks still live, and the module map, and
+ * turned into a snapshot on demand. Single-threaded: the collector's loop
+ * owns it. */
+#ifndef HT_AGGREGATE_H
+#define HT_AGGREGATE_H
+
+#include <stdint.h>
+
+#include "snapshot.h"
+
+struct ht_profile;
+struct ht_symbolizer;
+
+/* New empty profile for a process sampled at rate bytes. NULL on OOM. */
+struct ht_profile *ht_profile_new(uint64_t rate);
+void ht_profile_free(struct ht_profile *p);
+
+/* A sampled allocation of size bytes at addr, with its stack (return
+ * addresses, leaf first). An ALLOC over a live address means its FREE was
+ * lost: the old block is retired and counted as unmatched. Returns 0, or -1
+ * on out-of-memory (the event is counted as unmatched). */
+int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
+		     const uint64_t *frames, uint32_t nframes);
+
+/* The free of a sampled block. A FREE of an address with no live block is
+ * counted as unmatched and otherwise ignored. */
+void ht_profile_release(struct ht_profile *p, uint64_t addr);
+
+/* A module of the traced process (see HT_EV_MODULE). Duplicates (same path
+ * and range) are ignored. Returns 0, or -1 on OOM. */
+int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
+		      uint64_t start, uint64_t end, uint64_t bias,
+		      const uint8_t *build_id, uint32_t build_id_len);
+
+/* FREE or ALLOC events that did not match, so far. */
+uint64_t ht_profile_unmatched(const struct ht_profile *p);
+
+/* Adds modules, locations, frames and stacks (every stack that ever
+ * allocated) to s, and symbolizes them with sym if it is not NULL. The
+ * caller fills in the header fields. Returns 0, or -1 on OOM. */
+int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
+		    struct ht_symbolizer *sym);
+
+#endif

@@ -1,0 +1,380 @@
+/* heaptrace-collector: started by the shim of one traced process, with the
+ * shared memory on fd 3 and the read end of the process's liveness pipe on
+ * fd 4. It drains the ring into the profile, answers heaptrace-dump on the
+ * control socket, and writes the final snapshot when the process ends. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aggregate.h"
+#include "control.h"
+#include "ring.h"
+#include "snapshot.h"
+#include "symbolize.h"
+#include "util.h"
+
+static struct ht_shm *shm;
+static const char *ring;
+static uint64_t ring_mask;
+static struct ht_profile *prof;
+static struct ht_symbolizer *sym;
+static uint32_t nsnaps;      /* snapshots taken on request */
+static int exit_seen;        /* the program said it exits normally */
+static int ring_broken;      /* a malformed record: stop reading the ring */
+
+/* Maps the shared memory and checks that it is what the shim writes. */
+static int map_shm(int fd)
+{
+	struct stat st;
+	struct ht_shm *h;
+
+	if (fstat(fd, &st) != 0 || (size_t)st.st_size < HT_SHM_HDR_SIZE)
+		return ht_error("fd %d is not heaptrace shared memory", fd);
+	h = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		return ht_error("cannot map shared memory: %s", strerror(errno));
+	if (h->magic != HT_SHM_MAGIC || h->version != HT_SHM_VERSION ||
+	    h->size != (uint64_t)st.st_size || h->ring_size < 4096 ||
+	    (h->ring_size & (h->ring_size - 1)) ||
+	    h->ring_offset < HT_SHM_HDR_SIZE || h->ring_offset + h->ring_size > h->size ||
+	    h->slots_offset < HT_SHM_HDR_SIZE ||
+	    h->slots_offset + h->nslots * sizeof(struct ht_slot) > h->ring_offset)
+		return ht_error("shared memory of an unknown layout (version %u)", h->version);
+	h->exe[sizeof(h->exe) - 1] = 0;
+	h->cmdline[sizeof(h->cmdline) - 1] = 0;
+	h->output[sizeof(h->output) - 1] = 0;
+	shm = h;
+	ring = (const char *)h + h->ring_offset;
+	ring_mask = h->ring_size - 1;
+	return 0;
+}
+
+/* ---- draining ------------------------------------------------------------ */
+
+static int apply(const struct ht_rec *r)
+{
+	switch (r->kind) {
+	case HT_EV_PAD:
+		return 0;
+	case HT_EV_ALLOC: {
+		const struct ht_ev_alloc *a = (const void *)r;
+
+		if (r->len < sizeof(*a) + (uint32_t)r->nframes * 8 || r->nframes > HT_MAX_DEPTH)
+			return -1;
+		ht_profile_alloc(prof, a->addr, a->size, (const uint64_t *)(a + 1), r->nframes);
+		return 0;
+	}
+	case HT_EV_FREE: {
+		const struct ht_ev_free *f = (const void *)r;
+
+		if (r->len < sizeof(*f))
+			return -1;
+		ht_profile_release(prof, f->addr);
+		return 0;
+	}
+	case HT_EV_MODULE: {
+		const struct ht_ev_module *m = (const void *)r;
+
+		if (r->len < sizeof(*m) || m->path_len >= HT_PATH_MAX ||
+		    r->len < sizeof(*m) + m->path_len || m->build_id_len > sizeof(m->build_id))
+			return -1;
+		ht_profile_module(prof, (const char *)(m + 1), m->path_len, m->start, m->end,
+				  m->bias, m->build_id, m->build_id_len);
+		return 0;
+	}
+	case HT_EV_EXIT:
+		exit_seen = 1;
+		return 0;
+	case HT_EV_SNAPSHOT:
+		return 0;
+	}
+	return -1;
+}
+
+/* Applies complete records from the tail on. With wait_for set, records
+ * reserved before the call but not yet complete are waited for (briefly),
+ * so a snapshot includes every event that happened before it was asked
+ * for. Returns the number of records applied. */
+static size_t drain(int wait_for)
+{
+	uint64_t tail = shm->tail, stop = wait_for ? __atomic_load_n(&shm->head, __ATOMIC_ACQUIRE) : 0;
+	int64_t deadline = ht_now_ns() + 200000000;
+	size_t n = 0;
+
+	while (!ring_broken) {
+		const struct ht_rec *r = (const struct ht_rec *)(ring + (tail & ring_mask));
+		uint64_t room = ring_mask + 1 - (tail & ring_mask);
+
+		if (__atomic_load_n(&r->tag, __ATOMIC_ACQUIRE) != tail) {
+			if (tail < stop && ht_now_ns() < deadline) {
+				sched_yield();
+				continue;
+			}
+			break;
+		}
+		if (r->len < sizeof(*r) || r->len % HT_RING_ALIGN || r->len > room ||
+		    apply(r) != 0) {
+			ring_broken = 1;
+			ht_error("malformed event in the ring of process %lld; "
+				 "no more events are read", (long long)shm->pid);
+			break;
+		}
+		tail += r->len;
+		n++;
+		if ((n & 255) == 0)
+			__atomic_store_n(&shm->tail, tail, __ATOMIC_RELEASE);
+		if (exit_seen)
+			break;
+	}
+	__atomic_store_n(&shm->tail, tail, __ATOMIC_RELEASE);
+	return n;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
+{
+	struct ht_snapshot *s = ht_snapshot_new();
+	const struct ht_slot *slots = (const void *)((const char *)shm + shm->slots_offset);
+	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
+	struct ht_counts *c;
+
+	if (!s)
+		return NULL;
+	s->flags = flags | (shm->rate <= 1 ? HT_SNAP_EXACT : 0);
+	s->pid = shm->pid;
+	s->exe = ht_snapshot_strdup(s, shm->exe);
+	s->cmdline = ht_snapshot_strdup(s, shm->cmdline);
+	s->start_time_ns = shm->start_time_ns;
+	s->time_ns = ht_wall_ns();
+	s->rate = shm->rate;
+	s->max_depth = shm->max_depth;
+	s->seq = seq;
+	c = &s->counts;
+	c->alloc_calls = __atomic_load_n(&shm->retired[0], __ATOMIC_RELAXED);
+	c->free_calls = __atomic_load_n(&shm->retired[1], __ATOMIC_RELAXED);
+	c->realloc_calls = __atomic_load_n(&shm->retired[2], __ATOMIC_RELAXED);
+	c->alloc_bytes = __atomic_load_n(&shm->retired[3], __ATOMIC_RELAXED);
+	if (n > shm->nslots)
+		n = (uint32_t)shm->nslots;
+	for (i = 0; i < n; i++) {
+		c->alloc_calls += __atomic_load_n(&slots[i].alloc_calls, __ATOMIC_RELAXED);
+		c->free_calls += __atomic_load_n(&slots[i].free_calls, __ATOMIC_RELAXED);
+		c->realloc_calls += __atomic_load_n(&slots[i].realloc_calls, __ATOMIC_RELAXED);
+		c->alloc_bytes += __atomic_load_n(&slots[i].alloc_bytes, __ATOMIC_RELAXED);
+	}
+	s->drops.alloc_events = __atomic_load_n(&shm->drop_alloc, __ATOMIC_RELAXED);
+	s->drops.free_events = __atomic_load_n(&shm->drop_free, __ATOMIC_RELAXED);
+	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED);
+	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
+	s->drops.unmatched = ht_profile_unmatched(prof);
+	if (!s->exe || !s->cmdline || ht_profile_fill(prof, s, sym) != 0) {
+		ht_snapshot_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void write_final(int cut_short)
+{
+	char err[512];
+	struct ht_snapshot *s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
+
+	if (!s)
+		ht_error("out of memory while taking the final snapshot of process %lld",
+			 (long long)shm->pid);
+	else if (ht_snapshot_write_file(s, shm->output, err, sizeof(err)) != 0)
+		ht_error("%s", err);
+	ht_snapshot_free(s);
+	__atomic_store_n(&shm->done, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &shm->done, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static void reply_error(int fd, const char *msg)
+{
+	char line[600];
+
+	snprintf(line, sizeof(line), "error %s\n", msg);
+	ht_write_full(fd, line, strlen(line));
+}
+
+static void reply(int fd, const void *body, size_t len, uint32_t seq)
+{
+	char line[64];
+
+	snprintf(line, sizeof(line), "ok %zu %u\n", len, seq);
+	if (ht_write_full(fd, line, strlen(line)) == 0)
+		ht_write_full(fd, body, len);
+}
+
+/* One request on an accepted connection, answered synchronously. */
+static void serve(int fd)
+{
+	char line[64];
+	size_t n = 0;
+	struct timeval tv = { 5, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (ht_control_peer_ok(fd) != 0) {
+		reply_error(fd, "permission denied: another user's process");
+		return;
+	}
+	while (n < sizeof(line) - 1 && ht_read_full(fd, &line[n], 1) == 0 && line[n] != '\n')
+		n++;
+	line[n] = 0;
+	if (strcmp(line, "snapshot") == 0) {
+		char err[512];
+		struct ht_snapshot *s;
+		void *buf;
+		size_t len;
+
+		drain(1);
+		s = take(++nsnaps, 0);
+		if (!s) {
+			reply_error(fd, "out of memory");
+			return;
+		}
+		if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0) {
+			reply_error(fd, err);
+		} else {
+			reply(fd, buf, len, nsnaps);
+			free(buf);
+		}
+		ht_snapshot_free(s);
+	} else if (strcmp(line, "info") == 0) {
+		char info[HT_PATH_MAX + 128];
+		int k = snprintf(info, sizeof(info), "pid %lld\nexe %s\nstart %lld\n",
+				 (long long)shm->pid, shm->exe, (long long)shm->start_time_ns);
+
+		reply(fd, info, (size_t)k < sizeof(info) ? (size_t)k : sizeof(info) - 1, nsnaps);
+	} else {
+		reply_error(fd, "unknown request");
+	}
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static int opt_fd(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+	uint64_t v;
+
+	if (strncmp(arg, name, n) != 0 || ht_parse_u64(arg + n, &v) != 0 || v > 1024)
+		return -1;
+	return (int)v;
+}
+
+static void daemonize(void)
+{
+	pid_t pid = fork();
+	int null;
+
+	if (pid < 0)
+		ht_die(1, "cannot fork: %s", strerror(errno));
+	if (pid > 0) {
+		/* the shim reaps this first process; it learns the pid of
+		 * the one that stays from the shared memory */
+		__atomic_store_n(&shm->collector_pid, pid, __ATOMIC_RELEASE);
+		_exit(0);
+	}
+	setsid();
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTSTP, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		close(null);
+	}
+	if (chdir("/") != 0)
+		return;
+}
+
+int main(int argc, char **argv)
+{
+	int shm_fd = -1, alive_fd = -1, lfd, i;
+	char sock[256], err[512];
+	int64_t idle = 0;
+
+	ht_progname = "heaptrace-collector";
+	for (i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--shm-fd=", 9) == 0)
+			shm_fd = opt_fd(argv[i], "--shm-fd=");
+		else if (strncmp(argv[i], "--alive-fd=", 11) == 0)
+			alive_fd = opt_fd(argv[i], "--alive-fd=");
+		else
+			ht_die(2, "unknown option '%s' (this program is started by libheaptrace.so)",
+			       argv[i]);
+	}
+	if (shm_fd < 0 || alive_fd < 0)
+		ht_die(2, "usage: heaptrace-collector --shm-fd=N --alive-fd=N "
+		       "(started by libheaptrace.so)");
+	if (map_shm(shm_fd) != 0)
+		return 1;
+	close(shm_fd);
+	fcntl(alive_fd, F_SETFD, FD_CLOEXEC);
+	prof = ht_profile_new(shm->rate);
+	sym = ht_symbolizer_new();
+	if (!prof || !sym)
+		ht_die(1, "out of memory");
+	daemonize();
+	ht_progname = "heaptrace";
+	lfd = ht_control_listen((pid_t)shm->pid, sock, sizeof(sock), err, sizeof(err));
+	if (lfd < 0)
+		ht_error("%s; heaptrace-dump will not reach process %lld", err,
+			 (long long)shm->pid);
+	__atomic_store_n(&shm->collector_ready, 1, __ATOMIC_RELEASE);
+
+	for (;;) {
+		struct pollfd pf[2] = { { alive_fd, POLLIN, 0 }, { lfd, POLLIN, 0 } };
+		size_t got = drain(0);
+		int ended;
+
+		if (exit_seen) {
+			write_final(0);
+			break;
+		}
+		/* poll at once while events flow, then back off to 10 ms */
+		idle = got ? 0 : idle + 1;
+		if (poll(pf, lfd >= 0 ? 2 : 1, got ? 0 : idle < 10 ? 1 : 10) < 0 && errno != EINTR)
+			break;
+		ended = pf[0].revents & (POLLHUP | POLLERR | POLLIN);
+		if (lfd >= 0 && (pf[1].revents & POLLIN)) {
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				serve(c);
+				close(c);
+			}
+		}
+		if (ended) {
+			/* every writer is gone (exit, _exit, a signal, or exec) */
+			drain(0);
+			write_final(!exit_seen);
+			break;
+		}
+	}
+	if (lfd >= 0)
+		unlink(sock);
+	ht_symbolizer_free(sym);
+	ht_profile_free(prof);
+	return 0;
+}

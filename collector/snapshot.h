@@ -1,0 +1,167 @@
+/* The in-memory heap profile and its file form (*.heap, see heaptrace(5)).
+ * A snapshot is a pprof-shaped profile: stacks of locations, each location an
+ * address in a module with one or more source lines (inlined calls), each line
+ * naming a function. Everything a snapshot points to is owned by it. */
+#ifndef HT_SNAPSHOT_H
+#define HT_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HT_SNAPSHOT_VERSION 1
+#define HT_NONE UINT32_MAX /* "no index": a location outside any module, etc. */
+
+/* snapshot flags */
+#define HT_SNAP_FINAL     0x1u /* written when the program ended */
+#define HT_SNAP_CUT_SHORT 0x2u /* the program ended without a clean exit (_exit, signal) */
+#define HT_SNAP_EXACT     0x4u /* rate 1: every allocation recorded, no estimates */
+
+/* Exact counts of every call, sampled or not, summed over all threads. */
+struct ht_counts {
+	uint64_t alloc_calls;   /* blocks handed out (malloc, calloc, memalign family, realloc's new block) */
+	uint64_t free_calls;    /* blocks released (free of non-NULL, realloc's old block) */
+	uint64_t realloc_calls; /* realloc and reallocarray calls */
+	uint64_t alloc_bytes;   /* bytes requested by the allocating calls */
+};
+
+/* What could not be recorded. Nothing is lost without being counted here. */
+struct ht_drops {
+	uint64_t alloc_events;  /* sampled allocations not written: ring full */
+	uint64_t free_events;   /* frees of sampled blocks not written: ring full */
+	uint64_t other_events;  /* module and control events not written */
+	uint64_t arena_full;    /* sampled allocations served unsampled: sample arena full */
+	uint64_t unmatched;     /* collector: FREE with no live block, or ALLOC over a live block */
+};
+
+/* A named number, for statistics that grow over time (RSS, allocator stats). */
+struct ht_metric {
+	const char *name;
+	double value;
+};
+
+struct ht_module {
+	const char *path;      /* as loaded; "" if unknown */
+	uint64_t start, end;   /* mapped address range [start, end) */
+	uint64_t bias;         /* load bias: file address = address - bias */
+	uint8_t build_id[32];
+	uint32_t build_id_len; /* 0 if none */
+};
+
+struct ht_function {
+	const char *name;        /* demangled name for display */
+	const char *system_name; /* raw (mangled) symbol name; may equal name */
+	const char *file;        /* source file, "" if unknown */
+};
+
+struct ht_line {
+	uint32_t function; /* index into functions */
+	uint32_t line;     /* 0 if unknown */
+};
+
+/* One address in the traced process. lines[first_line .. first_line+nlines)
+ * are innermost first: an address inside an inlined call has the callee's
+ * line first and the caller's last. nlines may be 0 (unsymbolized). */
+struct ht_location {
+	uint64_t address;   /* absolute address in the traced process */
+	uint32_t module;    /* index into modules, or HT_NONE */
+	uint32_t first_line;
+	uint32_t nlines;
+};
+
+/* One allocation stack with its counters. frames[first_frame ..
+ * first_frame+nframes) are location indices, leaf (the allocating call) first. */
+struct ht_stack {
+	uint32_t first_frame;
+	uint32_t nframes;
+	double inuse_objects, inuse_space; /* unbiased estimates */
+	double alloc_objects, alloc_space;
+	uint64_t inuse_samples, alloc_samples; /* raw sample counts behind them */
+};
+
+struct ht_snapshot {
+	uint32_t version;
+	uint32_t flags;            /* HT_SNAP_* */
+	int64_t pid;
+	const char *exe;           /* executable path */
+	const char *cmdline;       /* arguments joined by single spaces */
+	int64_t start_time_ns;     /* program start, Unix epoch nanoseconds */
+	int64_t time_ns;           /* when the snapshot was taken */
+	uint64_t rate;             /* mean sampling interval in bytes; 1 = every allocation */
+	uint32_t max_depth;        /* frames recorded at most per stack */
+	uint32_t seq;              /* snapshot number within this process (0 = final) */
+	struct ht_counts counts;
+	struct ht_drops drops;
+
+	struct ht_metric *metrics;     size_t nmetrics;
+	struct ht_module *modules;     size_t nmodules;
+	struct ht_function *functions; size_t nfunctions;
+	struct ht_line *lines;         size_t nlines;
+	struct ht_location *locations; size_t nlocations;
+	uint32_t *frames;              size_t nframes;
+	struct ht_stack *stacks;       size_t nstacks;
+
+	struct ht_snapshot_pool *pool; /* owns strings and arrays (private) */
+};
+
+/* Allocates an empty snapshot (version set, everything else zero). Returns NULL
+ * on out-of-memory. Free with ht_snapshot_free. */
+struct ht_snapshot *ht_snapshot_new(void);
+
+/* Frees the snapshot and everything it owns. NULL is fine. */
+void ht_snapshot_free(struct ht_snapshot *s);
+
+/* Returns a copy of str owned by s (equal strings may share storage), or NULL
+ * on out-of-memory. */
+const char *ht_snapshot_strdup(struct ht_snapshot *s, const char *str);
+
+/* Appenders: each copies *x (strings must already be owned by s, see
+ * ht_snapshot_strdup) into the matching array and returns its index, or
+ * HT_NONE on out-of-memory. add_frames appends n location indices and returns
+ * the index of the first. */
+uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double value);
+uint32_t ht_snapshot_add_module(struct ht_snapshot *s, const struct ht_module *x);
+uint32_t ht_snapshot_add_function(struct ht_snapshot *s, const struct ht_function *x);
+uint32_t ht_snapshot_add_line(struct ht_snapshot *s, const struct ht_line *x);
+uint32_t ht_snapshot_add_location(struct ht_snapshot *s, const struct ht_location *x);
+uint32_t ht_snapshot_add_frames(struct ht_snapshot *s, const uint32_t *locs, size_t n);
+uint32_t ht_snapshot_add_stack(struct ht_snapshot *s, const struct ht_stack *x);
+
+/* Serializes s into a complete .heap file image in a malloc'd buffer (*buf,
+ * *len; the caller frees it). Returns 0, or -1 with a message in err. */
+int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
+		       char *err, size_t errlen);
+
+/* Parses and validates a .heap file image. Every index and length is checked,
+ * so a snapshot that decodes is safe to walk. Returns 0 and *out, or -1 with a
+ * one-line reason in err (e.g. "not a heaptrace snapshot", "truncated",
+ * "unsupported version 9"). Never crashes on any input. */
+int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
+		       char *err, size_t errlen);
+
+/* Writes s to path atomically: a temporary file in the same directory, then
+ * rename. On failure nothing is left behind. Returns 0, or -1 with err set
+ * ("cannot write 'x.heap': No space left on device"). */
+int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
+			   char *err, size_t errlen);
+
+/* Writes an already encoded image to path, atomically as above. */
+int ht_write_file_atomic(const char *path, const void *buf, size_t len,
+			 char *err, size_t errlen);
+
+/* Reads and decodes path. Returns 0 and *out, or -1 with err set
+ * ("cannot open 'x.heap': No such file or directory", "'x.heap': truncated"). */
+int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
+			  char *err, size_t errlen);
+
+/* Total of one counter over all stacks; which is a HT_INDEX_* value. */
+enum ht_index { HT_INUSE_SPACE, HT_INUSE_OBJECTS, HT_ALLOC_SPACE, HT_ALLOC_OBJECTS };
+double ht_stack_value(const struct ht_stack *st, enum ht_index which);
+
+/* Wraps a raw body (the sections of heaptrace(5), unchecked) in a header and
+ * a zstd frame, as ht_snapshot_encode does. Returns 0 and a malloc'd image,
+ * or -1 with err set. Used in unit tests, to build bodies the encoder would
+ * refuse to write. */
+int ht_snapshot_wrap_body(const void *body, size_t bodylen, void **buf, size_t *len,
+			  char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,255 @@
+/* The sample arena: one reserved address range, cut into a region per size
+ * class, from which sampled blocks are served. free() knows a sampled block
+ * by a range compare, and the slot's header (which only the shim writes)
+ * holds its size and flags. Lock-free throughout: a signal handler that
+ * frees during an interrupted arena call cannot deadlock. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define REGION_SHIFT 28 /* 256 MiB of address space per class */
+#define REGION_SIZE ((uintptr_t)1 << REGION_SHIFT)
+#define MAX_CLASSES 96
+#define HDR 16          /* slot header; user data follows */
+#define COMMIT_STEP ((uintptr_t)64 << 10)
+#define RELEASE_MIN ((size_t)64 << 10) /* free slots this big give pages back */
+
+/* Slot header. next links free slots: slot index + 1, 0 = end. */
+struct blk {
+	uint64_t size;
+	uint32_t flags;
+	uint32_t next;
+};
+_Static_assert(sizeof(struct blk) == HDR, "slot header size");
+
+struct class {
+	uint64_t slot_size;   /* header included */
+	uint32_t nslots;
+	uint32_t bump;        /* slots handed out from fresh memory (may overshoot) */
+	uint64_t committed;   /* bytes from the region start that are read-write */
+	uint64_t free_head;   /* (aba tag << 32) | (index + 1) */
+};
+
+uintptr_t ht_arena_lo, ht_arena_span;
+static struct class classes[MAX_CLASSES];
+static int nclasses;
+static size_t page_size;
+
+/* Classes: 32..128 in steps of 16, then four per doubling up to a quarter
+ * of a region, so waste is at most 25% and every region holds >= 4 slots. */
+static void make_classes(void)
+{
+	uint64_t s;
+
+	for (s = 32; s <= 128; s += 16)
+		classes[nclasses++].slot_size = s;
+	for (s = 128; nclasses < MAX_CLASSES; s *= 2) {
+		uint64_t step = s / 4, k;
+
+		for (k = 1; k <= 4 && nclasses < MAX_CLASSES; k++) {
+			uint64_t size = s + k * step;
+
+			if (size > REGION_SIZE / 4)
+				return;
+			classes[nclasses++].slot_size = size;
+		}
+	}
+}
+
+int ht_arena_init(void)
+{
+	void *p;
+	int i;
+
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	make_classes();
+	/* PROT_NONE costs no memory and no commit charge until a class
+	 * commits pages with mprotect. */
+	p = mmap(NULL, (size_t)nclasses << REGION_SHIFT, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	for (i = 0; i < nclasses; i++)
+		classes[i].nslots = (uint32_t)(REGION_SIZE / classes[i].slot_size);
+	ht_arena_lo = (uintptr_t)p;
+	__atomic_store_n(&ht_arena_span, (uintptr_t)nclasses << REGION_SHIFT, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int class_for(size_t need)
+{
+	int lo = 0, hi = nclasses - 1;
+
+	if (need > classes[hi].slot_size)
+		return -1;
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (classes[mid].slot_size >= need)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+static inline uintptr_t region_of(int c)
+{
+	return ht_arena_lo + ((uintptr_t)c << REGION_SHIFT);
+}
+
+static inline struct blk *slot_at(int c, uint32_t idx)
+{
+	return (struct blk *)(region_of(c) + (uintptr_t)idx * classes[c].slot_size);
+}
+
+/* Makes [0, end) of class c's region read-write. Whoever advances
+ * 'committed' has mprotect'ed everything it skips over, so all bytes below
+ * it are usable; racing threads may mprotect the same pages twice. */
+static int commit(int c, uint64_t end)
+{
+	struct class *k = &classes[c];
+
+	for (;;) {
+		uint64_t have = __atomic_load_n(&k->committed, __ATOMIC_ACQUIRE);
+		uint64_t want;
+
+		if (end <= have)
+			return 0;
+		want = (end + COMMIT_STEP - 1) & ~(COMMIT_STEP - 1);
+		if (want > REGION_SIZE)
+			want = REGION_SIZE;
+		if (mprotect((void *)(region_of(c) + have), want - have,
+			     PROT_READ | PROT_WRITE) != 0)
+			return -1;
+		__atomic_compare_exchange_n(&k->committed, &have, want, 0,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	}
+}
+
+static struct blk *pop(int c)
+{
+	struct class *k = &classes[c];
+	uint64_t head = __atomic_load_n(&k->free_head, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		uint32_t idx1 = (uint32_t)head;
+		struct blk *b;
+		uint64_t next;
+
+		if (!idx1)
+			return NULL;
+		b = slot_at(c, idx1 - 1);
+		/* b stays mapped forever, so reading a stale next is safe; the
+		 * tag makes the exchange fail if the list changed meanwhile */
+		next = ((head >> 32) + 1) << 32 | __atomic_load_n(&b->next, __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&k->free_head, &head, next, 1,
+						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+			return b;
+	}
+}
+
+static void push(int c, struct blk *b)
+{
+	struct class *k = &classes[c];
+	uint32_t idx = (uint32_t)(((uintptr_t)b - region_of(c)) / k->slot_size);
+	uint64_t head = __atomic_load_n(&k->free_head, __ATOMIC_RELAXED);
+
+	for (;;) {
+		uint64_t next = ((head >> 32) + 1) << 32 | (idx + 1);
+
+		__atomic_store_n(&b->next, (uint32_t)head, __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&k->free_head, &head, next, 1,
+						__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
+{
+	size_t need;
+	struct blk *b;
+	uintptr_t user;
+	int c, fresh = 0;
+
+	if (!ht_arena_span)
+		return NULL;
+	if (align < HDR)
+		align = HDR;
+	if (n > REGION_SIZE || align > REGION_SIZE / 8)
+		return NULL;
+	need = HDR + n + (align > HDR ? align - HDR : 0);
+	c = class_for(need < 32 ? 32 : need);
+	if (c < 0)
+		return NULL;
+	b = pop(c);
+	if (!b) {
+		uint32_t idx = __atomic_fetch_add(&classes[c].bump, 1, __ATOMIC_RELAXED);
+
+		if (idx >= classes[c].nslots)
+			return NULL;
+		b = slot_at(c, idx);
+		if (commit(c, (uint64_t)((uintptr_t)b - region_of(c)) + classes[c].slot_size) != 0)
+			return NULL;
+		fresh = 1; /* never-touched pages read as zeros */
+	}
+	b->size = n;
+	b->flags = flags;
+	user = ((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1);
+	if (zero && !fresh)
+		memset((void *)user, 0, n);
+	return (void *)user;
+}
+
+static struct blk *blk_of(const void *p, int *cls)
+{
+	uintptr_t off = (uintptr_t)p - ht_arena_lo;
+	int c = (int)(off >> REGION_SHIFT);
+	uintptr_t in = off & (REGION_SIZE - 1);
+
+	*cls = c;
+	return (struct blk *)(region_of(c) + in / classes[c].slot_size * classes[c].slot_size);
+}
+
+uint32_t ht_arena_flags(const void *p)
+{
+	int c;
+
+	return blk_of(p, &c)->flags;
+}
+
+size_t ht_arena_size(const void *p)
+{
+	int c;
+
+	return blk_of(p, &c)->size;
+}
+
+size_t ht_arena_usable(const void *p)
+{
+	int c;
+	struct blk *b = blk_of(p, &c);
+
+	return (uintptr_t)b + classes[c].slot_size - (uintptr_t)p;
+}
+
+void ht_arena_free(void *p)
+{
+	int c;
+	struct blk *b = blk_of(p, &c);
+	size_t sz = classes[c].slot_size;
+
+	b->flags = 0;
+	if (sz >= RELEASE_MIN) {
+		/* give the pages back but keep the header's page */
+		uintptr_t from = ((uintptr_t)b + HDR + page_size - 1) & ~(uintptr_t)(page_size - 1);
+		uintptr_t to = ((uintptr_t)b + sz) & ~(uintptr_t)(page_size - 1);
+
+		if (to > from)
+			madvise((void *)from, to - from, MADV_DONTNEED);
+	}
+	push(c, b);
+}

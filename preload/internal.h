@@ -1,0 +1,129 @@
+/* The shim's internal API, grouped by the file that defines each part.
+ * Nothing here may allocate through the traced malloc. */
+#ifndef HT_INTERNAL_H
+#define HT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring.h"
+
+#define HT_EXPORT __attribute__((visibility("default")))
+#define ht_likely(x) __builtin_expect(!!(x), 1)
+#define ht_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- arena.c: the sample arena ---------------------------------------- */
+
+/* Sampled blocks, and the shim's own early blocks, live in one address
+ * range [ht_arena_lo, ht_arena_lo + ht_arena_span), so free() tells them
+ * apart from the underlying allocator's blocks with one compare. */
+extern uintptr_t ht_arena_lo, ht_arena_span;
+
+#define HT_BLK_SAMPLED  1u /* recorded: its free must be recorded too */
+#define HT_BLK_INTERNAL 2u /* served before the real allocator was known */
+
+static inline int ht_in_arena(const void *p)
+{
+	return (uintptr_t)p - ht_arena_lo < ht_arena_span;
+}
+
+/* Reserves the arena's address range. Returns 0, or -1 if it cannot be
+ * reserved (then every ht_arena_alloc fails). Called once, before threads
+ * can race on it; safe before main. */
+int ht_arena_init(void);
+
+/* Returns a block of at least n bytes aligned to align (a power of two,
+ * or 0 for 16), tagged with flags, or NULL if the arena has no room.
+ * Lock-free and async-signal-safe. zero: the block must read as zeros. */
+void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero);
+
+/* For p inside the arena: its flags and requested size. */
+uint32_t ht_arena_flags(const void *p);
+size_t ht_arena_size(const void *p);
+/* Bytes usable from p to the end of its slot. */
+size_t ht_arena_usable(const void *p);
+
+/* Returns p's slot to the arena. Lock-free and async-signal-safe. */
+void ht_arena_free(void *p);
+
+/* ---- trace.c: the tracing core ----------------------------------------- */
+
+/* Per-thread state, in initial-exec TLS so the fast path is a few
+ * instructions. countdown is the bytes left before the next sample; it is
+ * <= 0 until the thread is set up, which sends the first call down the slow
+ * path. */
+struct ht_tls {
+	int64_t countdown;
+	struct ht_slot *slot; /* exact counters; NULL until attached */
+	uint64_t rng;
+	uint32_t busy;        /* inside the shim: no sampling, no recursion */
+	uint32_t attached;
+};
+extern __thread struct ht_tls ht_tls;
+
+/* The underlying allocator, resolved with dlsym(RTLD_NEXT). */
+struct ht_real {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*malloc_usable_size)(void *);
+};
+extern struct ht_real ht_real;
+
+/* Kinds of allocating call, for the slow path. */
+enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
+
+/* The slow path of every allocating call: first call of a thread, a sample
+ * is due, or the shim is not set up yet. Returns what the call returns
+ * (NULL with errno ENOMEM on failure). For HT_OP_ALIGNED, align is a valid
+ * power of two. */
+void *ht_alloc_slow(size_t n, size_t align, enum ht_op op);
+
+/* Frees a block inside the arena, recording it if it was sampled. */
+void ht_free_arena(void *p);
+
+/* Sets up a thread that frees before it allocates. */
+void ht_thread_attach(struct ht_tls *t);
+
+/* Resolves ht_real if not done yet. Returns 0 once resolved, -1 while
+ * resolution is under way on this thread (the caller then serves the
+ * request from the arena). */
+int ht_resolve(void);
+
+static inline void ht_count_alloc(struct ht_tls *t, size_t n)
+{
+	struct ht_slot *s = t->slot;
+
+	__atomic_store_n(&s->alloc_calls, s->alloc_calls + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->alloc_bytes, s->alloc_bytes + n, __ATOMIC_RELAXED);
+}
+
+static inline void ht_count_free(struct ht_tls *t)
+{
+	struct ht_slot *s;
+
+	if (ht_unlikely(!t->slot))
+		ht_thread_attach(t);
+	s = t->slot;
+	__atomic_store_n(&s->free_calls, s->free_calls + 1, __ATOMIC_RELAXED);
+}
+
+static inline void ht_count_realloc(struct ht_tls *t)
+{
+	struct ht_slot *s;
+
+	if (ht_unlikely(!t->slot))
+		ht_thread_attach(t);
+	s = t->slot;
+	__atomic_store_n(&s->realloc_calls, s->realloc_calls + 1, __ATOMIC_RELAXED);
+}
+
+/* ---- sample.h holds the sampling math (shared with the unit tests). --- */
+
+#endif

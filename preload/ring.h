@@ -1,0 +1,124 @@
+/* The shared-memory protocol between the shim and its collector: one memfd
+ * holding a header, per-thread exact counters, and a multi-producer,
+ * single-consumer ring of variable-length event records. Both sides include
+ * this header; every layout is fixed-width and checked below. */
+#ifndef HT_RING_H
+#define HT_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
+#define HT_SHM_VERSION 1
+#define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
+#define HT_PATH_MAX    1024 /* longest module path carried in an event */
+#define HT_CMDLINE_MAX 2048
+#define HT_SHM_HDR_SIZE 16384 /* bytes reserved for struct ht_shm */
+
+/* Per-thread exact counters. Each is written by one thread only (plain
+ * relaxed stores) and read by the collector at snapshot time. A slot whose
+ * thread has exited is folded into ht_shm.retired and reused. */
+struct ht_slot {
+	uint64_t alloc_calls;
+	uint64_t free_calls;
+	uint64_t realloc_calls;
+	uint64_t alloc_bytes;
+	uint32_t in_use;  /* 1 while a thread owns the slot */
+	uint32_t pad0;
+	uint64_t pad[3];
+};
+_Static_assert(sizeof(struct ht_slot) == 64, "ht_slot is one cache line");
+
+/* Event kinds. */
+enum {
+	HT_EV_PAD = 1,    /* filler up to the end of the ring: skip */
+	HT_EV_ALLOC = 2,  /* struct ht_ev_alloc + nframes uint64_t return addresses, leaf first */
+	HT_EV_FREE = 3,   /* struct ht_ev_free */
+	HT_EV_MODULE = 4, /* struct ht_ev_module + path bytes (no NUL) */
+	HT_EV_EXIT = 5,   /* no payload: the program is exiting normally */
+	HT_EV_SNAPSHOT = 6, /* no payload: the program asks for a snapshot now (reserved) */
+};
+
+/* Every record starts with this header and is a multiple of HT_RING_ALIGN bytes long.
+ * A record is complete when its tag equals its absolute position in the
+ * ring (the byte count written before it, which also serves as its sequence
+ * number); the producer stores the tag last, with release order. */
+struct ht_rec {
+	uint64_t tag;
+	uint32_t len;      /* whole record, header included */
+	uint16_t kind;     /* HT_EV_* */
+	uint16_t nframes;  /* HT_EV_ALLOC: frames that follow */
+};
+_Static_assert(sizeof(struct ht_rec) == 16, "record header layout");
+
+struct ht_ev_alloc {
+	struct ht_rec h;
+	uint64_t addr;  /* the pointer returned to the program */
+	uint64_t size;  /* bytes requested */
+};
+_Static_assert(sizeof(struct ht_ev_alloc) == 32, "alloc event layout");
+
+struct ht_ev_free {
+	struct ht_rec h;
+	uint64_t addr;
+};
+_Static_assert(sizeof(struct ht_ev_free) == 24, "free event layout");
+
+struct ht_ev_module {
+	struct ht_rec h;
+	uint64_t start, end;   /* mapped range of the module's loadable segments */
+	uint64_t bias;         /* load bias (dlpi_addr) */
+	uint8_t build_id[32];
+	uint32_t build_id_len;
+	uint32_t path_len;     /* bytes of path following this struct */
+};
+_Static_assert(sizeof(struct ht_ev_module) == 80, "module event layout");
+
+/* The header at offset 0 of the shared memory. Fields written by one side
+ * only are grouped; the hot atomics sit on their own cache lines. */
+struct ht_shm {
+	/* written once by the shim before the collector starts */
+	uint64_t magic;
+	uint32_t version;
+	uint32_t max_depth;
+	uint64_t size;           /* whole mapping */
+	uint64_t ring_offset;    /* from the start of the mapping */
+	uint64_t ring_size;      /* power of two */
+	uint64_t slots_offset;
+	uint64_t nslots;
+	uint64_t rate;
+	int64_t pid;
+	int64_t start_time_ns;
+	char exe[HT_PATH_MAX];
+	char cmdline[HT_CMDLINE_MAX];
+	char output[HT_PATH_MAX]; /* final snapshot path, absolute */
+
+	/* producer reservation point (absolute byte count), shim threads only */
+	_Alignas(64) uint64_t head;
+	/* consumer position (absolute byte count), collector only */
+	_Alignas(64) uint64_t tail;
+
+	/* shim-side counters, atomics */
+	_Alignas(64) uint64_t drop_alloc;
+	uint64_t drop_free;
+	uint64_t drop_other;
+	uint64_t arena_full;
+	uint64_t retired[4];     /* counts of exited threads: alloc, free, realloc, bytes */
+	uint32_t next_slot;      /* slots handed out so far (high-water mark) */
+	uint32_t exiting;        /* 1: the shim wrote HT_EV_EXIT and waits for done */
+
+	/* collector-side */
+	_Alignas(64) uint32_t done;  /* futex word: 1 when the final snapshot is on disk */
+	uint32_t collector_ready;    /* 1 once the collector drains the ring */
+	int64_t collector_pid;
+};
+
+#define HT_RING_ALIGN 16u /* so the space left before the ring's end always fits a header */
+
+/* Bytes a record of payload size n takes in the ring. */
+static inline uint32_t ht_rec_len(uint32_t n)
+{
+	return (n + HT_RING_ALIGN - 1) & ~(HT_RING_ALIGN - 1);
+}
+
+#endif

@@ -1,0 +1,205 @@
+/* The interposed allocation functions, and nothing else. The fast path of
+ * each is a thread-local countdown and a branch; sampling, start-up and
+ * recording live behind ht_alloc_slow / ht_free_arena in trace.c. */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static inline void *alloc(size_t n, size_t align, enum ht_op op)
+{
+	struct ht_tls *t = &ht_tls;
+	void *p;
+
+	t->countdown -= (int64_t)n;
+	if (ht_unlikely(t->countdown <= 0))
+		return ht_alloc_slow(n, align, op);
+	ht_count_alloc(t, n);
+	switch (op) {
+	case HT_OP_MALLOC:
+		return ht_real.malloc(n);
+	case HT_OP_CALLOC:
+		return ht_real.calloc(1, n);
+	default: {
+		int err = ht_real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+
+		if (err) {
+			errno = err;
+			return NULL;
+		}
+		return p;
+	}
+	}
+}
+
+HT_EXPORT void *malloc(size_t n)
+{
+	return alloc(n, 0, HT_OP_MALLOC);
+}
+
+HT_EXPORT void free(void *p)
+{
+	if (ht_unlikely(ht_in_arena(p))) {
+		if (!(ht_arena_flags(p) & HT_BLK_SAMPLED)) {
+			ht_arena_free(p); /* a start-up block */
+			return;
+		}
+		ht_free_arena(p);
+		return;
+	}
+	if (!p)
+		return;
+	ht_count_free(&ht_tls);
+	ht_real.free(p);
+}
+
+HT_EXPORT void *calloc(size_t n, size_t m)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, m, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc(total, 0, HT_OP_CALLOC);
+}
+
+/* Moves an arena block (or, when a sample is due, an ordinary one) to a
+ * new block of n bytes: a new allocation and a free, as pprof counts it. */
+static void *move(void *p, size_t old, size_t n)
+{
+	void *q = alloc(n, 0, HT_OP_MALLOC);
+
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	free(p);
+	return q;
+}
+
+HT_EXPORT void *realloc(void *p, size_t n)
+{
+	struct ht_tls *t = &ht_tls;
+
+	if (!p)
+		return malloc(n);
+	if (ht_unlikely(ht_in_arena(p))) {
+		if (ht_arena_flags(p) & HT_BLK_SAMPLED)
+			ht_count_realloc(t);
+		if (n == 0) {
+			free(p);
+			return NULL;
+		}
+		return move(p, ht_arena_size(p), n);
+	}
+	ht_count_realloc(t);
+	if (n == 0) {
+		/* glibc frees and returns NULL; other allocators may return a
+		 * block: let the real realloc decide, count a free either way */
+		void *q = ht_real.realloc(p, 0);
+
+		ht_count_free(t);
+		if (q)
+			ht_count_alloc(t, 0);
+		return q;
+	}
+	t->countdown -= (int64_t)n;
+	if (ht_unlikely(t->countdown <= 0)) {
+		t->countdown += (int64_t)n;
+		/* a sample is due (or the thread is new): the copy goes through
+		 * the slow path, which may place it in the arena */
+		return move(p, ht_real.malloc_usable_size(p), n);
+	}
+	{
+		void *q = ht_real.realloc(p, n);
+
+		if (q) {
+			ht_count_alloc(t, n);
+			ht_count_free(t);
+		}
+		return q;
+	}
+}
+
+HT_EXPORT void *reallocarray(void *p, size_t n, size_t m)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, m, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, total);
+}
+
+static int valid_align(size_t a)
+{
+	return a && (a & (a - 1)) == 0;
+}
+
+HT_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	void *p;
+	int saved = errno;
+
+	if (!valid_align(align) || align % sizeof(void *))
+		return EINVAL;
+	p = alloc(n, align, HT_OP_ALIGNED);
+	if (!p) {
+		int err = errno ? errno : ENOMEM;
+
+		errno = saved;
+		return err;
+	}
+	*out = p;
+	errno = saved;
+	return 0;
+}
+
+HT_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	if (!valid_align(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc(n, align, HT_OP_ALIGNED);
+}
+
+HT_EXPORT void *memalign(size_t align, size_t n)
+{
+	if (!valid_align(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc(n, align, HT_OP_ALIGNED);
+}
+
+HT_EXPORT void *valloc(size_t n)
+{
+	return alloc(n, (size_t)sysconf(_SC_PAGESIZE), HT_OP_ALIGNED);
+}
+
+HT_EXPORT void *pvalloc(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (n > SIZE_MAX - page) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = n ? (n + page - 1) & ~(page - 1) : page;
+	return alloc(n, page, HT_OP_ALIGNED);
+}
+
+HT_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	if (ht_unlikely(ht_in_arena(p)))
+		return ht_arena_usable(p);
+	return ht_real.malloc_usable_size(p);
+}

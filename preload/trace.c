@@ -1,0 +1,894 @@
+/* The tracing core of the shim: start-up (real allocator, shared memory,
+ * the collector), per-thread state, the sampled path (unwind, ring write),
+ * module events, and the final hand-over at exit. Nothing here allocates
+ * through the traced malloc; the shim's own needs are met by mmap. */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "internal.h"
+#include "sample.h"
+
+__thread struct ht_tls ht_tls;
+struct ht_real ht_real;
+
+enum { ST_NEW, ST_RESOLVING, ST_RESOLVED };
+enum { TR_OFF, TR_STARTING, TR_ON };
+
+static int resolve_state;          /* ST_* */
+static int tracing;                /* TR_*: may events be written? */
+static struct ht_shm *shm;
+static char *ring;
+static uint64_t ring_mask;
+static uint64_t rate = 524288;
+static int depth = 64;
+static uintptr_t self_lo, self_hi; /* the shim's own code: frames to skip */
+static int alive_fd = -1;          /* write end of the pipe the collector watches */
+static pid_t collector_pid;
+static uint64_t dl_seen = UINT64_MAX; /* dlpi_adds + dlpi_subs when modules were last sent */
+static pthread_key_t slot_key;
+static int slot_key_ok;
+static uint32_t stalled;           /* ring full with no progress: drop without waiting */
+static int warned_dead;
+static double exit_timeout = 30;
+
+/* Counts made before the shared memory exists (start-up, before main). */
+static struct ht_slot early_slot;
+/* Counts of a thread when tracing is off: they go nowhere. */
+static struct ht_slot null_slot;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on stderr, without stdio (which may allocate or hold locks). */
+static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	memcpy(buf, "heaptrace: ", 11);
+	va_start(ap, fmt);
+	n = vsnprintf(buf + 11, sizeof(buf) - 12, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n += 11;
+	if (n > (int)sizeof(buf) - 1)
+		n = sizeof(buf) - 1;
+	buf[n++] = '\n';
+	if (write(2, buf, n) < 0)
+		return;
+}
+
+/* ---- the real allocator ---------------------------------------------- */
+
+int ht_resolve(void)
+{
+	int st = __atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE);
+	struct ht_real r;
+
+	if (ht_likely(st == ST_RESOLVED))
+		return 0;
+	if (st == ST_RESOLVING || ht_tls.busy)
+		return -1; /* dlsym is allocating: served from the arena */
+	if (!__atomic_compare_exchange_n(&resolve_state, &st, ST_RESOLVING, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -1;
+	ht_tls.busy = 1;
+	ht_arena_init();
+	r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+	r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+	r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+	r.realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+	r.posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
+	r.aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
+	r.memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
+	r.valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
+	r.pvalloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "pvalloc");
+	r.malloc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+	ht_tls.busy = 0;
+	if (!r.malloc || !r.free || !r.calloc || !r.realloc || !r.posix_memalign ||
+	    !r.memalign || !r.malloc_usable_size) {
+		say("cannot find the underlying malloc; aborting");
+		abort(); /* before main: there is no allocator to run on */
+	}
+	ht_real = r;
+	__atomic_store_n(&resolve_state, ST_RESOLVED, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* ---- per-thread state --------------------------------------------------- */
+
+static void retire_slot(void *arg)
+{
+	struct ht_slot *s = arg;
+
+	if (!shm || s == &early_slot || s == &null_slot)
+		return;
+	__atomic_fetch_add(&shm->retired[0], s->alloc_calls, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&shm->retired[1], s->free_calls, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&shm->retired[2], s->realloc_calls, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&shm->retired[3], s->alloc_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->alloc_calls, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->free_calls, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->realloc_calls, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->alloc_bytes, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->in_use, 0, __ATOMIC_RELEASE);
+	/* later destructors may still allocate: start over on the next call */
+	ht_tls.slot = NULL;
+	ht_tls.attached = 0;
+	ht_tls.countdown = 0;
+}
+
+static struct ht_slot *claim_slot(void)
+{
+	struct ht_slot *slots = (struct ht_slot *)((char *)shm + shm->slots_offset);
+	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t zero = 0;
+
+		if (!__atomic_load_n(&slots[i].in_use, __ATOMIC_RELAXED) &&
+		    __atomic_compare_exchange_n(&slots[i].in_use, &zero, 1, 0,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			return &slots[i];
+	}
+	i = __atomic_fetch_add(&shm->next_slot, 1, __ATOMIC_ACQ_REL);
+	if (i >= shm->nslots) {
+		__atomic_fetch_sub(&shm->next_slot, 1, __ATOMIC_ACQ_REL);
+		return NULL;
+	}
+	slots[i].in_use = 1;
+	return &slots[i];
+}
+
+void ht_thread_attach(struct ht_tls *t)
+{
+	int tr = __atomic_load_n(&tracing, __ATOMIC_ACQUIRE);
+
+	if (!t->rng)
+		t->rng = ((uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull) ^
+			 (uint64_t)syscall(SYS_gettid) << 32 ^ 0x5851f42d4c957f2dull;
+	if (tr == TR_ON) {
+		struct ht_slot *s = claim_slot();
+
+		if (!s) {
+			/* more live threads than slots: count into the last
+			 * one shared, still exact enough, rarely hit */
+			s = (struct ht_slot *)((char *)shm + shm->slots_offset) + shm->nslots - 1;
+		}
+		t->slot = s;
+		t->attached = 1;
+		t->countdown = ht_sample_gap(&t->rng, rate);
+		if (slot_key_ok) {
+			t->busy++;
+			pthread_setspecific(slot_key, s);
+			t->busy--;
+		}
+	} else if (tr == TR_STARTING) {
+		/* before start-up finishes: every call comes back here */
+		t->slot = &early_slot;
+		t->attached = 0;
+		t->countdown = 0;
+	} else {
+		t->slot = &null_slot;
+		t->attached = 1;
+		t->countdown = INT64_MAX;
+	}
+}
+
+/* ---- the ring ----------------------------------------------------------- */
+
+static int collector_alive(void)
+{
+	return collector_pid > 0 && (kill(collector_pid, 0) == 0 || errno != ESRCH);
+}
+
+static void collector_died(void)
+{
+	if (!__atomic_exchange_n(&warned_dead, 1, __ATOMIC_ACQ_REL))
+		say("the collector (pid %d) is gone; tracing is off, the program runs on",
+		    (int)collector_pid);
+	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
+}
+
+/* Reserves len bytes (a multiple of HT_RING_ALIGN) and returns where to
+ * write, with *pos the record's position, or NULL if the ring stays full.
+ * A full ring is waited on briefly (the collector drains every few ms);
+ * after that, events are dropped and counted until it has room again. */
+static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
+{
+	uint64_t size = ring_mask + 1;
+	uint64_t head = __atomic_load_n(&shm->head, __ATOMIC_RELAXED);
+	int waits = 0;
+
+	for (;;) {
+		uint64_t off = head & ring_mask;
+		uint64_t pad = off + len > size ? size - off : 0;
+		uint64_t tail = __atomic_load_n(&shm->tail, __ATOMIC_ACQUIRE);
+
+		if (head + pad + len - tail > size) {
+			struct timespec ts = { 0, 200000 };
+
+			if (__atomic_load_n(&stalled, __ATOMIC_RELAXED) || waits >= 50) {
+				__atomic_store_n(&stalled, 1, __ATOMIC_RELAXED);
+				if (!collector_alive())
+					collector_died();
+				return NULL;
+			}
+			waits++;
+			nanosleep(&ts, NULL);
+			head = __atomic_load_n(&shm->head, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_compare_exchange_n(&shm->head, &head, head + pad + len, 1,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		{
+			if (pad) {
+				struct ht_rec *p = (struct ht_rec *)(ring + off);
+
+				p->len = (uint32_t)pad;
+				p->kind = HT_EV_PAD;
+				p->nframes = 0;
+				__atomic_store_n(&p->tag, head, __ATOMIC_RELEASE);
+			}
+			if (waits || stalled)
+				__atomic_store_n(&stalled, 0, __ATOMIC_RELAXED);
+			*pos = head + pad;
+			return (struct ht_rec *)(ring + ((head + pad) & ring_mask));
+		}
+	}
+}
+
+static void ring_commit(struct ht_rec *r, uint64_t pos, uint32_t len, int kind, int nframes)
+{
+	r->len = len;
+	r->kind = (uint16_t)kind;
+	r->nframes = (uint16_t)nframes;
+	__atomic_store_n(&r->tag, pos, __ATOMIC_RELEASE);
+}
+
+/* ---- module events ------------------------------------------------------ */
+
+static char exe_path[HT_PATH_MAX];
+
+static void note_build_id(struct ht_ev_module *m, const struct dl_phdr_info *info)
+{
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const char *p, *end;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+			const char *name = p + sizeof(*nh);
+			const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+
+			if (desc + nh->n_descsz > end)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    memcmp(name, "GNU", 4) == 0 && nh->n_descsz <= sizeof(m->build_id)) {
+				memcpy(m->build_id, desc, nh->n_descsz);
+				m->build_id_len = nh->n_descsz;
+				return;
+			}
+			p = desc + ((nh->n_descsz + 3) & ~3u);
+		}
+	}
+}
+
+static int send_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	const char *path = info->dlpi_name;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	struct ht_ev_module *m;
+	uint64_t pos;
+	uint32_t plen, len;
+	int i;
+
+	(void)size;
+	(void)arg;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD)
+			continue;
+		if (info->dlpi_addr + ph->p_vaddr < lo)
+			lo = info->dlpi_addr + ph->p_vaddr;
+		if (info->dlpi_addr + ph->p_vaddr + ph->p_memsz > hi)
+			hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+	}
+	if (hi <= lo)
+		return 0;
+	if (!path || !*path)
+		path = exe_path;
+	plen = (uint32_t)strnlen(path, HT_PATH_MAX - 1);
+	len = ht_rec_len(sizeof(*m) + plen);
+	m = (struct ht_ev_module *)ring_reserve(len, &pos);
+	if (!m) {
+		__atomic_fetch_add(&shm->drop_other, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	m->start = lo;
+	m->end = hi;
+	m->bias = info->dlpi_addr;
+	m->build_id_len = 0;
+	memset(m->build_id, 0, sizeof(m->build_id));
+	note_build_id(m, info);
+	m->path_len = plen;
+	memcpy(m + 1, path, plen);
+	ring_commit(&m->h, pos, len, HT_EV_MODULE, 0);
+	return 0;
+}
+
+static int check_modules(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uint64_t *gen = arg;
+
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+		*gen = info->dlpi_adds + info->dlpi_subs;
+	return 1; /* the first entry carries the counters */
+}
+
+/* Sends the module list when a library was loaded or unloaded since the
+ * last time. The collector only needs modules when it writes a snapshot,
+ * so the events need not precede the samples that use them. */
+static void update_modules(void)
+{
+	uint64_t gen = 0, seen = __atomic_load_n(&dl_seen, __ATOMIC_RELAXED);
+
+	dl_iterate_phdr(check_modules, &gen);
+	if (gen == seen)
+		return;
+	if (!__atomic_compare_exchange_n(&dl_seen, &seen, gen, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return; /* another thread is sending them */
+	dl_iterate_phdr(send_module, NULL);
+}
+
+/* ---- the sampled path --------------------------------------------------- */
+
+static void record_alloc(void *p, size_t n)
+{
+	void *ips[HT_MAX_DEPTH + 8];
+	int got, skip = 0, nf;
+	uint32_t len;
+	uint64_t pos;
+	struct ht_ev_alloc *ev;
+
+	update_modules();
+	got = unw_backtrace(ips, depth + 8);
+	while (skip < got && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
+		skip++;
+	nf = got - skip;
+	if (nf > depth)
+		nf = depth;
+	if (nf < 0)
+		nf = 0;
+	len = ht_rec_len(sizeof(*ev) + (uint32_t)nf * 8);
+	ev = (struct ht_ev_alloc *)ring_reserve(len, &pos);
+	if (!ev) {
+		__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	ev->addr = (uintptr_t)p;
+	ev->size = n;
+	memcpy(ev + 1, ips + skip, (size_t)nf * 8);
+	ring_commit(&ev->h, pos, len, HT_EV_ALLOC, nf);
+}
+
+static void record_free(void *p)
+{
+	struct ht_ev_free *ev;
+	uint64_t pos;
+	uint32_t len = ht_rec_len(sizeof(*ev));
+
+	ev = (struct ht_ev_free *)ring_reserve(len, &pos);
+	if (!ev) {
+		__atomic_fetch_add(&shm->drop_free, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	ev->addr = (uintptr_t)p;
+	ring_commit(&ev->h, pos, len, HT_EV_FREE, 0);
+}
+
+static void *real_alloc(size_t n, size_t align, enum ht_op op)
+{
+	void *p = NULL;
+
+	if (op == HT_OP_CALLOC)
+		return ht_real.calloc(1, n);
+	if (op == HT_OP_ALIGNED) {
+		int err = ht_real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+
+		if (err) {
+			errno = err;
+			return NULL;
+		}
+		return p;
+	}
+	return ht_real.malloc(n);
+}
+
+void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
+{
+	struct ht_tls *t = &ht_tls;
+	void *p;
+
+	if (ht_resolve() != 0 || t->busy) {
+		/* our own work, or dlsym during start-up: never sampled */
+		t->countdown += (int64_t)n;
+		if (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) == ST_RESOLVED)
+			return real_alloc(n, align, op);
+		p = ht_arena_alloc(n, align, HT_BLK_INTERNAL, op == HT_OP_CALLOC);
+		if (!p)
+			errno = ENOMEM;
+		return p;
+	}
+	if (!t->attached || t->slot == &early_slot) {
+		t->countdown += (int64_t)n; /* undo the caller's decrement */
+		ht_thread_attach(t);
+		t->countdown -= (int64_t)n;
+		if (t->countdown > 0 || !t->attached) {
+			ht_count_alloc(t, n);
+			return real_alloc(n, align, op);
+		}
+	}
+	ht_count_alloc(t, n);
+	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON) {
+		t->countdown = INT64_MAX;
+		return real_alloc(n, align, op);
+	}
+	t->busy++;
+	t->countdown = ht_sample_gap(&t->rng, rate);
+	p = ht_arena_alloc(n, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
+	if (p) {
+		record_alloc(p, n);
+	} else {
+		__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
+		p = real_alloc(n, align, op);
+	}
+	t->busy--;
+	return p;
+}
+
+void ht_free_arena(void *p)
+{
+	struct ht_tls *t = &ht_tls;
+
+	if (ht_arena_flags(p) & HT_BLK_SAMPLED) {
+		/* recorded before the slot can be reused, so a thread that gets
+		 * the same address next writes its ALLOC after this FREE */
+		if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) == TR_ON) {
+			t->busy++;
+			record_free(p);
+			t->busy--;
+		}
+		ht_count_free(t);
+	}
+	ht_arena_free(p);
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+static const char *env(const char *name)
+{
+	return getenv(name); /* no allocation in glibc's getenv */
+}
+
+static int env_u64(const char *name, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	const char *s = env(name);
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || *s == '-' || v < lo || v > hi) {
+		say("ignoring %s='%s': not a whole number from %llu to %llu",
+		    name, s, (unsigned long long)lo, (unsigned long long)hi);
+		return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+static void *map_anon(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void read_cmdline(char *out, size_t cap)
+{
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0, i;
+
+	out[0] = 0;
+	if (fd < 0)
+		return;
+	n = read(fd, out, cap - 1);
+	close(fd);
+	if (n <= 0) {
+		out[0] = 0;
+		return;
+	}
+	if (out[n - 1] == 0)
+		n--;
+	for (i = 0; i < n; i++)
+		if (out[i] == 0)
+			out[i] = ' ';
+	out[n] = 0;
+}
+
+/* Expands %p (pid), %e (executable's base name) and %% in pattern. */
+static int expand(char *out, size_t cap, const char *pattern, const char *exe)
+{
+	size_t n = 0;
+	const char *p;
+	int k;
+
+	for (p = pattern; *p; p++) {
+		if (*p == '%' && (p[1] == 'p' || p[1] == 'e' || p[1] == '%')) {
+			p++;
+			if (*p == 'p')
+				k = snprintf(out + n, cap - n, "%d", (int)getpid());
+			else
+				k = snprintf(out + n, cap - n, "%s", *p == 'e' ? exe : "%");
+			if (k < 0 || (size_t)k >= cap - n)
+				return -1;
+			n += (size_t)k;
+		} else {
+			if (n + 1 >= cap)
+				return -1;
+			out[n++] = *p;
+		}
+	}
+	out[n] = 0;
+	return 0;
+}
+
+/* The final snapshot's path: HEAPTRACE_OUTPUT (with %p and %e expanded),
+ * or heaptrace.EXE.PID.heap, made absolute against the working directory
+ * at start. */
+static int output_path(char *out, size_t cap)
+{
+	const char *o = env("HEAPTRACE_OUTPUT");
+	const char *base = strrchr(exe_path, '/');
+	char name[HT_PATH_MAX];
+	char cwd[HT_PATH_MAX];
+	int n;
+
+	base = base ? base + 1 : exe_path;
+	if (expand(name, sizeof(name), o && *o ? o : "heaptrace.%e.%p.heap", base) != 0)
+		return -1;
+	if (name[0] == '/')
+		n = snprintf(out, cap, "%s", name);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(out, cap, "%s/%s", cwd, name);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && me >= lo && me < lo + ph->p_memsz) {
+			int j;
+
+			self_lo = UINTPTR_MAX;
+			self_hi = 0;
+			for (j = 0; j < info->dlpi_phnum; j++) {
+				ph = &info->dlpi_phdr[j];
+				if (ph->p_type != PT_LOAD)
+					continue;
+				lo = info->dlpi_addr + ph->p_vaddr;
+				if (lo < self_lo)
+					self_lo = lo;
+				if (lo + ph->p_memsz > self_hi)
+					self_hi = lo + ph->p_memsz;
+			}
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The collector's path: HEAPTRACE_COLLECTOR, or heaptrace-collector next
+ * to this library. */
+static int collector_path(char *out, size_t cap)
+{
+	const char *c = env("HEAPTRACE_COLLECTOR");
+	Dl_info di;
+	const char *slash;
+	int n;
+
+	if (c && *c) {
+		n = snprintf(out, cap, "%s", c);
+		return n < 0 || (size_t)n >= cap ? -1 : 0;
+	}
+	if (!dladdr((void *)collector_path, &di) || !di.dli_fname)
+		return -1;
+	slash = strrchr(di.dli_fname, '/');
+	if (!slash)
+		n = snprintf(out, cap, "heaptrace-collector");
+	else
+		n = snprintf(out, cap, "%.*s/heaptrace-collector",
+			     (int)(slash - di.dli_fname), di.dli_fname);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* The environment for the collector: ours without LD_PRELOAD, so it is
+ * not traced itself. */
+static char **collector_env(void)
+{
+	extern char **environ;
+	size_t n = 0, i, j = 0;
+	char **e;
+
+	while (environ && environ[n])
+		n++;
+	e = map_anon((n + 1) * sizeof(char *));
+	if (!e)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			e[j++] = environ[i];
+	e[j] = NULL;
+	return e;
+}
+
+static int start_collector(int memfd, int pipe_rd)
+{
+	char path[HT_PATH_MAX];
+	char *argv[4];
+	char **envp;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status = 0, err;
+
+	if (collector_path(path, sizeof(path)) != 0) {
+		say("cannot locate heaptrace-collector (set HEAPTRACE_COLLECTOR); tracing is off");
+		return -1;
+	}
+	if (access(path, X_OK) != 0) {
+		say("cannot run collector '%s': %s; tracing is off", path, strerror(errno));
+		return -1;
+	}
+	envp = collector_env();
+	if (!envp)
+		return -1;
+	argv[0] = path;
+	argv[1] = "--shm-fd=3";
+	argv[2] = "--alive-fd=4";
+	argv[3] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, memfd, 3);
+	posix_spawn_file_actions_adddup2(&fa, pipe_rd, 4);
+	err = posix_spawn(&pid, path, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err) {
+		say("cannot start collector '%s': %s; tracing is off", path, strerror(err));
+		return -1;
+	}
+	/* the collector forks into the background and its first process
+	 * exits at once: reap it here so the program never sees it */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (errno != ECHILD) {
+			say("collector '%s' failed to start; tracing is off", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void after_fork_child(void)
+{
+	/* the child has its own heap from here on: it is not traced by
+	 * this collector (a program it execs starts its own) */
+	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
+	if (alive_fd >= 0)
+		close(alive_fd);
+	alive_fd = -1;
+	ht_tls.slot = &null_slot;
+	ht_tls.attached = 1;
+	ht_tls.countdown = INT64_MAX;
+}
+
+static void setup(void)
+{
+	uint64_t ring_size = 8u << 20, nslots = 4096, v, size;
+	int memfd, pfd[2];
+	ssize_t n;
+
+	if (!ht_arena_span) {
+		say("cannot reserve the sample arena; tracing is off");
+		return;
+	}
+	if (env_u64("HEAPTRACE_RATE", 1, (uint64_t)1 << 40, &v))
+		rate = v;
+	if (env_u64("HEAPTRACE_DEPTH", 1, HT_MAX_DEPTH, &v))
+		depth = (int)v;
+	if (rate == 1)
+		ring_size = 64u << 20;
+	if (env_u64("HEAPTRACE_RING_MB", 1, 4096, &v)) {
+		ring_size = 1u << 20;
+		while (ring_size < (v << 20))
+			ring_size <<= 1;
+	}
+	if (env_u64("HEAPTRACE_EXIT_TIMEOUT", 0, 3600, &v))
+		exit_timeout = (double)v;
+
+	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+	exe_path[n > 0 ? n : 0] = 0;
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)setup);
+
+	size = HT_SHM_HDR_SIZE + nslots * sizeof(struct ht_slot) + ring_size;
+	memfd = (int)syscall(SYS_memfd_create, "heaptrace", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, (off_t)size) != 0) {
+		say("cannot create shared memory: %s; tracing is off", strerror(errno));
+		if (memfd >= 0)
+			close(memfd);
+		return;
+	}
+	shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (shm == MAP_FAILED) {
+		say("cannot map shared memory: %s; tracing is off", strerror(errno));
+		shm = NULL;
+		close(memfd);
+		return;
+	}
+	_Static_assert(sizeof(struct ht_shm) <= HT_SHM_HDR_SIZE, "header fits its pages");
+	shm->magic = HT_SHM_MAGIC;
+	shm->version = HT_SHM_VERSION;
+	shm->max_depth = (uint32_t)depth;
+	shm->size = size;
+	shm->slots_offset = HT_SHM_HDR_SIZE;
+	shm->nslots = nslots;
+	shm->ring_offset = HT_SHM_HDR_SIZE + nslots * sizeof(struct ht_slot);
+	shm->ring_size = ring_size;
+	shm->rate = rate;
+	shm->pid = getpid();
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		shm->start_time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
+	snprintf(shm->exe, sizeof(shm->exe), "%s", exe_path);
+	read_cmdline(shm->cmdline, sizeof(shm->cmdline));
+	if (output_path(shm->output, sizeof(shm->output)) != 0) {
+		say("output path too long; tracing is off");
+		goto fail;
+	}
+	ring = (char *)shm + shm->ring_offset;
+	ring_mask = ring_size - 1;
+	/* counts made before now */
+	shm->retired[0] = early_slot.alloc_calls;
+	shm->retired[1] = early_slot.free_calls;
+	shm->retired[2] = early_slot.realloc_calls;
+	shm->retired[3] = early_slot.alloc_bytes;
+
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		say("cannot create pipe: %s; tracing is off", strerror(errno));
+		goto fail;
+	}
+	if (start_collector(memfd, pfd[0]) != 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		goto fail;
+	}
+	close(pfd[0]);
+	close(memfd);
+	alive_fd = pfd[1];
+	collector_pid = (pid_t)__atomic_load_n(&shm->collector_pid, __ATOMIC_ACQUIRE);
+
+	ht_tls.busy++;
+	slot_key_ok = pthread_key_create(&slot_key, retire_slot) == 0;
+	pthread_atfork(NULL, NULL, after_fork_child);
+	ht_tls.busy--;
+	__atomic_store_n(&tracing, TR_ON, __ATOMIC_RELEASE);
+	update_modules();
+	ht_thread_attach(&ht_tls);
+	return;
+fail:
+	munmap(shm, size);
+	shm = NULL;
+	close(memfd);
+}
+
+__attribute__((constructor)) static void ht_init(void)
+{
+	const char *off = env("HEAPTRACE_DISABLE");
+
+	if (ht_resolve() != 0)
+		return;
+	if (off && *off && strcmp(off, "0") != 0)
+		return;
+	__atomic_store_n(&tracing, TR_STARTING, __ATOMIC_RELEASE);
+	setup();
+	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON) {
+		__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
+		ht_thread_attach(&ht_tls);
+	}
+}
+
+/* ---- the end ------------------------------------------------------------ */
+
+static long futex_wait(uint32_t *addr, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, addr, FUTEX_WAIT, val, ts, NULL, 0);
+}
+
+/* At a normal exit (after the program's atexit handlers): tell the
+ * collector, and wait (bounded) until the final snapshot is on disk so
+ * that the file is complete when the program's exit status is seen. */
+__attribute__((destructor)) static void ht_fini(void)
+{
+	struct ht_rec *r;
+	uint64_t pos;
+	double waited = 0;
+
+	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON)
+		return;
+	ht_tls.busy++;
+	r = ring_reserve(ht_rec_len(sizeof(*r)), &pos);
+	if (r)
+		ring_commit(r, pos, ht_rec_len(sizeof(*r)), HT_EV_EXIT, 0);
+	__atomic_store_n(&shm->exiting, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&shm->done, __ATOMIC_ACQUIRE)) {
+		struct timespec ts = { 0, 50 * 1000000 };
+
+		if (waited >= exit_timeout) {
+			say("the final snapshot is not written after %.0f s; not waiting longer",
+			    exit_timeout);
+			break;
+		}
+		if (!collector_alive()) {
+			collector_died();
+			break;
+		}
+		futex_wait(&shm->done, 0, &ts);
+		waited += 0.05;
+	}
+	ht_tls.busy--;
+}
