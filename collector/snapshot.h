@@ -133,8 +133,8 @@ int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
 
 /* Parses and validates a .heap file image. Every index and length is checked,
  * so a snapshot that decodes is safe to walk. Returns 0 and *out, or -1 with a
- * one-line reason in err (e.g. "not a heaptrace snapshot", "truncated",
- * "unsupported version 9"). Never crashes on any input. */
+ * one-line reason in err (e.g. "not a heaptrace snapshot", "truncated
+ * snapshot", "unsupported snapshot version 9"). Never crashes on any input. */
 int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		       char *err, size_t errlen);
 
@@ -149,11 +149,12 @@ int ht_write_file_atomic(const char *path, const void *buf, size_t len,
 			 char *err, size_t errlen);
 
 /* Reads and decodes path. Returns 0 and *out, or -1 with err set
- * ("cannot open 'x.heap': No such file or directory", "'x.heap': truncated"). */
+ * ("cannot open 'x.heap': No such file or directory", "'x.heap': truncated
+ * snapshot"). */
 int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen);
 
-/* Total of one counter over all stacks; which is a HT_INDEX_* value. */
+/* One of a stack's four counters. */
 enum ht_index { HT_INUSE_SPACE, HT_INUSE_OBJECTS, HT_ALLOC_SPACE, HT_ALLOC_OBJECTS };
 double ht_stack_value(const struct ht_stack *st, enum ht_index which);
 

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# End-to-end test of heaptrace-report and heaptrace-diff: fixed snapshots
+# (written by tests/test_report --write-fixtures) against the golden outputs
+# in tests/golden/, then bad inputs and options. Prints TAP.
+#   HT_UPDATE_GOLDEN=1 tests/t_cli.sh   rewrites the golden files
+top=${HT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+bin=${HT_BIN:-$top/collector}                # where the tools are
+fixw=${HT_FIXTURE_WRITER:-$top/tests/test_report}
+golden=$top/tests/golden
+report=$bin/heaptrace-report
+hdiff=$bin/heaptrace-diff
+
+n=0 failed=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2"; fi; }
+
+work=$(mktemp -d) || exit 2
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 2
+
+if ! "$fixw" --write-fixtures . >fixtures.log 2>&1; then
+	fail "write fixtures"
+	sed 's/^/# /' fixtures.log
+	echo "1..$n"
+	exit 1
+fi
+pass "write fixtures"
+
+# golden NAME TOOL ARGS...: stdout must equal tests/golden/NAME, stderr empty,
+# exit 0. File names are relative, so the headers do not depend on $work.
+golden() {
+	local name=$1
+	shift
+	"$@" >"out.$name" 2>"err.$name"
+	local rc=$?
+	if [ -n "$HT_UPDATE_GOLDEN" ] && [ $rc -eq 0 ]; then
+		mkdir -p "$golden" && cp "out.$name" "$golden/$name"
+	fi
+	if [ $rc -ne 0 ]; then
+		fail "$name: exit $rc"
+		sed 's/^/# /' "err.$name"
+	elif ! diff -u "$golden/$name" "out.$name" >"diff.$name"; then
+		fail "$name: differs from tests/golden/$name"
+		sed 's/^/# /' "diff.$name"
+	else
+		pass "$name: matches tests/golden/$name"
+	fi
+}
+
+golden report_top.txt "$report" cur.heap
+golden report_top3_alloc_objects.txt "$report" --sample-index alloc_objects --top 3 cur.heap
+golden report_functions.txt "$report" --functions --top=0 cur.heap
+golden report_collapsed.txt "$report" --format collapsed cur.heap
+golden report_collapsed_files.txt "$report" --format=collapsed --files cur.heap
+golden report_final.txt "$report" final.heap
+golden diff_top.txt "$hdiff" base.heap cur.heap
+golden diff_objects.txt "$hdiff" --inuse_objects --top 0 base.heap cur.heap
+golden diff_collapsed.txt "$hdiff" --format collapsed base.heap cur.heap
+
+# -o: the same bytes as stdout, nothing else left in the directory.
+mkdir odir
+"$report" -o odir/out.txt cur.heap 2>err.txt
+check $? "-o: exit 0"
+cmp -s odir/out.txt "$golden/report_top.txt"
+check $? "-o: file equals the golden stdout"
+"$report" -o odir/out.txt --functions cur.heap 2>err.txt
+cmp -s odir/out.txt "$golden/report_functions.txt"
+check $? "-o: an existing file is replaced"
+"$hdiff" --format collapsed --output=odir/out2.txt base.heap cur.heap 2>/dev/null
+cmp -s odir/out2.txt "$golden/diff_collapsed.txt"
+check $? "--output=: diff to a file"
+[ "$(ls -A odir | tr '\n' ' ')" = "out.txt out2.txt " ]
+check $? "-o: no temporary files left"
+"$report" -o - cur.heap >out.dash 2>/dev/null
+cmp -s out.dash "$golden/report_top.txt"
+check $? "-o -: standard output"
+
+# Warnings reach the user even without a text header.
+"$hdiff" --format collapsed base.heap cur.heap 2>err.txt >/dev/null
+grep -q '^heaptrace-diff: warning: base: 3 sampled events were dropped; figures are low$' err.txt
+check $? "collapsed: dropped events warned about on stderr"
+
+"$report" --help >help.txt 2>&1
+[ $? -eq 0 ] && grep -q '^usage: heaptrace-report' help.txt
+check $? "--help: usage, exit 0"
+"$hdiff" -h >help.txt 2>&1
+[ $? -eq 0 ] && grep -q '^usage: heaptrace-diff' help.txt
+check $? "-h: usage, exit 0"
+
+# Bad inputs. The truncated file keeps the header of a good one; "junk"
+# is a valid header followed by random bytes.
+head -c "$(($(wc -c <cur.heap) / 2))" cur.heap >truncated.heap
+: >empty.heap
+{ head -c 24 cur.heap; cat random.heap; } >junk.heap
+
+# fails STATUS DESCRIPTION TOOL ARGS...: exits STATUS, one line on stderr
+# starting with the tool name, nothing on stdout, nothing left in the -o
+# directory (not even a temporary file).
+fails() {
+	local want=$1 what=$2 tool=$3
+	shift 3
+	rm -rf edir && mkdir edir
+	"$tool" -o edir/o.txt "$@" >stdout.txt 2>stderr.txt
+	local rc=$? name
+	name=$(basename "$tool")
+	if [ $rc -ne "$want" ]; then
+		fail "$what: exit $rc, want $want"
+		sed 's/^/# /' stderr.txt
+	elif [ "$(wc -l <stderr.txt)" -ne 1 ] || ! grep -q "^$name: " stderr.txt; then
+		fail "$what: want one line on stderr"
+		sed 's/^/# /' stderr.txt
+	elif [ -s stdout.txt ] || [ -n "$(ls -A edir)" ]; then
+		fail "$what: output left behind"
+	else
+		pass "$what: $(cat stderr.txt)"
+	fi
+}
+
+fails 1 "nonexistent file" "$report" missing.heap
+fails 1 "truncated file" "$report" truncated.heap
+fails 1 "random bytes" "$report" random.heap
+fails 1 "random bytes after a header" "$report" junk.heap
+fails 1 "empty file" "$report" empty.heap
+fails 1 "a directory" "$report" .
+fails 1 "diff: bad base" "$hdiff" empty.heap cur.heap
+fails 1 "diff: bad current" "$hdiff" base.heap truncated.heap
+fails 2 "unknown option" "$report" --frobnicate cur.heap
+fails 2 "bad --sample-index" "$report" --sample-index=inuse_bytes cur.heap
+fails 2 "missing --sample-index value" "$report" cur.heap --sample-index
+fails 2 "bad --top" "$report" --top=many cur.heap
+fails 2 "unknown format" "$report" --format svg cur.heap
+fails 2 "no file" "$report"
+fails 2 "diff: one file" "$hdiff" cur.heap
+fails 2 "diff: bad option" "$hdiff" --sample-index alloc base.heap cur.heap
+
+"$report" -o no/such/dir/out.txt cur.heap >stdout.txt 2>stderr.txt
+rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <stderr.txt)" -eq 1 ] && grep -q "^heaptrace-report: .*no/such/dir/out.txt" stderr.txt
+check $? "unwritable -o: exit 1, one line naming the file"
+
+if [ -w /dev/full ]; then
+	"$report" cur.heap >/dev/full 2>stderr.txt
+	rc=$?
+	[ $rc -eq 1 ] && grep -q "^heaptrace-report: cannot write" stderr.txt
+	check $? "stdout full: exit 1, reported"
+fi
+
+echo "1..$n"
+[ $failed -eq 0 ]
