@@ -42,7 +42,8 @@ enum {
 /* Every record starts with this header and is a multiple of HT_RING_ALIGN bytes long.
  * A record is complete when its tag equals its absolute position in the
  * ring (the byte count written before it, which also serves as its sequence
- * number); the producer stores the tag last, with release order. */
+ * number) plus one, so that zeroed memory never reads as a record; the
+ * producer stores the tag last, with release order. */
 struct ht_rec {
 	uint64_t tag;
 	uint32_t len;      /* whole record, header included */
@@ -119,6 +120,65 @@ struct ht_shm {
 static inline uint32_t ht_rec_len(uint32_t n)
 {
 	return (n + HT_RING_ALIGN - 1) & ~(HT_RING_ALIGN - 1);
+}
+
+/* Producer: tries once to reserve len bytes (a multiple of HT_RING_ALIGN,
+ * at most half the ring) in the ring of h, whose data starts at ring.
+ * Returns where to write the record, with *pos its position, or NULL if
+ * the ring is full. Lock-free; any number of threads. If the record would
+ * run past the ring's end, the rest of the ring is filled with a PAD
+ * record in the same step. */
+static inline struct ht_rec *ht_ring_reserve(struct ht_shm *h, char *ring, uint32_t len,
+					     uint64_t *pos)
+{
+	*pos = 0;
+	uint64_t size = h->ring_size, mask = size - 1;
+	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+
+	for (;;) {
+		uint64_t off = head & mask;
+		uint64_t pad = off + len > size ? size - off : 0;
+		uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+
+		if (head + pad + len - tail > size)
+			return NULL;
+		if (__atomic_compare_exchange_n(&h->head, &head, head + pad + len, 1,
+						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+			if (pad) {
+				struct ht_rec *p = (struct ht_rec *)(ring + off);
+
+				p->len = (uint32_t)pad;
+				p->kind = HT_EV_PAD;
+				p->nframes = 0;
+				__atomic_store_n(&p->tag, head + 1, __ATOMIC_RELEASE);
+			}
+			*pos = head + pad;
+			return (struct ht_rec *)(ring + ((head + pad) & mask));
+		}
+	}
+}
+
+/* Producer: publishes a record written at r (reserved at pos). */
+static inline void ht_ring_commit(struct ht_rec *r, uint64_t pos, uint32_t len,
+				  int kind, int nframes)
+{
+	r->len = len;
+	r->kind = (uint16_t)kind;
+	r->nframes = (uint16_t)nframes;
+	__atomic_store_n(&r->tag, pos + 1, __ATOMIC_RELEASE);
+}
+
+/* Consumer: the complete record at position tail, or NULL if the record
+ * there is not complete yet (or nothing is there). The caller validates
+ * len before use and advances h->tail past it when done. */
+static inline const struct ht_rec *ht_ring_peek(const struct ht_shm *h, const char *ring,
+						uint64_t tail)
+{
+	const struct ht_rec *r = (const struct ht_rec *)(ring + (tail & (h->ring_size - 1)));
+
+	if (__atomic_load_n(&r->tag, __ATOMIC_ACQUIRE) != tail + 1)
+		return NULL;
+	return r;
 }
 
 #endif
