@@ -1,0 +1,59 @@
+/* The symbolizer: turns the return addresses of a snapshot into functions and
+ * source lines (inlined calls as frames of their own, C++ names demangled),
+ * reading the module files with elfutils libdwfl, and remembers every answer
+ * per module file and file address across snapshots. */
+#ifndef HT_SYMBOLIZE_H
+#define HT_SYMBOLIZE_H
+
+#include "snapshot.h"
+
+struct ht_symbolizer;
+
+/* ht_symbolizer_new_flags flags */
+#define HT_SYM_SYMTAB_ONLY 0x1u /* ignore DWARF: symbol table names only, no file:line */
+
+/* New symbolizer with an empty cache; NULL on OOM. A symbolizer is used by one
+ * thread at a time. It keeps the module files it has read open until freed. */
+struct ht_symbolizer *ht_symbolizer_new(void);
+
+/* Same, with HT_SYM_* flags (0 is ht_symbolizer_new). */
+struct ht_symbolizer *ht_symbolizer_new_flags(unsigned flags);
+
+/* Frees the symbolizer, its cache and the module files it holds. NULL is fine. */
+void ht_symbolizer_free(struct ht_symbolizer *sym);
+
+/* Resolves every location of s that has nlines == 0: looks the address up
+ * in s->modules[loc->module] (return address: look up at address - 1 so the
+ * line is the call site), and appends functions and lines to s, setting
+ * loc->first_line/nlines (innermost first: an inlined callee's line, then its
+ * caller's, ...). Locations with module == HT_NONE, or in a module that cannot
+ * be read, stay at nlines == 0 (reports then print module+0xoffset or the
+ * address). Functions are deduplicated within s (same name+system_name+file ->
+ * same index). Results are cached per (module path, build id, file offset) so
+ * a long-running collector resolves each distinct address once, across
+ * snapshots.
+ *
+ * A module is read from its path, else (file gone, or its build id differs
+ * from the module's) from the separate debug file named by the build id, if
+ * installed. Separate debug info is found by build id or .gnu_debuglink in
+ * elfutils' default places; debuginfod servers are asked only if
+ * DEBUGINFOD_URLS is set. Each module file is opened once per symbolizer and
+ * kept mapped (no descriptor held); its debug file, if any, stays open.
+ *
+ * For each frame: system_name is the DWARF linkage name, else DW_AT_name,
+ * else the symbol table name; name is system_name without a symbol version
+ * and demangled (__cxa_demangle from libstdc++, loaded at run time), else
+ * DW_AT_name (glibc's __GI_getenv shows as getenv), else system_name; file is
+ * the source path as the debug info records it, "" without debug info (then
+ * line is 0). The innermost line comes from the line table, each caller's from
+ * the inlined call's DW_AT_call_file/DW_AT_call_line.
+ * Returns 0, or -1 only on out-of-memory (s may then hold some of the new
+ * functions and lines; locations already set stay valid). */
+int ht_symbolize(struct ht_symbolizer *sym, struct ht_snapshot *s);
+
+/* Demangles an Itanium C++ ABI name ("_ZN2ht4demo6crunchEi" ->
+ * "ht::demo::crunch(int)"). Returns a malloc'd string the caller frees, or NULL
+ * if name is not mangled, cannot be demangled, or no demangler is available. */
+char *ht_symbolizer_demangle(struct ht_symbolizer *sym, const char *name);
+
+#endif

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# End to end: programs traced by the shim give exact snapshots at rate 1,
+# estimates within the sampling bounds at a small rate, a final snapshot
+# however they end, and dumps of a running process that diff to its growth.
+. "$(dirname "$0")/lib.sh"
+
+# --- exact at rate 1 -------------------------------------------------------
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=exact.heap -- "$progs/retain" 2 >out.txt
+check $? "retain runs traced at rate 1"
+is "$(cat out.txt)" "retained 220 blocks" "its output is unchanged"
+check "$([ -s exact.heap ]; echo $?)" "the final snapshot exists when the program's exit returns"
+is "$(value exact.heap site_a inuse_objects)" 200 "rate 1: site_a keeps exactly 200 objects"
+is "$(value exact.heap site_a inuse_space)" 200000 "rate 1: site_a keeps exactly 200000 bytes"
+is "$(value exact.heap site_b inuse_space)" 2000000 "rate 1: site_b (calloc) keeps exactly 2000000 bytes"
+is "$(value exact.heap site_c inuse_objects)" 0 "rate 1: site_c keeps nothing"
+is "$(value exact.heap site_c alloc_objects)" 2000 "rate 1: site_c allocated exactly 2000 objects"
+is "$(value exact.heap site_c alloc_space)" 128000 "rate 1: site_c allocated exactly 128000 bytes"
+"$report" exact.heap >exact.txt 2>&1
+grep -q 'Calls: .*allocs' exact.txt
+check $? "the report shows exact call totals"
+grep -q 'warning' exact.txt
+check $((!$?)) "nothing was dropped"
+# stacks: root first, main -> work -> site
+"$report" --format collapsed --functions exact.heap | grep -q ';main;work;site_a '
+check $? "stacks name main;work;site_a"
+
+# threads, rate 1: every thread's allocations, nothing lost
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=threads.heap -- "$progs/retain" -t 4 5 >/dev/null
+is "$(value threads.heap site_a inuse_objects)" 2000 "4 threads, rate 1: site_a keeps exactly 2000 objects"
+is "$(value threads.heap site_c alloc_objects)" 20000 "4 threads, rate 1: site_c allocated exactly 20000"
+
+# --- estimates at a small rate ---------------------------------------------
+# rate 4096: site_a's 1000-byte blocks are sampled with p = 0.22; over
+# 5000 blocks the estimate's sd is ~0.9%, so 8% is > 8 sd yet catches a
+# weight of rate/size (-11%). site_c's 64-byte blocks: sd ~3.6%, bound 20%.
+traced HEAPTRACE_RATE=4096 HEAPTRACE_OUTPUT=sampled.heap -- "$progs/retain" 50 >/dev/null
+within "$(value sampled.heap site_a inuse_space)" 5000000 8 "rate 4096: site_a inuse_space estimate"
+within "$(value sampled.heap site_a inuse_objects)" 5000 8 "rate 4096: site_a inuse_objects estimate"
+within "$(value sampled.heap site_b inuse_space)" 50000000 2 "rate 4096: site_b inuse_space estimate"
+within "$(value sampled.heap site_c alloc_objects)" 50000 20 "rate 4096: site_c alloc_objects estimate"
+is "$(value sampled.heap site_c inuse_objects)" 0 "rate 4096: site_c inuse is exactly 0"
+
+# --- a running process, dumped twice ---------------------------------------
+coproc G { HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=grow.heap LD_PRELOAD="$lib" "$progs/grow"; }
+read -r -t 10 word pid <&"${G[0]}"
+is "$word" ready "grow started"
+"$dump" "$pid" >dump1.out 2>dump1.err
+check $? "heaptrace-dump of a running process"
+base=$(cat dump1.out)
+is "$base" "heaptrace.grow.$pid.1.heap" "the first dump's default name"
+echo "grow 500" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
+echo "churn 300" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
+"$dump" -o current.heap "$pid" >/dev/null
+check $? "heaptrace-dump -o FILE"
+"$hdiff" --format collapsed --functions base.heap current.heap >/dev/null 2>&1
+"$hdiff" --format collapsed --functions "$base" current.heap >diff.txt
+grep -q ';grow_site 500000$' diff.txt
+check $? "the diff shows exactly the growth: grow_site +500000 bytes"
+is "$(wc -l <diff.txt)" 1 "and nothing else"
+"$hdiff" "$base" current.heap | grep -A1 'flat%' | tail -1 | grep -q 'grow_site'
+check $? "grow_site is the top row of the text diff"
+"$hdiff" --sample-index alloc_objects --format collapsed --functions "$base" current.heap >diff2.txt
+grep -q ';churn_site 300$' diff2.txt
+check $? "alloc_objects diff shows the churn: churn_site +300"
+echo "exit 3" >&"${G[1]}"
+wait "$G_PID"
+is "$?" 3 "exit status passes through"
+"$report" grow.heap | grep -q 'final'
+check $? "final snapshot after exit(3) is marked final"
+
+# --- how the program ends --------------------------------------------------
+end_case() { # NAME COMMAND WANT_STATUS CUT_SHORT
+	echo "$2" | HEAPTRACE_OUTPUT="end-$1.heap" LD_PRELOAD="$lib" "$progs/grow" >/dev/null 2>&1
+	local rc=$?
+	is "$rc" "$3" "$1: exit status unchanged"
+	for _ in $(seq 50); do [ -f "end-$1.heap" ] && break; sleep 0.1; done
+	"$report" "end-$1.heap" >"end-$1.txt" 2>&1
+	check $? "$1: a valid final snapshot"
+	grep -q 'cut short' "end-$1.txt"
+	if [ "$4" = yes ]; then check $? "$1: marked cut short"; else check $((!$?)) "$1: not marked cut short"; fi
+}
+end_case exit "grow 10" 0 no
+end_case _exit "_exit 4" 4 yes
+end_case abort "abort" 134 yes
+HEAPTRACE_OUTPUT=end-kill.heap LD_PRELOAD="$lib" "$progs/grow" </dev/zero >/dev/null 2>&1 &
+kpid=$!
+sleep 0.5
+kill -9 "$kpid"; wait "$kpid" 2>/dev/null
+for _ in $(seq 50); do [ -f end-kill.heap ] && break; sleep 0.1; done
+"$report" end-kill.heap 2>&1 | grep -q 'cut short'
+check $? "SIGKILL: a final snapshot marked cut short"
+check "$(ls -a | grep -c '^\.end-' )" "no temporary files are left"
+
+# --- heaptrace-dump errors -------------------------------------------------
+"$dump" 999999999 >/dev/null 2>err.txt
+is "$?" 1 "dump of an unknown pid: exit 1"
+grep -q 'no such process' err.txt
+check $? "dump of an unknown pid: says so"
+"$dump" $$ >/dev/null 2>err.txt
+is "$?" 1 "dump of an untraced process: exit 1"
+grep -q 'not traced' err.txt
+check $? "dump of an untraced process: says so"
+"$dump" abc >/dev/null 2>err.txt
+is "$?" 2 "dump of 'abc': usage error"
+is "$(wc -l <err.txt)" 1 "one line of error"
+
+done_testing
