@@ -29,6 +29,13 @@ traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=threads.heap -- "$progs/retain" -t 4 5 
 is "$(value threads.heap site_a inuse_objects)" 2000 "4 threads, rate 1: site_a keeps exactly 2000 objects"
 is "$(value threads.heap site_c alloc_objects)" 20000 "4 threads, rate 1: site_c allocated exactly 20000"
 
+# over jemalloc as the underlying allocator: the same exact figures
+je=$(ls /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 2>/dev/null)
+HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=je.heap LD_PRELOAD="$lib $je" "$progs/retain" 2 >/dev/null
+check $? "retain runs traced over jemalloc"
+is "$(value je.heap site_a inuse_space)" 200000 "over jemalloc, rate 1: site_a keeps exactly 200000 bytes"
+is "$(value je.heap site_c alloc_objects)" 2000 "over jemalloc, rate 1: site_c allocated exactly 2000"
+
 # --- estimates at a small rate ---------------------------------------------
 # rate 4096: site_a's 1000-byte blocks are sampled with p = 0.22; over
 # 5000 blocks the estimate's sd is ~0.9%, so 8% is > 8 sd yet catches a
