@@ -33,6 +33,7 @@ static struct ht_symbolizer *sym;
 static uint32_t nsnaps;      /* snapshots taken on request */
 static int exit_seen;        /* the program said it exits normally */
 static int ring_broken;      /* a malformed record: stop reading the ring */
+static ino_t shm_ino;        /* the memfd's inode, to find it in /proc/PID/maps */
 
 /* Maps the shared memory and checks that it is what the shim writes. */
 static int map_shm(int fd)
@@ -42,6 +43,7 @@ static int map_shm(int fd)
 
 	if (fstat(fd, &st) != 0 || (size_t)st.st_size < HT_SHM_HDR_SIZE)
 		return ht_error("fd %d is not heaptrace shared memory", fd);
+	shm_ino = st.st_ino;
 	h = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return ht_error("cannot map shared memory: %s", strerror(errno));
@@ -114,10 +116,10 @@ static size_t drain(int wait_for)
 	size_t n = 0;
 
 	while (!ring_broken) {
-		const struct ht_rec *r = (const struct ht_rec *)(ring + (tail & ring_mask));
+		const struct ht_rec *r = ht_ring_peek(shm, ring, tail);
 		uint64_t room = ring_mask + 1 - (tail & ring_mask);
 
-		if (__atomic_load_n(&r->tag, __ATOMIC_ACQUIRE) != tail) {
+		if (!r) {
 			if (tail < stop && ht_now_ns() < deadline) {
 				sched_yield();
 				continue;
@@ -308,9 +310,37 @@ static void daemonize(void)
 		return;
 }
 
+/* Does the traced process still map our shared memory? After an exec it
+ * does not; a program that merely closed its file descriptors does. */
+static int still_mapped(void)
+{
+	char path[64], line[512];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%lld/maps", (long long)shm->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long long ino;
+
+		if (sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1 && ino == (unsigned long long)shm_ino &&
+		    strstr(line, "heaptrace"))
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static int process_alive(void)
+{
+	return kill((pid_t)shm->pid, 0) == 0 || errno != ESRCH;
+}
+
 int main(int argc, char **argv)
 {
-	int shm_fd = -1, alive_fd = -1, lfd, i;
+	int shm_fd = -1, alive_fd = -1, pid_fd, lfd, i;
 	char sock[256], err[512];
 	int64_t idle = 0;
 
@@ -337,6 +367,8 @@ int main(int argc, char **argv)
 		ht_die(1, "out of memory");
 	daemonize();
 	ht_progname = "heaptrace";
+	/* the process's end: its pidfd where the kernel has them, else polling */
+	pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)shm->pid, 0);
 	lfd = ht_control_listen((pid_t)shm->pid, sock, sizeof(sock), err, sizeof(err));
 	if (lfd < 0)
 		ht_error("%s; heaptrace-dump will not reach process %lld", err,
@@ -344,9 +376,10 @@ int main(int argc, char **argv)
 	__atomic_store_n(&shm->collector_ready, 1, __ATOMIC_RELEASE);
 
 	for (;;) {
-		struct pollfd pf[2] = { { alive_fd, POLLIN, 0 }, { lfd, POLLIN, 0 } };
+		struct pollfd pf[3] = { { lfd, POLLIN, 0 }, { alive_fd, POLLIN, 0 },
+					{ pid_fd, POLLIN, 0 } };
 		size_t got = drain(0);
-		int ended;
+		int gone = 0;
 
 		if (exit_seen) {
 			write_final(0);
@@ -354,10 +387,9 @@ int main(int argc, char **argv)
 		}
 		/* poll at once while events flow, then back off to 10 ms */
 		idle = got ? 0 : idle + 1;
-		if (poll(pf, lfd >= 0 ? 2 : 1, got ? 0 : idle < 10 ? 1 : 10) < 0 && errno != EINTR)
+		if (poll(pf, 3, got ? 0 : idle < 10 ? 1 : 10) < 0 && errno != EINTR)
 			break;
-		ended = pf[0].revents & (POLLHUP | POLLERR | POLLIN);
-		if (lfd >= 0 && (pf[1].revents & POLLIN)) {
+		if (lfd >= 0 && (pf[0].revents & POLLIN)) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 			if (c >= 0) {
@@ -365,8 +397,18 @@ int main(int argc, char **argv)
 				close(c);
 			}
 		}
-		if (ended) {
-			/* every writer is gone (exit, _exit, a signal, or exec) */
+		if (pf[1].revents) {
+			/* the pipe closed: the process ended or exec'd -- or it
+			 * closed its descriptors, and then we go on */
+			close(alive_fd);
+			alive_fd = -1;
+			if (process_alive() && still_mapped())
+				continue;
+			gone = 1;
+		}
+		if (pf[2].revents || (pid_fd < 0 && idle % 100 == 99 && !process_alive()))
+			gone = 1;
+		if (gone) {
 			drain(0);
 			write_final(!exit_seen);
 			break;

@@ -39,7 +39,6 @@ static int resolve_state;          /* ST_* */
 static int tracing;                /* TR_*: may events be written? */
 static struct ht_shm *shm;
 static char *ring;
-static uint64_t ring_mask;
 static uint64_t rate = 524288;
 static int depth = 64;
 static uintptr_t self_lo, self_hi; /* the shim's own code: frames to skip */
@@ -212,60 +211,37 @@ static void collector_died(void)
 	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
 }
 
-/* Reserves len bytes (a multiple of HT_RING_ALIGN) and returns where to
- * write, with *pos the record's position, or NULL if the ring stays full.
- * A full ring is waited on briefly (the collector drains every few ms);
- * after that, events are dropped and counted until it has room again. */
+/* Reserves len bytes in the ring, or returns NULL if it stays full. A full
+ * ring is waited on briefly (the collector drains every few ms); after that
+ * events are dropped, and counted, until it has room again. At rate 1,
+ * where the profile is meant to be exact, the wait lasts as long as the
+ * collector lives. */
 static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
 {
-	uint64_t size = ring_mask + 1;
-	uint64_t head = __atomic_load_n(&shm->head, __ATOMIC_RELAXED);
+	struct ht_rec *r;
 	int waits = 0;
 
-	for (;;) {
-		uint64_t off = head & ring_mask;
-		uint64_t pad = off + len > size ? size - off : 0;
-		uint64_t tail = __atomic_load_n(&shm->tail, __ATOMIC_ACQUIRE);
+	while (!(r = ht_ring_reserve(shm, ring, len, pos))) {
+		struct timespec ts = { 0, 200000 };
 
-		if (head + pad + len - tail > size) {
-			struct timespec ts = { 0, 200000 };
-
-			if (__atomic_load_n(&stalled, __ATOMIC_RELAXED) || waits >= 50) {
-				__atomic_store_n(&stalled, 1, __ATOMIC_RELAXED);
-				if (!collector_alive())
-					collector_died();
-				return NULL;
-			}
-			waits++;
-			nanosleep(&ts, NULL);
-			head = __atomic_load_n(&shm->head, __ATOMIC_RELAXED);
-			continue;
+		if (__atomic_load_n(&stalled, __ATOMIC_RELAXED) || (waits >= 50 && rate > 1) ||
+		    (waits % 50 == 49 && !collector_alive())) {
+			__atomic_store_n(&stalled, 1, __ATOMIC_RELAXED);
+			if (!collector_alive())
+				collector_died();
+			return NULL;
 		}
-		if (__atomic_compare_exchange_n(&shm->head, &head, head + pad + len, 1,
-						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-		{
-			if (pad) {
-				struct ht_rec *p = (struct ht_rec *)(ring + off);
-
-				p->len = (uint32_t)pad;
-				p->kind = HT_EV_PAD;
-				p->nframes = 0;
-				__atomic_store_n(&p->tag, head, __ATOMIC_RELEASE);
-			}
-			if (waits || stalled)
-				__atomic_store_n(&stalled, 0, __ATOMIC_RELAXED);
-			*pos = head + pad;
-			return (struct ht_rec *)(ring + ((head + pad) & ring_mask));
-		}
+		waits++;
+		nanosleep(&ts, NULL);
 	}
+	if (ht_unlikely(__atomic_load_n(&stalled, __ATOMIC_RELAXED)))
+		__atomic_store_n(&stalled, 0, __ATOMIC_RELAXED);
+	return r;
 }
 
 static void ring_commit(struct ht_rec *r, uint64_t pos, uint32_t len, int kind, int nframes)
 {
-	r->len = len;
-	r->kind = (uint16_t)kind;
-	r->nframes = (uint16_t)nframes;
-	__atomic_store_n(&r->tag, pos, __ATOMIC_RELEASE);
+	ht_ring_commit(r, pos, len, kind, nframes);
 }
 
 /* ---- module events ------------------------------------------------------ */
@@ -728,6 +704,9 @@ static void after_fork_child(void)
 	if (alive_fd >= 0)
 		close(alive_fd);
 	alive_fd = -1;
+	if (shm)
+		munmap(shm, shm->size);
+	shm = NULL;
 	ht_tls.slot = &null_slot;
 	ht_tls.attached = 1;
 	ht_tls.countdown = INT64_MAX;
@@ -800,7 +779,6 @@ static void setup(void)
 		goto fail;
 	}
 	ring = (char *)shm + shm->ring_offset;
-	ring_mask = ring_size - 1;
 	/* counts made before now */
 	shm->retired[0] = early_slot.alloc_calls;
 	shm->retired[1] = early_slot.free_calls;
