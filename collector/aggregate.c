@@ -44,6 +44,7 @@ struct ht_profile {
 	struct pmodule *modules;
 	size_t nmodules, capmodules;
 	uint64_t unmatched;
+	double inuse_space;      /* sum over stacks, kept as events arrive */
 };
 
 static uint64_t mix(uint64_t h)
@@ -214,6 +215,7 @@ static void retire(struct ht_profile *p, size_t j)
 	double w = ht_sample_weight(b->size, p->rate);
 
 	s->inuse_samples--;
+	p->inuse_space -= w * (double)b->size;
 	if (s->inuse_samples == 0) {
 		/* exact zero, not the sum of rounding errors */
 		s->inuse_objects = 0;
@@ -262,6 +264,7 @@ int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
 	s->alloc_space += w * (double)size;
 	s->inuse_objects += w;
 	s->inuse_space += w * (double)size;
+	p->inuse_space += w * (double)size;
 	return 0;
 }
 
@@ -312,6 +315,11 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 uint64_t ht_profile_unmatched(const struct ht_profile *p)
 {
 	return p->unmatched;
+}
+
+double ht_profile_inuse(const struct ht_profile *p)
+{
+	return p->nlive ? p->inuse_space : 0;
 }
 
 /* The module holding addr: the one reported last wins, so a library

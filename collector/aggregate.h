@@ -36,6 +36,9 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 /* FREE or ALLOC events that did not match, so far. */
 uint64_t ht_profile_unmatched(const struct ht_profile *p);
 
+/* The estimated bytes in use now (the sum of inuse_space over stacks). */
+double ht_profile_inuse(const struct ht_profile *p);
+
 /* Adds modules, locations, frames and stacks (every stack that ever
  * allocated) to s, and symbolizes them with sym if it is not NULL. The
  * caller fills in the header fields. Returns 0, or -1 on OOM. */

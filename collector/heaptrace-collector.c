@@ -30,7 +30,12 @@ static const char *ring;
 static uint64_t ring_mask;
 static struct ht_profile *prof;
 static struct ht_symbolizer *sym;
-static uint32_t nsnaps;      /* snapshots taken on request */
+static uint32_t nsnaps;      /* numbered snapshots so far: dumps, periodic, signal */
+static double rss, rss_peak; /* the process's, last read (bytes) */
+static double interval;      /* HEAPTRACE_INTERVAL seconds, 0 = off */
+static double peak_margin;   /* HEAPTRACE_PEAK percent, 0 = off */
+static double peak_written;  /* inuse total of the last peak snapshot */
+static int64_t peak_time;    /* when it was written */
 static int exit_seen;        /* the program said it exits normally */
 static int ring_broken;      /* a malformed record: stop reading the ring */
 static ino_t shm_ino;        /* the memfd's inode, to find it in /proc/PID/maps */
@@ -146,6 +151,82 @@ static size_t drain(int wait_for)
 
 /* ---- snapshots ----------------------------------------------------------- */
 
+/* The process's RSS and peak RSS, while it lives; the last values read
+ * stand for it after it is gone. */
+static void read_rss(void)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%lld/status", (long long)shm->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long kb;
+
+		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+			rss = (double)kb * 1024;
+		else if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+			rss_peak = (double)kb * 1024;
+	}
+	fclose(f);
+}
+
+/* Statistics next to the stacks, the native counterpart of Go's MemStats:
+ * the process's memory, the allocator's own figures, and the gap between
+ * them. Names are documented in heaptrace(5). */
+static void add_metrics(struct ht_snapshot *s)
+{
+	uint64_t v[8], seq;
+	double heap = -1;
+	int tries = 0;
+
+	ht_snapshot_add_metric(s, "heap.live_objects",
+			       (double)(s->counts.alloc_calls - s->counts.free_calls));
+	ht_snapshot_add_metric(s, "heap.inuse_bytes_estimate", ht_profile_inuse(prof));
+	read_rss();
+	if (rss > 0) {
+		ht_snapshot_add_metric(s, "process.rss_bytes", rss);
+		ht_snapshot_add_metric(s, "process.rss_peak_bytes", rss_peak);
+	}
+	do {
+		seq = __atomic_load_n(&shm->stats_seq, __ATOMIC_ACQUIRE);
+		memcpy(v, (const void *)shm->stats, sizeof(v));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((seq & 1 || seq != __atomic_load_n(&shm->stats_seq, __ATOMIC_ACQUIRE)) &&
+		 ++tries < 1000);
+	if (!seq || tries >= 1000)
+		return; /* never refreshed, or the writer died mid-way */
+	switch (shm->allocator) {
+	case HT_ALLOCATOR_GLIBC:
+		ht_snapshot_add_metric(s, "glibc.arena_bytes", (double)v[HT_GLIBC_ARENA]);
+		ht_snapshot_add_metric(s, "glibc.in_use_bytes", (double)v[HT_GLIBC_IN_USE]);
+		ht_snapshot_add_metric(s, "glibc.free_bytes", (double)v[HT_GLIBC_FREE]);
+		ht_snapshot_add_metric(s, "glibc.mmap_bytes", (double)v[HT_GLIBC_MMAP]);
+		ht_snapshot_add_metric(s, "glibc.releasable_bytes", (double)v[HT_GLIBC_TOP_PAD]);
+		heap = (double)v[HT_GLIBC_IN_USE];
+		break;
+	case HT_ALLOCATOR_JEMALLOC:
+		ht_snapshot_add_metric(s, "jemalloc.allocated_bytes", (double)v[HT_JEMALLOC_ALLOCATED]);
+		ht_snapshot_add_metric(s, "jemalloc.active_bytes", (double)v[HT_JEMALLOC_ACTIVE]);
+		ht_snapshot_add_metric(s, "jemalloc.resident_bytes", (double)v[HT_JEMALLOC_RESIDENT]);
+		ht_snapshot_add_metric(s, "jemalloc.retained_bytes", (double)v[HT_JEMALLOC_RETAINED]);
+		ht_snapshot_add_metric(s, "jemalloc.mapped_bytes", (double)v[HT_JEMALLOC_MAPPED]);
+		ht_snapshot_add_metric(s, "jemalloc.metadata_bytes", (double)v[HT_JEMALLOC_METADATA]);
+		heap = (double)v[HT_JEMALLOC_ALLOCATED];
+		break;
+	}
+	ht_snapshot_add_metric(s, "heaptrace.arena_live_bytes", (double)v[HT_ARENA_LIVE]);
+	ht_snapshot_add_metric(s, "heaptrace.arena_committed_bytes", (double)v[HT_ARENA_COMMITTED]);
+	if (heap >= 0)
+		heap += (double)v[HT_ARENA_LIVE];
+	ht_snapshot_add_metric(s, "allocator.stats_age_seconds",
+			       (double)(s->time_ns - shm->stats_time_ns) / 1e9);
+	if (heap >= 0 && rss > 0)
+		ht_snapshot_add_metric(s, "process.rss_minus_heap_bytes", rss - heap);
+}
+
 static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 {
 	struct ht_snapshot *s = ht_snapshot_new();
@@ -182,6 +263,7 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED);
 	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
 	s->drops.unmatched = ht_profile_unmatched(prof);
+	add_metrics(s);
 	if (!s->exe || !s->cmdline || ht_profile_fill(prof, s, sym) != 0) {
 		ht_snapshot_free(s);
 		return NULL;
@@ -202,6 +284,86 @@ static void write_final(int cut_short)
 	ht_snapshot_free(s);
 	__atomic_store_n(&shm->done, 1, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &shm->done, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* The final snapshot's path with ".heap" replaced by ".TAG.heap". */
+static void sibling_path(char *out, size_t cap, const char *tag)
+{
+	const char *o = shm->output;
+	size_t n = strlen(o);
+
+	if (n > 5 && !strcmp(o + n - 5, ".heap"))
+		n -= 5;
+	snprintf(out, cap, "%.*s.%s.heap", (int)n, o, tag);
+}
+
+/* A numbered (or "peak") snapshot next to where the final one goes. */
+static void write_sibling(const char *tag, uint32_t seq)
+{
+	char path[HT_PATH_MAX + 32], err[512];
+	struct ht_snapshot *s;
+
+	drain(1);
+	s = take(seq, 0);
+	sibling_path(path, sizeof(path), tag);
+	if (!s)
+		ht_error("out of memory while taking a snapshot of process %lld",
+			 (long long)shm->pid);
+	else if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0)
+		ht_error("%s", err);
+	ht_snapshot_free(s);
+}
+
+static void write_numbered(void)
+{
+	char tag[16];
+
+	snprintf(tag, sizeof(tag), "%u", ++nsnaps);
+	write_sibling(tag, nsnaps);
+}
+
+/* Snapshots the program did not ask for by hand: on its signal, every
+ * HEAPTRACE_INTERVAL seconds, and when in-use memory reaches a new peak
+ * (HEAPTRACE_PEAK percent above the last peak written, at most once a
+ * second). */
+static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signals)
+{
+	uint32_t req = __atomic_load_n(&shm->snap_requests, __ATOMIC_ACQUIRE);
+	double inuse;
+
+	if (req != *signals) {
+		*signals = req;
+		write_numbered();
+	}
+	if (interval > 0 && now >= *next_interval) {
+		write_numbered();
+		while (*next_interval <= now)
+			*next_interval += (int64_t)(interval * 1e9);
+	}
+	inuse = ht_profile_inuse(prof);
+	if (peak_margin > 0 && inuse > peak_written * (1 + peak_margin / 100) &&
+	    now - peak_time >= 1000000000) {
+		write_sibling("peak", 0);
+		peak_written = inuse;
+		peak_time = now;
+	}
+}
+
+/* A positive number from the environment, or 0 with one message. */
+static double env_number(const char *name, double lo, double hi)
+{
+	const char *v = getenv(name);
+	char *end;
+	double d;
+
+	if (!v || !*v)
+		return 0;
+	d = strtod(v, &end);
+	if (*end || !(d >= lo && d <= hi)) {
+		ht_error("ignoring %s='%s': not a number from %g to %g", name, v, lo, hi);
+		return 0;
+	}
+	return d;
 }
 
 static void reply_error(int fd, const char *msg)
@@ -258,8 +420,9 @@ static void serve(int fd)
 		ht_snapshot_free(s);
 	} else if (strcmp(line, "info") == 0) {
 		char info[HT_PATH_MAX + 128];
-		int k = snprintf(info, sizeof(info), "pid %lld\nexe %s\nstart %lld\n",
-				 (long long)shm->pid, shm->exe, (long long)shm->start_time_ns);
+		int k = snprintf(info, sizeof(info), "pid %lld\nexe %s\nstart %lld\ninuse %.0f\n",
+				 (long long)shm->pid, shm->exe, (long long)shm->start_time_ns,
+				 ht_profile_inuse(prof));
 
 		reply(fd, info, (size_t)k < sizeof(info) ? (size_t)k : sizeof(info) - 1, nsnaps);
 	} else {
@@ -342,7 +505,8 @@ int main(int argc, char **argv)
 {
 	int shm_fd = -1, alive_fd = -1, pid_fd, lfd, i;
 	char sock[256], err[512];
-	int64_t idle = 0;
+	int64_t idle = 0, next_interval = 0, next_rss = 0;
+	uint32_t signals = 0;
 
 	ht_progname = "heaptrace-collector";
 	for (i = 1; i < argc; i++) {
@@ -367,6 +531,9 @@ int main(int argc, char **argv)
 		ht_die(1, "out of memory");
 	daemonize();
 	ht_progname = "heaptrace";
+	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
+	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
+	next_interval = ht_now_ns() + (int64_t)(interval * 1e9);
 	/* the process's end: its pidfd where the kernel has them, else polling */
 	pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)shm->pid, 0);
 	lfd = ht_control_listen((pid_t)shm->pid, sock, sizeof(sock), err, sizeof(err));
@@ -381,9 +548,17 @@ int main(int argc, char **argv)
 		size_t got = drain(0);
 		int gone = 0;
 
+		int64_t now;
+
 		if (exit_seen) {
 			write_final(0);
 			break;
+		}
+		now = ht_now_ns();
+		timed_snapshots(now, &next_interval, &signals);
+		if (now >= next_rss) {
+			read_rss(); /* so a process that is killed still has a figure */
+			next_rss = now + 1000000000;
 		}
 		/* poll at once while events flow, then back off to 10 ms */
 		idle = got ? 0 : idle + 1;

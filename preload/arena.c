@@ -34,6 +34,7 @@ struct class {
 };
 
 uintptr_t ht_arena_lo, ht_arena_span;
+uint64_t ht_arena_live, ht_arena_committed;
 static struct class classes[MAX_CLASSES];
 static int nclasses;
 static size_t page_size;
@@ -125,8 +126,9 @@ static int commit(int c, uint64_t end)
 		if (mprotect((void *)(region_of(c) + have), want - have,
 			     PROT_READ | PROT_WRITE) != 0)
 			return -1;
-		__atomic_compare_exchange_n(&k->committed, &have, want, 0,
-					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&k->committed, &have, want, 0,
+						__ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			__atomic_fetch_add(&ht_arena_committed, want - have, __ATOMIC_RELAXED);
 	}
 }
 
@@ -198,6 +200,7 @@ void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 	}
 	b->size = n;
 	b->flags = flags;
+	__atomic_fetch_add(&ht_arena_live, classes[c].slot_size, __ATOMIC_RELAXED);
 	user = ((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1);
 	if (zero && !fresh)
 		memset((void *)user, 0, n);
@@ -243,6 +246,7 @@ void ht_arena_free(void *p)
 	size_t sz = classes[c].slot_size;
 
 	b->flags = 0;
+	__atomic_fetch_sub(&ht_arena_live, sz, __ATOMIC_RELAXED);
 	if (sz >= RELEASE_MIN) {
 		/* give the pages back but keep the header's page */
 		uintptr_t from = ((uintptr_t)b + HDR + page_size - 1) & ~(uintptr_t)(page_size - 1);

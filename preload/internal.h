@@ -46,6 +46,9 @@ size_t ht_arena_usable(const void *p);
 /* Returns p's slot to the arena. Lock-free and async-signal-safe. */
 void ht_arena_free(void *p);
 
+/* Bytes of arena slots in use, and bytes of the arena made read-write. */
+extern uint64_t ht_arena_live, ht_arena_committed;
+
 /* ---- trace.c: the tracing core ----------------------------------------- */
 
 /* Per-thread state, in initial-exec TLS so the fast path is a few

@@ -108,11 +108,31 @@ struct ht_shm {
 	uint32_t next_slot;      /* slots handed out so far (high-water mark) */
 	uint32_t exiting;        /* 1: the shim wrote HT_EV_EXIT and waits for done */
 
+	/* allocator statistics, refreshed by the shim at most every 100 ms
+	 * while the program allocates, and at exit; a seqlock: stats_seq is
+	 * odd while the shim writes */
+	_Alignas(64) uint64_t stats_seq;
+	uint32_t allocator;      /* HT_ALLOCATOR_* */
+	uint32_t pad1;
+	int64_t stats_time_ns;   /* CLOCK_REALTIME of the last refresh */
+	uint64_t stats[8];       /* see HT_GLIBC_* and HT_JEMALLOC_* */
+
+	/* the signal-triggered snapshots asked for so far (HEAPTRACE_SIGNAL) */
+	uint32_t snap_requests;
+
 	/* collector-side */
 	_Alignas(64) uint32_t done;  /* futex word: 1 when the final snapshot is on disk */
 	uint32_t collector_ready;    /* 1 once the collector drains the ring */
 	int64_t collector_pid;
 };
+
+/* What ht_shm.stats holds, by allocator. */
+enum { HT_ALLOCATOR_UNKNOWN, HT_ALLOCATOR_GLIBC, HT_ALLOCATOR_JEMALLOC };
+enum { HT_GLIBC_ARENA, HT_GLIBC_IN_USE, HT_GLIBC_FREE, HT_GLIBC_MMAP, HT_GLIBC_TOP_PAD };
+enum { HT_JEMALLOC_ALLOCATED, HT_JEMALLOC_ACTIVE, HT_JEMALLOC_RESIDENT,
+       HT_JEMALLOC_RETAINED, HT_JEMALLOC_MAPPED, HT_JEMALLOC_METADATA };
+/* Sampled blocks live in the shim's arena, outside the allocator's figures. */
+enum { HT_ARENA_LIVE = 6, HT_ARENA_COMMITTED = 7 };
 
 #define HT_RING_ALIGN 16u /* so the space left before the ring's end always fits a header */
 

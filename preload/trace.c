@@ -347,6 +347,89 @@ static void update_modules(void)
 	dl_iterate_phdr(send_module, NULL);
 }
 
+/* ---- allocator statistics ---------------------------------------------- */
+
+struct glibc_mallinfo2 {
+	size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks;
+	size_t uordblks, fordblks, keepcost;
+};
+
+static struct glibc_mallinfo2 (*mallinfo2_fn)(void);
+static int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+static int64_t stats_next_ns;
+
+/* Which allocator is underneath: jemalloc if the real malloc lives in the
+ * same object as a mallctl, glibc if mallinfo2 exists. */
+static void find_allocator(void)
+{
+	Dl_info a, b;
+	void *ctl = dlsym(RTLD_DEFAULT, "mallctl");
+
+	if (ctl && dladdr((void *)ht_real.malloc, &a) && dladdr(ctl, &b) &&
+	    a.dli_fbase == b.dli_fbase) {
+		mallctl_fn = (int (*)(const char *, void *, size_t *, void *, size_t))ctl;
+		shm->allocator = HT_ALLOCATOR_JEMALLOC;
+		return;
+	}
+	mallinfo2_fn = (struct glibc_mallinfo2 (*)(void))dlsym(RTLD_DEFAULT, "mallinfo2");
+	if (mallinfo2_fn)
+		shm->allocator = HT_ALLOCATOR_GLIBC;
+}
+
+static uint64_t jemalloc_stat(const char *name)
+{
+	size_t v = 0, len = sizeof(v);
+
+	return mallctl_fn(name, &v, &len, NULL, 0) == 0 ? v : 0;
+}
+
+/* Copies the allocator's own figures into the shared memory. They cost
+ * locks and walks inside the allocator, so this runs at most every 100 ms,
+ * on the sampled path (or at exit), with the thread marked busy. */
+static void refresh_stats(int force)
+{
+	struct timespec ts;
+	int64_t now, next = __atomic_load_n(&stats_next_ns, __ATOMIC_RELAXED);
+	uint64_t v[8] = { 0 };
+
+	if (!shm->allocator)
+		return;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (!force && now < next)
+		return;
+	if (!__atomic_compare_exchange_n(&stats_next_ns, &next, now + 100000000, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return; /* another thread does it */
+	if (mallctl_fn) {
+		uint64_t epoch = 1;
+		size_t len = sizeof(epoch);
+
+		mallctl_fn("epoch", &epoch, &len, &epoch, len);
+		v[HT_JEMALLOC_ALLOCATED] = jemalloc_stat("stats.allocated");
+		v[HT_JEMALLOC_ACTIVE] = jemalloc_stat("stats.active");
+		v[HT_JEMALLOC_RESIDENT] = jemalloc_stat("stats.resident");
+		v[HT_JEMALLOC_RETAINED] = jemalloc_stat("stats.retained");
+		v[HT_JEMALLOC_MAPPED] = jemalloc_stat("stats.mapped");
+		v[HT_JEMALLOC_METADATA] = jemalloc_stat("stats.metadata");
+	} else {
+		struct glibc_mallinfo2 mi = mallinfo2_fn();
+
+		v[HT_GLIBC_ARENA] = mi.arena;
+		v[HT_GLIBC_IN_USE] = mi.uordblks + mi.hblkhd;
+		v[HT_GLIBC_FREE] = mi.fordblks;
+		v[HT_GLIBC_MMAP] = mi.hblkhd;
+		v[HT_GLIBC_TOP_PAD] = mi.keepcost;
+	}
+	v[HT_ARENA_LIVE] = __atomic_load_n(&ht_arena_live, __ATOMIC_RELAXED);
+	v[HT_ARENA_COMMITTED] = __atomic_load_n(&ht_arena_committed, __ATOMIC_RELAXED);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	__atomic_fetch_add(&shm->stats_seq, 1, __ATOMIC_ACQ_REL);
+	memcpy(shm->stats, v, sizeof(v));
+	shm->stats_time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	__atomic_fetch_add(&shm->stats_seq, 1, __ATOMIC_ACQ_REL);
+}
+
 /* ---- the sampled path --------------------------------------------------- */
 
 static void record_alloc(void *p, size_t n)
@@ -445,6 +528,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 	p = ht_arena_alloc(n, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
 	if (p) {
 		record_alloc(p, n);
+		refresh_stats(0);
 	} else {
 		__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
 		p = real_alloc(n, align, op);
@@ -696,6 +780,49 @@ static int start_collector(int memfd, int pipe_rd)
 	return 0;
 }
 
+static void on_snapshot_signal(int sig)
+{
+	(void)sig;
+	if (shm)
+		__atomic_fetch_add(&shm->snap_requests, 1, __ATOMIC_RELEASE);
+}
+
+/* HEAPTRACE_SIGNAL=NAME|NUMBER: that signal asks for a snapshot. It
+ * replaces the signal's default action, so it is only set when asked. */
+static void setup_signal(void)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP },
+		{ "URG", SIGURG }, { "WINCH", SIGWINCH }, { "PROF", SIGPROF },
+	};
+	const char *v = env("HEAPTRACE_SIGNAL");
+	struct sigaction sa;
+	uint64_t num;
+	int sig = 0;
+	size_t i;
+
+	if (!v || !*v)
+		return;
+	if (!strncmp(v, "SIG", 3))
+		v += 3;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(v, names[i].name))
+			sig = names[i].sig;
+	if (!sig && v[0] >= '0' && v[0] <= '9' && env_u64("HEAPTRACE_SIGNAL", 1, 64, &num) &&
+	    num != SIGKILL && num != SIGSTOP)
+		sig = (int)num;
+	if (!sig) {
+		say("ignoring HEAPTRACE_SIGNAL='%s': not a signal that can be caught "
+		    "(USR1, USR2, HUP, URG, WINCH, PROF or a number)", env("HEAPTRACE_SIGNAL"));
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_snapshot_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
 static void after_fork_child(void)
 {
 	/* the child has its own heap from here on: it is not traced by
@@ -803,6 +930,8 @@ static void setup(void)
 	slot_key_ok = pthread_key_create(&slot_key, retire_slot) == 0;
 	pthread_atfork(NULL, NULL, after_fork_child);
 	ht_tls.busy--;
+	find_allocator();
+	setup_signal();
 	__atomic_store_n(&tracing, TR_ON, __ATOMIC_RELEASE);
 	update_modules();
 	ht_thread_attach(&ht_tls);
@@ -848,6 +977,7 @@ __attribute__((destructor)) static void ht_fini(void)
 	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON)
 		return;
 	ht_tls.busy++;
+	refresh_stats(1);
 	r = ring_reserve(ht_rec_len(sizeof(*r)), &pos);
 	if (r)
 		ring_commit(r, pos, ht_rec_len(sizeof(*r)), HT_EV_EXIT, 0);
