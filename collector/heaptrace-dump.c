@@ -1,5 +1,6 @@
 /* heaptrace-dump: asks the collector of a traced process for a snapshot
  * now and writes it (atomically) to a file; prints the file's path. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,12 +8,98 @@
 
 #include "control.h"
 #include "snapshot.h"
+#include "stats.h"
 #include "util.h"
 
 static const char usage[] =
 	"usage: heaptrace-dump [-o FILE] PID\n"
+	"       heaptrace-dump --stats PID\n"
+	"       heaptrace-dump --list\n"
 	"Writes a heap snapshot of the running, traced process PID now.\n"
-	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.N.heap here)\n";
+	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.N.heap here)\n"
+	"  --stats   print the process's memory statistics instead of writing a file\n"
+	"  --list    list the traced processes you may dump\n";
+
+/* One row of --list for the collector listening as NAME ("PID.sock"). */
+static int list_one(const char *name, int64_t now)
+{
+	char err[512], exe[4096] = "?";
+	long long pid = 0, start = 0;
+	double inuse = 0;
+	void *body;
+	size_t len;
+	char *p, *line, *save = NULL;
+	char inbuf[32], upbuf[32];
+	double up;
+
+	if (sscanf(name, "%lld.sock", &pid) != 1 || pid <= 0)
+		return 0;
+	if (ht_control_request((pid_t)pid, "info", &body, &len, NULL, err, sizeof(err)) != 0)
+		return 0; /* gone, or not ours: not listed */
+	p = ht_xrealloc(body, len + 1);
+	p[len] = 0;
+	for (line = strtok_r(p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "exe ", 4))
+			snprintf(exe, sizeof(exe), "%s", line + 4);
+		else if (sscanf(line, "start %lld", &start) != 1)
+			sscanf(line, "inuse %lf", &inuse);
+	}
+	free(p);
+	up = start ? (double)(now - start) / 1e9 : 0;
+	if (up < 120)
+		snprintf(upbuf, sizeof(upbuf), "%.0fs", up);
+	else if (up < 7200)
+		snprintf(upbuf, sizeof(upbuf), "%.0fm", up / 60);
+	else
+		snprintf(upbuf, sizeof(upbuf), "%.1fh", up / 3600);
+	printf("%8lld %8s %10s  %s\n", pid, upbuf, ht_fmt_bytes(inuse, inbuf, sizeof(inbuf)), exe);
+	return 1;
+}
+
+/* --list: every collector whose socket we can reach: our own directory,
+ * or every user's for root. */
+static int list(void)
+{
+	char dir[64];
+	int64_t now = ht_wall_ns();
+	int n = 0;
+
+	printf("%8s %8s %10s  %s\n", "PID", "UPTIME", "INUSE", "EXE");
+	if (geteuid() == 0) {
+		DIR *t = opendir("/tmp");
+		struct dirent *e;
+
+		while (t && (e = readdir(t))) {
+			DIR *d;
+			struct dirent *f;
+			char path[300];
+
+			if (strncmp(e->d_name, "heaptrace-", 10))
+				continue;
+			snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
+			if (!(d = opendir(path)))
+				continue;
+			while ((f = readdir(d)))
+				n += list_one(f->d_name, now);
+			closedir(d);
+		}
+		if (t)
+			closedir(t);
+	} else {
+		DIR *d;
+		struct dirent *f;
+
+		ht_control_dir(geteuid(), dir, sizeof(dir));
+		if ((d = opendir(dir))) {
+			while ((f = readdir(d)))
+				n += list_one(f->d_name, now);
+			closedir(d);
+		}
+	}
+	if (!n)
+		fprintf(stderr, "%s: no traced processes found\n", ht_progname);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -23,7 +110,7 @@ int main(int argc, char **argv)
 	uint32_t seq = 0;
 	void *body;
 	size_t len;
-	int i;
+	int i, stats = 0;
 
 	ht_progname = "heaptrace-dump";
 	for (i = 1; i < argc; i++) {
@@ -38,6 +125,12 @@ int main(int argc, char **argv)
 			out = argv[i];
 		} else if (!strncmp(a, "--output=", 9)) {
 			out = a + 9;
+		} else if (!strcmp(a, "--stats")) {
+			stats = 1;
+		} else if (!strcmp(a, "--list")) {
+			if (argc != 2)
+				ht_die(2, "--list takes no other arguments\n%s", usage);
+			return list();
 		} else if (!strcmp(a, "--")) {
 			if (i + 1 < argc)
 				pidarg = argv[++i];
@@ -56,6 +149,8 @@ int main(int argc, char **argv)
 		ht_die(2, "'%s' is not a process id", pidarg);
 	if (out && !*out)
 		ht_die(2, "empty output file name");
+	if (out && stats)
+		ht_die(2, "--stats prints to standard output; it takes no -o");
 
 	if (ht_control_request((pid_t)pid, "snapshot", &body, &len, &seq, err, sizeof(err)) != 0)
 		ht_die(1, "%s", err);
@@ -63,6 +158,13 @@ int main(int argc, char **argv)
 	if (ht_snapshot_decode(body, len, &s, err, sizeof(err)) != 0)
 		ht_die(1, "process %llu sent an unreadable snapshot: %s",
 		       (unsigned long long)pid, err);
+	if (stats) {
+		int rc = ht_stats_write(stdout, NULL, s);
+
+		ht_snapshot_free(s);
+		free(body);
+		return rc ? 1 : 0;
+	}
 	if (!out) {
 		base = strrchr(s->exe, '/');
 		base = base ? base + 1 : s->exe;

@@ -1,0 +1,129 @@
+/* heaptrace's MemStats: the figures of a snapshot that are not stacks
+ * (see stats.h), laid out as a table people can read at a glance. */
+#include "stats.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "util.h"
+
+enum kind { BYTES, COUNT };
+
+struct row {
+	const char *label;
+	const char *metric; /* metric name, or NULL for a computed row */
+	enum kind kind;
+};
+
+/* The rows, in order; metrics a snapshot lacks are left out. */
+static const struct row rows[] = {
+	{ "live objects (exact)", "heap.live_objects", COUNT },
+	{ "in use, sampled stacks", "heap.inuse_bytes_estimate", BYTES },
+	{ "process RSS", "process.rss_bytes", BYTES },
+	{ "process peak RSS", "process.rss_peak_bytes", BYTES },
+	{ "glibc: in use", "glibc.in_use_bytes", BYTES },
+	{ "glibc: free in arenas", "glibc.free_bytes", BYTES },
+	{ "glibc: arena (sbrk)", "glibc.arena_bytes", BYTES },
+	{ "glibc: mmapped blocks", "glibc.mmap_bytes", BYTES },
+	{ "glibc: releasable by trim", "glibc.releasable_bytes", BYTES },
+	{ "jemalloc: allocated", "jemalloc.allocated_bytes", BYTES },
+	{ "jemalloc: active", "jemalloc.active_bytes", BYTES },
+	{ "jemalloc: resident", "jemalloc.resident_bytes", BYTES },
+	{ "jemalloc: retained", "jemalloc.retained_bytes", BYTES },
+	{ "jemalloc: mapped", "jemalloc.mapped_bytes", BYTES },
+	{ "jemalloc: metadata", "jemalloc.metadata_bytes", BYTES },
+	{ "heaptrace arena: live", "heaptrace.arena_live_bytes", BYTES },
+	{ "heaptrace arena: committed", "heaptrace.arena_committed_bytes", BYTES },
+	{ "RSS minus heap in use", "process.rss_minus_heap_bytes", BYTES },
+};
+
+static int metric(const struct ht_snapshot *s, const char *name, double *v)
+{
+	size_t i;
+
+	for (i = 0; s && i < s->nmetrics; i++)
+		if (!strcmp(s->metrics[i].name, name)) {
+			*v = s->metrics[i].value;
+			return 1;
+		}
+	return 0;
+}
+
+static const char *fmt(double v, enum kind k, int sign, char *buf, size_t len)
+{
+	char tmp[48];
+
+	if (k == BYTES)
+		ht_fmt_bytes(v, tmp, sizeof(tmp));
+	else
+		snprintf(tmp, sizeof(tmp), "%.0f", v);
+	snprintf(buf, len, "%s%s", sign && v > 0 ? "+" : "", tmp);
+	return buf;
+}
+
+static void line(FILE *out, const char *label, const struct ht_snapshot *base,
+		 int hb, double b, int hc, double c, enum kind k)
+{
+	char x[64], y[64], z[64];
+
+	if (!base) {
+		fprintf(out, "  %-28s %14s\n", label, fmt(c, k, 0, y, sizeof(y)));
+		return;
+	}
+	fprintf(out, "  %-28s %14s %14s %14s\n", label, hb ? fmt(b, k, 0, x, sizeof(x)) : "-",
+		hc ? fmt(c, k, 0, y, sizeof(y)) : "-",
+		hb && hc ? fmt(c - b, k, 1, z, sizeof(z)) : "-");
+}
+
+static void counts(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
+	const struct ht_counts *b = base ? &base->counts : NULL, *c = &cur->counts;
+
+	line(out, "alloc calls", base, 1, b ? (double)b->alloc_calls : 0, 1,
+	     (double)c->alloc_calls, COUNT);
+	line(out, "free calls", base, 1, b ? (double)b->free_calls : 0, 1,
+	     (double)c->free_calls, COUNT);
+	line(out, "realloc calls", base, 1, b ? (double)b->realloc_calls : 0, 1,
+	     (double)c->realloc_calls, COUNT);
+	line(out, "bytes requested", base, 1, b ? (double)b->alloc_bytes : 0, 1,
+	     (double)c->alloc_bytes, BYTES);
+}
+
+static uint64_t dropped(const struct ht_snapshot *s)
+{
+	const struct ht_drops *d = &s->drops;
+
+	return d->alloc_events + d->free_events + d->other_events + d->arena_full + d->unmatched;
+}
+
+int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
+	size_t i;
+
+	fprintf(out, "Process %lld: %s\n", (long long)cur->pid, cur->exe);
+	if (base)
+		fprintf(out, "  %-28s %14s %14s %14s\n", "", "base", "current", "change");
+	counts(out, base, cur);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		double b = 0, c = 0;
+		int hb = metric(base, rows[i].metric, &b), hc = metric(cur, rows[i].metric, &c);
+
+		if (hc || hb)
+			line(out, rows[i].label, base, hb, b, hc, c, rows[i].kind);
+	}
+	line(out, "events not recorded", base, 1, base ? (double)dropped(base) : 0, 1,
+	     (double)dropped(cur), COUNT);
+	{
+		double gap, age;
+
+		if (metric(cur, "allocator.stats_age_seconds", &age))
+			fprintf(out, "\nThe allocator's figures were read %.1f s before the snapshot "
+				"(the shim reads them\nat most every 100 ms while the program "
+				"allocates, and at exit).\n", age);
+		if (metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
+			fprintf(out, "\nRSS minus heap in use is memory the process holds but the "
+				"program does not use\n(allocator caches and fragmentation, "
+				"stacks, code, other mappings).\n");
+	}
+	return ferror(out) ? -1 : 0;
+}

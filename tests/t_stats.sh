@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Statistics in snapshots, snapshots over time (periodic, peak, on a
+# signal) and finding traced processes with heaptrace-dump --list.
+. "$(dirname "$0")/lib.sh"
+
+metric() { # FILE NAME: the metric's value from the report header
+	"$report" "$1" | sed -n 's/^Metrics: //p' | tr ',' '\n' |
+		sed -n "s/^ *$2=//p"
+}
+
+# --- statistics -------------------------------------------------------------
+echo "grow 3000" | HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=st.heap LD_PRELOAD="$lib" "$progs/grow" >/dev/null
+is "$(metric st.heap heap.live_objects)" 3002 "live objects = allocs - frees, exact (3000 + 2 of stdio)"
+rss=$(metric st.heap process.rss_bytes)
+check "$(awk -v r="$rss" 'BEGIN { exit !(r > 3000000) }'; echo $?)" "RSS is in the snapshot and holds the 3 MB kept ($rss)"
+check "$([ -n "$(metric st.heap glibc.in_use_bytes)" ]; echo $?)" "glibc's own figures are in the snapshot"
+live=$(metric st.heap heaptrace.arena_live_bytes)
+inuse=$(metric st.heap glibc.in_use_bytes)
+# at rate 1 every block sits in the shim's arena: glibc holds almost nothing
+check "$(awk -v a="$live" 'BEGIN { exit !(a >= 3000000) }'; echo $?)" "rate 1: the kept blocks are in the shim's arena ($live)"
+check "$([ -n "$(metric st.heap process.rss_minus_heap_bytes)" ]; echo $?)" "the RSS-minus-heap gap is in the snapshot"
+je=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+echo "grow 3000" | HEAPTRACE_RATE=524288 HEAPTRACE_OUTPUT=je.heap LD_PRELOAD="$lib $je" "$progs/grow" >/dev/null
+al=$(metric je.heap jemalloc.allocated_bytes)
+check "$(awk -v a="$al" 'BEGIN { exit !(a > 2000000) }'; echo $?)" "over jemalloc: its allocated bytes are in the snapshot ($al)"
+
+# --- snapshots over time ----------------------------------------------------
+coproc G { HEAPTRACE_INTERVAL=0.5 HEAPTRACE_PEAK=10 HEAPTRACE_SIGNAL=USR2 HEAPTRACE_RATE=4096 \
+	HEAPTRACE_OUTPUT=$work/t.heap LD_PRELOAD="$lib" "$progs/grow"; }
+read -r -t 10 _ pid <&"${G[0]}"
+echo "grow 3000" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
+for _ in $(seq 50); do [ -f t.peak.heap ] && [ -f t.1.heap ] && break; sleep 0.1; done
+check "$([ -f t.1.heap ]; echo $?)" "HEAPTRACE_INTERVAL writes numbered snapshots (t.1.heap)"
+check "$([ -f t.peak.heap ]; echo $?)" "HEAPTRACE_PEAK writes a peak snapshot (t.peak.heap)"
+"$dump" --list >list.txt 2>&1
+grep -Eq "^ *$pid .*progs/grow\$" list.txt
+check $? "heaptrace-dump --list shows the traced process"
+"$dump" --stats "$pid" >dstats.txt 2>&1
+check $? "heaptrace-dump --stats PID"
+grep -q 'process RSS' dstats.txt && grep -q 'live objects (exact) *3002' dstats.txt
+check $? "it prints RSS and the exact live objects"
+ls t.*.heap | grep -v peak | sort >before.txt
+kill -USR2 "$pid"
+for _ in $(seq 50); do [ "$(ls t.*.heap | grep -vc peak)" -gt "$(wc -l <before.txt)" ] && break; sleep 0.1; done
+check "$([ "$(ls t.*.heap | grep -vc peak)" -gt "$(wc -l <before.txt)" ]; echo $?)" "HEAPTRACE_SIGNAL=USR2: the signal adds a numbered snapshot"
+echo "exit 0" >&"${G[1]}"
+wait "$G_PID"
+is "$?" 0 "the program's status is unchanged"
+bad=0
+for f in t.*.heap; do "$report" "$f" >/dev/null 2>&1 || bad=$((bad + 1)); done
+is "$bad" 0 "every periodic, peak and signal snapshot is valid"
+names=$(ls t.*.heap | sed 's/^t\.//; s/\.heap$//' | sort | uniq -d)
+is "$names" "" "no two snapshots share a name"
+
+# --- bad values: one message, the default used, the program unharmed --------
+echo "grow 10" | HEAPTRACE_INTERVAL=soon HEAPTRACE_RATE=lots HEAPTRACE_SIGNAL=NOPE \
+	HEAPTRACE_OUTPUT=bad.heap LD_PRELOAD="$lib" "$progs/grow" >out.txt 2>err.txt
+is "$?" 0 "bad HEAPTRACE_* values: the program runs"
+is "$(grep -c 'ignoring HEAPTRACE_INTERVAL' err.txt)" 1 "one message for HEAPTRACE_INTERVAL"
+is "$(grep -c 'ignoring HEAPTRACE_RATE' err.txt)" 1 "one message for HEAPTRACE_RATE"
+is "$(grep -c 'ignoring HEAPTRACE_SIGNAL' err.txt)" 1 "one message for HEAPTRACE_SIGNAL"
+"$report" bad.heap | grep -q 'one sample per 512.00kB'
+check $? "the default rate is used"
+done_testing
