@@ -27,7 +27,7 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
 TOOL_LIBS = -lzstd -ldw -lelf -lm $(SANFLAGS)
-LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o \
+LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o collector/stats.o \
 	collector/report.o collector/aggregate.o collector/control.o
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
