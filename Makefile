@@ -33,7 +33,7 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot \
-	tests/test_report tests/test_symbolize
+	tests/test_report tests/test_symbolize tests/test_ring_tsan
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
@@ -72,10 +72,26 @@ tests/progs/%: tests/progs/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline \
 		-Wall -o $@ $< -lpthread -ldl
 
+# The ring under ThreadSanitizer: the producers and the consumer race by design.
+tests/test_ring_tsan: tests/test_ring.c preload/ring.h
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Icollector -o $@ $< -lpthread
+
+# The snapshot reader under libFuzzer: `make fuzz` for long runs,
+# tests/t_fuzz.sh runs it briefly in `make test`.
+FUZZ_SECONDS ?= 600
+tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c collector/snapshot.h
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
+		-Icollector -Ipreload -o $@ tests/fuzz_snapshot.c collector/snapshot.c \
+		collector/util.c -lzstd -lm
+
+fuzz: tests/fuzz_snapshot
+	mkdir -p tests/out/corpus
+	tests/fuzz_snapshot -max_total_time=$(FUZZ_SECONDS) tests/out/corpus tests/corpus
+
 check-deps:
 	@scripts/deps.sh
 
-test: check-deps all $(TEST_UNITS) $(TEST_PROGS)
+test: check-deps all $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
 	@tests/run.sh
 
 demo: check-deps all tests/progs/demo
@@ -98,10 +114,10 @@ install: all
 clean:
 	rm -f preload/*.o preload/*.d preload/*.so preload/heaptrace-collector \
 		collector/*.o collector/*.d collector/*.a $(TOOLS) scripts/heaptrace \
-		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS)
+		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
 	rm -rf tests/out
 
-.PHONY: all test demo bench install clean check-deps
+.PHONY: all test demo bench install clean check-deps fuzz
 .SECONDARY:
 
 -include $(wildcard preload/*.d collector/*.d tests/*.d)
