@@ -271,16 +271,36 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	return s;
 }
 
+/* Writes s to path: replacing a file there only if the user named it. */
+static void save(const struct ht_snapshot *s, const char *path)
+{
+	char err[512], name[HT_PATH_MAX + 64];
+	void *buf = NULL;
+	size_t len;
+
+	if (!shm->output_default) {
+		if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0)
+			ht_error("%s", err);
+		return;
+	}
+	snprintf(name, sizeof(name), "%s", path);
+	if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0 ||
+	    ht_write_file_unique(name, sizeof(name), buf, len, err, sizeof(err)) != 0)
+		ht_error("%s", err);
+	else if (strcmp(name, path))
+		ht_error("'%s' exists; snapshot written to '%s'", path, name);
+	free(buf);
+}
+
 static void write_final(int cut_short)
 {
-	char err[512];
 	struct ht_snapshot *s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
 
 	if (!s)
 		ht_error("out of memory while taking the final snapshot of process %lld",
 			 (long long)shm->pid);
-	else if (ht_snapshot_write_file(s, shm->output, err, sizeof(err)) != 0)
-		ht_error("%s", err);
+	else
+		save(s, shm->output);
 	ht_snapshot_free(s);
 	__atomic_store_n(&shm->done, 1, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &shm->done, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -300,7 +320,7 @@ static void sibling_path(char *out, size_t cap, const char *tag)
 /* A numbered (or "peak") snapshot next to where the final one goes. */
 static void write_sibling(const char *tag, uint32_t seq)
 {
-	char path[HT_PATH_MAX + 32], err[512];
+	char path[HT_PATH_MAX + 32];
 	struct ht_snapshot *s;
 
 	drain(1);
@@ -309,8 +329,8 @@ static void write_sibling(const char *tag, uint32_t seq)
 	if (!s)
 		ht_error("out of memory while taking a snapshot of process %lld",
 			 (long long)shm->pid);
-	else if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0)
-		ht_error("%s", err);
+	else
+		save(s, path);
 	ht_snapshot_free(s);
 }
 

@@ -173,8 +173,12 @@ int main(int argc, char **argv)
 		out = path;
 	}
 	ht_snapshot_free(s);
-	if (ht_write_file_atomic(out, body, len, err, sizeof(err)) != 0)
-		ht_die(1, "%s", err);
+	if (out != path) {
+		if (ht_write_file_atomic(out, body, len, err, sizeof(err)) != 0)
+			ht_die(1, "%s", err);
+	} else if (ht_write_file_unique(path, sizeof(path), body, len, err, sizeof(err)) != 0) {
+		ht_die(1, "%s", err); /* a default name never replaces a file */
+	}
 	free(body);
 	printf("%s\n", out);
 	return 0;

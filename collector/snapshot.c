@@ -1527,6 +1527,53 @@ fail:
 	return ht_fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
 }
 
+int ht_write_file_unique(char *path, size_t cap, const void *buf, size_t len,
+			 char *err, size_t errlen)
+{
+	char *tmp = NULL, *base;
+	size_t n = strlen(path), stem;
+	int fd, e, k;
+
+	if (n >= cap || !(base = strdup(path)))
+		return ht_fail(err, errlen, "cannot write '%s': %s", path, strerror(ENOMEM));
+	stem = n > 5 && !strcmp(base + n - 5, ".heap") ? n - 5 : n;
+	fd = open_temp(path, &tmp);
+	if (fd < 0) {
+		e = errno;
+		goto fail;
+	}
+	if (write_all(fd, buf, len) || fsync(fd) || close(fd)) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	/* link() never replaces: a name that is taken gets a suffix */
+	for (k = 1; k < 1000; k++) {
+		if (link(tmp, path) == 0) {
+			unlink(tmp);
+			free(tmp);
+			free(base);
+			sync_dir(path);
+			return 0;
+		}
+		e = errno;
+		if (e != EEXIST)
+			goto fail;
+		if (snprintf(path, cap, "%.*s-%d%s", (int)stem, base, k, base + stem) >= (int)cap) {
+			e = ENAMETOOLONG;
+			goto fail;
+		}
+	}
+fail:
+	if (tmp)
+		unlink(tmp);
+	free(tmp);
+	snprintf(path, cap, "%s", base);
+	free(base);
+	return ht_fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+}
+
 int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
 			   char *err, size_t errlen)
 {

@@ -93,6 +93,8 @@ struct ht_shm {
 	char exe[HT_PATH_MAX];
 	char cmdline[HT_CMDLINE_MAX];
 	char output[HT_PATH_MAX]; /* final snapshot path, absolute */
+	uint32_t output_default;  /* 1: not chosen by the user, so never replace a file */
+	uint32_t pad2;
 
 	/* producer reservation point (absolute byte count), shim threads only */
 	_Alignas(64) uint64_t head;

@@ -650,6 +650,7 @@ static int output_path(char *out, size_t cap)
 	base = base ? base + 1 : exe_path;
 	if (expand(name, sizeof(name), o && *o ? o : "heaptrace.%e.%p.heap", base) != 0)
 		return -1;
+	shm->output_default = !(o && *o);
 	if (name[0] == '/')
 		n = snprintf(out, cap, "%s", name);
 	else if (getcwd(cwd, sizeof(cwd)))

@@ -857,8 +857,35 @@ static void test_files(const struct ht_snapshot *full)
 	is_str(err, want, "truncated file message");
 	ok(ht_snapshot_read_file(dir, &s, err, ERRLEN) == -1, "reading a directory fails");
 	printf("#   %s\n", err);
-
 	unlink(path);
+
+	/* A name the user did not choose never replaces a file. */
+	{
+		char name[700], first[700], taken[700];
+		struct stat a, b;
+
+		snprintf(first, sizeof(first), "%s/default.heap", dir);
+		snprintf(name, sizeof(name), "%s", first);
+		ok(ht_write_file_unique(name, sizeof(name), "one", 3, err, ERRLEN) == 0 &&
+		   !strcmp(name, first), "write_file_unique: a free name is used as is");
+		ok(ht_write_file_unique(name, sizeof(name), "two", 3, err, ERRLEN) == 0, "and again");
+		snprintf(taken, sizeof(taken), "%s/default-1.heap", dir);
+		is_str(name, taken, "a taken name gets a suffix");
+		ok(stat(first, &a) == 0 && stat(taken, &b) == 0 && a.st_ino != b.st_ino,
+		   "the first file is still there");
+		snprintf(taken, sizeof(taken), "%s/link.heap", dir);
+		ok(symlink(first, taken) == 0, "a symlink where the next file would go");
+		snprintf(name, sizeof(name), "%s", taken);
+		ok(ht_write_file_unique(name, sizeof(name), "three", 5, err, ERRLEN) == 0 &&
+		   strcmp(name, taken) != 0, "a symlink counts as taken");
+		ok(stat(first, &a) == 0 && a.st_size == 3, "its target is untouched");
+		is_int(count_entries(dir), 4, "no temporary file remains");
+		unlink(name);
+		unlink(taken);
+		unlink(first);
+		snprintf(name, sizeof(name), "%s/default-1.heap", dir);
+		unlink(name);
+	}
 	rmdir(dir);
 }
 
