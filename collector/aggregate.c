@@ -45,6 +45,7 @@ struct ht_profile {
 	size_t nmodules, capmodules;
 	uint64_t unmatched;
 	double inuse_space;      /* sum over stacks, kept as events arrive */
+	int inherited;           /* frees of blocks we never saw are expected */
 };
 
 static uint64_t mix(uint64_t h)
@@ -273,10 +274,16 @@ void ht_profile_release(struct ht_profile *p, uint64_t addr)
 	size_t j = live_find(p, addr);
 
 	if (!p->live[j].addr) {
-		p->unmatched++;
+		if (!p->inherited)
+			p->unmatched++;
 		return;
 	}
 	retire(p, j);
+}
+
+void ht_profile_set_inherited(struct ht_profile *p)
+{
+	p->inherited = 1;
 }
 
 int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,

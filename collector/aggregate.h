@@ -33,6 +33,10 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 		      uint64_t start, uint64_t end, uint64_t bias,
 		      const uint8_t *build_id, uint32_t build_id_len);
 
+/* The process started with blocks sampled by another (a forked child's
+ * parent): frees of unknown blocks are not counted as unmatched. */
+void ht_profile_set_inherited(struct ht_profile *p);
+
 /* FREE or ALLOC events that did not match, so far. */
 uint64_t ht_profile_unmatched(const struct ht_profile *p);
 

@@ -549,6 +549,8 @@ int main(int argc, char **argv)
 	sym = ht_symbolizer_new();
 	if (!prof || !sym)
 		ht_die(1, "out of memory");
+	if (shm->forked)
+		ht_profile_set_inherited(prof);
 	daemonize();
 	ht_progname = "heaptrace";
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);

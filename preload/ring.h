@@ -94,7 +94,8 @@ struct ht_shm {
 	char cmdline[HT_CMDLINE_MAX];
 	char output[HT_PATH_MAX]; /* final snapshot path, absolute */
 	uint32_t output_default;  /* 1: not chosen by the user, so never replace a file */
-	uint32_t pad2;
+	uint32_t forked;          /* 1: a forked child (HEAPTRACE_FOLLOW_FORK); it frees
+				   * blocks its parent sampled, which are not errors */
 
 	/* producer reservation point (absolute byte count), shim threads only */
 	_Alignas(64) uint64_t head;

@@ -50,6 +50,9 @@ static int slot_key_ok;
 static uint32_t stalled;           /* ring full with no progress: drop without waiting */
 static int warned_dead;
 static double exit_timeout = 30;
+static int follow_fork;            /* HEAPTRACE_FOLLOW_FORK: trace forked children too */
+static int fork_pending;           /* a forked child that starts its own collector */
+static int hooks_set;              /* thread-exit key and fork handler registered */
 
 /* Counts made before the shared memory exists (start-up, before main). */
 static struct ht_slot early_slot;
@@ -430,6 +433,8 @@ static void refresh_stats(int force)
 	__atomic_fetch_add(&shm->stats_seq, 1, __ATOMIC_ACQ_REL);
 }
 
+static void start_forked(void);
+
 /* ---- the sampled path --------------------------------------------------- */
 
 static void record_alloc(void *p, size_t n)
@@ -508,6 +513,11 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		if (!p)
 			errno = ENOMEM;
 		return p;
+	}
+	if (ht_unlikely(fork_pending) && __atomic_exchange_n(&fork_pending, 0, __ATOMIC_ACQ_REL)) {
+		t->busy++;
+		start_forked();
+		t->busy--;
 	}
 	if (!t->attached || t->slot == &early_slot) {
 		t->countdown += (int64_t)n; /* undo the caller's decrement */
@@ -651,6 +661,16 @@ static int output_path(char *out, size_t cap)
 	if (expand(name, sizeof(name), o && *o ? o : "heaptrace.%e.%p.heap", base) != 0)
 		return -1;
 	shm->output_default = !(o && *o);
+	if (shm->forked && o && *o && !strstr(o, "%p")) {
+		/* a forked child must not take its parent's file: NAME.PID.heap */
+		size_t len = strlen(name), stem = len > 5 && !strcmp(name + len - 5, ".heap") ? len - 5 : len;
+		char tmp[HT_PATH_MAX];
+
+		if (snprintf(tmp, sizeof(tmp), "%.*s.%d.heap", (int)stem, name, (int)getpid()) >=
+		    (int)sizeof(tmp))
+			return -1;
+		memcpy(name, tmp, sizeof(tmp));
+	}
 	if (name[0] == '/')
 		n = snprintf(out, cap, "%s", name);
 	else if (getcwd(cwd, sizeof(cwd)))
@@ -826,8 +846,11 @@ static void setup_signal(void)
 
 static void after_fork_child(void)
 {
-	/* the child has its own heap from here on: it is not traced by
-	 * this collector (a program it execs starts its own) */
+	int was_on = __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) == TR_ON;
+
+	/* the child has its own heap from here on: it is not traced by this
+	 * collector (a program it execs starts its own; with
+	 * HEAPTRACE_FOLLOW_FORK its first allocation starts one for it) */
 	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
 	if (alive_fd >= 0)
 		close(alive_fd);
@@ -838,6 +861,31 @@ static void after_fork_child(void)
 	ht_tls.slot = &null_slot;
 	ht_tls.attached = 1;
 	ht_tls.countdown = INT64_MAX;
+	if (follow_fork && was_on) {
+		/* setting up here would call into the loader and posix_spawn
+		 * from a fork handler: defer it to the first allocation */
+		memset(&early_slot, 0, sizeof(early_slot));
+		fork_pending = 1;
+		__atomic_store_n(&tracing, TR_STARTING, __ATOMIC_RELEASE);
+		ht_tls.slot = NULL;
+		ht_tls.attached = 0;
+		ht_tls.countdown = 0;
+	}
+}
+
+static void setup(void);
+
+/* The first allocation of a forked child that is to be traced. */
+static void start_forked(void)
+{
+	stalled = 0;
+	warned_dead = 0;
+	dl_seen = UINT64_MAX;
+	stats_next_ns = 0;
+	collector_pid = 0;
+	setup();
+	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON)
+		__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
 }
 
 static void setup(void)
@@ -863,6 +911,8 @@ static void setup(void)
 	}
 	if (env_u64("HEAPTRACE_EXIT_TIMEOUT", 0, 3600, &v))
 		exit_timeout = (double)v;
+	if (env_u64("HEAPTRACE_FOLLOW_FORK", 0, 1, &v))
+		follow_fork = (int)v;
 
 	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
 	exe_path[n > 0 ? n : 0] = 0;
@@ -894,6 +944,7 @@ static void setup(void)
 	shm->ring_size = ring_size;
 	shm->rate = rate;
 	shm->pid = getpid();
+	shm->forked = hooks_set; /* set up before: this is a forked child */
 	{
 		struct timespec ts;
 
@@ -927,10 +978,13 @@ static void setup(void)
 	alive_fd = pfd[1];
 	collector_pid = (pid_t)__atomic_load_n(&shm->collector_pid, __ATOMIC_ACQUIRE);
 
-	ht_tls.busy++;
-	slot_key_ok = pthread_key_create(&slot_key, retire_slot) == 0;
-	pthread_atfork(NULL, NULL, after_fork_child);
-	ht_tls.busy--;
+	if (!hooks_set) {
+		ht_tls.busy++;
+		slot_key_ok = pthread_key_create(&slot_key, retire_slot) == 0;
+		pthread_atfork(NULL, NULL, after_fork_child);
+		ht_tls.busy--;
+		hooks_set = 1;
+	}
 	find_allocator();
 	setup_signal();
 	__atomic_store_n(&tracing, TR_ON, __ATOMIC_RELEASE);
@@ -945,12 +999,14 @@ fail:
 
 __attribute__((constructor)) static void ht_init(void)
 {
-	const char *off = env("HEAPTRACE_DISABLE");
+	const char *off = env("HEAPTRACE_DISABLE"), *only = env("HEAPTRACE_PID");
 
 	if (ht_resolve() != 0)
 		return;
 	if (off && *off && strcmp(off, "0") != 0)
 		return;
+	if (only && *only && strtol(only, NULL, 10) != (long)getpid())
+		return; /* HEAPTRACE_PID names another process: not us */
 	__atomic_store_n(&tracing, TR_STARTING, __ATOMIC_RELEASE);
 	setup();
 	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON) {

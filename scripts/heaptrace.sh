@@ -4,12 +4,13 @@
 # program's own output is untouched), and exits with the program's status.
 usage() {
 	cat <<'USAGE'
-usage: heaptrace [-o FILE] [--rate N] [--depth N] [-q] [--] PROG [ARGS...]
+usage: heaptrace [-o FILE] [--rate N] [--depth N] [--no-children] [-q] [--] PROG [ARGS...]
 Runs PROG traced; writes its heap profile at exit.
-  -o, --output FILE  final snapshot path (%p: pid, %e: program name)
-                     default: heaptrace.PROG.PID.heap in the current directory
+  -o, --output FILE  final snapshot path (%p: pid, %e: executable's name)
+                     default: heaptrace.EXE.PID.heap in the current directory
   -r, --rate N       mean bytes between samples (default 524288; 1 = every allocation)
   -d, --depth N      stack frames recorded at most (default 64, at most 256)
+  --no-children      trace PROG only, not the programs it runs
   -q, --quiet        print only the snapshot's path, no summary
 USAGE
 }
@@ -26,7 +27,7 @@ else
 fi
 lib=$(readlink -f "$lib")
 
-output= rate= depth= quiet=
+output= rate= depth= quiet= only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-h|--help) usage; exit 0 ;;
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
 	-d|--depth) [ $# -ge 2 ] || die "option '$1' needs a number"; depth=$2; shift 2 ;;
 	--depth=*) depth=${1#*=}; shift ;;
 	-q|--quiet) quiet=1; shift ;;
+	--no-children) only=1; shift ;;
 	--) shift; break ;;
 	-*) die "unknown option '$1' (see heaptrace --help)" ;;
 	*) break ;;
@@ -55,15 +57,19 @@ if [ -n "$depth" ]; then
 	export HEAPTRACE_DEPTH=$depth
 fi
 command -v -- "$1" >/dev/null 2>&1 || die "cannot run '$1': command not found"
-[ -n "$output" ] || output="heaptrace.${1##*/}.%p.heap"
-export HEAPTRACE_OUTPUT=$output
+[ -z "$output" ] || export HEAPTRACE_OUTPUT=$output
 export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}
 
 # Run PROG as a child, keeping our stdin (an asynchronous command would
 # otherwise get /dev/null), and wait for it through any signals we get:
 # the terminal sends them to PROG too, and PROG decides.
 exec 3<&0
-"$@" 0<&3 3<&- &
+if [ -n "$only" ]; then
+	# HEAPTRACE_PID: only the process with this pid traces itself
+	( export HEAPTRACE_PID=$BASHPID; exec "$@" 0<&3 3<&- ) &
+else
+	"$@" 0<&3 3<&- &
+fi
 pid=$!
 exec 3<&-
 unset LD_PRELOAD HEAPTRACE_OUTPUT
@@ -75,14 +81,21 @@ while :; do
 done
 trap - INT QUIT TERM HUP
 
-file=${output//%%/$'\001'}
-file=${file//%p/$pid}
-exe=$(readlink -f "$(command -v -- "$1")")
-file=${file//%e/${exe##*/}}
-file=${file//$'\001'/%}
+if [ -n "$output" ]; then
+	file=${output//%%/$'\001'}
+	file=${file//%p/$pid}
+	exe=$(readlink -f "$(command -v -- "$1")")
+	file=${file//%e/${exe##*/}}
+	file=${file//$'\001'/%}
+fi
 # After a normal exit the file is complete already; after a crash or a
-# kill the collector writes it within moments.
+# kill the collector writes it within moments. The default name holds the
+# name of the executable the process ran (a script's interpreter, say).
 for _ in $(seq 1 300); do
+	if [ -z "$output" ]; then
+		file=$(ls -t heaptrace.*."$pid".heap 2>/dev/null | head -n 1)
+		[ -n "$file" ] || file="heaptrace.${1##*/}.$pid.heap"
+	fi
 	[ -f "$file" ] && break
 	sleep 0.1
 done
