@@ -551,17 +551,19 @@ int main(int argc, char **argv)
 		ht_die(1, "out of memory");
 	if (shm->forked)
 		ht_profile_set_inherited(prof);
-	daemonize();
 	ht_progname = "heaptrace";
+	/* listen before the shim goes on, so that heaptrace-dump reaches the
+	 * process as soon as its main runs */
+	lfd = ht_control_listen((pid_t)shm->pid, sock, sizeof(sock), err, sizeof(err));
+	if (lfd < 0)
+		ht_error("%s; heaptrace-dump will not reach process %lld", err,
+			 (long long)shm->pid);
+	daemonize();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
 	next_interval = ht_now_ns() + (int64_t)(interval * 1e9);
 	/* the process's end: its pidfd where the kernel has them, else polling */
 	pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)shm->pid, 0);
-	lfd = ht_control_listen((pid_t)shm->pid, sock, sizeof(sock), err, sizeof(err));
-	if (lfd < 0)
-		ht_error("%s; heaptrace-dump will not reach process %lld", err,
-			 (long long)shm->pid);
 	__atomic_store_n(&shm->collector_ready, 1, __ATOMIC_RELEASE);
 
 	for (;;) {
