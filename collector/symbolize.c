@@ -163,6 +163,7 @@ struct ht_symbolizer {
 };
 
 #define DEBUG_DIR "/usr/lib/debug" /* elfutils' default, with .build-id inside */
+#define DEBUGINFO_PATH_ENV "HEAPTRACE_DEBUGINFO_PATH" /* more debug roots, first */
 #define CHUNK_SIZE 65536
 
 static uint64_t mix64(uint64_t x)
@@ -1046,21 +1047,131 @@ static int has_build_id(int fd, const unsigned char *bits, int len)
 	return n;
 }
 
-/* The .gnu_debuglink search of elfutils' default path: next to the file, in
- * .debug/ beside it, and under DEBUG_DIR. Returns an fd, or -1. */
+/* Calls fn(dir, arg) for each debug root: the absolute directories of
+ * HEAPTRACE_DEBUGINFO_PATH (colon-separated; others are ignored) in order,
+ * then DEBUG_DIR if with_default. Stops at, and returns, the first result
+ * other than -1; -1 if none. */
+static int each_debug_root(int (*fn)(const char *dir, void *arg), void *arg,
+			   int with_default)
+{
+	const char *p = getenv(DEBUGINFO_PATH_ENV);
+	char dir[PATH_MAX];
+	int r;
+
+	while (p && *p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		while (len > 1 && p[len - 1] == '/')
+			len--;
+		if (len && p[0] == '/' && len < sizeof(dir)) {
+			memcpy(dir, p, len);
+			dir[len] = '\0';
+			if (strcmp(dir, DEBUG_DIR) != 0 && (r = fn(dir, arg)) != -1)
+				return r;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return with_default ? fn(DEBUG_DIR, arg) : -1;
+}
+
+/* Opens path read-only if it is an ELF file with the build id bits (any
+ * file if len is 0); sets *found to a copy of path if found is not NULL.
+ * Returns an fd, or -1. */
+static int open_matching(const char *path, const unsigned char *bits, int len, char **found)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (!has_build_id(fd, bits, len)) {
+		close(fd);
+		return -1;
+	}
+	if (found) {
+		*found = strdup(path);
+		if (!*found) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* Writes ROOT/.build-id/xx/yyyy.debug for the build id into buf; 0, or -1
+ * if it does not fit. */
+static int build_id_path(char *buf, size_t size, const char *root,
+			 const unsigned char *bits, int len)
+{
+	size_t n;
+	int k = snprintf(buf, size, "%s/.build-id/%02x/", root, bits[0]);
+
+	if (k < 0 || (size_t)k >= size)
+		return -1;
+	n = (size_t)k;
+	for (int i = 1; i < len; i++) {
+		if (n + 3 > size)
+			return -1;
+		snprintf(buf + n, size - n, "%02x", bits[i]);
+		n += 2;
+	}
+	if (n + sizeof(".debug") > size)
+		return -1;
+	memcpy(buf + n, ".debug", sizeof(".debug"));
+	return 0;
+}
+
+struct debug_query {
+	const unsigned char *bits; /* the build id */
+	int len;
+	const char *dir;           /* the module file's directory (debuglink) */
+	const char *link;          /* the .gnu_debuglink name */
+	char **found;              /* set to the debug file's path, if not NULL */
+};
+
+/* each_debug_root callbacks: the debug file of a build id, or of a
+ * .gnu_debuglink, under debug root dir. */
+static int try_build_id(const char *dir, void *arg)
+{
+	const struct debug_query *q = arg;
+	char path[PATH_MAX];
+
+	if (q->len < 2 || build_id_path(path, sizeof(path), dir, q->bits, q->len) < 0)
+		return -1;
+	return open_matching(path, q->bits, q->len, q->found);
+}
+
+static int try_debuglink(const char *dir, void *arg)
+{
+	const struct debug_query *q = arg;
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s%s/%s", dir, q->dir, q->link);
+
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -1;
+	return open_matching(path, q->bits, q->len, q->found);
+}
+
+/* The .gnu_debuglink search of elfutils' default path, with the debug roots
+ * of each_debug_root: next to the file, in .debug/ beside it, and under
+ * each root. The debug file must have the module's build id, if it has one
+ * (the CRC is not checked). Returns an fd, or -1. */
 static int find_debuglink(Dwfl_Module *mod, const char *file_name, const char *link,
 			  char **debuginfo_file_name)
 {
-	static const char *const where[] = { "%s/%s", "%s/.debug/%s", DEBUG_DIR "%s/%s" };
+	static const char *const where[] = { "%s/%s", "%s/.debug/%s" };
 	const unsigned char *bits = NULL;
 	GElf_Addr vaddr;
 	int idlen = dwfl_module_build_id(mod, &bits, &vaddr);
 	const char *slash = file_name ? strrchr(file_name, '/') : NULL;
 	char dir[PATH_MAX], path[PATH_MAX];
+	struct debug_query q;
 
 	if (!slash || !link || !*link || strchr(link, '/') ||
 	    (size_t)(slash - file_name) >= sizeof(dir))
 		return -1;
+	if (idlen < 0)
+		idlen = 0;
 	memcpy(dir, file_name, (size_t)(slash - file_name));
 	dir[slash - file_name] = '\0';
 	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
@@ -1069,35 +1180,45 @@ static int find_debuglink(Dwfl_Module *mod, const char *file_name, const char *l
 
 		if (n < 0 || (size_t)n >= sizeof(path) || strcmp(path, file_name) == 0)
 			continue;
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-		if (fd < 0)
-			continue;
-		if (has_build_id(fd, bits, idlen)) {
-			*debuginfo_file_name = strdup(path);
+		fd = open_matching(path, bits, idlen, debuginfo_file_name);
+		if (fd >= 0)
 			return fd;
-		}
-		close(fd);
 	}
-	return -1;
+	if (dir[0] != '/')
+		return -1;
+	q = (struct debug_query){ bits, idlen, dir, link, debuginfo_file_name };
+	return each_debug_root(try_debuglink, &q, 1);
 }
 
-/* libdwfl's find_debuginfo callback: elfutils' standard search, except that
- * debuginfod servers are asked only when DEBUGINFOD_URLS names some; else
- * elfutils starts a client, with its sockets, per module without local
- * debug info. */
+/* libdwfl's find_debuginfo callback: the debug file named by the build id
+ * under the directories of HEAPTRACE_DEBUGINFO_PATH, then elfutils' standard
+ * search, except that debuginfod servers are asked only when DEBUGINFOD_URLS
+ * names some (else elfutils starts a client, with its sockets, per module
+ * without local debug info), then the .gnu_debuglink search. */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
 			  GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
 	const char *urls = getenv("DEBUGINFOD_URLS");
+	const unsigned char *bits = NULL;
+	GElf_Addr vaddr;
+	struct debug_query q = { NULL, 0, NULL, NULL, debuginfo_file_name };
 	int fd;
 
+	/* the user's directories first; elfutils searches DEBUG_DIR below */
+	q.len = dwfl_module_build_id(mod, &bits, &vaddr);
+	q.bits = bits;
+	fd = each_debug_root(try_build_id, &q, 0);
+	if (fd >= 0)
+		return fd;
 	if (urls && *urls)
-		return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
-						    debuglink_file, debuglink_crc,
-						    debuginfo_file_name);
-	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
-					  debuglink_file, debuglink_crc, debuginfo_file_name);
+		fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+						  debuglink_file, debuglink_crc,
+						  debuginfo_file_name);
+	else
+		fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+						  debuglink_file, debuglink_crc,
+						  debuginfo_file_name);
 	if (fd < 0)
 		fd = find_debuglink(mod, file_name, debuglink_file, debuginfo_file_name);
 	return fd;
@@ -1165,12 +1286,22 @@ fail_map:
 	return -1;
 }
 
-/* Opens m once: its own file, else the debug file named by its build id. */
+/* each_debug_root callback: opens the module from the debug file of its
+ * build id under dir. */
+static int try_session(const char *dir, void *arg)
+{
+	struct sym_module *m = arg;
+	char path[PATH_MAX];
+
+	if (build_id_path(path, sizeof(path), dir, m->build_id, (int)m->build_id_len) < 0)
+		return -1;
+	return session_open(m, path) == 0 ? 0 : -1;
+}
+
+/* Opens m once: its own file, else the debug file named by its build id
+ * under the debug roots (HEAPTRACE_DEBUGINFO_PATH, then DEBUG_DIR). */
 static void module_open(struct sym_module *m)
 {
-	char dbg[sizeof(DEBUG_DIR) + 2 * sizeof(m->build_id) + 32];
-	size_t len;
-
 	m->state = MOD_UNREADABLE;
 	if (m->path[0] && session_open(m, m->path) == 0) {
 		m->state = MOD_OPEN;
@@ -1178,11 +1309,7 @@ static void module_open(struct sym_module *m)
 	}
 	if (m->build_id_len < 2)
 		return;
-	len = (size_t)snprintf(dbg, sizeof(dbg), DEBUG_DIR "/.build-id/%02x/", m->build_id[0]);
-	for (uint32_t i = 1; i < m->build_id_len; i++)
-		len += (size_t)snprintf(dbg + len, sizeof(dbg) - len, "%02x", m->build_id[i]);
-	snprintf(dbg + len, sizeof(dbg) - len, ".debug");
-	if (session_open(m, dbg) == 0)
+	if (each_debug_root(try_session, m, 1) == 0)
 		m->state = MOD_OPEN;
 }
 
@@ -1293,18 +1420,53 @@ struct ht_symbolizer *ht_symbolizer_new(void)
 	return ht_symbolizer_new_flags(0);
 }
 
+/* Closes m's files and frees what was read from them or points into them;
+ * its identity and address cache stay. */
+static void module_close(struct sym_module *m)
+{
+	if (m->dwfl)
+		dwfl_end(m->dwfl);
+	if (m->map)
+		munmap(m->map, m->map_size);
+	cu_drop_all(m);
+	free(m->units);
+	free(m->syms);
+	m->dwfl = NULL;
+	m->mod = NULL;
+	m->dwfl_bias = 0;
+	m->map = NULL;
+	m->map_size = 0;
+	m->dw = NULL;
+	m->dwbias = 0;
+	m->dw_loaded = 0;
+	m->units = NULL;
+	m->nunits = 0;
+	m->units_loaded = 0;
+	m->syms = NULL;
+	m->nsyms = 0;
+	m->symtab_loaded = 0;
+}
+
+void ht_symbolizer_trim(struct ht_symbolizer *sym)
+{
+	if (!sym)
+		return;
+	for (size_t i = 0; i < sym->nmods; i++) {
+		if (sym->mods[i].state != MOD_OPEN)
+			continue;
+		module_close(&sym->mods[i]);
+		sym->mods[i].state = MOD_UNOPENED;
+	}
+	/* keyed by libdw's strings, which are gone */
+	memset(sym->files, 0, sizeof(sym->files));
+}
+
 void ht_symbolizer_free(struct ht_symbolizer *sym)
 {
 	if (!sym)
 		return;
 	for (size_t i = 0; i < sym->nmods; i++) {
-		if (sym->mods[i].dwfl)
-			dwfl_end(sym->mods[i].dwfl);
-		if (sym->mods[i].map)
-			munmap(sym->mods[i].map, sym->mods[i].map_size);
-		cu_drop_all(&sym->mods[i]);
-		free(sym->mods[i].units);
-		free(sym->mods[i].syms);
+		module_close(&sym->mods[i]);
 		free(sym->mods[i].slots);
 		free(sym->mods[i].path);
 	}

@@ -13,7 +13,8 @@ struct ht_symbolizer;
 #define HT_SYM_SYMTAB_ONLY 0x1u /* ignore DWARF: symbol table names only, no file:line */
 
 /* New symbolizer with an empty cache; NULL on OOM. A symbolizer is used by one
- * thread at a time. It keeps the module files it has read open until freed. */
+ * thread at a time. It keeps the module files it has read open until freed (or
+ * trimmed, see ht_symbolizer_trim). */
 struct ht_symbolizer *ht_symbolizer_new(void);
 
 /* Same, with HT_SYM_* flags (0 is ht_symbolizer_new). */
@@ -35,10 +36,16 @@ void ht_symbolizer_free(struct ht_symbolizer *sym);
  *
  * A module is read from its path, else (file gone, or its build id differs
  * from the module's) from the separate debug file named by the build id, if
- * installed. Separate debug info is found by build id or .gnu_debuglink in
- * elfutils' default places; debuginfod servers are asked only if
- * DEBUGINFOD_URLS is set. Each module file is opened once per symbolizer and
- * kept mapped (no descriptor held); its debug file, if any, stays open.
+ * installed. Separate debug info is found by build id (ROOT/.build-id/xx/
+ * yyyy.debug) or by .gnu_debuglink (next to the file, in .debug/ beside it,
+ * or ROOT/<the file's directory>/), where the roots are the absolute
+ * directories listed in the environment variable HEAPTRACE_DEBUGINFO_PATH
+ * (colon-separated, searched first; read at each search), then
+ * /usr/lib/debug. A debug file is used only if it has the module's build
+ * id (when the module has one; the debuglink CRC is not checked).
+ * debuginfod servers are asked only if DEBUGINFOD_URLS is set. Each module
+ * file is opened once per symbolizer and kept mapped (no descriptor held);
+ * its debug file, if any, stays open.
  *
  * For each frame: system_name is the DWARF linkage name, else DW_AT_name,
  * else the symbol table name; name is system_name without a symbol version
@@ -50,6 +57,13 @@ void ht_symbolizer_free(struct ht_symbolizer *sym);
  * Returns 0, or -1 only on out-of-memory (s may then hold some of the new
  * functions and lines; locations already set stay valid). */
 int ht_symbolize(struct ht_symbolizer *sym, struct ht_snapshot *s);
+
+/* Closes the module files sym holds and frees the debug information read
+ * from them (for a large library with compressed separate debug info, such
+ * as libc with libc6-dbg installed, some 20 MB), keeping every resolved
+ * address: a later ht_symbolize reopens a module only when it meets an
+ * address of it not resolved before. NULL is fine. */
+void ht_symbolizer_trim(struct ht_symbolizer *sym);
 
 /* Demangles an Itanium C++ ABI name ("_ZN2ht4demo6crunchEi" ->
  * "ht::demo::crunch(int)"). Returns a malloc'd string the caller frees, or NULL

@@ -4,7 +4,7 @@
 # quiet when everything is already there.
 set -e
 
-PKGS="gcc make libc6-dev pkg-config libunwind-dev libzstd-dev libdw-dev libelf-dev
+PKGS="gcc g++ make libc6-dev pkg-config libunwind-dev libzstd-dev libdw-dev libelf-dev
 libstdc++-12-dev zstd python3 sqlite3 libjemalloc2 libjemalloc-dev
 redis-server redis-tools golang-go heaptrack hyperfine procps
 clang libclang-rt-14-dev"

@@ -347,6 +347,128 @@ static void test_bad_files(const struct ht_module *self, const void *ra)
 	ht_symbolizer_free(sym);
 }
 
+/* ht_symbolizer_trim: the module files are closed, answers stay, and a new
+ * address reopens its module and resolves as before. */
+static void test_trim(const struct ht_module *self, const struct ht_module *libc,
+		      const struct cap *plain, const struct cap *inl, const void *libc_addr)
+{
+	struct ht_symbolizer *sym = ht_symbolizer_new();
+	struct ht_snapshot *s = ht_snapshot_new();
+	uint32_t me = add_mod(s, self), lc = add_mod(s, libc);
+	uint32_t l_plain = add_loc(s, plain->ra, me), l_libc = add_loc(s, libc_addr, lc), l_inl;
+
+	is_int(ht_symbolize(sym, s), 0, "trim: ht_symbolize before");
+	ht_snapshot_free(s);
+	ht_symbolizer_trim(sym);
+	ht_symbolizer_trim(sym);
+	ht_symbolizer_trim(NULL);
+
+	s = ht_snapshot_new();
+	me = add_mod(s, self);
+	lc = add_mod(s, libc);
+	l_plain = add_loc(s, plain->ra, me);
+	l_inl = add_loc(s, inl->ra, me);
+	l_libc = add_loc(s, libc_addr, lc);
+	is_int(ht_symbolize(sym, s), 0, "trim: ht_symbolize after");
+	is_str(fn_name(s, l_plain, 0), "ht_test_plain", "trim: a cached address keeps its name");
+	is_int(line_no(s, l_plain, 0), plain->line, "trim: and its line");
+	is_str(fn_base(s, l_plain, 0), "test_symbolize.c", "trim: and its file");
+	is_int(s->locations[l_inl].nlines, 3, "trim: a new address, from the reopened module");
+	is_str(fn_name(s, l_inl, 0), "inl_inner", "trim: its innermost function");
+	is_str(fn_base(s, l_inl, 0), "test_symbolize.c", "trim: its file");
+	is_int(line_no(s, l_inl, 2), inl->caller_line, "trim: its outer call site");
+	is_str(fn_name(s, l_libc, 0), "getenv", "trim: libc, cached");
+	ht_snapshot_free(s);
+	ht_symbolizer_free(sym);
+}
+
+/* Writes the path of the debug file of build id (bits, len) under root
+ * into buf, making its directories. */
+static void debug_file_path(char *buf, size_t size, const char *root,
+			    const uint8_t *bits, uint32_t len)
+{
+	size_t n = (size_t)snprintf(buf, size, "%s/.build-id", root);
+
+	mkdir(buf, 0700);
+	n += (size_t)snprintf(buf + n, size - n, "/%02x", bits[0]);
+	mkdir(buf, 0700);
+	n += (size_t)snprintf(buf + n, size - n, "/");
+	for (uint32_t i = 1; i < len && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%02x", bits[i]);
+	snprintf(buf + n, size - n, ".debug");
+}
+
+/* Symbolizes the return address of plain in module m with a new symbolizer;
+ * returns the snapshot and sets *loc. */
+static struct ht_snapshot *symbolize_one(const struct ht_module *m, const struct cap *plain,
+					 uint32_t *loc, const char *what)
+{
+	struct ht_symbolizer *sym = ht_symbolizer_new();
+	struct ht_snapshot *s = ht_snapshot_new();
+
+	*loc = add_loc(s, plain->ra, add_mod(s, m));
+	is_int(ht_symbolize(sym, s), 0, "debug roots: ht_symbolize, %s", what);
+	ht_symbolizer_free(sym);
+	return s;
+}
+
+/* HEAPTRACE_DEBUGINFO_PATH: a module whose file is gone resolves from the
+ * debug file named by its build id under one of those roots (this program,
+ * copied there, has all its debug info); relative entries are ignored, and
+ * a debug file stored under the build id but with another one is not used. */
+static void test_debug_roots(const struct ht_module *self, const struct cap *plain)
+{
+	char root[] = "/tmp/heaptrace-test-XXXXXX", good[4096], bad[4096], env[8192];
+	struct ht_module gone = *self, other;
+	struct ht_snapshot *s;
+	size_t len = 0;
+	char *image = read_file(self->path, &len);
+	uint32_t l;
+
+	if (!image || self->build_id_len < 2 || !mkdtemp(root)) {
+		ok(0, "debug roots: cannot set up (copy of this program, build id, temp dir)");
+		free(image);
+		return;
+	}
+	gone.path = "/nonexistent/heaptrace-test/test_symbolize";
+	other = gone;
+	other.build_id[other.build_id_len - 1] ^= 1;
+	debug_file_path(good, sizeof(good), root, gone.build_id, gone.build_id_len);
+	debug_file_path(bad, sizeof(bad), root, other.build_id, other.build_id_len);
+	ok(write_file(good, image, len) == 0 && write_file(bad, image, len) == 0,
+	   "debug roots: copies of this program stored by build id");
+
+	unsetenv("HEAPTRACE_DEBUGINFO_PATH");
+	s = symbolize_one(&gone, plain, &l, "without the variable");
+	is_int(s->locations[l].nlines, 0, "debug roots: without the variable, not resolved");
+	ht_snapshot_free(s);
+
+	snprintf(env, sizeof(env), "relative/dir:/nonexistent/heaptrace-test::%s/", root);
+	setenv("HEAPTRACE_DEBUGINFO_PATH", env, 1);
+	s = symbolize_one(&gone, plain, &l, "with the variable");
+	is_str(fn_name(s, l, 0), "ht_test_plain", "debug roots: function from the debug file");
+	is_str(fn_base(s, l, 0), "test_symbolize.c", "debug roots: file from the debug file");
+	is_int(line_no(s, l, 0), plain->line, "debug roots: line from the debug file");
+	ht_snapshot_free(s);
+
+	s = symbolize_one(&other, plain, &l, "build id mismatch");
+	is_int(s->locations[l].nlines, 0,
+	       "debug roots: a file whose own build id differs is not used");
+	ht_snapshot_free(s);
+	unsetenv("HEAPTRACE_DEBUGINFO_PATH");
+
+	unlink(good);
+	unlink(bad);
+	*strrchr(good, '/') = '\0';
+	*strrchr(bad, '/') = '\0';
+	rmdir(good);
+	rmdir(bad);
+	*strrchr(good, '/') = '\0';
+	rmdir(good);
+	rmdir(root);
+	free(image);
+}
+
 static int has_demangler(void)
 {
 	struct ht_symbolizer *sym = ht_symbolizer_new();
@@ -548,6 +670,9 @@ int main(void)
 		}
 	}
 	ht_symbolizer_free(sym);
+
+	test_debug_roots(&self, &plain);
+	test_trim(&self, &libc, &plain, &inl, (const char *)getenv_addr + 4);
 
 	ht_symbolizer_free(NULL);
 	return done_testing();
