@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../preload/ring.h"
 #include "../preload/sample.h"
 #include "symbolize.h"
 #include "util.h"
@@ -31,8 +32,20 @@ struct pmodule {
 	uint32_t build_id_len;
 };
 
+#define MOD_CACHE 4096
+
+/* Which module held each page, as of module-list generation gen. */
+struct modcache {
+	uint64_t page;
+	uint32_t mod;
+	uint32_t gen;
+};
+
 struct ht_profile {
 	uint64_t rate;
+	uint32_t *fmods;         /* the module of each frame, when it was recorded */
+	struct modcache mc[MOD_CACHE];
+	uint32_t modgen;         /* bumped whenever a module is added */
 	struct pstack *stacks;
 	size_t nstacks, capstacks;
 	uint32_t *stack_index;   /* hash table of stack numbers + 1 */
@@ -105,6 +118,7 @@ void ht_profile_free(struct ht_profile *p)
 	free(p->stacks);
 	free(p->stack_index);
 	free(p->frames);
+	free(p->fmods);
 	free(p->live);
 	free(p);
 }
@@ -129,31 +143,71 @@ static int rehash_stacks(struct ht_profile *p)
 	return 0;
 }
 
-/* Returns the stack number for frames, adding it if new, or -1 on OOM. */
+/* The module holding addr now: the one reported last wins, so a library
+ * loaded where an unloaded one was names the samples taken after it. */
+static uint32_t module_of(struct ht_profile *p, uint64_t addr)
+{
+	struct modcache *c = &p->mc[(addr >> 12) % MOD_CACHE];
+	size_t i = p->nmodules;
+
+	if (c->gen == p->modgen + 1 && c->page == addr >> 12)
+		return c->mod;
+	c->page = addr >> 12;
+	c->gen = p->modgen + 1;
+	c->mod = HT_NONE;
+	while (i-- > 0)
+		if (addr >= p->modules[i].start && addr < p->modules[i].end) {
+			c->mod = (uint32_t)i;
+			break;
+		}
+	return c->mod;
+}
+
+/* Returns the stack number for frames, adding it if new, or -1 on OOM.
+ * A stack is its addresses and the modules they were in when recorded. */
 static int64_t intern_stack(struct ht_profile *p, const uint64_t *frames, uint32_t n)
 {
-	uint64_t h = mix(n + 1);
+	uint32_t mods[HT_MAX_DEPTH];
+	uint64_t h;
 	size_t j, i;
 	struct pstack *s;
 
-	for (i = 0; i < n; i++)
-		h = mix(h ^ frames[i]);
+	if (n > HT_MAX_DEPTH)
+		n = HT_MAX_DEPTH;
+	h = mix(n + 1);
+	for (i = 0; i < n; i++) {
+		mods[i] = module_of(p, frames[i]);
+		h = mix(h ^ frames[i] ^ (uint64_t)mods[i] << 48);
+	}
 	for (j = h & (p->stack_index_cap - 1); p->stack_index[j];
 	     j = (j + 1) & (p->stack_index_cap - 1)) {
 		s = &p->stacks[p->stack_index[j] - 1];
 		if (s->hash == h && s->n == n &&
-		    memcmp(&p->frames[s->first], frames, n * sizeof(uint64_t)) == 0)
+		    memcmp(&p->frames[s->first], frames, n * sizeof(uint64_t)) == 0 &&
+		    memcmp(&p->fmods[s->first], mods, n * sizeof(uint32_t)) == 0)
 			return p->stack_index[j] - 1;
 	}
-	if (grow((void **)&p->stacks, &p->capstacks, p->nstacks + 1, sizeof(*p->stacks)) ||
-	    grow((void **)&p->frames, &p->capframes, p->nframes + n, sizeof(uint64_t)))
+	if (grow((void **)&p->stacks, &p->capstacks, p->nstacks + 1, sizeof(*p->stacks)))
 		return -1;
+	if (p->nframes + n > p->capframes) {
+		size_t cap = p->capframes;
+		uint32_t *m;
+
+		if (grow((void **)&p->frames, &cap, p->nframes + n, sizeof(uint64_t)))
+			return -1;
+		m = realloc(p->fmods, cap * sizeof(uint32_t));
+		if (!m)
+			return -1;
+		p->fmods = m;
+		p->capframes = cap;
+	}
 	s = &p->stacks[p->nstacks];
 	memset(s, 0, sizeof(*s));
 	s->hash = h;
 	s->first = (uint32_t)p->nframes;
 	s->n = n;
 	memcpy(&p->frames[p->nframes], frames, n * sizeof(uint64_t));
+	memcpy(&p->fmods[p->nframes], mods, n * sizeof(uint32_t));
 	p->nframes += n;
 	p->stack_index[j] = (uint32_t)++p->nstacks;
 	if (p->nstacks * 2 > p->stack_index_cap && rehash_stacks(p) != 0)
@@ -316,6 +370,7 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 	memcpy(m->build_id, build_id, build_id_len);
 	m->build_id_len = build_id_len;
 	p->nmodules++;
+	p->modgen++;
 	return 0;
 }
 
@@ -327,18 +382,6 @@ uint64_t ht_profile_unmatched(const struct ht_profile *p)
 double ht_profile_inuse(const struct ht_profile *p)
 {
 	return p->nlive ? p->inuse_space : 0;
-}
-
-/* The module holding addr: the one reported last wins, so a library
- * loaded at the address of an unloaded one names new samples right. */
-static uint32_t module_of(const struct ht_profile *p, uint64_t addr)
-{
-	size_t i = p->nmodules;
-
-	while (i-- > 0)
-		if (addr >= p->modules[i].start && addr < p->modules[i].end)
-			return (uint32_t)i;
-	return HT_NONE;
 }
 
 struct locmap {
@@ -384,18 +427,18 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 
 		for (k = 0; k < ps->n; k++) {
 			uint64_t a = p->frames[ps->first + k];
-			size_t j = mix(a) & (lm.cap - 1);
+			uint32_t m = p->fmods[ps->first + k];
+			size_t j = mix(a ^ (uint64_t)m << 48) & (lm.cap - 1);
 
-			/* address 0 never comes from an unwinder, but keep
-			 * it distinct from an empty slot anyway */
-			while (lm.loc[j] && lm.addr[j] != a)
+			/* one location per (address, module) */
+			while (lm.loc[j] && (lm.addr[j] != a || s->locations[lm.loc[j] - 1].module != m))
 				j = (j + 1) & (lm.cap - 1);
 			if (!lm.loc[j]) {
 				struct ht_location l = { 0 };
 				uint32_t li;
 
 				l.address = a;
-				l.module = module_of(p, a);
+				l.module = m;
 				li = ht_snapshot_add_location(s, &l);
 				if (li == HT_NONE)
 					goto out;

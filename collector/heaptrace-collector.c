@@ -268,6 +268,9 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 		ht_snapshot_free(s);
 		return NULL;
 	}
+	/* keep the names found, let go of the debug info read to find them:
+	 * it can be tens of MB (libc's), more than the tracer may keep */
+	ht_symbolizer_trim(sym);
 	return s;
 }
 
@@ -334,6 +337,41 @@ static void write_sibling(const char *tag, uint32_t seq)
 	ht_snapshot_free(s);
 }
 
+/* The peak snapshot is one file, replaced by each higher peak: under a
+ * default name, the name it was first given (see save). */
+static void write_peak(void)
+{
+	static char path[HT_PATH_MAX + 64];
+	char err[512];
+	struct ht_snapshot *s;
+
+	drain(1);
+	s = take(0, 0);
+	if (!s) {
+		ht_error("out of memory while taking a snapshot of process %lld",
+			 (long long)shm->pid);
+		return;
+	}
+	if (!path[0]) {
+		void *buf = NULL;
+		size_t len;
+
+		sibling_path(path, sizeof(path), "peak");
+		if (!shm->output_default) {
+			if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0)
+				ht_error("%s", err);
+		} else if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0 ||
+			   ht_write_file_unique(path, sizeof(path), buf, len, err, sizeof(err)) != 0) {
+			ht_error("%s", err);
+			path[0] = 0;
+		}
+		free(buf);
+	} else if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0) {
+		ht_error("%s", err);
+	}
+	ht_snapshot_free(s);
+}
+
 static void write_numbered(void)
 {
 	char tag[16];
@@ -363,13 +401,14 @@ static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signa
 	inuse = ht_profile_inuse(prof);
 	if (peak_margin > 0 && inuse > peak_written * (1 + peak_margin / 100) &&
 	    now - peak_time >= 1000000000) {
-		write_sibling("peak", 0);
+		write_peak();
 		peak_written = inuse;
 		peak_time = now;
 	}
 }
 
-/* A positive number from the environment, or 0 with one message. */
+/* A number from the environment: 0 (off) or within [lo, hi]; a bad value
+ * gets one message and means off. */
 static double env_number(const char *name, double lo, double hi)
 {
 	const char *v = getenv(name);
@@ -379,8 +418,9 @@ static double env_number(const char *name, double lo, double hi)
 	if (!v || !*v)
 		return 0;
 	d = strtod(v, &end);
-	if (*end || !(d >= lo && d <= hi)) {
-		ht_error("ignoring %s='%s': not a number from %g to %g", name, v, lo, hi);
+	if (*end || !(d == 0 || (d >= lo && d <= hi))) {
+		ht_error("ignoring %s='%s': not 0 (off) or a number from %.1f to %.0f",
+			 name, v, lo, hi);
 		return 0;
 	}
 	return d;
@@ -526,6 +566,8 @@ int main(int argc, char **argv)
 	int shm_fd = -1, alive_fd = -1, pid_fd, lfd, i;
 	char sock[256], err[512];
 	int64_t idle = 0, next_interval = 0, next_rss = 0;
+	struct stat st;
+	ino_t sock_ino = 0;
 	uint32_t signals = 0;
 
 	ht_progname = "heaptrace-collector";
@@ -558,6 +600,8 @@ int main(int argc, char **argv)
 	if (lfd < 0)
 		ht_error("%s; heaptrace-dump will not reach process %lld", err,
 			 (long long)shm->pid);
+	else if (stat(sock, &st) == 0)
+		sock_ino = st.st_ino;
 	daemonize();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
@@ -574,6 +618,11 @@ int main(int argc, char **argv)
 
 		int64_t now;
 
+		/* the shim says it exits but its EXIT event did not fit in the
+		 * ring: once everything before it is read, that is the exit */
+		if (!exit_seen && !got && __atomic_load_n(&shm->exiting, __ATOMIC_ACQUIRE) &&
+		    shm->tail == __atomic_load_n(&shm->head, __ATOMIC_ACQUIRE))
+			exit_seen = 1;
 		if (exit_seen) {
 			write_final(0);
 			break;
@@ -613,8 +662,8 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (lfd >= 0)
-		unlink(sock);
+	if (lfd >= 0 && stat(sock, &st) == 0 && st.st_ino == sock_ino)
+		unlink(sock); /* not one a later image of this pid (exec) bound */
 	ht_symbolizer_free(sym);
 	ht_profile_free(prof);
 	return 0;

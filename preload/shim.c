@@ -10,6 +10,10 @@
 
 #include "internal.h"
 
+/* Calls into the real allocator are marked busy: a signal handler that
+ * interrupts one and allocates is then served unsampled, so the sampled
+ * path (which unwinds and reads allocator statistics, taking locks the
+ * interrupted call may hold) never runs inside the allocator. */
 static inline void *alloc(size_t n, size_t align, enum ht_op op)
 {
 	struct ht_tls *t = &ht_tls;
@@ -19,21 +23,25 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 	if (ht_unlikely(t->countdown <= 0))
 		return ht_alloc_slow(n, align, op);
 	ht_count_alloc(t, n);
+	t->busy++;
 	switch (op) {
 	case HT_OP_MALLOC:
-		return ht_real.malloc(n);
+		p = ht_real.malloc(n);
+		break;
 	case HT_OP_CALLOC:
-		return ht_real.calloc(1, n);
+		p = ht_real.calloc(1, n);
+		break;
 	default: {
 		int err = ht_real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
 
 		if (err) {
 			errno = err;
-			return NULL;
+			p = NULL;
 		}
-		return p;
 	}
 	}
+	t->busy--;
+	return p;
 }
 
 HT_EXPORT void *malloc(size_t n)
@@ -54,7 +62,9 @@ HT_EXPORT void free(void *p)
 	if (!p)
 		return;
 	ht_count_free(&ht_tls);
+	ht_tls.busy++;
 	ht_real.free(p);
+	ht_tls.busy--;
 }
 
 HT_EXPORT void *calloc(size_t n, size_t m)
@@ -69,7 +79,9 @@ HT_EXPORT void *calloc(size_t n, size_t m)
 }
 
 /* Moves an arena block (or, when a sample is due, an ordinary one) to a
- * new block of n bytes: a new allocation and a free, as pprof counts it. */
+ * new block of n bytes: a new allocation and a free, as pprof counts it.
+ * old is the usable size, not the requested one: programs (redis) write
+ * up to malloc_usable_size and expect realloc to keep it. */
 static void *move(void *p, size_t old, size_t n)
 {
 	void *q = alloc(n, 0, HT_OP_MALLOC);
@@ -94,14 +106,17 @@ HT_EXPORT void *realloc(void *p, size_t n)
 			free(p);
 			return NULL;
 		}
-		return move(p, ht_arena_size(p), n);
+		return move(p, ht_arena_usable(p), n);
 	}
 	ht_count_realloc(t);
 	if (n == 0) {
 		/* glibc frees and returns NULL; other allocators may return a
 		 * block: let the real realloc decide, count a free either way */
-		void *q = ht_real.realloc(p, 0);
+		void *q;
 
+		t->busy++;
+		q = ht_real.realloc(p, 0);
+		t->busy--;
 		ht_count_free(t);
 		if (q)
 			ht_count_alloc(t, 0);
@@ -115,8 +130,11 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		return move(p, ht_real.malloc_usable_size(p), n);
 	}
 	{
-		void *q = ht_real.realloc(p, n);
+		void *q;
 
+		t->busy++;
+		q = ht_real.realloc(p, n);
+		t->busy--;
 		if (q) {
 			ht_count_alloc(t, n);
 			ht_count_free(t);
@@ -141,13 +159,35 @@ static int valid_align(size_t a)
 	return a && (a & (a - 1)) == 0;
 }
 
+/* Alignments the underlying allocator treats its own way (0, not a power
+ * of two: glibc rounds up, others fail) go to it untouched, counted but
+ * never sampled, so the program sees exactly what it would see untraced. */
+static void *odd_align(void *(*real)(size_t, size_t), size_t align, size_t n)
+{
+	struct ht_tls *t = &ht_tls;
+	void *p;
+
+	if (ht_resolve() != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (ht_unlikely(!t->slot))
+		ht_thread_attach(t);
+	t->busy++;
+	p = real(align, n);
+	t->busy--;
+	if (p)
+		ht_count_alloc(t, n);
+	return p;
+}
+
 HT_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
 	void *p;
 	int saved = errno;
 
 	if (!valid_align(align) || align % sizeof(void *))
-		return EINVAL;
+		return EINVAL; /* what every allocator answers */
 	p = alloc(n, align, HT_OP_ALIGNED);
 	if (!p) {
 		int err = errno ? errno : ENOMEM;
@@ -162,19 +202,16 @@ HT_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 
 HT_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
-	if (!valid_align(align)) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (!valid_align(align))
+		return odd_align(ht_real.aligned_alloc ? ht_real.aligned_alloc : ht_real.memalign,
+				 align, n);
 	return alloc(n, align, HT_OP_ALIGNED);
 }
 
 HT_EXPORT void *memalign(size_t align, size_t n)
 {
-	if (!valid_align(align)) {
-		errno = EINVAL;
-		return NULL;
-	}
+	if (!valid_align(align))
+		return odd_align(ht_real.memalign, align, n);
 	return alloc(n, align, HT_OP_ALIGNED);
 }
 

@@ -53,6 +53,7 @@ static double exit_timeout = 30;
 static int follow_fork;            /* HEAPTRACE_FOLLOW_FORK: trace forked children too */
 static int fork_pending;           /* a forked child that starts its own collector */
 static int hooks_set;              /* thread-exit key and fork handler registered */
+static int only_me;                /* HEAPTRACE_PID names us: children never traced */
 
 /* Counts made before the shared memory exists (start-up, before main). */
 static struct ht_slot early_slot;
@@ -283,6 +284,7 @@ static void note_build_id(struct ht_ev_module *m, const struct dl_phdr_info *inf
 
 static int send_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
+	char abs_path[HT_PATH_MAX];
 	const char *path = info->dlpi_name;
 	uintptr_t lo = UINTPTR_MAX, hi = 0;
 	struct ht_ev_module *m;
@@ -306,6 +308,19 @@ static int send_module(struct dl_phdr_info *info, size_t size, void *arg)
 		return 0;
 	if (!path || !*path)
 		path = exe_path;
+	if (path[0] != '/' && strchr(path, '/')) {
+		/* dlopen("./x.so") names it relative to the working directory,
+		 * which the collector does not share: make it absolute */
+		const char *rel = path[0] == '.' && path[1] == '/' ? path + 2 : path;
+		size_t n, r = strlen(rel);
+
+		if (getcwd(abs_path, sizeof(abs_path)) &&
+		    (n = strlen(abs_path)) + 1 + r < sizeof(abs_path)) {
+			abs_path[n] = '/';
+			memcpy(abs_path + n + 1, rel, r + 1);
+			path = abs_path;
+		}
+	}
 	plen = (uint32_t)strnlen(path, HT_PATH_MAX - 1);
 	len = ht_rec_len(sizeof(*m) + plen);
 	m = (struct ht_ev_module *)ring_reserve(len, &pos);
@@ -374,9 +389,14 @@ static void find_allocator(void)
 		shm->allocator = HT_ALLOCATOR_JEMALLOC;
 		return;
 	}
-	mallinfo2_fn = (struct glibc_mallinfo2 (*)(void))dlsym(RTLD_DEFAULT, "mallinfo2");
-	if (mallinfo2_fn)
+	/* glibc's figures only if glibc's malloc is the one underneath
+	 * (not under tcmalloc, say, where they would describe an idle heap) */
+	ctl = dlsym(RTLD_DEFAULT, "mallinfo2");
+	if (ctl && dladdr((void *)ht_real.malloc, &a) && dladdr(ctl, &b) &&
+	    a.dli_fbase == b.dli_fbase) {
+		mallinfo2_fn = (struct glibc_mallinfo2 (*)(void))ctl;
 		shm->allocator = HT_ALLOCATOR_GLIBC;
+	}
 }
 
 static uint64_t jemalloc_stat(const char *name)
@@ -761,7 +781,7 @@ static int start_collector(int memfd, int pipe_rd)
 	char *argv[4];
 	char **envp;
 	posix_spawn_file_actions_t fa;
-	pid_t pid;
+	pid_t pid, w;
 	int status = 0, err;
 
 	if (collector_path(path, sizeof(path)) != 0) {
@@ -773,8 +793,10 @@ static int start_collector(int memfd, int pipe_rd)
 		return -1;
 	}
 	envp = collector_env();
-	if (!envp)
+	if (!envp) {
+		say("cannot start the collector: out of memory; tracing is off");
 		return -1;
+	}
 	argv[0] = path;
 	argv[1] = "--shm-fd=3";
 	argv[2] = "--alive-fd=4";
@@ -790,10 +812,21 @@ static int start_collector(int memfd, int pipe_rd)
 	}
 	/* the collector forks into the background and its first process
 	 * exits at once: reap it here so the program never sees it */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (errno != ECHILD) {
+	if (w == pid && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		say("collector '%s' failed to start; tracing is off", path);
+		return -1;
+	}
+	if (w < 0) {
+		/* SIGCHLD ignored: reaped by the kernel, so wait for the pid
+		 * the collector publishes instead */
+		struct timespec ts = { 0, 1000000 };
+		int i;
+
+		for (i = 0; i < 2000 && !__atomic_load_n(&shm->collector_pid, __ATOMIC_ACQUIRE); i++)
+			nanosleep(&ts, NULL);
+		if (!shm->collector_pid) {
 			say("collector '%s' failed to start; tracing is off", path);
 			return -1;
 		}
@@ -818,7 +851,8 @@ static void setup_signal(void)
 	};
 	const char *v = env("HEAPTRACE_SIGNAL");
 	struct sigaction sa;
-	uint64_t num;
+	char *end;
+	long num;
 	int sig = 0;
 	size_t i;
 
@@ -829,12 +863,20 @@ static void setup_signal(void)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(v, names[i].name))
 			sig = names[i].sig;
-	if (!sig && v[0] >= '0' && v[0] <= '9' && env_u64("HEAPTRACE_SIGNAL", 1, 64, &num) &&
-	    num != SIGKILL && num != SIGSTOP)
-		sig = (int)num;
+	if (!sig && v[0] >= '0' && v[0] <= '9') {
+		num = strtol(v, &end, 10);
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (num == names[i].sig)
+				sig = (int)num;
+		if (*end || (!sig && (num < SIGRTMIN || num > SIGRTMAX)))
+			sig = 0;
+		else if (!sig)
+			sig = (int)num;
+	}
 	if (!sig) {
-		say("ignoring HEAPTRACE_SIGNAL='%s': not a signal that can be caught "
-		    "(USR1, USR2, HUP, URG, WINCH, PROF or a number)", env("HEAPTRACE_SIGNAL"));
+		say("ignoring HEAPTRACE_SIGNAL='%s': use USR1, USR2, HUP, URG, WINCH, PROF "
+		    "or a real-time signal number (%d to %d)", env("HEAPTRACE_SIGNAL"),
+		    SIGRTMIN, SIGRTMAX);
 		return;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -861,7 +903,7 @@ static void after_fork_child(void)
 	ht_tls.slot = &null_slot;
 	ht_tls.attached = 1;
 	ht_tls.countdown = INT64_MAX;
-	if (follow_fork && was_on) {
+	if (follow_fork && was_on && !only_me) {
 		/* setting up here would call into the loader and posix_spawn
 		 * from a fork handler: defer it to the first allocation */
 		memset(&early_slot, 0, sizeof(early_slot));
@@ -1005,8 +1047,17 @@ __attribute__((constructor)) static void ht_init(void)
 		return;
 	if (off && *off && strcmp(off, "0") != 0)
 		return;
-	if (only && *only && strtol(only, NULL, 10) != (long)getpid())
-		return; /* HEAPTRACE_PID names another process: not us */
+	if (only && *only) {
+		char *end;
+		long want = strtol(only, &end, 10);
+
+		if (*end || want <= 0)
+			say("ignoring HEAPTRACE_PID='%s': not a process id", only);
+		else if (want != (long)getpid())
+			return; /* another process is the one traced: not us */
+		else
+			only_me = 1;
+	}
 	__atomic_store_n(&tracing, TR_STARTING, __ATOMIC_RELEASE);
 	setup();
 	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON) {
@@ -1035,6 +1086,16 @@ __attribute__((destructor)) static void ht_fini(void)
 		return;
 	ht_tls.busy++;
 	refresh_stats(1);
+	if (exit_timeout == 0) {
+		/* not waiting: the collector finishes on its own */
+		r = ring_reserve(ht_rec_len(sizeof(*r)), &pos);
+		if (r)
+			ring_commit(r, pos, ht_rec_len(sizeof(*r)), HT_EV_EXIT, 0);
+		__atomic_store_n(&shm->exiting, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
+		ht_tls.busy--;
+		return;
+	}
 	r = ring_reserve(ht_rec_len(sizeof(*r)), &pos);
 	if (r)
 		ring_commit(r, pos, ht_rec_len(sizeof(*r)), HT_EV_EXIT, 0);
