@@ -48,67 +48,79 @@ done
 [ -z "$output" ] || [ -n "${output##*/}" ] || die "'$output' names a directory, not a file"
 if [ -n "$rate" ]; then
 	case $rate in ''|*[!0-9]*) die "--rate takes a whole number of bytes, not '$rate'" ;; esac
-	[ "$rate" -ge 1 ] 2>/dev/null || die "--rate must be at least 1"
+	[ "${#rate}" -le 13 ] && [ "$rate" -ge 1 ] && [ "$rate" -le 1099511627776 ] ||
+		die "--rate must be from 1 to 1099511627776 (1 TiB)"
 	export HEAPTRACE_RATE=$rate
 fi
 if [ -n "$depth" ]; then
 	case $depth in ''|*[!0-9]*) die "--depth takes a whole number, not '$depth'" ;; esac
-	[ "$depth" -ge 1 ] && [ "$depth" -le 256 ] 2>/dev/null || die "--depth must be from 1 to 256"
+	[ "${#depth}" -le 3 ] && [ "$depth" -ge 1 ] && [ "$depth" -le 256 ] || die "--depth must be from 1 to 256"
 	export HEAPTRACE_DEPTH=$depth
 fi
-command -v -- "$1" >/dev/null 2>&1 || die "cannot run '$1': command not found"
+# a program, not a shell builtin or function: it is exec'd below
+prog=$(type -P -- "$1") || { printf "heaptrace: cannot run '%s': command not found\n" "$1" >&2; exit 127; }
+[ -n "$output" ] || output=${HEAPTRACE_OUTPUT:-}
 [ -z "$output" ] || export HEAPTRACE_OUTPUT=$output
 export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}
 
 # Run PROG as a child, keeping our stdin (an asynchronous command would
-# otherwise get /dev/null), and wait for it through any signals we get:
-# the terminal sends them to PROG too, and PROG decides.
+# otherwise get /dev/null) and the default SIGINT and SIGQUIT (it would get
+# them ignored), and wait for it through any signals we get: the terminal
+# sends them to PROG too, and PROG decides; TERM and HUP sent to us alone
+# are passed on.
 exec 3<&0
-if [ -n "$only" ]; then
+(
+	trap - INT QUIT
 	# HEAPTRACE_PID: only the process with this pid traces itself
-	( export HEAPTRACE_PID=$BASHPID; exec "$@" 0<&3 3<&- ) &
-else
-	"$@" 0<&3 3<&- &
-fi
+	[ -z "$only" ] || export HEAPTRACE_PID=$BASHPID
+	exec "$@" 0<&3 3<&-
+) &
 pid=$!
 exec 3<&-
-unset LD_PRELOAD HEAPTRACE_OUTPUT
-trap : INT QUIT TERM HUP
+unset LD_PRELOAD HEAPTRACE_OUTPUT HEAPTRACE_PID
+trap : INT QUIT
+trap 'kill -TERM "$pid" 2>/dev/null' TERM
+trap 'kill -HUP "$pid" 2>/dev/null' HUP
 while :; do
-	wait "$pid"
+	wait "$pid" 2>/dev/null
 	status=$?
 	kill -0 "$pid" 2>/dev/null || break
 done
 trap - INT QUIT TERM HUP
 
+# The snapshot's name: %p and %e expanded as the shim does (%e, the name
+# of the executable the process ran, is matched by a pattern: a script's
+# is its interpreter's), and -N suffixes when a default name was taken.
 if [ -n "$output" ]; then
-	file=${output//%%/$'\001'}
-	file=${file//%p/$pid}
-	exe=$(readlink -f "$(command -v -- "$1")")
-	file=${file//%e/${exe##*/}}
-	file=${file//$'\001'/%}
+	pattern=${output//%%/$'\001'}
+	pattern=${pattern//%p/$pid}
+	pattern=${pattern//%e/\*}
+	pattern=${pattern//$'\001'/%}
+else
+	pattern="heaptrace.*.$pid.heap heaptrace.*.$pid-[0-9]*.heap"
 fi
 # After a normal exit the file is complete already; after a crash or a
-# kill the collector writes it within moments. The default name holds the
-# name of the executable the process ran (a script's interpreter, say).
+# kill the collector writes it within moments.
+file=
 for _ in $(seq 1 300); do
-	if [ -z "$output" ]; then
-		file=$(ls -t heaptrace.*."$pid".heap 2>/dev/null | head -n 1)
-		[ -n "$file" ] || file="heaptrace.${1##*/}.$pid.heap"
-	fi
-	[ -f "$file" ] && break
+	# shellcheck disable=SC2086
+	file=$(ls -t -- $pattern 2>/dev/null | head -n 1)
+	[ -n "$file" ] && [ -f "$file" ] && break
+	file=
 	sleep 0.1
 done
-if [ -f "$file" ]; then
+if [ -n "$file" ]; then
 	printf 'heaptrace: snapshot written to %s\n' "$file" >&2
 	[ -n "$quiet" ] || "$report" --top 10 "$file" >&2
 else
-	printf 'heaptrace: no snapshot was written to %s\n' "$file" >&2
+	printf 'heaptrace: no snapshot was written (%s)\n' "${output:-heaptrace.EXE.$pid.heap}" >&2
 fi
 
 if [ "$status" -gt 128 ]; then
 	# PROG died of a signal: die of the same one, so our caller sees it
+	# (without a core of our own to replace PROG's)
 	sig=$((status - 128))
+	ulimit -c 0 2>/dev/null
 	trap - "$sig" 2>/dev/null
 	kill -"$sig" $$ 2>/dev/null
 fi
