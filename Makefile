@@ -26,14 +26,16 @@ SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
-TOOL_LIBS = -lzstd -ldw -lelf -lm $(SANFLAGS)
+TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o collector/stats.o \
-	collector/report.o collector/aggregate.o collector/control.o
+	collector/report.o collector/aggregate.o collector/control.o \
+	collector/pprof.o collector/flame.o collector/series.o
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot \
-	tests/test_report tests/test_symbolize tests/test_ring_tsan
+	tests/test_report tests/test_symbolize tests/test_ring_tsan \
+	tests/test_pprof tests/test_flame tests/test_series
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace

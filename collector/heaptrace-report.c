@@ -1,10 +1,12 @@
-/* heaptrace-report: the report of one snapshot (pprof-style text top, or
- * collapsed stacks). Options are shared with heaptrace-diff (report.c). */
+/* heaptrace-report: the report of one snapshot (pprof-style text top and
+ * tree, collapsed stacks, pprof protobuf, SVG flame graph, legacy heap_v2).
+ * Options are shared with heaptrace-diff (report.c). */
 #include "report.h"
 #include "snapshot.h"
 #include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static const char usage[] =
 	"usage: heaptrace-report [options] FILE.heap\n"
@@ -13,8 +15,17 @@ static const char usage[] =
 	"\n"
 	"  --sample-index X  inuse_space (default), inuse_objects, alloc_space,\n"
 	"                    alloc_objects; also --inuse_space etc.\n"
-	"  --top N           rows to show (default 10; 0 = all)\n"
-	"  --format F        text (default) or collapsed (for flame graphs)\n"
+	"  --format F        text (default; pprof's top), tree (callers and callees),\n"
+	"                    collapsed (for flame graph tools), pprof (gzip'd\n"
+	"                    profile.proto; binary: -o FILE or a pipe), svg\n"
+	"                    (interactive flame graph), heap_v2 (legacy text, for\n"
+	"                    jeprof)\n"
+	"  --top N           rows to show (default 10; 0 = all); also --nodecount\n"
+	"  --tree            the tree format\n"
+	"  --peek REGEX      tree of the frames matching REGEX only\n"
+	"  --focus REGEX     only stacks with a frame matching REGEX\n"
+	"  --ignore REGEX    leave out stacks with a frame matching REGEX\n"
+	"  --unit U          auto (default), or B, kB, MB, GB, TB for every figure\n"
 	"  --lines           name frames 'function file:line' (default)\n"
 	"  --functions       name frames by function\n"
 	"  --files           name frames by source file\n"
@@ -27,23 +38,25 @@ int main(int argc, char **argv)
 {
 	struct ht_report_opts o;
 	struct ht_snapshot *cur;
-	const char *files[1];
+	const char **files = ht_xcalloc((size_t)argc + 1, sizeof(char *));
 	char err[1024];
 	int rc;
 
 	ht_progname = "heaptrace-report";
 	ht_report_opts_init(&o);
 	rc = ht_report_parse_args(argc, argv, 1, files, &o);
-	if (rc > 0) {
+	if (rc) {
+		free(files);
+		if (rc < 0)
+			return 2;
 		fputs(usage, stdout);
 		return 0;
 	}
-	if (rc < 0)
-		return 2;
 	if (ht_snapshot_read_file(files[0], &cur, err, sizeof(err)))
 		ht_die(1, "%s", err);
 	rc = ht_report_emit(NULL, cur, &o, err, sizeof(err));
 	ht_snapshot_free(cur);
+	free(files);
 	if (rc)
 		ht_die(1, "%s", err);
 	return 0;

@@ -1,7 +1,10 @@
 /* The report library behind heaptrace-report and heaptrace-diff: option
- * parsing shared by both, frame naming, aggregation of stacks by name, and
- * the text (pprof "top") and collapsed-stack formats (see report.h). */
+ * parsing shared by both, frame naming, aggregation of stacks by name, the
+ * sampling error of estimates, the text formats (pprof's top, tree and
+ * peek), collapsed stacks, and the dispatch to the other formats. */
 #include "report.h"
+#include "report_int.h"
+#include "sample.h"
 #include "util.h"
 
 #include <errno.h>
@@ -10,7 +13,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- options ---- */
 
@@ -21,11 +26,18 @@ static const char *const index_names[] = {
 	[HT_ALLOC_OBJECTS] = "alloc_objects",
 };
 
-/* Indexed by enum ht_format; pprof, svg and others go here later. */
+/* Indexed by enum ht_format. */
 static const char *const format_names[] = {
 	[HT_FORMAT_TEXT] = "text",
+	[HT_FORMAT_TREE] = "tree",
 	[HT_FORMAT_COLLAPSED] = "collapsed",
+	[HT_FORMAT_PPROF] = "pprof",
+	[HT_FORMAT_SVG] = "svg",
+	[HT_FORMAT_HEAP_V2] = "heap_v2",
 };
+
+/* --unit: byte units by power of 1024 */
+static const char *const unit_names[] = { "B", "kB", "MB", "GB", "TB" };
 
 const char *ht_report_index_name(enum ht_index which)
 {
@@ -41,6 +53,7 @@ void ht_report_opts_init(struct ht_report_opts *o)
 	o->format = HT_FORMAT_TEXT;
 	o->naming.granularity = HT_GRAN_LINES;
 	o->top = -1;
+	o->unit = -1;
 }
 
 static int lookup(const char *const *names, int n, const char *v)
@@ -49,6 +62,19 @@ static int lookup(const char *const *names, int n, const char *v)
 		if (strcmp(names[i], v) == 0)
 			return i;
 	return -1;
+}
+
+/* "auto" -> -1, "B"/"bytes" -> 0, "kB"/"KiB" -> 1 ... ; -2 if unknown. */
+static int parse_unit(const char *v)
+{
+	static const char *const alt[] = { "bytes", "kib", "mib", "gib", "tib" };
+
+	if (strcasecmp(v, "auto") == 0)
+		return -1;
+	for (int i = 0; i < 5; i++)
+		if (strcasecmp(v, unit_names[i]) == 0 || strcasecmp(v, alt[i]) == 0)
+			return i;
+	return -2;
 }
 
 /* Matches arg against a long option "--name" or "--name=value". Returns 0 if
@@ -80,12 +106,32 @@ static int match_long(const char *arg, const char *name, int takes_value,
 	return 1;
 }
 
+/* Checks that re compiles; prints why not. */
+static int check_regex(const char *opt, const char *re)
+{
+	regex_t rx;
+	char why[256];
+	int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
+
+	if (rc == 0) {
+		regfree(&rx);
+		return 0;
+	}
+	regerror(rc, &rx, why, sizeof(why));
+	return ht_error("invalid %s regex '%s': %s", opt, re, why);
+}
+
 static int parse_one(const char *arg, int argc, char **argv, int *i,
-		     struct ht_report_opts *o)
+		     struct ht_report_opts *o, int nfiles)
 {
 	static const struct { const char *name; enum ht_granularity g; } grans[] = {
 		{ "--lines", HT_GRAN_LINES }, { "--functions", HT_GRAN_FUNCTIONS },
 		{ "--files", HT_GRAN_FILES }, { "--addresses", HT_GRAN_ADDRESSES },
+	};
+	static const struct { const char *name; size_t off; } regexes[] = {
+		{ "--focus", offsetof(struct ht_report_opts, focus) },
+		{ "--ignore", offsetof(struct ht_report_opts, ignore) },
+		{ "--peek", offsetof(struct ht_report_opts, peek) },
 	};
 	const char *v;
 	int err = 0, k;
@@ -98,6 +144,14 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		}
 	if (match_long(arg, "--no-demangle", 0, argc, argv, i, &v, &err)) {
 		o->naming.no_demangle = 1;
+		return err ? -1 : 0;
+	}
+	if (match_long(arg, "--tree", 0, argc, argv, i, &v, &err)) {
+		o->format = HT_FORMAT_TREE;
+		return err ? -1 : 0;
+	}
+	if (nfiles == 2 && match_long(arg, "--series", 0, argc, argv, i, &v, &err)) {
+		o->series = 1;
 		return err ? -1 : 0;
 	}
 	/* pprof's shorthands: --inuse_space etc. */
@@ -116,20 +170,38 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		o->index = (enum ht_index)k;
 		return 0;
 	}
-	if (match_long(arg, "--top", 1, argc, argv, i, &v, &err)) {
+	if (match_long(arg, "--top", 1, argc, argv, i, &v, &err) ||
+	    match_long(arg, "--nodecount", 1, argc, argv, i, &v, &err)) {
 		if (err)
 			return -1;
 		if (ht_parse_u64(v, &n) || n > 1000000000)
-			return ht_error("invalid --top value '%s' (expected a number, 0 for all)", v);
+			return ht_error("invalid %s value '%s' (expected a number, 0 for all)",
+					strncmp(arg, "--top", 5) == 0 ? "--top" : "--nodecount", v);
 		o->top = (long)n;
 		return 0;
 	}
+	if (match_long(arg, "--unit", 1, argc, argv, i, &v, &err)) {
+		if (err)
+			return -1;
+		if ((k = parse_unit(v)) < -1)
+			return ht_error("unknown unit '%s' (expected auto, B, kB, MB, GB or TB)", v);
+		o->unit = k;
+		return 0;
+	}
+	for (k = 0; k < (int)(sizeof(regexes) / sizeof(regexes[0])); k++)
+		if (match_long(arg, regexes[k].name, 1, argc, argv, i, &v, &err)) {
+			if (err || check_regex(regexes[k].name, v))
+				return -1;
+			*(const char **)((char *)o + regexes[k].off) = v;
+			return 0;
+		}
 	if (match_long(arg, "--format", 1, argc, argv, i, &v, &err)) {
 		if (err)
 			return -1;
 		k = lookup(format_names, sizeof(format_names) / sizeof(format_names[0]), v);
 		if (k < 0)
-			return ht_error("unknown format '%s' (supported: text, collapsed)", v);
+			return ht_error("unknown format '%s' (supported: text, tree, collapsed, "
+					"pprof, svg, heap_v2)", v);
 		o->format = (enum ht_format)k;
 		return 0;
 	}
@@ -151,6 +223,29 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 	return ht_error("unknown option '%s' (try --help)", arg);
 }
 
+/* Options that do not go together, once all are known. */
+static int check_combination(struct ht_report_opts *o, int nfiles)
+{
+	if (o->peek) {
+		if (o->format == HT_FORMAT_TEXT)
+			o->format = HT_FORMAT_TREE;
+		else if (o->format != HT_FORMAT_TREE)
+			return ht_error("option '--peek' needs the text or tree format, not '%s'",
+					format_names[o->format]);
+	}
+	if (o->series) {
+		if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_SVG)
+			return ht_error("option '--series' supports the text and svg formats, "
+					"not '%s'", format_names[o->format]);
+		if (o->nfiles < 2)
+			return ht_error("option '--series' needs two or more snapshot files, "
+					"got %d", o->nfiles);
+	} else if (nfiles == 2 && o->format == HT_FORMAT_HEAP_V2) {
+		return ht_error("format 'heap_v2' shows one snapshot, not a diff");
+	}
+	return 0;
+}
+
 int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 			 struct ht_report_opts *o)
 {
@@ -160,24 +255,27 @@ int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 		const char *arg = argv[i];
 
 		if (only_files || arg[0] != '-' || arg[1] == '\0') {
-			if (nf < nfiles)
-				files[nf] = arg;
-			nf++;
+			files[nf++] = arg;
 		} else if (strcmp(arg, "--") == 0) {
 			only_files = 1;
 		} else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
 			return 1;
-		} else if (parse_one(arg, argc, argv, &i, o)) {
+		} else if (parse_one(arg, argc, argv, &i, o, nfiles)) {
 			return -1;
 		}
 	}
+	o->nfiles = nf;
 	if (o->output && !*o->output)
 		return ht_error("option '-o' needs a file name");
+	if (o->series)
+		return check_combination(o, nfiles);
 	if (nf != nfiles) {
 		if (nfiles == 1)
 			return ht_error("expected one snapshot file, got %d (try --help)", nf);
 		return ht_error("expected %d snapshot files, got %d (try --help)", nfiles, nf);
 	}
+	if (check_combination(o, nfiles))
+		return -1;
 	if (nfiles == 1) {
 		o->cur_label = files[0];
 	} else if (nfiles == 2) {
@@ -288,31 +386,47 @@ size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t 
 	return b.n;
 }
 
+/* ---- sampling error ---- */
+
+int ht_report_exact(const struct ht_snapshot *s)
+{
+	return s->rate <= 1 || (s->flags & HT_SNAP_EXACT);
+}
+
+double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_stack *st,
+				enum ht_index which)
+{
+	int inuse = which == HT_INUSE_SPACE || which == HT_INUSE_OBJECTS;
+	double n = (double)(inuse ? st->inuse_samples : st->alloc_samples);
+	double objects = inuse ? st->inuse_objects : st->alloc_objects;
+	double space = inuse ? st->inuse_space : st->alloc_space;
+	double avg, w, per_sample;
+
+	if (ht_report_exact(s) || n <= 0 || !(objects > 0) || !(space > 0) ||
+	    !isfinite(objects) || !isfinite(space))
+		return 0;
+	avg = space / objects;
+	w = ht_sample_weight(avg < 1 ? 1 : (uint64_t)avg, s->rate); /* 1/p */
+	/* (1-p)/p^2 = w^2 - w */
+	per_sample = w * w - w;
+	if (!(per_sample > 0))
+		return 0;
+	if (which == HT_INUSE_SPACE || which == HT_ALLOC_SPACE)
+		per_sample *= avg * avg;
+	return n * per_sample;
+}
+
+double ht_report_interval(double var)
+{
+	return var > 0 ? 1.96 * sqrt(var) : 0;
+}
+
+int ht_report_within_noise(double change, double var)
+{
+	return var > 0 && fabs(change) < ht_report_interval(var);
+}
+
 /* ---- aggregation by name ---- */
-
-struct agg_stack {
-	uint32_t first, n; /* into ids */
-	uint64_t hash;
-	double v[4];       /* by enum ht_index */
-};
-
-struct ht_report_stacks {
-	struct ht_naming naming;
-	/* interned names */
-	char **names;
-	uint32_t *name_len;   /* strlen, with bit 31 set if the name has a ';' */
-	uint64_t *name_hash;
-	size_t nnames, names_cap;
-	uint32_t *name_slots; /* open addressing: id + 1, 0 = empty */
-	size_t name_mask;
-	/* stacks */
-	uint32_t *ids;
-	size_t nids, ids_cap;
-	struct agg_stack *st;
-	size_t nst, st_cap;
-	uint32_t *st_slots;
-	size_t st_mask;
-};
 
 static uint64_t hash_bytes(const void *p, size_t n)
 {
@@ -374,10 +488,12 @@ static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len)
 	a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
 	a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
 	a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
+	a->name_match = ht_xrealloc(a->name_match, a->names_cap);
 	a->names[a->nnames] = ht_xstrdup(name);
 	a->name_len[a->nnames] = (uint32_t)(len & SEMI_LEN) |
 				 (memchr(name, ';', len) ? SEMI : 0);
 	a->name_hash[a->nnames] = h;
+	a->name_match[a->nnames] = 0;
 	a->name_slots[j] = (uint32_t)++a->nnames;
 	if (2 * a->nnames > a->name_mask)
 		a->name_slots = rehash(a->name_slots, &a->name_mask, a->nnames,
@@ -401,14 +517,79 @@ void ht_report_stacks_free(struct ht_report_stacks *a)
 		return;
 	for (size_t i = 0; i < a->nnames; i++)
 		free(a->names[i]);
+	if (a->has_focus)
+		regfree(&a->focus);
+	if (a->has_ignore)
+		regfree(&a->ignore);
 	free(a->names);
 	free(a->name_hash);
 	free(a->name_len);
+	free(a->name_match);
 	free(a->name_slots);
 	free(a->ids);
 	free(a->st);
 	free(a->st_slots);
 	free(a);
+}
+
+static int compile(regex_t *rx, const char *opt, const char *re, char *err, size_t errlen)
+{
+	int rc = regcomp(rx, re, REG_EXTENDED | REG_NOSUB);
+	char why[256];
+
+	if (rc == 0)
+		return 0;
+	regerror(rc, rx, why, sizeof(why));
+	return ht_fail(err, errlen, "invalid %s regex '%s': %s", opt, re, why);
+}
+
+int ht_report_stacks_filter(struct ht_report_stacks *a, const char *focus,
+			    const char *ignore, char *err, size_t errlen)
+{
+	if (focus) {
+		if (compile(&a->focus, "--focus", focus, err, errlen))
+			return -1;
+		a->has_focus = 1;
+	}
+	if (ignore) {
+		if (compile(&a->ignore, "--ignore", ignore, err, errlen))
+			return -1;
+		a->has_ignore = 1;
+	}
+	return 0;
+}
+
+/* name_match bits: each name is matched once */
+#define M_DONE 1
+#define M_FOCUS 2
+#define M_IGNORE 4
+
+static unsigned match_name(struct ht_report_stacks *a, uint32_t id)
+{
+	unsigned m = a->name_match[id];
+
+	if (!(m & M_DONE)) {
+		m = M_DONE;
+		if (a->has_focus && regexec(&a->focus, a->names[id], 0, NULL, 0) == 0)
+			m |= M_FOCUS;
+		if (a->has_ignore && regexec(&a->ignore, a->names[id], 0, NULL, 0) == 0)
+			m |= M_IGNORE;
+		a->name_match[id] = (unsigned char)m;
+	}
+	return m;
+}
+
+/* pprof's semantics: a stack is shown if a frame matches focus (or there
+ * is no focus) and no frame matches ignore. */
+static int filtered_out(struct ht_report_stacks *a, const uint32_t *key, uint32_t n)
+{
+	unsigned all = 0;
+
+	if (!a->has_focus && !a->has_ignore)
+		return 0;
+	for (uint32_t k = 0; k < n; k++)
+		all |= match_name(a, key[k]);
+	return (a->has_focus && !(all & M_FOCUS)) || (all & M_IGNORE);
 }
 
 /* Finds or appends the stack key[0..n) and returns its index. */
@@ -432,6 +613,8 @@ static size_t find_stack(struct ht_report_stacks *a, const uint32_t *key, uint32
 	st->first = (uint32_t)a->nids;
 	st->n = n;
 	st->hash = h;
+	st->hidden = filtered_out(a, key, n);
+	a->nhidden += st->hidden != 0;
 	a->nids += n;
 	a->st_slots[j] = (uint32_t)++a->nst;
 	if (2 * a->nst > a->st_mask)
@@ -440,13 +623,13 @@ static size_t find_stack(struct ht_report_stacks *a, const uint32_t *key, uint32
 	return a->nst - 1;
 }
 
-void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *s,
-			  double sign)
+size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snapshot *s)
 {
 	/* Each location is named once: loc_first[l] indexes loc_ids. */
 	uint32_t *loc_first = ht_xmalloc((s->nlocations + 1) * sizeof(uint32_t));
 	uint32_t *loc_ids = NULL, *key = NULL;
 	size_t nloc_ids = 0, loc_cap = 0, key_cap = 0, cap = 0;
+	size_t *map = ht_xmalloc((s->nstacks + 1) * sizeof(size_t));
 	char *name = NULL;
 	uint32_t unknown = HT_NONE;
 
@@ -454,8 +637,7 @@ void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *
 		loc_first[l] = HT_NONE;
 	for (size_t i = 0; i < s->nstacks; i++) {
 		const struct ht_stack *st = &s->stacks[i];
-		struct agg_stack *as;
-		size_t n = 0, j;
+		size_t n = 0;
 
 		for (uint32_t f = 0; f < st->nframes; f++) {
 			uint32_t loc = s->frames[st->first_frame + f];
@@ -480,20 +662,37 @@ void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *
 			key = grow(key, &key_cap, 1, sizeof(uint32_t));
 			key[n++] = unknown;
 		}
-		j = find_stack(a, key, (uint32_t)n); /* may move a->st */
-		as = &a->st[j];
-		for (int w = 0; w < 4; w++) {
-			double v = ht_stack_value(st, (enum ht_index)w);
-
-			/* a NaN would break every sort; the reader should refuse it */
-			if (isfinite(v))
-				as->v[w] += sign * v;
-		}
+		map[i] = find_stack(a, key, (uint32_t)n);
 	}
 	free(name);
 	free(key);
 	free(loc_ids);
 	free(loc_first);
+	return map;
+}
+
+void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *s,
+			  double sign)
+{
+	size_t *map = ht_report_stacks_intern(a, s);
+	int side = sign < 0 ? 0 : 1;
+
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+		struct agg_stack *as = &a->st[map[i]];
+
+		for (int w = 0; w < 4; w++) {
+			double v = ht_stack_value(st, (enum ht_index)w);
+
+			/* a NaN would break every sort; the reader should refuse it */
+			if (!isfinite(v))
+				continue;
+			as->v[w] += sign * v;
+			as->side[side][w] += fabs(sign) * v;
+			as->var[w] += sign * sign * ht_report_stack_variance(s, st, (enum ht_index)w);
+		}
+	}
+	free(map);
 }
 
 size_t ht_report_stacks_count(const struct ht_report_stacks *a)
@@ -514,6 +713,17 @@ double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 	return a->st[i].v[which];
 }
 
+double ht_report_stacks_variance(const struct ht_report_stacks *a, size_t i,
+				 enum ht_index which)
+{
+	return a->st[i].var[which];
+}
+
+int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i)
+{
+	return a->st[i].hidden;
+}
+
 size_t ht_report_stacks_nnames(const struct ht_report_stacks *a)
 {
 	return a->nnames;
@@ -524,10 +734,41 @@ const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id)
 	return a->names[id];
 }
 
+int ht_report_name_is_address(const char *name)
+{
+	const char *p = strstr(name, "+0x");
+
+	if (strncmp(name, "0x", 2) == 0)
+		p = name;
+	else if (!p)
+		return 0;
+	for (p += p == name ? 2 : 3; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return *p == ' '; /* "libc.so.6+0x9a0f4 0x7f..." (--addresses) */
+	return 1;
+}
+
+struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
+					     const struct ht_snapshot *cur,
+					     const struct ht_report_opts *o,
+					     char *err, size_t errlen)
+{
+	struct ht_report_stacks *a = ht_report_stacks_new(&o->naming);
+
+	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
+		ht_report_stacks_free(a);
+		return NULL;
+	}
+	if (base)
+		ht_report_stacks_add(a, base, -1);
+	ht_report_stacks_add(a, cur, 1);
+	return a;
+}
+
 /* ---- value formatting ---- */
 
 /* Figures are estimates: anything that rounds to 0 is shown (and counted) as 0. */
-static double rounded(double v)
+double ht_report_rounded(double v)
 {
 	double r = round(v);
 
@@ -539,15 +780,23 @@ static int is_bytes(enum ht_index w)
 	return w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
 }
 
-/* "1.50MB", "+1.50MB" (signed, for diffs), "0". */
-static const char *fmt_value(double v, enum ht_index w, int sign, char *buf, size_t len)
+/* "1.50MB", "+1.50MB" (signed, for diffs), "0"; in a fixed unit "1536.00kB"
+ * and whole counts. */
+const char *ht_report_fmt_value(double v, enum ht_index w, int sign, int unit,
+				char *buf, size_t len)
 {
-	char tmp[40];
+	char tmp[64];
 
-	v = rounded(v);
+	v = ht_report_rounded(v);
 	if (v == 0)
 		return snprintf(buf, len, "0"), buf;
-	if (is_bytes(w))
+	if (unit >= 0 && !is_bytes(w))
+		snprintf(tmp, sizeof(tmp), "%.0f", v);
+	else if (unit == 0)
+		snprintf(tmp, sizeof(tmp), "%.0fB", v);
+	else if (unit > 0)
+		snprintf(tmp, sizeof(tmp), "%.2f%s", v / pow(1024, unit), unit_names[unit]);
+	else if (is_bytes(w))
 		ht_fmt_bytes(v, tmp, sizeof(tmp));
 	else
 		ht_fmt_count(v, tmp, sizeof(tmp));
@@ -555,12 +804,41 @@ static const char *fmt_value(double v, enum ht_index w, int sign, char *buf, siz
 	return buf;
 }
 
-/* pprof's percentages: "100%", "12.50%", "0.5%", signed when negative. */
-static const char *fmt_pct(double v, double total, char *buf, size_t len)
+/* A figure of the report's counter in its unit. */
+static const char *fmt_value(double v, const struct ht_report_opts *o, int sign,
+			     char *buf, size_t len)
+{
+	return ht_report_fmt_value(v, o->index, sign, o->unit, buf, len);
+}
+
+const char *ht_report_fmt_interval(double var, enum ht_index w, int unit,
+				   char *buf, size_t len)
+{
+	static const char *const cu[] = { "", "k", "M", "G", "T" };
+	double v = ht_report_interval(var), base = is_bytes(w) ? 1024 : 1000;
+	int k = 0;
+
+	if (!(v >= 0.5))
+		return snprintf(buf, len, "±0"), buf;
+	if (unit >= 0) {
+		k = is_bytes(w) ? unit : 0;
+	} else {
+		/* at most three digits before the point: "±0.98MB", not "±1004kB" */
+		while (v >= 999.5 * pow(base, k) && k < 4)
+			k++;
+	}
+	v /= pow(base, k);
+	/* an error bar needs two or three significant digits, no more */
+	snprintf(buf, len, "±%.*f%s", v >= 9.95 || k == 0 ? 0 : v >= 0.995 ? 1 : 2, v,
+		 is_bytes(w) ? unit_names[k] : cu[k]);
+	return buf;
+}
+
+const char *ht_report_fmt_pct(double v, double total, char *buf, size_t len)
 {
 	double r;
 
-	v = rounded(v); /* no "-1e-12%" from the noise of summing estimates */
+	v = ht_report_rounded(v); /* no "-1e-12%" from the noise of summing estimates */
 	r = total != 0 ? fabs(v) / total * 100 : 0;
 	const char *minus = v < 0 && r != 0 ? "-" : "";
 
@@ -575,12 +853,21 @@ static const char *fmt_pct(double v, double total, char *buf, size_t len)
 
 /* ---- the text header ---- */
 
-static double snapshot_total(const struct ht_snapshot *s, enum ht_index w)
+double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w)
 {
 	double t = 0;
 
 	for (size_t i = 0; i < s->nstacks; i++)
 		t += ht_stack_value(&s->stacks[i], w);
+	return t;
+}
+
+static double snapshot_variance(const struct ht_snapshot *s, enum ht_index w)
+{
+	double t = 0;
+
+	for (size_t i = 0; i < s->nstacks; i++)
+		t += ht_report_stack_variance(s, &s->stacks[i], w);
 	return t;
 }
 
@@ -594,8 +881,8 @@ static void fmt_time(int64_t ns, char *buf, size_t len)
 }
 
 /* Lines a reader must not miss: "<lead>warning: <what>N ...". */
-static void write_warnings(FILE *out, const char *lead, const char *what,
-			   const struct ht_snapshot *s)
+void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
+			      const struct ht_snapshot *s)
 {
 	const struct ht_drops *d = &s->drops;
 
@@ -617,7 +904,7 @@ static void write_warnings(FILE *out, const char *lead, const char *what,
 			"block; figures may be off\n", lead, what, d->unmatched);
 }
 
-static void write_snapshot_info(FILE *out, const char *ind, const struct ht_snapshot *s)
+void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_snapshot *s)
 {
 	const struct ht_counts *c = &s->counts;
 	char b1[64], b2[64];
@@ -647,7 +934,7 @@ static void write_snapshot_info(FILE *out, const char *ind, const struct ht_snap
 	else
 		fprintf(out, "%sState: running\n", ind);
 
-	if (s->rate == 1 || (s->flags & HT_SNAP_EXACT))
+	if (ht_report_exact(s))
 		fprintf(out, "%sSampling: every allocation (figures are exact)\n", ind);
 	else
 		fprintf(out, "%sSampling: one sample per %s allocated on average "
@@ -665,51 +952,81 @@ static void write_snapshot_info(FILE *out, const char *ind, const struct ht_snap
 				s->metrics[i].value);
 		fprintf(out, "\n");
 	}
-	write_warnings(out, ind, "", s);
+	ht_report_write_warnings(out, ind, "", s);
+}
+
+static void write_filters(FILE *out, const struct ht_report_opts *o)
+{
+	if (!o->focus && !o->ignore)
+		return;
+	fprintf(out, "Active filters:");
+	if (o->focus)
+		fprintf(out, " focus=%s", o->focus);
+	if (o->ignore)
+		fprintf(out, " ignore=%s", o->ignore);
+	fprintf(out, "\n");
 }
 
 static void write_header(FILE *out, const struct ht_snapshot *base,
 			 const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
 	const char *idx = ht_report_index_name(o->index);
-	char b1[64], b2[64], b3[64];
-	double tb, tc;
+	char b1[64], b2[64], b3[64], b4[64];
+	double tb, tc, var;
 
 	if (!base) {
 		if (o->cur_label)
 			fprintf(out, "File: %s\n", o->cur_label);
-		write_snapshot_info(out, "", cur);
+		ht_report_write_snapshot_info(out, "", cur);
 		fprintf(out, "Type: %s\n", idx);
+		write_filters(out, o);
 		return;
 	}
 	fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
-	write_snapshot_info(out, "  ", base);
+	ht_report_write_snapshot_info(out, "  ", base);
 	fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
-	write_snapshot_info(out, "  ", cur);
+	ht_report_write_snapshot_info(out, "  ", cur);
 	if (strcmp(str(base->exe), str(cur->exe)) != 0)
 		fprintf(out, "note: base and current come from different executables\n");
 	fprintf(out, "Type: %s, current minus base\n", idx);
-	tb = snapshot_total(base, o->index);
-	tc = snapshot_total(cur, o->index);
-	fprintf(out, "Total: base %s, current %s, change %s\n",
-		fmt_value(tb, o->index, 0, b1, sizeof(b1)),
-		fmt_value(tc, o->index, 0, b2, sizeof(b2)),
-		fmt_value(tc - tb, o->index, 1, b3, sizeof(b3)));
+	write_filters(out, o);
+	tb = ht_report_snapshot_total(base, o->index);
+	tc = ht_report_snapshot_total(cur, o->index);
+	fprintf(out, "Total: base %s, current %s, change %s",
+		fmt_value(tb, o, 0, b1, sizeof(b1)),
+		fmt_value(tc, o, 0, b2, sizeof(b2)),
+		fmt_value(tc - tb, o, 1, b3, sizeof(b3)));
+	if (!ht_report_exact(base) || !ht_report_exact(cur)) {
+		var = snapshot_variance(base, o->index) + snapshot_variance(cur, o->index);
+		fprintf(out, " %s%s",
+			ht_report_fmt_interval(var, o->index, o->unit, b4, sizeof(b4)),
+			ht_report_within_noise(ht_report_rounded(tc - tb), var) ?
+			" (within sampling noise)" : "");
+	}
+	fprintf(out, "\n");
 }
 
-/* ---- text: pprof's top ---- */
+/* ---- rows by frame name: the base of top and tree ---- */
 
 struct node {
 	uint32_t id;
 	double flat, cum;
+	double flat_var, cum_var;
+};
+
+struct rows {
+	struct node *r;    /* rows worth showing, sorted */
+	size_t n;
+	double total;      /* sum of |value| of every stack, filtered or not */
+	struct node *by_id; /* every name, indexed by id */
 };
 
 static int cmp_nodes(const void *x, const void *y, void *ctx)
 {
 	const struct node *p = x, *q = y;
 	const struct ht_report_stacks *a = ctx;
-	double fp = fabs(rounded(p->flat)), fq = fabs(rounded(q->flat));
-	double cp = fabs(rounded(p->cum)), cq = fabs(rounded(q->cum));
+	double fp = fabs(ht_report_rounded(p->flat)), fq = fabs(ht_report_rounded(q->flat));
+	double cp = fabs(ht_report_rounded(p->cum)), cq = fabs(ht_report_rounded(q->cum));
 
 	if (fp != fq)
 		return fp > fq ? -1 : 1;
@@ -718,83 +1035,414 @@ static int cmp_nodes(const void *x, const void *y, void *ctx)
 	return strcmp(a->names[p->id], a->names[q->id]);
 }
 
-static void write_top(FILE *out, const struct ht_report_stacks *a,
-		      const struct ht_report_opts *o, int diff)
+/* Sums flat and cum (with their variances) per name over the shown stacks,
+ * keeps the names with a non-zero figure (and matching peek, if given),
+ * sorted by flat, then cum, then name. */
+static void make_rows(struct rows *r, const struct ht_report_stacks *a,
+		      const struct ht_report_opts *o, const regex_t *peek)
 {
-	size_t nn = a->nnames, nrows = 0, shown;
-	double *flat = ht_xcalloc(nn, sizeof(double));
-	double *cum = ht_xcalloc(nn, sizeof(double));
+	size_t nn = a->nnames;
 	size_t *seen = ht_xcalloc(nn, sizeof(size_t));
-	struct node *rows;
-	double total = 0, shown_sum = 0, sum = 0;
-	char b1[64], b2[64], b3[64], b4[64], b5[64];
-	int w[5] = { 4, 5, 4, 3, 4 }; /* column widths: at least the titles */
+	struct node *by = ht_xcalloc(nn + 1, sizeof(*by));
 
+	r->total = 0;
 	for (size_t i = 0; i < a->nst; i++) {
 		const struct agg_stack *st = &a->st[i];
-		double v = st->v[o->index];
+		double v = st->v[o->index], var = st->var[o->index];
 
-		if (v == 0)
+		if (v == 0 && var == 0)
 			continue;
-		total += fabs(v);
-		flat[a->ids[st->first]] += v;
+		r->total += fabs(v);
+		if (st->hidden)
+			continue;
+		by[a->ids[st->first]].flat += v;
+		by[a->ids[st->first]].flat_var += var;
 		/* cum counts a name once per stack, even under recursion */
 		for (uint32_t k = 0; k < st->n; k++) {
 			uint32_t id = a->ids[st->first + k];
 
 			if (seen[id] != i + 1) {
 				seen[id] = i + 1;
-				cum[id] += v;
+				by[id].cum += v;
+				by[id].cum_var += var;
 			}
 		}
 	}
-	rows = ht_xcalloc(nn, sizeof(*rows));
-	for (size_t id = 0; id < nn; id++)
-		if (rounded(flat[id]) != 0 || rounded(cum[id]) != 0)
-			rows[nrows++] = (struct node){ (uint32_t)id, flat[id], cum[id] };
-	qsort_r(rows, nrows, sizeof(*rows), cmp_nodes, (void *)a);
-	shown = o->top > 0 && (size_t)o->top < nrows ? (size_t)o->top : nrows;
-	if (o->top < 0 && nrows > 10)
-		shown = 10;
-
-	for (size_t r = 0; r < shown; r++) {
-		int l[5];
-
-		shown_sum += rows[r].flat;
-		sum += rows[r].flat;
-		l[0] = strlen(fmt_value(rows[r].flat, o->index, diff, b1, sizeof(b1)));
-		l[1] = strlen(fmt_pct(rows[r].flat, total, b2, sizeof(b2)));
-		l[2] = strlen(fmt_pct(sum, total, b3, sizeof(b3)));
-		l[3] = strlen(fmt_value(rows[r].cum, o->index, diff, b4, sizeof(b4)));
-		l[4] = strlen(fmt_pct(rows[r].cum, total, b5, sizeof(b5)));
-		for (int c = 0; c < 5; c++)
-			if (l[c] > w[c])
-				w[c] = l[c];
+	r->r = ht_xcalloc(nn + 1, sizeof(*r->r));
+	r->n = 0;
+	for (size_t id = 0; id < nn; id++) {
+		by[id].id = (uint32_t)id;
+		if (ht_report_rounded(by[id].flat) == 0 && ht_report_rounded(by[id].cum) == 0)
+			continue;
+		if (peek && regexec(peek, a->names[id], 0, NULL, 0) != 0)
+			continue;
+		r->r[r->n++] = by[id];
 	}
-	fprintf(out, "Showing nodes accounting for %s, %s of %s total\n",
-		fmt_value(shown_sum, o->index, diff, b1, sizeof(b1)),
-		fmt_pct(shown_sum, total, b2, sizeof(b2)),
-		fmt_value(total, o->index, 0, b3, sizeof(b3)));
-	if (shown < nrows)
-		fprintf(out, "Dropped %zu nodes; showing top %zu out of %zu\n",
-			nrows - shown, shown, nrows);
-	fprintf(out, "%*s %*s %*s %*s %*s\n", w[0], "flat", w[1], "flat%",
-		w[2], "sum%", w[3], "cum", w[4], "cum%");
-	sum = 0;
-	for (size_t r = 0; r < shown; r++) {
-		sum += rows[r].flat;
-		fprintf(out, "%*s %*s %*s %*s %*s  %s\n",
-			w[0], fmt_value(rows[r].flat, o->index, diff, b1, sizeof(b1)),
-			w[1], fmt_pct(rows[r].flat, total, b2, sizeof(b2)),
-			w[2], fmt_pct(sum, total, b3, sizeof(b3)),
-			w[3], fmt_value(rows[r].cum, o->index, diff, b4, sizeof(b4)),
-			w[4], fmt_pct(rows[r].cum, total, b5, sizeof(b5)),
-			a->names[rows[r].id]);
-	}
-	free(rows);
+	qsort_r(r->r, r->n, sizeof(*r->r), cmp_nodes, (void *)a);
+	r->by_id = by;
 	free(seen);
-	free(cum);
-	free(flat);
+}
+
+static void free_rows(struct rows *r)
+{
+	free(r->r);
+	free(r->by_id);
+}
+
+/* Rows kept by --top (default: 10, or all when peeking). */
+static size_t rows_shown(const struct rows *r, const struct ht_report_opts *o, size_t dflt)
+{
+	if (o->top > 0 && (size_t)o->top < r->n)
+		return (size_t)o->top;
+	if (o->top < 0 && dflt && r->n > dflt)
+		return dflt;
+	return r->n;
+}
+
+static void write_showing(FILE *out, const struct rows *r, size_t shown,
+			  const struct ht_report_opts *o, int diff)
+{
+	char b1[64], b2[64], b3[64];
+	double sum = 0;
+
+	for (size_t i = 0; i < shown; i++)
+		sum += r->r[i].flat;
+	fprintf(out, "Showing nodes accounting for %s, %s of %s total\n",
+		fmt_value(sum, o, diff, b1, sizeof(b1)),
+		ht_report_fmt_pct(sum, r->total, b2, sizeof(b2)),
+		fmt_value(r->total, o, 0, b3, sizeof(b3)));
+	if (shown < r->n)
+		fprintf(out, "Dropped %zu nodes; showing top %zu out of %zu\n",
+			r->n - shown, shown, r->n);
+}
+
+/* ---- text: pprof's top ---- */
+
+enum { C_FLAT, C_FLATI, C_FLATP, C_SUM, C_CUM, C_CUMI, C_CUMP, NCOLS };
+
+static void write_top(FILE *out, const struct ht_report_stacks *a,
+		      const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		      const struct ht_report_opts *o)
+{
+	static const char *const titles[NCOLS] = {
+		"flat", "±95%", "flat%", "sum%", "cum", "±95%", "cum%",
+	};
+	int diff = base != NULL;
+	int intervals = !ht_report_exact(cur) || (base && !ht_report_exact(base));
+	struct rows r;
+	size_t shown;
+	char cell[NCOLS][64];
+	int w[NCOLS];
+	double sum;
+
+	make_rows(&r, a, o, NULL);
+	shown = rows_shown(&r, o, 10);
+	for (int c = 0; c < NCOLS; c++)
+		w[c] = (int)strlen(titles[c]);
+
+	/* two passes: measure the columns, then print */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			write_showing(out, &r, shown, o, diff);
+			if (intervals && diff)
+				fprintf(out, "±95%%: approximate 95%% interval of the sampling "
+					"error; ~: the change is within it (sampling noise)\n");
+			else if (intervals)
+				fprintf(out, "±95%%: approximate 95%% interval of the "
+					"sampling error\n");
+			for (int c = 0; c < NCOLS; c++) {
+				if ((c == C_FLATI || c == C_CUMI) && !intervals)
+					continue;
+				fprintf(out, "%s%*s%s", c ? " " : "", w[c], titles[c],
+					(c == C_FLAT || c == C_CUM) && diff && intervals ? " " : "");
+			}
+			fprintf(out, "\n");
+		}
+		sum = 0;
+		for (size_t i = 0; i < shown; i++) {
+			const struct node *n = &r.r[i];
+
+			sum += n->flat;
+			fmt_value(n->flat, o, diff, cell[C_FLAT], 64);
+			ht_report_fmt_interval(n->flat_var, o->index, o->unit, cell[C_FLATI], 64);
+			ht_report_fmt_pct(n->flat, r.total, cell[C_FLATP], 64);
+			ht_report_fmt_pct(sum, r.total, cell[C_SUM], 64);
+			fmt_value(n->cum, o, diff, cell[C_CUM], 64);
+			ht_report_fmt_interval(n->cum_var, o->index, o->unit, cell[C_CUMI], 64);
+			ht_report_fmt_pct(n->cum, r.total, cell[C_CUMP], 64);
+			if (!pass) {
+				for (int c = 0; c < NCOLS; c++)
+					if ((int)strlen(cell[c]) > w[c])
+						w[c] = (int)strlen(cell[c]);
+				continue;
+			}
+			for (int c = 0; c < NCOLS; c++) {
+				if ((c == C_FLATI || c == C_CUMI) && !intervals)
+					continue;
+				fprintf(out, "%s%*s", c ? " " : "", w[c], cell[c]);
+				if (diff && intervals && (c == C_FLAT || c == C_CUM)) {
+					double v = c == C_FLAT ? n->flat : n->cum;
+					double var = c == C_FLAT ? n->flat_var : n->cum_var;
+
+					v = ht_report_rounded(v);
+					putc(v != 0 && ht_report_within_noise(v, var) ? '~' : ' ', out);
+				}
+			}
+			fprintf(out, "  %s\n", a->names[n->id]);
+		}
+	}
+	free_rows(&r);
+}
+
+/* ---- text: pprof's tree and peek ---- */
+
+struct edge {
+	uint64_t key;  /* caller << 32 | callee, + 1 so that 0 is empty */
+	double v;
+	size_t seen;   /* last stack counted, + 1 */
+};
+
+struct edges {
+	struct edge *e;
+	size_t mask, n;
+};
+
+static struct edge *edge_find(struct edges *t, uint32_t caller, uint32_t callee)
+{
+	uint64_t key = ((uint64_t)caller << 32 | callee) + 1, h = key;
+	size_t j;
+
+	/* splitmix64's finalizer: name ids are small consecutive numbers */
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	j = (size_t)(h ^ (h >> 31)) & t->mask;
+
+	for (; t->e[j].key; j = (j + 1) & t->mask)
+		if (t->e[j].key == key)
+			return &t->e[j];
+	if (2 * (t->n + 1) > t->mask) {
+		struct edges bigger = { ht_xcalloc(2 * (t->mask + 1), sizeof(struct edge)),
+					2 * (t->mask + 1) - 1, 0 };
+
+		for (size_t i = 0; i <= t->mask; i++)
+			if (t->e[i].key) {
+				struct edge *d = edge_find(&bigger, (uint32_t)((t->e[i].key - 1) >> 32),
+							   (uint32_t)(t->e[i].key - 1));
+				d->v = t->e[i].v;
+				d->seen = t->e[i].seen;
+			}
+		free(t->e);
+		*t = bigger;
+		return edge_find(t, caller, callee);
+	}
+	t->e[j].key = key;
+	t->n++;
+	return &t->e[j];
+}
+
+struct link {
+	uint32_t other;
+	double v;
+};
+
+static int cmp_links(const void *x, const void *y, void *ctx)
+{
+	const struct link *p = x, *q = y;
+	const struct ht_report_stacks *a = ctx;
+	double vp = fabs(ht_report_rounded(p->v)), vq = fabs(ht_report_rounded(q->v));
+
+	if (vp != vq)
+		return vp > vq ? -1 : 1;
+	return strcmp(a->names[p->other], a->names[q->other]);
+}
+
+/* The callers and callees of the shown rows: by[1] the callers, by[0]
+ * the callees, each row's in first[..][row] .. first[..][row + 1], sorted. */
+struct adjacency {
+	struct link *by[2];
+	size_t *first[2];
+};
+
+static void make_adjacency(struct adjacency *adj, const struct edges *t,
+			   const uint32_t *row_of, size_t nrows,
+			   const struct ht_report_stacks *a)
+{
+	for (int in = 0; in < 2; in++) {
+		size_t *first = ht_xcalloc(nrows + 2, sizeof(size_t)), total;
+		size_t *fill = ht_xcalloc(nrows + 1, sizeof(size_t));
+
+		/* count per row, then place */
+		for (int pass = 0; pass < 2; pass++) {
+			for (size_t i = 0; i <= t->mask; i++) {
+				uint32_t caller, callee, r;
+
+				if (!t->e[i].key || ht_report_rounded(t->e[i].v) == 0)
+					continue;
+				caller = (uint32_t)((t->e[i].key - 1) >> 32);
+				callee = (uint32_t)(t->e[i].key - 1);
+				if (!(r = row_of[in ? callee : caller]))
+					continue;
+				if (!pass)
+					first[r]++; /* row r - 1, counted at r: prefix sums below */
+				else
+					adj->by[in][first[r - 1] + fill[r - 1]++] =
+						(struct link){ in ? caller : callee, t->e[i].v };
+			}
+			if (!pass) {
+				for (size_t r = 1; r <= nrows; r++)
+					first[r] += first[r - 1];
+				total = first[nrows];
+				adj->by[in] = ht_xmalloc((total + 1) * sizeof(struct link));
+			}
+		}
+		for (size_t r = 0; r < nrows; r++)
+			if (first[r + 1] > first[r])
+				qsort_r(adj->by[in] + first[r], first[r + 1] - first[r],
+					sizeof(struct link), cmp_links, (void *)a);
+		adj->first[in] = first;
+		free(fill);
+	}
+}
+
+static void free_adjacency(struct adjacency *adj)
+{
+	for (int in = 0; in < 2; in++) {
+		free(adj->by[in]);
+		free(adj->first[in]);
+	}
+}
+
+/* The callers (in = 1) or callees (in = 0) of shown row r; *n of them. */
+static const struct link *links_of(const struct adjacency *adj, size_t r, int in, size_t *n)
+{
+	*n = adj->first[in][r + 1] - adj->first[in][r];
+	return adj->by[in] + adj->first[in][r];
+}
+
+enum { T_FLAT, T_FLATP, T_SUM, T_CUM, T_CUMP, T_CALLS, T_CALLSP, NTCOLS };
+
+static int write_tree(FILE *out, const struct ht_report_stacks *a,
+		      const struct ht_snapshot *base, const struct ht_report_opts *o,
+		      char *err, size_t errlen)
+{
+	static const char *const titles[NTCOLS] = {
+		"flat", "flat%", "sum%", "cum", "cum%", "calls", "calls%",
+	};
+	int diff = base != NULL;
+	struct edges t = { ht_xcalloc(1024, sizeof(struct edge)), 1023, 0 };
+	struct adjacency adj;
+	uint32_t *row_of;
+	regex_t peek;
+	struct rows r;
+	size_t shown;
+	char cell[NTCOLS][64];
+	int w[NTCOLS], left;
+	double sum;
+
+	if (o->peek && compile(&peek, "--peek", o->peek, err, errlen)) {
+		free(t.e);
+		return -1;
+	}
+	make_rows(&r, a, o, o->peek ? &peek : NULL);
+	shown = rows_shown(&r, o, o->peek ? 0 : 10);
+	row_of = ht_xcalloc(a->nnames + 1, sizeof(uint32_t));
+	for (size_t i = 0; i < shown; i++)
+		row_of[r.r[i].id] = (uint32_t)i + 1;
+	for (size_t i = 0; i < a->nst; i++) {
+		const struct agg_stack *st = &a->st[i];
+		const uint32_t *ids = a->ids + st->first;
+		double v = st->v[o->index];
+
+		if (st->hidden || v == 0)
+			continue;
+		for (uint32_t k = 0; k + 1 < st->n; k++) {
+			struct edge *e;
+
+			if (!row_of[ids[k + 1]] && !row_of[ids[k]])
+				continue; /* no shown row needs this edge */
+			e = edge_find(&t, ids[k + 1], ids[k]);
+
+			if (e->seen != i + 1) { /* once per stack, even under recursion */
+				e->seen = i + 1;
+				e->v += v;
+			}
+		}
+	}
+	make_adjacency(&adj, &t, row_of, shown, a);
+	for (int c = 0; c < NTCOLS; c++)
+		w[c] = (int)strlen(titles[c]);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass) {
+			left = 0;
+			for (int c = 0; c < NTCOLS; c++)
+				left += w[c] + 1;
+			write_showing(out, &r, shown, o, diff);
+			for (int k = 0; k < left; k++)
+				putc('-', out);
+			fprintf(out, "+-------------\n");
+			for (int c = 0; c < NTCOLS; c++)
+				fprintf(out, "%s%*s", c ? " " : "", w[c], titles[c]);
+			fprintf(out, " | context\n");
+			for (int k = 0; k < left; k++)
+				putc('-', out);
+			fprintf(out, "+-------------\n");
+		}
+		sum = 0;
+		for (size_t i = 0; i < shown; i++) {
+			const struct node *n = &r.r[i];
+			size_t nl[2];
+			const struct link *l[2];
+
+			sum += n->flat;
+			l[0] = links_of(&adj, i, 1, &nl[0]);
+			l[1] = links_of(&adj, i, 0, &nl[1]);
+			for (int side = 0; side < 3; side++) {
+				size_t cnt = side == 1 ? 1 : nl[side / 2];
+
+				for (size_t k = 0; k < cnt; k++) {
+					const char *name;
+
+					for (int c = 0; c < NTCOLS; c++)
+						cell[c][0] = '\0';
+					if (side == 1) {
+						fmt_value(n->flat, o, diff, cell[T_FLAT], 64);
+						ht_report_fmt_pct(n->flat, r.total, cell[T_FLATP], 64);
+						ht_report_fmt_pct(sum, r.total, cell[T_SUM], 64);
+						fmt_value(n->cum, o, diff, cell[T_CUM], 64);
+						ht_report_fmt_pct(n->cum, r.total, cell[T_CUMP], 64);
+						name = a->names[n->id];
+					} else {
+						const struct link *e = &l[side / 2][k];
+
+						fmt_value(e->v, o, diff, cell[T_CALLS], 64);
+						ht_report_fmt_pct(e->v, fabs(n->cum), cell[T_CALLSP], 64);
+						name = a->names[e->other];
+					}
+					if (!pass) {
+						for (int c = 0; c < NTCOLS; c++)
+							if ((int)strlen(cell[c]) > w[c])
+								w[c] = (int)strlen(cell[c]);
+						continue;
+					}
+					for (int c = 0; c < NTCOLS; c++)
+						fprintf(out, "%s%*s", c ? " " : "", w[c], cell[c]);
+					fprintf(out, " | %s%s\n", side == 1 ? "" : "  ", name);
+				}
+			}
+			if (pass) {
+				for (int k = 0; k < left; k++)
+					putc('-', out);
+				fprintf(out, "+-------------\n");
+			}
+		}
+	}
+	if (o->peek)
+		regfree(&peek);
+	free_adjacency(&adj);
+	free(row_of);
+	free_rows(&r);
+	free(t.e);
+	return 0;
 }
 
 /* ---- collapsed stacks ---- */
@@ -855,7 +1503,7 @@ struct line {
 static int cmp_lines_by_value(const void *x, const void *y, void *ctx)
 {
 	const struct line *p = x, *q = y;
-	double vp = fabs(rounded(p->v)), vq = fabs(rounded(q->v));
+	double vp = fabs(ht_report_rounded(p->v)), vq = fabs(ht_report_rounded(q->v));
 
 	if (vp != vq)
 		return vp > vq ? -1 : 1;
@@ -877,7 +1525,7 @@ static void write_collapsed(FILE *out, const struct ht_report_stacks *a,
 	size_t n = 0, nl = 0;
 
 	for (size_t i = 0; i < a->nst; i++)
-		if (a->st[i].v[o->index] != 0)
+		if (a->st[i].v[o->index] != 0 && !a->st[i].hidden)
 			order[n++] = i;
 	qsort_r(order, n, sizeof(size_t), cmp_collapsed, (void *)a);
 	for (size_t i = 0; i < n; i++) {
@@ -889,7 +1537,7 @@ static void write_collapsed(FILE *out, const struct ht_report_stacks *a,
 	}
 	n = 0;
 	for (size_t i = 0; i < nl; i++)
-		if (rounded(lines[i].v) != 0)
+		if (ht_report_rounded(lines[i].v) != 0)
 			lines[n++] = lines[i];
 	if (o->top > 0 && (size_t)o->top < n) {
 		qsort_r(lines, n, sizeof(*lines), cmp_lines_by_value, (void *)a);
@@ -910,7 +1558,7 @@ static void write_collapsed(FILE *out, const struct ht_report_stacks *a,
 			}
 			putc(k ? ';' : ' ', out);
 		}
-		fprintf(out, "%.0f\n", rounded(lines[i].v));
+		fprintf(out, "%.0f\n", ht_report_rounded(lines[i].v));
 	}
 	free(lines);
 	free(order);
@@ -918,25 +1566,80 @@ static void write_collapsed(FILE *out, const struct ht_report_stacks *a,
 
 /* ---- entry points ---- */
 
-int ht_report_write(FILE *out, const struct ht_snapshot *base,
-		    const struct ht_snapshot *cur, const struct ht_report_opts *o)
+static int render(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		  const struct ht_report_opts *o, char *err, size_t errlen)
 {
-	struct ht_report_stacks *a = ht_report_stacks_new(&o->naming);
+	struct ht_report_stacks *a;
+	int rc = 0;
 
-	if (base)
-		ht_report_stacks_add(a, base, -1);
-	ht_report_stacks_add(a, cur, 1);
+	switch (o->format) {
+	case HT_FORMAT_PPROF:
+		return ht_pprof_write(out, base, cur, o, err, errlen);
+	case HT_FORMAT_HEAP_V2:
+		if (base)
+			return ht_fail(err, errlen, "format 'heap_v2' shows one snapshot, not a diff");
+		return ht_pprof_write_heap_v2(out, cur, o, err, errlen);
+	default:
+		break;
+	}
+	a = ht_report_aggregate(base, cur, o, err, errlen);
+	if (!a)
+		return -1;
 	switch (o->format) {
 	case HT_FORMAT_TEXT:
 		write_header(out, base, cur, o);
-		write_top(out, a, o, base != NULL);
+		write_top(out, a, base, cur, o);
+		break;
+	case HT_FORMAT_TREE:
+		write_header(out, base, cur, o);
+		rc = write_tree(out, a, base, o, err, errlen);
 		break;
 	case HT_FORMAT_COLLAPSED:
 		write_collapsed(out, a, o);
 		break;
+	case HT_FORMAT_SVG:
+		ht_flame_write(out, a, base, cur, o);
+		break;
+	default:
+		break;
 	}
 	ht_report_stacks_free(a);
-	return ferror(out) ? -1 : 0;
+	if (!rc && ferror(out))
+		rc = ht_fail(err, errlen, "cannot write the report: %s", strerror(errno));
+	return rc;
+}
+
+int ht_report_write(FILE *out, const struct ht_snapshot *base,
+		    const struct ht_snapshot *cur, const struct ht_report_opts *o)
+{
+	char err[256];
+
+	return render(out, base, cur, o, err, sizeof(err));
+}
+
+static int is_binary(const struct ht_report_opts *o)
+{
+	return o->format == HT_FORMAT_PPROF;
+}
+
+/* Writes a rendered report to o->output (atomically) or stdout. */
+static int put_out(const char *buf, size_t len, const struct ht_report_opts *o,
+		   char *err, size_t errlen)
+{
+	if (o->output && strcmp(o->output, "-") != 0)
+		return ht_write_file_atomic(o->output, buf, len, err, errlen);
+	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout))
+		return ht_fail(err, errlen, "cannot write to standard output: %s",
+			       strerror(errno));
+	return 0;
+}
+
+static int to_terminal(const struct ht_report_opts *o, char *err, size_t errlen)
+{
+	if (is_binary(o) && (!o->output || strcmp(o->output, "-") == 0) && isatty(1))
+		return ht_fail(err, errlen, "not writing a binary %s profile to a terminal "
+			       "(use -o FILE)", format_names[o->format]);
+	return 0;
 }
 
 int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur,
@@ -944,29 +1647,62 @@ int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur
 {
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *mem = open_memstream(&buf, &len);
-	int rc = 0;
+	FILE *mem;
+	int rc;
 
+	if (to_terminal(o, err, errlen))
+		return -1;
+	mem = open_memstream(&buf, &len);
 	if (!mem)
 		return ht_fail(err, errlen, "cannot render the report: %s", strerror(errno));
-	if (ht_report_write(mem, base, cur, o) | fclose(mem)) {
+	rc = render(mem, base, cur, o, err, errlen);
+	if (fclose(mem) && !rc)
+		rc = ht_fail(err, errlen, "cannot render the report: out of memory");
+	if (rc) {
 		free(buf);
-		return ht_fail(err, errlen, "cannot render the report: out of memory");
+		return -1;
 	}
-	if (o->format != HT_FORMAT_TEXT) {
+	if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE) {
 		char lead[256];
 
 		snprintf(lead, sizeof(lead), "%s: ", ht_progname);
 		if (base)
-			write_warnings(stderr, lead, "base: ", base);
-		write_warnings(stderr, lead, base ? "current: " : "", cur);
+			ht_report_write_warnings(stderr, lead, "base: ", base);
+		ht_report_write_warnings(stderr, lead, base ? "current: " : "", cur);
 	}
-	if (o->output && strcmp(o->output, "-") != 0) {
-		rc = ht_write_file_atomic(o->output, buf, len, err, errlen);
-	} else if (fwrite(buf, 1, len, stdout) != len || fflush(stdout)) {
-		rc = ht_fail(err, errlen, "cannot write to standard output: %s",
-			     strerror(errno));
+	rc = put_out(buf, len, o, err, errlen);
+	free(buf);
+	return rc;
+}
+
+int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *labels,
+			  size_t n, const struct ht_report_opts *o, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem;
+	int rc;
+
+	mem = open_memstream(&buf, &len);
+	if (!mem)
+		return ht_fail(err, errlen, "cannot render the report: %s", strerror(errno));
+	rc = ht_series_write(mem, snaps, labels, n, o, err, errlen);
+	if (fclose(mem) && !rc)
+		rc = ht_fail(err, errlen, "cannot render the report: out of memory");
+	if (rc) {
+		free(buf);
+		return -1;
 	}
+	if (o->format != HT_FORMAT_TEXT) {
+		for (size_t i = 0; i < n; i++) {
+			char lead[256], what[256];
+
+			snprintf(lead, sizeof(lead), "%s: ", ht_progname);
+			snprintf(what, sizeof(what), "%s: ", labels[i]);
+			ht_report_write_warnings(stderr, lead, what, snaps[i]);
+		}
+	}
+	rc = put_out(buf, len, o, err, errlen);
 	free(buf);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /* Reports over snapshots: naming the frames of a stack, aggregating stacks by
- * their names (so two runs with different address layouts line up), and the
- * output formats of heaptrace-report and heaptrace-diff (pprof-style text
- * "top", collapsed stacks). New formats build on the naming and aggregation. */
+ * their names (so two runs with different address layouts line up), the
+ * sampling error of the estimates, and the output formats of heaptrace-report
+ * and heaptrace-diff: text top and tree, collapsed stacks, pprof protobuf
+ * (pprof.c), SVG flame graphs (flame.c), series of snapshots (series.c). */
 #ifndef HT_REPORT_H
 #define HT_REPORT_H
 
@@ -21,7 +22,11 @@ enum ht_granularity {
 
 enum ht_format {
 	HT_FORMAT_TEXT,      /* header and pprof "top" table */
+	HT_FORMAT_TREE,      /* header and pprof "tree": callers and callees of each row */
 	HT_FORMAT_COLLAPSED, /* "root;...;leaf VALUE" lines, for flame graphs */
+	HT_FORMAT_PPROF,     /* gzip'd profile.proto, for go tool pprof */
+	HT_FORMAT_SVG,       /* interactive flame graph; for a series, a chart */
+	HT_FORMAT_HEAP_V2,   /* legacy "heap_v2/RATE" text, for jeprof */
 };
 
 struct ht_naming {
@@ -35,19 +40,32 @@ struct ht_report_opts {
 	struct ht_naming naming;
 	long top;                /* text rows or collapsed lines kept; 0 = all,
 				  * -1 = the format's default (10 rows, all lines) */
+	int unit;                /* -1: each figure scaled on its own; 0..4: byte
+				  * figures in B, kB, MB, GB, TB, counts whole */
+	const char *focus;       /* POSIX extended regexes matched against frame */
+	const char *ignore;      /* names: keep only the stacks with a frame
+				  * matching focus, drop those with one matching
+				  * ignore; NULL = no filter */
+	const char *peek;        /* tree: only the rows matching; NULL = all */
+	int series;              /* heaptrace-diff --series: the files are a series */
+	int nfiles;              /* ht_report_parse_args: file names found */
 	const char *base_label;  /* file names shown in the text header; may be NULL */
 	const char *cur_label;
 	const char *output;      /* ht_report_emit: file to write; NULL or "-": stdout */
 };
 
-/* Sets the defaults: inuse_space, text, lines, top -1, no labels, stdout. */
+/* Sets the defaults: inuse_space, text, lines, top -1, unit -1, no filters,
+ * no labels, stdout. */
 void ht_report_opts_init(struct ht_report_opts *o);
 
 /* Parses the options shared by heaptrace-report and heaptrace-diff (argv[0]
  * is skipped; options and files may be mixed; "--" ends options). Exactly
- * nfiles file names must remain; they are stored in files[]. Sets the labels
- * to the file names. Returns 0, 1 if --help was given, or -1 after printing
- * one line for a usage error (ht_error). */
+ * nfiles file names must remain, or with --series (accepted only when
+ * nfiles is 2, i.e. by heaptrace-diff) two or more; they are stored in
+ * files[], which has room for argc entries, and counted in o->nfiles. Sets
+ * the labels to the file names. Regexes are checked here. Returns 0, 1 if
+ * --help was given, or -1 after printing one line for a usage error
+ * (ht_error). */
 int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 			 struct ht_report_opts *o);
 
@@ -81,8 +99,19 @@ struct ht_report_stacks;
 struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm);
 void ht_report_stacks_free(struct ht_report_stacks *a); /* NULL is fine */
 
+/* Sets the --focus and --ignore regexes (either may be NULL). Call before
+ * the first add. Returns 0, or -1 with err set if a regex does not compile. */
+int ht_report_stacks_filter(struct ht_report_stacks *a, const char *focus,
+			    const char *ignore, char *err, size_t errlen);
+
+/* Names every stack of s and finds or creates its entry. Returns a malloc'd
+ * array (the caller frees it) giving, for each stack of s, its entry's
+ * index. Counters are not touched. */
+size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snapshot *s);
+
 /* Adds every stack of s with its four counters multiplied by sign (1, or -1
- * for the base of a diff). Entries are never removed, even if they sum to 0. */
+ * for the base of a diff), and their sampling variances. Entries are never
+ * removed, even if they sum to 0. */
 void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *s,
 			  double sign);
 
@@ -93,16 +122,41 @@ size_t ht_report_stacks_count(const struct ht_report_stacks *a);
 const uint32_t *ht_report_stacks_frames(const struct ht_report_stacks *a, size_t i,
 					size_t *n);
 
-/* Counter which of stack i. */
+/* Counter which of stack i, and the variance of its estimate. */
 double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 			      enum ht_index which);
+double ht_report_stacks_variance(const struct ht_report_stacks *a, size_t i,
+				 enum ht_index which);
+
+/* Whether stack i is left out by the filters (its counters still count in
+ * the totals that percentages are taken of, as in pprof). */
+int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i);
 
 /* Number of distinct names, and name id (< nnames), owned by a. */
 size_t ht_report_stacks_nnames(const struct ht_report_stacks *a);
 const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id);
 
+/* Sampling error. A sampled block of size S stands for 1/p blocks, with
+ * p = 1 - exp(-S/rate) (DESIGN.md): a Horvitz-Thompson estimator, whose
+ * variance is estimated by the sum over the samples of (1-p)/p^2 * y^2,
+ * y = S for space and 1 for objects. A snapshot keeps only per-stack sums,
+ * so every sample of a stack is taken to have the stack's average size
+ * (space / objects): exact for stacks of one size, an approximation for
+ * stacks of mixed sizes. Returns that variance for counter which of st (a
+ * stack of s); 0 for exact snapshots (rate 1) and empty stacks. */
+double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_stack *st,
+				enum ht_index which);
+
+/* Half-width of the approximate 95% interval for a variance: 1.96 sd. */
+double ht_report_interval(double var);
+
+/* Whether a change is within sampling noise: |change| < 1.96 sd, sd from
+ * the summed variances of both sides. False when var is 0 (exact). */
+int ht_report_within_noise(double change, double var);
+
 /* Writes the report of cur (or of cur minus base, when base is not NULL) in
- * o->format to out. Returns 0, or -1 if out has its error flag set afterwards. */
+ * o->format to out. Returns 0, or -1 if out has its error flag set
+ * afterwards or the format failed (a filter that does not compile). */
 int ht_report_write(FILE *out, const struct ht_snapshot *base,
 		    const struct ht_snapshot *cur, const struct ht_report_opts *o);
 
@@ -112,5 +166,12 @@ int ht_report_write(FILE *out, const struct ht_snapshot *base,
  * stderr. Returns 0, or -1 with a one-line message in err. */
 int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur,
 		   const struct ht_report_opts *o, char *err, size_t errlen);
+
+/* The series report of snaps[0..n) (n >= 2, oldest first; labels name
+ * them), rendered and written like ht_report_emit: a table of each top
+ * stack's value per snapshot and the stacks ranked by steady growth, or with
+ * HT_FORMAT_SVG the same as a chart. Returns 0, or -1 with err set. */
+int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *labels,
+			  size_t n, const struct ht_report_opts *o, char *err, size_t errlen);
 
 #endif

@@ -57,6 +57,31 @@ golden report_final.txt "$report" final.heap
 golden diff_top.txt "$hdiff" base.heap cur.heap
 golden diff_objects.txt "$hdiff" --inuse_objects --top 0 base.heap cur.heap
 golden diff_collapsed.txt "$hdiff" --format collapsed base.heap cur.heap
+golden report_tree.txt "$report" --tree --top 4 cur.heap
+golden report_peek.txt "$report" --peek 'walk|^Cache' cur.heap
+golden report_focus_ignore.txt "$report" --functions --focus parse_config --ignore strdup cur.heap
+golden report_unit_bytes.txt "$report" --unit B --nodecount 3 cur.heap
+golden report_heap_v2.txt "$report" --format heap_v2 cur.heap
+golden diff_noise.txt "$hdiff" step1.heap step4.heap
+golden diff_peek.txt "$hdiff" --peek xmalloc --functions base.heap cur.heap
+golden series.txt "$hdiff" --series step1.heap step2.heap step3.heap step4.heap
+golden series_objects.txt "$hdiff" --series --inuse_objects --functions --top 3 \
+	step1.heap step2.heap step3.heap step4.heap
+
+# Binary and SVG outputs: through -o, complete, nothing on stdout.
+"$report" --format pprof -o out.pb.gz cur.heap >stdout.txt 2>err.txt
+[ $? -eq 0 ] && [ ! -s stdout.txt ] && [ "$(head -c 2 out.pb.gz | od -An -tx1 | tr -d ' ')" = 1f8b ]
+check $? "pprof: a gzip file through -o"
+"$report" --format pprof cur.heap | cmp -s - out.pb.gz
+check $? "pprof: the same bytes on a pipe"
+"$hdiff" --format svg -o out.svg base.heap cur.heap 2>err.txt
+[ $? -eq 0 ] && head -1 out.svg | grep -q '^<?xml' && tail -1 out.svg | grep -q '^</svg>$'
+check $? "svg: a whole document through -o"
+grep -q '^heaptrace-diff: warning: base: 3 sampled events were dropped; figures are low$' err.txt
+check $? "svg: dropped events warned about on stderr"
+"$hdiff" --series --format svg -o series.svg step1.heap step2.heap step3.heap step4.heap
+[ $? -eq 0 ] && grep -c '<polyline' series.svg | grep -qx 5
+check $? "series svg: a line per stack"
 
 # -o: the same bytes as stdout, nothing else left in the directory.
 mkdir odir
@@ -129,7 +154,15 @@ fails 2 "unknown option" "$report" --frobnicate cur.heap
 fails 2 "bad --sample-index" "$report" --sample-index=inuse_bytes cur.heap
 fails 2 "missing --sample-index value" "$report" cur.heap --sample-index
 fails 2 "bad --top" "$report" --top=many cur.heap
-fails 2 "unknown format" "$report" --format svg cur.heap
+fails 2 "unknown format" "$report" --format svgz cur.heap
+fails 2 "bad --focus regex" "$report" --focus 'a(' cur.heap
+fails 2 "bad --unit" "$report" --unit furlongs cur.heap
+fails 2 "--peek with collapsed" "$report" --peek main --format collapsed cur.heap
+fails 2 "--series in heaptrace-report" "$report" --series cur.heap base.heap
+fails 2 "--series of one file" "$hdiff" --series cur.heap
+fails 2 "--series as pprof" "$hdiff" --series --format pprof base.heap cur.heap final.heap
+fails 2 "heap_v2 of a diff" "$hdiff" --format heap_v2 base.heap cur.heap
+fails 1 "series: one bad file" "$hdiff" --series base.heap cur.heap truncated.heap
 fails 2 "no file" "$report"
 fails 2 "diff: one file" "$hdiff" cur.heap
 fails 2 "diff: bad option" "$hdiff" --sample-index alloc base.heap cur.heap

@@ -6,6 +6,7 @@
 #include "tap.h"
 #include "util.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 
@@ -52,7 +53,21 @@ static uint32_t loc(struct ht_snapshot *s, uint64_t addr, uint32_t mod, int n, .
 	return ht_snapshot_add_location(s, &l);
 }
 
-/* A stack of n locations, leaf first, with inuse/alloc space and objects. */
+/* The sample count behind an estimate of n objects of space bytes: n times
+ * the chance that one is sampled, at least 1. */
+static uint64_t samples(const struct ht_snapshot *s, double space, double n)
+{
+	double p, k;
+
+	if (n <= 0 || s->rate <= 1)
+		return (uint64_t)n;
+	p = -expm1(-space / n / (double)s->rate);
+	k = round(n * p);
+	return k < 1 ? 1 : (uint64_t)k;
+}
+
+/* A stack of n locations, leaf first, with inuse/alloc space and objects.
+ * Set the rate first: the sample counts follow from it. */
 static void stack(struct ht_snapshot *s, double is, double io, double as, double ao,
 		  int n, ...)
 {
@@ -70,7 +85,8 @@ static void stack(struct ht_snapshot *s, double is, double io, double as, double
 	st.inuse_objects = io;
 	st.alloc_space = as;
 	st.alloc_objects = ao;
-	st.inuse_samples = st.alloc_samples = 1;
+	st.inuse_samples = samples(s, is, io);
+	st.alloc_samples = samples(s, as, ao);
 	ht_snapshot_add_stack(s, &st);
 }
 
@@ -186,6 +202,56 @@ static struct ht_snapshot *make_final(void)
 	return s;
 }
 
+/* Step k (1..4) of a series: one process, snapshots 10 s apart. A leak
+ * (many small blocks: the growth is far beyond sampling noise), a cache that
+ * stays put, a spike at step 3, a few big blocks whose growth is within
+ * noise, and a list that shrinks. */
+static struct ht_snapshot *make_step(int k)
+{
+	static const double cache[] = { 8 * MB, 8 * MB - 64 * KB, 8 * MB + 64 * KB, 8 * MB };
+	static const double big[] = { 512 * KB, 512 * KB, 1 * MB, 1 * MB };
+	static const double list[] = { 3 * MB, 2 * MB, 1 * MB, 512 * KB };
+	struct ht_snapshot *s = ht_snapshot_new();
+	uint32_t exe, f_main, f_handle, f_xmalloc, f_put, f_parse, f_walk, f_node, f_grow;
+	uint32_t l_main, l_handle, l_xmalloc, l_put, l_parse, l_walk, l_node, l_grow;
+
+	header(s, (uint32_t)k, 10 * k);
+	s->counts = (struct ht_counts){ 100000u * k, 90000u * k, 10, 200000000u * k };
+	exe = module(s, "/usr/bin/demo", 0x555555554000, 0x555555600000, 0x555555554000);
+	f_main = fn(s, "main", NULL, "/src/demo/main.c");
+	f_handle = fn(s, "handle_request", NULL, "/src/demo/server.c");
+	f_xmalloc = fn(s, "xmalloc", NULL, "/src/demo/util.c");
+	f_put = fn(s, "Cache::put(int)", "_ZN5Cache3putEi", "/src/demo/cache.cc");
+	f_parse = fn(s, "parse_config", NULL, "/src/demo/config.c");
+	f_walk = fn(s, "walk", NULL, "/src/demo/tree.c");
+	f_node = fn(s, "make_node", NULL, "/src/demo/tree.c");
+	f_grow = fn(s, "grow_list", NULL, "/src/demo/list.c");
+	l_main = loc(s, 0x555555555100, exe, 1, f_main, 20);
+	l_handle = loc(s, 0x555555555800, exe, 1, f_handle, 40);
+	l_xmalloc = loc(s, 0x555555555400, exe, 1, f_xmalloc, 12);
+	l_put = loc(s, 0x555555555700, exe, 1, f_put, 88);
+	l_parse = loc(s, 0x555555555200, exe, 1, f_parse, 42);
+	l_walk = loc(s, 0x555555555500, exe, 1, f_walk, 30);
+	l_node = loc(s, 0x555555555600, exe, 1, f_node, 10);
+	l_grow = loc(s, 0x555555555900, exe, 1, f_grow, 5);
+
+	stack(s, k * 16 * MB, k * 16384, k * 16 * MB, k * 16384, 3, l_xmalloc, l_handle, l_main);
+	stack(s, cache[k - 1], cache[k - 1] / (64 * KB), 12 * MB, 192, 2, l_put, l_main);
+	if (k == 3)
+		stack(s, 6 * MB, 24, 6 * MB, 24, 2, l_parse, l_main);
+	else
+		stack(s, 0, 0, k > 3 ? 6 * MB : 0, k > 3 ? 24 : 0, 2, l_parse, l_main);
+	stack(s, big[k - 1], big[k - 1] / (512 * KB), big[k - 1], big[k - 1] / (512 * KB),
+	      3, l_node, l_walk, l_main);
+	stack(s, list[k - 1], list[k - 1] / (4 * KB), 3 * MB, 768, 2, l_grow, l_main);
+	return s;
+}
+
+static struct ht_snapshot *make_step1(void) { return make_step(1); }
+static struct ht_snapshot *make_step2(void) { return make_step(2); }
+static struct ht_snapshot *make_step3(void) { return make_step(3); }
+static struct ht_snapshot *make_step4(void) { return make_step(4); }
+
 /* ---- running reports ---- */
 
 static char *run(const struct ht_snapshot *base, const struct ht_snapshot *cur,
@@ -262,27 +328,29 @@ static void test_top(const struct ht_snapshot *cur)
 	      "Metrics: rss_bytes=8388608\n"
 	      "Type: inuse_space\n"
 	      "Showing nodes accounting for 1.88MB, 100% of 1.88MB total\n"
-	      "    flat  flat%   sum%      cum   cum%\n"
-	      "  1.00MB 53.35% 53.35%   1.00MB 53.35%  xmalloc util.c:12\n"
-	      "640.00kB 33.21% 86.56% 640.00kB 33.21%  make_node tree.c:10\n"
-	      "256.00kB 13.29% 99.85% 258.00kB 13.39%  Cache::put(int) cache.cc:88\n"
-	      "  2.00kB   0.1% 99.95%   2.00kB   0.1%  libc.so.6+0x41999\n"
-	      "   1000B 0.051%   100%    1000B 0.051%  0x7fffdeadbeef\n"
-	      "       0     0%   100%   1.88MB   100%  main main.c:20\n"
-	      "       0     0%   100%   1.00MB 53.14%  parse_config config.c:42\n"
-	      "       0     0%   100% 640.00kB 33.21%  walk tree.c:30\n"
-	      "       0     0%   100%   4.00kB  0.21%  parse_config config.c:50\n"
-	      "       0     0%   100%   4.00kB  0.21%  strdup_or_die util.c:7\n",
+	      "±95%: approximate 95% interval of the sampling error\n"
+	      "    flat    ±95%  flat%   sum%      cum    ±95%   cum%\n"
+	      "  1.00MB  ±1.7MB 53.35% 53.35%   1.00MB  ±1.7MB 53.35%  xmalloc util.c:12\n"
+	      "640.00kB  ±1.4MB 33.21% 86.56% 640.00kB  ±1.4MB 33.21%  make_node tree.c:10\n"
+	      "256.00kB  ±993kB 13.29% 99.85% 258.00kB  ±1.4MB 13.39%  Cache::put(int) cache.cc:88\n"
+	      "  2.00kB ±0.98MB   0.1% 99.95%   2.00kB ±0.98MB   0.1%  libc.so.6+0x41999\n"
+	      "   1000B ±0.98MB 0.051%   100%    1000B ±0.98MB 0.051%  0x7fffdeadbeef\n"
+	      "       0      ±0     0%   100%   1.88MB  ±2.8MB   100%  main main.c:20\n"
+	      "       0      ±0     0%   100%   1.00MB  ±1.4MB 53.14%  parse_config config.c:42\n"
+	      "       0      ±0     0%   100% 640.00kB  ±1.4MB 33.21%  walk tree.c:30\n"
+	      "       0      ±0     0%   100%   4.00kB ±0.98MB  0.21%  parse_config config.c:50\n"
+	      "       0      ±0     0%   100%   4.00kB ±0.98MB  0.21%  strdup_or_die util.c:7\n",
 	      "top: header, flat/cum with recursion (walk) and an inlined location");
 
 	o.top = 3;
 	check(NULL, cur, &o, 0,
 	      "Showing nodes accounting for 1.88MB, 99.85% of 1.88MB total\n"
 	      "Dropped 7 nodes; showing top 3 out of 10\n"
-	      "    flat  flat%   sum%      cum   cum%\n"
-	      "  1.00MB 53.35% 53.35%   1.00MB 53.35%  xmalloc util.c:12\n"
-	      "640.00kB 33.21% 86.56% 640.00kB 33.21%  make_node tree.c:10\n"
-	      "256.00kB 13.29% 99.85% 258.00kB 13.39%  Cache::put(int) cache.cc:88\n",
+	      "±95%: approximate 95% interval of the sampling error\n"
+	      "    flat   ±95%  flat%   sum%      cum   ±95%   cum%\n"
+	      "  1.00MB ±1.7MB 53.35% 53.35%   1.00MB ±1.7MB 53.35%  xmalloc util.c:12\n"
+	      "640.00kB ±1.4MB 33.21% 86.56% 640.00kB ±1.4MB 33.21%  make_node tree.c:10\n"
+	      "256.00kB ±993kB 13.29% 99.85% 258.00kB ±1.4MB 13.39%  Cache::put(int) cache.cc:88\n",
 	      "top: --top 3 cuts and says so");
 }
 
@@ -299,11 +367,12 @@ static void test_indexes(const struct ht_snapshot *cur)
 	is_text(table(out),
 		"Showing nodes accounting for 28, 96.55% of 29 total\n"
 		"Dropped 6 nodes; showing top 4 out of 10\n"
-		"flat  flat%   sum% cum   cum%\n"
-		"  20 68.97% 68.97%  20 68.97%  make_node tree.c:10\n"
-		"   6 20.69% 89.66%   6 20.69%  xmalloc util.c:12\n"
-		"   1  3.45% 93.10%   2  6.90%  Cache::put(int) cache.cc:88\n"
-		"   1  3.45% 96.55%   1  3.45%  0x7fffdeadbeef\n",
+		"±95%: approximate 95% interval of the sampling error\n"
+		"flat  ±95%  flat%   sum% cum  ±95%   cum%\n"
+		"  20   ±44 68.97% 68.97%  20   ±44 68.97%  make_node tree.c:10\n"
+		"   6  ±502 20.69% 89.66%   6  ±502 20.69%  xmalloc util.c:12\n"
+		"   1    ±4  3.45% 93.10%   2  ±502  6.90%  Cache::put(int) cache.cc:88\n"
+		"   1 ±1.0k  3.45% 96.55%   1 ±1.0k  3.45%  0x7fffdeadbeef\n",
 		"inuse_objects: table");
 	free(out);
 
@@ -311,28 +380,30 @@ static void test_indexes(const struct ht_snapshot *cur)
 	check(NULL, cur, &o, 0,
 	      "Showing nodes accounting for 3.88MB, 100% of 3.89MB total\n"
 	      "Dropped 6 nodes; showing top 4 out of 10\n"
-	      "    flat  flat%   sum%      cum   cum%\n"
-	      "  2.01MB 51.67% 51.67%   2.01MB 51.67%  xmalloc util.c:12\n"
-	      "  1.12MB 28.95% 80.62%   1.12MB 28.95%  make_node tree.c:10\n"
-	      "768.00kB 19.30% 99.93% 770.00kB 19.35%  Cache::put(int) cache.cc:88\n"
-	      "  2.00kB  0.05%   100%   2.00kB  0.05%  libc.so.6+0x41999\n",
+	      "±95%: approximate 95% interval of the sampling error\n"
+	      "    flat    ±95%  flat%   sum%      cum    ±95%   cum%\n"
+	      "  2.01MB  ±1.9MB 51.67% 51.67%   2.01MB  ±1.9MB 51.67%  xmalloc util.c:12\n"
+	      "  1.12MB  ±1.7MB 28.95% 80.62%   1.12MB  ±1.7MB 28.95%  make_node tree.c:10\n"
+	      "768.00kB  ±993kB 19.30% 99.93% 770.00kB  ±1.4MB 19.35%  Cache::put(int) cache.cc:88\n"
+	      "  2.00kB ±0.98MB  0.05%   100%   2.00kB ±0.98MB  0.05%  libc.so.6+0x41999\n",
 	      "alloc_space: table");
 
 	o.index = HT_ALLOC_OBJECTS;
 	o.top = 0;
 	check(NULL, cur, &o, 0,
 	      "Showing nodes accounting for 53, 100% of 53 total\n"
-	      "flat  flat%   sum% cum   cum%\n"
-	      "  36 67.92% 67.92%  36 67.92%  make_node tree.c:10\n"
-	      "  12 22.64% 90.57%  12 22.64%  xmalloc util.c:12\n"
-	      "   3  5.66% 96.23%   4  7.55%  Cache::put(int) cache.cc:88\n"
-	      "   1  1.89% 98.11%   1  1.89%  0x7fffdeadbeef\n"
-	      "   1  1.89%   100%   1  1.89%  libc.so.6+0x41999\n"
-	      "   0     0%   100%  53   100%  main main.c:20\n"
-	      "   0     0%   100%  36 67.92%  walk tree.c:30\n"
-	      "   0     0%   100%   8 15.09%  parse_config config.c:42\n"
-	      "   0     0%   100%   4  7.55%  parse_config config.c:50\n"
-	      "   0     0%   100%   4  7.55%  strdup_or_die util.c:7\n",
+	      "±95%: approximate 95% interval of the sampling error\n"
+	      "flat  ±95%  flat%   sum% cum  ±95%   cum%\n"
+	      "  36   ±54 67.92% 67.92%  36   ±54 67.92%  make_node tree.c:10\n"
+	      "  12  ±502 22.64% 90.57%  12  ±502 22.64%  xmalloc util.c:12\n"
+	      "   3    ±4  5.66% 96.23%   4  ±502  7.55%  Cache::put(int) cache.cc:88\n"
+	      "   1 ±1.0k  1.89% 98.11%   1 ±1.0k  1.89%  0x7fffdeadbeef\n"
+	      "   1  ±502  1.89%   100%   1  ±502  1.89%  libc.so.6+0x41999\n"
+	      "   0    ±0     0%   100%  53 ±1.3k   100%  main main.c:20\n"
+	      "   0    ±0     0%   100%  36   ±54 67.92%  walk tree.c:30\n"
+	      "   0    ±0     0%   100%   8    ±7 15.09%  parse_config config.c:42\n"
+	      "   0    ±0     0%   100%   4  ±502  7.55%  parse_config config.c:50\n"
+	      "   0    ±0     0%   100%   4  ±502  7.55%  strdup_or_die util.c:7\n",
 	      "alloc_objects: table, --top 0 shows all");
 }
 
@@ -388,18 +459,19 @@ static void test_diff(const struct ht_snapshot *base, const struct ht_snapshot *
 	      "  Calls: 1000 allocs, 600 frees, 400 live, 50 reallocs, 4.77MB requested (exact)\n"
 	      "  Metrics: rss_bytes=8388608\n"
 	      "Type: inuse_space, current minus base\n"
-	      "Total: base 1.94MB, current 1.88MB, change -61.02kB\n"
+	      "Total: base 1.94MB, current 1.88MB, change -61.02kB ±3.8MB (within sampling noise)\n"
 	      "Showing nodes accounting for -61.02kB, -5.59% of 1.07MB total\n"
-	      "     flat   flat%    sum%       cum    cum%\n"
-	      "-512.00kB -46.93% -46.93% -512.00kB -46.93%  make_node tree.c:10\n"
-	      "+512.00kB  46.93%      0% +512.00kB  46.93%  xmalloc util.c:12\n"
-	      " -64.00kB  -5.87%  -5.87%  -64.00kB  -5.87%  grow_list list.c:5\n"
-	      "  +2.00kB   0.18%  -5.68%   +2.00kB   0.18%  libc.so.6+0x41999\n"
-	      "   +1000B   0.09%  -5.59%    +1000B   0.09%  0x7fffdeadbeef\n"
-	      "        0      0%  -5.59% +512.00kB  46.93%  parse_config config.c:42\n"
-	      "        0      0%  -5.59% -512.00kB -46.93%  walk tree.c:30\n"
-	      "        0      0%  -5.59%  -61.02kB  -5.59%  main main.c:20\n"
-	      "        0      0%  -5.59%   +2.00kB   0.18%  Cache::put(int) cache.cc:88\n",
+	      "±95%: approximate 95% interval of the sampling error; ~: the change is within it (sampling noise)\n"
+	      "     flat     ±95%   flat%    sum%       cum     ±95%    cum%\n"
+	      "-512.00kB~  ±2.2MB -46.93% -46.93% -512.00kB~  ±2.2MB -46.93%  make_node tree.c:10\n"
+	      "+512.00kB~  ±2.2MB  46.93%      0% +512.00kB~  ±2.2MB  46.93%  xmalloc util.c:12\n"
+	      " -64.00kB~ ±0.98MB  -5.87%  -5.87%  -64.00kB~ ±0.98MB  -5.87%  grow_list list.c:5\n"
+	      "  +2.00kB~ ±0.98MB   0.18%  -5.68%   +2.00kB~ ±0.98MB   0.18%  libc.so.6+0x41999\n"
+	      "   +1000B~ ±0.98MB   0.09%  -5.59%    +1000B~ ±0.98MB   0.09%  0x7fffdeadbeef\n"
+	      "        0       ±0      0%  -5.59% +512.00kB~  ±1.7MB  46.93%  parse_config config.c:42\n"
+	      "        0       ±0      0%  -5.59% -512.00kB~  ±2.2MB -46.93%  walk tree.c:30\n"
+	      "        0       ±0      0%  -5.59%  -61.02kB~  ±3.8MB  -5.59%  main main.c:20\n"
+	      "        0   ±1.4MB      0%  -5.59%   +2.00kB~  ±1.7MB   0.18%  Cache::put(int) cache.cc:88\n",
 	      "diff: grew, shrank, only in base, same names at other addresses");
 
 	o.format = HT_FORMAT_COLLAPSED;
@@ -417,9 +489,10 @@ static void test_diff(const struct ht_snapshot *base, const struct ht_snapshot *
 	check(base, cur, &o, 0,
 	      "Showing nodes accounting for -124.00kB, -3.17% of 3.82MB total\n"
 	      "Dropped 18 nodes; showing top 2 out of 20\n"
-	      "   flat   flat%    sum%     cum    cum%\n"
-	      "-1.12MB -29.43% -29.43% -1.12MB -29.43%  make_node tree.c:10 0x5600aa001600\n"
-	      "+1.00MB  26.26%  -3.17% +1.00MB  26.26%  xmalloc util.c:12 0x555555555400\n",
+	      "±95%: approximate 95% interval of the sampling error; ~: the change is within it (sampling noise)\n"
+	      "   flat    ±95%   flat%    sum%     cum    ±95%    cum%\n"
+	      "-1.12MB~ ±1.7MB -29.43% -29.43% -1.12MB~ ±1.7MB -29.43%  make_node tree.c:10 0x5600aa001600\n"
+	      "+1.00MB~ ±1.7MB  26.26%  -3.17% +1.00MB~ ±1.7MB  26.26%  xmalloc util.c:12 0x555555555400\n",
 	      "diff --addresses: nothing matches across address layouts");
 }
 
@@ -447,8 +520,9 @@ static void test_granularity(const struct ht_snapshot *cur)
 	check(NULL, cur, &o, 0,
 	      "Showing nodes accounting for 36, 67.92% of 53 total\n"
 	      "Dropped 8 nodes; showing top 1 out of 9\n"
-	      "flat  flat%   sum% cum   cum%\n"
-	      "  36 67.92% 67.92%  36 67.92%  make_node\n",
+	      "±95%: approximate 95% interval of the sampling error\n"
+	      "flat ±95%  flat%   sum% cum ±95%   cum%\n"
+	      "  36  ±54 67.92% 67.92%  36  ±54 67.92%  make_node\n",
 	      "--functions --no-demangle: table");
 	o.format = HT_FORMAT_COLLAPSED;
 	o.top = 0;
@@ -660,7 +734,7 @@ static int parse(struct ht_report_opts *o, int nfiles, const char **files, ...)
 static void test_args(void)
 {
 	struct ht_report_opts o;
-	const char *f[2];
+	const char *f[16];
 
 	is_int(parse(&o, 1, f, "x.heap", NULL), 0, "args: one file");
 	ok(o.index == HT_INUSE_SPACE && o.format == HT_FORMAT_TEXT && o.top == -1 &&
@@ -691,10 +765,38 @@ static void test_args(void)
 	is_int(parse(&o, 1, f, "--sample-index", NULL), -1, "args: missing value");
 	is_int(parse(&o, 1, f, "--top", "-1", "x", NULL), -1, "args: negative --top");
 	is_int(parse(&o, 1, f, "--top=ten", "x", NULL), -1, "args: bad --top");
-	is_int(parse(&o, 1, f, "--format", "svg", "x", NULL), -1, "args: unknown format");
+	is_int(parse(&o, 1, f, "--format", "svgz", "x", NULL), -1, "args: unknown format");
 	is_int(parse(&o, 1, f, "--lines=2", "x", NULL), -1, "args: flag with a value");
 	is_int(parse(&o, 1, f, "-o", NULL), -1, "args: -o without a file");
 	is_int(parse(&o, 1, f, "--topx", "x", NULL), -1, "args: prefix of no option");
+	is_int(parse(&o, 1, f, "--focus", "a(", "x", NULL), -1, "args: bad --focus regex");
+	is_int(parse(&o, 1, f, "--ignore=[z-a]", "x", NULL), -1, "args: bad --ignore regex");
+	is_int(parse(&o, 1, f, "--unit", "parsecs", "x", NULL), -1, "args: bad --unit");
+	is_int(parse(&o, 1, f, "--peek", "x", "--format", "collapsed", "x", NULL), -1,
+	       "args: --peek with a format other than text or tree");
+	is_int(parse(&o, 1, f, "--series", "a", "b", NULL), -1, "args: --series is for heaptrace-diff");
+	is_int(parse(&o, 2, f, "--series", "a", NULL), -1, "args: --series of one file");
+	is_int(parse(&o, 2, f, "--series", "--format", "pprof", "a", "b", NULL), -1,
+	       "args: --series as pprof");
+	is_int(parse(&o, 2, f, "--format", "heap_v2", "a", "b", NULL), -1, "args: heap_v2 of a diff");
+	is_int(parse(&o, 1, f, "--nodecount", "x", NULL), -1, "args: --nodecount needs a number");
+
+	is_int(parse(&o, 1, f, "--focus", "a|b", "--ignore=c", "--unit", "MiB", "--nodecount=7",
+		     "--tree", "x", NULL), 0, "args: filters, unit, nodecount, tree");
+	ok(strcmp(o.focus, "a|b") == 0 && strcmp(o.ignore, "c") == 0 && o.unit == 2 &&
+	   o.top == 7 && o.format == HT_FORMAT_TREE && !o.peek, "args: their values");
+	is_int(parse(&o, 1, f, "--peek", "^main$", "--unit=auto", "x", NULL), 0, "args: --peek");
+	ok(o.format == HT_FORMAT_TREE && strcmp(o.peek, "^main$") == 0 && o.unit == -1,
+	   "args: --peek implies the tree format");
+	is_int(parse(&o, 1, f, "--format=pprof", "-o", "x.pb.gz", "x", NULL), 0, "args: pprof");
+	ok(o.format == HT_FORMAT_PPROF, "args: pprof format");
+	is_int(parse(&o, 1, f, "--format", "svg", "--unit", "B", "x", NULL), 0, "args: svg");
+	ok(o.format == HT_FORMAT_SVG && o.unit == 0, "args: svg format, unit B");
+	is_int(parse(&o, 1, f, "--format", "heap_v2", "x", NULL), 0, "args: heap_v2");
+	is_int(parse(&o, 2, f, "--series", "a", "b", "c", "--format", "svg", NULL), 0,
+	       "args: --series of three files");
+	ok(o.series && o.nfiles == 3 && strcmp(f[2], "c") == 0 && o.format == HT_FORMAT_SVG,
+	   "args: series files and format");
 }
 
 static void test_write_error(const struct ht_snapshot *cur)
@@ -712,10 +814,316 @@ static void test_write_error(const struct ht_snapshot *cur)
 	fclose(f);
 }
 
+/* ---- sampling error ---- */
+
+/* A snapshot with one stack of the given estimates and sample counts. */
+static struct ht_snapshot *one_stack(uint64_t rate, double space, double objects,
+				     uint64_t samples)
+{
+	struct ht_snapshot *s = ht_snapshot_new();
+	struct ht_stack st = { 0 };
+
+	s->rate = rate;
+	st.inuse_space = st.alloc_space = space;
+	st.inuse_objects = st.alloc_objects = objects;
+	st.inuse_samples = st.alloc_samples = samples;
+	ht_snapshot_add_stack(s, &st);
+	return s;
+}
+
+static uint64_t rng_state = 88172645463325252ull;
+
+static double uniform(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* Samples nsizes kinds of blocks (count[i] blocks of size[i]) the way the
+ * shim does (each block with p = 1 - exp(-size/rate)), unbiases them the way
+ * the collector does, and checks the interval against the truth over many
+ * trials: the predicted variance against the variance seen, and how often
+ * the 95% interval holds the true value. */
+static void simulate(const char *what, uint64_t rate, int nsizes, const double *size,
+		     const int *count, int trials, double cover_lo, double cover_hi,
+		     double var_tol)
+{
+	double truth = 0, sum = 0, sum2 = 0, sum_var = 0;
+	int covered = 0;
+
+	for (int i = 0; i < nsizes; i++)
+		truth += size[i] * count[i];
+	for (int t = 0; t < trials; t++) {
+		double space = 0, objects = 0, var;
+		uint64_t n = 0;
+		struct ht_snapshot *s;
+
+		for (int i = 0; i < nsizes; i++) {
+			double p = -expm1(-size[i] / (double)rate);
+
+			for (int b = 0; b < count[i]; b++)
+				if (uniform() < p) {
+					n++;
+					objects += 1 / p;
+					space += size[i] / p;
+				}
+		}
+		s = one_stack(rate, space, objects, n);
+		var = ht_report_stack_variance(s, &s->stacks[0], HT_INUSE_SPACE);
+		ht_snapshot_free(s);
+		sum += space;
+		sum2 += space * space;
+		sum_var += var;
+		covered += fabs(space - truth) <= ht_report_interval(var);
+	}
+	{
+		double mean = sum / trials, seen = sum2 / trials - mean * mean;
+		double predicted = sum_var / trials, cover = (double)covered / trials;
+
+		ok(fabs(mean - truth) < 0.05 * truth, "%s: the estimate is unbiased "
+		   "(mean %.0f, truth %.0f)", what, mean, truth);
+		ok(fabs(predicted / seen - 1) < var_tol, "%s: predicted variance %.3g, "
+		   "seen %.3g", what, predicted, seen);
+		ok(cover >= cover_lo && cover <= cover_hi, "%s: the 95%% interval holds "
+		   "the truth in %.1f%% of %d trials", what, 100 * cover, trials);
+	}
+}
+
+static void test_variance(void)
+{
+	struct ht_snapshot *s;
+	double p, want;
+
+	/* the formula, by hand: 10 samples of 4096-byte blocks at 512 kB */
+	s = one_stack(524288, 10 * 4096 / (1 - exp(-4096.0 / 524288)),
+		      10 / (1 - exp(-4096.0 / 524288)), 10);
+	p = 1 - exp(-4096.0 / 524288);
+	want = 10 * (1 - p) / (p * p);
+	ok(fabs(ht_report_stack_variance(s, &s->stacks[0], HT_INUSE_OBJECTS) / want - 1) < 1e-9,
+	   "variance of objects: n (1-p)/p^2");
+	ok(fabs(ht_report_stack_variance(s, &s->stacks[0], HT_ALLOC_SPACE) /
+		(want * 4096.0 * 4096.0) - 1) < 1e-9, "variance of space: n (1-p)/p^2 size^2");
+	ok(fabs(ht_report_interval(4) - 3.92) < 1e-12, "interval: 1.96 sd");
+	ok(ht_report_within_noise(3.9, 4) && !ht_report_within_noise(-4, 4) &&
+	   !ht_report_within_noise(0.5, 0), "within noise: |change| < 1.96 sd, never when exact");
+	ht_snapshot_free(s);
+
+	s = one_stack(1, 4096, 1, 1);
+	is_int(ht_report_stack_variance(s, &s->stacks[0], HT_INUSE_SPACE), 0,
+	       "rate 1: no variance");
+	ht_snapshot_free(s);
+	s = one_stack(524288, 4096, 1, 1);
+	s->flags = HT_SNAP_EXACT;
+	is_int(ht_report_stack_variance(s, &s->stacks[0], HT_INUSE_SPACE), 0,
+	       "exact flag: no variance");
+	s->flags = 0;
+	s->stacks[0].inuse_samples = 0;
+	is_int(ht_report_stack_variance(s, &s->stacks[0], HT_INUSE_SPACE), 0,
+	       "no samples: no variance");
+	ht_snapshot_free(s);
+
+	{
+		static const double one[] = { 4096 };
+		static const int n_one[] = { 20000 };
+		static const double big[] = { 300000 };
+		static const int n_big[] = { 40 };
+		static const double mixed[] = { 1000, 100000 };
+		static const int n_mixed[] = { 5000, 100 };
+		static const double skewed[] = { 64, 1048576 };
+		static const int n_skewed[] = { 100000, 5 };
+
+		simulate("small blocks (about 150 samples)", 524288, 1, one, n_one, 2000,
+			 0.93, 0.97, 0.1);
+		simulate("big blocks (p = 0.44)", 524288, 1, big, n_big, 2000, 0.9, 0.975, 0.1);
+		/* the average-size approximation: blocks of 1000 and 100000 bytes
+		 * in one stack; the interval is then wider than it needs to be */
+		simulate("mixed sizes", 524288, 2, mixed, n_mixed, 2000, 0.93, 1.0, 1.0);
+		simulate("mostly tiny, a few huge", 524288, 2, skewed, n_skewed, 2000, 0.9, 1.0, 0.5);
+	}
+}
+
+/* A diff marks a change within noise with '~', and not one beyond it. */
+static void test_noise_marks(void)
+{
+	struct ht_snapshot *a = make_step(1), *b = make_step(4);
+	struct ht_report_opts o;
+	char *out;
+
+	ht_report_opts_init(&o);
+	o.top = 3;
+	out = run(a, b, &o);
+	is_text(table(out),
+		"Showing nodes accounting for +46.00MB, 90.20% of 51.00MB total\n"
+		"Dropped 3 nodes; showing top 3 out of 6\n"
+		"±95%: approximate 95% interval of the sampling error; ~: the change is within it (sampling noise)\n"
+		"     flat    ±95%  flat%   sum%       cum    ±95%   cum%\n"
+		" +48.00MB   ±12MB 94.12% 94.12%  +48.00MB   ±12MB 94.12%  xmalloc util.c:12\n"
+		"  -2.50MB~ ±2.6MB -4.90% 89.22%   -2.50MB~ ±2.6MB -4.90%  grow_list list.c:5\n"
+		"+512.00kB~ ±1.3MB  0.98% 90.20% +512.00kB~ ±1.3MB  0.98%  make_node tree.c:10\n",
+		"diff: the leak is beyond noise, the small changes are marked '~'");
+	ok(strstr(out, "\nTotal: base 27.50MB, current 73.50MB, change +46.00MB ±14MB\n") != NULL,
+	   "diff: the total change with its interval, not noise");
+	free(out);
+	ht_snapshot_free(a);
+	ht_snapshot_free(b);
+	a = make_final();
+	b = make_final();
+	out = run(a, b, &o);
+	ok(!strstr(out, "±") && !strstr(out, "~"), "exact snapshots: no intervals, no marks");
+	free(out);
+	ht_snapshot_free(a);
+	ht_snapshot_free(b);
+}
+
+/* ---- tree, peek, filters, units ---- */
+
+static void test_tree(const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
+	struct ht_report_opts o;
+
+	ht_report_opts_init(&o);
+	o.format = HT_FORMAT_TREE;
+	o.top = 3;
+	check(NULL, cur, &o, 0,
+	      "Showing nodes accounting for 1.88MB, 99.85% of 1.88MB total\n"
+	      "Dropped 7 nodes; showing top 3 out of 10\n"
+	      "-------------------------------------------------------+-------------\n"
+	      "    flat  flat%   sum%      cum   cum%    calls calls% | context\n"
+	      "-------------------------------------------------------+-------------\n"
+	      "                                         1.00MB 99.61% |   parse_config config.c:42\n"
+	      "                                         4.00kB  0.39% |   strdup_or_die util.c:7\n"
+	      "  1.00MB 53.35% 53.35%   1.00MB 53.35%                 | xmalloc util.c:12\n"
+	      "-------------------------------------------------------+-------------\n"
+	      "                                       640.00kB   100% |   walk tree.c:30\n"
+	      "640.00kB 33.21% 86.56% 640.00kB 33.21%                 | make_node tree.c:10\n"
+	      "-------------------------------------------------------+-------------\n"
+	      "                                       258.00kB   100% |   main main.c:20\n"
+	      "256.00kB 13.29% 99.85% 258.00kB 13.39%                 | Cache::put(int) cache.cc:88\n"
+	      "                                         2.00kB  0.78% |   libc.so.6+0x41999\n"
+	      "-------------------------------------------------------+-------------\n",
+	      "tree: callers above, callees below each of the top rows");
+	o.top = -1;
+	o.peek = "^walk|parse_config config.c:50";
+	check(NULL, cur, &o, 0,
+	      "Showing nodes accounting for 0, 0% of 1.88MB total\n"
+	      "------------------------------------------------+-------------\n"
+	      "flat flat% sum%      cum   cum%    calls calls% | context\n"
+	      "------------------------------------------------+-------------\n"
+	      "                                640.00kB   100% |   main main.c:20\n"
+	      "                                512.00kB 80.00% |   walk tree.c:30\n"
+	      "   0    0%   0% 640.00kB 33.21%                 | walk tree.c:30\n"
+	      "                                640.00kB   100% |   make_node tree.c:10\n"
+	      "                                512.00kB 80.00% |   walk tree.c:30\n"
+	      "------------------------------------------------+-------------\n"
+	      "                                  4.00kB   100% |   main main.c:20\n"
+	      "   0    0%   0%   4.00kB  0.21%                 | parse_config config.c:50\n"
+	      "                                  4.00kB   100% |   strdup_or_die util.c:7\n"
+	      "------------------------------------------------+-------------\n",
+	      "peek: only the rows matching, recursion shown as an edge to itself");
+	o.peek = "xmalloc";
+	check(base, cur, &o, 0,
+	      "Showing nodes accounting for +512.00kB, 46.93% of 1.07MB total\n"
+	      "----------------------------------------------------------+-------------\n"
+	      "     flat  flat%   sum%       cum   cum%     calls calls% | context\n"
+	      "----------------------------------------------------------+-------------\n"
+	      "                                         +512.00kB   100% |   parse_config config.c:42\n"
+	      "+512.00kB 46.93% 46.93% +512.00kB 46.93%                  | xmalloc util.c:12\n"
+	      "----------------------------------------------------------+-------------\n",
+	      "peek in a diff: signed values");
+}
+
+static void test_filters(const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
+	struct ht_report_opts o;
+	char *out;
+
+	ht_report_opts_init(&o);
+	o.focus = "walk";
+	o.ignore = "tree.c:10$";
+	out = run(NULL, cur, &o);
+	ok(strstr(out, "\nActive filters: focus=walk ignore=tree.c:10$\n") != NULL,
+	   "filters: named in the header");
+	is_text(table(out),
+		"Showing nodes accounting for 0, 0% of 1.88MB total\n"
+		"±95%: approximate 95% interval of the sampling error\n"
+		"flat ±95% flat% sum% cum ±95% cum%\n",
+		"filters: focus and ignore leave nothing; the total is of everything");
+	free(out);
+
+	o.ignore = NULL;
+	o.focus = "parse_config";
+	o.naming.granularity = HT_GRAN_FUNCTIONS;
+	o.format = HT_FORMAT_COLLAPSED;
+	check(NULL, cur, &o, 1,
+	      "main;parse_config;strdup_or_die;xmalloc 4096\n"
+	      "main;parse_config;xmalloc 1048576\n",
+	      "focus: only the stacks through a matching frame");
+	o.focus = NULL;
+	o.ignore = "^(walk|main)$";
+	check(NULL, cur, &o, 1, "", "ignore: a frame anywhere in the stack drops it");
+	o.ignore = "Cache";
+	o.format = HT_FORMAT_TEXT;
+	check(base, cur, &o, 0,
+	      "Showing nodes accounting for -63.02kB, -5.78% of 1.07MB total\n"
+	      "±95%: approximate 95% interval of the sampling error; ~: the change is within it (sampling noise)\n"
+	      "     flat     ±95%   flat%    sum%       cum     ±95%    cum%\n"
+	      "-512.00kB~  ±2.2MB -46.93% -46.93% -512.00kB~  ±2.2MB -46.93%  make_node\n"
+	      "+512.00kB~  ±2.2MB  46.93%      0% +512.00kB~  ±2.2MB  46.93%  xmalloc\n"
+	      " -64.00kB~ ±0.98MB  -5.87%  -5.87%  -64.00kB~ ±0.98MB  -5.87%  grow_list\n"
+	      "   +1000B~ ±0.98MB   0.09%  -5.78%    +1000B~ ±0.98MB   0.09%  0x7fffdeadbeef\n"
+	      "        0       ±0      0%  -5.78% +512.00kB~  ±2.2MB  46.93%  parse_config\n"
+	      "        0       ±0      0%  -5.78% -512.00kB~  ±2.2MB -46.93%  walk\n"
+	      "        0       ±0      0%  -5.78%  -63.02kB~  ±3.4MB  -5.78%  main\n",
+	      "filters in a diff: percentages of the whole change");
+}
+
+static void test_units(const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
+	struct ht_report_opts o;
+
+	ht_report_opts_init(&o);
+	o.unit = 0;
+	o.top = 3;
+	check(NULL, cur, &o, 0,
+	      "Showing nodes accounting for 1970176B, 99.85% of 1973224B total\n"
+	      "Dropped 7 nodes; showing top 3 out of 10\n"
+	      "±95%: approximate 95% interval of the sampling error\n"
+	      "    flat      ±95%  flat%   sum%      cum      ±95%   cum%\n"
+	      "1052672B ±1767613B 53.35% 53.35% 1052672B ±1767613B 53.35%  xmalloc util.c:12\n"
+	      " 655360B ±1453016B 33.21% 86.56%  655360B ±1453016B 33.21%  make_node tree.c:10\n"
+	      " 262144B ±1016978B 13.29% 99.85%  264192B ±1445757B 13.39%  Cache::put(int) cache.cc:88\n",
+	      "--unit B: whole bytes");
+	o.unit = 2;
+	o.index = HT_INUSE_OBJECTS;
+	check(base, cur, &o, 0,
+	      "Showing nodes accounting for -20, -66.67% of 30 total\n"
+	      "Dropped 6 nodes; showing top 3 out of 9\n"
+	      "±95%: approximate 95% interval of the sampling error; ~: the change is within it (sampling noise)\n"
+	      "flat  ±95%   flat%    sum% cum  ±95%    cum%\n"
+	      " -14~  ±65 -46.67% -46.67% -14~  ±65 -46.67%  make_node tree.c:10\n"
+	      "  -8~ ±125 -26.67% -73.33%  -8~ ±125 -26.67%  grow_list list.c:5\n"
+	      "  +2~ ±710   6.67% -66.67%  +2~ ±710   6.67%  xmalloc util.c:12\n",
+	      "--unit MB: counts stay whole");
+	o.index = HT_ALLOC_SPACE;
+	check(base, cur, &o, 0,
+	      "Showing nodes accounting for +0.94MB, 88.18% of 1.07MB total\n"
+	      "Dropped 4 nodes; showing top 3 out of 7\n"
+	      "±95%: approximate 95% interval of the sampling error; ~: the change is within it (sampling noise)\n"
+	      "   flat     ±95%  flat%   sum%     cum     ±95%   cum%\n"
+	      "+1.00MB~  ±2.6MB 93.86% 93.86% +1.00MB~  ±2.6MB 93.86%  xmalloc util.c:12\n"
+	      "-0.06MB~ ±0.98MB -5.87% 87.99% -0.06MB~ ±0.98MB -5.87%  grow_list list.c:5\n"
+	      "+0.00MB~ ±0.98MB  0.18% 88.18% +0.00MB~ ±0.98MB  0.18%  libc.so.6+0x41999\n",
+	      "--unit MB: bytes in MB, intervals too");
+}
+
 static int write_fixtures(const char *dir)
 {
 	struct { const char *name; struct ht_snapshot *(*make)(void); } fx[] = {
 		{ "base.heap", make_base }, { "cur.heap", make_cur }, { "final.heap", make_final },
+		{ "step1.heap", make_step1 }, { "step2.heap", make_step2 },
+		{ "step3.heap", make_step3 }, { "step4.heap", make_step4 },
 	};
 	char path[4096], err[1024];
 
@@ -763,6 +1171,11 @@ int main(int argc, char **argv)
 	test_collapsed_strings();
 	test_stacks_api(base, cur);
 	test_final();
+	test_variance();
+	test_noise_marks();
+	test_tree(base, cur);
+	test_filters(base, cur);
+	test_units(base, cur);
 	test_args();
 	test_write_error(cur);
 	ht_snapshot_free(base);

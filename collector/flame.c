@@ -1,0 +1,534 @@
+/* Flame graphs: one self-contained SVG (no external files, no network) with
+ * the frames drawn statically, so any viewer shows them, and a small script
+ * for the interaction: hover for the full name and value, click to zoom,
+ * search by regular expression. A diff gives a differential flame graph:
+ * red frames grew, blue ones shrank, pale ones changed within noise. */
+#include "report_int.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WIDTH 1200.0   /* of the image, in px */
+#define PAD 10.0       /* left and right margins */
+#define ROW 17.0       /* height of a row of frames, a 1 px gap included */
+#define TOP 56.0       /* first row */
+#define CHAR_W 7.2     /* width of a 12px monospace character */
+#define MIN_W 0.1      /* frames narrower than this (px) are left out */
+
+struct fnode {
+	uint32_t name;        /* name id in the aggregation; root: HT_NONE */
+	uint32_t parent, child, next;
+	uint32_t depth;
+	double w;             /* width basis: the value (diff: max(base, cur)) */
+	double b, c, var;     /* diff: base and current values; variance */
+	double x;             /* layout, px */
+};
+
+struct ftree {
+	struct fnode *n;
+	size_t nn, cap;
+	uint32_t *slots;      /* (parent, name) -> node + 1 */
+	size_t mask;
+	uint32_t maxdepth;
+};
+
+static size_t slot_of(uint32_t parent, uint32_t name, size_t mask)
+{
+	uint64_t k = (uint64_t)parent << 32 | name;
+
+	/* splitmix64's finalizer: parents are often consecutive numbers */
+	k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ull;
+	k = (k ^ (k >> 27)) * 0x94d049bb133111ebull;
+	return (size_t)(k ^ (k >> 31)) & mask;
+}
+
+static void ft_rehash(struct ftree *t)
+{
+	size_t size = 1024;
+
+	while (size < 4 * t->nn)
+		size *= 2;
+	free(t->slots);
+	t->slots = ht_xcalloc(size, sizeof(uint32_t));
+	t->mask = size - 1;
+	for (size_t i = 1; i < t->nn; i++) {
+		size_t j = slot_of(t->n[i].parent, t->n[i].name, t->mask);
+
+		while (t->slots[j])
+			j = (j + 1) & t->mask;
+		t->slots[j] = (uint32_t)i + 1;
+	}
+}
+
+static uint32_t ft_child(struct ftree *t, uint32_t parent, uint32_t name)
+{
+	size_t j = slot_of(parent, name, t->mask);
+	struct fnode *n;
+
+	for (; t->slots[j]; j = (j + 1) & t->mask) {
+		n = &t->n[t->slots[j] - 1];
+		if (n->parent == parent && n->name == name)
+			return t->slots[j] - 1;
+	}
+	if (t->nn == t->cap) {
+		t->cap *= 2;
+		t->n = ht_xrealloc(t->n, t->cap * sizeof(*t->n));
+	}
+	n = &t->n[t->nn];
+	memset(n, 0, sizeof(*n));
+	n->name = name;
+	n->parent = parent;
+	n->child = n->next = HT_NONE;
+	n->depth = t->n[parent].depth + 1;
+	if (n->depth > t->maxdepth)
+		t->maxdepth = n->depth;
+	t->slots[j] = (uint32_t)++t->nn;
+	if (2 * t->nn > t->mask)
+		ft_rehash(t);
+	return (uint32_t)(t->nn - 1);
+}
+
+static void ft_add(struct fnode *n, double w, double b, double c, double var)
+{
+	n->w += w;
+	n->b += b;
+	n->c += c;
+	n->var += var;
+}
+
+/* The tree of the shown stacks, root first. */
+static void build(struct ftree *t, const struct ht_report_stacks *a, enum ht_index w, int diff)
+{
+	t->cap = 1024;
+	t->n = ht_xcalloc(t->cap, sizeof(*t->n));
+	t->nn = 1;
+	t->n[0].name = HT_NONE;
+	t->n[0].parent = t->n[0].child = t->n[0].next = HT_NONE;
+	ft_rehash(t);
+	for (size_t i = 0; i < a->nst; i++) {
+		const struct agg_stack *st = &a->st[i];
+		double b = diff ? st->side[0][w] : 0, c = diff ? st->side[1][w] : st->v[w];
+		double width = b > c ? b : c;
+		uint32_t at = 0;
+
+		if (st->hidden || !(width > 0))
+			continue;
+		ft_add(&t->n[0], width, b, c, st->var[w]);
+		for (uint32_t k = st->n; k-- > 0; ) {
+			at = ft_child(t, at, a->ids[st->first + k]);
+			ft_add(&t->n[at], width, b, c, st->var[w]);
+		}
+	}
+}
+
+struct sort_ctx {
+	const struct ftree *t;
+	const struct ht_report_stacks *a;
+};
+
+static int cmp_children(const void *x, const void *y, void *ctx)
+{
+	const struct sort_ctx *c = ctx;
+	const struct fnode *p = &c->t->n[*(const uint32_t *)x], *q = &c->t->n[*(const uint32_t *)y];
+
+	if (p->w != q->w)
+		return p->w > q->w ? -1 : 1;
+	return strcmp(c->a->names[p->name], c->a->names[q->name]);
+}
+
+/* Links the children of every node, widest first, and places them. */
+static void layout(struct ftree *t, const struct ht_report_stacks *a)
+{
+	uint32_t *order = ht_xmalloc((t->nn + 1) * sizeof(uint32_t));
+	uint32_t *count = ht_xcalloc(t->nn + 1, sizeof(uint32_t));
+	uint32_t *start = ht_xcalloc(t->nn + 2, sizeof(uint32_t));
+	struct sort_ctx ctx = { t, a };
+	double scale = t->n[0].w > 0 ? (WIDTH - 2 * PAD) / t->n[0].w : 0;
+
+	/* bucket the children by parent, sort each bucket */
+	for (size_t i = 1; i < t->nn; i++)
+		count[t->n[i].parent]++;
+	for (size_t i = 0; i < t->nn; i++)
+		start[i + 1] = start[i] + count[i];
+	memset(count, 0, (t->nn + 1) * sizeof(uint32_t));
+	for (size_t i = 1; i < t->nn; i++) {
+		uint32_t p = t->n[i].parent;
+
+		order[start[p] + count[p]++] = (uint32_t)i;
+	}
+	for (size_t p = 0; p < t->nn; p++) {
+		if (!count[p])
+			continue;
+		qsort_r(order + start[p], count[p], sizeof(uint32_t), cmp_children, &ctx);
+		for (uint32_t k = 0; k + 1 < count[p]; k++)
+			t->n[order[start[p] + k]].next = order[start[p] + k + 1];
+		t->n[p].child = order[start[p]];
+	}
+	/* parents come before their children in node order */
+	t->n[0].x = PAD;
+	for (size_t p = 0; p < t->nn; p++) {
+		double x = t->n[p].x;
+
+		for (uint32_t c = t->n[p].child; c != HT_NONE; c = t->n[c].next) {
+			t->n[c].x = x;
+			x += t->n[c].w * scale;
+		}
+	}
+	free(order);
+	free(count);
+	free(start);
+}
+
+void ht_flame_xml(FILE *out, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+
+	while (p < end) {
+		unsigned c = *p, len = 0, cp;
+
+		if (c < 0x80) {
+			switch (c) {
+			case '&': fputs("&amp;", out); break;
+			case '<': fputs("&lt;", out); break;
+			case '>': fputs("&gt;", out); break;
+			case '"': fputs("&quot;", out); break;
+			case '\'': fputs("&#39;", out); break;
+			default:
+				putc(c < 0x20 && c != '\t' && c != '\n' ? '?' : (int)c, out);
+			}
+			p++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0)
+			len = 2, cp = c & 0x1f;
+		else if ((c & 0xf0) == 0xe0)
+			len = 3, cp = c & 0x0f;
+		else if ((c & 0xf8) == 0xf0)
+			len = 4, cp = c & 0x07;
+		else
+			cp = 0;
+		if (len && (size_t)(end - p) >= len) {
+			unsigned k;
+
+			for (k = 1; k < len && (p[k] & 0xc0) == 0x80; k++)
+				cp = cp << 6 | (p[k] & 0x3f);
+			/* well-formed, shortest form, a character XML allows */
+			if (k == len && cp >= (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) &&
+			    cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) &&
+			    cp != 0xfffe && cp != 0xffff) {
+				fwrite(p, 1, len, out);
+				p += len;
+				continue;
+			}
+		}
+		putc('?', out);
+		p++;
+	}
+}
+
+static void xml(FILE *out, const char *s)
+{
+	ht_flame_xml(out, s, strlen(s));
+}
+
+/* The label that fits w px: the name, or its start and "..". */
+static void label(FILE *out, const char *name, double w)
+{
+	long fit = (long)((w - 6) / CHAR_W);
+	size_t len = strlen(name);
+
+	if (fit < 3)
+		return;
+	if ((size_t)fit >= len) {
+		xml(out, name);
+		return;
+	}
+	/* do not cut a UTF-8 sequence */
+	len = (size_t)fit - 2;
+	while (len && ((unsigned char)name[len] & 0xc0) == 0x80)
+		len--;
+	ht_flame_xml(out, name, len);
+	fputs("..", out);
+}
+
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h ^ (h >> 31);
+}
+
+/* flamegraph.pl's "hot" palette, the same colour for the same name in
+ * every graph; addresses without symbols grey. */
+static void color_plain(char *buf, size_t len, const char *name)
+{
+	uint64_t h = hash_name(name);
+	double v1 = (double)(h & 0xffff) / 65536, v2 = (double)(h >> 16 & 0xffff) / 65536;
+	double v3 = (double)(h >> 32 & 0xffff) / 65536;
+
+	if (ht_report_name_is_address(name))
+		snprintf(buf, len, "rgb(%d,%d,%d)", 180 + (int)(30 * v1), 180 + (int)(30 * v1),
+			 190 + (int)(30 * v1));
+	else
+		snprintf(buf, len, "rgb(%d,%d,%d)", 205 + (int)(50 * v3), (int)(230 * v1),
+			 (int)(55 * v2));
+}
+
+/* Differential: red grew, blue shrank, by the share of the largest change;
+ * a change within sampling noise stays pale. */
+static void color_diff(char *buf, size_t len, const struct fnode *n, double maxabs)
+{
+	double d = ht_report_rounded(n->c - n->b), t = maxabs > 0 ? fabs(d) / maxabs : 0;
+	int lo;
+
+	if (d == 0) {
+		snprintf(buf, len, "rgb(215,215,215)");
+		return;
+	}
+	if (ht_report_within_noise(d, n->var) && t > 0.12)
+		t = 0.12;
+	t = 0.15 + 0.85 * t;
+	lo = (int)lround(225 * (1 - t));
+	if (d > 0)
+		snprintf(buf, len, "rgb(255,%d,%d)", lo, lo);
+	else
+		snprintf(buf, len, "rgb(%d,%d,255)", lo, lo);
+}
+
+static const char script[] =
+"<script type=\"text/ecmascript\"><![CDATA[\n"
+"'use strict';\n"
+"var W = 1200, PAD = 10, frames = [], details, matched, unzoomBtn, searchBtn;\n"
+"var root = document.documentElement, searching = null, zoomed = null;\n"
+"window.onerror = function (m) { root.setAttribute('data-ht-error', String(m)); };\n"
+"function fit(f, x, w) {\n"
+"  f.r.setAttribute('x', x.toFixed(1)); f.r.setAttribute('width', w.toFixed(1));\n"
+"  f.t.setAttribute('x', (x + 3).toFixed(1));\n"
+"  var n = Math.floor((w - 6) / 7.2);\n"
+"  f.t.textContent = n < 3 ? '' : f.name.length <= n ? f.name : f.name.substr(0, n - 2) + '..';\n"
+"}\n"
+"function show(f, on) { f.g.style.display = on ? '' : 'none'; }\n"
+"function zoom(z) {\n"
+"  var s = (W - 2 * PAD) / z.w, e = 0.01;\n"
+"  zoomed = z;\n"
+"  frames.forEach(function (f) {\n"
+"    if (f.y < z.y) {\n"
+"      var anc = f.x <= z.x + e && f.x + f.w >= z.x + z.w - e;\n"
+"      show(f, anc); if (anc) { fit(f, PAD, W - 2 * PAD); f.g.classList.add('parent'); }\n"
+"    } else if (f.x >= z.x - e && f.x + f.w <= z.x + z.w + e) {\n"
+"      show(f, true); f.g.classList.remove('parent'); fit(f, PAD + (f.x - z.x) * s, f.w * s);\n"
+"    } else show(f, false);\n"
+"  });\n"
+"  unzoomBtn.style.opacity = 1;\n"
+"}\n"
+"function unzoom() {\n"
+"  zoomed = null;\n"
+"  frames.forEach(function (f) { show(f, true); f.g.classList.remove('parent'); fit(f, f.x, f.w); });\n"
+"  unzoomBtn.style.opacity = 0;\n"
+"}\n"
+"function search(text) {\n"
+"  var re = new RegExp(text), iv = [], sum = 0, end = -1;\n"
+"  searching = text;\n"
+"  frames.forEach(function (f) {\n"
+"    var m = f.y > 56 && re.test(f.name);\n"
+"    f.r.setAttribute('fill', m ? 'rgb(230,0,230)' : f.fill);\n"
+"    if (m) iv.push([f.x, f.x + f.w]);\n"
+"  });\n"
+"  iv.sort(function (a, b) { return a[0] - b[0]; });\n"
+"  iv.forEach(function (v) {\n"
+"    if (v[0] >= end) { sum += v[1] - v[0]; end = v[1]; }\n"
+"    else if (v[1] > end) { sum += v[1] - end; end = v[1]; }\n"
+"  });\n"
+"  var pct = 100 * sum / (W - 2 * PAD);\n"
+"  matched.textContent = 'Matched: ' + (pct > 99.95 ? '100' : pct.toFixed(1)) + '%';\n"
+"  searchBtn.textContent = 'Reset search';\n"
+"  return pct;\n"
+"}\n"
+"function resetSearch() {\n"
+"  searching = null;\n"
+"  frames.forEach(function (f) { f.r.setAttribute('fill', f.fill); });\n"
+"  matched.textContent = ''; searchBtn.textContent = 'Search';\n"
+"}\n"
+"function searchPrompt() {\n"
+"  if (searching !== null) { resetSearch(); return; }\n"
+"  var t = prompt('Search for (regular expression):', '');\n"
+"  if (t) { try { search(t); } catch (e) { matched.textContent = 'Bad expression'; } }\n"
+"}\n"
+"function selftest() {\n"
+"  var bad = [], z = null;\n"
+"  frames.forEach(function (f) { if (f.y > 56 && f.w > 2 && (!z || f.y > z.y)) z = f; });\n"
+"  if (z) {\n"
+"    zoom(z);\n"
+"    if (Math.abs(+z.r.getAttribute('width') - (W - 2 * PAD)) > 0.5) bad.push('zoom width');\n"
+"    if (z.g.style.display === 'none') bad.push('zoomed frame hidden');\n"
+"    unzoom();\n"
+"    if (Math.abs(+z.r.getAttribute('width') - z.w) > 0.5) bad.push('unzoom width');\n"
+"  }\n"
+"  if (frames.length > 1 && search('.') < 99.9) bad.push('search');\n"
+"  resetSearch();\n"
+"  root.setAttribute('data-ht-selftest', bad.length ? bad.join(', ') : 'ok');\n"
+"}\n"
+"function init() {\n"
+"  details = document.getElementById('details');\n"
+"  matched = document.getElementById('matched');\n"
+"  unzoomBtn = document.getElementById('unzoom');\n"
+"  searchBtn = document.getElementById('search');\n"
+"  var gs = document.querySelectorAll('g.f');\n"
+"  for (var i = 0; i < gs.length; i++) {\n"
+"    var g = gs[i], r = g.querySelector('rect'), tip = g.querySelector('title').textContent;\n"
+"    var f = { g: g, r: r, t: g.querySelector('text'), x: +r.getAttribute('x'),\n"
+"      w: +r.getAttribute('width'), y: +r.getAttribute('y'), fill: r.getAttribute('fill'),\n"
+"      name: tip.split('\\n')[0], tip: tip.replace(/\\n/g, ' \\u2014 ') };\n"
+"    frames.push(f);\n"
+"    g.addEventListener('mouseover', (function (f) { return function () { details.textContent = f.tip; }; })(f));\n"
+"    g.addEventListener('mouseout', function () { details.textContent = ' '; });\n"
+"    g.addEventListener('click', (function (f) { return function () { zoom(f); }; })(f));\n"
+"  }\n"
+"  unzoomBtn.addEventListener('click', unzoom);\n"
+"  searchBtn.addEventListener('click', searchPrompt);\n"
+"  window.addEventListener('keydown', function (e) {\n"
+"    if (e.keyCode === 114 || (e.ctrlKey && e.keyCode === 70)) { e.preventDefault(); searchPrompt(); }\n"
+"    else if (e.keyCode === 27) { unzoom(); resetSearch(); }\n"
+"  });\n"
+"  root.setAttribute('data-ht-frames', String(frames.length));\n"
+"  root.setAttribute('data-ht-ready', '1');\n"
+"  if (location.hash === '#selftest') selftest();\n"
+"}\n"
+"window.addEventListener('load', init);\n"
+"]]></script>\n";
+
+void ht_flame_svg_head(FILE *out, double height, const char *js, const char *title,
+		       const char *sub)
+{
+	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
+		"<svg version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+		"xmlns=\"http://www.w3.org/2000/svg\">\n", WIDTH, height, WIDTH, height);
+	fputs("<style type=\"text/css\">\n"
+	      "text { font-family: monospace; font-size: 12px; fill: rgb(0,0,0); }\n"
+	      "#title { font-size: 17px; text-anchor: middle; }\n"
+	      "#sub { fill: rgb(90,90,90); text-anchor: middle; }\n"
+	      ".btn { cursor: pointer; fill: rgb(40,40,160); }\n"
+	      ".f { cursor: pointer; }\n"
+	      ".f text { pointer-events: none; }\n"
+	      ".f:hover rect { stroke: rgb(0,0,0); stroke-width: 0.5; }\n"
+	      ".parent { opacity: 0.5; }\n"
+	      ".s { cursor: pointer; }\n"
+	      ".fade { opacity: 0.15; }\n"
+	      "</style>\n", out);
+	fputs(js, out);
+	fprintf(out, "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"rgb(248,248,248)\"/>\n"
+		"<text id=\"title\" x=\"%.0f\" y=\"24\">", WIDTH / 2);
+	xml(out, title);
+	fprintf(out, "</text>\n<text id=\"sub\" x=\"%.0f\" y=\"42\">", WIDTH / 2);
+	xml(out, sub);
+	fprintf(out, "</text>\n");
+}
+
+static const char *str0(const char *s)
+{
+	return s ? s : "";
+}
+
+int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
+		   const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		   const struct ht_report_opts *o)
+{
+	struct ftree t;
+	int diff = base != NULL;
+	double scale, height, maxabs = 0;
+	char title[1024], sub[1024], b1[64], b2[64], b3[64], b4[64], fill[64];
+	const char *idx = ht_report_index_name(o->index);
+	size_t nframes = 0;
+
+	memset(&t, 0, sizeof(t));
+	build(&t, a, o->index, diff);
+	layout(&t, a);
+	scale = t.n[0].w > 0 ? (WIDTH - 2 * PAD) / t.n[0].w : 0;
+	for (size_t i = 1; i < t.nn; i++)
+		if (fabs(t.n[i].c - t.n[i].b) > maxabs)
+			maxabs = fabs(t.n[i].c - t.n[i].b);
+	height = TOP + (t.maxdepth + 1) * ROW + 34;
+
+	if (diff) {
+		snprintf(title, sizeof(title), "heaptrace differential flame graph: %s, %s minus %s",
+			 idx, o->cur_label ? o->cur_label : "current",
+			 o->base_label ? o->base_label : "base");
+		snprintf(sub, sizeof(sub), "width: the larger of base and current; red: grew, "
+			 "blue: shrank, pale: within sampling noise; click to zoom, Ctrl-F to search");
+	} else {
+		snprintf(title, sizeof(title), "heaptrace flame graph: %s of %s (pid %" PRId64 ")",
+			 idx, str0(cur->exe)[0] ? cur->exe : o->cur_label ? o->cur_label : "?",
+			 cur->pid);
+		snprintf(sub, sizeof(sub), "%s%s%s%s%s; click a frame to zoom, Ctrl-F to search",
+			 ht_report_exact(cur) ? "every allocation recorded" :
+			 "sampled (figures are estimates)",
+			 o->focus ? "; focus=" : "", o->focus ? o->focus : "",
+			 o->ignore ? "; ignore=" : "", o->ignore ? o->ignore : "");
+	}
+	ht_flame_svg_head(out, height, script, title, sub);
+	fprintf(out, "<text id=\"unzoom\" class=\"btn\" x=\"%.0f\" y=\"24\" style=\"opacity:0\">"
+		"Reset zoom</text>\n", PAD);
+	fprintf(out, "<text id=\"search\" class=\"btn\" x=\"%.0f\" y=\"24\" "
+		"style=\"text-anchor:end\">Search</text>\n", WIDTH - PAD);
+	fprintf(out, "<text id=\"details\" x=\"%.0f\" y=\"%.0f\"> </text>\n", PAD, height - 14);
+	fprintf(out, "<text id=\"matched\" x=\"%.0f\" y=\"%.0f\" style=\"text-anchor:end\"></text>\n",
+		WIDTH - PAD, height - 14);
+	fprintf(out, "<g id=\"frames\">\n");
+
+	/* preorder from the node list: a parent always precedes its children */
+	for (size_t i = 0; i < t.nn; i++) {
+		const struct fnode *n = &t.n[i];
+		const char *name = n->name == HT_NONE ? "all" : a->names[n->name];
+		double w = n->w * scale, y = TOP + n->depth * ROW;
+
+		if (!(w >= MIN_W) || (n->parent != HT_NONE && t.n[n->parent].w * scale < MIN_W))
+			continue;
+		nframes++;
+		if (diff)
+			color_diff(fill, sizeof(fill), n, maxabs);
+		else if (i == 0)
+			snprintf(fill, sizeof(fill), "rgb(200,200,200)");
+		else
+			color_plain(fill, sizeof(fill), name);
+		fprintf(out, "<g class=\"f\"><title>");
+		xml(out, name);
+		if (diff) {
+			double d = ht_report_rounded(n->c - n->b);
+
+			fprintf(out, "\nbase %s, current %s, change %s",
+				ht_report_fmt_value(n->b, o->index, 0, o->unit, b1, sizeof(b1)),
+				ht_report_fmt_value(n->c, o->index, 0, o->unit, b2, sizeof(b2)),
+				ht_report_fmt_value(d, o->index, 1, o->unit, b3, sizeof(b3)));
+			if (n->var > 0)
+				fprintf(out, " %s%s", ht_report_fmt_interval(n->var, o->index, o->unit,
+									     b4, sizeof(b4)),
+					ht_report_within_noise(d, n->var) ?
+					" (within sampling noise)" : "");
+		} else {
+			fprintf(out, "\n%s (%s)",
+				ht_report_fmt_value(n->w, o->index, 0, o->unit, b1, sizeof(b1)),
+				ht_report_fmt_pct(n->w, t.n[0].w, b2, sizeof(b2)));
+			if (n->var > 0)
+				fprintf(out, " %s", ht_report_fmt_interval(n->var, o->index, o->unit,
+									   b3, sizeof(b3)));
+		}
+		fprintf(out, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+			"fill=\"%s\" rx=\"2\"/><text x=\"%.1f\" y=\"%.1f\">", n->x, y, w, ROW - 1,
+			fill, n->x + 3, y + 12);
+		label(out, name, w);
+		fprintf(out, "</text></g>\n");
+	}
+	fprintf(out, "</g>\n");
+	if (nframes <= 1)
+		fprintf(out, "<text x=\"%.0f\" y=\"%.0f\">nothing to show: no %s in the %s</text>\n",
+			PAD, TOP + 2 * ROW + 12, idx, diff ? "diff" : "snapshot");
+	fprintf(out, "</svg>\n");
+	free(t.n);
+	free(t.slots);
+	return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,149 @@
+/* Internals shared by the report modules (report.c, pprof.c, flame.c,
+ * series.c): the aggregation tables, value formatting and the renderers
+ * that ht_report_write dispatches to. Not an API for the tools: the mains
+ * use report.h only. Grouped by the file that defines each function. */
+#ifndef HT_REPORT_INT_H
+#define HT_REPORT_INT_H
+
+#include <regex.h>
+#include <stdio.h>
+
+#include "report.h"
+
+/* ---- report.c ---- */
+
+/* One stack of the aggregation, keyed by its names: ids[first .. first+n),
+ * leaf first. v = side[1] - side[0]: what was added with a positive sign
+ * (the current snapshot) minus what was added with a negative one (the
+ * base). var adds the sampling variances of both sides. */
+struct agg_stack {
+	uint32_t first, n;  /* into ids */
+	uint64_t hash;
+	double v[4];        /* by enum ht_index */
+	double var[4];
+	double side[2][4];  /* [0]: base (added with sign < 0), [1]: current */
+	int hidden;         /* left out by --focus/--ignore */
+};
+
+struct ht_report_stacks {
+	struct ht_naming naming;
+	/* interned names */
+	char **names;
+	uint32_t *name_len;   /* strlen, with bit 31 set if the name has a ';' */
+	uint64_t *name_hash;
+	unsigned char *name_match; /* filter results, see match_name */
+	size_t nnames, names_cap;
+	uint32_t *name_slots; /* open addressing: id + 1, 0 = empty */
+	size_t name_mask;
+	/* stacks */
+	uint32_t *ids;
+	size_t nids, ids_cap;
+	struct agg_stack *st;
+	size_t nst, st_cap;
+	uint32_t *st_slots;
+	size_t st_mask;
+	/* --focus, --ignore */
+	regex_t focus, ignore;
+	int has_focus, has_ignore;
+	size_t nhidden;
+};
+
+/* Whether s was recorded with every allocation (no sampling error). */
+int ht_report_exact(const struct ht_snapshot *s);
+
+/* v rounded to an integer, never "-0". */
+double ht_report_rounded(double v);
+
+/* Formats a figure of counter w: "1.50MB", "+1.50MB" (sign: for changes),
+ * "1200". unit is ht_report_opts.unit (-1: scaled per figure). */
+const char *ht_report_fmt_value(double v, enum ht_index w, int sign, int unit,
+				char *buf, size_t len);
+
+/* pprof's percentages: "100%", "12.50%", "0.5%", signed when negative. */
+const char *ht_report_fmt_pct(double v, double total, char *buf, size_t len);
+
+/* A 95% interval half-width from a variance, "±1.2MB", two or three
+ * significant digits. */
+const char *ht_report_fmt_interval(double var, enum ht_index w, int unit,
+				   char *buf, size_t len);
+
+/* Sum of counter w over the stacks of s. */
+double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w);
+
+/* The header lines describing one snapshot, each starting with ind
+ * (Exe, Command, PID, Snapshot, State, Sampling, Calls, Metrics and the
+ * warnings). */
+void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_snapshot *s);
+
+/* The warnings about events the tracer could not record, one line each:
+ * "<lead>warning: <what>N sampled events were dropped; figures are low". */
+void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
+			      const struct ht_snapshot *s);
+
+/* Builds the aggregation of cur (minus base) that every format starts
+ * from, with o's naming and filters. Returns NULL with err set if a filter
+ * does not compile. */
+struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
+					     const struct ht_snapshot *cur,
+					     const struct ht_report_opts *o,
+					     char *err, size_t errlen);
+
+/* Whether name contains a character that needs a ';' replaced in collapsed
+ * output; and a frame name that is an address rather than a symbol
+ * ("0x7f12...", "libc.so.6+0x9a0f4"). */
+int ht_report_name_is_address(const char *name);
+
+/* ---- pprof.c ---- */
+
+/* Writes cur as a gzip'd profile.proto; with base, the samples of cur and
+ * those of base negated and labelled pprof::base=true (what pprof's
+ * -diff_base builds). Honours o->focus and o->ignore. Returns 0, or -1
+ * with err set. */
+int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
+		   const struct ht_snapshot *cur, const struct ht_report_opts *o,
+		   char *err, size_t errlen);
+
+/* Writes cur in the legacy heap profile text format ("heap_v2/RATE"), with
+ * the module map, for jeprof and google-pprof. Returns 0 or -1 with err. */
+int ht_pprof_write_heap_v2(FILE *out, const struct ht_snapshot *cur,
+			   const struct ht_report_opts *o, char *err, size_t errlen);
+
+/* Rounds a sequence of estimates to integers whose running sum is always
+ * the rounded running sum of the estimates: each result is within 1 of its
+ * estimate and the results add up to the rounded total. Start with
+ * *sum = 0 and *emitted = 0. Used in unit tests. */
+int64_t ht_pprof_round(double v, double *sum, int64_t *emitted);
+
+/* ---- flame.c ---- */
+
+/* Writes the interactive SVG flame graph of a (cur, or cur minus base as a
+ * differential flame graph). Returns 0, or -1 if out has an error. */
+int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
+		   const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		   const struct ht_report_opts *o);
+
+/* The head of a heaptrace SVG (also the series chart's): the <svg> element
+ * (1200 px wide, height px high), the shared style, the script js (a
+ * complete <script> element), the background, the title and subtitle. */
+void ht_flame_svg_head(FILE *out, double height, const char *js, const char *title,
+		       const char *sub);
+
+/* Writes s as XML character data: escapes &<>"' and replaces bytes that
+ * are not valid UTF-8 (and XML-forbidden characters) with '?'. */
+void ht_flame_xml(FILE *out, const char *s, size_t n);
+
+/* ---- series.c ---- */
+
+/* Writes the series report of snaps[0..n) (text table, or an SVG chart
+ * with o->format HT_FORMAT_SVG). labels name the files. Returns 0, or -1
+ * with err set. */
+int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
+		    const char *const *labels, size_t n,
+		    const struct ht_report_opts *o, char *err, size_t errlen);
+
+/* Least-squares fit of y[0..n) against 0..n-1: the slope per step and the
+ * coefficient of determination R^2 (0 when y is constant). Used in unit
+ * tests. */
+void ht_series_fit(const double *y, size_t n, double *slope, double *r2);
+
+#endif

@@ -1,0 +1,576 @@
+/* Series of snapshots (heaptrace-diff --series): each stack's value in
+ * every snapshot, as a table (one column per snapshot, like memory per test
+ * step) or an SVG chart, and the stacks ranked by steady growth: the leak
+ * suspects. Stacks are matched by their frame names, as in a diff. */
+#include "report_int.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void ht_series_fit(const double *y, size_t n, double *slope, double *r2)
+{
+	double mx = (double)(n - 1) / 2, my = 0, sxy = 0, sxx = 0, syy = 0;
+
+	*slope = *r2 = 0;
+	if (n < 2)
+		return;
+	for (size_t i = 0; i < n; i++)
+		my += y[i];
+	my /= (double)n;
+	for (size_t i = 0; i < n; i++) {
+		double dx = (double)i - mx, dy = y[i] - my;
+
+		sxy += dx * dy;
+		sxx += dx * dx;
+		syy += dy * dy;
+	}
+	*slope = sxy / sxx;
+	/* relative to the values, below rounding noise counts as constant */
+	if (syy > 1e-18 * (my * my + 1) * (double)n)
+		*r2 = sxy * sxy / (sxx * syy);
+}
+
+struct series {
+	const struct ht_report_stacks *a;
+	size_t n;          /* snapshots */
+	size_t nst;        /* stacks */
+	double *val, *var; /* [stack * n + snapshot] */
+	double *total;     /* per snapshot, every stack */
+	double *peak, *slope, *r2, *score;
+	int *suspect;
+};
+
+#define VAL(s, i, k) ((s)->val[(i) * (s)->n + (k)])
+#define VAR(s, i, k) ((s)->var[(i) * (s)->n + (k)])
+
+static double change(const struct series *s, size_t i)
+{
+	return VAL(s, i, s->n - 1) - VAL(s, i, 0);
+}
+
+static int change_is_noise(const struct series *s, size_t i)
+{
+	return ht_report_within_noise(ht_report_rounded(change(s, i)),
+				      VAR(s, i, 0) + VAR(s, i, s->n - 1));
+}
+
+static int cmp_peak(const void *x, const void *y, void *ctx)
+{
+	const struct series *s = ctx;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+
+	if (s->peak[i] != s->peak[j])
+		return s->peak[i] > s->peak[j] ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+static int cmp_score(const void *x, const void *y, void *ctx)
+{
+	const struct series *s = ctx;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+
+	if (s->score[i] != s->score[j])
+		return s->score[i] > s->score[j] ? -1 : 1;
+	return cmp_peak(x, y, ctx);
+}
+
+/* The rows of both tables: largest[0..*nl) by peak, suspects[0..*ns) by
+ * score, each cut to --top (default 10). */
+static void rank(const struct series *s, const struct ht_report_opts *o,
+		 size_t *largest, size_t *nl, size_t *suspects, size_t *ns)
+{
+	size_t keep = o->top > 0 ? (size_t)o->top : o->top == 0 ? (size_t)-1 : 10;
+
+	*nl = *ns = 0;
+	for (size_t i = 0; i < s->nst; i++) {
+		if (s->a->st[i].hidden || ht_report_rounded(s->peak[i]) == 0)
+			continue;
+		largest[(*nl)++] = i;
+		if (s->suspect[i])
+			suspects[(*ns)++] = i;
+	}
+	qsort_r(largest, *nl, sizeof(size_t), cmp_peak, (void *)s);
+	qsort_r(suspects, *ns, sizeof(size_t), cmp_score, (void *)s);
+	if (*nl > keep)
+		*nl = keep;
+	if (*ns > keep)
+		*ns = keep;
+}
+
+static void build(struct series *s, struct ht_report_stacks *a,
+		  struct ht_snapshot *const *snaps, size_t n, enum ht_index w)
+{
+	size_t **maps = ht_xmalloc(n * sizeof(size_t *));
+	double *y = ht_xmalloc(n * sizeof(double));
+
+	for (size_t k = 0; k < n; k++)
+		maps[k] = ht_report_stacks_intern(a, snaps[k]);
+	s->a = a;
+	s->n = n;
+	s->nst = a->nst;
+	s->val = ht_xcalloc(s->nst * n + 1, sizeof(double));
+	s->var = ht_xcalloc(s->nst * n + 1, sizeof(double));
+	s->total = ht_xcalloc(n, sizeof(double));
+	s->peak = ht_xcalloc(s->nst + 1, sizeof(double));
+	s->slope = ht_xcalloc(s->nst + 1, sizeof(double));
+	s->r2 = ht_xcalloc(s->nst + 1, sizeof(double));
+	s->score = ht_xcalloc(s->nst + 1, sizeof(double));
+	s->suspect = ht_xcalloc(s->nst + 1, sizeof(int));
+	for (size_t k = 0; k < n; k++) {
+		const struct ht_snapshot *sn = snaps[k];
+
+		for (size_t j = 0; j < sn->nstacks; j++) {
+			double v = ht_stack_value(&sn->stacks[j], w);
+
+			if (!isfinite(v))
+				continue;
+			VAL(s, maps[k][j], k) += v;
+			VAR(s, maps[k][j], k) += ht_report_stack_variance(sn, &sn->stacks[j], w);
+			s->total[k] += v;
+		}
+		free(maps[k]);
+	}
+	for (size_t i = 0; i < s->nst; i++) {
+		for (size_t k = 0; k < n; k++) {
+			y[k] = VAL(s, i, k);
+			if (y[k] > s->peak[i])
+				s->peak[i] = y[k];
+		}
+		ht_series_fit(y, n, &s->slope[i], &s->r2[i]);
+		s->score[i] = s->slope[i] * s->r2[i];
+		/* steady growth beyond sampling noise */
+		s->suspect[i] = s->slope[i] > 0 && s->r2[i] > 0 &&
+				ht_report_rounded(change(s, i)) > 0 && !change_is_noise(s, i);
+	}
+	free(y);
+	free(maps);
+}
+
+static void free_series(struct series *s)
+{
+	free(s->val);
+	free(s->var);
+	free(s->total);
+	free(s->peak);
+	free(s->slope);
+	free(s->r2);
+	free(s->score);
+	free(s->suspect);
+}
+
+/* ---- text ---- */
+
+/* One unit for a whole table, so that its columns compare: for bytes the
+ * largest that keeps the largest figure at 1 or more, counts whole up to
+ * ten million (or --unit). */
+static int table_unit(const struct series *s, const struct ht_report_opts *o,
+		      const size_t *rows, size_t nrows)
+{
+	double max = 0, base = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE ? 1024 : 1000;
+	int k = 0;
+
+	if (o->unit >= 0)
+		return o->unit;
+	for (size_t r = 0; r < nrows; r++)
+		for (size_t c = 0; c < s->n; c++)
+			if (fabs(VAL(s, rows[r], c)) > max)
+				max = fabs(VAL(s, rows[r], c));
+	for (size_t c = 0; c < s->n; c++)
+		if (s->total[c] > max)
+			max = s->total[c];
+	if (base == 1000) /* counts: whole numbers read best, up to millions */
+		return max < 1e7 ? 0 : max < 1e10 ? 2 : 3;
+	while (max >= base * pow(base, k) && k < 4)
+		k++;
+	return k;
+}
+
+static const char *fmt_in(double v, enum ht_index w, int unit, int sign, char *buf, size_t len)
+{
+	static const char *const bu[] = { "B", "kB", "MB", "GB", "TB" };
+	static const char *const cu[] = { "", "k", "M", "G", "T" };
+	int bytes = w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
+	double r = ht_report_rounded(v);
+	const char *plus = sign && r > 0 ? "+" : "";
+
+	if (r != 0 && unit > 0 && fabs(r) / pow(bytes ? 1024 : 1000, unit) < 0.05) {
+		/* would show as 0.0 in the table's unit: take a unit of its own */
+		unit = 0;
+		while (unit < 4 && fabs(r) >= 999.95 * pow(bytes ? 1024 : 1000, unit))
+			unit++;
+	}
+	if (r == 0)
+		snprintf(buf, len, "0");
+	else if (unit == 0)
+		snprintf(buf, len, "%s%.0f%s", plus, r, bytes ? "B" : "");
+	else
+		snprintf(buf, len, "%s%.1f%s", plus, r / pow(bytes ? 1024 : 1000, unit),
+			 bytes ? bu[unit] : cu[unit]);
+	return buf;
+}
+
+/* Stack i, leaf first: "xmalloc util.c:12 < parse_config config.c:42 < main". */
+static void write_stack(FILE *out, const struct ht_report_stacks *a, size_t i)
+{
+	const struct agg_stack *st = &a->st[i];
+
+	for (uint32_t k = 0; k < st->n; k++)
+		fprintf(out, "%s%s", k ? " < " : "", a->names[a->ids[st->first + k]]);
+}
+
+static void snapshot_line(FILE *out, size_t k, const char *label, const struct ht_snapshot *s)
+{
+	char when[64] = "";
+
+	fprintf(out, "  #%zu %s: pid %" PRId64 ", ", k + 1, label, s->pid);
+	if (s->seq)
+		fprintf(out, "snapshot %" PRIu32, s->seq);
+	else
+		fprintf(out, "final snapshot");
+	if (s->time_ns) {
+		time_t t = (time_t)(s->time_ns / 1000000000);
+		struct tm tm;
+
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		fprintf(out, ", taken %s", when);
+		if (s->start_time_ns && s->time_ns >= s->start_time_ns)
+			fprintf(out, ", %.1fs after start",
+				(double)(s->time_ns - s->start_time_ns) / 1e9);
+	}
+	fprintf(out, "\n");
+}
+
+static void write_text(FILE *out, const struct series *s, struct ht_snapshot *const *snaps,
+		       const char *const *labels, const struct ht_report_opts *o)
+{
+	size_t *largest = ht_xmalloc((s->nst + 1) * sizeof(size_t));
+	size_t *suspects = ht_xmalloc((s->nst + 1) * sizeof(size_t));
+	size_t nl, ns, n = s->n;
+	int unit, any_sampled = 0, w;
+	char b[64], lead[64];
+
+	rank(s, o, largest, &nl, suspects, &ns);
+	fprintf(out, "Series: %zu snapshots, %s\n", n, ht_report_index_name(o->index));
+	for (size_t k = 0; k < n; k++) {
+		snapshot_line(out, k, labels[k], snaps[k]);
+		snprintf(lead, sizeof(lead), "  #%zu ", k + 1);
+		ht_report_write_warnings(out, lead, "", snaps[k]);
+		any_sampled |= !ht_report_exact(snaps[k]);
+		if (k && strcmp(snaps[k]->exe ? snaps[k]->exe : "",
+				snaps[0]->exe ? snaps[0]->exe : "") != 0)
+			fprintf(out, "  note: #%zu comes from another executable than #1\n", k + 1);
+	}
+	if (any_sampled)
+		fprintf(out, "Sampling: figures are estimates; '~' marks a change within "
+			"sampling noise (inside its approximate 95%% interval)\n");
+	if (o->focus || o->ignore)
+		fprintf(out, "Active filters:%s%s%s%s\n", o->focus ? " focus=" : "",
+			o->focus ? o->focus : "", o->ignore ? " ignore=" : "",
+			o->ignore ? o->ignore : "");
+
+	unit = table_unit(s, o, largest, nl);
+	w = 6;
+	for (size_t c = 0; c < n; c++)
+		if ((int)strlen(fmt_in(s->total[c], o->index, unit, 0, b, sizeof(b))) > w)
+			w = (int)strlen(b);
+	for (size_t r = 0; r < nl; r++) {
+		for (size_t c = 0; c < n; c++)
+			if ((int)strlen(fmt_in(VAL(s, largest[r], c), o->index, unit, 0, b,
+					       sizeof(b))) > w)
+				w = (int)strlen(b);
+		if ((int)strlen(fmt_in(change(s, largest[r]), o->index, unit, 1, b,
+				       sizeof(b))) > w)
+			w = (int)strlen(b);
+	}
+	if ((int)strlen(fmt_in(s->total[n - 1] - s->total[0], o->index, unit, 1, b,
+			       sizeof(b))) > w)
+		w = (int)strlen(b);
+	w += 1;
+
+	fprintf(out, "\nLargest stacks, by their peak:\n");
+	for (size_t c = 0; c < n; c++) {
+		snprintf(b, sizeof(b), "#%zu", c + 1);
+		fprintf(out, "%*s", w, b);
+	}
+	fprintf(out, "%*s   stack\n", w, "change");
+	for (size_t c = 0; c < n; c++)
+		fprintf(out, "%*s", w, fmt_in(s->total[c], o->index, unit, 0, b, sizeof(b)));
+	fprintf(out, "%*s   (total of all stacks)\n", w,
+		fmt_in(s->total[n - 1] - s->total[0], o->index, unit, 1, b, sizeof(b)));
+	for (size_t r = 0; r < nl; r++) {
+		size_t i = largest[r];
+
+		for (size_t c = 0; c < n; c++)
+			fprintf(out, "%*s", w, fmt_in(VAL(s, i, c), o->index, unit, 0, b, sizeof(b)));
+		fprintf(out, "%*s%c  ", w, fmt_in(change(s, i), o->index, unit, 1, b, sizeof(b)),
+			ht_report_rounded(change(s, i)) != 0 && change_is_noise(s, i) ? '~' : ' ');
+		write_stack(out, s->a, i);
+		fprintf(out, "\n");
+	}
+
+	fprintf(out, "\nLeak suspects, by steady growth (slope per snapshot x fit R^2):\n");
+	if (!ns) {
+		fprintf(out, "  none: no stack grew beyond sampling noise\n");
+	} else {
+		int ws = 9;
+
+		for (size_t r = 0; r < ns; r++)
+			if ((int)strlen(fmt_in(s->slope[suspects[r]], o->index, unit, 1, b,
+					       sizeof(b))) + 1 > ws)
+				ws = (int)strlen(b) + 1;
+		fprintf(out, "%*s %5s", ws, "per step", "fit");
+		for (size_t c = 0; c < n; c++) {
+			snprintf(b, sizeof(b), "#%zu", c + 1);
+			fprintf(out, "%*s", w, b);
+		}
+		fprintf(out, "  stack\n");
+		for (size_t r = 0; r < ns; r++) {
+			size_t i = suspects[r];
+
+			fprintf(out, "%*s %5.2f", ws, fmt_in(s->slope[i], o->index, unit, 1, b,
+							      sizeof(b)), s->r2[i]);
+			for (size_t c = 0; c < n; c++)
+				fprintf(out, "%*s", w, fmt_in(VAL(s, i, c), o->index, unit, 0, b,
+							      sizeof(b)));
+			fprintf(out, "  ");
+			write_stack(out, s->a, i);
+			fprintf(out, "\n");
+		}
+	}
+	free(largest);
+	free(suspects);
+}
+
+/* ---- the chart ---- */
+
+static void xml(FILE *out, const char *s)
+{
+	ht_flame_xml(out, s, strlen(s));
+}
+
+static const char chart_script[] =
+"<script type=\"text/ecmascript\"><![CDATA[\n"
+"'use strict';\n"
+"var root = document.documentElement, details, lines = [];\n"
+"window.onerror = function (m) { root.setAttribute('data-ht-error', String(m)); };\n"
+"function focusOn(k) {\n"
+"  lines.forEach(function (l, i) {\n"
+"    l.g.classList.toggle('fade', k !== null && i !== k);\n"
+"    if (l.key) l.key.classList.toggle('fade', k !== null && i !== k);\n"
+"  });\n"
+"  details.textContent = k === null ? ' ' : lines[k].tip;\n"
+"}\n"
+"function init() {\n"
+"  details = document.getElementById('details');\n"
+"  var gs = document.querySelectorAll('g.line');\n"
+"  for (var i = 0; i < gs.length; i++) {\n"
+"    var g = gs[i], tip = g.querySelector('title').textContent;\n"
+"    var l = { g: g, key: document.getElementById('key' + i), tip: tip.replace(/\\n/g, ' \\u2014 ') };\n"
+"    lines.push(l);\n"
+"    [g, l.key].forEach(function (el) {\n"
+"      if (!el) return;\n"
+"      el.addEventListener('mouseover', (function (k) { return function () { focusOn(k); }; })(i));\n"
+"      el.addEventListener('mouseout', function () { focusOn(null); });\n"
+"    });\n"
+"  }\n"
+"  root.setAttribute('data-ht-lines', String(lines.length));\n"
+"  root.setAttribute('data-ht-ready', '1');\n"
+"  if (location.hash === '#selftest') {\n"
+"    var bad = [];\n"
+"    if (lines.length) {\n"
+"      focusOn(0);\n"
+"      if (lines.length > 1 && !lines[1].g.classList.contains('fade')) bad.push('fade');\n"
+"      if (details.textContent.length < 2) bad.push('details');\n"
+"      focusOn(null);\n"
+"    }\n"
+"    root.setAttribute('data-ht-selftest', bad.length ? bad.join(', ') : 'ok');\n"
+"  }\n"
+"}\n"
+"window.addEventListener('load', init);\n"
+"]]></script>\n";
+
+static const char *const palette[] = {
+	"rgb(31,119,180)", "rgb(214,39,40)", "rgb(44,160,44)", "rgb(255,127,14)",
+	"rgb(148,103,189)", "rgb(140,86,75)", "rgb(227,119,194)", "rgb(127,127,127)",
+	"rgb(188,189,34)", "rgb(23,190,207)",
+};
+
+/* A round step for about 5 gridlines up to max. */
+static double nice_step(double max)
+{
+	double raw = max / 5, mag = pow(10, floor(log10(raw))), f = raw / mag;
+
+	return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+static void write_chart(FILE *out, const struct series *s, const char *const *labels,
+			struct ht_snapshot *const *snaps, const struct ht_report_opts *o)
+{
+	size_t *largest = ht_xmalloc((s->nst + 1) * sizeof(size_t));
+	size_t *suspects = ht_xmalloc((s->nst + 1) * sizeof(size_t));
+	size_t *rows = ht_xmalloc((2 * s->nst + 1) * sizeof(size_t));
+	int *is_suspect = ht_xcalloc(s->nst + 1, sizeof(int));
+	size_t nl, ns, nr = 0, n = s->n;
+	double left = 90, right = 1180, top = 60, bottom = 420, max = 0, step, unitdiv;
+	double height;
+	int unit, bytes = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE;
+	char title[512], sub[512], b[64], b2[64];
+
+	rank(s, o, largest, &nl, suspects, &ns);
+	/* the suspects first, then the largest stacks not among them */
+	for (size_t r = 0; r < ns; r++) {
+		rows[nr++] = suspects[r];
+		is_suspect[suspects[r]] = 1;
+	}
+	for (size_t r = 0; r < nl; r++)
+		if (!is_suspect[largest[r]])
+			rows[nr++] = largest[r];
+	for (size_t r = 0; r < nr; r++)
+		if (s->peak[rows[r]] > max)
+			max = s->peak[rows[r]];
+	unit = table_unit(s, o, rows, nr);
+	unitdiv = pow(bytes ? 1024 : 1000, unit);
+	if (!(max > 0))
+		max = unitdiv;
+	step = nice_step(max / unitdiv) * unitdiv;
+	height = bottom + 60 + 18.0 * (double)nr + 30;
+
+	snprintf(title, sizeof(title), "heaptrace series: %s across %zu snapshots",
+		 ht_report_index_name(o->index), n);
+	snprintf(sub, sizeof(sub), "total %s at #1, %s at #%zu; hover a line for its stack and values",
+		 fmt_in(s->total[0], o->index, unit, 0, b, sizeof(b)),
+		 fmt_in(s->total[n - 1], o->index, unit, 0, b2, sizeof(b2)), n);
+	ht_flame_svg_head(out, height, chart_script, title, sub);
+
+	/* axes and grid */
+	for (double v = 0, full = ceil(max / step) * step; v <= full * 1.0001; v += step) {
+		double y = bottom - (bottom - top) * v / full;
+
+		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+			"stroke=\"rgb(220,220,220)\"/>\n", left, y, right, y);
+		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" style=\"text-anchor:end\">%s</text>\n",
+			left - 6, y + 4, fmt_in(v, o->index, unit, 0, b, sizeof(b)));
+	}
+	for (size_t k = 0; k < n; k++) {
+		double x = n > 1 ? left + (right - left) * (double)k / (double)(n - 1) : left;
+
+		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+			"stroke=\"rgb(220,220,220)\"/>\n", x, top, x, bottom);
+		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" style=\"text-anchor:middle\"><title>",
+			x, bottom + 18);
+		xml(out, labels[k]);
+		fprintf(out, "</title>#%zu</text>\n", k + 1);
+		if (snaps[k]->start_time_ns && snaps[k]->time_ns >= snaps[k]->start_time_ns)
+			fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" style=\"text-anchor:middle;"
+				"fill:rgb(90,90,90)\">%.1fs</text>\n", x, bottom + 34,
+				(double)(snaps[k]->time_ns - snaps[k]->start_time_ns) / 1e9);
+	}
+	/* one line per stack */
+	for (size_t r = 0; r < nr; r++) {
+		size_t i = rows[r];
+		const char *color = palette[r % (sizeof(palette) / sizeof(palette[0]))];
+		double full = ceil(max / step) * step;
+
+		fprintf(out, "<g class=\"s line\"><title>");
+		for (uint32_t k = 0; k < s->a->st[i].n; k++) {
+			if (k)
+				fputs(" &lt; ", out);
+			xml(out, s->a->names[s->a->ids[s->a->st[i].first + k]]);
+		}
+		fprintf(out, "\n");
+		for (size_t k = 0; k < n; k++)
+			fprintf(out, "%s#%zu %s", k ? ", " : "", k + 1,
+				fmt_in(VAL(s, i, k), o->index, unit, 0, b, sizeof(b)));
+		if (is_suspect[i])
+			fprintf(out, "; leak suspect: %s per snapshot, fit %.2f",
+				fmt_in(s->slope[i], o->index, unit, 1, b, sizeof(b)), s->r2[i]);
+		fprintf(out, "</title><polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" "
+			"points=\"", color);
+		for (size_t k = 0; k < n; k++) {
+			double x = n > 1 ? left + (right - left) * (double)k / (double)(n - 1) : left;
+
+			fprintf(out, "%s%.1f,%.1f", k ? " " : "", x,
+				bottom - (bottom - top) * VAL(s, i, k) / full);
+		}
+		fprintf(out, "\"/>");
+		for (size_t k = 0; k < n; k++) {
+			double x = n > 1 ? left + (right - left) * (double)k / (double)(n - 1) : left;
+
+			fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>", x,
+				bottom - (bottom - top) * VAL(s, i, k) / full, color);
+		}
+		fprintf(out, "</g>\n");
+	}
+	/* the legend */
+	fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", left, bottom + 60,
+		nr ? "Stacks (leaf first; leak suspects marked, ranked by steady growth):" :
+		"nothing to show: no stack has a value");
+	for (size_t r = 0; r < nr; r++) {
+		size_t i = rows[r];
+		double y = bottom + 60 + 18 * (double)(r + 1);
+		long room = (long)((right - left - 24) / 7.2);
+		char *name = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&name, &len);
+
+		if (!m)
+			continue;
+		if (is_suspect[i])
+			fprintf(m, "[suspect %zu] ", r + 1);
+		for (uint32_t k = 0; k < s->a->st[i].n; k++)
+			fprintf(m, "%s%s", k ? " < " : "",
+				s->a->names[s->a->ids[s->a->st[i].first + k]]);
+		fclose(m);
+		if ((long)len > room && room > 2) {
+			len = (size_t)room - 2;
+			while (len && ((unsigned char)name[len] & 0xc0) == 0x80)
+				len--;
+		}
+		fprintf(out, "<g id=\"key%zu\" class=\"s key\"><rect x=\"%.1f\" y=\"%.1f\" width=\"14\" "
+			"height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">", r, left, y - 10,
+			palette[r % (sizeof(palette) / sizeof(palette[0]))], left + 22, y);
+		ht_flame_xml(out, name, len);
+		if (len < strlen(name))
+			fputs("..", out);
+		fprintf(out, "</text></g>\n");
+		free(name);
+	}
+	fprintf(out, "<text id=\"details\" x=\"10\" y=\"%.0f\"> </text>\n", height - 12);
+	fprintf(out, "</svg>\n");
+	free(largest);
+	free(suspects);
+	free(rows);
+	free(is_suspect);
+}
+
+int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
+		    const char *const *labels, size_t n,
+		    const struct ht_report_opts *o, char *err, size_t errlen)
+{
+	struct ht_report_stacks *a;
+	struct series s;
+
+	if (n < 2)
+		return ht_fail(err, errlen, "a series needs two or more snapshots");
+	a = ht_report_stacks_new(&o->naming);
+	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
+		ht_report_stacks_free(a);
+		return -1;
+	}
+	memset(&s, 0, sizeof(s));
+	build(&s, a, snaps, n, o->index);
+	if (o->format == HT_FORMAT_SVG)
+		write_chart(out, &s, labels, snaps, o);
+	else
+		write_text(out, &s, snaps, labels, o);
+	free_series(&s);
+	ht_report_stacks_free(a);
+	if (ferror(out))
+		return ht_fail(err, errlen, "cannot write the report");
+	return 0;
+}

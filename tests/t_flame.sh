@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The SVG outputs in a real browser (headless Chromium from Debian): each
+# flame graph, differential flame graph and series chart loads, its script
+# starts (it marks the document), every frame is there, a built-in self test
+# of zoom, unzoom and search passes (the "#selftest" fragment runs it), and
+# nothing throws. Also renders a screenshot. Prints TAP.
+top=${HT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+bin=${HT_BIN:-$top/collector}
+fixw=${HT_FIXTURE_WRITER:-$top/tests/test_report}
+report=$bin/heaptrace-report
+hdiff=$bin/heaptrace-diff
+
+n=0 failed=0
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+check() { if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2"; fi; }
+
+browser=
+for b in chromium chromium-browser; do
+	command -v $b >/dev/null 2>&1 && browser=$b && break
+done
+if [ -z "$browser" ]; then
+	echo "ok 1 # SKIP no chromium (scripts/deps.sh installs it)"
+	echo "1..1"
+	exit 0
+fi
+
+work=$(mktemp -d) || exit 2
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 2
+
+# chrome PROFILE_DIR ARGS...: one headless browser, no network, no state kept.
+chrome() {
+	local dir=$1
+	shift
+	timeout 60 "$browser" --headless --no-sandbox --disable-gpu --disable-quic \
+		--no-first-run --disable-background-networking --disable-component-update \
+		--disable-sync --disable-extensions --enable-logging=stderr --v=0 \
+		--user-data-dir="$work/$dir" "$@"
+}
+
+if ! "$fixw" --write-fixtures . >fixtures.log 2>&1; then
+	fail "write fixtures"
+	echo "1..$n"
+	exit 1
+fi
+
+svgs="report diff series objects"
+"$report" --format svg -o report.svg cur.heap 2>/dev/null
+"$hdiff" --format svg -o diff.svg step1.heap step4.heap 2>/dev/null
+"$hdiff" --series --format svg -o series.svg step1.heap step2.heap step3.heap step4.heap
+"$report" --format svg --alloc_objects --functions -o objects.svg cur.heap 2>/dev/null
+# a real traced run, when the shim is built
+shim=$top/preload/libheaptrace.so
+if [ -e "$shim" ] && [ -x "$top/tests/progs/retain" ] &&
+   HEAPTRACE_OUTPUT=$work/real.heap LD_PRELOAD=$shim "$top/tests/progs/retain" 20 >/dev/null 2>&1 &&
+   "$report" --format svg -o real.svg real.heap 2>/dev/null; then
+	svgs="$svgs real"
+fi
+
+# All at once: each browser takes a couple of seconds to start.
+for s in $svgs; do
+	chrome "p-$s" --virtual-time-budget=5000 --dump-dom "file://$work/$s.svg#selftest" \
+		>"$s.dom" 2>"$s.log" &
+done
+chrome p-shot --window-size=1200,300 --screenshot="$work/report.png" \
+	"file://$work/report.svg" >/dev/null 2>shot.log &
+wait
+
+for s in $svgs; do
+	root=$(grep -m1 -o '<svg [^>]*>' "$s.dom")
+	if [ -z "$root" ]; then
+		fail "$s.svg: the browser loaded no document"
+		sed 's/^/# /' "$s.log" | grep -v -i 'dbus\|bus.cc' | tail -5
+		continue
+	fi
+	echo "$root" | grep -q 'data-ht-ready="1"'
+	check $? "$s.svg: loads, its script runs"
+	echo "$root" | grep -q 'data-ht-selftest="ok"'
+	check $? "$s.svg: zoom, unzoom and search work ($(echo "$root" |
+		grep -o 'data-ht-selftest="[^"]*"'))"
+	! echo "$root" | grep -q 'data-ht-error' && ! grep -q 'Uncaught' "$s.log"
+	check $? "$s.svg: no script error"
+	if [ "$s" = series ]; then
+		want=$(grep -c '<g class="s line">' series.svg)
+		echo "$root" | grep -q "data-ht-lines=\"$want\"" && [ "$want" -ge 3 ]
+		check $? "$s.svg: every line is there ($want)"
+	else
+		want=$(grep -c '^<g class="f">' "$s.svg")
+		echo "$root" | grep -q "data-ht-frames=\"$want\"" && [ "$want" -ge 5 ]
+		check $? "$s.svg: every frame is there ($want)"
+	fi
+done
+
+# A picture was rendered (a blank page compresses to almost nothing).
+[ -s report.png ] && [ "$(wc -c <report.png)" -gt 5000 ]
+check $? "report.svg renders to a screenshot ($(wc -c <report.png 2>/dev/null) bytes)"
+
+echo "1..$n"
+[ $failed -eq 0 ]
