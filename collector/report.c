@@ -3,6 +3,7 @@
  * sampling error of estimates, the text formats (pprof's top, tree and
  * peek), collapsed stacks, and the dispatch to the other formats. */
 #include "report.h"
+#include "stats.h"
 #include "report_int.h"
 #include "sample.h"
 #include "util.h"
@@ -34,6 +35,7 @@ static const char *const format_names[] = {
 	[HT_FORMAT_PPROF] = "pprof",
 	[HT_FORMAT_SVG] = "svg",
 	[HT_FORMAT_HEAP_V2] = "heap_v2",
+	[HT_FORMAT_STATS] = "stats",
 };
 
 /* --unit: byte units by power of 1024 */
@@ -150,6 +152,10 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		o->format = HT_FORMAT_TREE;
 		return err ? -1 : 0;
 	}
+	if (match_long(arg, "--stats", 0, argc, argv, i, &v, &err)) {
+		o->format = HT_FORMAT_STATS;
+		return err ? -1 : 0;
+	}
 	if (nfiles == 2 && match_long(arg, "--series", 0, argc, argv, i, &v, &err)) {
 		o->series = 1;
 		return err ? -1 : 0;
@@ -201,7 +207,7 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		k = lookup(format_names, sizeof(format_names) / sizeof(format_names[0]), v);
 		if (k < 0)
 			return ht_error("unknown format '%s' (supported: text, tree, collapsed, "
-					"pprof, svg, heap_v2)", v);
+					"pprof, svg, heap_v2, stats)", v);
 		o->format = (enum ht_format)k;
 		return 0;
 	}
@@ -1573,6 +1579,10 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	int rc = 0;
 
 	switch (o->format) {
+	case HT_FORMAT_STATS:
+		if (ht_stats_write(out, base, cur) != 0)
+			return ht_fail(err, errlen, "cannot write the statistics");
+		return 0;
 	case HT_FORMAT_PPROF:
 		return ht_pprof_write(out, base, cur, o, err, errlen);
 	case HT_FORMAT_HEAP_V2:

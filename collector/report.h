@@ -27,6 +27,7 @@ enum ht_format {
 	HT_FORMAT_PPROF,     /* gzip'd profile.proto, for go tool pprof */
 	HT_FORMAT_SVG,       /* interactive flame graph; for a series, a chart */
 	HT_FORMAT_HEAP_V2,   /* legacy "heap_v2/RATE" text, for jeprof */
+	HT_FORMAT_STATS,     /* call counts, RSS, allocator figures (see stats.h) */
 };
 
 struct ht_naming {

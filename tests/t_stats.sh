@@ -19,6 +19,16 @@ inuse=$(metric st.heap glibc.in_use_bytes)
 # at rate 1 every block sits in the shim's arena: glibc holds almost nothing
 check "$(awk -v a="$live" 'BEGIN { exit !(a >= 3000000) }'; echo $?)" "rate 1: the kept blocks are in the shim's arena ($live)"
 check "$([ -n "$(metric st.heap process.rss_minus_heap_bytes)" ]; echo $?)" "the RSS-minus-heap gap is in the snapshot"
+"$report" --stats st.heap >stats.txt 2>&1
+check $? "heaptrace-report --stats FILE"
+grep -Eq '^  live objects \(exact\) +3002$' stats.txt && grep -q '^  process RSS ' stats.txt &&
+	grep -q '^  glibc: in use ' stats.txt && grep -q '^  RSS minus heap in use ' stats.txt
+check $? "it shows live objects, RSS, glibc's figures and the gap"
+echo "grow 1000" | HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=st2.heap LD_PRELOAD="$lib" "$progs/grow" >/dev/null
+"$hdiff" --stats st2.heap st.heap >dstats2.txt 2>&1
+check $? "heaptrace-diff --stats BASE CURRENT"
+grep -Eq '^  live objects \(exact\) +1002 +3002 +\+2000$' dstats2.txt
+check $? "it shows base, current and the change (+2000 live objects)"
 je=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 echo "grow 3000" | HEAPTRACE_RATE=524288 HEAPTRACE_OUTPUT=je.heap LD_PRELOAD="$lib $je" "$progs/grow" >/dev/null
 al=$(metric je.heap jemalloc.allocated_bytes)
