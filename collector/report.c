@@ -951,13 +951,7 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 		c->alloc_calls, c->free_calls,
 		(int64_t)(c->alloc_calls - c->free_calls), c->realloc_calls,
 		ht_fmt_bytes((double)c->alloc_bytes, b2, sizeof(b2)));
-	if (s->nmetrics) {
-		fprintf(out, "%sMetrics:", ind);
-		for (size_t i = 0; i < s->nmetrics; i++)
-			fprintf(out, "%s %s=%.15g", i ? "," : "", str(s->metrics[i].name),
-				s->metrics[i].value);
-		fprintf(out, "\n");
-	}
+	ht_stats_summary(out, ind, s);
 	ht_report_write_warnings(out, ind, "", s);
 }
 

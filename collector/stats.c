@@ -96,6 +96,26 @@ static uint64_t dropped(const struct ht_snapshot *s)
 	return d->alloc_events + d->free_events + d->other_events + d->arena_full + d->unmatched;
 }
 
+void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s)
+{
+	char a[48], b[48], c[48];
+	double rss, peak, heap, gap;
+	const char *who = NULL;
+
+	if (!metric(s, "process.rss_bytes", &rss) || !metric(s, "process.rss_peak_bytes", &peak))
+		return;
+	if (metric(s, "glibc.in_use_bytes", &heap))
+		who = "glibc";
+	else if (metric(s, "jemalloc.allocated_bytes", &heap))
+		who = "jemalloc";
+	fprintf(out, "%sMemory: RSS %s (peak %s)", indent, ht_fmt_bytes(rss, a, sizeof(a)),
+		ht_fmt_bytes(peak, b, sizeof(b)));
+	if (who && metric(s, "process.rss_minus_heap_bytes", &gap))
+		fprintf(out, ", heap in use %s (%s), RSS minus heap %s",
+			ht_fmt_bytes(rss - gap, a, sizeof(a)), who, ht_fmt_bytes(gap, c, sizeof(c)));
+	fprintf(out, " (--stats for more)\n");
+}
+
 int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur)
 {
 	size_t i;
@@ -125,5 +145,8 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 				"program does not use\n(allocator caches and fragmentation, "
 				"stacks, code, other mappings).\n");
 	}
+	fprintf(out, "\nMetrics:\n");
+	for (i = 0; i < cur->nmetrics; i++)
+		fprintf(out, "  %s %.17g\n", cur->metrics[i].name, cur->metrics[i].value);
 	return ferror(out) ? -1 : 0;
 }

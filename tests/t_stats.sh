@@ -3,9 +3,8 @@
 # signal) and finding traced processes with heaptrace-dump --list.
 . "$(dirname "$0")/lib.sh"
 
-metric() { # FILE NAME: the metric's value from the report header
-	"$report" "$1" | sed -n 's/^Metrics: //p' | tr ',' '\n' |
-		sed -n "s/^ *$2=//p"
+metric() { # FILE NAME: the metric's value, from the end of --stats
+	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
 }
 
 # --- statistics -------------------------------------------------------------

@@ -112,7 +112,10 @@ static struct ht_snapshot *make_cur(void)
 
 	header(s, 2, 20);
 	s->counts = (struct ht_counts){ 1000, 600, 50, 5000000 };
-	ht_snapshot_add_metric(s, ht_snapshot_strdup(s, "rss_bytes"), 8388608);
+	ht_snapshot_add_metric(s, "process.rss_bytes", 8388608);
+	ht_snapshot_add_metric(s, "process.rss_peak_bytes", 9437184);
+	ht_snapshot_add_metric(s, "glibc.in_use_bytes", 6291456);
+	ht_snapshot_add_metric(s, "process.rss_minus_heap_bytes", 2097152);
 	exe = module(s, "/usr/bin/demo", 0x555555554000, 0x555555600000, 0x555555554000);
 	libc = module(s, "/usr/lib/x86_64-linux-gnu/libc.so.6", 0x7ffff7d80000,
 		      0x7ffff7f00000, 0x7ffff7d58000);
@@ -325,7 +328,7 @@ static void test_top(const struct ht_snapshot *cur)
 	      "State: running\n"
 	      "Sampling: one sample per 512.00kB allocated on average (figures are estimates)\n"
 	      "Calls: 1000 allocs, 600 frees, 400 live, 50 reallocs, 4.77MB requested (exact)\n"
-	      "Metrics: rss_bytes=8388608\n"
+	      "Memory: RSS 8.00MB (peak 9.00MB), heap in use 6.00MB (glibc), RSS minus heap 2.00MB (--stats for more)\n"
 	      "Type: inuse_space\n"
 	      "Showing nodes accounting for 1.88MB, 100% of 1.88MB total\n"
 	      "±95%: approximate 95% interval of the sampling error\n"
@@ -457,7 +460,7 @@ static void test_diff(const struct ht_snapshot *base, const struct ht_snapshot *
 	      "  State: running\n"
 	      "  Sampling: one sample per 512.00kB allocated on average (figures are estimates)\n"
 	      "  Calls: 1000 allocs, 600 frees, 400 live, 50 reallocs, 4.77MB requested (exact)\n"
-	      "  Metrics: rss_bytes=8388608\n"
+	      "  Memory: RSS 8.00MB (peak 9.00MB), heap in use 6.00MB (glibc), RSS minus heap 2.00MB (--stats for more)\n"
 	      "Type: inuse_space, current minus base\n"
 	      "Total: base 1.94MB, current 1.88MB, change -61.02kB ±3.8MB (within sampling noise)\n"
 	      "Showing nodes accounting for -61.02kB, -5.59% of 1.07MB total\n"
