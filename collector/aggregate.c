@@ -26,6 +26,7 @@ struct live {
 };
 
 struct pmodule {
+	uint64_t stamp;          /* when last reported: the latest wins */
 	char *path;
 	uint64_t start, end, bias;
 	uint8_t build_id[32];
@@ -45,7 +46,8 @@ struct ht_profile {
 	uint64_t rate;
 	uint32_t *fmods;         /* the module of each frame, when it was recorded */
 	struct modcache mc[MOD_CACHE];
-	uint32_t modgen;         /* bumped whenever a module is added */
+	uint32_t modgen;         /* bumped whenever the module map changes */
+	uint64_t modstamp;
 	struct pstack *stacks;
 	size_t nstacks, capstacks;
 	uint32_t *stack_index;   /* hash table of stack numbers + 1 */
@@ -156,10 +158,9 @@ static uint32_t module_of(struct ht_profile *p, uint64_t addr)
 	c->gen = p->modgen + 1;
 	c->mod = HT_NONE;
 	while (i-- > 0)
-		if (addr >= p->modules[i].start && addr < p->modules[i].end) {
+		if (addr >= p->modules[i].start && addr < p->modules[i].end &&
+		    (c->mod == HT_NONE || p->modules[i].stamp > p->modules[c->mod].stamp))
 			c->mod = (uint32_t)i;
-			break;
-		}
 	return c->mod;
 }
 
@@ -350,8 +351,13 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 	for (i = 0; i < p->nmodules; i++) {
 		m = &p->modules[i];
 		if (m->start == start && m->end == end && strlen(m->path) == path_len &&
-		    memcmp(m->path, path, path_len) == 0)
+		    memcmp(m->path, path, path_len) == 0) {
+			/* loaded again (plugins taking turns at one address):
+			 * it is the latest again, so it names what follows */
+			m->stamp = ++p->modstamp;
+			p->modgen++;
 			return 0;
+		}
 	}
 	if (grow((void **)&p->modules, &p->capmodules, p->nmodules + 1, sizeof(*m)))
 		return -1;
@@ -369,6 +375,7 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 		build_id_len = 0;
 	memcpy(m->build_id, build_id, build_id_len);
 	m->build_id_len = build_id_len;
+	m->stamp = ++p->modstamp;
 	p->nmodules++;
 	p->modgen++;
 	return 0;

@@ -10,6 +10,7 @@
 #include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -45,6 +47,7 @@ static uintptr_t self_lo, self_hi; /* the shim's own code: frames to skip */
 static int alive_fd = -1;          /* write end of the pipe the collector watches */
 static pid_t collector_pid;
 static uint64_t dl_seen = UINT64_MAX; /* dlpi_adds + dlpi_subs when modules were last sent */
+static uint64_t dl_sent = UINT64_MAX; /* ... and once they are all in the ring */
 static pthread_key_t slot_key;
 static int slot_key_ok;
 static uint32_t stalled;           /* ring full with no progress: drop without waiting */
@@ -202,9 +205,30 @@ void ht_thread_attach(struct ht_tls *t)
 
 /* ---- the ring ----------------------------------------------------------- */
 
+/* Is the collector running? A dead one may linger as a zombie (when the
+ * program is its parent), which kill(pid, 0) still finds: look at its
+ * state too. Only called when the ring is full or at exit. */
 static int collector_alive(void)
 {
-	return collector_pid > 0 && (kill(collector_pid, 0) == 0 || errno != ESRCH);
+	char path[48], buf[256];
+	const char *close_paren;
+	ssize_t n;
+	int fd;
+
+	if (collector_pid <= 0 || (kill(collector_pid, 0) != 0 && errno == ESRCH))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)collector_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = 0;
+	close_paren = strrchr(buf, ')');
+	return !(close_paren && close_paren[1] == ' ' &&
+		 (close_paren[2] == 'Z' || close_paren[2] == 'X'));
 }
 
 static void collector_died(void)
@@ -350,19 +374,25 @@ static int check_modules(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /* Sends the module list when a library was loaded or unloaded since the
- * last time. The collector only needs modules when it writes a snapshot,
- * so the events need not precede the samples that use them. */
+ * last time, before the sample that noticed it: the collector binds each
+ * frame to the module it knows when it applies the sample. */
 static void update_modules(void)
 {
 	uint64_t gen = 0, seen = __atomic_load_n(&dl_seen, __ATOMIC_RELAXED);
+	int spins = 0;
 
 	dl_iterate_phdr(check_modules, &gen);
-	if (gen == seen)
+	if (gen != seen &&
+	    __atomic_compare_exchange_n(&dl_seen, &seen, gen, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_RELAXED)) {
+		dl_iterate_phdr(send_module, NULL);
+		__atomic_store_n(&dl_sent, gen, __ATOMIC_RELEASE);
 		return;
-	if (!__atomic_compare_exchange_n(&dl_seen, &seen, gen, 0, __ATOMIC_ACQ_REL,
-					 __ATOMIC_RELAXED))
-		return; /* another thread is sending them */
-	dl_iterate_phdr(send_module, NULL);
+	}
+	/* another thread is sending this list: let it finish (briefly), so
+	 * our sample follows the modules it may name */
+	while (__atomic_load_n(&dl_sent, __ATOMIC_ACQUIRE) != gen && spins++ < 10000)
+		sched_yield();
 }
 
 /* ---- allocator statistics ---------------------------------------------- */
@@ -923,6 +953,7 @@ static void start_forked(void)
 	stalled = 0;
 	warned_dead = 0;
 	dl_seen = UINT64_MAX;
+	dl_sent = UINT64_MAX;
 	stats_next_ns = 0;
 	collector_pid = 0;
 	setup();
@@ -933,11 +964,21 @@ static void start_forked(void)
 static void setup(void)
 {
 	uint64_t ring_size = 8u << 20, nslots = 4096, v, size;
+	int v32 = 0;
 	int memfd, pfd[2];
 	ssize_t n;
 
 	if (!ht_arena_span) {
 		say("cannot reserve the sample arena; tracing is off");
+		return;
+	}
+	if (getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &v32) == 0 && v32)) {
+		/* the collector would be this program's child: its wait()
+		 * would see it, and an init that reaps everything would wait
+		 * for it forever */
+		say("process %d reaps orphans (pid 1 or a subreaper): the collector would be "
+		    "its child; tracing is off (run it under an init or the heaptrace launcher)",
+		    (int)getpid());
 		return;
 	}
 	if (env_u64("HEAPTRACE_RATE", 1, (uint64_t)1 << 40, &v))
