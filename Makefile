@@ -92,6 +92,31 @@ fuzz: tests/fuzz_snapshot
 	mkdir -p tests/out/corpus
 	tests/fuzz_snapshot -max_total_time=$(FUZZ_SECONDS) tests/out/corpus tests/corpus
 
+# benchmark: the programs scripts/bench runs, built optimised as a real
+# program would be (the stress test keeps its call chains: no sibling calls),
+# and a forwarding-only shim as the floor any preloaded profiler pays.
+BENCH_PROGS = tests/progs/stress tests/progs/microbench tests/progs/libfwdshim.so
+BENCH_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra
+
+tests/progs/stress: tests/progs/stress.c
+	$(CC) $(BENCH_CFLAGS) -fno-optimize-sibling-calls -o $@ $< -lpthread
+
+tests/progs/microbench: tests/progs/microbench.c
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+
+tests/progs/libfwdshim.so: tests/progs/fwdshim.c
+	$(CC) $(BENCH_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $< -ldl
+
+bench: $(BENCH_PROGS)
+
+bench-clean:
+	rm -f $(BENCH_PROGS)
+
+clean: bench-clean
+
+.PHONY: bench-clean
+# end of benchmark
+
 check-deps:
 	@scripts/deps.sh
 
