@@ -61,6 +61,7 @@ struct ht_profile {
 	uint64_t unmatched;
 	double inuse_space;      /* sum over stacks, kept as events arrive */
 	int inherited;           /* frees of blocks we never saw are expected */
+	size_t warmed;           /* stacks whose frames were symbolized ahead */
 };
 
 static uint64_t mix(uint64_t h)
@@ -473,4 +474,69 @@ out:
 	free(lm.loc);
 	free(locs);
 	return ret;
+}
+
+size_t ht_profile_warm(struct ht_profile *p, struct ht_symbolizer *sym, size_t max)
+{
+	struct ht_snapshot *s;
+	struct locmap lm = { 0 };
+	size_t i, k, end = p->warmed + max;
+
+	if (end > p->nstacks)
+		end = p->nstacks;
+	if (p->warmed >= end || !(s = ht_snapshot_new()))
+		return p->nstacks - p->warmed;
+	for (i = 0; i < p->nmodules; i++) {
+		struct ht_module m = { 0 };
+
+		m.path = ht_snapshot_strdup(s, p->modules[i].path);
+		m.start = p->modules[i].start;
+		m.end = p->modules[i].end;
+		m.bias = p->modules[i].bias;
+		memcpy(m.build_id, p->modules[i].build_id, sizeof(m.build_id));
+		m.build_id_len = p->modules[i].build_id_len;
+		if (!m.path || ht_snapshot_add_module(s, &m) == HT_NONE)
+			goto out;
+	}
+	for (i = p->warmed, k = 0; i < end; i++)
+		k += p->stacks[i].n;
+	lm.cap = 1024;
+	while (lm.cap < 2 * k)
+		lm.cap *= 2;
+	lm.addr = calloc(lm.cap, sizeof(uint64_t));
+	lm.loc = calloc(lm.cap, sizeof(uint32_t));
+	if (!lm.addr || !lm.loc)
+		goto out;
+	for (i = p->warmed; i < end; i++) {
+		const struct pstack *ps = &p->stacks[i];
+
+		for (k = 0; k < ps->n; k++) {
+			uint64_t a = p->frames[ps->first + k];
+			uint32_t m = p->fmods[ps->first + k];
+			size_t j = mix(a ^ (uint64_t)m << 48) & (lm.cap - 1);
+			struct ht_location l = { 0 };
+			uint32_t li;
+
+			if (m == HT_NONE)
+				continue;
+			while (lm.loc[j] && (lm.addr[j] != a || s->locations[lm.loc[j] - 1].module != m))
+				j = (j + 1) & (lm.cap - 1);
+			if (lm.loc[j])
+				continue;
+			l.address = a;
+			l.module = m;
+			li = ht_snapshot_add_location(s, &l);
+			if (li == HT_NONE)
+				goto out;
+			lm.addr[j] = a;
+			lm.loc[j] = li + 1;
+		}
+	}
+	ht_symbolize(sym, s);
+	p->warmed = end;
+out:
+	free(lm.addr);
+	free(lm.loc);
+	ht_snapshot_free(s);
+	return p->nstacks - p->warmed;
 }

@@ -268,9 +268,6 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 		ht_snapshot_free(s);
 		return NULL;
 	}
-	/* keep the names found, let go of the debug info read to find them:
-	 * it can be tens of MB (libc's), more than the tracer may keep */
-	ht_symbolizer_trim(sym);
 	return s;
 }
 
@@ -565,7 +562,7 @@ int main(int argc, char **argv)
 {
 	int shm_fd = -1, alive_fd = -1, pid_fd, lfd, i;
 	char sock[256], err[512];
-	int64_t idle = 0, next_interval = 0, next_rss = 0;
+	int64_t idle = 0, next_interval = 0, next_rss = 0, warm_idle = 0;
 	struct stat st;
 	ino_t sock_ino = 0;
 	uint32_t signals = 0;
@@ -633,8 +630,18 @@ int main(int argc, char **argv)
 			read_rss(); /* so a process that is killed still has a figure */
 			next_rss = now + 1000000000;
 		}
-		/* poll at once while events flow, then back off to 10 ms */
+		/* poll at once while events flow, then back off to 10 ms; in
+		 * quiet moments, name the new stacks' frames ahead, so that the
+		 * final snapshot, which the program waits for, is quick */
 		idle = got ? 0 : idle + 1;
+		if (!got && idle >= 3 && ht_profile_warm(prof, sym, 2000) > 0) {
+			idle = 3;
+			warm_idle = 0;
+		} else if (!got && ++warm_idle == 200) {
+			/* quiet for a while: keep the names found, let go of the
+			 * debug info read to find them (libc's is tens of MB) */
+			ht_symbolizer_trim(sym);
+		}
 		if (poll(pf, 3, got ? 0 : idle < 10 ? 1 : 10) < 0 && errno != EINTR)
 			break;
 		if (lfd >= 0 && (pf[0].revents & POLLIN)) {

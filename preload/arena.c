@@ -15,7 +15,8 @@
 #define MAX_CLASSES 96
 #define HDR 16          /* slot header; user data follows */
 #define COMMIT_STEP ((uintptr_t)64 << 10)
-#define RELEASE_MIN ((size_t)64 << 10) /* free slots this big give pages back */
+#define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
+#define RETAIN_MAX ((uint64_t)16 << 20) /* ... once this much is kept for reuse */
 
 /* Slot header. next links free slots: slot index + 1, 0 = end. */
 struct blk {
@@ -35,6 +36,12 @@ struct class {
 
 uintptr_t ht_arena_lo, ht_arena_span;
 uint64_t ht_arena_live, ht_arena_committed;
+/* Bytes of free large slots whose pages are kept: freeing a sampled large
+ * block and getting it back soon is common (churn), and faulting its pages
+ * in again cost more than the sampling (+15% on an allocation stress). */
+static uint64_t retained;
+
+#define BLK_RETAINED 0x80000000u /* a free slot that kept its pages */
 static struct class classes[MAX_CLASSES];
 static int nclasses;
 static size_t page_size;
@@ -188,6 +195,8 @@ void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 	if (c < 0)
 		return NULL;
 	b = pop(c);
+	if (b && (b->flags & BLK_RETAINED))
+		__atomic_fetch_sub(&retained, classes[c].slot_size, __ATOMIC_RELAXED);
 	if (!b) {
 		uint32_t idx = __atomic_fetch_add(&classes[c].bump, 1, __ATOMIC_RELAXED);
 
@@ -247,7 +256,11 @@ void ht_arena_free(void *p)
 
 	b->flags = 0;
 	__atomic_fetch_sub(&ht_arena_live, sz, __ATOMIC_RELAXED);
-	if (sz >= RELEASE_MIN) {
+	if (sz >= RELEASE_MIN &&
+	    __atomic_add_fetch(&retained, sz, __ATOMIC_RELAXED) <= RETAIN_MAX) {
+		b->flags = BLK_RETAINED;
+	} else if (sz >= RELEASE_MIN) {
+		__atomic_fetch_sub(&retained, sz, __ATOMIC_RELAXED);
 		/* give the pages back but keep the header's page */
 		uintptr_t from = ((uintptr_t)b + HDR + page_size - 1) & ~(uintptr_t)(page_size - 1);
 		uintptr_t to = ((uintptr_t)b + sz) & ~(uintptr_t)(page_size - 1);
