@@ -476,7 +476,7 @@ out:
 	return ret;
 }
 
-size_t ht_profile_warm(struct ht_profile *p, struct ht_symbolizer *sym, size_t max)
+struct ht_snapshot *ht_profile_warm_job(struct ht_profile *p, size_t max)
 {
 	struct ht_snapshot *s;
 	struct locmap lm = { 0 };
@@ -485,7 +485,7 @@ size_t ht_profile_warm(struct ht_profile *p, struct ht_symbolizer *sym, size_t m
 	if (end > p->nstacks)
 		end = p->nstacks;
 	if (p->warmed >= end || !(s = ht_snapshot_new()))
-		return p->nstacks - p->warmed;
+		return NULL;
 	for (i = 0; i < p->nmodules; i++) {
 		struct ht_module m = { 0 };
 
@@ -532,11 +532,13 @@ size_t ht_profile_warm(struct ht_profile *p, struct ht_symbolizer *sym, size_t m
 			lm.loc[j] = li + 1;
 		}
 	}
-	ht_symbolize(sym, s);
 	p->warmed = end;
+	free(lm.addr);
+	free(lm.loc);
+	return s;
 out:
 	free(lm.addr);
 	free(lm.loc);
 	ht_snapshot_free(s);
-	return p->nstacks - p->warmed;
+	return NULL;
 }

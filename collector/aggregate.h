@@ -49,10 +49,11 @@ double ht_profile_inuse(const struct ht_profile *p);
 int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 		    struct ht_symbolizer *sym);
 
-/* Symbolizes ahead the frames of up to max stacks recorded since the last
- * call, so that a later snapshot (the final one, which the program waits
- * for) finds their names cached. For idle moments. Returns how many
- * stacks are left to do. */
-size_t ht_profile_warm(struct ht_profile *p, struct ht_symbolizer *sym, size_t max);
+/* A snapshot holding the modules and the distinct locations of up to max
+ * stacks recorded since the last call, and nothing else: symbolizing it
+ * ahead (ht_symbolize caches every answer) makes a later snapshot, the
+ * final one which the program waits for, quick. NULL if there is nothing
+ * new (or no memory). The caller frees it. */
+struct ht_snapshot *ht_profile_warm_job(struct ht_profile *p, size_t max);
 
 #endif

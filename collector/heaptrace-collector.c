@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +40,15 @@ static int64_t peak_time;    /* when it was written */
 static int exit_seen;        /* the program said it exits normally */
 static int ring_broken;      /* a malformed record: stop reading the ring */
 static ino_t shm_ino;        /* the memfd's inode, to find it in /proc/PID/maps */
+
+/* Naming frames ahead runs on a thread of its own, so that reading debug
+ * info (tens of ms for libc's) never stops the ring from draining. The
+ * symbolizer is used by one thread at a time: sym_lock. */
+static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t warm_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
+static struct ht_snapshot *warm_job; /* locations to name, handed over */
+static int warm_trim;                /* let debug info go when done */
 
 /* Maps the shared memory and checks that it is what the shim writes. */
 static int map_shm(int fd)
@@ -233,6 +243,7 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	const struct ht_slot *slots = (const void *)((const char *)shm + shm->slots_offset);
 	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
 	struct ht_counts *c;
+	int rc;
 
 	if (!s)
 		return NULL;
@@ -264,7 +275,10 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
 	s->drops.unmatched = ht_profile_unmatched(prof);
 	add_metrics(s);
-	if (!s->exe || !s->cmdline || ht_profile_fill(prof, s, sym) != 0) {
+	pthread_mutex_lock(&sym_lock);
+	rc = !s->exe || !s->cmdline || ht_profile_fill(prof, s, sym) != 0;
+	pthread_mutex_unlock(&sym_lock);
+	if (rc) {
 		ht_snapshot_free(s);
 		return NULL;
 	}
@@ -530,6 +544,46 @@ static void daemonize(void)
 		return;
 }
 
+static void *warm_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct ht_snapshot *job;
+		int trim;
+
+		pthread_mutex_lock(&warm_mu);
+		while (!warm_job && !warm_trim)
+			pthread_cond_wait(&warm_cv, &warm_mu);
+		job = warm_job;
+		trim = warm_trim;
+		warm_trim = 0;
+		pthread_mutex_unlock(&warm_mu);
+		pthread_mutex_lock(&sym_lock);
+		if (job)
+			ht_symbolize(sym, job);
+		if (trim)
+			ht_symbolizer_trim(sym);
+		pthread_mutex_unlock(&sym_lock);
+		ht_snapshot_free(job);
+		pthread_mutex_lock(&warm_mu);
+		if (warm_job == job)
+			__atomic_store_n(&warm_job, NULL, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&warm_mu);
+	}
+	return NULL;
+}
+
+/* Gives the naming thread a job (or asks it to trim). */
+static void hand_over(struct ht_snapshot *job, int trim)
+{
+	pthread_mutex_lock(&warm_mu);
+	if (job)
+		__atomic_store_n(&warm_job, job, __ATOMIC_RELEASE);
+	warm_trim |= trim;
+	pthread_cond_signal(&warm_cv);
+	pthread_mutex_unlock(&warm_mu);
+}
+
 /* Does the traced process still map our shared memory? After an exec it
  * does not; a program that merely closed its file descriptors does. */
 static int still_mapped(void)
@@ -603,6 +657,16 @@ int main(int argc, char **argv)
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
 	next_interval = ht_now_ns() + (int64_t)(interval * 1e9);
+	{
+		pthread_t t;
+		pthread_attr_t at;
+
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, warm_main, NULL) != 0)
+			ht_error("cannot start a thread: frames are named at snapshot time only");
+		pthread_attr_destroy(&at);
+	}
 	/* the process's end: its pidfd where the kernel has them, else polling */
 	pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)shm->pid, 0);
 	__atomic_store_n(&shm->collector_ready, 1, __ATOMIC_RELEASE);
@@ -634,13 +698,17 @@ int main(int argc, char **argv)
 		 * quiet moments, name the new stacks' frames ahead, so that the
 		 * final snapshot, which the program waits for, is quick */
 		idle = got ? 0 : idle + 1;
-		if (!got && idle >= 3 && ht_profile_warm(prof, sym, 2000) > 0) {
-			idle = 3;
-			warm_idle = 0;
-		} else if (!got && ++warm_idle == 200) {
-			/* quiet for a while: keep the names found, let go of the
-			 * debug info read to find them (libc's is tens of MB) */
-			ht_symbolizer_trim(sym);
+		if (!got && idle >= 3 && !__atomic_load_n(&warm_job, __ATOMIC_ACQUIRE)) {
+			struct ht_snapshot *job = ht_profile_warm_job(prof, 2000);
+
+			if (job) {
+				hand_over(job, 0);
+				warm_idle = 0;
+			} else if (++warm_idle == 200) {
+				/* quiet for a while: keep the names found, let go
+				 * of the debug info read to find them */
+				hand_over(NULL, 1);
+			}
 		}
 		if (poll(pf, 3, got ? 0 : idle < 10 ? 1 : 10) < 0 && errno != EINTR)
 			break;
@@ -671,6 +739,7 @@ int main(int argc, char **argv)
 	}
 	if (lfd >= 0 && stat(sock, &st) == 0 && st.st_ino == sock_ino)
 		unlink(sock); /* not one a later image of this pid (exec) bound */
+	pthread_mutex_lock(&sym_lock); /* the naming thread is done with it */
 	ht_symbolizer_free(sym);
 	ht_profile_free(prof);
 	return 0;
