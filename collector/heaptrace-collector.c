@@ -357,7 +357,7 @@ static void write_peak(void)
 	struct ht_snapshot *s;
 
 	drain(1);
-	s = take(0, 0);
+	s = take(0, HT_SNAP_PEAK);
 	if (!s) {
 		ht_error("out of memory while taking a snapshot of process %lld",
 			 (long long)shm->pid);
@@ -733,7 +733,9 @@ int main(int argc, char **argv)
 			gone = 1;
 		if (gone) {
 			drain(0);
-			write_final(!exit_seen);
+			/* a clean exit whose EXIT event did not fit in the ring
+			 * still left its mark */
+			write_final(!exit_seen && !__atomic_load_n(&shm->exiting, __ATOMIC_ACQUIRE));
 			break;
 		}
 	}

@@ -1,6 +1,7 @@
 /* heaptrace-dump: asks the collector of a traced process for a snapshot
  * now and writes it (atomically) to a file; prints the file's path. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +133,9 @@ int main(int argc, char **argv)
 				ht_die(2, "--list takes no other arguments\n%s", usage);
 			return list();
 		} else if (!strcmp(a, "--")) {
-			if (i + 1 < argc)
-				pidarg = argv[++i];
+			if (pidarg || i + 2 != argc)
+				ht_die(2, "expected one PID after '--'\n%s", usage);
+			pidarg = argv[++i];
 			break;
 		} else if (a[0] == '-' && a[1]) {
 			ht_die(2, "unknown option '%s'\n%s", a, usage);
@@ -159,11 +161,13 @@ int main(int argc, char **argv)
 		ht_die(1, "process %llu sent an unreadable snapshot: %s",
 		       (unsigned long long)pid, err);
 	if (stats) {
-		int rc = ht_stats_write(stdout, NULL, s);
+		int rc = ht_stats_write(stdout, NULL, s) || fflush(stdout) != 0;
 
 		ht_snapshot_free(s);
 		free(body);
-		return rc ? 1 : 0;
+		if (rc)
+			ht_die(1, "cannot write the statistics: %s", strerror(errno));
+		return 0;
 	}
 	if (!out) {
 		base = strrchr(s->exe, '/');

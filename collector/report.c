@@ -921,7 +921,9 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 		fprintf(out, "%sCommand: %s\n", ind, s->cmdline);
 	fprintf(out, "%sPID: %" PRId64 "\n", ind, s->pid);
 
-	if (s->seq)
+	if (s->flags & HT_SNAP_PEAK)
+		fprintf(out, "%sSnapshot: peak", ind);
+	else if (s->seq || !(s->flags & HT_SNAP_FINAL))
 		fprintf(out, "%sSnapshot: %" PRIu32, ind, s->seq);
 	else
 		fprintf(out, "%sSnapshot: final", ind);

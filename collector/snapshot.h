@@ -15,6 +15,7 @@
 #define HT_SNAP_FINAL     0x1u /* written when the program ended */
 #define HT_SNAP_CUT_SHORT 0x2u /* the program ended without a clean exit (_exit, signal) */
 #define HT_SNAP_EXACT     0x4u /* rate 1: every allocation recorded, no estimates */
+#define HT_SNAP_PEAK      0x8u /* the peak snapshot (HEAPTRACE_PEAK) */
 
 /* Exact counts of every call, sampled or not, summed over all threads. */
 struct ht_counts {

@@ -864,6 +864,9 @@ static int start_collector(int memfd, int pipe_rd)
 	return 0;
 }
 
+static int snap_sig;                /* HEAPTRACE_SIGNAL's signal, 0 if none */
+static struct sigaction snap_old;   /* what it did before */
+
 static void on_snapshot_signal(int sig)
 {
 	(void)sig;
@@ -913,7 +916,8 @@ static void setup_signal(void)
 	sa.sa_handler = on_snapshot_signal;
 	sa.sa_flags = SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	sigaction(sig, &sa, NULL);
+	if (sigaction(sig, &sa, &snap_old) == 0)
+		snap_sig = sig;
 }
 
 static void after_fork_child(void)
@@ -933,6 +937,11 @@ static void after_fork_child(void)
 	ht_tls.slot = &null_slot;
 	ht_tls.attached = 1;
 	ht_tls.countdown = INT64_MAX;
+	if (snap_sig && !(follow_fork && was_on && !only_me)) {
+		/* an untraced child gets the signal's old meaning back */
+		sigaction(snap_sig, &snap_old, NULL);
+		snap_sig = 0;
+	}
 	if (follow_fork && was_on && !only_me) {
 		/* setting up here would call into the loader and posix_spawn
 		 * from a fork handler: defer it to the first allocation */

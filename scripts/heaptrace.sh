@@ -59,6 +59,9 @@ if [ -n "$depth" ]; then
 fi
 # a program, not a shell builtin or function: it is exec'd below
 prog=$(type -P -- "$1") || { printf "heaptrace: cannot run '%s': command not found\n" "$1" >&2; exit 127; }
+# files written since the program started are its snapshots (made before
+# LD_PRELOAD is set, so that mktemp itself is not traced)
+marker=$(mktemp "${TMPDIR:-/tmp}/heaptrace.XXXXXX") || die "cannot create a temporary file"
 [ -n "$output" ] || output=${HEAPTRACE_OUTPUT:-}
 [ -z "$output" ] || export HEAPTRACE_OUTPUT=$output
 export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}
@@ -100,25 +103,34 @@ else
 	pattern="heaptrace.*.$pid.heap heaptrace.*.$pid-[0-9]*.heap"
 fi
 # After a normal exit the file is complete already; after a crash or a
-# kill the collector writes it within moments.
+# kill the collector writes it within moments, while its socket is there.
+# Only a file written since the program started counts.
+sock=/tmp/heaptrace-$(id -u)/$pid.sock
 file=
-for _ in $(seq 1 300); do
+for i in $(seq 1 300); do
 	# shellcheck disable=SC2086
-	file=$(ls -t -- $pattern 2>/dev/null | head -n 1)
-	[ -n "$file" ] && [ -f "$file" ] && break
-	file=
+	for f in $(ls -t -- $pattern 2>/dev/null); do
+		[ -f "$f" ] && [ "$f" -nt "$marker" ] && { file=$f; break; }
+	done
+	[ -n "$file" ] && break
+	[ "$i" -gt 10 ] && [ ! -S "$sock" ] && break # no collector (any more)
 	sleep 0.1
 done
+rm -f "$marker"
+clean_exit=
 if [ -n "$file" ]; then
 	printf 'heaptrace: snapshot written to %s\n' "$file" >&2
 	[ -n "$quiet" ] || "$report" --top 10 "$file" >&2
+	"$report" --top 1 "$file" 2>/dev/null | grep -q '^State: final (the program exited)' && clean_exit=1
 else
-	printf 'heaptrace: no snapshot was written (%s)\n' "${output:-heaptrace.EXE.$pid.heap}" >&2
+	# shellcheck disable=SC2086
+	printf 'heaptrace: no snapshot was written (%s)\n' "$(echo $pattern | cut -d' ' -f1)" >&2
 fi
 
-if [ "$status" -gt 128 ]; then
-	# PROG died of a signal: die of the same one, so our caller sees it
-	# (without a core of our own to replace PROG's)
+if [ "$status" -gt 128 ] && [ -z "$clean_exit" ]; then
+	# PROG died of a signal (its snapshot, if any, says it did not exit):
+	# die of the same one, so our caller sees it (without a core of our
+	# own to replace PROG's)
 	sig=$((status - 128))
 	ulimit -c 0 2>/dev/null
 	trap - "$sig" 2>/dev/null
