@@ -392,19 +392,55 @@ double ht_profile_inuse(const struct ht_profile *p)
 	return p->nlive ? p->inuse_space : 0;
 }
 
+/* Locations of a snapshot being built, one per (address, module). */
 struct locmap {
 	uint64_t *addr;
-	uint32_t *loc;
+	uint32_t *loc;  /* location index + 1; 0 = empty */
 	size_t cap;
 };
 
-int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
-		    struct ht_symbolizer *sym)
+static int locmap_init(struct locmap *lm, size_t frames)
 {
-	struct locmap lm = { 0 };
-	uint32_t *locs = NULL;
-	size_t i, k, maxn = 0;
-	int ret = -1;
+	lm->cap = 1024;
+	while (lm->cap < frames * 2)
+		lm->cap *= 2;
+	lm->addr = calloc(lm->cap, sizeof(uint64_t));
+	lm->loc = calloc(lm->cap, sizeof(uint32_t));
+	return lm->addr && lm->loc ? 0 : -1;
+}
+
+static void locmap_free(struct locmap *lm)
+{
+	free(lm->addr);
+	free(lm->loc);
+}
+
+/* The location of address a in module m in s, added if new; HT_NONE on
+ * OOM. */
+static uint32_t location_of(struct locmap *lm, struct ht_snapshot *s, uint64_t a, uint32_t m)
+{
+	size_t j = mix(a ^ (uint64_t)m << 48) & (lm->cap - 1);
+	struct ht_location l = { 0 };
+	uint32_t li;
+
+	while (lm->loc[j] && (lm->addr[j] != a || s->locations[lm->loc[j] - 1].module != m))
+		j = (j + 1) & (lm->cap - 1);
+	if (lm->loc[j])
+		return lm->loc[j] - 1;
+	l.address = a;
+	l.module = m;
+	li = ht_snapshot_add_location(s, &l);
+	if (li == HT_NONE)
+		return HT_NONE;
+	lm->addr[j] = a;
+	lm->loc[j] = li + 1;
+	return li;
+}
+
+/* Adds the profile's modules to s, in the profile's order. */
+static int add_modules(const struct ht_profile *p, struct ht_snapshot *s)
+{
+	size_t i;
 
 	for (i = 0; i < p->nmodules; i++) {
 		struct ht_module m = { 0 };
@@ -416,44 +452,36 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 		memcpy(m.build_id, p->modules[i].build_id, sizeof(m.build_id));
 		m.build_id_len = p->modules[i].build_id_len;
 		if (!m.path || ht_snapshot_add_module(s, &m) == HT_NONE)
-			goto out;
+			return -1;
 	}
-	lm.cap = 1024;
-	while (lm.cap < p->nframes * 2)
-		lm.cap *= 2;
-	lm.addr = calloc(lm.cap, sizeof(uint64_t));
-	lm.loc = calloc(lm.cap, sizeof(uint32_t));
+	return 0;
+}
+
+int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
+		    struct ht_symbolizer *sym)
+{
+	struct locmap lm = { 0 };
+	uint32_t *locs = NULL;
+	size_t i, k, maxn = 0;
+	int ret = -1;
+
+	if (add_modules(p, s) != 0 || locmap_init(&lm, p->nframes) != 0)
+		goto out;
 	for (i = 0; i < p->nstacks; i++)
 		if (p->stacks[i].n > maxn)
 			maxn = p->stacks[i].n;
 	locs = malloc((maxn + 1) * sizeof(uint32_t));
-	if (!lm.addr || !lm.loc || !locs)
+	if (!locs)
 		goto out;
 	for (i = 0; i < p->nstacks; i++) {
 		const struct pstack *ps = &p->stacks[i];
 		struct ht_stack st = { 0 };
 
 		for (k = 0; k < ps->n; k++) {
-			uint64_t a = p->frames[ps->first + k];
-			uint32_t m = p->fmods[ps->first + k];
-			size_t j = mix(a ^ (uint64_t)m << 48) & (lm.cap - 1);
-
-			/* one location per (address, module) */
-			while (lm.loc[j] && (lm.addr[j] != a || s->locations[lm.loc[j] - 1].module != m))
-				j = (j + 1) & (lm.cap - 1);
-			if (!lm.loc[j]) {
-				struct ht_location l = { 0 };
-				uint32_t li;
-
-				l.address = a;
-				l.module = m;
-				li = ht_snapshot_add_location(s, &l);
-				if (li == HT_NONE)
-					goto out;
-				lm.addr[j] = a;
-				lm.loc[j] = li + 1;
-			}
-			locs[k] = lm.loc[j] - 1;
+			locs[k] = location_of(&lm, s, p->frames[ps->first + k],
+					      p->fmods[ps->first + k]);
+			if (locs[k] == HT_NONE)
+				goto out;
 		}
 		st.first_frame = ps->n ? ht_snapshot_add_frames(s, locs, ps->n) : 0;
 		if (st.first_frame == HT_NONE)
@@ -470,8 +498,7 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 	}
 	ret = sym ? ht_symbolize(sym, s) : 0;
 out:
-	free(lm.addr);
-	free(lm.loc);
+	locmap_free(&lm);
 	free(locs);
 	return ret;
 }
@@ -480,65 +507,30 @@ struct ht_snapshot *ht_profile_warm_job(struct ht_profile *p, size_t max)
 {
 	struct ht_snapshot *s;
 	struct locmap lm = { 0 };
-	size_t i, k, end = p->warmed + max;
+	size_t i, k, n = 0, end = p->warmed + max;
 
 	if (end > p->nstacks)
 		end = p->nstacks;
 	if (p->warmed >= end || !(s = ht_snapshot_new()))
 		return NULL;
-	for (i = 0; i < p->nmodules; i++) {
-		struct ht_module m = { 0 };
-
-		m.path = ht_snapshot_strdup(s, p->modules[i].path);
-		m.start = p->modules[i].start;
-		m.end = p->modules[i].end;
-		m.bias = p->modules[i].bias;
-		memcpy(m.build_id, p->modules[i].build_id, sizeof(m.build_id));
-		m.build_id_len = p->modules[i].build_id_len;
-		if (!m.path || ht_snapshot_add_module(s, &m) == HT_NONE)
-			goto out;
-	}
-	for (i = p->warmed, k = 0; i < end; i++)
-		k += p->stacks[i].n;
-	lm.cap = 1024;
-	while (lm.cap < 2 * k)
-		lm.cap *= 2;
-	lm.addr = calloc(lm.cap, sizeof(uint64_t));
-	lm.loc = calloc(lm.cap, sizeof(uint32_t));
-	if (!lm.addr || !lm.loc)
-		goto out;
+	for (i = p->warmed; i < end; i++)
+		n += p->stacks[i].n;
+	if (add_modules(p, s) != 0 || locmap_init(&lm, n) != 0)
+		goto fail;
 	for (i = p->warmed; i < end; i++) {
 		const struct pstack *ps = &p->stacks[i];
 
-		for (k = 0; k < ps->n; k++) {
-			uint64_t a = p->frames[ps->first + k];
-			uint32_t m = p->fmods[ps->first + k];
-			size_t j = mix(a ^ (uint64_t)m << 48) & (lm.cap - 1);
-			struct ht_location l = { 0 };
-			uint32_t li;
-
-			if (m == HT_NONE)
-				continue;
-			while (lm.loc[j] && (lm.addr[j] != a || s->locations[lm.loc[j] - 1].module != m))
-				j = (j + 1) & (lm.cap - 1);
-			if (lm.loc[j])
-				continue;
-			l.address = a;
-			l.module = m;
-			li = ht_snapshot_add_location(s, &l);
-			if (li == HT_NONE)
-				goto out;
-			lm.addr[j] = a;
-			lm.loc[j] = li + 1;
-		}
+		for (k = 0; k < ps->n; k++)
+			if (p->fmods[ps->first + k] != HT_NONE &&
+			    location_of(&lm, s, p->frames[ps->first + k],
+					p->fmods[ps->first + k]) == HT_NONE)
+				goto fail;
 	}
 	p->warmed = end;
-	free(lm.addr);
-	free(lm.loc);
+	locmap_free(&lm);
 	return s;
-out:
-	free(lm.addr);
-	free(lm.loc);
+fail:
+	locmap_free(&lm);
 	ht_snapshot_free(s);
 	return NULL;
 }
