@@ -972,7 +972,7 @@ static void start_forked(void)
 
 static void setup(void)
 {
-	uint64_t ring_size = 8u << 20, nslots = 4096, v, size;
+	uint64_t ring_size = 2u << 20, nslots = 4096, v, size;
 	int v32 = 0;
 	int memfd, pfd[2];
 	ssize_t n;
