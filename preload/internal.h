@@ -21,6 +21,8 @@ extern uintptr_t ht_arena_lo, ht_arena_span;
 
 #define HT_BLK_SAMPLED  1u /* recorded: its free must be recorded too */
 #define HT_BLK_INTERNAL 2u /* served before the real allocator was known */
+#define HT_BLK_NESTED   4u /* served while this thread was inside the real
+			    * allocator (a signal handler's): counted */
 
 static inline int ht_in_arena(const void *p)
 {
@@ -59,7 +61,9 @@ struct ht_tls {
 	int64_t countdown;
 	struct ht_slot *slot; /* exact counters; NULL until attached */
 	uint64_t rng;
-	uint32_t busy;        /* inside the shim: no sampling, no recursion */
+	uint32_t busy;        /* inside the real allocator (see ht_alloc_nested) */
+	void *deferred;       /* frees made meanwhile, linked through the blocks */
+	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
 };
 extern __thread struct ht_tls ht_tls;
@@ -87,6 +91,13 @@ enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
  * (NULL with errno ENOMEM on failure). For HT_OP_ALIGNED, align is a valid
  * power of two. */
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op);
+
+/* An allocation made while this thread is already inside the real
+ * allocator: by a signal handler that interrupted it (or by the shim's own
+ * work). Calling the allocator again could deadlock on the lock the
+ * interrupted call holds, so it is served from the arena, which takes no
+ * lock. Falls back to the real allocator if the arena has no room. */
+void *ht_alloc_nested(size_t n, size_t align, enum ht_op op);
 
 /* Frees a block inside the arena, recording it if it was sampled. */
 void ht_free_arena(void *p);

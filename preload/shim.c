@@ -22,6 +22,10 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 	t->countdown -= (int64_t)n;
 	if (ht_unlikely(t->countdown <= 0))
 		return ht_alloc_slow(n, align, op);
+	if (ht_unlikely(t->busy)) {
+		t->countdown += (int64_t)n;
+		return ht_alloc_nested(n, align, op);
+	}
 	ht_count_alloc(t, n);
 	t->busy++;
 	switch (op) {
@@ -49,21 +53,49 @@ HT_EXPORT void *malloc(size_t n)
 	return alloc(n, 0, HT_OP_MALLOC);
 }
 
+/* Frees what signal handlers freed while this thread was inside the real
+ * allocator; called with busy set, so handlers keep deferring meanwhile. */
+static __attribute__((noinline)) void free_deferred(void)
+{
+	void *q;
+
+	while ((q = __atomic_exchange_n(&ht_tls.deferred, NULL, __ATOMIC_ACQ_REL)) != NULL)
+		while (q) {
+			void *next = *(void **)q;
+
+			ht_real.free(q);
+			q = next;
+		}
+}
+
 HT_EXPORT void free(void *p)
 {
 	if (ht_unlikely(ht_in_arena(p))) {
-		if (!(ht_arena_flags(p) & HT_BLK_SAMPLED)) {
-			ht_arena_free(p); /* a start-up block */
-			return;
+		uint32_t f = ht_arena_flags(p);
+
+		if (f & HT_BLK_SAMPLED) {
+			ht_free_arena(p);
+		} else {
+			if (f & HT_BLK_NESTED)
+				ht_count_free(&ht_tls);
+			ht_arena_free(p); /* a start-up or nested block */
 		}
-		ht_free_arena(p);
 		return;
 	}
 	if (!p)
 		return;
 	ht_count_free(&ht_tls);
+	if (ht_unlikely(ht_tls.busy)) {
+		/* a signal handler interrupted the real allocator, which may
+		 * hold the lock this free would need: free it later */
+		*(void **)p = ht_tls.deferred;
+		ht_tls.deferred = p;
+		return;
+	}
 	ht_tls.busy++;
 	ht_real.free(p);
+	if (ht_unlikely(ht_tls.deferred != NULL))
+		free_deferred();
 	ht_tls.busy--;
 }
 
@@ -100,7 +132,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 	if (!p)
 		return malloc(n);
 	if (ht_unlikely(ht_in_arena(p))) {
-		if (ht_arena_flags(p) & HT_BLK_SAMPLED)
+		if (ht_arena_flags(p) & (HT_BLK_SAMPLED | HT_BLK_NESTED))
 			ht_count_realloc(t);
 		if (n == 0) {
 			free(p);

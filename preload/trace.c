@@ -95,12 +95,12 @@ int ht_resolve(void)
 
 	if (ht_likely(st == ST_RESOLVED))
 		return 0;
-	if (st == ST_RESOLVING || ht_tls.busy)
+	if (st == ST_RESOLVING || ht_tls.self)
 		return -1; /* dlsym is allocating: served from the arena */
 	if (!__atomic_compare_exchange_n(&resolve_state, &st, ST_RESOLVING, 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -1;
-	ht_tls.busy = 1;
+	ht_tls.self = 1;
 	ht_arena_init();
 	r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
 	r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
@@ -112,7 +112,7 @@ int ht_resolve(void)
 	r.valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
 	r.pvalloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "pvalloc");
 	r.malloc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-	ht_tls.busy = 0;
+	ht_tls.self = 0;
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc || !r.posix_memalign ||
 	    !r.memalign || !r.malloc_usable_size) {
 		say("cannot find the underlying malloc; aborting");
@@ -187,9 +187,9 @@ void ht_thread_attach(struct ht_tls *t)
 		t->attached = 1;
 		t->countdown = ht_sample_gap(&t->rng, rate);
 		if (slot_key_ok) {
-			t->busy++;
+			t->self++;
 			pthread_setspecific(slot_key, s);
-			t->busy--;
+			t->self--;
 		}
 	} else if (tr == TR_STARTING) {
 		/* before start-up finishes: every call comes back here */
@@ -438,7 +438,9 @@ static uint64_t jemalloc_stat(const char *name)
 
 /* Copies the allocator's own figures into the shared memory. They cost
  * locks and walks inside the allocator, so this runs at most every 100 ms,
- * on the sampled path (or at exit), with the thread marked busy. */
+ * on the sampled path (or at exit); the thread counts as inside the
+ * allocator meanwhile, since a signal handler that interrupts this must not
+ * call into it. */
 static void refresh_stats(int force)
 {
 	struct timespec ts;
@@ -454,6 +456,7 @@ static void refresh_stats(int force)
 	if (!__atomic_compare_exchange_n(&stats_next_ns, &next, now + 100000000, 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 		return; /* another thread does it */
+	ht_tls.busy++;
 	if (mallctl_fn) {
 		uint64_t epoch = 1;
 		size_t len = sizeof(epoch);
@@ -474,6 +477,7 @@ static void refresh_stats(int force)
 		v[HT_GLIBC_MMAP] = mi.hblkhd;
 		v[HT_GLIBC_TOP_PAD] = mi.keepcost;
 	}
+	ht_tls.busy--;
 	v[HT_ARENA_LIVE] = __atomic_load_n(&ht_arena_live, __ATOMIC_RELAXED);
 	v[HT_ARENA_COMMITTED] = __atomic_load_n(&ht_arena_committed, __ATOMIC_RELAXED);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -554,20 +558,34 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 	struct ht_tls *t = &ht_tls;
 	void *p;
 
-	if (ht_resolve() != 0 || t->busy) {
-		/* our own work, or dlsym during start-up: never sampled */
+	if (ht_resolve() != 0 || t->self) {
+		/* the shim's own work, or dlsym during start-up: never sampled */
 		t->countdown += (int64_t)n;
-		if (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) == ST_RESOLVED)
-			return real_alloc(n, align, op);
+		if (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) == ST_RESOLVED) {
+			if (t->busy)
+				return ht_alloc_nested(n, align, op);
+			/* counted, as its free will be: it may be a signal
+			 * handler's allocation, not ours */
+			if (t->slot)
+				ht_count_alloc(t, n);
+			t->busy++;
+			p = real_alloc(n, align, op);
+			t->busy--;
+			return p;
+		}
 		p = ht_arena_alloc(n, align, HT_BLK_INTERNAL, op == HT_OP_CALLOC);
 		if (!p)
 			errno = ENOMEM;
 		return p;
 	}
+	if (t->busy) {
+		t->countdown += (int64_t)n;
+		return ht_alloc_nested(n, align, op);
+	}
 	if (ht_unlikely(fork_pending) && __atomic_exchange_n(&fork_pending, 0, __ATOMIC_ACQ_REL)) {
-		t->busy++;
+		t->self++;
 		start_forked();
-		t->busy--;
+		t->self--;
 	}
 	if (!t->attached || t->slot == &early_slot) {
 		t->countdown += (int64_t)n; /* undo the caller's decrement */
@@ -583,7 +601,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		t->countdown = INT64_MAX;
 		return real_alloc(n, align, op);
 	}
-	t->busy++;
+	t->self++;
 	t->countdown = ht_sample_gap(&t->rng, rate);
 	p = ht_arena_alloc(n, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
 	if (p) {
@@ -593,7 +611,19 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
 		p = real_alloc(n, align, op);
 	}
-	t->busy--;
+	t->self--;
+	return p;
+}
+
+void *ht_alloc_nested(size_t n, size_t align, enum ht_op op)
+{
+	struct ht_tls *t = &ht_tls;
+	void *p = ht_arena_alloc(n, align, HT_BLK_NESTED, op == HT_OP_CALLOC);
+
+	if (!p)
+		return real_alloc(n, align, op);
+	if (ht_likely(t->slot != NULL))
+		ht_count_alloc(t, n);
 	return p;
 }
 
@@ -605,9 +635,9 @@ void ht_free_arena(void *p)
 		/* recorded before the slot can be reused, so a thread that gets
 		 * the same address next writes its ALLOC after this FREE */
 		if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) == TR_ON) {
-			t->busy++;
+			t->self++;
 			record_free(p);
-			t->busy--;
+			t->self--;
 		}
 		ht_count_free(t);
 	}
@@ -1071,10 +1101,10 @@ static void setup(void)
 	collector_pid = (pid_t)__atomic_load_n(&shm->collector_pid, __ATOMIC_ACQUIRE);
 
 	if (!hooks_set) {
-		ht_tls.busy++;
+		ht_tls.self++;
 		slot_key_ok = pthread_key_create(&slot_key, retire_slot) == 0;
 		pthread_atfork(NULL, NULL, after_fork_child);
-		ht_tls.busy--;
+		ht_tls.self--;
 		hooks_set = 1;
 	}
 	find_allocator();
@@ -1134,7 +1164,7 @@ __attribute__((destructor)) static void ht_fini(void)
 
 	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON)
 		return;
-	ht_tls.busy++;
+	ht_tls.self++;
 	refresh_stats(1);
 	if (exit_timeout == 0) {
 		/* not waiting: the collector finishes on its own */
@@ -1143,7 +1173,7 @@ __attribute__((destructor)) static void ht_fini(void)
 			ring_commit(r, pos, ht_rec_len(sizeof(*r)), HT_EV_EXIT, 0);
 		__atomic_store_n(&shm->exiting, 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
-		ht_tls.busy--;
+		ht_tls.self--;
 		return;
 	}
 	r = ring_reserve(ht_rec_len(sizeof(*r)), &pos);
@@ -1166,5 +1196,5 @@ __attribute__((destructor)) static void ht_fini(void)
 		futex_wait(&shm->done, 0, &ts);
 		waited += 0.05;
 	}
-	ht_tls.busy--;
+	ht_tls.self--;
 }
