@@ -1,11 +1,13 @@
 # Shared by the end-to-end test scripts: TAP output, the paths of the built
-# tools, and a scratch directory removed at exit. Source it, then call
-# pass/fail/check/is and finally done.
+# tools, a scratch directory (the working directory, removed at exit), and
+# the untraced-versus-traced comparison. Source it, then call
+# pass/fail/check/is and finally done_testing.
 top=${HT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 lib=$top/preload/libheaptrace.so
-report=$top/collector/heaptrace-report
-hdiff=$top/collector/heaptrace-diff
-dump=$top/collector/heaptrace-dump
+bin=${HT_BIN:-$top/collector}        # where the tools are (another build: HT_BIN)
+report=$bin/heaptrace-report
+hdiff=$bin/heaptrace-diff
+dump=$bin/heaptrace-dump
 launcher=$top/scripts/heaptrace
 progs=$top/tests/progs
 
@@ -47,4 +49,69 @@ value() {
 	"$report" --format collapsed --functions --top 0 --sample-index "$3" "$1" |
 		awk -v f="$2" '{ v = $NF; $NF = ""; sub(/ $/, ""); n = split($0, fr, ";");
 			if (fr[n] == f) s += v } END { printf "%d\n", s + 0 }'
+}
+
+# run NAME CMD...: CMD with stdin from $stdin (default /dev/null); its
+# stdout, stderr and status go to NAME.out, NAME.err, NAME.rc. A death by
+# signal is not announced on our stderr.
+run() {
+	local name=$1
+	shift
+	(
+		"$@" <"${stdin:-/dev/null}" >"$name.out" 2>"$name.err"
+		echo $? >"$name.rc"
+	) 2>/dev/null
+}
+
+# same NAME VAR=VALUE... -- CMD...: runs CMD untraced (NAME.u.*) and
+# traced (NAME.t.*), each with the VARs, and checks that the status,
+# stdout and stderr are the same. $before, if set, is run before each (to
+# remove a database, say). Set errlines=N when the traced run is expected
+# to add N lines from heaptrace to stderr: those are then compared apart,
+# in NAME.t.ht.
+same() {
+	local name=$1 envs=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+	shift
+	[ -z "$before" ] || eval "$before"
+	run "$name.u" env "${envs[@]}" "$@"
+	[ -z "$before" ] || eval "$before"
+	run "$name.t" env "${envs[@]}" LD_PRELOAD="$lib" "$@"
+	is "$(cat "$name.t.rc")" "$(cat "$name.u.rc")" "$name: exit status unchanged ($(cat "$name.u.rc"))"
+	if cmp -s "$name.u.out" "$name.t.out"; then
+		pass "$name: stdout unchanged"
+	else
+		fail "$name: stdout unchanged"
+		diff "$name.u.out" "$name.t.out" | head -5 | note
+	fi
+	grep '^heaptrace' "$name.t.err" >"$name.t.ht"
+	grep -v '^heaptrace' "$name.t.err" >"$name.t.rest"
+	if [ "${errlines:-0}" -eq 0 ] && cmp -s "$name.u.err" "$name.t.err"; then
+		pass "$name: stderr unchanged"
+	elif [ "${errlines:-0}" -gt 0 ] && cmp -s "$name.u.err" "$name.t.rest"; then
+		pass "$name: stderr unchanged but for heaptrace's lines"
+	else
+		fail "$name: stderr unchanged"
+		diff "$name.u.err" "$name.t.err" | head -5 | note
+	fi
+}
+
+# wait_file FILE: waits up to 10 s for FILE to appear
+wait_file() {
+	for _ in $(seq 200); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# valid FILE DESCRIPTION: FILE appears (a collector may still be writing
+# it) and heaptrace-report reads it (into FILE.txt)
+valid() {
+	wait_file "$1"
+	"$report" "$1" >"$1.txt" 2>&1
+	local rc=$?
+	check $rc "$2: a valid snapshot"
+	[ $rc -eq 0 ] || head -3 "$1.txt" | note
 }

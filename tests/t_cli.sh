@@ -3,21 +3,10 @@
 # (written by tests/test_report --write-fixtures) against the golden outputs
 # in tests/golden/, then bad inputs and options. Prints TAP.
 #   HT_UPDATE_GOLDEN=1 tests/t_cli.sh   rewrites the golden files
-top=${HT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-bin=${HT_BIN:-$top/collector}                # where the tools are
+. "$(dirname "$0")/lib.sh"
 fixw=${HT_FIXTURE_WRITER:-$top/tests/test_report}
 golden=$top/tests/golden
-report=$bin/heaptrace-report
-hdiff=$bin/heaptrace-diff
 
-n=0 failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2"; fi; }
-
-work=$(mktemp -d) || exit 2
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 2
 
 if ! "$fixw" --write-fixtures . >fixtures.log 2>&1; then
 	fail "write fixtures"
@@ -179,5 +168,4 @@ if [ -w /dev/full ]; then
 	check $? "stdout full: exit 1, reported"
 fi
 
-echo "1..$n"
-[ $failed -eq 0 ]
+done_testing

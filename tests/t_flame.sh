@@ -4,30 +4,18 @@
 # starts (it marks the document), every frame is there, a built-in self test
 # of zoom, unzoom and search passes (the "#selftest" fragment runs it), and
 # nothing throws. Also renders a screenshot. Prints TAP.
-top=${HT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-bin=${HT_BIN:-$top/collector}
+. "$(dirname "$0")/lib.sh"
 fixw=${HT_FIXTURE_WRITER:-$top/tests/test_report}
-report=$bin/heaptrace-report
-hdiff=$bin/heaptrace-diff
-
-n=0 failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2"; fi; }
 
 browser=
 for b in chromium chromium-browser; do
 	command -v $b >/dev/null 2>&1 && browser=$b && break
 done
 if [ -z "$browser" ]; then
-	echo "ok 1 # SKIP no chromium (scripts/deps.sh installs it)"
-	echo "1..1"
-	exit 0
+	fail "chromium is installed (scripts/deps.sh installs it)"
+	done_testing
 fi
 
-work=$(mktemp -d) || exit 2
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 2
 
 # chrome PROFILE_DIR ARGS...: one headless browser, no network, no state kept.
 chrome() {
@@ -50,13 +38,11 @@ svgs="report diff series objects"
 "$hdiff" --format svg -o diff.svg step1.heap step4.heap 2>/dev/null
 "$hdiff" --series --format svg -o series.svg step1.heap step2.heap step3.heap step4.heap
 "$report" --format svg --alloc_objects --functions -o objects.svg cur.heap 2>/dev/null
-# a real traced run, when the shim is built
-shim=$top/preload/libheaptrace.so
-if [ -e "$shim" ] && [ -x "$top/tests/progs/retain" ] &&
-   HEAPTRACE_OUTPUT=$work/real.heap LD_PRELOAD=$shim "$top/tests/progs/retain" 20 >/dev/null 2>&1 &&
-   "$report" --format svg -o real.svg real.heap 2>/dev/null; then
-	svgs="$svgs real"
-fi
+# a real traced run
+HEAPTRACE_OUTPUT=$work/real.heap LD_PRELOAD=$lib "$progs/retain" 20 >/dev/null 2>&1 &&
+	"$report" --format svg -o real.svg real.heap 2>/dev/null
+check $? "a real traced run renders to svg"
+svgs="$svgs real"
 
 # All at once: each browser takes a couple of seconds to start.
 for s in $svgs; do
@@ -96,5 +82,4 @@ done
 [ -s report.png ] && [ "$(wc -c <report.png)" -gt 5000 ]
 check $? "report.svg renders to a screenshot ($(wc -c <report.png 2>/dev/null) bytes)"
 
-echo "1..$n"
-[ $failed -eq 0 ]
+done_testing

@@ -13,67 +13,6 @@ unset HEAPTRACE_COLLECTOR HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_RING_MB \
 	HEAPTRACE_FOLLOW_FORK HEAPTRACE_PID HEAPTRACE_DISABLE HEAPTRACE_SIGNAL
 trap 'umount "$work/full" 2>/dev/null; rm -rf "$work"' EXIT
 
-# run NAME CMD...: CMD with stdin from $stdin (default /dev/null); its
-# stdout, stderr and status go to NAME.out, NAME.err, NAME.rc. A death by
-# signal is not announced on our stderr.
-run() {
-	local name=$1
-	shift
-	(
-		"$@" <"${stdin:-/dev/null}" >"$name.out" 2>"$name.err"
-		echo $? >"$name.rc"
-	) 2>/dev/null
-}
-
-# same NAME VAR=VALUE... -- CMD...: runs CMD untraced (NAME.u.*) and
-# traced (NAME.t.*), each with the VARs, and checks that the status,
-# stdout and stderr are the same. Set errlines=N when the traced run is
-# expected to add N lines from heaptrace to stderr: those are then
-# compared apart, in NAME.t.ht.
-same() {
-	local name=$1 envs=()
-	shift
-	while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
-	shift
-	run "$name.u" env "${envs[@]}" "$@"
-	run "$name.t" env "${envs[@]}" LD_PRELOAD="$lib" "$@"
-	is "$(cat "$name.t.rc")" "$(cat "$name.u.rc")" "$name: exit status unchanged"
-	if cmp -s "$name.u.out" "$name.t.out"; then
-		pass "$name: stdout unchanged"
-	else
-		fail "$name: stdout unchanged"
-		diff "$name.u.out" "$name.t.out" | head -5 | note
-	fi
-	grep '^heaptrace' "$name.t.err" >"$name.t.ht"
-	grep -v '^heaptrace' "$name.t.err" >"$name.t.rest"
-	if [ "${errlines:-0}" -eq 0 ] && cmp -s "$name.u.err" "$name.t.err"; then
-		pass "$name: stderr unchanged"
-	elif [ "${errlines:-0}" -gt 0 ] && cmp -s "$name.u.err" "$name.t.rest"; then
-		pass "$name: stderr unchanged but for heaptrace's lines"
-	else
-		fail "$name: stderr unchanged"
-		diff "$name.u.err" "$name.t.err" | head -5 | note
-	fi
-}
-
-# wait_file FILE: waits up to 10 s for FILE to appear
-wait_file() {
-	for _ in $(seq 200); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# valid FILE DESCRIPTION: FILE appears and heaptrace-report reads it
-valid() {
-	wait_file "$1"
-	"$report" "$1" >"$1.txt" 2>&1
-	local rc=$?
-	check $rc "$2: a valid snapshot"
-	[ $rc -eq 0 ] || head -3 "$1.txt" | note
-}
-
 # no_warning FILE DESCRIPTION: the report of FILE warns about nothing
 no_warning() {
 	if grep -q 'warning' "$1.txt"; then

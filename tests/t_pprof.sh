@@ -6,26 +6,14 @@
 # against heaptrace-diff, and for heaptrace-diff's own export. Fixture
 # snapshots (tests/test_report --write-fixtures) and real runs of
 # tests/progs/retain under the shim, exact (rate 1) and sampled. Prints TAP.
-top=${HT_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-bin=${HT_BIN:-$top/collector}
+. "$(dirname "$0")/lib.sh"
 fixw=${HT_FIXTURE_WRITER:-$top/tests/test_report}
-report=$bin/heaptrace-report
-hdiff=$bin/heaptrace-diff
-
-n=0 failed=0
-pass() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
-check() { if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2"; fi; }
 
 if ! command -v go >/dev/null 2>&1; then
-	echo "ok 1 # SKIP go not installed (scripts/deps.sh installs golang-go)"
-	echo "1..1"
-	exit 0
+	fail "go is installed (scripts/deps.sh installs golang-go)"
+	done_testing
 fi
 
-work=$(mktemp -d) || exit 2
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 2
 # go tool pprof reads local files only; keep it off the network and out of $HOME
 mkdir -p home pprof gocache
 export HOME=$work/home PPROF_TMPDIR=$work/pprof GOCACHE=$work/gocache
@@ -211,5 +199,4 @@ if [ -s pprof.err ] && grep -v '^Local symbolization failed' pprof.err | grep -q
 	sed 's/^/# /' pprof.err | head -20
 fi
 
-echo "1..$n"
-[ $failed -eq 0 ]
+done_testing

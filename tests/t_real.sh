@@ -10,53 +10,6 @@ unset HEAPTRACE_COLLECTOR HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_RING_MB \
 	HEAPTRACE_FOLLOW_FORK HEAPTRACE_PID HEAPTRACE_DISABLE HEAPTRACE_SIGNAL
 py=/usr/bin/python3 # not a pyenv shim from PATH
 
-# run NAME CMD...: CMD with stdin from $stdin (default /dev/null); its
-# stdout, stderr and status go to NAME.out, NAME.err, NAME.rc. A death by
-# signal is not announced on our stderr.
-run() {
-	local name=$1
-	shift
-	(
-		"$@" <"${stdin:-/dev/null}" >"$name.out" 2>"$name.err"
-		echo $? >"$name.rc"
-	) 2>/dev/null
-}
-
-# same NAME VAR=VALUE... -- CMD...: runs CMD untraced (NAME.u.*) and traced
-# (NAME.t.*), each with the VARs; status, stdout and stderr must match.
-# $before, if set, is run before each (to remove a database, say).
-same() {
-	local name=$1 envs=()
-	shift
-	while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
-	shift
-	[ -z "$before" ] || eval "$before"
-	run "$name.u" env "${envs[@]}" "$@"
-	[ -z "$before" ] || eval "$before"
-	run "$name.t" env "${envs[@]}" LD_PRELOAD="$lib" "$@"
-	is "$(cat "$name.t.rc")" "$(cat "$name.u.rc")" "$name: exit status unchanged ($(cat "$name.u.rc"))"
-	if cmp -s "$name.u.out" "$name.t.out"; then
-		pass "$name: stdout unchanged"
-	else
-		fail "$name: stdout unchanged"
-		diff "$name.u.out" "$name.t.out" | head -5 | note
-	fi
-	if cmp -s "$name.u.err" "$name.t.err"; then
-		pass "$name: stderr unchanged"
-	else
-		fail "$name: stderr unchanged"
-		diff "$name.u.err" "$name.t.err" | head -5 | note
-	fi
-}
-
-# valid FILE DESCRIPTION: heaptrace-report reads FILE (into FILE.txt)
-valid() {
-	"$report" "$1" >"$1.txt" 2>&1
-	local rc=$?
-	check $rc "$2: a valid snapshot"
-	[ $rc -eq 0 ] || head -3 "$1.txt" | note
-}
-
 # calls FILE WHAT: the exact count WHAT (allocs, frees, live) of the
 # report's Calls line
 calls() {
