@@ -6,6 +6,7 @@
 #include "report.h"
 #include "report_int.h"
 #include "snapshot.h"
+#include "build.h"
 #include "tap.h"
 #include "util.h"
 
@@ -15,42 +16,6 @@
 #include <zlib.h>
 
 /* ---- building snapshots ---- */
-
-static uint32_t fn(struct ht_snapshot *s, const char *name, const char *sys, const char *file)
-{
-	struct ht_function f = { ht_snapshot_strdup(s, name), ht_snapshot_strdup(s, sys ? sys : name),
-				 ht_snapshot_strdup(s, file) };
-
-	return ht_snapshot_add_function(s, &f);
-}
-
-static uint32_t module(struct ht_snapshot *s, const char *path, uint64_t start, uint64_t end,
-		       uint64_t bias, const char *build_id)
-{
-	struct ht_module m = { ht_snapshot_strdup(s, path), start, end, bias, { 0 }, 0 };
-
-	m.build_id_len = (uint32_t)strlen(build_id);
-	memcpy(m.build_id, build_id, m.build_id_len);
-	return ht_snapshot_add_module(s, &m);
-}
-
-/* A location with nl lines (function, line pairs), innermost first. */
-static uint32_t loc(struct ht_snapshot *s, uint64_t addr, uint32_t mod, int nl, ...)
-{
-	struct ht_location l = { addr, mod, (uint32_t)s->nlines, (uint32_t)nl };
-	va_list ap;
-
-	va_start(ap, nl);
-	for (int i = 0; i < nl; i++) {
-		struct ht_line ln;
-
-		ln.function = va_arg(ap, uint32_t);
-		ln.line = va_arg(ap, uint32_t);
-		ht_snapshot_add_line(s, &ln);
-	}
-	va_end(ap);
-	return ht_snapshot_add_location(s, &l);
-}
 
 static void stack(struct ht_snapshot *s, double is, double io, double as, double ao, int n, ...)
 {
@@ -90,9 +55,9 @@ static struct ht_snapshot *make(uint64_t shift, double scale)
 	s->rate = 524288;
 	s->seq = 3;
 	s->drops.alloc_events = 7;
-	libz = module(s, "/lib/libz.so.1", 0x7f0000000000 + shift, 0x7f0000020000 + shift,
+	libz = module_id(s, "/lib/libz.so.1", 0x7f0000000000 + shift, 0x7f0000020000 + shift,
 		      0x7f0000000000 + shift, "\x12\x34\xab");
-	exe = module(s, "/opt/app/bin/app", 0x555500001000 + shift, 0x555500009000 + shift,
+	exe = module_id(s, "/opt/app/bin/app", 0x555500001000 + shift, 0x555500009000 + shift,
 		     0x555500000000 + shift, "\xde\xad\xbe\xef");
 	f_main = fn(s, "main", NULL, "/src/main.c");
 	f_work = fn(s, "Work::run()", "_ZN4Work3runEv", "/src/work.cc");

@@ -3,6 +3,7 @@
  * "test_report --write-fixtures DIR" writes the snapshots used by t_cli.sh. */
 #include "report.h"
 #include "snapshot.h"
+#include "build.h"
 #include "tap.h"
 #include "util.h"
 
@@ -14,44 +15,6 @@
 #define MB (1024.0 * 1024.0)
 
 /* ---- building snapshots ---- */
-
-static uint32_t fn(struct ht_snapshot *s, const char *name, const char *sys,
-		   const char *file)
-{
-	struct ht_function f = {
-		ht_snapshot_strdup(s, name),
-		ht_snapshot_strdup(s, sys ? sys : name),
-		ht_snapshot_strdup(s, file),
-	};
-
-	return ht_snapshot_add_function(s, &f);
-}
-
-static uint32_t module(struct ht_snapshot *s, const char *path, uint64_t start,
-		       uint64_t end, uint64_t bias)
-{
-	struct ht_module m = { ht_snapshot_strdup(s, path), start, end, bias, { 0 }, 0 };
-
-	return ht_snapshot_add_module(s, &m);
-}
-
-/* A location with n line entries, innermost first: n pairs (function, line). */
-static uint32_t loc(struct ht_snapshot *s, uint64_t addr, uint32_t mod, int n, ...)
-{
-	struct ht_location l = { addr, mod, (uint32_t)s->nlines, (uint32_t)n };
-	va_list ap;
-
-	va_start(ap, n);
-	for (int i = 0; i < n; i++) {
-		struct ht_line ln;
-
-		ln.function = va_arg(ap, uint32_t);
-		ln.line = va_arg(ap, uint32_t);
-		ht_snapshot_add_line(s, &ln);
-	}
-	va_end(ap);
-	return ht_snapshot_add_location(s, &l);
-}
 
 /* The sample count behind an estimate of n objects of space bytes: n times
  * the chance that one is sampled, at least 1. */
