@@ -437,6 +437,29 @@ static double env_number(const char *name, double lo, double hi)
 	return d;
 }
 
+/* HEAPTRACE_DWARF_MB: the most compressed DWARF, unpacked, that the
+ * collector reads for one module (a whole number of MiB, 0 for none). */
+#define DWARF_MB_DEFAULT 4
+#define DWARF_MB_MAX 1048576
+
+static uint64_t dwarf_max_bytes(void)
+{
+	const char *v = getenv("HEAPTRACE_DWARF_MB");
+	uint64_t mb = 0;
+	const char *c;
+
+	if (!v || !*v)
+		return (uint64_t)DWARF_MB_DEFAULT << 20;
+	for (c = v; *c >= '0' && *c <= '9' && mb <= DWARF_MB_MAX; c++)
+		mb = mb * 10 + (uint64_t)(*c - '0');
+	if (*c || mb > DWARF_MB_MAX) {
+		ht_error("ignoring HEAPTRACE_DWARF_MB='%s': not a whole number from 0 to %d",
+			 v, DWARF_MB_MAX);
+		return (uint64_t)DWARF_MB_DEFAULT << 20;
+	}
+	return mb << 20;
+}
+
 static void reply_error(int fd, const char *msg)
 {
 	char line[600];
@@ -642,6 +665,7 @@ int main(int argc, char **argv)
 	sym = ht_symbolizer_new();
 	if (!prof || !sym)
 		ht_die(1, "out of memory");
+	ht_symbolizer_set_dwarf_max(sym, dwarf_max_bytes());
 	if (shm->forked)
 		ht_profile_set_inherited(prof);
 	ht_progname = "heaptrace";

@@ -13,6 +13,7 @@
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
 #include <stdint.h>
@@ -134,6 +135,7 @@ typedef char *(*cxa_demangle_fn)(const char *name, char *buf, size_t *len, int *
 
 struct ht_symbolizer {
 	unsigned flags;
+	uint64_t dwarf_max; /* largest DWARF unpacked per module (bytes) */
 
 	struct sym_module *mods;
 	size_t nmods, capmods;
@@ -987,6 +989,77 @@ static int push_dwarf_frames(struct ht_symbolizer *sym, struct sym_module *m,
 	return pushed;
 }
 
+/* Bytes that libdw would unpack to read elf's DWARF: the uncompressed sizes
+ * of its compressed debug sections (SHF_COMPRESSED .debug_*, and GNU
+ * .zdebug_*, whose data starts with "ZLIB" and the size, big-endian). */
+static uint64_t dwarf_unpacked(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	uint64_t total = 0;
+
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return 0;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr shdr;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(elf, shstrndx, shdr.sh_name);
+		if (!name)
+			continue;
+		if ((shdr.sh_flags & SHF_COMPRESSED) && strncmp(name, ".debug_", 7) == 0) {
+			GElf_Chdr ch;
+
+			if (gelf_getchdr(scn, &ch))
+				total += ch.ch_size;
+		} else if (strncmp(name, ".zdebug_", 8) == 0) {
+			Elf_Data *d = elf_rawdata(scn, NULL);
+			const unsigned char *b = d ? d->d_buf : NULL;
+
+			if (b && d->d_size >= 12 && memcmp(b, "ZLIB", 4) == 0)
+				for (int i = 4; i < 12; i++)
+					total = total + ((uint64_t)b[i] << (8 * (11 - i)));
+		}
+	}
+	return total;
+}
+
+/* Whether m's DWARF may be read: always, unless it is compressed and would
+ * unpack to more than sym->dwarf_max bytes (libc's from libc6-dbg is some
+ * 10 MB, held while it is used, and 40 ms of inflating); such a module is
+ * named from its symbol table. The symbol table is looked up first, which
+ * locates a separate debug file without reading its DWARF. */
+static int dwarf_affordable(struct ht_symbolizer *sym, struct sym_module *m)
+{
+	const char *debugfile = NULL;
+	uint64_t size = 0;
+
+	if (sym->dwarf_max == UINT64_MAX)
+		return 1;
+	dwfl_module_getsymtab(m->mod);
+	dwfl_module_info(m->mod, NULL, NULL, NULL, NULL, NULL, NULL, &debugfile);
+	if (debugfile) {
+		int fd = open(debugfile, O_RDONLY | O_CLOEXEC);
+		Elf *e = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+
+		if (e) {
+			size = dwarf_unpacked(e);
+			elf_end(e);
+		}
+		if (fd >= 0)
+			close(fd);
+	} else {
+		GElf_Addr bias;
+		Elf *e = dwfl_module_getelf(m->mod, &bias);
+
+		if (e)
+			size = dwarf_unpacked(e);
+	}
+	return size <= sym->dwarf_max;
+}
+
 /* Resolves file address pc (already the call site) of m into new frames at
  * the end of sym->frames. Returns how many (0: nothing known), -1 on OOM. */
 static int resolve(struct ht_symbolizer *sym, struct sym_module *m, uint64_t pc)
@@ -995,7 +1068,8 @@ static int resolve(struct ht_symbolizer *sym, struct sym_module *m, uint64_t pc)
 	int line = 0, n;
 
 	if (!(sym->flags & HT_SYM_SYMTAB_ONLY) && !m->dw_loaded) {
-		m->dw = dwfl_module_getdwarf(m->mod, &m->dwbias);
+		if (dwarf_affordable(sym, m))
+			m->dw = dwfl_module_getdwarf(m->mod, &m->dwbias);
 		m->dw_loaded = 1;
 	}
 	if (!(sym->flags & HT_SYM_SYMTAB_ONLY) && m->dw) {
@@ -1410,9 +1484,16 @@ struct ht_symbolizer *ht_symbolizer_new_flags(unsigned flags)
 	struct ht_symbolizer *sym = calloc(1, sizeof(*sym));
 
 	elf_version(EV_CURRENT);
-	if (sym)
+	if (sym) {
 		sym->flags = flags;
+		sym->dwarf_max = UINT64_MAX;
+	}
 	return sym;
+}
+
+void ht_symbolizer_set_dwarf_max(struct ht_symbolizer *sym, uint64_t bytes)
+{
+	sym->dwarf_max = bytes;
 }
 
 struct ht_symbolizer *ht_symbolizer_new(void)

@@ -20,6 +20,12 @@ struct ht_symbolizer *ht_symbolizer_new(void);
 /* Same, with HT_SYM_* flags (0 is ht_symbolizer_new). */
 struct ht_symbolizer *ht_symbolizer_new_flags(unsigned flags);
 
+/* Modules whose DWARF is compressed and would unpack to more than bytes are
+ * named from their symbol tables only (no file:line, no inlined frames); the
+ * default is no limit. Uncompressed DWARF is read in place, pages as needed,
+ * and always used. */
+void ht_symbolizer_set_dwarf_max(struct ht_symbolizer *sym, uint64_t bytes);
+
 /* Frees the symbolizer, its cache and the module files it holds. NULL is fine. */
 void ht_symbolizer_free(struct ht_symbolizer *sym);
 

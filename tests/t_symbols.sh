@@ -224,6 +224,43 @@ collapsed doomed.heap >doomed.txt
 is "$(val doomed.txt ";main sites.c:$mh;hidden_alloc sites.c:$hm ")" 10000 \
 	"its binary deleted before the final snapshot: names from the debug file found by build id"
 
+# compressed separate debug info (as Debian's -dbg and -dbgsym packages
+# ship it): read while it unpacks within HEAPTRACE_DWARF_MB, else the debug
+# file's symbol table names the frames; uncompressed DWARF is always read
+mkdir -p zbid
+build "build with a build id" cc -O1 -g -Wl,--build-id -o zbid/sites "$src/sites.c"
+id=$(readelf -n zbid/sites | awk '/Build ID:/ { print $3 }')
+zdebug=zroot/.build-id/${id:0:2}/${id:2}.debug
+mkdir -p "${zdebug%/*}"
+build "compressed debug file by build id" \
+	objcopy --only-keep-debug --compress-debug-sections=zlib zbid/sites "$zdebug"
+build "strip --strip-all" strip --strip-all zbid/sites
+readelf -SW "$zdebug" | grep -E ' \.debug_info .* C ' >/dev/null
+check $? "the debug file's .debug_info is compressed (SHF_COMPRESSED)"
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=z.heap HEAPTRACE_DEBUGINFO_PATH="$work/zroot" -- \
+	zbid/sites 5 >/dev/null 2>z.err
+collapsed z.heap >z.txt
+is "$(val z.txt ";main sites.c:$mh;hidden_alloc sites.c:$hm ")" 10000 \
+	"compressed DWARF within the default HEAPTRACE_DWARF_MB: hidden_alloc sites.c:$hm"
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=z0.heap HEAPTRACE_DWARF_MB=0 \
+	HEAPTRACE_DEBUGINFO_PATH="$work/zroot" -- zbid/sites 5 >/dev/null
+collapsed z0.heap >z0.txt
+is "$(val z0.txt ";main;hidden_alloc ")" 10000 \
+	"HEAPTRACE_DWARF_MB=0: the static hidden_alloc named from the debug file's symbol table"
+lacks z0.txt "sites.c" "HEAPTRACE_DWARF_MB=0: compressed DWARF is not read (no file:line)"
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=u0.heap HEAPTRACE_DWARF_MB=0 \
+	HEAPTRACE_DEBUGINFO_PATH="$work/debugroot" -- bid/sites 5 >/dev/null
+collapsed u0.heap >u0.txt
+is "$(val u0.txt ";main sites.c:$mh;hidden_alloc sites.c:$hm ")" 10000 \
+	"HEAPTRACE_DWARF_MB=0: uncompressed DWARF is still read (hidden_alloc sites.c:$hm)"
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=zbad.heap HEAPTRACE_DWARF_MB=4M \
+	HEAPTRACE_DEBUGINFO_PATH="$work/zroot" -- zbid/sites 5 >/dev/null 2>zbad.err
+is "$(grep -c "ignoring HEAPTRACE_DWARF_MB='4M': not a whole number" zbad.err)" 1 \
+	"HEAPTRACE_DWARF_MB=4M: one message"
+collapsed zbad.heap >zbad.txt
+is "$(val zbad.txt ";main sites.c:$mh;hidden_alloc sites.c:$hm ")" 10000 \
+	"HEAPTRACE_DWARF_MB=4M: the default is used (file:line from the compressed DWARF)"
+
 # --- diffs: two runs, two builds ---------------------------------------------
 traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=run1.heap -- ./tmpl 10 >/dev/null
 traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=run2.heap -- ./tmpl 10 >/dev/null
