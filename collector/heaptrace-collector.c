@@ -596,6 +596,61 @@ static void *warm_main(void *arg)
 	return NULL;
 }
 
+/* Between drains the collector sleeps in poll() up to SLEEP_MS; a writer
+ * that finds the ring a quarter full (or writes the EXIT event) wakes the
+ * futex on shm->kick, and this thread turns that into a byte on a pipe the
+ * poll() watches. */
+#define SLEEP_MS 20
+#define WARM_TRIM_WAKES 500 /* some 10 s without new stacks */
+static int wake_pipe[2] = { -1, -1 };
+
+static size_t ring_used(void)
+{
+	return (size_t)(__atomic_load_n(&shm->head, __ATOMIC_SEQ_CST) - shm->tail);
+}
+
+static void *waker_main(void *arg)
+{
+	uint32_t seen = __atomic_load_n(&shm->kick, __ATOMIC_ACQUIRE);
+
+	(void)arg;
+	for (;;) {
+		uint32_t k;
+
+		syscall(SYS_futex, &shm->kick, FUTEX_WAIT, seen, NULL, NULL, 0);
+		k = __atomic_load_n(&shm->kick, __ATOMIC_ACQUIRE);
+		if (k != seen) {
+			char c = 0;
+
+			seen = k;
+			if (write(wake_pipe[1], &c, 1) < 0 && errno != EAGAIN)
+				break;
+		}
+	}
+	return NULL;
+}
+
+/* Starts the waker thread; without it the collector drains every SLEEP_MS. */
+static void start_waker(void)
+{
+	pthread_t t;
+	pthread_attr_t at;
+
+	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		wake_pipe[0] = wake_pipe[1] = -1;
+		return;
+	}
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&at, 64 << 10);
+	if (pthread_create(&t, &at, waker_main, NULL) != 0) {
+		close(wake_pipe[0]);
+		close(wake_pipe[1]);
+		wake_pipe[0] = wake_pipe[1] = -1;
+	}
+	pthread_attr_destroy(&at);
+}
+
 /* Gives the naming thread a job (or asks it to trim). */
 static void hand_over(struct ht_snapshot *job, int trim)
 {
@@ -693,13 +748,14 @@ int main(int argc, char **argv)
 	}
 	/* the process's end: its pidfd where the kernel has them, else polling */
 	pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)shm->pid, 0);
+	start_waker();
 	__atomic_store_n(&shm->collector_ready, 1, __ATOMIC_RELEASE);
 
 	for (;;) {
-		struct pollfd pf[3] = { { lfd, POLLIN, 0 }, { alive_fd, POLLIN, 0 },
-					{ pid_fd, POLLIN, 0 } };
+		struct pollfd pf[4] = { { lfd, POLLIN, 0 }, { alive_fd, POLLIN, 0 },
+					{ pid_fd, POLLIN, 0 }, { wake_pipe[0], POLLIN, 0 } };
 		size_t got = drain(0);
-		int gone = 0;
+		int gone = 0, timeout;
 
 		int64_t now;
 
@@ -718,24 +774,41 @@ int main(int argc, char **argv)
 			read_rss(); /* so a process that is killed still has a figure */
 			next_rss = now + 1000000000;
 		}
-		/* poll at once while events flow, then back off to 10 ms; in
-		 * quiet moments, name the new stacks' frames ahead, so that the
-		 * final snapshot, which the program waits for, is quick */
+		/* name the new stacks' frames ahead, on the naming thread, so
+		 * that the final snapshot, which the program waits for, is
+		 * quick */
 		idle = got ? 0 : idle + 1;
-		if (!got && idle >= 3 && !__atomic_load_n(&warm_job, __ATOMIC_ACQUIRE)) {
+		if (!__atomic_load_n(&warm_job, __ATOMIC_ACQUIRE)) {
 			struct ht_snapshot *job = ht_profile_warm_job(prof, 2000);
 
 			if (job) {
 				hand_over(job, 0);
 				warm_idle = 0;
-			} else if (++warm_idle == 200) {
-				/* quiet for a while: keep the names found, let go
-				 * of the debug info read to find them */
+			} else if (++warm_idle == WARM_TRIM_WAKES) {
+				/* no new stacks for a while: keep the names
+				 * found, let go of the debug info read to find
+				 * them */
 				hand_over(NULL, 1);
 			}
 		}
-		if (poll(pf, 3, got ? 0 : idle < 10 ? 1 : 10) < 0 && errno != EINTR)
+		/* sleep between drains, unless the ring already holds a lot;
+		 * a writer that finds it a quarter full wakes us early */
+		timeout = 0;
+		if (ring_used() <= shm->ring_size / 4) {
+			__atomic_store_n(&shm->sleeping, 1, __ATOMIC_SEQ_CST);
+			if (ring_used() <= shm->ring_size / 4 &&
+			    !__atomic_load_n(&shm->exiting, __ATOMIC_SEQ_CST))
+				timeout = SLEEP_MS;
+		}
+		if (poll(pf, 4, timeout) < 0 && errno != EINTR)
 			break;
+		__atomic_store_n(&shm->sleeping, 0, __ATOMIC_RELAXED);
+		if (pf[3].revents & POLLIN) {
+			char buf[64];
+
+			while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+				;
+		}
 		if (lfd >= 0 && (pf[0].revents & POLLIN)) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -753,7 +826,7 @@ int main(int argc, char **argv)
 				continue;
 			gone = 1;
 		}
-		if (pf[2].revents || (pid_fd < 0 && idle % 100 == 99 && !process_alive()))
+		if (pf[2].revents || (pid_fd < 0 && idle % 10 == 9 && !process_alive()))
 			gone = 1;
 		if (gone) {
 			drain(0);

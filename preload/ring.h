@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 1
+#define HT_SHM_VERSION 2
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -122,6 +122,12 @@ struct ht_shm {
 
 	/* the signal-triggered snapshots asked for so far (HEAPTRACE_SIGNAL) */
 	uint32_t snap_requests;
+
+	/* the collector's sleep between drains: it sets sleeping before it
+	 * waits; a writer that finds the ring a quarter full (or writes the
+	 * EXIT event) clears it, bumps kick and wakes the futex on kick */
+	_Alignas(64) uint32_t sleeping;
+	uint32_t kick;
 
 	/* collector-side */
 	_Alignas(64) uint32_t done;  /* futex word: 1 when the final snapshot is on disk */

@@ -239,8 +239,19 @@ static void collector_died(void)
 	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
 }
 
+/* Wakes the collector if it sleeps between drains; one writer of those
+ * that find it asleep makes the system call. */
+static void kick_collector(void)
+{
+	if (__atomic_load_n(&shm->sleeping, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&shm->sleeping, 0, __ATOMIC_ACQ_REL)) {
+		__atomic_add_fetch(&shm->kick, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &shm->kick, FUTEX_WAKE, 1, NULL, NULL, 0);
+	}
+}
+
 /* Reserves len bytes in the ring, or returns NULL if it stays full. A full
- * ring is waited on briefly (the collector drains every few ms); after that
+ * ring is waited on briefly (the collector, woken, drains it); after that
  * events are dropped, and counted, until it has room again. At rate 1,
  * where the profile is meant to be exact, the wait lasts as long as the
  * collector lives. */
@@ -260,6 +271,7 @@ static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
 			return NULL;
 		}
 		waits++;
+		kick_collector();
 		nanosleep(&ts, NULL);
 	}
 	if (ht_unlikely(__atomic_load_n(&stalled, __ATOMIC_RELAXED)))
@@ -267,9 +279,15 @@ static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
 	return r;
 }
 
+/* Publishes a record; wakes the collector once the ring is a quarter full,
+ * and for the EXIT event, which the program waits on. */
 static void ring_commit(struct ht_rec *r, uint64_t pos, uint32_t len, int kind, int nframes)
 {
 	ht_ring_commit(r, pos, len, kind, nframes);
+	if (__atomic_load_n(&shm->sleeping, __ATOMIC_RELAXED) &&
+	    (kind == HT_EV_EXIT ||
+	     pos + len - __atomic_load_n(&shm->tail, __ATOMIC_RELAXED) > shm->ring_size / 4))
+		kick_collector();
 }
 
 /* ---- module events ------------------------------------------------------ */
@@ -1171,7 +1189,8 @@ __attribute__((destructor)) static void ht_fini(void)
 		r = ring_reserve(ht_rec_len(sizeof(*r)), &pos);
 		if (r)
 			ring_commit(r, pos, ht_rec_len(sizeof(*r)), HT_EV_EXIT, 0);
-		__atomic_store_n(&shm->exiting, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&shm->exiting, 1, __ATOMIC_SEQ_CST);
+		kick_collector();
 		__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
 		ht_tls.self--;
 		return;
@@ -1179,7 +1198,8 @@ __attribute__((destructor)) static void ht_fini(void)
 	r = ring_reserve(ht_rec_len(sizeof(*r)), &pos);
 	if (r)
 		ring_commit(r, pos, ht_rec_len(sizeof(*r)), HT_EV_EXIT, 0);
-	__atomic_store_n(&shm->exiting, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&shm->exiting, 1, __ATOMIC_SEQ_CST);
+	kick_collector();
 	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
 	while (!__atomic_load_n(&shm->done, __ATOMIC_ACQUIRE)) {
 		struct timespec ts = { 0, 50 * 1000000 };

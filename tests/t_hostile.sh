@@ -387,6 +387,18 @@ grep -q 'warning: .*dropped' ring64.heap.txt
 check $? "full ring, rate 64: the report warns about dropped events"
 grep 'warning' ring64.heap.txt | note
 
+# A burst into a 1 MiB ring with the collector running: between drains it
+# sleeps 20 ms, long enough for two threads at rate 1024 to fill the ring
+# many times over; the writers wake it once the ring is a quarter full, so
+# nothing is dropped.
+traced HEAPTRACE_RATE=1024 HEAPTRACE_RING_MB=1 HEAPTRACE_OUTPUT=burst.heap -- \
+	"$progs/stress" -t 2 -n 300000 -l 1024 >burst.out 2>burst.err
+check $? "burst into a 1 MiB ring: status 0"
+valid burst.heap "burst into a 1 MiB ring"
+no_warning burst.heap "burst into a 1 MiB ring (nothing dropped)"
+"$report" --stats burst.heap >burst.stats
+is "$(awk '/events not recorded/ { print $NF }' burst.stats)" 0 "burst into a 1 MiB ring: 0 events not recorded"
+
 # --- nowhere to write the snapshot -----------------------------------------
 for out in /proc/heaptrace-test.heap "$work/no/such/dir/x.heap"; do
 	errlines=1 same unwritable HEAPTRACE_OUTPUT="$out" -- "$progs/retain" 2
