@@ -16,7 +16,8 @@
 #define HDR 16          /* slot header; user data follows */
 #define COMMIT_STEP ((uintptr_t)64 << 10)
 #define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
-#define RETAIN_MAX ((uint64_t)16 << 20) /* ... once this much is kept for reuse */
+#define RETAIN_MAX ((uint64_t)8 << 20) /* ... once this much is kept for reuse */
+#define BORROW 3 /* a large block may take a kept slot up to 3 classes bigger */
 
 /* Slot header. next links free slots: slot index + 1, 0 = end. */
 struct blk {
@@ -32,16 +33,18 @@ struct class {
 	uint32_t bump;        /* slots handed out from fresh memory (may overshoot) */
 	uint64_t committed;   /* bytes from the region start that are read-write */
 	uint64_t free_head;   /* (aba tag << 32) | (index + 1) */
+	uint64_t kept_head;   /* free large slots that kept their pages, same form */
 };
 
 uintptr_t ht_arena_lo, ht_arena_span;
 uint64_t ht_arena_live, ht_arena_committed;
 /* Bytes of free large slots whose pages are kept: freeing a sampled large
  * block and getting it back soon is common (churn), and faulting its pages
- * in again cost more than the sampling (+15% on an allocation stress). */
+ * in again cost more than the sampling (+15% on an allocation stress). A
+ * large block takes a kept slot of its class, or of one of the next BORROW
+ * classes, before fresh pages: sizes vary, and a kept slot that only its
+ * own class could reuse would mostly wait. */
 static uint64_t retained;
-
-#define BLK_RETAINED 0x80000000u /* a free slot that kept its pages */
 static struct class classes[MAX_CLASSES];
 static int nclasses;
 static size_t page_size;
@@ -139,10 +142,9 @@ static int commit(int c, uint64_t end)
 	}
 }
 
-static struct blk *pop(int c)
+static struct blk *pop(int c, uint64_t *list)
 {
-	struct class *k = &classes[c];
-	uint64_t head = __atomic_load_n(&k->free_head, __ATOMIC_ACQUIRE);
+	uint64_t head = __atomic_load_n(list, __ATOMIC_ACQUIRE);
 
 	for (;;) {
 		uint32_t idx1 = (uint32_t)head;
@@ -155,23 +157,22 @@ static struct blk *pop(int c)
 		/* b stays mapped forever, so reading a stale next is safe; the
 		 * tag makes the exchange fail if the list changed meanwhile */
 		next = ((head >> 32) + 1) << 32 | __atomic_load_n(&b->next, __ATOMIC_RELAXED);
-		if (__atomic_compare_exchange_n(&k->free_head, &head, next, 1,
+		if (__atomic_compare_exchange_n(list, &head, next, 1,
 						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
 			return b;
 	}
 }
 
-static void push(int c, struct blk *b)
+static void push(int c, uint64_t *list, struct blk *b)
 {
-	struct class *k = &classes[c];
-	uint32_t idx = (uint32_t)(((uintptr_t)b - region_of(c)) / k->slot_size);
-	uint64_t head = __atomic_load_n(&k->free_head, __ATOMIC_RELAXED);
+	uint32_t idx = (uint32_t)(((uintptr_t)b - region_of(c)) / classes[c].slot_size);
+	uint64_t head = __atomic_load_n(list, __ATOMIC_RELAXED);
 
 	for (;;) {
 		uint64_t next = ((head >> 32) + 1) << 32 | (idx + 1);
 
 		__atomic_store_n(&b->next, (uint32_t)head, __ATOMIC_RELAXED);
-		if (__atomic_compare_exchange_n(&k->free_head, &head, next, 1,
+		if (__atomic_compare_exchange_n(list, &head, next, 1,
 						__ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			return;
 	}
@@ -194,9 +195,19 @@ void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 	c = class_for(need < 32 ? 32 : need);
 	if (c < 0)
 		return NULL;
-	b = pop(c);
-	if (b && (b->flags & BLK_RETAINED))
-		__atomic_fetch_sub(&retained, classes[c].slot_size, __ATOMIC_RELAXED);
+	b = NULL;
+	if (classes[c].slot_size >= RELEASE_MIN) {
+		int k;
+
+		for (k = c; !b && k <= c + BORROW && k < nclasses; k++)
+			b = pop(k, &classes[k].kept_head);
+		if (b) {
+			c = k - 1;
+			__atomic_fetch_sub(&retained, classes[c].slot_size, __ATOMIC_RELAXED);
+		}
+	}
+	if (!b)
+		b = pop(c, &classes[c].free_head);
 	if (!b) {
 		uint32_t idx = __atomic_fetch_add(&classes[c].bump, 1, __ATOMIC_RELAXED);
 
@@ -256,10 +267,11 @@ void ht_arena_free(void *p)
 
 	b->flags = 0;
 	__atomic_fetch_sub(&ht_arena_live, sz, __ATOMIC_RELAXED);
-	if (sz >= RELEASE_MIN &&
-	    __atomic_add_fetch(&retained, sz, __ATOMIC_RELAXED) <= RETAIN_MAX) {
-		b->flags = BLK_RETAINED;
-	} else if (sz >= RELEASE_MIN) {
+	if (sz >= RELEASE_MIN) {
+		if (__atomic_add_fetch(&retained, sz, __ATOMIC_RELAXED) <= RETAIN_MAX) {
+			push(c, &classes[c].kept_head, b);
+			return;
+		}
 		__atomic_fetch_sub(&retained, sz, __ATOMIC_RELAXED);
 		/* give the pages back but keep the header's page */
 		uintptr_t from = ((uintptr_t)b + HDR + page_size - 1) & ~(uintptr_t)(page_size - 1);
@@ -268,5 +280,5 @@ void ht_arena_free(void *p)
 		if (to > from)
 			madvise((void *)from, to - from, MADV_DONTNEED);
 	}
-	push(c, b);
+	push(c, &classes[c].free_head, b);
 }
