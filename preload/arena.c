@@ -36,7 +36,6 @@ struct class {
 	uint64_t kept_head;   /* free large slots that kept their pages, same form */
 };
 
-uintptr_t ht_arena_lo, ht_arena_span;
 uint64_t ht_arena_live, ht_arena_committed;
 /* Bytes of free large slots whose pages are kept: freeing a sampled large
  * block and getting it back soon is common (churn), and faulting its pages
@@ -85,8 +84,8 @@ int ht_arena_init(void)
 		return -1;
 	for (i = 0; i < nclasses; i++)
 		classes[i].nslots = (uint32_t)(REGION_SIZE / classes[i].slot_size);
-	ht_arena_lo = (uintptr_t)p;
-	__atomic_store_n(&ht_arena_span, (uintptr_t)nclasses << REGION_SHIFT, __ATOMIC_RELEASE);
+	ht_hot.arena_lo = (uintptr_t)p;
+	__atomic_store_n(&ht_hot.arena_span, (uintptr_t)nclasses << REGION_SHIFT, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -109,7 +108,7 @@ static int class_for(size_t need)
 
 static inline uintptr_t region_of(int c)
 {
-	return ht_arena_lo + ((uintptr_t)c << REGION_SHIFT);
+	return ht_hot.arena_lo + ((uintptr_t)c << REGION_SHIFT);
 }
 
 static inline struct blk *slot_at(int c, uint32_t idx)
@@ -185,7 +184,7 @@ void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 	uintptr_t user;
 	int c, fresh = 0;
 
-	if (!ht_arena_span)
+	if (!ht_hot.arena_span)
 		return NULL;
 	if (align < HDR)
 		align = HDR;
@@ -229,7 +228,7 @@ void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 
 static struct blk *blk_of(const void *p, int *cls)
 {
-	uintptr_t off = (uintptr_t)p - ht_arena_lo;
+	uintptr_t off = (uintptr_t)p - ht_hot.arena_lo;
 	int c = (int)(off >> REGION_SHIFT);
 	uintptr_t in = off & (REGION_SIZE - 1);
 

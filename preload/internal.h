@@ -14,10 +14,35 @@
 
 /* ---- arena.c: the sample arena ---------------------------------------- */
 
+/* The underlying allocator, resolved with dlsym(RTLD_NEXT). The four entry
+ * points every program calls come first. */
+struct ht_real {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*malloc_usable_size)(void *);
+};
+
+/* What every call reads, written once at start-up: the arena's range (see
+ * ht_in_arena) and the underlying allocator, the hot part of both on one
+ * cache line, which a program that thrashes its caches then misses once,
+ * not three times. */
+struct ht_hot {
+	uintptr_t arena_lo, arena_span;
+	struct ht_real real;
+} __attribute__((aligned(64)));
+extern struct ht_hot ht_hot;
+
 /* Sampled blocks, and the shim's own early blocks, live in one address
- * range [ht_arena_lo, ht_arena_lo + ht_arena_span), so free() tells them
- * apart from the underlying allocator's blocks with one compare. */
-extern uintptr_t ht_arena_lo, ht_arena_span;
+ * range [ht_hot.arena_lo, ht_hot.arena_lo + ht_hot.arena_span), so free()
+ * tells them apart from the underlying allocator's blocks with one
+ * compare. */
 
 #define HT_BLK_SAMPLED  1u /* recorded: its free must be recorded too */
 #define HT_BLK_INTERNAL 2u /* served before the real allocator was known */
@@ -26,7 +51,7 @@ extern uintptr_t ht_arena_lo, ht_arena_span;
 
 static inline int ht_in_arena(const void *p)
 {
-	return (uintptr_t)p - ht_arena_lo < ht_arena_span;
+	return (uintptr_t)p - ht_hot.arena_lo < ht_hot.arena_span;
 }
 
 /* Reserves the arena's address range. Returns 0, or -1 if it cannot be
@@ -66,22 +91,9 @@ struct ht_tls {
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
 };
-extern __thread struct ht_tls ht_tls;
+extern __thread struct ht_tls ht_tls __attribute__((aligned(64)));
 
-/* The underlying allocator, resolved with dlsym(RTLD_NEXT). */
-struct ht_real {
-	void *(*malloc)(size_t);
-	void (*free)(void *);
-	void *(*calloc)(size_t, size_t);
-	void *(*realloc)(void *, size_t);
-	int (*posix_memalign)(void **, size_t, size_t);
-	void *(*aligned_alloc)(size_t, size_t);
-	void *(*memalign)(size_t, size_t);
-	void *(*valloc)(size_t);
-	void *(*pvalloc)(size_t);
-	size_t (*malloc_usable_size)(void *);
-};
-extern struct ht_real ht_real;
+
 
 /* Kinds of allocating call, for the slow path. */
 enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
@@ -105,7 +117,7 @@ void ht_free_arena(void *p);
 /* Sets up a thread that frees before it allocates. */
 void ht_thread_attach(struct ht_tls *t);
 
-/* Resolves ht_real if not done yet. Returns 0 once resolved, -1 while
+/* Resolves ht_hot.real if not done yet. Returns 0 once resolved, -1 while
  * resolution is under way on this thread (the caller then serves the
  * request from the arena). */
 int ht_resolve(void);

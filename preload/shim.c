@@ -27,16 +27,16 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 		return ht_alloc_nested(n, align, op);
 	}
 	ht_count_alloc(t, n);
-	t->busy++;
+	t->busy = 1;
 	switch (op) {
 	case HT_OP_MALLOC:
-		p = ht_real.malloc(n);
+		p = ht_hot.real.malloc(n);
 		break;
 	case HT_OP_CALLOC:
-		p = ht_real.calloc(1, n);
+		p = ht_hot.real.calloc(1, n);
 		break;
 	default: {
-		int err = ht_real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+		int err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
 
 		if (err) {
 			errno = err;
@@ -44,7 +44,7 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 		}
 	}
 	}
-	t->busy--;
+	t->busy = 0;
 	return p;
 }
 
@@ -63,7 +63,7 @@ static __attribute__((noinline)) void free_deferred(void)
 		while (q) {
 			void *next = *(void **)q;
 
-			ht_real.free(q);
+			ht_hot.real.free(q);
 			q = next;
 		}
 }
@@ -92,11 +92,11 @@ HT_EXPORT void free(void *p)
 		ht_tls.deferred = p;
 		return;
 	}
-	ht_tls.busy++;
-	ht_real.free(p);
+	ht_tls.busy = 1;
+	ht_hot.real.free(p);
 	if (ht_unlikely(ht_tls.deferred != NULL))
 		free_deferred();
-	ht_tls.busy--;
+	ht_tls.busy = 0;
 }
 
 HT_EXPORT void *calloc(size_t n, size_t m)
@@ -147,7 +147,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		void *q;
 
 		t->busy++;
-		q = ht_real.realloc(p, 0);
+		q = ht_hot.real.realloc(p, 0);
 		t->busy--;
 		ht_count_free(t);
 		if (q)
@@ -159,14 +159,14 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		t->countdown += (int64_t)n;
 		/* a sample is due (or the thread is new): the copy goes through
 		 * the slow path, which may place it in the arena */
-		return move(p, ht_real.malloc_usable_size(p), n);
+		return move(p, ht_hot.real.malloc_usable_size(p), n);
 	}
 	{
 		void *q;
 
-		t->busy++;
-		q = ht_real.realloc(p, n);
-		t->busy--;
+		t->busy = 1;
+		q = ht_hot.real.realloc(p, n);
+		t->busy = 0;
 		if (q) {
 			ht_count_alloc(t, n);
 			ht_count_free(t);
@@ -235,7 +235,7 @@ HT_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 HT_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
 	if (!valid_align(align))
-		return odd_align(ht_real.aligned_alloc ? ht_real.aligned_alloc : ht_real.memalign,
+		return odd_align(ht_hot.real.aligned_alloc ? ht_hot.real.aligned_alloc : ht_hot.real.memalign,
 				 align, n);
 	return alloc(n, align, HT_OP_ALIGNED);
 }
@@ -243,7 +243,7 @@ HT_EXPORT void *aligned_alloc(size_t align, size_t n)
 HT_EXPORT void *memalign(size_t align, size_t n)
 {
 	if (!valid_align(align))
-		return odd_align(ht_real.memalign, align, n);
+		return odd_align(ht_hot.real.memalign, align, n);
 	return alloc(n, align, HT_OP_ALIGNED);
 }
 
@@ -270,5 +270,5 @@ HT_EXPORT size_t malloc_usable_size(void *p)
 		return 0;
 	if (ht_unlikely(ht_in_arena(p)))
 		return ht_arena_usable(p);
-	return ht_real.malloc_usable_size(p);
+	return ht_hot.real.malloc_usable_size(p);
 }

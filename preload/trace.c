@@ -31,8 +31,8 @@
 #include "internal.h"
 #include "sample.h"
 
-__thread struct ht_tls ht_tls;
-struct ht_real ht_real;
+__thread struct ht_tls ht_tls __attribute__((aligned(64)));
+struct ht_hot ht_hot;
 
 enum { ST_NEW, ST_RESOLVING, ST_RESOLVED };
 enum { TR_OFF, TR_STARTING, TR_ON };
@@ -118,7 +118,7 @@ int ht_resolve(void)
 		say("cannot find the underlying malloc; aborting");
 		abort(); /* before main: there is no allocator to run on */
 	}
-	ht_real = r;
+	ht_hot.real = r;
 	__atomic_store_n(&resolve_state, ST_RESOLVED, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -431,7 +431,7 @@ static void find_allocator(void)
 	Dl_info a, b;
 	void *ctl = dlsym(RTLD_DEFAULT, "mallctl");
 
-	if (ctl && dladdr((void *)ht_real.malloc, &a) && dladdr(ctl, &b) &&
+	if (ctl && dladdr((void *)ht_hot.real.malloc, &a) && dladdr(ctl, &b) &&
 	    a.dli_fbase == b.dli_fbase) {
 		mallctl_fn = (int (*)(const char *, void *, size_t *, void *, size_t))ctl;
 		shm->allocator = HT_ALLOCATOR_JEMALLOC;
@@ -440,7 +440,7 @@ static void find_allocator(void)
 	/* glibc's figures only if glibc's malloc is the one underneath
 	 * (not under tcmalloc, say, where they would describe an idle heap) */
 	ctl = dlsym(RTLD_DEFAULT, "mallinfo2");
-	if (ctl && dladdr((void *)ht_real.malloc, &a) && dladdr(ctl, &b) &&
+	if (ctl && dladdr((void *)ht_hot.real.malloc, &a) && dladdr(ctl, &b) &&
 	    a.dli_fbase == b.dli_fbase) {
 		mallinfo2_fn = (struct glibc_mallinfo2 (*)(void))ctl;
 		shm->allocator = HT_ALLOCATOR_GLIBC;
@@ -558,9 +558,9 @@ static void *real_alloc(size_t n, size_t align, enum ht_op op)
 	void *p = NULL;
 
 	if (op == HT_OP_CALLOC)
-		return ht_real.calloc(1, n);
+		return ht_hot.real.calloc(1, n);
 	if (op == HT_OP_ALIGNED) {
-		int err = ht_real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+		int err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
 
 		if (err) {
 			errno = err;
@@ -568,7 +568,7 @@ static void *real_alloc(size_t n, size_t align, enum ht_op op)
 		}
 		return p;
 	}
-	return ht_real.malloc(n);
+	return ht_hot.real.malloc(n);
 }
 
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
@@ -1025,7 +1025,7 @@ static void setup(void)
 	int memfd, pfd[2];
 	ssize_t n;
 
-	if (!ht_arena_span) {
+	if (!ht_hot.arena_span) {
 		say("cannot reserve the sample arena; tracing is off");
 		return;
 	}
