@@ -62,6 +62,8 @@ struct ht_profile {
 	double inuse_space;      /* sum over stacks, kept as events arrive */
 	int inherited;           /* frees of blocks we never saw are expected */
 	size_t warmed;           /* stacks whose frames were symbolized ahead */
+	uint32_t *ids;           /* the shim's stack id -> stack number + 1 (0: unknown) */
+	size_t capids;
 };
 
 static uint64_t mix(uint64_t h)
@@ -123,6 +125,7 @@ void ht_profile_free(struct ht_profile *p)
 	free(p->frames);
 	free(p->fmods);
 	free(p->live);
+	free(p->ids);
 	free(p);
 }
 
@@ -284,10 +287,9 @@ static void retire(struct ht_profile *p, size_t j)
 	live_remove(p, j);
 }
 
-int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
-		     const uint64_t *frames, uint32_t nframes)
+/* The allocation at addr of stack number si (or -1: out of memory). */
+static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t si)
 {
-	int64_t si;
 	size_t j;
 	struct pstack *s;
 	double w;
@@ -299,7 +301,6 @@ int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
 		p->unmatched++;
 		retire(p, j);
 	}
-	si = intern_stack(p, frames, nframes);
 	if (si < 0) {
 		p->unmatched++;
 		return -1;
@@ -323,6 +324,44 @@ int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
 	s->inuse_space += w * (double)size;
 	p->inuse_space += w * (double)size;
 	return 0;
+}
+
+int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
+		     const uint64_t *frames, uint32_t nframes)
+{
+	return alloc_at(p, addr, size, addr ? intern_stack(p, frames, nframes) : 0);
+}
+
+int ht_profile_stack(struct ht_profile *p, uint32_t id, const uint64_t *frames, uint32_t nframes)
+{
+	int64_t si;
+
+	if (id == 0 || id > HT_MAX_STACK_ID)
+		return -1;
+	if (id >= p->capids) {
+		size_t cap = p->capids;
+
+		if (grow((void **)&p->ids, &cap, (size_t)id + 1, sizeof(uint32_t)))
+			return -1;
+		memset(p->ids + p->capids, 0, (cap - p->capids) * sizeof(uint32_t));
+		p->capids = cap;
+	}
+	si = intern_stack(p, frames, nframes);
+	if (si < 0)
+		return -1;
+	p->ids[id] = (uint32_t)si + 1;
+	return 0;
+}
+
+int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, uint32_t id)
+{
+	if (id >= p->capids || !p->ids[id]) {
+		/* its STACK event was never seen: count it, keep nothing */
+		if (addr)
+			p->unmatched++;
+		return 0;
+	}
+	return alloc_at(p, addr, size, (int64_t)p->ids[id] - 1);
 }
 
 void ht_profile_release(struct ht_profile *p, uint64_t addr)

@@ -23,6 +23,14 @@ void ht_profile_free(struct ht_profile *p);
 int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
 		     const uint64_t *frames, uint32_t nframes);
 
+/* Stack id (1 .. HT_MAX_STACK_ID) of the shim names these frames from now
+ * on, bound to the modules loaded now. Returns 0, or -1 on a bad id or OOM. */
+int ht_profile_stack(struct ht_profile *p, uint32_t id, const uint64_t *frames, uint32_t nframes);
+
+/* As ht_profile_alloc, at the stack of a stack id. An id never defined
+ * counts the event as unmatched. */
+int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, uint32_t id);
+
 /* The free of a sampled block. A FREE of an address with no live block is
  * counted as unmatched and otherwise ignored. */
 void ht_profile_release(struct ht_profile *p, uint64_t addr);

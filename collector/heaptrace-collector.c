@@ -93,6 +93,23 @@ static int apply(const struct ht_rec *r)
 		ht_profile_alloc(prof, a->addr, a->size, (const uint64_t *)(a + 1), r->nframes);
 		return 0;
 	}
+	case HT_EV_STACK: {
+		const struct ht_ev_stack *k = (const void *)r;
+
+		if (r->len < sizeof(*k) + (uint32_t)r->nframes * 8 || r->nframes > HT_MAX_DEPTH ||
+		    k->id == 0 || k->id > HT_MAX_STACK_ID)
+			return -1;
+		ht_profile_stack(prof, k->id, (const uint64_t *)(k + 1), r->nframes);
+		return 0;
+	}
+	case HT_EV_ALLOC_ID: {
+		const struct ht_ev_alloc_id *a = (const void *)r;
+
+		if (r->len < sizeof(*a) || a->id == 0 || a->id > HT_MAX_STACK_ID)
+			return -1;
+		ht_profile_alloc_id(prof, a->addr, a->size, a->id);
+		return 0;
+	}
 	case HT_EV_FREE: {
 		const struct ht_ev_free *f = (const void *)r;
 

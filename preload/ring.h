@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 2
+#define HT_SHM_VERSION 3
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -37,7 +37,13 @@ enum {
 	HT_EV_MODULE = 4, /* struct ht_ev_module + path bytes (no NUL) */
 	HT_EV_EXIT = 5,   /* no payload: the program is exiting normally */
 	HT_EV_SNAPSHOT = 6, /* no payload: the program asks for a snapshot now (reserved) */
+	HT_EV_STACK = 7,  /* struct ht_ev_stack + nframes return addresses: defines a stack id */
+	HT_EV_ALLOC_ID = 8, /* struct ht_ev_alloc_id: an allocation at a stack defined before */
 };
+
+/* Stack ids are numbered from 1 by the shim, in the order it defines them;
+ * a STACK event comes before (in ring order) every ALLOC_ID naming it. */
+#define HT_MAX_STACK_ID (1u << 24)
 
 /* Every record starts with this header and is a multiple of HT_RING_ALIGN bytes long.
  * A record is complete when its tag equals its absolute position in the
@@ -58,6 +64,22 @@ struct ht_ev_alloc {
 	uint64_t size;  /* bytes requested */
 };
 _Static_assert(sizeof(struct ht_ev_alloc) == 32, "alloc event layout");
+
+struct ht_ev_stack {
+	struct ht_rec h;
+	uint32_t id;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct ht_ev_stack) == 24, "stack event layout");
+
+struct ht_ev_alloc_id {
+	struct ht_rec h;
+	uint64_t addr;
+	uint64_t size;
+	uint32_t id;
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct ht_ev_alloc_id) == 40, "alloc-by-id event layout");
 
 struct ht_ev_free {
 	struct ht_rec h;

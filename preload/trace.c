@@ -393,8 +393,9 @@ static int check_modules(struct dl_phdr_info *info, size_t size, void *arg)
 
 /* Sends the module list when a library was loaded or unloaded since the
  * last time, before the sample that noticed it: the collector binds each
- * frame to the module it knows when it applies the sample. */
-static void update_modules(void)
+ * frame to the module it knows when it applies the sample. Returns the
+ * loader's count of loads and unloads. */
+static uint64_t update_modules(void)
 {
 	uint64_t gen = 0, seen = __atomic_load_n(&dl_seen, __ATOMIC_RELAXED);
 	int spins = 0;
@@ -405,12 +406,13 @@ static void update_modules(void)
 					__ATOMIC_RELAXED)) {
 		dl_iterate_phdr(send_module, NULL);
 		__atomic_store_n(&dl_sent, gen, __ATOMIC_RELEASE);
-		return;
+		return gen;
 	}
 	/* another thread is sending this list: let it finish (briefly), so
 	 * our sample follows the modules it may name */
 	while (__atomic_load_n(&dl_sent, __ATOMIC_ACQUIRE) != gen && spins++ < 10000)
 		sched_yield();
+	return gen;
 }
 
 /* ---- allocator statistics ---------------------------------------------- */
@@ -507,17 +509,119 @@ static void refresh_stats(int force)
 
 static void start_forked(void);
 
+/* ---- stack ids ---------------------------------------------------------- */
+
+/* The stacks already sent, by hash, so that a sample at a known stack sends
+ * its id (a 48-byte event) instead of its frames, and the collector finds
+ * its stack by index instead of hashing and comparing them. Insert-only
+ * open addressing, lock-free. An entry whose id is 0 is being defined, or
+ * its STACK event did not fit in the ring: its stack is sent in full. The
+ * hash covers the loader's load/unload count, so that a library loaded
+ * where another was gets new ids, bound to it. Half full, the table takes
+ * no more stacks: later new stacks are sent in full. */
+struct stack_ent {
+	uint64_t hash; /* 0: free */
+	uint32_t id;
+	uint32_t pad;
+};
+#define STACK_PROBES 8
+static struct stack_ent *stack_tab;
+static size_t stack_tab_size;
+static uint32_t stack_mask, stack_used, stack_next;
+
+static void stacks_init(void)
+{
+	size_t n = rate == 1 ? (size_t)1 << 16 : (size_t)1 << 13;
+	void *m;
+
+	if (stack_tab)
+		munmap(stack_tab, stack_tab_size);
+	stack_tab = NULL;
+	stack_used = stack_next = 0;
+	m = mmap(NULL, n * sizeof(struct stack_ent), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return; /* every stack is sent in full */
+	stack_tab = m;
+	stack_tab_size = n * sizeof(struct stack_ent);
+	stack_mask = (uint32_t)n - 1;
+}
+
+static uint64_t stack_hash(void *const *ips, int n, uint64_t gen)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ gen * 0xc2b2ae3d27d4eb4full ^ (uint64_t)n << 48;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		h = (h ^ (uint64_t)(uintptr_t)ips[i]) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	h ^= h >> 32;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	return h | 1; /* never 0, which marks a free entry */
+}
+
+/* Writes the STACK event defining e's stack; publishes its id once the
+ * event is in the ring, so any ALLOC_ID naming it comes later. */
+static uint32_t define_stack(struct stack_ent *e, void *const *ips, int nf)
+{
+	uint32_t id = __atomic_add_fetch(&stack_next, 1, __ATOMIC_RELAXED);
+	uint32_t len = ht_rec_len(sizeof(struct ht_ev_stack) + (uint32_t)nf * 8);
+	struct ht_ev_stack *ev;
+	uint64_t pos;
+
+	if (id > HT_MAX_STACK_ID)
+		return 0;
+	ev = (struct ht_ev_stack *)ring_reserve(len, &pos);
+	if (!ev)
+		return 0;
+	ev->id = id;
+	ev->pad = 0;
+	memcpy(ev + 1, ips, (size_t)nf * 8);
+	ring_commit(&ev->h, pos, len, HT_EV_STACK, nf);
+	__atomic_store_n(&e->id, id, __ATOMIC_RELEASE);
+	return id;
+}
+
+/* The id of this stack, defining it if new; 0 if it has none (send it in
+ * full). */
+static uint32_t stack_id(uint64_t h, void *const *ips, int nf)
+{
+	uint32_t j = (uint32_t)(h >> 24) & stack_mask;
+	int k;
+
+	for (k = 0; k < STACK_PROBES; k++, j = (j + 1) & stack_mask) {
+		struct stack_ent *e = &stack_tab[j];
+		uint64_t eh = __atomic_load_n(&e->hash, __ATOMIC_ACQUIRE);
+
+		if (eh == 0) {
+			if (__atomic_load_n(&stack_used, __ATOMIC_RELAXED) >= stack_mask / 2)
+				return 0;
+			if (__atomic_compare_exchange_n(&e->hash, &eh, h, 0, __ATOMIC_ACQ_REL,
+							__ATOMIC_ACQUIRE)) {
+				__atomic_fetch_add(&stack_used, 1, __ATOMIC_RELAXED);
+				return define_stack(e, ips, nf);
+			}
+			/* another thread took the entry; eh is its hash */
+		}
+		if (eh == h)
+			return __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+	}
+	return 0;
+}
+
 /* ---- the sampled path --------------------------------------------------- */
 
 static void record_alloc(void *p, size_t n)
 {
 	void *ips[HT_MAX_DEPTH + 8];
 	int got, skip = 0, nf;
-	uint32_t len;
-	uint64_t pos;
+	uint32_t len, id;
+	uint64_t pos, gen;
 	struct ht_ev_alloc *ev;
 
-	update_modules();
+	gen = update_modules();
 	got = unw_backtrace(ips, depth + 8);
 	while (skip < got && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
 		skip++;
@@ -526,6 +630,22 @@ static void record_alloc(void *p, size_t n)
 		nf = depth;
 	if (nf < 0)
 		nf = 0;
+	if (stack_tab && (id = stack_id(stack_hash(ips + skip, nf, gen), ips + skip, nf)) != 0) {
+		struct ht_ev_alloc_id *e;
+
+		len = ht_rec_len(sizeof(*e));
+		e = (struct ht_ev_alloc_id *)ring_reserve(len, &pos);
+		if (!e) {
+			__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		e->addr = (uintptr_t)p;
+		e->size = n;
+		e->id = id;
+		e->pad = 0;
+		ring_commit(&e->h, pos, len, HT_EV_ALLOC_ID, 0);
+		return;
+	}
 	len = ht_rec_len(sizeof(*ev) + (uint32_t)nf * 8);
 	ev = (struct ht_ev_alloc *)ring_reserve(len, &pos);
 	if (!ev) {
@@ -1053,6 +1173,7 @@ static void setup(void)
 		exit_timeout = (double)v;
 	if (env_u64("HEAPTRACE_FOLLOW_FORK", 0, 1, &v))
 		follow_fork = (int)v;
+	stacks_init();
 
 	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
 	exe_path[n > 0 ? n : 0] = 0;
