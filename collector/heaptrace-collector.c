@@ -254,6 +254,26 @@ static void add_metrics(struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "process.rss_minus_heap_bytes", rss - heap);
 }
 
+/* Asks the shim for fresh allocator figures, which it reads at its next
+ * sampled allocation, and waits for them up to 50 ms, draining meanwhile; a
+ * program that makes none keeps its last figures (their age is in the
+ * snapshot). */
+static void ask_stats(void)
+{
+	uint64_t seq = __atomic_load_n(&shm->stats_seq, __ATOMIC_ACQUIRE);
+	int64_t deadline = ht_now_ns() + 50000000;
+
+	if (!shm->allocator)
+		return;
+	__atomic_store_n(&shm->stats_wanted, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&shm->stats_seq, __ATOMIC_ACQUIRE) == seq && ht_now_ns() < deadline) {
+		struct timespec ts = { 0, 1000000 };
+
+		drain(0);
+		nanosleep(&ts, NULL);
+	}
+}
+
 static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 {
 	struct ht_snapshot *s = ht_snapshot_new();
@@ -354,6 +374,7 @@ static void write_sibling(const char *tag, uint32_t seq)
 	char path[HT_PATH_MAX + 32];
 	struct ht_snapshot *s;
 
+	ask_stats();
 	drain(1);
 	s = take(seq, 0);
 	sibling_path(path, sizeof(path), tag);
@@ -373,6 +394,7 @@ static void write_peak(void)
 	char err[512];
 	struct ht_snapshot *s;
 
+	ask_stats();
 	drain(1);
 	s = take(0, HT_SNAP_PEAK);
 	if (!s) {
@@ -516,6 +538,7 @@ static void serve(int fd)
 		void *buf;
 		size_t len;
 
+		ask_stats();
 		drain(1);
 		s = take(++nsnaps, 0);
 		if (!s) {

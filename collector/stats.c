@@ -138,8 +138,8 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 
 		if (metric(cur, "allocator.stats_age_seconds", &age))
 			fprintf(out, "\nThe allocator's figures were read %.1f s before the snapshot "
-				"(the shim reads them\nat most every 100 ms while the program "
-				"allocates, and at exit).\n", age);
+				"(the shim reads them\nat its next sampled allocation when a "
+				"snapshot is taken, and at exit).\n", age);
 		if (metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
 			fprintf(out, "\nRSS minus heap in use is memory the process holds but the "
 				"program does not use\n(allocator caches and fragmentation, "

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 3
+#define HT_SHM_VERSION 4
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -133,9 +133,9 @@ struct ht_shm {
 	uint32_t next_slot;      /* slots handed out so far (high-water mark) */
 	uint32_t exiting;        /* 1: the shim wrote HT_EV_EXIT and waits for done */
 
-	/* allocator statistics, refreshed by the shim at most every 100 ms
-	 * while the program allocates, and at exit; a seqlock: stats_seq is
-	 * odd while the shim writes */
+	/* allocator statistics, refreshed by the shim at a sampled allocation
+	 * when the collector asks (stats_wanted), and at exit; a seqlock:
+	 * stats_seq is odd while the shim writes */
 	_Alignas(64) uint64_t stats_seq;
 	uint32_t allocator;      /* HT_ALLOCATOR_* */
 	uint32_t pad1;
@@ -154,6 +154,7 @@ struct ht_shm {
 	/* collector-side */
 	_Alignas(64) uint32_t done;  /* futex word: 1 when the final snapshot is on disk */
 	uint32_t collector_ready;    /* 1 once the collector drains the ring */
+	uint32_t stats_wanted;       /* 1: read the allocator's figures (shim clears it) */
 	int64_t collector_pid;
 };
 

@@ -33,6 +33,20 @@ echo "grow 3000" | HEAPTRACE_RATE=524288 HEAPTRACE_OUTPUT=je.heap LD_PRELOAD="$l
 al=$(metric je.heap jemalloc.allocated_bytes)
 check "$(awk -v a="$al" 'BEGIN { exit !(a > 2000000) }'; echo $?)" "over jemalloc: its allocated bytes are in the snapshot ($al)"
 
+# the allocator's figures are read when a snapshot is taken, at the
+# program's next sampled allocation, not all the time: a dump of a program
+# that allocates has them fresh
+HEAPTRACE_OUTPUT=$work/fresh-final.heap LD_PRELOAD="$lib" "$progs/stress" -t 1 -n 100000000 -l 1024 >/dev/null 2>&1 &
+spid=$!
+sleep 0.5
+"$dump" -o fresh.heap "$spid" >/dev/null 2>dump.err
+check $? "heaptrace-dump of a program that allocates all the time"
+kill "$spid"; wait "$spid" 2>/dev/null
+age=$(metric fresh.heap allocator.stats_age_seconds)
+check "$(awk -v a="$age" 'BEGIN { exit !(a != "" && a < 0.2) }'; echo $?)" \
+	"its allocator figures were read for the snapshot (${age:-none} s old)"
+check "$([ -n "$(metric fresh.heap glibc.free_bytes)" ]; echo $?)" "and glibc's free bytes are among them"
+
 # --- snapshots over time ----------------------------------------------------
 coproc G { HEAPTRACE_INTERVAL=0.5 HEAPTRACE_PEAK=10 HEAPTRACE_SIGNAL=USR2 HEAPTRACE_RATE=4096 \
 	HEAPTRACE_OUTPUT=$work/t.heap LD_PRELOAD="$lib" "$progs/grow"; }
