@@ -179,6 +179,11 @@ static void push(int c, uint64_t *list, struct blk *b)
 
 void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 {
+	return ht_arena_alloc_room(n, n, align, flags, zero);
+}
+
+void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, int zero)
+{
 	size_t need;
 	struct blk *b;
 	uintptr_t user;
@@ -194,6 +199,12 @@ void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 	c = class_for(need < 32 ? 32 : need);
 	if (c < 0)
 		return NULL;
+	if (room > n && room <= REGION_SIZE) {
+		int r = class_for(HDR + room + (align > HDR ? align - HDR : 0));
+
+		if (r > c)
+			c = r;
+	}
 	b = NULL;
 	if (classes[c].slot_size >= RELEASE_MIN) {
 		int k;
@@ -234,6 +245,15 @@ static struct blk *blk_of(const void *p, int *cls)
 
 	*cls = c;
 	return (struct blk *)(region_of(c) + in / classes[c].slot_size * classes[c].slot_size);
+}
+
+void ht_arena_retag(void *p, size_t n, uint32_t flags)
+{
+	int c;
+	struct blk *b = blk_of(p, &c);
+
+	b->size = n;
+	b->flags = flags;
 }
 
 uint32_t ht_arena_flags(const void *p)

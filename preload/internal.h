@@ -48,6 +48,9 @@ extern struct ht_hot ht_hot;
 #define HT_BLK_INTERNAL 2u /* served before the real allocator was known */
 #define HT_BLK_NESTED   4u /* served while this thread was inside the real
 			    * allocator (a signal handler's): counted */
+#define HT_BLK_PLAIN    8u /* a sampled block resized in place whose new size
+			    * was not sampled: counted, not recorded */
+#define HT_BLK_COUNTED  (HT_BLK_SAMPLED | HT_BLK_NESTED | HT_BLK_PLAIN)
 
 static inline int ht_in_arena(const void *p)
 {
@@ -63,6 +66,13 @@ int ht_arena_init(void);
  * or 0 for 16), tagged with flags, or NULL if the arena has no room.
  * Lock-free and async-signal-safe. zero: the block must read as zeros. */
 void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero);
+
+/* Same, in a slot with room for at least room bytes (room > n: a block
+ * that grows by realloc, which then stays in place for a while). */
+void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, int zero);
+
+/* For p inside the arena: records a new requested size and flags. */
+void ht_arena_retag(void *p, size_t n, uint32_t flags);
 
 /* For p inside the arena: its flags and requested size. */
 uint32_t ht_arena_flags(const void *p);
@@ -90,6 +100,7 @@ struct ht_tls {
 	void *deferred;       /* frees made meanwhile, linked through the blocks */
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
+	size_t grow_room;     /* set by a realloc that moves an arena block */
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64)));
 
@@ -113,6 +124,12 @@ void *ht_alloc_nested(size_t n, size_t align, enum ht_op op);
 
 /* Frees a block inside the arena, recording it if it was sampled. */
 void ht_free_arena(void *p);
+
+/* realloc of an arena block (sampled or plain) to n bytes that fit in its
+ * slot: counted and recorded as a move would be (the free of the old
+ * block, an allocation of n bytes, sampled or not), without the copy.
+ * Returns p, or NULL if it must move after all (tracing is not on). */
+void *ht_realloc_in_place(void *p, size_t n);
 
 /* Sets up a thread that frees before it allocates. */
 void ht_thread_attach(struct ht_tls *t);

@@ -76,7 +76,7 @@ HT_EXPORT void free(void *p)
 		if (f & HT_BLK_SAMPLED) {
 			ht_free_arena(p);
 		} else {
-			if (f & HT_BLK_NESTED)
+			if (f & (HT_BLK_NESTED | HT_BLK_PLAIN))
 				ht_count_free(&ht_tls);
 			ht_arena_free(p); /* a start-up or nested block */
 		}
@@ -113,10 +113,17 @@ HT_EXPORT void *calloc(size_t n, size_t m)
 /* Moves an arena block (or, when a sample is due, an ordinary one) to a
  * new block of n bytes: a new allocation and a free, as pprof counts it.
  * old is the usable size, not the requested one: programs (redis) write
- * up to malloc_usable_size and expect realloc to keep it. */
+ * up to malloc_usable_size and expect realloc to keep it. An arena block
+ * that grows gets, if sampled again, a slot with room for twice n, where
+ * it can grow on in place (see realloc). */
 static void *move(void *p, size_t old, size_t n)
 {
-	void *q = alloc(n, 0, HT_OP_MALLOC);
+	void *q;
+
+	if (n > old && ht_in_arena(p))
+		ht_tls.grow_room = n <= SIZE_MAX / 2 ? 2 * n : n;
+	q = alloc(n, 0, HT_OP_MALLOC);
+	ht_tls.grow_room = 0;
 
 	if (!q)
 		return NULL;
@@ -132,13 +139,21 @@ HT_EXPORT void *realloc(void *p, size_t n)
 	if (!p)
 		return malloc(n);
 	if (ht_unlikely(ht_in_arena(p))) {
-		if (ht_arena_flags(p) & (HT_BLK_SAMPLED | HT_BLK_NESTED))
+		uint32_t f = ht_arena_flags(p);
+		size_t usable = ht_arena_usable(p);
+
+		if (f & HT_BLK_COUNTED)
 			ht_count_realloc(t);
 		if (n == 0) {
 			free(p);
 			return NULL;
 		}
-		return move(p, ht_arena_usable(p), n);
+		/* a sampled block resized within its slot stays put (unless
+		 * it shrinks to less than half, which would hold the slot) */
+		if ((f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) && n <= usable && n > usable / 2 &&
+		    ht_realloc_in_place(p, n))
+			return p;
+		return move(p, usable, n);
 	}
 	ht_count_realloc(t);
 	if (n == 0) {

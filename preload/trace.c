@@ -738,7 +738,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 	}
 	t->self++;
 	t->countdown = ht_sample_gap(&t->rng, rate);
-	p = ht_arena_alloc(n, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
+	p = ht_arena_alloc_room(n, t->grow_room, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
 	if (p) {
 		record_alloc(p, n);
 		refresh_stats(0);
@@ -777,6 +777,36 @@ void ht_free_arena(void *p)
 		ht_count_free(t);
 	}
 	ht_arena_free(p);
+}
+
+void *ht_realloc_in_place(void *p, size_t n)
+{
+	struct ht_tls *t = &ht_tls;
+
+	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON || !t->attached ||
+	    t->slot == &early_slot || t->self || t->busy)
+		return NULL;
+	/* the free of the old block ... */
+	if (ht_arena_flags(p) & HT_BLK_SAMPLED) {
+		t->self++;
+		record_free(p);
+		t->self--;
+	}
+	ht_count_free(t);
+	/* ... and an allocation of n bytes, sampled or not */
+	ht_count_alloc(t, n);
+	t->countdown -= (int64_t)n;
+	if (t->countdown > 0) {
+		ht_arena_retag(p, n, HT_BLK_PLAIN);
+		return p;
+	}
+	t->self++;
+	t->countdown = ht_sample_gap(&t->rng, rate);
+	ht_arena_retag(p, n, HT_BLK_SAMPLED);
+	record_alloc(p, n);
+	refresh_stats(0);
+	t->self--;
+	return p;
 }
 
 /* ---- start-up ----------------------------------------------------------- */

@@ -24,6 +24,22 @@ check $((!$?)) "nothing was dropped"
 "$report" --format collapsed --functions exact.heap | grep -q ';main;work;site_a '
 check $? "stacks name main;work;site_a"
 
+# realloc growth: a sampled block that fits its slot is resized in place,
+# and counted as a move would be (each realloc an allocation at its site)
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=regrow.heap -- "$progs/regrow" 3 >regrow.out
+is "$(cat regrow.out)" "regrew 117 steps, 0 bad bytes, kept 4867154" \
+	"rate 1: a buffer grown by realloc 117 times keeps its contents"
+is "$(value regrow.heap regrow_site inuse_space)" 4867154 "rate 1: regrow_site keeps exactly the last size"
+is "$(value regrow.heap regrow_site inuse_objects)" 1 "rate 1: regrow_site keeps one object"
+is "$(value regrow.heap regrow_site alloc_objects)" 120 "rate 1: 3 mallocs and 117 reallocs, each an allocation"
+for r in 64 65536; do
+	traced HEAPTRACE_RATE=$r HEAPTRACE_OUTPUT=regrow$r.heap -- "$progs/regrow" 20 >regrow$r.out
+	is "$(cat regrow$r.out)" "regrew 780 steps, 0 bad bytes, kept 4867154" "rate $r: contents kept"
+	"$report" regrow$r.heap >regrow$r.txt 2>&1
+	grep -q warning regrow$r.txt
+	check $((!$?)) "rate $r: no event lost or unmatched"
+done
+
 # threads, rate 1: every thread's allocations, nothing lost
 traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=threads.heap -- "$progs/retain" -t 4 5 >/dev/null
 is "$(value threads.heap site_a inuse_objects)" 2000 "4 threads, rate 1: site_a keeps exactly 2000 objects"
