@@ -78,7 +78,7 @@ HT_EXPORT void free(void *p)
 		} else {
 			if (f & (HT_BLK_NESTED | HT_BLK_PLAIN))
 				ht_count_free(&ht_tls);
-			ht_arena_free(p); /* a start-up or nested block */
+			ht_arena_free(p); /* a start-up, nested or plain block */
 		}
 		return;
 	}
