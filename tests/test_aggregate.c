@@ -1,0 +1,112 @@
+/* Unit test of the collector's live profile (collector/aggregate.c) as the
+ * ring feeds it: allocations with their frames or by stack id, frees, lost
+ * and unknown events, and frames bound to the module loaded at the time of
+ * the sample. At rate 1, so every figure is exact. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../collector/aggregate.h"
+#include "../preload/ring.h"
+#include "tap.h"
+
+/* The stack of s whose leaf location has address leaf, or NULL. */
+static const struct ht_stack *stack_at(const struct ht_snapshot *s, uint64_t leaf)
+{
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *k = &s->stacks[i];
+
+		if (k->nframes && s->locations[s->frames[k->first_frame]].address == leaf)
+			return k;
+	}
+	return NULL;
+}
+
+/* The path of the module of the leaf of stack k ("" if none). */
+static const char *leaf_module(const struct ht_snapshot *s, const struct ht_stack *k)
+{
+	uint32_t m = s->locations[s->frames[k->first_frame]].module;
+
+	return m == HT_NONE ? "" : s->modules[m].path;
+}
+
+static struct ht_snapshot *fill(struct ht_profile *p)
+{
+	struct ht_snapshot *s = ht_snapshot_new();
+
+	if (!s || ht_profile_fill(p, s, NULL) != 0) {
+		ok(0, "fill a snapshot");
+		exit(1);
+	}
+	return s;
+}
+
+int main(void)
+{
+	struct ht_profile *p = ht_profile_new(1);
+	const uint64_t a[] = { 0x1010, 0x1020, 0x1030 }, b[] = { 0x1040, 0x1020, 0x1030 };
+	const uint64_t c[] = { 0x1050 };
+	const struct ht_stack *k;
+	struct ht_snapshot *s;
+
+	if (!ok(p != NULL, "a profile at rate 1"))
+		return done_testing();
+	ok(ht_profile_module(p, "/lib/one.so", 11, 0x1000, 0x2000, 0x1000, NULL, 0) == 0,
+	   "a module at 0x1000-0x2000");
+
+	/* frames sent in full, then by id */
+	ok(ht_profile_alloc(p, 0xa000, 100, a, 3) == 0, "an allocation with its frames");
+	ok(ht_profile_stack(p, 1, a, 3) == 0, "stack id 1: the same frames");
+	ok(ht_profile_stack(p, 2, b, 3) == 0, "stack id 2: other frames");
+	ok(ht_profile_alloc_id(p, 0xa100, 200, 1) == 0, "an allocation at stack 1");
+	ok(ht_profile_alloc_id(p, 0xa200, 300, 2) == 0, "an allocation at stack 2");
+	ok(ht_profile_alloc_id(p, 0xa300, 400, 2) == 0, "another at stack 2");
+	ht_profile_release(p, 0xa300);
+	is_int(ht_profile_unmatched(p), 0, "nothing unmatched so far");
+	is_int((long long)ht_profile_inuse(p), 600, "in use: 100 + 200 + 300 bytes");
+
+	s = fill(p);
+	is_int(s->nstacks, 2, "two stacks: an id naming known frames is the same stack");
+	k = stack_at(s, 0x1010);
+	ok(k && k->inuse_space == 300 && k->inuse_objects == 2 && k->alloc_objects == 2,
+	   "stack a: 2 objects, 300 bytes, in full and by id");
+	k = stack_at(s, 0x1040);
+	ok(k && k->inuse_space == 300 && k->alloc_space == 700 && k->inuse_objects == 1,
+	   "stack b: 700 bytes allocated, 300 in use after one free");
+	ht_snapshot_free(s);
+
+	/* ids never defined, or out of range */
+	ok(ht_profile_alloc_id(p, 0xb000, 50, 7) == 0, "an allocation at an unknown id");
+	is_int(ht_profile_unmatched(p), 1, "is counted as unmatched");
+	is_int((long long)ht_profile_inuse(p), 600, "and adds nothing");
+	ok(ht_profile_stack(p, 0, a, 3) != 0, "stack id 0 is refused");
+	ok(ht_profile_stack(p, HT_MAX_STACK_ID + 1, a, 3) != 0, "an id over the maximum is refused");
+	ok(ht_profile_stack(p, 100000, c, 1) == 0, "a sparse large id is accepted");
+	ok(ht_profile_alloc_id(p, 0xb100, 10, 100000) == 0, "and names its stack");
+
+	/* a module unloaded and another loaded at its addresses: an id keeps
+	 * the module it was defined under; a new id binds to the new one */
+	ok(ht_profile_module(p, "/lib/two.so", 11, 0x1000, 0x2000, 0x1000, NULL, 0) == 0,
+	   "another module at 0x1000-0x2000");
+	ok(ht_profile_alloc_id(p, 0xb200, 1000, 1) == 0, "an allocation at stack 1 after it");
+	ok(ht_profile_stack(p, 3, a, 3) == 0, "stack id 3: stack a's frames, now");
+	ok(ht_profile_alloc_id(p, 0xb300, 2000, 3) == 0, "an allocation at stack 3");
+	s = fill(p);
+	{
+		size_t i, old = 0, new = 0;
+
+		for (i = 0; i < s->nstacks; i++) {
+			k = &s->stacks[i];
+			if (s->locations[s->frames[k->first_frame]].address != 0x1010)
+				continue;
+			if (!strcmp(leaf_module(s, k), "/lib/one.so"))
+				old += (size_t)k->inuse_space;
+			else if (!strcmp(leaf_module(s, k), "/lib/two.so"))
+				new += (size_t)k->inuse_space;
+		}
+		is_int(old, 1300, "frames of id 1 stay bound to one.so (100 + 200 + 1000 bytes)");
+		is_int(new, 2000, "frames of id 3 are bound to two.so (2000 bytes)");
+	}
+	ht_snapshot_free(s);
+	ht_profile_free(p);
+	return done_testing();
+}
