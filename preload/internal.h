@@ -96,8 +96,8 @@ struct ht_tls {
 	int64_t countdown;
 	struct ht_slot *slot; /* exact counters; NULL until attached */
 	uint64_t rng;
-	uint32_t busy;        /* inside the real allocator (see ht_alloc_nested) */
-	void *deferred;       /* frees made meanwhile, linked through the blocks */
+	uint32_t busy;        /* the shim is inside the real allocator (see ht_alloc_nested) */
+	void *deferred;       /* frees made meanwhile by signal handlers, linked through the blocks */
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
 	size_t grow_room;     /* set by a realloc that moves an arena block */

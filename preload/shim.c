@@ -10,14 +10,16 @@
 
 #include "internal.h"
 
-/* Calls into the real allocator are marked busy: a signal handler that
- * interrupts one and allocates is then served unsampled, so the sampled
- * path (which unwinds and reads allocator statistics, taking locks the
- * interrupted call may hold) never runs inside the allocator. */
+/* The unsampled path: the countdown, the thread's counts, and a tail call
+ * into the real allocator. busy is set only while the shim itself is in
+ * the real allocator (reading its statistics, or on the slow path): a
+ * signal handler that interrupts that and allocates is served from the
+ * arena, since the shim must not add a lock the program does not take.
+ * A handler that interrupts the program's own call gets the allocator as
+ * it would untraced. */
 static inline void *alloc(size_t n, size_t align, enum ht_op op)
 {
 	struct ht_tls *t = &ht_tls;
-	void *p;
 
 	t->countdown -= (int64_t)n;
 	if (ht_unlikely(t->countdown <= 0))
@@ -27,25 +29,22 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 		return ht_alloc_nested(n, align, op);
 	}
 	ht_count_alloc(t, n);
-	t->busy = 1;
 	switch (op) {
 	case HT_OP_MALLOC:
-		p = ht_hot.real.malloc(n);
-		break;
+		return ht_hot.real.malloc(n);
 	case HT_OP_CALLOC:
-		p = ht_hot.real.calloc(1, n);
-		break;
+		return ht_hot.real.calloc(1, n);
 	default: {
+		void *p;
 		int err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
 
 		if (err) {
 			errno = err;
 			p = NULL;
 		}
+		return p;
 	}
 	}
-	t->busy = 0;
-	return p;
 }
 
 HT_EXPORT void *malloc(size_t n)
@@ -53,50 +52,52 @@ HT_EXPORT void *malloc(size_t n)
 	return alloc(n, 0, HT_OP_MALLOC);
 }
 
-/* Frees what signal handlers freed while this thread was inside the real
- * allocator; called with busy set, so handlers keep deferring meanwhile. */
-static __attribute__((noinline)) void free_deferred(void)
+/* free of an arena block: sampled, or a start-up, nested or plain one */
+static __attribute__((noinline)) void free_in_arena(void *p)
 {
-	void *q;
+	uint32_t f = ht_arena_flags(p);
 
-	while ((q = __atomic_exchange_n(&ht_tls.deferred, NULL, __ATOMIC_ACQ_REL)) != NULL)
-		while (q) {
-			void *next = *(void **)q;
-
-			ht_hot.real.free(q);
-			q = next;
-		}
-}
-
-HT_EXPORT void free(void *p)
-{
-	if (ht_unlikely(ht_in_arena(p))) {
-		uint32_t f = ht_arena_flags(p);
-
-		if (f & HT_BLK_SAMPLED) {
-			ht_free_arena(p);
-		} else {
-			if (f & (HT_BLK_NESTED | HT_BLK_PLAIN))
-				ht_count_free(&ht_tls);
-			ht_arena_free(p); /* a start-up, nested or plain block */
-		}
+	if (f & HT_BLK_SAMPLED) {
+		ht_free_arena(p);
 		return;
 	}
-	if (!p)
-		return;
+	if (f & (HT_BLK_NESTED | HT_BLK_PLAIN))
+		ht_count_free(&ht_tls);
+	ht_arena_free(p);
+}
+
+/* free on a thread not set up yet, or by a signal handler that interrupted
+ * the shim inside the real allocator, which may hold the lock this free
+ * would need: then the shim frees it when it is out (busy_leave in trace.c) */
+static __attribute__((noinline)) void free_rare(void *p)
+{
 	ht_count_free(&ht_tls);
-	if (ht_unlikely(ht_tls.busy)) {
-		/* a signal handler interrupted the real allocator, which may
-		 * hold the lock this free would need: free it later */
+	if (ht_tls.busy) {
 		*(void **)p = ht_tls.deferred;
 		ht_tls.deferred = p;
 		return;
 	}
-	ht_tls.busy = 1;
 	ht_hot.real.free(p);
-	if (ht_unlikely(ht_tls.deferred != NULL))
-		free_deferred();
-	ht_tls.busy = 0;
+}
+
+HT_EXPORT void free(void *p)
+{
+	struct ht_tls *t = &ht_tls;
+	struct ht_slot *s;
+
+	if (ht_unlikely(ht_in_arena(p))) {
+		free_in_arena(p);
+		return;
+	}
+	if (!p)
+		return;
+	s = t->slot;
+	if (ht_unlikely(!s || t->busy)) {
+		free_rare(p);
+		return;
+	}
+	__atomic_store_n(&s->free_calls, s->free_calls + 1, __ATOMIC_RELAXED);
+	ht_hot.real.free(p);
 }
 
 HT_EXPORT void *calloc(size_t n, size_t m)
@@ -156,14 +157,20 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		return move(p, usable, n);
 	}
 	ht_count_realloc(t);
+	if (ht_unlikely(t->busy)) {
+		/* a signal handler interrupted the shim inside the real
+		 * allocator: the copy goes to the arena */
+		if (n == 0) {
+			free(p);
+			return NULL;
+		}
+		return move(p, ht_hot.real.malloc_usable_size(p), n);
+	}
 	if (n == 0) {
 		/* glibc frees and returns NULL; other allocators may return a
 		 * block: let the real realloc decide, count a free either way */
-		void *q;
+		void *q = ht_hot.real.realloc(p, 0);
 
-		t->busy++;
-		q = ht_hot.real.realloc(p, 0);
-		t->busy--;
 		ht_count_free(t);
 		if (q)
 			ht_count_alloc(t, 0);
@@ -177,14 +184,13 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		return move(p, ht_hot.real.malloc_usable_size(p), n);
 	}
 	{
-		void *q;
+		void *q = ht_hot.real.realloc(p, n);
+		struct ht_slot *s = t->slot;
 
-		t->busy = 1;
-		q = ht_hot.real.realloc(p, n);
-		t->busy = 0;
 		if (q) {
-			ht_count_alloc(t, n);
-			ht_count_free(t);
+			__atomic_store_n(&s->alloc_calls, s->alloc_calls + 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->alloc_bytes, s->alloc_bytes + n, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->free_calls, s->free_calls + 1, __ATOMIC_RELAXED);
 		}
 		return q;
 	}
@@ -220,9 +226,7 @@ static void *odd_align(void *(*real)(size_t, size_t), size_t align, size_t n)
 	}
 	if (ht_unlikely(!t->slot))
 		ht_thread_attach(t);
-	t->busy++;
 	p = real(align, n);
-	t->busy--;
 	if (p)
 		ht_count_alloc(t, n);
 	return p;

@@ -60,8 +60,10 @@ static int only_me;                /* HEAPTRACE_PID names us: children never tra
 
 /* Counts made before the shared memory exists (start-up, before main). */
 static struct ht_slot early_slot;
-/* Counts of a thread when tracing is off: they go nowhere. */
-static struct ht_slot null_slot;
+/* Counts of a thread when tracing is off: they go nowhere, but each
+ * thread's go to its own line (one line for all cost a program with two
+ * threads dearly in cache-line transfers). */
+static __thread struct ht_slot null_slot __attribute__((aligned(64)));
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -455,14 +457,59 @@ static uint64_t jemalloc_stat(const char *name)
 	return mallctl_fn(name, &v, &len, NULL, 0) == 0 ? v : 0;
 }
 
+/* Leaves a stretch where the shim itself was inside the real allocator,
+ * freeing what signal handlers freed on this thread meanwhile. */
+static void busy_leave(struct ht_tls *t)
+{
+	void *q;
+
+	if (--t->busy != 0)
+		return;
+	while ((q = __atomic_exchange_n(&t->deferred, NULL, __ATOMIC_ACQ_REL)) != NULL)
+		while (q) {
+			void *next = *(void **)q;
+
+			ht_hot.real.free(q);
+			q = next;
+		}
+}
+
+/* Is this call made by a signal handler (is there a signal frame on the
+ * stack)? The program's own calls into the allocator are not marked (that
+ * would cost every call), so a handler may have interrupted one, holding
+ * the allocator's locks. Walks the whole stack, so only for rare work;
+ * a stack it cannot walk to the end counts as yes. */
+static int in_signal_handler(void)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	int i;
+
+	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
+		return 1;
+	for (i = 0; i < 4096; i++) {
+		int r;
+
+		if (unw_is_signal_frame(&c) > 0)
+			return 1;
+		r = unw_step(&c);
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return 1;
+	}
+	return 1;
+}
+
 /* Copies the allocator's own figures into the shared memory: when the
  * collector asks for them, before a snapshot (force 0: one thread of those
  * that find the request does it), or at exit (force 1). They cost locks
  * and a walk of every free chunk inside the allocator: on python3's heap,
  * reading them every 100 ms cost 5% of its run time, mostly in the caches
- * the walk empties. On the sampled path only, never inside the allocator;
- * the thread counts as inside it meanwhile, since a signal handler that
- * interrupts this must not call into it. */
+ * the walk empties. On the sampled path only, never from a signal handler
+ * (it may have interrupted the allocator); the thread counts as busy
+ * meanwhile, since a signal handler that interrupts this must not call
+ * into the allocator. */
 static void refresh_stats(int force)
 {
 	struct timespec ts;
@@ -473,6 +520,12 @@ static void refresh_stats(int force)
 	if (!force && (!__atomic_load_n(&shm->stats_wanted, __ATOMIC_RELAXED) ||
 		       !__atomic_exchange_n(&shm->stats_wanted, 0, __ATOMIC_ACQ_REL)))
 		return;
+	if (in_signal_handler()) {
+		/* later, from a thread that is not in one */
+		if (!force)
+			__atomic_store_n(&shm->stats_wanted, 1, __ATOMIC_RELEASE);
+		return;
+	}
 	ht_tls.busy++;
 	if (mallctl_fn) {
 		uint64_t epoch = 1;
@@ -494,7 +547,7 @@ static void refresh_stats(int force)
 		v[HT_GLIBC_MMAP] = mi.hblkhd;
 		v[HT_GLIBC_TOP_PAD] = mi.keepcost;
 	}
-	ht_tls.busy--;
+	busy_leave(&ht_tls);
 	v[HT_ARENA_LIVE] = __atomic_load_n(&ht_arena_live, __ATOMIC_RELAXED);
 	v[HT_ARENA_COMMITTED] = __atomic_load_n(&ht_arena_committed, __ATOMIC_RELAXED);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -705,7 +758,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 				ht_count_alloc(t, n);
 			t->busy++;
 			p = real_alloc(n, align, op);
-			t->busy--;
+			busy_leave(t);
 			return p;
 		}
 		p = ht_arena_alloc(n, align, HT_BLK_INTERNAL, op == HT_OP_CALLOC);

@@ -47,6 +47,27 @@ check "$(awk -v a="$age" 'BEGIN { exit !(a != "" && a < 0.2) }'; echo $?)" \
 	"its allocator figures were read for the snapshot (${age:-none} s old)"
 check "$([ -n "$(metric fresh.heap glibc.free_bytes)" ]; echo $?)" "and glibc's free bytes are among them"
 
+# ... but never from a signal handler, which may have interrupted the
+# allocator inside its locks: a program that allocates only in a handler
+# has them from before (or none) in a dump, fresh at exit
+coproc H { HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=$work/idle.heap LD_PRELOAD="$lib" exec "$progs/hostile_signal" idle 2; }
+hpid=$H_PID
+read -r -t 10 _ <&"${H[0]}"
+sleep 0.5
+"$dump" -o idle-dump.heap "$hpid" >/dev/null 2>dump.err
+check $? "heaptrace-dump of a program that allocates only in a signal handler"
+read -r -t 10 out <&"${H[0]}"
+wait "$hpid"
+is "$out" "signal: idle: handled many" "it runs on, its handler called every millisecond"
+age=$(metric idle-dump.heap allocator.stats_age_seconds)
+check "$(awk -v a="$age" 'BEGIN { exit !(a == "" || a > 0.3) }'; echo $?)" \
+	"the handler's sampled allocations did not read the allocator's figures (${age:-none})"
+a=$(value idle-dump.heap handler_site alloc_objects)
+check "$(awk -v a="$a" 'BEGIN { exit !(a > 100) }'; echo $?)" "they are recorded all the same ($a)"
+age=$(metric idle.heap allocator.stats_age_seconds)
+check "$(awk -v a="$age" 'BEGIN { exit !(a != "" && a < 0.2) }'; echo $?)" \
+	"the final snapshot's are read at exit (${age:-none} s old)"
+
 # --- snapshots over time ----------------------------------------------------
 coproc G { HEAPTRACE_INTERVAL=0.5 HEAPTRACE_PEAK=10 HEAPTRACE_SIGNAL=USR2 HEAPTRACE_RATE=4096 \
 	HEAPTRACE_OUTPUT=$work/t.heap LD_PRELOAD="$lib" "$progs/grow"; }

@@ -1,8 +1,11 @@
 /* Test subject for tests/t_hostile.sh: signals arriving during allocation.
  *   hostile_signal N
+ *   hostile_signal idle SECONDS
  * An interval timer fires SIGALRM every 100 us; its handler mallocs and
  * frees a 200-byte block (handler_site). Main and two worker threads
  * allocate and free other sizes meanwhile, until N signals were handled.
+ * With idle, only the handler allocates: the main thread waits for the
+ * signals (every millisecond) for SECONDS, then prints how many came.
  * (The handler's size class is never used elsewhere and is warmed up on
  * every thread before the signal is unblocked there, so glibc serves it
  * from the thread cache without a lock: the untraced program cannot
@@ -76,9 +79,37 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Only the handler allocates, for the given seconds. */
+static int idle(int seconds)
+{
+	struct itimerval it = { { 0, 1000 }, { 0, 1000 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct sigaction sa;
+	sigset_t s;
+	time_t start = time(NULL);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	handler_site(); /* warm up, as on every thread in the other mode */
+	printf("ready\n");
+	fflush(stdout);
+	setitimer(ITIMER_REAL, &it, NULL);
+	sigemptyset(&s);
+	while (time(NULL) - start < seconds)
+		sigsuspend(&s);
+	setitimer(ITIMER_REAL, &off, NULL);
+	printf("signal: idle: handled %s\n", handled > 100 ? "many" : "few");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	int want = argc > 1 ? atoi(argv[1]) : 3000;
+	int want;
+
+	if (argc > 2 && !strcmp(argv[1], "idle"))
+		return idle(atoi(argv[2]));
+	want = argc > 1 ? atoi(argv[1]) : 3000;
 	struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { { 0, 0 }, { 0, 0 } };
 	struct sigaction sa;
 	sigset_t s;
