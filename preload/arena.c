@@ -89,21 +89,24 @@ int ht_arena_init(void)
 	return 0;
 }
 
+/* The smallest class whose slots hold need bytes, or -1: computed, not
+ * searched, since a search reads several classes[] entries, which
+ * sampling, being rare, finds cold. Follows make_classes. */
 static int class_for(size_t need)
 {
-	int lo = 0, hi = nclasses - 1;
+	int c, e;
+	uint64_t s;
 
-	if (need > classes[hi].slot_size)
-		return -1;
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-
-		if (classes[mid].slot_size >= need)
-			hi = mid;
-		else
-			lo = mid + 1;
+	if (need <= 32)
+		return 0;
+	if (need <= 128)
+		c = (int)((need - 32 + 15) / 16);
+	else {
+		e = 63 - __builtin_clzll((unsigned long long)need - 1); /* 2^e < need <= 2^(e+1) */
+		s = (uint64_t)1 << e;
+		c = 7 + (e - 7) * 4 + (int)((need - s + s / 4 - 1) / (s / 4)) - 1;
 	}
-	return lo;
+	return c < nclasses ? c : -1;
 }
 
 static inline uintptr_t region_of(int c)

@@ -19,6 +19,30 @@ static inline uint64_t ht_rng_next(uint64_t *state)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
+/* Natural log of u in (0, 1], to about 1e-9 relative: the sampled path
+ * runs rarely, so libm's log (another library's code and tables) is cold
+ * each time; this is a few multiplies on registers. u = m * 2^e with m in
+ * [sqrt(1/2), sqrt(2)), and ln m = 2 atanh(t), t = (m - 1) / (m + 1),
+ * |t| < 0.172, summed to t^13. */
+static inline double ht_log_unit(double u)
+{
+	union { double d; uint64_t b; } x = { u };
+	int e = (int)((x.b >> 52) & 0x7ff) - 1023;
+	double m, t, t2;
+
+	x.b = (x.b & 0x000fffffffffffffull) | 0x3ff0000000000000ull; /* m in [1, 2) */
+	m = x.d;
+	if (m > 1.4142135623730951) {
+		m *= 0.5;
+		e++;
+	}
+	t = (m - 1) / (m + 1);
+	t2 = t * t;
+	return e * 0.6931471805599453 +
+	       2 * t * (1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 +
+	       t2 * (1.0 / 11 + t2 * (1.0 / 13)))))));
+}
+
 /* Bytes until the next sample: an exponential draw with mean rate, so that
  * sampling is a Poisson process over bytes. rate 1 means every allocation
  * (returns 0). The result is at least 1 otherwise and is capped so that the
@@ -31,7 +55,7 @@ static inline int64_t ht_sample_gap(uint64_t *rng, uint64_t rate)
 		return 0;
 	/* 53 random bits -> u in (0, 1] */
 	u = ((ht_rng_next(rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
-	gap = -log(u) * (double)rate;
+	gap = -ht_log_unit(u) * (double)rate;
 	if (gap < 1)
 		return 1;
 	if (gap > 4e18)

@@ -49,6 +49,24 @@ int main(void)
 	ok(min >= 1, "every gap is at least one byte (min %lld)", (long long)min);
 	is_int(ht_sample_gap(&rng, 1), 0, "rate 1: gap 0, every allocation sampled");
 
+	{
+		/* the gap's log against libm's, over (0, 1] including both ends,
+		 * powers of two and the values next to the switch at sqrt(2) */
+		double worst = 0, u;
+		static const double edge[] = { 1.0, 0.5, 0.25, 0x1p-53, 0.7071067811865475,
+					       0.7071067811865476, 0.99999999, 1e-300 };
+
+		for (i = 0; i < 200000; i++) {
+			u = ((ht_rng_next(&rng) >> 11) + 1) * (1.0 / 9007199254740992.0);
+			if (fabs(ht_log_unit(u) - log(u)) > worst * fabs(log(u)) && u != 1)
+				worst = fabs(ht_log_unit(u) - log(u)) / fabs(log(u));
+		}
+		ok(worst < 1e-9, "ht_log_unit is within 1e-9 of libm's log (worst %.1e)", worst);
+		for (i = 0; i < (long)(sizeof(edge) / sizeof(edge[0])); i++)
+			ok(fabs(ht_log_unit(edge[i]) - log(edge[i])) <= 1e-9 * fabs(log(edge[i])) + 1e-15,
+			   "ht_log_unit(%a) = %.17g (libm %.17g)", edge[i], ht_log_unit(edge[i]), log(edge[i]));
+	}
+
 	ok(ht_sample_weight(100, 1) == 1.0, "rate 1: weight is exactly 1");
 	ok(fabs(ht_sample_weight(4096, 4096) - 1 / (1 - exp(-1))) < 1e-12,
 	   "size == rate: weight 1/(1-1/e)");
