@@ -101,6 +101,8 @@ struct ht_tls {
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
 	size_t grow_room;     /* set by a realloc that moves an arena block */
+	void *scache;         /* its last stacks (trace.c), in the arena */
+	uint32_t own;         /* allocations now are the shim's own (with busy): uncounted */
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64)));
 

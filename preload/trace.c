@@ -127,10 +127,13 @@ int ht_resolve(void)
 
 /* ---- per-thread state --------------------------------------------------- */
 
+static void sc_drop(struct ht_tls *t);
+
 static void retire_slot(void *arg)
 {
 	struct ht_slot *s = arg;
 
+	sc_drop(&ht_tls);
 	if (!shm || s == &early_slot || s == &null_slot)
 		return;
 	__atomic_fetch_add(&shm->retired[0], s->alloc_calls, __ATOMIC_RELAXED);
@@ -578,6 +581,7 @@ struct stack_ent {
 static struct stack_ent *stack_tab;
 static size_t stack_tab_size;
 static uint32_t stack_mask, stack_used, stack_next;
+static uint32_t stack_epoch; /* bumped when the ids start over (a new collector) */
 
 static void stacks_init(void)
 {
@@ -588,6 +592,7 @@ static void stacks_init(void)
 		munmap(stack_tab, stack_tab_size);
 	stack_tab = NULL;
 	stack_used = stack_next = 0;
+	__atomic_add_fetch(&stack_epoch, 1, __ATOMIC_RELEASE);
 	m = mmap(NULL, n * sizeof(struct stack_ent), PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -661,39 +666,266 @@ static uint32_t stack_id(uint64_t h, void *const *ips, int nf)
 	return 0;
 }
 
+/* ---- the per-thread stack cache ----------------------------------------- */
+
+/* A thread that allocates at one place over and over walks the same stack
+ * each time. libunwind finds each frame's rule in its cache, but that is a
+ * line per frame, cold when samples are far apart, and at rate 1 the walks
+ * were a third of redis-server's time. So each thread keeps its last
+ * stacks by where the call came from (the caller's return address and
+ * stack pointer), with the address on the stack of every frame's return
+ * address. The stack is the same while each of those addresses holds the
+ * same return address: frame by frame, the same function, returning to
+ * the same place with the same stack pointer, finds its caller's return
+ * address where it was before. (A frame that varies its size from call to
+ * call with alloca could have left a stale copy there while its callers
+ * changed; a program that does that can get an older stack for a sample.)
+ * Frames are checked from the innermost out, so every address read is in
+ * a frame that is live. */
+#define SC_SETS 16
+#define SC_WAYS 2
+
+struct sc_ent {
+	uintptr_t cfa;   /* the caller's stack pointer after the call; 0: empty */
+	uintptr_t ra;    /* the caller's return address */
+	uint64_t gen;    /* the loader's count it holds for */
+	uint32_t epoch;  /* and stack_epoch */
+	uint32_t id;     /* its stack id; 0: send it in full */
+	int nf;          /* frames; -1: this call's stack cannot be cached */
+	uint32_t used;   /* when last found (the thread's count of lookups) */
+	uint32_t hits;   /* times its stack held, and times it did not: a call */
+	uint32_t fails;  /* made from changing callers is not worth caching */
+	/* then: void *ips[depth]; uintptr_t where[depth] */
+};
+
+/* A thread's cache: its stack's bounds (found once), then the entries. */
+struct sc_head {
+	uintptr_t lo, hi; /* hi 0: not known, no caching */
+	struct sc_ent *last; /* filled last */
+	uint32_t clock;
+	uint32_t pad;
+};
+
+static size_t sc_ent_size(void)
+{
+	return sizeof(struct sc_ent) + (size_t)depth * 2 * sizeof(void *);
+}
+
+static inline struct sc_ent *sc_set(struct sc_head *h, uintptr_t ra, uintptr_t cfa)
+{
+	size_t k = (size_t)((ra ^ cfa * 0x9e3779b97f4a7c15ull) >> 58) % SC_SETS;
+
+	return (struct sc_ent *)((char *)(h + 1) + k * SC_WAYS * sc_ent_size());
+}
+
+static inline struct sc_ent *sc_next(struct sc_ent *e)
+{
+	return (struct sc_ent *)((char *)e + sc_ent_size());
+}
+
+static inline void **sc_ips(struct sc_ent *e)
+{
+	return (void **)(e + 1);
+}
+
+static inline uintptr_t *sc_where(struct sc_ent *e)
+{
+	return (uintptr_t *)(e + 1) + depth;
+}
+
+/* The thread's cache, made on first use; NULL if there is none. */
+static struct sc_head *sc_head(void)
+{
+	struct ht_tls *t = &ht_tls;
+	struct sc_head *h = t->scache;
+	pthread_attr_t a;
+	void *lo;
+	size_t size;
+
+	if (h)
+		return h->hi ? h : NULL;
+	h = ht_arena_alloc(sizeof(*h) + SC_SETS * SC_WAYS * sc_ent_size(), 0, HT_BLK_INTERNAL, 1);
+	if (!h)
+		return NULL;
+	t->scache = h;
+	/* glibc allocates here (and reads /proc/self/maps for the main
+	 * thread): those blocks are the shim's, from the arena, uncounted */
+	t->busy++;
+	t->own++;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &lo, &size) == 0) {
+			h->lo = (uintptr_t)lo;
+			h->hi = (uintptr_t)lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+	t->own--;
+	busy_leave(t);
+	return h->hi ? h : NULL;
+}
+
+/* The entry for a call whose caller's stack pointer was cfa: its stack,
+ * if it still holds (*hit 1); an entry to fill (*hit 0); or NULL if the
+ * stack is not to be cached. */
+static struct sc_ent *sc_find(uintptr_t cfa, uint64_t gen, int *hit)
+{
+	struct sc_head *h = sc_head();
+	uintptr_t ra;
+	struct sc_ent *set, *e, *old;
+	uint32_t epoch = __atomic_load_n(&stack_epoch, __ATOMIC_ACQUIRE);
+	int w;
+
+	*hit = 0;
+	/* on the thread's own stack (not a signal stack or a coroutine's):
+	 * every address looked at lies between cfa and its end */
+	if (!h || cfa - 8 < h->lo || cfa >= h->hi)
+		return NULL;
+	ra = *(const uintptr_t *)(cfa - 8);
+	set = sc_set(h, ra, cfa);
+	old = set;
+	for (w = 0, e = set; w < SC_WAYS; w++, e = sc_next(e)) {
+		if (e->cfa == cfa && e->ra == ra && e->gen == gen && e->epoch == epoch) {
+			void **ips = sc_ips(e);
+			uintptr_t *where = sc_where(e);
+			int i;
+
+			if (e->nf < 0)
+				return NULL;
+			for (i = 1; i < e->nf; i++)
+				if (*(void *const *)where[i] != ips[i])
+					break;
+			if (i < e->nf) {
+				/* the frames above changed: fill it anew, unless
+				 * they keep changing */
+				if (++e->fails > 2 * e->hits + 8) {
+					e->nf = -1;
+					return NULL;
+				}
+				return e;
+			}
+			e->used = ++h->clock;
+			e->hits++;
+			*hit = 1;
+			return e;
+		}
+		if (e->used < old->used)
+			old = e;
+	}
+	return old;
+}
+
+/* Fills e with the stack ips[0..nf) of a call whose caller's stack
+ * pointer was cfa, finding where on the stack each frame's return address
+ * is: above the one before, below the stack's end. */
+static void sc_keep(struct sc_ent *e, uintptr_t cfa, uint64_t gen, void *const *ips, int nf,
+		    uint32_t id)
+{
+	struct sc_head *h = ht_tls.scache;
+	struct sc_ent *l = h->last && h->last != e && h->last->nf > 0 ? h->last : NULL;
+	uintptr_t at, *where = sc_where(e), *lw = l ? sc_where(l) : NULL;
+	void **li = l ? sc_ips(l) : NULL;
+	int i, k;
+
+	if (e->cfa != cfa || e->ra != *(const uintptr_t *)(cfa - 8))
+		e->hits = e->fails = 0; /* another call's */
+	e->cfa = cfa;
+	e->ra = *(const uintptr_t *)(cfa - 8);
+	e->gen = gen;
+	e->epoch = __atomic_load_n(&stack_epoch, __ATOMIC_ACQUIRE);
+	e->used = ++h->clock;
+	e->id = id;
+	e->nf = -1;
+	if (nf <= 0 || (uintptr_t)ips[0] != e->ra)
+		return; /* the walk did not start at the caller */
+	where[0] = cfa - 8;
+	for (i = 1, k = 0; i < nf; i++) {
+		at = 0;
+		if (l) {
+			/* once a frame is where it was in the last stack, with
+			 * the same return address, its caller's is where it was
+			 * too: no need to search (the outer frames, main's with
+			 * its big locals, are mostly the same) */
+			while (k < l->nf && lw[k] < where[i - 1])
+				k++;
+			if (k + 1 < l->nf && lw[k] == where[i - 1] && li[k] == ips[i - 1] &&
+			    li[k + 1] == ips[i] && *(void *const *)lw[k + 1] == ips[i])
+				at = lw[k + 1];
+		}
+		if (!at) {
+			for (at = where[i - 1] + 8; at + 8 <= h->hi; at += 8)
+				if (*(void *const *)at == ips[i])
+					break;
+			if (at + 8 > h->hi)
+				return; /* not a return address on this stack */
+		}
+		where[i] = at;
+	}
+	memcpy(sc_ips(e), ips, (size_t)nf * sizeof(void *));
+	e->nf = nf;
+	h->last = e;
+}
+
+/* A thread's cache goes with it. */
+static void sc_drop(struct ht_tls *t)
+{
+	if (t->scache)
+		ht_arena_free(t->scache);
+	t->scache = NULL;
+}
+
 /* ---- the sampled path --------------------------------------------------- */
 
-static void record_alloc(void *p, size_t n)
+/* Records the sampled block p of n bytes. cfa: the stack pointer of the
+ * program's function that called the allocator, when the shim knows it
+ * (0 if not): then the stack may come from the thread's stack cache. */
+static void record_alloc(void *p, size_t n, uintptr_t cfa)
 {
 	void *ips[HT_MAX_DEPTH + 8];
+	void *const *frames;
 	int got, skip = 0, nf;
-	uint32_t len, id;
+	uint32_t len, id = 0;
 	uint64_t pos, gen;
 	struct ht_ev_alloc *ev;
+	struct sc_ent *e;
+	int hit = 0;
 
 	gen = update_modules();
-	got = unw_backtrace(ips, depth + 8);
-	while (skip < got && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
-		skip++;
-	nf = got - skip;
-	if (nf > depth)
-		nf = depth;
-	if (nf < 0)
-		nf = 0;
-	if (stack_tab && (id = stack_id(stack_hash(ips + skip, nf, gen), ips + skip, nf)) != 0) {
-		struct ht_ev_alloc_id *e;
+	e = cfa ? sc_find(cfa, gen, &hit) : NULL;
+	if (hit) {
+		frames = sc_ips(e);
+		nf = e->nf;
+		if (!e->id && stack_tab)
+			e->id = stack_id(stack_hash(frames, nf, gen), frames, nf);
+		id = e->id;
+	} else {
+		got = unw_backtrace(ips, depth + 8);
+		while (skip < got && (uintptr_t)ips[skip] >= self_lo && (uintptr_t)ips[skip] < self_hi)
+			skip++;
+		nf = got - skip;
+		if (nf > depth)
+			nf = depth;
+		if (nf < 0)
+			nf = 0;
+		frames = ips + skip;
+		if (stack_tab)
+			id = stack_id(stack_hash(frames, nf, gen), frames, nf);
+		if (e)
+			sc_keep(e, cfa, gen, frames, nf, id);
+	}
+	if (id) {
+		struct ht_ev_alloc_id *ea;
 
-		len = ht_rec_len(sizeof(*e));
-		e = (struct ht_ev_alloc_id *)ring_reserve(len, &pos);
-		if (!e) {
+		len = ht_rec_len(sizeof(*ea));
+		ea = (struct ht_ev_alloc_id *)ring_reserve(len, &pos);
+		if (!ea) {
 			__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
 			return;
 		}
-		e->addr = (uintptr_t)p;
-		e->size = n;
-		e->id = id;
-		e->pad = 0;
-		ring_commit(&e->h, pos, len, HT_EV_ALLOC_ID, 0);
+		ea->addr = (uintptr_t)p;
+		ea->size = n;
+		ea->id = id;
+		ea->pad = 0;
+		ring_commit(&ea->h, pos, len, HT_EV_ALLOC_ID, 0);
 		return;
 	}
 	len = ht_rec_len(sizeof(*ev) + (uint32_t)nf * 8);
@@ -704,7 +936,7 @@ static void record_alloc(void *p, size_t n)
 	}
 	ev->addr = (uintptr_t)p;
 	ev->size = n;
-	memcpy(ev + 1, ips + skip, (size_t)nf * 8);
+	memcpy(ev + 1, frames, (size_t)nf * 8);
 	ring_commit(&ev->h, pos, len, HT_EV_ALLOC, nf);
 }
 
@@ -793,7 +1025,11 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 	t->countdown = ht_sample_gap(&t->rng, rate);
 	p = ht_arena_alloc_room(n, t->grow_room, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
 	if (p) {
-		record_alloc(p, n);
+		/* called by the program (malloc and calloc jump here), the
+		 * caller's stack pointer is known: the stack may be cached */
+		uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+
+		record_alloc(p, n, ra >= self_lo && ra < self_hi ? 0 : (uintptr_t)__builtin_dwarf_cfa());
 		refresh_stats(0);
 	} else {
 		__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
@@ -806,10 +1042,12 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 void *ht_alloc_nested(size_t n, size_t align, enum ht_op op)
 {
 	struct ht_tls *t = &ht_tls;
-	void *p = ht_arena_alloc(n, align, HT_BLK_NESTED, op == HT_OP_CALLOC);
+	void *p = ht_arena_alloc(n, align, t->own ? HT_BLK_INTERNAL : HT_BLK_NESTED, op == HT_OP_CALLOC);
 
 	if (!p)
 		return real_alloc(n, align, op);
+	if (t->own)
+		return p; /* the shim's own: neither counted nor recorded */
 	if (ht_likely(t->slot != NULL))
 		ht_count_alloc(t, n);
 	return p;
@@ -856,7 +1094,7 @@ void *ht_realloc_in_place(void *p, size_t n)
 	t->self++;
 	t->countdown = ht_sample_gap(&t->rng, rate);
 	ht_arena_retag(p, n, HT_BLK_SAMPLED);
-	record_alloc(p, n);
+	record_alloc(p, n, 0);
 	refresh_stats(0);
 	t->self--;
 	return p;

@@ -24,6 +24,22 @@ check $((!$?)) "nothing was dropped"
 "$report" --format collapsed --functions exact.heap | grep -q ';main;work;site_a '
 check $? "stacks name main;work;site_a"
 
+# the same call site at the same stack pointer, reached through different
+# callers: each sample's stack is its own (the shim's stack cache checks
+# every frame, not only where the call came from)
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=samesp.heap -- "$progs/samesp" 2000 >samesp.out
+is "$(cat samesp.out)" "samesp: kept 4000 blocks" "same stack pointer, other callers: the program runs"
+"$report" --format collapsed --functions --top 0 --sample-index inuse_objects samesp.heap |
+	sed -n 's/.*;main;\(.*leaf_site \)/\1/p' | sort >samesp.txt
+printf '%s\n' "rec;rec;rec;rec;leaf_site 1000" "rec;rec;rec;rec;rec;leaf_site 1000" \
+	"via_a;leaf_site 1000" "via_b;leaf_site 1000" >samesp.want
+if cmp -s samesp.txt samesp.want; then
+	pass "rate 1: 1000 blocks each through via_a, via_b and rec at two depths"
+else
+	fail "rate 1: 1000 blocks each through via_a, via_b and rec at two depths"
+	note samesp.txt
+fi
+
 # realloc growth: a sampled block that fits its slot is resized in place,
 # and counted as a move would be (each realloc an allocation at its site)
 traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=regrow.heap -- "$progs/regrow" 3 >regrow.out
