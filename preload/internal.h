@@ -169,6 +169,10 @@ static inline void ht_count_realloc(struct ht_tls *t)
 	__atomic_store_n(&s->realloc_calls, s->realloc_calls + 1, __ATOMIC_RELAXED);
 }
 
+/* dlclose calls so far (the wrapper in shim.c): a stack remembered before
+ * one may name code that is gone (trace.c). */
+extern uint32_t ht_unloads;
+
 /* ---- sample.h holds the sampling math (shared with the unit tests). --- */
 
 #endif

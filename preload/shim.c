@@ -1,6 +1,7 @@
 /* The interposed allocation functions, and nothing else. The fast path of
  * each is a thread-local countdown and a branch; sampling, start-up and
  * recording live behind ht_alloc_slow / ht_free_arena in trace.c. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -290,4 +291,23 @@ HT_EXPORT size_t malloc_usable_size(void *p)
 	if (ht_unlikely(ht_in_arena(p)))
 		return ht_arena_usable(p);
 	return ht_hot.real.malloc_usable_size(p);
+}
+
+/* Wrapped only to count unloads: a library unloaded, and another loaded at
+ * its address, can put different code under a remembered stack. */
+HT_EXPORT int dlclose(void *handle)
+{
+	static int (*real)(void *);
+	int (*f)(void *) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+	int r;
+
+	if (!f) {
+		f = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+		if (!f)
+			return -1; /* no dlclose underneath: nothing was loaded by one */
+		__atomic_store_n(&real, f, __ATOMIC_RELEASE);
+	}
+	r = f(handle);
+	__atomic_add_fetch(&ht_unloads, 1, __ATOMIC_ACQ_REL);
+	return r;
 }
