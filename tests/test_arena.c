@@ -104,6 +104,41 @@ int main(void)
 	   checked, bad);
 	is_int(class_for(top + 1), -1, "a request past the largest class has none");
 
+	{
+		/* the slot index by multiplication, against division: around
+		 * every slot edge of the first and last 4096 slots, at random
+		 * offsets, and at the region's last byte */
+		uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+		bad = checked = 0;
+		for (int c = 0; c < nclasses; c++) {
+			uint64_t d = classes[c].slot_size, k;
+
+			for (k = 1; k <= 4096 && k * d <= REGION_SIZE; k++) {
+				uint64_t edges[4] = { k * d - 1, k * d, k * d + 1,
+						      REGION_SIZE - k * d };
+
+				for (int j = 0; j < 4; j++)
+					if (edges[j] < REGION_SIZE) {
+						bad += slot_index(c, edges[j]) != edges[j] / d;
+						checked++;
+					}
+			}
+			for (k = 0; k < 20000; k++) {
+				uint64_t off;
+
+				rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+				off = rng & (REGION_SIZE - 1);
+				bad += slot_index(c, off) != off / d;
+				checked++;
+			}
+			bad += slot_index(c, REGION_SIZE - 1) != (REGION_SIZE - 1) / d;
+			checked++;
+		}
+		ok(bad == 0, "slot index by multiplication = by division (%zu offsets, %zu wrong)",
+		   checked, bad);
+	}
+
 	reuse(100, 3000, "small class");
 	reuse(40000, 200, "40 kB class");
 	reuse((size_t)3 << 20, 3, "3 MB class");
