@@ -181,6 +181,30 @@ check $? "signal, rate 1: allocations in the handler are recorded ($a)"
 is "$(value signal1.heap handler_site inuse_objects)" 0 "signal, rate 1: handler_site keeps nothing"
 is "$(value signal1.heap loop_site inuse_objects)" 0 "signal, rate 1: loop_site keeps nothing"
 
+# --- allocations on other stacks than the thread's ---------------------------
+# a handler on an alternate signal stack, and coroutines on stacks from
+# malloc: the shim walks each such stack (it remembers only stacks on the
+# thread's own), and gets each right
+same altstack HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=altstack.heap -- "$progs/hostile_stacks" altstack 2000
+valid altstack.heap "alternate signal stack"
+no_warning altstack.heap "alternate signal stack"
+a=$(value altstack.heap alt_site alloc_objects)
+check "$([ "$a" -gt 1 ]; echo $?)" "alternate signal stack, rate 1: the handler's allocations are recorded ($a)"
+"$report" --format collapsed --functions --top 0 --sample-index alloc_objects altstack.heap |
+	grep 'alt_site ' | grep -v ';on_alarm;alt_site ' | grep -vq ';main;altstack;alt_site 1$'
+check $((!$?)) "alternate signal stack: alt_site is reached through the handler (or once from main)"
+same coro HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=coro.heap -- "$progs/hostile_stacks" coro 1000
+valid coro.heap "coroutines"
+"$report" --format collapsed --functions --top 0 --sample-index inuse_objects coro.heap |
+	sed -n 's/.*\(body_[ab];coro_[ab];coro_site \)/\1/p' | sort >coro.txt
+printf '%s\n' "body_a;coro_a;coro_site 1000" "body_b;coro_b;coro_site 1000" >coro.want
+if cmp -s coro.txt coro.want; then
+	pass "coroutines, rate 1: 1000 blocks through each"
+else
+	fail "coroutines, rate 1: 1000 blocks through each"
+	note coro.txt
+fi
+
 # --- how the program ends, while threads allocate -------------------------
 same texit HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=texit.heap -- "$progs/hostile_proc" texit
 is "$(cat texit.t.rc)" 5 "exit(5) from a thread: status 5"
