@@ -1361,9 +1361,14 @@ static struct sigaction snap_old;   /* what it did before */
 
 static void on_snapshot_signal(int sig)
 {
+	int e = errno;
+
 	(void)sig;
-	if (shm)
+	if (shm) {
 		__atomic_fetch_add(&shm->snap_requests, 1, __ATOMIC_RELEASE);
+		kick_collector(); /* atomics and a futex wake: safe here */
+	}
+	errno = e;
 }
 
 /* HEAPTRACE_SIGNAL=NAME|NUMBER: that signal asks for a snapshot. It
