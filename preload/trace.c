@@ -672,7 +672,7 @@ static uint32_t stack_id(uint64_t h, void *const *ips, int nf)
 /* A thread that allocates at one place over and over walks the same stack
  * each time. libunwind finds each frame's rule in its cache, but that is a
  * line per frame, cold when samples are far apart, and at rate 1 the walks
- * were a third of redis-server's time. So each thread keeps its last
+ * were over a quarter of redis-server's time. So each thread keeps its last
  * stacks by where the call came from (the caller's return address and
  * stack pointer), with the address on the stack of every frame's return
  * address. The stack is the same while each of those addresses holds the
