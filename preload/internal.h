@@ -45,9 +45,10 @@ extern struct ht_hot ht_hot;
  * compare. */
 
 #define HT_BLK_SAMPLED  1u /* recorded: its free must be recorded too */
-#define HT_BLK_INTERNAL 2u /* served before the real allocator was known */
-#define HT_BLK_NESTED   4u /* served while this thread was inside the real
-			    * allocator (a signal handler's): counted */
+#define HT_BLK_INTERNAL 2u /* the shim's own: served before the real allocator
+			    * was known, or while it works (ht_tls.own) */
+#define HT_BLK_NESTED   4u /* served while the shim was inside the real
+			    * allocator (to a signal handler): counted */
 #define HT_BLK_PLAIN    8u /* a sampled block resized in place whose new size
 			    * was not sampled: counted, not recorded */
 #define HT_BLK_COUNTED  (HT_BLK_SAMPLED | HT_BLK_NESTED | HT_BLK_PLAIN)
@@ -117,11 +118,12 @@ enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
  * power of two. */
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op);
 
-/* An allocation made while this thread is already inside the real
- * allocator: by a signal handler that interrupted it (or by the shim's own
- * work). Calling the allocator again could deadlock on the lock the
- * interrupted call holds, so it is served from the arena, which takes no
- * lock. Falls back to the real allocator if the arena has no room. */
+/* An allocation made while the shim is inside the real allocator (busy):
+ * by a signal handler that interrupted it, or by the shim's own work.
+ * Calling the allocator again could deadlock on the lock the interrupted
+ * call holds, so it is served from the arena, which takes no lock (as
+ * HT_BLK_INTERNAL, uncounted, when ht_tls.own is set). Falls back to the
+ * real allocator if the arena has no room. */
 void *ht_alloc_nested(size_t n, size_t align, enum ht_op op);
 
 /* Frees a block inside the arena, recording it if it was sampled. */

@@ -186,12 +186,10 @@ HT_EXPORT void *realloc(void *p, size_t n)
 	}
 	{
 		void *q = ht_hot.real.realloc(p, n);
-		struct ht_slot *s = t->slot;
 
 		if (q) {
-			__atomic_store_n(&s->alloc_calls, s->alloc_calls + 1, __ATOMIC_RELAXED);
-			__atomic_store_n(&s->alloc_bytes, s->alloc_bytes + n, __ATOMIC_RELAXED);
-			__atomic_store_n(&s->free_calls, s->free_calls + 1, __ATOMIC_RELAXED);
+			ht_count_alloc(t, n);
+			ht_count_free(t);
 		}
 		return q;
 	}
