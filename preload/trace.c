@@ -1659,7 +1659,9 @@ __attribute__((destructor)) static void ht_fini(void)
 			break;
 		}
 		if (!collector_alive()) {
-			collector_died();
+			/* it may have finished, and exited, since done was read */
+			if (!__atomic_load_n(&shm->done, __ATOMIC_ACQUIRE))
+				collector_died();
 			break;
 		}
 		futex_wait(&shm->done, 0, &ts);
