@@ -654,9 +654,8 @@ static size_t ring_used(void)
 
 static void *waker_main(void *arg)
 {
-	uint32_t seen = __atomic_load_n(&shm->kick, __ATOMIC_ACQUIRE);
+	uint32_t seen = (uint32_t)(uintptr_t)arg;
 
-	(void)arg;
 	for (;;) {
 		uint32_t k;
 
@@ -673,9 +672,13 @@ static void *waker_main(void *arg)
 	return NULL;
 }
 
-/* Starts the waker thread; without it the collector drains every SLEEP_MS. */
+/* Starts the waker thread; without it the collector drains every SLEEP_MS.
+ * The count of kicks is read here, not by the thread: one that came after
+ * the thread started but before it read the count would be taken for the
+ * starting value, and the program's exit would wait out a whole sleep. */
 static void start_waker(void)
 {
+	uint32_t seen = __atomic_load_n(&shm->kick, __ATOMIC_ACQUIRE);
 	pthread_t t;
 	pthread_attr_t at;
 
@@ -686,7 +689,7 @@ static void start_waker(void)
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&at, 64 << 10);
-	if (pthread_create(&t, &at, waker_main, NULL) != 0) {
+	if (pthread_create(&t, &at, waker_main, (void *)(uintptr_t)seen) != 0) {
 		close(wake_pipe[0]);
 		close(wake_pipe[1]);
 		wake_pipe[0] = wake_pipe[1] = -1;
