@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -127,6 +128,56 @@ static int process_uid(pid_t pid, uid_t *uid)
 	return 0;
 }
 
+/* Has process pid the shim loaded? Its collector may still be starting
+ * (the program does not wait for it), or tracing may be off. */
+static int shim_loaded(pid_t pid)
+{
+	char p[64], line[4096];
+	FILE *f;
+	int found = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/maps", (int)pid);
+	f = fopen(p, "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/libheaptrace.so") != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Connects to the collector of pid: for up to CONNECT_WAIT_MS if the
+ * process has the shim loaded, since a collector that is still starting
+ * has not bound its socket yet. Returns the socket, or -1 and errno. */
+#define CONNECT_WAIT_MS 2000
+static int connect_collector(pid_t pid, const struct sockaddr_un *sa)
+{
+	int waited = 0, loaded = -1;
+
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), e;
+		struct timespec ts = { 0, 10 * 1000000 };
+
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+			return fd;
+		e = errno;
+		close(fd);
+		if (e == ENOENT || e == ECONNREFUSED) {
+			if (loaded < 0)
+				loaded = shim_loaded(pid);
+			if (loaded && waited < CONNECT_WAIT_MS) {
+				nanosleep(&ts, NULL);
+				waited += 10;
+				continue;
+			}
+		}
+		errno = e;
+		return -1;
+	}
+}
+
 int ht_control_request(pid_t pid, const char *cmd, void **body, size_t *len,
 		       uint32_t *seq, char *err, size_t errlen)
 {
@@ -146,13 +197,10 @@ int ht_control_request(pid_t pid, const char *cmd, void **body, size_t *len,
 		return ht_fail(err, errlen, "no such process %d", (int)pid);
 	if (socket_path(pid, uid, &sa))
 		return ht_fail(err, errlen, "socket path too long");
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return ht_fail(err, errlen, "cannot create socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	fd = connect_collector(pid, &sa);
+	if (fd < 0) {
 		int e = errno;
 
-		close(fd);
 		if (e == ENOENT || e == ECONNREFUSED)
 			return ht_fail(err, errlen, "process %d is not traced by heaptrace "
 				       "(no collector at '%s')", (int)pid, sa.sun_path);

@@ -576,19 +576,15 @@ static int opt_fd(const char *arg, const char *name)
 	return (int)v;
 }
 
-static void daemonize(void)
+/* The shim starts the collector orphaned already (see start_collector in
+ * preload/trace.c), with every signal blocked: it leaves the program's
+ * session and terminal, ignores what a terminal sends, and only then
+ * takes signals. */
+static void detach(void)
 {
-	pid_t pid = fork();
+	sigset_t none;
 	int null;
 
-	if (pid < 0)
-		ht_die(1, "cannot fork: %s", strerror(errno));
-	if (pid > 0) {
-		/* the shim reaps this first process; it learns the pid of
-		 * the one that stays from the shared memory */
-		__atomic_store_n(&shm->collector_pid, pid, __ATOMIC_RELEASE);
-		_exit(0);
-	}
 	setsid();
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
@@ -597,6 +593,8 @@ static void daemonize(void)
 	signal(SIGTSTP, SIG_IGN);
 	signal(SIGTTIN, SIG_IGN);
 	signal(SIGTTOU, SIG_IGN);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		dup2(null, 0);
@@ -770,15 +768,16 @@ int main(int argc, char **argv)
 	if (shm->forked)
 		ht_profile_set_inherited(prof);
 	ht_progname = "heaptrace";
-	/* listen before the shim goes on, so that heaptrace-dump reaches the
-	 * process as soon as its main runs */
+	/* listen first: the program runs on while the collector starts, and
+	 * heaptrace-dump waits for this socket when the process it is asked
+	 * for has the shim loaded */
 	lfd = ht_control_listen((pid_t)shm->pid, sock, sizeof(sock), err, sizeof(err));
 	if (lfd < 0)
 		ht_error("%s; heaptrace-dump will not reach process %lld", err,
 			 (long long)shm->pid);
 	else if (stat(sock, &st) == 0)
 		sock_ino = st.st_ino;
-	daemonize();
+	detach();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
 	next_interval = ht_now_ns() + (int64_t)(interval * 1e9);

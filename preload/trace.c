@@ -258,8 +258,9 @@ static void kick_collector(void)
 /* Reserves len bytes in the ring, or returns NULL if it stays full. A full
  * ring is waited on briefly (the collector, woken, drains it); after that
  * events are dropped, and counted, until it has room again. At rate 1,
- * where the profile is meant to be exact, the wait lasts as long as the
- * collector lives. */
+ * where the profile is meant to be exact, and while the collector is still
+ * starting (the program does not wait for it at start-up), the wait lasts
+ * as long as the collector lives. */
 static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
 {
 	struct ht_rec *r;
@@ -268,7 +269,8 @@ static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
 	while (!(r = ht_ring_reserve(shm, ring, len, pos))) {
 		struct timespec ts = { 0, 200000 };
 
-		if (__atomic_load_n(&stalled, __ATOMIC_RELAXED) || (waits >= 50 && rate > 1) ||
+		if (__atomic_load_n(&stalled, __ATOMIC_RELAXED) ||
+		    (waits >= 50 && rate > 1 && __atomic_load_n(&shm->collector_ready, __ATOMIC_ACQUIRE)) ||
 		    (waits % 50 == 49 && !collector_alive())) {
 			__atomic_store_n(&stalled, 1, __ATOMIC_RELAXED);
 			if (!collector_alive())
@@ -1297,14 +1299,69 @@ static char **collector_env(void)
 	return e;
 }
 
+/* What the two processes that start the collector share with the program
+ * (CLONE_VM): its arguments, and what became of it. */
+struct spawn {
+	const char *path;
+	char **argv, **envp;
+	int memfd, pipe_rd;
+	char *stack2;           /* top of the second process's stack */
+	pid_t collector;        /* the collector's pid, or 0 */
+	int err;                /* errno of a failed clone or execve */
+};
+
+/* The collector: its descriptors at 3 and 4, then exec. Every signal is
+ * blocked (by the program, before the first clone) until the collector
+ * has set its own dispositions. */
+static int spawn_exec(void *arg)
+{
+	struct spawn *sp = arg;
+	int m = fcntl(sp->memfd, F_DUPFD_CLOEXEC, 10), p = fcntl(sp->pipe_rd, F_DUPFD_CLOEXEC, 10);
+
+	if (m < 0 || p < 0 || dup2(m, 3) != 3 || dup2(p, 4) != 4)
+		sp->err = errno ? errno : EBADF;
+	else {
+		execve(sp->path, sp->argv, sp->envp);
+		sp->err = errno;
+	}
+	syscall(SYS_exit, 127);
+	return 0;
+}
+
+/* The go-between: starts the collector and exits as soon as the collector
+ * is exec'd, so that the collector is orphaned (the program's wait() never
+ * sees it) while its loading goes on beside the program. */
+static int spawn_between(void *arg)
+{
+	struct spawn *sp = arg;
+	pid_t pid = clone(spawn_exec, sp->stack2, CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
+
+	if (pid < 0)
+		sp->err = errno;
+	else if (sp->err)
+		waitpid(pid, NULL, 0); /* exec failed: reap it here */
+	else
+		sp->collector = pid;
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+/* Starts the collector, not as a child of the program. The program waits
+ * only for two clones and an execve (some 0.3 ms), not for the collector
+ * to load its libraries (2-3 ms): posix_spawn cannot make a grandchild,
+ * and a collector that forked itself away kept the program waiting for
+ * its loading. Both clones share the program's memory, as posix_spawn's
+ * does, so nothing is copied however big the program is. */
 static int start_collector(int memfd, int pipe_rd)
 {
+	enum { STACK = 64 << 10 };
 	char path[HT_PATH_MAX];
 	char *argv[4];
-	char **envp;
-	posix_spawn_file_actions_t fa;
-	pid_t pid, w;
-	int status = 0, err;
+	struct spawn sp;
+	sigset_t all, old;
+	char *stacks;
+	pid_t pid;
+	int e = errno, status;
 
 	if (collector_path(path, sizeof(path)) != 0) {
 		say("cannot locate heaptrace-collector (set HEAPTRACE_COLLECTOR); tracing is off");
@@ -1314,8 +1371,10 @@ static int start_collector(int memfd, int pipe_rd)
 		say("cannot run collector '%s': %s; tracing is off", path, strerror(errno));
 		return -1;
 	}
-	envp = collector_env();
-	if (!envp) {
+	memset(&sp, 0, sizeof(sp));
+	sp.envp = collector_env();
+	stacks = sp.envp ? map_anon(2 * STACK) : NULL;
+	if (!stacks) {
 		say("cannot start the collector: out of memory; tracing is off");
 		return -1;
 	}
@@ -1323,36 +1382,31 @@ static int start_collector(int memfd, int pipe_rd)
 	argv[1] = "--shm-fd=3";
 	argv[2] = "--alive-fd=4";
 	argv[3] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, memfd, 3);
-	posix_spawn_file_actions_adddup2(&fa, pipe_rd, 4);
-	err = posix_spawn(&pid, path, &fa, NULL, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	if (err) {
-		say("cannot start collector '%s': %s; tracing is off", path, strerror(err));
+	sp.path = path;
+	sp.argv = argv;
+	sp.memfd = memfd;
+	sp.pipe_rd = pipe_rd;
+	sp.stack2 = stacks + 2 * STACK;
+	/* no handler of the program may run on the borrowed stacks */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = clone(spawn_between, stacks + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
+	if (pid < 0)
+		sp.err = errno;
+	else
+		/* exited already (CLONE_VFORK); ECHILD if SIGCHLD is ignored
+		 * or a handler of the program reaped it first */
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	munmap(stacks, 2 * STACK);
+	errno = e;
+	if (!sp.collector) {
+		say("cannot start collector '%s': %s; tracing is off", path,
+		    strerror(sp.err ? sp.err : EAGAIN));
 		return -1;
 	}
-	/* the collector forks into the background and its first process
-	 * exits at once: reap it here so the program never sees it */
-	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
-	if (w == pid && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-		say("collector '%s' failed to start; tracing is off", path);
-		return -1;
-	}
-	if (w < 0) {
-		/* SIGCHLD ignored: reaped by the kernel, so wait for the pid
-		 * the collector publishes instead */
-		struct timespec ts = { 0, 1000000 };
-		int i;
-
-		for (i = 0; i < 2000 && !__atomic_load_n(&shm->collector_pid, __ATOMIC_ACQUIRE); i++)
-			nanosleep(&ts, NULL);
-		if (!shm->collector_pid) {
-			say("collector '%s' failed to start; tracing is off", path);
-			return -1;
-		}
-	}
+	__atomic_store_n(&shm->collector_pid, sp.collector, __ATOMIC_RELEASE);
 	return 0;
 }
 
