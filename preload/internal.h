@@ -47,7 +47,7 @@ extern struct ht_hot ht_hot;
 #define HT_BLK_SAMPLED  1u /* recorded: its free must be recorded too */
 #define HT_BLK_INTERNAL 2u /* the shim's own: served before the real allocator
 			    * was known, or while it works (ht_tls.own) */
-#define HT_BLK_NESTED   4u /* served while the shim was inside the real
+#define HT_BLK_NESTED   4u /* served while this thread was inside the real
 			    * allocator (to a signal handler): counted */
 #define HT_BLK_PLAIN    8u /* a sampled block resized in place whose new size
 			    * was not sampled: counted, not recorded */
@@ -97,7 +97,7 @@ struct ht_tls {
 	int64_t countdown;
 	struct ht_slot *slot; /* exact counters; NULL until attached */
 	uint64_t rng;
-	uint32_t busy;        /* the shim is inside the real allocator (see ht_alloc_nested) */
+	uint32_t busy;        /* this thread is inside the real allocator (see ht_alloc_nested) */
 	void *deferred;       /* frees made meanwhile by signal handlers, linked through the blocks */
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
@@ -118,8 +118,9 @@ enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
  * power of two. */
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op);
 
-/* An allocation made while the shim is inside the real allocator (busy):
- * by a signal handler that interrupted it, or by the shim's own work.
+/* An allocation made while this thread is inside the real allocator
+ * (busy): by a signal handler that interrupted a call of the program's or
+ * of the shim's, or by the shim's own work.
  * Calling the allocator again could deadlock on the lock the interrupted
  * call holds, so it is served from the arena, which takes no lock (as
  * HT_BLK_INTERNAL, uncounted, when ht_tls.own is set). Falls back to the
@@ -142,6 +143,19 @@ void ht_thread_attach(struct ht_tls *t);
  * resolution is under way on this thread (the caller then serves the
  * request from the arena). */
 int ht_resolve(void);
+
+/* Frees what signal handlers freed while this thread was inside the real
+ * allocator (ht_tls.deferred); called with busy still set, so a handler
+ * that interrupts these frees defers its own too. */
+void ht_flush_deferred(struct ht_tls *t);
+
+/* Leaves a stretch inside the real allocator (busy++ before it). */
+static inline void ht_busy_leave(struct ht_tls *t)
+{
+	if (ht_unlikely(t->deferred != NULL) && t->busy == 1)
+		ht_flush_deferred(t);
+	t->busy--;
+}
 
 static inline void ht_count_alloc(struct ht_tls *t, size_t n)
 {

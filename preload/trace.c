@@ -462,14 +462,10 @@ static uint64_t jemalloc_stat(const char *name)
 	return mallctl_fn(name, &v, &len, NULL, 0) == 0 ? v : 0;
 }
 
-/* Leaves a stretch where the shim itself was inside the real allocator,
- * freeing what signal handlers freed on this thread meanwhile. */
-static void busy_leave(struct ht_tls *t)
+void ht_flush_deferred(struct ht_tls *t)
 {
 	void *q;
 
-	if (--t->busy != 0)
-		return;
 	while ((q = __atomic_exchange_n(&t->deferred, NULL, __ATOMIC_ACQ_REL)) != NULL)
 		while (q) {
 			void *next = *(void **)q;
@@ -552,7 +548,7 @@ static void refresh_stats(int force)
 		v[HT_GLIBC_MMAP] = mi.hblkhd;
 		v[HT_GLIBC_TOP_PAD] = mi.keepcost;
 	}
-	busy_leave(&ht_tls);
+	ht_busy_leave(&ht_tls);
 	v[HT_ARENA_LIVE] = __atomic_load_n(&ht_arena_live, __ATOMIC_RELAXED);
 	v[HT_ARENA_COMMITTED] = __atomic_load_n(&ht_arena_committed, __ATOMIC_RELAXED);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -763,7 +759,7 @@ static struct sc_head *sc_head(void)
 		pthread_attr_destroy(&a);
 	}
 	t->own--;
-	busy_leave(t);
+	ht_busy_leave(t);
 	return h->hi ? h : NULL;
 }
 
@@ -963,22 +959,23 @@ static void record_free(void *p)
 	ring_commit(&ev->h, pos, len, HT_EV_FREE, 0);
 }
 
-static void *real_alloc(size_t n, size_t align, enum ht_op op)
+/* A call into the real allocator, marked busy (see alloc in shim.c). */
+static void *real_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op)
 {
 	void *p = NULL;
+	int err;
 
+	t->busy++;
 	if (op == HT_OP_CALLOC)
-		return ht_hot.real.calloc(1, n);
-	if (op == HT_OP_ALIGNED) {
-		int err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
-
-		if (err) {
-			errno = err;
-			return NULL;
-		}
-		return p;
+		p = ht_hot.real.calloc(1, n);
+	else if (op != HT_OP_ALIGNED)
+		p = ht_hot.real.malloc(n);
+	else if ((err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n))) {
+		errno = err;
+		p = NULL;
 	}
-	return ht_hot.real.malloc(n);
+	ht_busy_leave(t);
+	return p;
 }
 
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
@@ -996,10 +993,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 			 * handler's allocation, not ours */
 			if (t->slot)
 				ht_count_alloc(t, n);
-			t->busy++;
-			p = real_alloc(n, align, op);
-			busy_leave(t);
-			return p;
+			return real_alloc(t, n, align, op);
 		}
 		p = ht_arena_alloc(n, align, HT_BLK_INTERNAL, op == HT_OP_CALLOC);
 		if (!p)
@@ -1021,13 +1015,13 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		t->countdown -= (int64_t)n;
 		if (t->countdown > 0 || !t->attached) {
 			ht_count_alloc(t, n);
-			return real_alloc(n, align, op);
+			return real_alloc(t, n, align, op);
 		}
 	}
 	ht_count_alloc(t, n);
 	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON) {
 		t->countdown = INT64_MAX;
-		return real_alloc(n, align, op);
+		return real_alloc(t, n, align, op);
 	}
 	t->self++;
 	t->countdown = ht_sample_gap(&t->rng, rate);
@@ -1041,7 +1035,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		refresh_stats(0);
 	} else {
 		__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
-		p = real_alloc(n, align, op);
+		p = real_alloc(t, n, align, op);
 	}
 	t->self--;
 	return p;
@@ -1053,7 +1047,7 @@ void *ht_alloc_nested(size_t n, size_t align, enum ht_op op)
 	void *p = ht_arena_alloc(n, align, t->own ? HT_BLK_INTERNAL : HT_BLK_NESTED, op == HT_OP_CALLOC);
 
 	if (!p)
-		return real_alloc(n, align, op);
+		return real_alloc(t, n, align, op);
 	if (t->own)
 		return p; /* the shim's own: neither counted nor recorded */
 	if (ht_likely(t->slot != NULL))
