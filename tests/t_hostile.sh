@@ -181,6 +181,19 @@ check $? "signal, rate 1: allocations in the handler are recorded ($a)"
 is "$(value signal1.heap handler_site inuse_objects)" 0 "signal, rate 1: handler_site keeps nothing"
 is "$(value signal1.heap loop_site inuse_objects)" 0 "signal, rate 1: loop_site keeps nothing"
 
+# a handler whose block is too big for glibc's thread cache takes the
+# arena lock, which its thread may hold inside malloc: untraced, the
+# program deadlocks at once; traced, the handler is served from the arena
+# whenever its thread is inside the allocator (traced runs only, bounded)
+for rate in 1 4096; do
+	run "lock$rate" env HEAPTRACE_RATE=$rate "HEAPTRACE_OUTPUT=lock$rate.heap" LD_PRELOAD="$lib" \
+		timeout 120 "$progs/hostile_signal" lock 3000
+	is "$(cat "lock$rate.rc"):$(cat "lock$rate.out")" "0:signal: handled at least 3000 signals" \
+		"signal, rate $rate: a handler that needs the allocator's lock never deadlocks"
+	valid "lock$rate.heap" "signal needing the lock, rate $rate"
+	no_warning "lock$rate.heap" "signal needing the lock, rate $rate"
+done
+
 # --- allocations on other stacks than the thread's ---------------------------
 # a handler on an alternate signal stack, and coroutines on stacks from
 # malloc: the shim walks each such stack (it remembers only stacks on the

@@ -6,6 +6,11 @@
  * allocate and free other sizes meanwhile, until N signals were handled.
  * With idle, only the handler allocates: the main thread waits for the
  * signals (every millisecond) for SECONDS, then prints how many came.
+ *   hostile_signal lock N
+ * As the first form, but the handler's block is 4000 bytes, more than
+ * glibc's thread cache holds: it takes the arena lock, which the thread it
+ * interrupted may hold inside malloc. The untraced program deadlocks (run
+ * it traced only): the shim serves such a handler from its arena.
  * (The handler's size class is never used elsewhere and is warmed up on
  * every thread before the signal is unblocked there, so glibc serves it
  * from the thread cache without a lock: the untraced program cannot
@@ -20,11 +25,12 @@
 #include <time.h>
 
 static volatile int handled;
+static size_t handler_size = 200;
 static volatile int stop;
 
 __attribute__((noinline)) void handler_site(void)
 {
-	volatile char *p = malloc(200);
+	volatile char *p = malloc(handler_size);
 
 	if (p)
 		p[0] = 1;
@@ -109,6 +115,10 @@ int main(int argc, char **argv)
 
 	if (argc > 2 && !strcmp(argv[1], "idle"))
 		return idle(atoi(argv[2]));
+	if (argc > 2 && !strcmp(argv[1], "lock")) {
+		handler_size = 4000;
+		argv++;
+	}
 	want = argc > 1 ? atoi(argv[1]) : 3000;
 	struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { { 0, 0 }, { 0, 0 } };
 	struct sigaction sa;
