@@ -1293,16 +1293,26 @@ static char **collector_env(void)
 	return e;
 }
 
-/* What the two processes that start the collector share with the program
- * (CLONE_VM): its arguments, and what became of it. */
+/* What the two processes that start the collector are given. They report
+ * back through a pipe, not through the memory they share with the program
+ * (CLONE_VM), since a clone that is run as a fork (valgrind does) shares
+ * nothing: "P<pid>" from the go-between, "E<errno>" from a failed exec. */
 struct spawn {
 	const char *path;
 	char **argv, **envp;
 	int memfd, pipe_rd;
+	int report;             /* write end of the report pipe (close-on-exec) */
 	char *stack2;           /* top of the second process's stack */
-	pid_t collector;        /* the collector's pid, or 0 */
-	int err;                /* errno of a failed clone or execve */
 };
+
+static void spawn_report(int fd, char kind, long v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%c%ld;", kind, v);
+
+	if (write(fd, buf, (size_t)n) < 0)
+		return;
+}
 
 /* The collector: its descriptors at 3 and 4, then exec. Every signal is
  * blocked (by the program, before the first clone) until the collector
@@ -1312,12 +1322,9 @@ static int spawn_exec(void *arg)
 	struct spawn *sp = arg;
 	int m = fcntl(sp->memfd, F_DUPFD_CLOEXEC, 10), p = fcntl(sp->pipe_rd, F_DUPFD_CLOEXEC, 10);
 
-	if (m < 0 || p < 0 || dup2(m, 3) != 3 || dup2(p, 4) != 4)
-		sp->err = errno ? errno : EBADF;
-	else {
+	if (m >= 0 && p >= 0 && dup2(m, 3) == 3 && dup2(p, 4) == 4)
 		execve(sp->path, sp->argv, sp->envp);
-		sp->err = errno;
-	}
+	spawn_report(sp->report, 'E', errno ? errno : EBADF);
 	syscall(SYS_exit, 127);
 	return 0;
 }
@@ -1331,11 +1338,9 @@ static int spawn_between(void *arg)
 	pid_t pid = clone(spawn_exec, sp->stack2, CLONE_VM | CLONE_VFORK | SIGCHLD, sp);
 
 	if (pid < 0)
-		sp->err = errno;
-	else if (sp->err)
-		waitpid(pid, NULL, 0); /* exec failed: reap it here */
+		spawn_report(sp->report, 'E', errno);
 	else
-		sp->collector = pid;
+		spawn_report(sp->report, 'P', pid);
 	syscall(SYS_exit, 0);
 	return 0;
 }
@@ -1349,13 +1354,15 @@ static int spawn_between(void *arg)
 static int start_collector(int memfd, int pipe_rd)
 {
 	enum { STACK = 64 << 10 };
-	char path[HT_PATH_MAX];
+	char path[HT_PATH_MAX], buf[64];
 	char *argv[4];
 	struct spawn sp;
 	sigset_t all, old;
 	char *stacks;
-	pid_t pid;
-	int e = errno, status;
+	pid_t pid, collector = 0;
+	int e = errno, err = 0, rep[2], status;
+	size_t got = 0;
+	ssize_t r;
 
 	if (collector_path(path, sizeof(path)) != 0) {
 		say("cannot locate heaptrace-collector (set HEAPTRACE_COLLECTOR); tracing is off");
@@ -1372,6 +1379,11 @@ static int start_collector(int memfd, int pipe_rd)
 		say("cannot start the collector: out of memory; tracing is off");
 		return -1;
 	}
+	if (pipe2(rep, O_CLOEXEC) != 0) {
+		munmap(stacks, 2 * STACK);
+		say("cannot create pipe: %s; tracing is off", strerror(errno));
+		return -1;
+	}
 	argv[0] = path;
 	argv[1] = "--shm-fd=3";
 	argv[2] = "--alive-fd=4";
@@ -1380,27 +1392,42 @@ static int start_collector(int memfd, int pipe_rd)
 	sp.argv = argv;
 	sp.memfd = memfd;
 	sp.pipe_rd = pipe_rd;
+	sp.report = rep[1];
 	sp.stack2 = stacks + 2 * STACK;
 	/* no handler of the program may run on the borrowed stacks */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = clone(spawn_between, stacks + STACK, CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
 	if (pid < 0)
-		sp.err = errno;
+		err = errno;
 	else
 		/* exited already (CLONE_VFORK); ECHILD if SIGCHLD is ignored
 		 * or a handler of the program reaped it first */
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
+	close(rep[1]);
+	/* the reports; end of file once the collector is exec'd */
+	while (got < sizeof(buf) - 1 &&
+	       ((r = read(rep[0], buf + got, sizeof(buf) - 1 - got)) > 0 || (r < 0 && errno == EINTR)))
+		if (r > 0)
+			got += (size_t)r;
+	close(rep[0]);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	munmap(stacks, 2 * STACK);
+	buf[got] = 0;
+	for (char *c = buf; *c; c = strchr(c, ';') ? strchr(c, ';') + 1 : c + strlen(c)) {
+		if (*c == 'P')
+			collector = (pid_t)strtol(c + 1, NULL, 10);
+		else if (*c == 'E' && !err)
+			err = (int)strtol(c + 1, NULL, 10);
+	}
 	errno = e;
-	if (!sp.collector) {
+	if (err || collector <= 0) {
 		say("cannot start collector '%s': %s; tracing is off", path,
-		    strerror(sp.err ? sp.err : EAGAIN));
+		    strerror(err ? err : EAGAIN));
 		return -1;
 	}
-	__atomic_store_n(&shm->collector_pid, sp.collector, __ATOMIC_RELEASE);
+	__atomic_store_n(&shm->collector_pid, collector, __ATOMIC_RELEASE);
 	return 0;
 }
 
