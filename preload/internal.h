@@ -149,6 +149,15 @@ int ht_resolve(void);
  * that interrupts these frees defers its own too. */
 void ht_flush_deferred(struct ht_tls *t);
 
+/* After a call of the program's into the real allocator (busy = 1 before
+ * it). Frees deferred by signal handlers meanwhile wait for the thread's
+ * next slow path (ht_alloc_slow flushes them), which keeps this path to
+ * one store. */
+static inline void ht_call_done(struct ht_tls *t)
+{
+	t->busy = 0;
+}
+
 /* Leaves a stretch inside the real allocator (busy++ before it). */
 static inline void ht_busy_leave(struct ht_tls *t)
 {

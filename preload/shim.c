@@ -51,7 +51,7 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 		}
 	}
 	}
-	ht_busy_leave(t);
+	ht_call_done(t);
 	return p;
 }
 
@@ -76,7 +76,8 @@ static __attribute__((noinline)) void free_in_arena(void *p)
 
 /* free on a thread not set up yet, or by a signal handler that interrupted
  * its thread inside the real allocator, which may hold the lock this free
- * would need: then it is freed when the thread is out (ht_busy_leave) */
+ * would need: then it is freed by the thread's next slow path, or sooner
+ * (ht_busy_leave, ht_alloc_slow) */
 static __attribute__((noinline)) void free_rare(void *p)
 {
 	ht_count_free(&ht_tls);
@@ -107,7 +108,7 @@ HT_EXPORT void free(void *p)
 	__atomic_store_n(&s->free_calls, s->free_calls + 1, __ATOMIC_RELAXED);
 	t->busy = 1;
 	ht_hot.real.free(p);
-	ht_busy_leave(t);
+	ht_call_done(t);
 }
 
 HT_EXPORT void *calloc(size_t n, size_t m)
@@ -183,7 +184,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 
 		t->busy = 1;
 		q = ht_hot.real.realloc(p, 0);
-		ht_busy_leave(t);
+		ht_call_done(t);
 		ht_count_free(t);
 		if (q)
 			ht_count_alloc(t, 0);
@@ -201,7 +202,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 
 		t->busy = 1;
 		q = ht_hot.real.realloc(p, n);
-		ht_busy_leave(t);
+		ht_call_done(t);
 		if (q) {
 			ht_count_alloc(t, n);
 			ht_count_free(t);

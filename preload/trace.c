@@ -983,6 +983,14 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 	struct ht_tls *t = &ht_tls;
 	void *p;
 
+	if (ht_unlikely(t->deferred != NULL) && !t->busy) {
+		/* frees of signal handlers that came during calls into the
+		 * allocator (ht_call_done leaves them) */
+		t->busy = 1;
+		ht_flush_deferred(t);
+		t->busy = 0;
+	}
+
 	if (ht_resolve() != 0 || t->self) {
 		/* the shim's own work, or dlsym during start-up: never sampled */
 		t->countdown += (int64_t)n;
