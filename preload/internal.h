@@ -151,8 +151,8 @@ void ht_flush_deferred(struct ht_tls *t);
 
 /* After a call of the program's into the real allocator (busy = 1 before
  * it). Frees deferred by signal handlers meanwhile wait for the thread's
- * next slow path (ht_alloc_slow flushes them), which keeps this path to
- * one store. */
+ * next slow path, or its exit (trace.c flushes them there), which keeps
+ * this path to one store. */
 static inline void ht_call_done(struct ht_tls *t)
 {
 	t->busy = 0;

@@ -129,9 +129,22 @@ int ht_resolve(void)
 
 static void sc_drop(struct ht_tls *t);
 
+/* Frees that signal handlers deferred during calls into the allocator
+ * (ht_call_done leaves them), when this thread is not inside it. */
+static void flush_left(struct ht_tls *t)
+{
+	if (ht_unlikely(t->deferred != NULL) && !t->busy) {
+		t->busy = 1;
+		ht_flush_deferred(t);
+		t->busy = 0;
+	}
+}
+
 static void retire_slot(void *arg)
 {
 	struct ht_slot *s = arg;
+
+	flush_left(&ht_tls);
 
 	sc_drop(&ht_tls);
 	if (!shm || s == &early_slot || s == &null_slot)
@@ -983,13 +996,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 	struct ht_tls *t = &ht_tls;
 	void *p;
 
-	if (ht_unlikely(t->deferred != NULL) && !t->busy) {
-		/* frees of signal handlers that came during calls into the
-		 * allocator (ht_call_done leaves them) */
-		t->busy = 1;
-		ht_flush_deferred(t);
-		t->busy = 0;
-	}
+	flush_left(t);
 
 	if (ht_resolve() != 0 || t->self) {
 		/* the shim's own work, or dlsym during start-up: never sampled */
