@@ -166,12 +166,25 @@ static inline void ht_busy_leave(struct ht_tls *t)
 	t->busy--;
 }
 
+/* Adds d to one of this thread's counters, which only this thread writes
+ * and the collector reads: one add to memory, not locked (a lock costs
+ * some 20 cycles) and not a load and a store (two more instructions on
+ * every call). An aligned 8-byte store is never seen half done. */
+static inline void ht_bump(uint64_t *x, uint64_t d)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("addq %1, %0" : "+m"(*x) : "er"(d));
+#else
+	__atomic_store_n(x, *x + d, __ATOMIC_RELAXED);
+#endif
+}
+
 static inline void ht_count_alloc(struct ht_tls *t, size_t n)
 {
 	struct ht_slot *s = t->slot;
 
-	__atomic_store_n(&s->alloc_calls, s->alloc_calls + 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->alloc_bytes, s->alloc_bytes + n, __ATOMIC_RELAXED);
+	ht_bump(&s->alloc_calls, 1);
+	ht_bump(&s->alloc_bytes, n);
 }
 
 static inline void ht_count_free(struct ht_tls *t)
@@ -181,7 +194,7 @@ static inline void ht_count_free(struct ht_tls *t)
 	if (ht_unlikely(!t->slot))
 		ht_thread_attach(t);
 	s = t->slot;
-	__atomic_store_n(&s->free_calls, s->free_calls + 1, __ATOMIC_RELAXED);
+	ht_bump(&s->free_calls, 1);
 }
 
 static inline void ht_count_realloc(struct ht_tls *t)
@@ -191,7 +204,7 @@ static inline void ht_count_realloc(struct ht_tls *t)
 	if (ht_unlikely(!t->slot))
 		ht_thread_attach(t);
 	s = t->slot;
-	__atomic_store_n(&s->realloc_calls, s->realloc_calls + 1, __ATOMIC_RELAXED);
+	ht_bump(&s->realloc_calls, 1);
 }
 
 /* dlclose calls so far (the wrapper in shim.c): a stack remembered before

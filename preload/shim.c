@@ -26,13 +26,11 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 	struct ht_tls *t = &ht_tls;
 	void *p;
 
+	if (ht_unlikely(t->busy))
+		return ht_alloc_nested(n, align, op);
 	t->countdown -= (int64_t)n;
 	if (ht_unlikely(t->countdown <= 0))
 		return ht_alloc_slow(n, align, op);
-	if (ht_unlikely(t->busy)) {
-		t->countdown += (int64_t)n;
-		return ht_alloc_nested(n, align, op);
-	}
 	ht_count_alloc(t, n);
 	t->busy = 1;
 	switch (op) {
@@ -105,7 +103,7 @@ HT_EXPORT void free(void *p)
 		free_rare(p);
 		return;
 	}
-	__atomic_store_n(&s->free_calls, s->free_calls + 1, __ATOMIC_RELAXED);
+	ht_bump(&s->free_calls, 1);
 	t->busy = 1;
 	ht_hot.real.free(p);
 	ht_call_done(t);
