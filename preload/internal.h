@@ -179,6 +179,21 @@ static inline void ht_bump(uint64_t *x, uint64_t d)
 #endif
 }
 
+/* Takes n bytes off the thread's countdown; true when it reaches zero or
+ * less (a sample is due). One subtract from memory and its flags. */
+static inline int ht_countdown(struct ht_tls *t, size_t n)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+	int due;
+
+	__asm__ __volatile__("subq %2, %0" : "+m"(t->countdown), "=@ccle"(due) : "er"((int64_t)n));
+	return due;
+#else
+	t->countdown -= (int64_t)n;
+	return t->countdown <= 0;
+#endif
+}
+
 static inline void ht_count_alloc(struct ht_tls *t, size_t n)
 {
 	struct ht_slot *s = t->slot;

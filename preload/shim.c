@@ -28,8 +28,7 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 
 	if (ht_unlikely(t->busy))
 		return ht_alloc_nested(n, align, op);
-	t->countdown -= (int64_t)n;
-	if (ht_unlikely(t->countdown <= 0))
+	if (ht_unlikely(ht_countdown(t, n)))
 		return ht_alloc_slow(n, align, op);
 	ht_count_alloc(t, n);
 	t->busy = 1;
