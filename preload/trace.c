@@ -1361,11 +1361,11 @@ static int spawn_between(void *arg)
 }
 
 /* Starts the collector, not as a child of the program. The program waits
- * only for two clones and an execve (some 0.3 ms), not for the collector
- * to load its libraries (2-3 ms): posix_spawn cannot make a grandchild,
- * and a collector that forked itself away kept the program waiting for
- * its loading. Both clones share the program's memory, as posix_spawn's
- * does, so nothing is copied however big the program is. */
+ * only for two clones and an execve (well under a millisecond), not for
+ * the collector to load its libraries (2-3 ms): posix_spawn cannot make a
+ * grandchild, and a collector that forked itself away kept the program
+ * waiting for its loading. Both clones share the program's memory, as
+ * posix_spawn's does, so nothing is copied however big the program is. */
 static int start_collector(int memfd, int pipe_rd)
 {
 	enum { STACK = 64 << 10 };
