@@ -108,12 +108,16 @@ fi
 sock=/tmp/heaptrace-$(id -u)/$pid.sock
 file=
 for i in $(seq 1 300); do
+	# the socket first: the collector removes it after writing the file,
+	# so a file written just before the socket went is still seen
+	gone=
+	[ "$i" -gt 10 ] && [ ! -S "$sock" ] && gone=1 # no collector (any more)
 	# shellcheck disable=SC2086
 	for f in $(ls -t -- $pattern 2>/dev/null); do
 		[ -f "$f" ] && [ "$f" -nt "$marker" ] && { file=$f; break; }
 	done
 	[ -n "$file" ] && break
-	[ "$i" -gt 10 ] && [ ! -S "$sock" ] && break # no collector (any more)
+	[ -n "$gone" ] && break
 	sleep 0.1
 done
 rm -f "$marker"
