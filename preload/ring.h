@@ -155,7 +155,6 @@ struct ht_shm {
 	_Alignas(64) uint32_t done;  /* futex word: 1 when the final snapshot is on disk */
 	uint32_t collector_ready;    /* 1 once the collector drains the ring */
 	uint32_t stats_wanted;       /* 1: read the allocator's figures (shim clears it) */
-	int64_t collector_pid;
 };
 
 /* What ht_shm.stats holds, by allocator. */

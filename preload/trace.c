@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1442,7 +1441,7 @@ static int start_collector(int memfd, int pipe_rd)
 		    strerror(err ? err : EAGAIN));
 		return -1;
 	}
-	__atomic_store_n(&shm->collector_pid, collector, __ATOMIC_RELEASE);
+	collector_pid = collector;
 	return 0;
 }
 
@@ -1530,8 +1529,8 @@ static void after_fork_child(void)
 		snap_sig = 0;
 	}
 	if (follow_fork && was_on && !only_me) {
-		/* setting up here would call into the loader and posix_spawn
-		 * from a fork handler: defer it to the first allocation */
+		/* setting up here would call into the loader and start a
+		 * process from a fork handler: defer it to the first allocation */
 		memset(&early_slot, 0, sizeof(early_slot));
 		fork_pending = 1;
 		__atomic_store_n(&tracing, TR_STARTING, __ATOMIC_RELEASE);
@@ -1655,7 +1654,6 @@ static void setup(void)
 	close(pfd[0]);
 	close(memfd);
 	alive_fd = pfd[1];
-	collector_pid = (pid_t)__atomic_load_n(&shm->collector_pid, __ATOMIC_ACQUIRE);
 
 	if (!hooks_set) {
 		ht_tls.self++;
