@@ -10,6 +10,13 @@
 
 #include "internal.h"
 
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7; glibc before 2.32 lacks the name */
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 #define REGION_SHIFT 28 /* 256 MiB of address space per class */
 #define REGION_SIZE ((uintptr_t)1 << REGION_SHIFT)
 #define MAX_CLASSES 96
@@ -18,6 +25,10 @@
 #define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
 #define RETAIN_MAX ((uint64_t)8 << 20) /* ... once this much is kept for reuse */
 #define BORROW 3 /* a large block may take a kept slot up to 3 classes bigger */
+#define SPLIT_MAX 1024 /* slots holding moved pages at once (see move_pages) */
+/* In a slot's flags, never seen outside this file: the slot holds pages
+ * moved in by mremap, a mapping of its own (see move_pages). */
+#define BLK_SPLIT 0x80000000u
 
 /* Slot header. next links free slots: slot index + 1, 0 = end. */
 struct blk {
@@ -50,6 +61,12 @@ uint64_t ht_arena_live, ht_arena_committed;
  * own class could reuse would mostly wait. */
 static uint64_t retained;
 static struct class classes[MAX_CLASSES];
+/* Slots that hold moved pages now; whether the kernel moves a range made
+ * of several mappings (0 not known yet, 1 yes, -1 no); whether it moves
+ * pages at all (MREMAP_DONTUNMAP, Linux 5.7). */
+static uint32_t splits;
+static int multi_ok;
+static int remap_off;
 static int nclasses;
 static size_t page_size;
 
@@ -252,7 +269,7 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 		fresh = 1; /* never-touched pages read as zeros */
 	}
 	b->size = n;
-	b->flags = flags;
+	b->flags = (b->flags & BLK_SPLIT) | flags; /* a kept slot may hold moved pages */
 	__atomic_fetch_add(&ht_arena_live, classes[c].slot_size, __ATOMIC_RELAXED);
 	user = ((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1);
 	if (zero && !fresh)
@@ -276,14 +293,14 @@ void ht_arena_retag(void *p, size_t n, uint32_t flags)
 	struct blk *b = blk_of(p, &c);
 
 	b->size = n;
-	b->flags = flags;
+	b->flags = (b->flags & BLK_SPLIT) | flags;
 }
 
 uint32_t ht_arena_flags(const void *p)
 {
 	int c;
 
-	return blk_of(p, &c)->flags;
+	return blk_of(p, &c)->flags & ~BLK_SPLIT;
 }
 
 size_t ht_arena_size(const void *p)
@@ -301,20 +318,108 @@ size_t ht_arena_usable(const void *p)
 	return (uintptr_t)b + classes[c].slot_size - (uintptr_t)p;
 }
 
-void ht_arena_free(void *p)
+/* Whether one mremap moves a range made of several mappings (Linux 6.17
+ * and later), tried once on a mapping of its own: a slot that received
+ * moved pages is such a range when it moves on. An older kernel may
+ * unmap the destination before it refuses, so a failed try leaves the
+ * probe mapped, never unmapping what another thread may have mapped
+ * into the hole meanwhile. */
+static int probe_multi(void)
 {
-	int c;
-	struct blk *b = blk_of(p, &c);
-	size_t sz = classes[c].slot_size;
+	size_t ps = page_size;
+	char *m = mmap(NULL, 6 * ps, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int ok = 0;
 
-	b->flags = 0;
+	if (m == MAP_FAILED)
+		return 0;
+	m[0] = 1;
+	m[2 * ps] = 3;
+	m[4 * ps] = 2;
+	/* page 4 moved onto page 1 makes [0, 3) three mappings */
+	if (mremap(m + 4 * ps, ps, ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		   m + ps) == m + ps &&
+	    mremap(m, 3 * ps, 3 * ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		   m + 3 * ps) == m + 3 * ps)
+		ok = m[3 * ps] == 1 && m[4 * ps] == 2 && m[5 * ps] == 3;
+	if (ok)
+		munmap(m, 6 * ps);
+	return ok;
+}
+
+/* Maps [at, at + len) again if a failed mremap left it unmapped; a range
+ * still mapped stays as it is. */
+static void refill(void *at, size_t len)
+{
+	void *r = mmap(at, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (r != MAP_FAILED && r != at)
+		munmap(r, len); /* a kernel before 4.17 took the address as a hint */
+}
+
+/* Moves the first len bytes of slot src to slot dst (both page aligned,
+ * len a page multiple) by their pages. MREMAP_DONTUNMAP leaves src mapped
+ * with its pages gone, so the arena never has a hole another mapping
+ * could take. dst then holds a mapping of its own: at most SPLIT_MAX
+ * slots do at once (each adds a few to the process's mappings, which the
+ * kernel limits), and freeing one maps it afresh, which merges it back
+ * into its region. Returns 0 if moved, -1 if the bytes must be copied. */
+static int move_pages(struct blk *src, uint32_t src_flags, struct blk *dst, size_t len)
+{
+	int e;
+
+	if (__atomic_load_n(&remap_off, __ATOMIC_RELAXED))
+		return -1;
+	if (src_flags & BLK_SPLIT) {
+		int m = __atomic_load_n(&multi_ok, __ATOMIC_RELAXED);
+
+		if (!m) {
+			m = probe_multi() ? 1 : -1;
+			__atomic_store_n(&multi_ok, m, __ATOMIC_RELAXED);
+		}
+		if (m < 0)
+			return -1;
+	}
+	if (__atomic_add_fetch(&splits, 1, __ATOMIC_RELAXED) > SPLIT_MAX) {
+		__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	if (mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, dst) ==
+	    (void *)dst)
+		return 0;
+	e = errno;
+	__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
+	if (e == EINVAL)
+		__atomic_store_n(&remap_off, 1, __ATOMIC_RELAXED); /* before Linux 5.7 */
+	refill(dst, len);
+	return -1;
+}
+
+/* Returns slot b of class c, whose flags were flags, to its free lists.
+ * gone: its pages were moved away. A slot holding moved pages keeps them
+ * while it is kept for reuse, and is mapped afresh when it gives them
+ * back: its pages go, and it merges into its region again. */
+static void release(int c, struct blk *b, uint32_t flags, int gone)
+{
+	size_t sz = classes[c].slot_size;
+	uint32_t split = flags & BLK_SPLIT;
+
+	b->flags = split;
 	__atomic_fetch_sub(&ht_arena_live, sz, __ATOMIC_RELAXED);
-	if (sz >= RELEASE_MIN) {
+	if (!gone && sz >= RELEASE_MIN) {
 		if (__atomic_add_fetch(&retained, sz, __ATOMIC_RELAXED) <= RETAIN_MAX) {
 			push(c, &classes[c].kept_head, b);
 			return;
 		}
 		__atomic_fetch_sub(&retained, sz, __ATOMIC_RELAXED);
+	}
+	if (split) {
+		if (mmap(b, sz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != (void *)b)
+			return; /* it may be unmapped now: never handed out again */
+		__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
+	} else if (!gone && sz >= RELEASE_MIN) {
 		/* give the pages back but keep the header's page */
 		uintptr_t from = ((uintptr_t)b + HDR + page_size - 1) & ~(uintptr_t)(page_size - 1);
 		uintptr_t to = ((uintptr_t)b + sz) & ~(uintptr_t)(page_size - 1);
@@ -323,4 +428,37 @@ void ht_arena_free(void *p)
 			madvise((void *)from, to - from, MADV_DONTNEED);
 	}
 	push(c, &classes[c].free_head, b);
+}
+
+void ht_arena_free(void *p)
+{
+	int c;
+	struct blk *b = blk_of(p, &c);
+
+	release(c, b, b->flags, 0);
+}
+
+void ht_arena_move(void *p, void *q, size_t n)
+{
+	int cs, cd;
+	struct blk *s = blk_of(p, &cs), *d = blk_of(q, &cd);
+	size_t usable = (uintptr_t)s + classes[cs].slot_size - (uintptr_t)p;
+	size_t copy = n < usable ? n : usable;
+	size_t len = (HDR + copy + page_size - 1) & ~(page_size - 1);
+	uint32_t sflags = s->flags;
+	uint64_t dsize = d->size;
+	uint32_t dflags = d->flags;
+
+	/* data at the same offset in both slots, whole pages in both */
+	if (copy >= HT_MOVE_MIN && (uintptr_t)p == (uintptr_t)s + HDR &&
+	    (uintptr_t)q == (uintptr_t)d + HDR && classes[cs].slot_size % page_size == 0 &&
+	    classes[cd].slot_size % page_size == 0 && move_pages(s, sflags, d, len) == 0) {
+		/* the moved first page brought the old header along */
+		d->size = dsize;
+		d->flags = dflags | BLK_SPLIT;
+		release(cs, s, sflags, 1);
+		return;
+	}
+	memcpy(q, p, copy);
+	release(cs, s, sflags, 0);
 }

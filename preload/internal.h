@@ -49,8 +49,9 @@ extern struct ht_hot ht_hot;
 			    * was known, or while it works (ht_tls.own) */
 #define HT_BLK_NESTED   4u /* served while this thread was inside the real
 			    * allocator (to a signal handler): counted */
-#define HT_BLK_PLAIN    8u /* a sampled block resized in place whose new size
-			    * was not sampled: counted, not recorded */
+#define HT_BLK_PLAIN    8u /* a sampled block resized (in place, or moved
+			    * within the arena when large) whose new size was
+			    * not sampled: counted, not recorded */
 #define HT_BLK_COUNTED  (HT_BLK_SAMPLED | HT_BLK_NESTED | HT_BLK_PLAIN)
 
 static inline int ht_in_arena(const void *p)
@@ -83,6 +84,16 @@ size_t ht_arena_usable(const void *p);
 
 /* Returns p's slot to the arena. Lock-free and async-signal-safe. */
 void ht_arena_free(void *p);
+
+/* Blocks this big move by their pages (ht_arena_move). */
+#define HT_MOVE_MIN ((size_t)64 << 10)
+
+/* realloc's copy inside the arena: moves arena block p's bytes (as many
+ * as q's n bytes hold, up to p's usable size) to q, an arena block just
+ * allocated (align 0), then returns p's slot. HT_MOVE_MIN bytes and more
+ * move by their pages, as glibc's realloc moves a large block with mremap,
+ * not by a copy. Lock-free and async-signal-safe. */
+void ht_arena_move(void *p, void *q, size_t n);
 
 /* Bytes of arena slots in use, and bytes of the arena made read-write. */
 extern uint64_t ht_arena_live, ht_arena_committed;
@@ -135,6 +146,14 @@ void ht_free_arena(void *p);
  * block, an allocation of n bytes, sampled or not), without the copy.
  * Returns p, or NULL if it must move after all (tracing is not on). */
 void *ht_realloc_in_place(void *p, size_t n);
+
+/* realloc of a large arena block (sampled or plain) that must move: the
+ * new block stays in the arena, sampled or plain as the draw says, and the
+ * bytes move by their pages (ht_arena_move), not by a copy into the real
+ * allocator and back. Counted and recorded as a move. Returns the new
+ * block, or NULL if the block is small, tracing is not on or the arena
+ * has no room: then it moves as any block does. */
+void *ht_realloc_move(void *p, size_t n);
 
 /* Sets up a thread that frees before it allocates. */
 void ht_thread_attach(struct ht_tls *t);

@@ -162,6 +162,12 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		if ((f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) && n <= usable && n > usable / 2 &&
 		    ht_realloc_in_place(p, n))
 			return p;
+		if (f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) {
+			void *q = ht_realloc_move(p, n);
+
+			if (q)
+				return q;
+		}
 		return move(p, usable, n);
 	}
 	ht_count_realloc(t);

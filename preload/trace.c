@@ -1116,6 +1116,45 @@ void *ht_realloc_in_place(void *p, size_t n)
 	return p;
 }
 
+void *ht_realloc_move(void *p, size_t n)
+{
+	struct ht_tls *t = &ht_tls;
+	size_t usable = ht_arena_usable(p);
+	uint32_t f = ht_arena_flags(p);
+	int sampled;
+	void *q;
+
+	if ((n < usable ? n : usable) < HT_MOVE_MIN ||
+	    __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON || !t->attached ||
+	    t->slot == &early_slot || t->self || t->busy)
+		return NULL;
+	t->countdown -= (int64_t)n;
+	sampled = t->countdown <= 0;
+	t->self++;
+	/* growing, it gets room to grow on in place, as in move (shim.c) */
+	q = ht_arena_alloc_room(n, n > usable && n <= SIZE_MAX / 2 ? 2 * n : n, 0,
+				sampled ? HT_BLK_SAMPLED : HT_BLK_PLAIN, 0);
+	if (!q) {
+		t->countdown += (int64_t)n;
+		t->self--;
+		return NULL;
+	}
+	/* the free of the old block, recorded before its slot is reused ... */
+	if (f & HT_BLK_SAMPLED)
+		record_free(p);
+	ht_count_free(t);
+	ht_arena_move(p, q, n);
+	/* ... and an allocation of n bytes, sampled or not */
+	ht_count_alloc(t, n);
+	if (sampled) {
+		t->countdown = ht_sample_gap(&t->rng, rate);
+		record_alloc(q, n, 0);
+		refresh_stats(0);
+	}
+	t->self--;
+	return q;
+}
+
 /* ---- start-up ----------------------------------------------------------- */
 
 static const char *env(const char *name)

@@ -1,8 +1,10 @@
 /* Unit test of the sample arena (preload/arena.c, included whole): the
  * size class computed for a request is the smallest that holds it, and
  * freed slots are reused, small ones and large ones (whose pages are kept
- * up to a limit, or given back). */
+ * up to a limit, or given back), and realloc's moves inside the arena
+ * keep the bytes, moving large blocks by their pages. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "../preload/arena.c"
@@ -80,6 +82,124 @@ static void reuse(size_t size, int n, const char *what)
 	free(again);
 }
 
+/* Mappings of this process that overlap the arena. */
+static int arena_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo < ht_hot.arena_lo + ht_hot.arena_span &&
+		    hi > ht_hot.arena_lo)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 31 + seed + (i >> 12));
+}
+
+static int same(const unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(i * 31 + seed + (i >> 12)))
+			return 0;
+	return 1;
+}
+
+/* realloc's moves: a 4 MiB block grows to 12, then to 20 MiB (each move
+ * from a slot the last one made a mapping of its own), then shrinks to
+ * 100 kB; a small block moves too. With no room left to keep free slots
+ * (retained at its limit), once all are freed the arena is back to its
+ * mappings before. */
+static void moves(void)
+{
+	size_t mb = (size_t)1 << 20, sizes[] = { 4 * mb, 12 * mb, 20 * mb, 100000, 1000 };
+	int maps;
+	unsigned char *p, *q, *r, *s, *z;
+	uint32_t sp = splits;
+	uint64_t kept = retained;
+
+	retained = RETAIN_MAX;
+	/* each class used made read-write first: that adds mappings too */
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		ht_arena_free(ht_arena_alloc(sizes[i], 0, HT_BLK_SAMPLED, 0));
+	maps = arena_maps();
+	p = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 0);
+	q = ht_arena_alloc(12 * mb, 0, HT_BLK_PLAIN, 0);
+	ok(p && q, "moves: blocks of 4 and 12 MiB");
+	if (!p || !q)
+		return;
+	fill(p, 4 * mb, 1);
+	ht_arena_move(p, q, 12 * mb);
+	ok(same(q, 4 * mb, 1), "moves: 4 MiB moved to a 12 MiB block keep their bytes");
+	ok(ht_arena_size(q) == 12 * mb && ht_arena_flags(q) == HT_BLK_PLAIN,
+	   "moves: the new block's header keeps its size and flags");
+	is_int(splits, sp + (remap_off ? 0 : 1), "moves: by their pages (the kernel has MREMAP_DONTUNMAP: %s)",
+	       remap_off ? "no" : "yes");
+	ok(remap_off || arena_maps() > maps, "moves: the moved pages are a mapping of their own");
+
+	fill(q, 12 * mb, 2);
+	r = ht_arena_alloc(20 * mb, 0, HT_BLK_SAMPLED, 0);
+	ok(r != NULL, "moves: a block of 20 MiB");
+	if (!r)
+		return;
+	ht_arena_move(q, r, 20 * mb);
+	ok(same(r, 12 * mb, 2), "moves: 12 MiB of two mappings moved on keep their bytes (several "
+	   "mappings in one move: %s)", multi_ok > 0 ? "yes" : "no");
+	ok(ht_arena_flags(r) == HT_BLK_SAMPLED, "moves: the header is the new block's");
+
+	s = ht_arena_alloc(100000, 0, HT_BLK_SAMPLED, 0);
+	ok(s != NULL, "moves: a block of 100 kB");
+	if (!s)
+		return;
+	ht_arena_move(r, s, 100000);
+	ok(same(s, 100000, 2), "moves: shrunk to 100 kB it keeps its first 100 kB");
+
+	z = ht_arena_alloc(1000, 0, HT_BLK_SAMPLED, 0);
+	fill(s, 1000, 3);
+	sp = splits;
+	ht_arena_move(s, z, 1000);
+	ok(z && same(z, 1000, 3), "moves: a 1000-byte block is copied, not moved by pages");
+	is_int(splits, sp - (remap_off ? 0 : 1), "moves: the 100 kB slot it left merged back");
+	ht_arena_free(z);
+	is_int(arena_maps(), maps, "moves: once all are freed the arena has the mappings it had");
+	is_int(splits, 0, "moves: and no slot holds moved pages");
+
+	/* at the limit of slots holding moved pages, the bytes are copied */
+	p = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 0);
+	q = ht_arena_alloc(12 * mb, 0, HT_BLK_SAMPLED, 0);
+	fill(p, 4 * mb, 4);
+	splits = SPLIT_MAX;
+	ht_arena_move(p, q, 12 * mb);
+	ok(same(q, 4 * mb, 4) && splits == SPLIT_MAX && arena_maps() == maps,
+	   "moves: past %d slots holding moved pages they are copied", SPLIT_MAX);
+	splits = 0;
+	ht_arena_free(q);
+
+	/* a slot whose pages moved out is reused, and reads as zeros */
+	p = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 0);
+	q = ht_arena_alloc(12 * mb, 0, HT_BLK_SAMPLED, 0);
+	fill(p, 4 * mb, 5);
+	ht_arena_move(p, q, 12 * mb);
+	r = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 1);
+	ok(r == p && r[0] == 0 && r[4 * mb - 1] == 0 && r[2 * mb] == 0,
+	   "moves: the slot left behind is reused, and reads as zeros when asked");
+	ht_arena_free(r);
+	ht_arena_free(q);
+	is_int(arena_maps(), maps, "moves: the arena has the mappings it had");
+	retained = kept;
+}
+
 int main(void)
 {
 	size_t need, bad = 0, checked = 0;
@@ -142,5 +262,6 @@ int main(void)
 	reuse(100, 3000, "small class");
 	reuse(40000, 200, "40 kB class");
 	reuse((size_t)3 << 20, 3, "3 MB class");
+	moves();
 	return done_testing();
 }
