@@ -157,10 +157,12 @@ HT_EXPORT void *realloc(void *p, size_t n)
 			free(p);
 			return NULL;
 		}
-		/* a sampled block resized within its slot stays put (unless
-		 * it shrinks to less than half, which would hold the slot) */
-		if ((f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) && n <= usable && n > usable / 2 &&
-		    ht_realloc_in_place(p, n))
+		/* a sampled block resized within its slot stays put, unless
+		 * it shrinks to less than half, which would hold the slot (a
+		 * block that grows stays even then: one that moved was given
+		 * room for twice its size, more after rounding to its class) */
+		if ((f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) && n <= usable &&
+		    (n > usable / 2 || n >= ht_arena_size(p)) && ht_realloc_in_place(p, n))
 			return p;
 		if (f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) {
 			void *q = ht_realloc_move(p, n);
