@@ -129,7 +129,7 @@ static void moves(void)
 	uint32_t sp = splits;
 	uint64_t kept = retained;
 
-	retained = RETAIN_MAX;
+	retained = RETAIN_TOP;
 	/* each class used made read-write first: that adds mappings too */
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		ht_arena_free(ht_arena_alloc(sizes[i], 0, HT_BLK_SAMPLED, 0));
@@ -200,6 +200,33 @@ static void moves(void)
 	retained = kept;
 }
 
+/* A 12 MiB slot freed is kept (more than 8 MiB are kept once slots that
+ * big come back), and a block of 5 MiB that grows takes it and its pages;
+ * one that does not grow does not. */
+static void grow_reuse(void)
+{
+	size_t mb = (size_t)1 << 20;
+	unsigned char *p = ht_arena_alloc(12 * mb, 0, HT_BLK_SAMPLED, 0), *q, *r;
+	uint64_t kept = retained;
+
+	retained = 0;
+	ok(p != NULL, "grow: a block of 12 MiB");
+	if (!p)
+		return;
+	memset(p, 1, 12 * mb);
+	ht_arena_free(p);
+	ok(retained > 12 * mb, "grow: its slot is kept, pages and all (%llu bytes kept)",
+	   (unsigned long long)retained);
+	q = ht_arena_alloc(5 * mb, 0, HT_BLK_SAMPLED, 0);
+	ok(q && q != p, "grow: a block of 5 MiB that does not grow gets a slot of its size");
+	r = ht_arena_alloc_room(5 * mb, 10 * mb, 0, HT_BLK_SAMPLED, 0);
+	ok(r == p && r[5 * mb] == 1 && r[12 * mb - 1] == 1,
+	   "grow: one given room to grow gets the kept 12 MiB slot, its pages still there");
+	ht_arena_free(q);
+	ht_arena_free(r);
+	retained = kept;
+}
+
 int main(void)
 {
 	size_t need, bad = 0, checked = 0;
@@ -263,5 +290,6 @@ int main(void)
 	reuse(40000, 200, "40 kB class");
 	reuse((size_t)3 << 20, 3, "3 MB class");
 	moves();
+	grow_reuse();
 	return done_testing();
 }

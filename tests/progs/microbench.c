@@ -2,15 +2,20 @@
  * cost a heap profiler's fast path adds to. Each thread runs the same loop
  * after a warm-up; prints one line with the nanoseconds per pair (wall time
  * of the timed loops divided by the pairs each thread made).
- *   microbench [-t THREADS] [-n PAIRS] [-s SIZE] */
+ *   microbench [-t THREADS] [-n PAIRS] [-s SIZE]
+ * With -g MAX, times instead buffers grown by realloc as a vector grows, by
+ * an eighth at a time from 4 KiB to MAX bytes, writing each step's new
+ * bytes, then freed: PAIRS buffers on one thread; prints the microseconds
+ * per buffer. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static long pairs = 20000000;
-static size_t size = 32;
+static size_t size = 32, grow_max;
 static pthread_barrier_t start;
 
 static double now(void)
@@ -27,6 +32,29 @@ static __attribute__((noinline)) void loop(long n)
 		void *p = malloc(size);
 
 		/* the pointer escapes: the pair cannot be optimised away */
+		__asm__ volatile("" : : "r"(p) : "memory");
+		free(p);
+	}
+}
+
+static __attribute__((noinline)) void grow(long n)
+{
+	for (long i = 0; i < n; i++) {
+		unsigned char *p = NULL;
+		size_t have = 0, want = 4096;
+
+		while (want <= grow_max) {
+			unsigned char *q = realloc(p, want);
+
+			if (!q) {
+				fprintf(stderr, "microbench: realloc(%zu) failed\n", want);
+				exit(1);
+			}
+			p = q;
+			memset(p + have, (int)i, want - have);
+			have = want;
+			want += want / 8;
+		}
 		__asm__ volatile("" : : "r"(p) : "memory");
 		free(p);
 	}
@@ -60,15 +88,25 @@ int main(int argc, char **argv)
 	double t0, t1;
 	int c;
 
-	while ((c = getopt(argc, argv, "t:n:s:")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:g:")) != -1) {
 		switch (c) {
 		case 't': threads = arg_long(optarg, "-t"); break;
 		case 'n': pairs = arg_long(optarg, "-n"); break;
 		case 's': size = (size_t)arg_long(optarg, "-s"); break;
+		case 'g': grow_max = (size_t)arg_long(optarg, "-g"); break;
 		default:
-			fprintf(stderr, "usage: microbench [-t THREADS] [-n PAIRS] [-s SIZE]\n");
+			fprintf(stderr, "usage: microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-g MAX]\n");
 			return 2;
 		}
+	}
+	if (grow_max) {
+		grow(1); /* the first call sets up the thread's state */
+		t0 = now();
+		grow(pairs);
+		t1 = now();
+		printf("microbench: grow max=%zu buffers=%ld us_per_buffer=%.3f\n", grow_max, pairs,
+		       (t1 - t0) * 1e6 / (double)pairs);
+		return 0;
 	}
 	if (threads > 64) {
 		fprintf(stderr, "microbench: at most 64 threads\n");
