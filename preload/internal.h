@@ -85,13 +85,15 @@ size_t ht_arena_usable(const void *p);
 /* Returns p's slot to the arena. Lock-free and async-signal-safe. */
 void ht_arena_free(void *p);
 
-/* Blocks this big move by their pages (ht_arena_move). */
-#define HT_MOVE_MIN ((size_t)64 << 10)
+/* Blocks this big move by their pages (ht_arena_move); from the smaller
+ * size on when the pages they move to are not there yet. */
+#define HT_MOVE_MIN ((size_t)1 << 20)
+#define HT_MOVE_COLD_MIN ((size_t)64 << 10)
 
 /* realloc's copy inside the arena: moves arena block p's bytes (as many
  * as q's n bytes hold, up to p's usable size) to q, an arena block just
- * allocated (align 0), then returns p's slot. HT_MOVE_MIN bytes and more
- * move by their pages, as glibc's realloc moves a large block with mremap,
+ * allocated (align 0), then returns p's slot. Large blocks move by their
+ * pages (see HT_MOVE_MIN), as glibc's realloc moves a large block with mremap,
  * not by a copy. Lock-free and async-signal-safe. */
 void ht_arena_move(void *p, void *q, size_t n);
 
@@ -151,8 +153,9 @@ void *ht_realloc_in_place(void *p, size_t n);
  * new block stays in the arena, sampled or plain as the draw says, and the
  * bytes move by their pages (ht_arena_move), not by a copy into the real
  * allocator and back. Counted and recorded as a move. Returns the new
- * block, or NULL if the block is small, tracing is not on or the arena
- * has no room: then it moves as any block does. */
+ * block, or NULL if the block is small (under HT_MOVE_COLD_MIN, or under
+ * HT_MOVE_MIN and not sampled), tracing is not on or the arena has no
+ * room: then it moves as any block does. */
 void *ht_realloc_move(void *p, size_t n);
 
 /* Sets up a thread that frees before it allocates. */

@@ -1124,12 +1124,18 @@ void *ht_realloc_move(void *p, size_t n)
 	int sampled;
 	void *q;
 
-	if ((n < usable ? n : usable) < HT_MOVE_MIN ||
+	if ((n < usable ? n : usable) < HT_MOVE_COLD_MIN ||
 	    __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON || !t->attached ||
 	    t->slot == &early_slot || t->self || t->busy)
 		return NULL;
 	t->countdown -= (int64_t)n;
 	sampled = t->countdown <= 0;
+	if (!sampled && (n < usable ? n : usable) < HT_MOVE_MIN) {
+		/* copied into the real allocator's pages, which are likely
+		 * there, costs less (the draw repeats the same there) */
+		t->countdown += (int64_t)n;
+		return NULL;
+	}
 	t->self++;
 	/* growing, it gets room to grow on in place, as in move (shim.c) */
 	q = ht_arena_alloc_room(n, n > usable && n <= SIZE_MAX / 2 ? 2 * n : n, 0,

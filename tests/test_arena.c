@@ -224,6 +224,28 @@ static void grow_reuse(void)
 	   "grow: one given room to grow gets the kept 12 MiB slot, its pages still there");
 	ht_arena_free(q);
 	ht_arena_free(r);
+
+	/* 100 kB moved into a kept slot, whose pages are there, are copied;
+	 * into a slot whose pages are not, moved by their pages */
+	retained = 0;
+	q = ht_arena_alloc(400000, 0, HT_BLK_SAMPLED, 0);
+	memset(q, 1, 400000);
+	ht_arena_free(q);
+	p = ht_arena_alloc(100000, 0, HT_BLK_SAMPLED, 0);
+	fill(p, 100000, 6);
+	r = ht_arena_alloc(400000, 0, HT_BLK_SAMPLED, 0);
+	{
+		uint32_t sp = splits;
+
+		ht_arena_move(p, r, 400000);
+		ok(r == q && same(r, 100000, 6) && splits == sp,
+		   "grow: 100 kB moved into a kept slot are copied");
+		p = ht_arena_alloc(400000, 0, HT_BLK_SAMPLED, 0);
+		ht_arena_move(r, p, 400000);
+		ok(same(p, 100000, 6) && splits == sp + (remap_off ? 0 : 1),
+		   "grow: 100 kB moved into a fresh slot go by their pages");
+		ht_arena_free(p);
+	}
 	retained = kept;
 }
 
