@@ -285,8 +285,9 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 		fresh = 1; /* never-touched pages read as zeros */
 	}
 	b->size = n;
-	/* a kept slot may hold moved pages */
-	b->flags = (b->flags & BLK_SPLIT) | flags | (kept ? BLK_KEPT : 0);
+	/* a kept slot may hold moved pages; a fresh one is not read (reading
+	 * an untouched page, then writing it, faults twice) */
+	b->flags = (fresh ? 0 : b->flags & BLK_SPLIT) | flags | (kept ? BLK_KEPT : 0);
 	__atomic_fetch_add(&ht_arena_live, classes[c].slot_size, __ATOMIC_RELAXED);
 	user = ((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1);
 	if (zero && !fresh)
@@ -335,8 +336,8 @@ size_t ht_arena_usable(const void *p)
 	return (uintptr_t)b + classes[c].slot_size - (uintptr_t)p;
 }
 
-/* Whether one mremap moves a range made of several mappings (Linux 6.17
- * and later), tried once on a mapping of its own: a slot that received
+/* Whether one mremap moves a range made of several mappings (recent
+ * kernels do; older ones refuse), tried once on a mapping of its own: a slot that received
  * moved pages is such a range when it moves on. An older kernel may
  * unmap the destination before it refuses, so a failed try leaves the
  * probe mapped, never unmapping what another thread may have mapped
@@ -485,6 +486,9 @@ void ht_arena_move(void *p, void *q, size_t n)
 		/* the moved first page brought the old header along */
 		d->size = dsize;
 		d->flags = dflags | BLK_SPLIT;
+		/* a block that shrank left the rest of its pages behind */
+		if (len < classes[cs].slot_size)
+			madvise((char *)s + len, classes[cs].slot_size - len, MADV_DONTNEED);
 		release(cs, s, sflags, 1);
 		return;
 	}

@@ -175,6 +175,25 @@ static void moves(void)
 	is_int(arena_maps(), maps, "moves: once all are freed the arena has the mappings it had");
 	is_int(splits, 0, "moves: and no slot holds moved pages");
 
+	/* a block that shrinks by a page move leaves no pages behind */
+	p = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 0);
+	fill(p, 4 * mb, 7);
+	q = ht_arena_alloc(100000, 0, HT_BLK_SAMPLED, 0);
+	ht_arena_move(p, q, 100000);
+	{
+		unsigned char vec[1024];
+		size_t from = 128 << 10, pages = (4 * mb - from) / page_size, resident = 0;
+
+		ok(same(q, 100000, 7) && pages <= sizeof(vec) &&
+		   mincore(p + from - HDR, pages * page_size, vec) == 0,
+		   "moves: 4 MiB shrunk to 100 kB keep their first 100 kB");
+		for (size_t i = 0; i < pages && i < sizeof(vec); i++)
+			resident += vec[i] & 1;
+		is_int(resident, 0, "moves: and the old slot keeps none of its pages");
+	}
+	ht_arena_free(q);
+	is_int(arena_maps(), maps, "moves: the arena has the mappings it had");
+
 	/* at the limit of slots holding moved pages, the bytes are copied */
 	p = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 0);
 	q = ht_arena_alloc(12 * mb, 0, HT_BLK_SAMPLED, 0);
