@@ -115,6 +115,8 @@ struct ht_tls {
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
 	size_t grow_room;     /* set by a realloc that moves an arena block */
+	uintptr_t caller_cfa; /* set by a realloc that moves a block: its caller's
+			       * stack pointer, for the stack cache (trace.c) */
 	void *scache;         /* its last stacks (trace.c), in the arena */
 	uint32_t own;         /* allocations now are the shim's own (with busy): uncounted */
 };
@@ -146,8 +148,10 @@ void ht_free_arena(void *p);
 /* realloc of an arena block (sampled or plain) to n bytes that fit in its
  * slot: counted and recorded as a move would be (the free of the old
  * block, an allocation of n bytes, sampled or not), without the copy.
- * Returns p, or NULL if it must move after all (tracing is not on). */
-void *ht_realloc_in_place(void *p, size_t n);
+ * Returns p, or NULL if it must move after all (tracing is not on).
+ * cfa: realloc's caller's stack pointer (__builtin_dwarf_cfa in realloc),
+ * so that its stack may come from the thread's stack cache. */
+void *ht_realloc_in_place(void *p, size_t n, uintptr_t cfa);
 
 /* realloc of a large arena block (sampled or plain) that must move: the
  * new block stays in the arena, sampled or plain as the draw says, and the
@@ -155,8 +159,8 @@ void *ht_realloc_in_place(void *p, size_t n);
  * allocator and back. Counted and recorded as a move. Returns the new
  * block, or NULL if the block is small (under HT_MOVE_COLD_MIN, or under
  * HT_MOVE_MIN and not sampled), tracing is not on or the arena has no
- * room: then it moves as any block does. */
-void *ht_realloc_move(void *p, size_t n);
+ * room: then it moves as any block does. cfa: as for ht_realloc_in_place. */
+void *ht_realloc_move(void *p, size_t n, uintptr_t cfa);
 
 /* Sets up a thread that frees before it allocates. */
 void ht_thread_attach(struct ht_tls *t);

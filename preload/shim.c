@@ -124,14 +124,18 @@ HT_EXPORT void *calloc(size_t n, size_t m)
  * old is the usable size, not the requested one: programs (redis) write
  * up to malloc_usable_size and expect realloc to keep it. An arena block
  * that grows gets, if sampled again, a slot with room for twice n, where
- * it can grow on in place (see realloc). */
-static void *move(void *p, size_t old, size_t n)
+ * it can grow on in place (see realloc). cfa: realloc's caller's stack
+ * pointer, for the stack cache (record_alloc in trace.c). */
+static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
 {
 	void *q;
+	uintptr_t caller = ht_tls.caller_cfa;
 
 	if (n > old && ht_in_arena(p))
 		ht_tls.grow_room = n <= SIZE_MAX / 2 ? 2 * n : n;
+	ht_tls.caller_cfa = cfa;
 	q = alloc(n, 0, HT_OP_MALLOC);
+	ht_tls.caller_cfa = caller; /* a signal handler's realloc may nest */
 	ht_tls.grow_room = 0;
 
 	if (!q)
@@ -162,15 +166,15 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		 * block that grows stays even then: one that moved was given
 		 * room for twice its size, more after rounding to its class) */
 		if ((f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) && n <= usable &&
-		    (n > usable / 2 || n >= ht_arena_size(p)) && ht_realloc_in_place(p, n))
+		    (n > usable / 2 || n >= ht_arena_size(p)) && ht_realloc_in_place(p, n, (uintptr_t)__builtin_dwarf_cfa()))
 			return p;
 		if (f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) {
-			void *q = ht_realloc_move(p, n);
+			void *q = ht_realloc_move(p, n, (uintptr_t)__builtin_dwarf_cfa());
 
 			if (q)
 				return q;
 		}
-		return move(p, usable, n);
+		return move(p, usable, n, (uintptr_t)__builtin_dwarf_cfa());
 	}
 	ht_count_realloc(t);
 	if (ht_unlikely(t->busy)) {
@@ -180,7 +184,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 			free(p);
 			return NULL;
 		}
-		return move(p, ht_hot.real.malloc_usable_size(p), n);
+		return move(p, ht_hot.real.malloc_usable_size(p), n, (uintptr_t)__builtin_dwarf_cfa());
 	}
 	if (n == 0) {
 		/* glibc frees and returns NULL; other allocators may return a
@@ -200,7 +204,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		t->countdown += (int64_t)n;
 		/* a sample is due (or the thread is new): the copy goes through
 		 * the slow path, which may place it in the arena */
-		return move(p, ht_hot.real.malloc_usable_size(p), n);
+		return move(p, ht_hot.real.malloc_usable_size(p), n, (uintptr_t)__builtin_dwarf_cfa());
 	}
 	{
 		void *q;

@@ -1045,7 +1045,8 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		 * caller's stack pointer is known: the stack may be cached */
 		uintptr_t ra = (uintptr_t)__builtin_return_address(0);
 
-		record_alloc(p, n, ra >= self_lo && ra < self_hi ? 0 : (uintptr_t)__builtin_dwarf_cfa());
+		record_alloc(p, n, ra >= self_lo && ra < self_hi ? t->caller_cfa :
+				   (uintptr_t)__builtin_dwarf_cfa());
 		refresh_stats(0);
 	} else {
 		__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
@@ -1086,7 +1087,7 @@ void ht_free_arena(void *p)
 	ht_arena_free(p);
 }
 
-void *ht_realloc_in_place(void *p, size_t n)
+void *ht_realloc_in_place(void *p, size_t n, uintptr_t cfa)
 {
 	struct ht_tls *t = &ht_tls;
 
@@ -1110,13 +1111,13 @@ void *ht_realloc_in_place(void *p, size_t n)
 	t->self++;
 	t->countdown = ht_sample_gap(&t->rng, rate);
 	ht_arena_retag(p, n, HT_BLK_SAMPLED);
-	record_alloc(p, n, 0);
+	record_alloc(p, n, cfa);
 	refresh_stats(0);
 	t->self--;
 	return p;
 }
 
-void *ht_realloc_move(void *p, size_t n)
+void *ht_realloc_move(void *p, size_t n, uintptr_t cfa)
 {
 	struct ht_tls *t = &ht_tls;
 	size_t usable = ht_arena_usable(p);
@@ -1154,7 +1155,7 @@ void *ht_realloc_move(void *p, size_t n)
 	ht_count_alloc(t, n);
 	if (sampled) {
 		t->countdown = ht_sample_gap(&t->rng, rate);
-		record_alloc(q, n, 0);
+		record_alloc(q, n, cfa);
 		refresh_stats(0);
 	}
 	t->self--;

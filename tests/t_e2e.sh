@@ -39,6 +39,21 @@ else
 	fail "rate 1: 1000 blocks each through via_a, via_b and rec at two depths"
 	note samesp.txt
 fi
+# the same through realloc (a move, then in place), whose stacks the cache
+# also serves
+traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=samesp_r.heap -- "$progs/samesp" 2000 realloc >samesp_r.out
+is "$(cat samesp_r.out)" "samesp: kept 4000 blocks" "same stack pointer, other callers, realloc: the program runs"
+for idx in inuse_objects:1000 alloc_objects:3000; do
+	"$report" --format collapsed --functions --top 0 --sample-index ${idx%:*} samesp_r.heap |
+		sed -n 's/.*;main;\(.*leaf_site \)/\1/p' | sort >samesp_r.txt
+	sed "s/ 1000$/ ${idx#*:}/" samesp.want >samesp_r.want
+	if cmp -s samesp_r.txt samesp_r.want; then
+		pass "rate 1, realloc: ${idx%:*} ${idx#*:} each through via_a, via_b and rec at two depths"
+	else
+		fail "rate 1, realloc: ${idx%:*} ${idx#*:} each through via_a, via_b and rec at two depths"
+		note samesp_r.txt
+	fi
+done
 
 # realloc growth: a sampled block that fits its slot is resized in place,
 # and counted as a move would be (each realloc an allocation at its site)

@@ -1,20 +1,33 @@
 /* Test subject for tests/t_e2e.sh: allocations from one call site, made
  * with the same stack pointer but through different callers, so that only
  * the frames above tell them apart (the shim's stack cache must see it).
- *   samesp N
+ *   samesp N [realloc]
  * Keeps N blocks of 100 bytes: N/2 through via_a, N/2 through via_b
  * (alternating), and N/2 more through rec() at depths 3 and 4
- * (alternating); prints what it kept. */
+ * (alternating); prints what it kept. With realloc, each block is made by
+ * malloc(80), then realloc to 100 (a move), then to 90 (in place at rate
+ * 1): three allocations at leaf_site, the last one kept. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void **kept;
-static int nkept;
+static int nkept, grow;
 
 __attribute__((noinline)) void *leaf_site(size_t n)
 {
-	void *p = malloc(n);
+	void *p = malloc(grow ? n - 20 : n);
+
+	if (p && grow) {
+		void *q = realloc(p, n);
+
+		if (!q)
+			return NULL;
+		p = realloc(q, n - 10);
+		if (!p)
+			return q;
+		n -= 10;
+	}
 
 	if (p)
 		memset(p, 1, n);
@@ -52,6 +65,8 @@ __attribute__((noinline)) void rec(int depth, size_t n)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 1000, i;
+
+	grow = argc > 2 && strcmp(argv[2], "realloc") == 0;
 
 	kept = calloc((size_t)n * 2, sizeof(void *));
 	if (!kept)
