@@ -694,7 +694,7 @@ static uint32_t stack_id(uint64_t h, void *const *ips, int nf)
  * Frames are checked from the innermost out, so every address read is in
  * a frame that is live. */
 #define SC_SETS 16
-#define SC_WAYS 2
+#define SC_WAYS 4
 
 struct sc_ent {
 	uintptr_t cfa;   /* the caller's stack pointer after the call; 0: empty */
@@ -782,7 +782,7 @@ static struct sc_ent *sc_find(uintptr_t cfa, int *hit)
 {
 	struct sc_head *h = sc_head();
 	uintptr_t ra;
-	struct sc_ent *set, *e, *old;
+	struct sc_ent *set, *e, *old, *match = NULL;
 	uint32_t epoch = __atomic_load_n(&stack_epoch, __ATOMIC_ACQUIRE);
 	uint32_t unloads = __atomic_load_n(&ht_unloads, __ATOMIC_ACQUIRE);
 	int w;
@@ -796,6 +796,8 @@ static struct sc_ent *sc_find(uintptr_t cfa, int *hit)
 	set = sc_set(h, ra, cfa);
 	old = set;
 	for (w = 0, e = set; w < SC_WAYS; w++, e = sc_next(e)) {
+		if (e->used < old->used)
+			old = e;
 		if (e->cfa == cfa && e->ra == ra && e->epoch == epoch && e->unloads == unloads) {
 			void **ips = sc_ips(e);
 			uintptr_t *where = sc_where(e);
@@ -806,22 +808,23 @@ static struct sc_ent *sc_find(uintptr_t cfa, int *hit)
 			for (i = 1; i < e->nf; i++)
 				if (*(void *const *)where[i] != ips[i])
 					break;
-			if (i < e->nf) {
-				/* the frames above changed: fill it anew, unless
-				 * they keep changing */
-				if (++e->fails > 2 * e->hits + 8) {
-					e->nf = -1;
-					return NULL;
-				}
+			if (i == e->nf) {
+				e->used = ++h->clock;
+				e->hits++;
+				*hit = 1;
 				return e;
 			}
-			e->used = ++h->clock;
-			e->hits++;
-			*hit = 1;
-			return e;
+			/* the frames above changed: another way may hold this
+			 * call's other stack (a function called from several
+			 * places at one depth), else the oldest way takes it;
+			 * not cached when the callers keep changing */
+			if (!match)
+				match = e;
 		}
-		if (e->used < old->used)
-			old = e;
+	}
+	if (match && ++match->fails > 2 * match->hits + 8) {
+		match->nf = -1;
+		return NULL;
 	}
 	return old;
 }
