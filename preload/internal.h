@@ -162,6 +162,13 @@ void *ht_realloc_in_place(void *p, size_t n, uintptr_t cfa);
  * room: then it moves as any block does. cfa: as for ht_realloc_in_place. */
 void *ht_realloc_move(void *p, size_t n, uintptr_t cfa);
 
+/* The room a block that grows by moving is given: twice its new size, so
+ * that a buffer grown step by step moves at every few steps. */
+static inline size_t ht_grow_room(size_t n)
+{
+	return n <= SIZE_MAX / 2 ? 2 * n : n;
+}
+
 /* Sets up a thread that frees before it allocates. */
 void ht_thread_attach(struct ht_tls *t);
 

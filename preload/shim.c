@@ -132,7 +132,7 @@ static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
 	uintptr_t caller = ht_tls.caller_cfa;
 
 	if (n > old && ht_in_arena(p))
-		ht_tls.grow_room = n <= SIZE_MAX / 2 ? 2 * n : n;
+		ht_tls.grow_room = ht_grow_room(n);
 	ht_tls.caller_cfa = cfa;
 	q = alloc(n, 0, HT_OP_MALLOC);
 	ht_tls.caller_cfa = caller; /* a signal handler's realloc may nest */
@@ -144,6 +144,11 @@ static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
 	free(p);
 	return q;
 }
+
+/* realloc's caller's stack pointer, for the stack cache (trace.c); taken
+ * where it is used: held from the start, it cost the fast path a register
+ * and three instructions */
+#define CALLER_CFA ((uintptr_t)__builtin_dwarf_cfa())
 
 HT_EXPORT void *realloc(void *p, size_t n)
 {
@@ -161,20 +166,22 @@ HT_EXPORT void *realloc(void *p, size_t n)
 			free(p);
 			return NULL;
 		}
-		/* a sampled block resized within its slot stays put, unless
-		 * it shrinks to less than half, which would hold the slot (a
-		 * block that grows stays even then: one that moved was given
-		 * room for twice its size, more after rounding to its class) */
-		if ((f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) && n <= usable &&
-		    (n > usable / 2 || n >= ht_arena_size(p)) && ht_realloc_in_place(p, n, (uintptr_t)__builtin_dwarf_cfa()))
-			return p;
 		if (f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) {
-			void *q = ht_realloc_move(p, n, (uintptr_t)__builtin_dwarf_cfa());
+			void *q;
 
+			/* resized within its slot it stays put, unless it
+			 * shrinks to less than half, which would hold the slot
+			 * (a block that grows stays even then: one that moved
+			 * was given room for twice its size, more after
+			 * rounding to its class) */
+			if (n <= usable && (n > usable / 2 || n >= ht_arena_size(p)) &&
+			    ht_realloc_in_place(p, n, CALLER_CFA))
+				return p;
+			q = ht_realloc_move(p, n, CALLER_CFA);
 			if (q)
 				return q;
 		}
-		return move(p, usable, n, (uintptr_t)__builtin_dwarf_cfa());
+		return move(p, usable, n, CALLER_CFA);
 	}
 	ht_count_realloc(t);
 	if (ht_unlikely(t->busy)) {
@@ -184,7 +191,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 			free(p);
 			return NULL;
 		}
-		return move(p, ht_hot.real.malloc_usable_size(p), n, (uintptr_t)__builtin_dwarf_cfa());
+		return move(p, ht_hot.real.malloc_usable_size(p), n, CALLER_CFA);
 	}
 	if (n == 0) {
 		/* glibc frees and returns NULL; other allocators may return a
@@ -204,7 +211,7 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		t->countdown += (int64_t)n;
 		/* a sample is due (or the thread is new): the copy goes through
 		 * the slow path, which may place it in the arena */
-		return move(p, ht_hot.real.malloc_usable_size(p), n, (uintptr_t)__builtin_dwarf_cfa());
+		return move(p, ht_hot.real.malloc_usable_size(p), n, CALLER_CFA);
 	}
 	{
 		void *q;

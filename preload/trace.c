@@ -1090,32 +1090,50 @@ void ht_free_arena(void *p)
 	ht_arena_free(p);
 }
 
+/* Whether a realloc of an arena block may be done here, counted and
+ * recorded as a move (ht_realloc_in_place, ht_realloc_move): tracing is on,
+ * the thread is set up, and it is neither in the shim nor the allocator. */
+static int resize_here(const struct ht_tls *t)
+{
+	return __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) == TR_ON && t->attached &&
+	       t->slot != &early_slot && !t->self && !t->busy;
+}
+
+/* Such a realloc's free of the old block p, before its slot can be reused
+ * (the caller is in the shim: t->self). */
+static void resize_free(struct ht_tls *t, void *p)
+{
+	if (ht_arena_flags(p) & HT_BLK_SAMPLED)
+		record_free(p);
+	ht_count_free(t);
+}
+
+/* Such a realloc's new block q of n bytes, when its draw sampled it. */
+static void resize_sampled(struct ht_tls *t, void *q, size_t n, uintptr_t cfa)
+{
+	t->countdown = ht_sample_gap(&t->rng, rate);
+	record_alloc(q, n, cfa);
+	refresh_stats(0);
+}
+
 void *ht_realloc_in_place(void *p, size_t n, uintptr_t cfa)
 {
 	struct ht_tls *t = &ht_tls;
 
-	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON || !t->attached ||
-	    t->slot == &early_slot || t->self || t->busy)
+	if (!resize_here(t))
 		return NULL;
-	/* the free of the old block ... */
-	if (ht_arena_flags(p) & HT_BLK_SAMPLED) {
-		t->self++;
-		record_free(p);
-		t->self--;
-	}
-	ht_count_free(t);
-	/* ... and an allocation of n bytes, sampled or not */
+	t->self++;
+	/* the free of the old block, and an allocation of n bytes, sampled
+	 * or not */
+	resize_free(t, p);
 	ht_count_alloc(t, n);
 	t->countdown -= (int64_t)n;
 	if (t->countdown > 0) {
 		ht_arena_retag(p, n, HT_BLK_PLAIN);
-		return p;
+	} else {
+		ht_arena_retag(p, n, HT_BLK_SAMPLED);
+		resize_sampled(t, p, n, cfa);
 	}
-	t->self++;
-	t->countdown = ht_sample_gap(&t->rng, rate);
-	ht_arena_retag(p, n, HT_BLK_SAMPLED);
-	record_alloc(p, n, cfa);
-	refresh_stats(0);
 	t->self--;
 	return p;
 }
@@ -1123,44 +1141,33 @@ void *ht_realloc_in_place(void *p, size_t n, uintptr_t cfa)
 void *ht_realloc_move(void *p, size_t n, uintptr_t cfa)
 {
 	struct ht_tls *t = &ht_tls;
-	size_t usable = ht_arena_usable(p);
-	uint32_t f = ht_arena_flags(p);
+	size_t usable = ht_arena_usable(p), bytes = n < usable ? n : usable;
 	int sampled;
 	void *q;
 
-	if ((n < usable ? n : usable) < HT_MOVE_COLD_MIN ||
-	    __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON || !t->attached ||
-	    t->slot == &early_slot || t->self || t->busy)
+	if (bytes < HT_MOVE_COLD_MIN || !resize_here(t))
 		return NULL;
 	t->countdown -= (int64_t)n;
 	sampled = t->countdown <= 0;
-	if (!sampled && (n < usable ? n : usable) < HT_MOVE_MIN) {
+	if (!sampled && bytes < HT_MOVE_MIN) {
 		/* copied into the real allocator's pages, which are likely
 		 * there, costs less (the draw repeats the same there) */
 		t->countdown += (int64_t)n;
 		return NULL;
 	}
 	t->self++;
-	/* growing, it gets room to grow on in place, as in move (shim.c) */
-	q = ht_arena_alloc_room(n, n > usable && n <= SIZE_MAX / 2 ? 2 * n : n, 0,
+	q = ht_arena_alloc_room(n, n > usable ? ht_grow_room(n) : n, 0,
 				sampled ? HT_BLK_SAMPLED : HT_BLK_PLAIN, 0);
 	if (!q) {
 		t->countdown += (int64_t)n;
 		t->self--;
 		return NULL;
 	}
-	/* the free of the old block, recorded before its slot is reused ... */
-	if (f & HT_BLK_SAMPLED)
-		record_free(p);
-	ht_count_free(t);
+	resize_free(t, p);
 	ht_arena_move(p, q, n);
-	/* ... and an allocation of n bytes, sampled or not */
 	ht_count_alloc(t, n);
-	if (sampled) {
-		t->countdown = ht_sample_gap(&t->rng, rate);
-		record_alloc(q, n, cfa);
-		refresh_stats(0);
-	}
+	if (sampled)
+		resize_sampled(t, q, n, cfa);
 	t->self--;
 	return q;
 }
