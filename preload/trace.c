@@ -31,7 +31,15 @@
 #include "sample.h"
 
 __thread struct ht_tls ht_tls __attribute__((aligned(64)));
-struct ht_hot ht_hot;
+/* Until the real allocator is known, every block is the arena's: the one
+ * pointer malloc_usable_size may pass on is NULL, whose size is 0. */
+static size_t usable_early(void *p)
+{
+	(void)p;
+	return 0;
+}
+
+struct ht_hot ht_hot = { .real = { .malloc_usable_size = usable_early } };
 
 enum { ST_NEW, ST_RESOLVING, ST_RESOLVED };
 enum { TR_OFF, TR_STARTING, TR_ON };
