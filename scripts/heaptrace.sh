@@ -104,7 +104,9 @@ else
 fi
 # After a normal exit the file is complete already; after a crash or a
 # kill the collector writes it within moments, while its socket is there.
-# Only a file written since the program started counts.
+# Only a file written since the program started counts: not older than the
+# marker (file times tick every few milliseconds, and a short program's
+# snapshot is often written within the marker's tick).
 sock=/tmp/heaptrace-$(id -u)/$pid.sock
 file=
 for i in $(seq 1 300); do
@@ -114,7 +116,7 @@ for i in $(seq 1 300); do
 	[ "$i" -gt 10 ] && [ ! -S "$sock" ] && gone=1 # no collector (any more)
 	# shellcheck disable=SC2086
 	for f in $(ls -t -- $pattern 2>/dev/null); do
-		[ -f "$f" ] && [ "$f" -nt "$marker" ] && { file=$f; break; }
+		[ -f "$f" ] && ! [ "$f" -ot "$marker" ] && { file=$f; break; }
 	done
 	[ -n "$file" ] && break
 	[ -n "$gone" ] && break
