@@ -22,7 +22,7 @@ endif
 # The shim: never instrumented, exports only the libc names it wraps.
 SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-stack-protector -I/usr/include/x86_64-linux-gnu
-SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o
+SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o preload/signals.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload

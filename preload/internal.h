@@ -102,6 +102,9 @@ extern uint64_t ht_arena_live, ht_arena_committed;
 
 /* ---- trace.c: the tracing core ----------------------------------------- */
 
+#define HT_IN_HANDLER (1u << 16) /* in ht_tls.busy: a signal handler runs */
+#define HT_HANDLER_FRAMES 4      /* handlers within handlers whose frames are known */
+
 /* Per-thread state, in initial-exec TLS so the fast path is a few
  * instructions. countdown is the bytes left before the next sample; it is
  * <= 0 until the thread is set up, which sends the first call down the slow
@@ -110,7 +113,9 @@ struct ht_tls {
 	int64_t countdown;
 	struct ht_slot *slot; /* exact counters; NULL until attached */
 	uint64_t rng;
-	uint32_t busy;        /* this thread is inside the real allocator (see ht_alloc_nested) */
+	uint32_t busy;        /* the shim's own calls into the real allocator under way
+			       * (low 16 bits), and signal handlers running (the rest,
+			       * HT_IN_HANDLER each): see ht_alloc_nested */
 	void *deferred;       /* frees made meanwhile by signal handlers, linked through the blocks */
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
@@ -119,6 +124,9 @@ struct ht_tls {
 			       * stack pointer, for the stack cache (trace.c) */
 	void *scache;         /* its last stacks (trace.c), in the arena */
 	uint32_t own;         /* allocations now are the shim's own (with busy): uncounted */
+	uintptr_t handler_frame[HT_HANDLER_FRAMES]; /* the trampoline's frame of
+						     * each handler running (signals.c),
+						     * the outermost first */
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64)));
 
@@ -177,19 +185,28 @@ void ht_thread_attach(struct ht_tls *t);
  * request from the arena). */
 int ht_resolve(void);
 
+/* ---- signals.c: signal handlers, through the shim ---------------------- */
+
+/* Finds the real sigaction, signal() family and longjmp family; called
+ * with the allocator's, and again on first use if need be. */
+void ht_signals_resolve(void);
+
+/* Counts out of t->busy the handlers whose frames are gone (left by a jump
+ * the longjmp wrappers did not see). */
+void ht_handler_recheck(struct ht_tls *t);
+
+/* True when this thread runs a signal handler, and not inside the shim's
+ * own work: the handler may have interrupted the real allocator, so
+ * nothing it asks for may call into it; it is sampled as ever. */
+static inline int ht_handler_only(const struct ht_tls *t)
+{
+	return t->busy >= HT_IN_HANDLER && !(t->busy % HT_IN_HANDLER) && !t->self && !t->own;
+}
+
 /* Frees what signal handlers freed while this thread was inside the real
  * allocator (ht_tls.deferred); called with busy still set, so a handler
  * that interrupts these frees defers its own too. */
 void ht_flush_deferred(struct ht_tls *t);
-
-/* After a call of the program's into the real allocator (busy = 1 before
- * it). Frees deferred by signal handlers meanwhile wait for the thread's
- * next slow path, or its exit (trace.c flushes them there), which keeps
- * this path to one store. */
-static inline void ht_call_done(struct ht_tls *t)
-{
-	t->busy = 0;
-}
 
 /* Leaves a stretch inside the real allocator (busy++ before it). */
 static inline void ht_busy_leave(struct ht_tls *t)

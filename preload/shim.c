@@ -11,44 +11,31 @@
 
 #include "internal.h"
 
-/* The unsampled path: the countdown, the thread's counts, and the call
- * into the real allocator, marked busy: a signal handler that interrupts
- * the allocator and allocates is served from the arena, and its frees wait
- * until the call is over, so a handler never enters the allocator while
- * its thread is inside it. Without the mark (a tail jump instead of a
- * call: 1-1.5% of an allocation-heavy run) a handler that allocates could
- * deadlock where the untraced program did not: glibc serves such a handler
- * from its per-thread cache without a lock, but the tracer changes what
- * that cache holds (a handler test hung in 8 of 380 runs, 0 of 120 with
- * the mark, 0 of 235 untraced). */
+/* The unsampled path: the countdown, the thread's counts, and a jump into
+ * the real allocator. A signal handler that interrupts the allocator and
+ * allocates must not enter it again (it could wait forever on the lock its
+ * thread holds): handlers run through the shim (signals.c), which counts
+ * them in busy, and what they allocate is served from the arena. */
 static inline void *alloc(size_t n, size_t align, enum ht_op op)
 {
 	struct ht_tls *t = &ht_tls;
 	void *p;
+	int err;
 
 	if (ht_unlikely(t->busy))
 		return ht_alloc_nested(n, align, op);
 	if (ht_unlikely(ht_countdown(t, n)))
 		return ht_alloc_slow(n, align, op);
 	ht_count_alloc(t, n);
-	t->busy = 1;
-	switch (op) {
-	case HT_OP_MALLOC:
-		p = ht_hot.real.malloc(n);
-		break;
-	case HT_OP_CALLOC:
-		p = ht_hot.real.calloc(1, n);
-		break;
-	default: {
-		int err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
-
-		if (err) {
-			errno = err;
-			p = NULL;
-		}
+	if (op == HT_OP_MALLOC)
+		return ht_hot.real.malloc(n);
+	if (op == HT_OP_CALLOC)
+		return ht_hot.real.calloc(1, n);
+	err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+	if (err) {
+		errno = err;
+		p = NULL;
 	}
-	}
-	ht_call_done(t);
 	return p;
 }
 
@@ -71,13 +58,15 @@ static __attribute__((noinline)) void free_in_arena(void *p)
 	ht_arena_free(p);
 }
 
-/* free on a thread not set up yet, or by a signal handler that interrupted
- * its thread inside the real allocator, which may hold the lock this free
- * would need: then it is freed by the thread's next slow path, or sooner
- * (ht_busy_leave, ht_alloc_slow) */
+/* free on a thread not set up yet, or by a signal handler, which may have
+ * interrupted its thread inside the real allocator, holding the lock this
+ * free would need: then it is freed by the thread's next slow path outside
+ * a handler (ht_alloc_slow), or at its exit */
 static __attribute__((noinline)) void free_rare(void *p)
 {
 	ht_count_free(&ht_tls);
+	if (ht_tls.busy >= HT_IN_HANDLER)
+		ht_handler_recheck(&ht_tls);
 	if (ht_tls.busy) {
 		*(void **)p = ht_tls.deferred;
 		ht_tls.deferred = p;
@@ -103,9 +92,7 @@ HT_EXPORT void free(void *p)
 		return;
 	}
 	ht_bump(&s->free_calls, 1);
-	t->busy = 1;
 	ht_hot.real.free(p);
-	ht_call_done(t);
 }
 
 HT_EXPORT void *calloc(size_t n, size_t m)
@@ -185,8 +172,8 @@ HT_EXPORT void *realloc(void *p, size_t n)
 	}
 	ht_count_realloc(t);
 	if (ht_unlikely(t->busy)) {
-		/* a signal handler interrupted its thread inside the real
-		 * allocator: the copy goes to the arena */
+		/* a signal handler, which may have interrupted its thread
+		 * inside the real allocator: the copy goes to the arena */
 		if (n == 0) {
 			free(p);
 			return NULL;
@@ -196,11 +183,8 @@ HT_EXPORT void *realloc(void *p, size_t n)
 	if (n == 0) {
 		/* glibc frees and returns NULL; other allocators may return a
 		 * block: let the real realloc decide, count a free either way */
-		void *q;
+		void *q = ht_hot.real.realloc(p, 0);
 
-		t->busy = 1;
-		q = ht_hot.real.realloc(p, 0);
-		ht_call_done(t);
 		ht_count_free(t);
 		if (q)
 			ht_count_alloc(t, 0);
@@ -214,11 +198,8 @@ HT_EXPORT void *realloc(void *p, size_t n)
 		return move(p, ht_hot.real.malloc_usable_size(p), n, CALLER_CFA);
 	}
 	{
-		void *q;
+		void *q = ht_hot.real.realloc(p, n);
 
-		t->busy = 1;
-		q = ht_hot.real.realloc(p, n);
-		ht_call_done(t);
 		if (q) {
 			ht_count_alloc(t, n);
 			ht_count_free(t);

@@ -121,6 +121,7 @@ int ht_resolve(void)
 	r.valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
 	r.pvalloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "pvalloc");
 	r.malloc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+	ht_signals_resolve();
 	ht_tls.self = 0;
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc || !r.posix_memalign ||
 	    !r.memalign || !r.malloc_usable_size) {
@@ -982,7 +983,8 @@ static void record_free(void *p)
 	ring_commit(&ev->h, pos, len, HT_EV_FREE, 0);
 }
 
-/* A call into the real allocator, marked busy (see alloc in shim.c). */
+/* A call of the shim's into the real allocator, marked busy: a signal
+ * handler that interrupts it is served from the arena, as the shim's own. */
 static void *real_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op)
 {
 	void *p = NULL;
@@ -999,6 +1001,20 @@ static void *real_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op)
 	}
 	ht_busy_leave(t);
 	return p;
+}
+
+/* An unsampled block: from the real allocator, or from the arena in a
+ * signal handler, which may have interrupted its thread inside the real
+ * allocator (from that too if the arena is full). */
+static void *plain_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op)
+{
+	if (t->busy >= HT_IN_HANDLER) {
+		void *p = ht_arena_alloc(n, align, HT_BLK_NESTED, op == HT_OP_CALLOC);
+
+		if (p)
+			return p;
+	}
+	return real_alloc(t, n, align, op);
 }
 
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
@@ -1025,11 +1041,12 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 			errno = ENOMEM;
 		return p;
 	}
-	if (t->busy) {
+	if (t->busy && !ht_handler_only(t)) {
 		t->countdown += (int64_t)n;
 		return ht_alloc_nested(n, align, op);
 	}
-	if (ht_unlikely(fork_pending) && __atomic_exchange_n(&fork_pending, 0, __ATOMIC_ACQ_REL)) {
+	if (ht_unlikely(fork_pending) && !t->busy &&
+	    __atomic_exchange_n(&fork_pending, 0, __ATOMIC_ACQ_REL)) {
 		t->self++;
 		start_forked();
 		t->self--;
@@ -1040,13 +1057,13 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		t->countdown -= (int64_t)n;
 		if (t->countdown > 0 || !t->attached) {
 			ht_count_alloc(t, n);
-			return real_alloc(t, n, align, op);
+			return plain_alloc(t, n, align, op);
 		}
 	}
 	ht_count_alloc(t, n);
 	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON) {
 		t->countdown = INT64_MAX;
-		return real_alloc(t, n, align, op);
+		return plain_alloc(t, n, align, op);
 	}
 	t->self++;
 	t->countdown = ht_sample_gap(&t->rng, rate);
@@ -1070,8 +1087,20 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 void *ht_alloc_nested(size_t n, size_t align, enum ht_op op)
 {
 	struct ht_tls *t = &ht_tls;
-	void *p = ht_arena_alloc(n, align, t->own ? HT_BLK_INTERNAL : HT_BLK_NESTED, op == HT_OP_CALLOC);
+	void *p;
 
+	if (ht_handler_only(t)) {
+		/* a signal handler's allocation: sampled as any other, from
+		 * the arena either way (plain_alloc) */
+		ht_handler_recheck(t);
+		if (ht_countdown(t, n))
+			return ht_alloc_slow(n, align, op);
+		ht_count_alloc(t, n);
+		if (!t->busy)
+			return real_alloc(t, n, align, op); /* it was over */
+		return plain_alloc(t, n, align, op);
+	}
+	p = ht_arena_alloc(n, align, t->own ? HT_BLK_INTERNAL : HT_BLK_NESTED, op == HT_OP_CALLOC);
 	if (!p)
 		return real_alloc(t, n, align, op);
 	if (t->own)

@@ -194,6 +194,27 @@ for rate in 1 4096; do
 	no_warning "lock$rate.heap" "signal needing the lock, rate $rate"
 done
 
+# handlers run through the shim's trampoline: what the program sets and
+# reads back, and what each handler gets, is what it is untraced
+same actions HEAPTRACE_OUTPUT=actions.heap -- "$progs/hostile_signal" actions
+grep -q "^handled: plain 1, siginfo 1" actions.t.out
+check $? "signal actions: both handlers called with their arguments"
+
+# a handler left by a jump (longjmp, siglongjmp, setcontext) is over: the
+# blocks kept after it (40000 of 1000 bytes) come from the real allocator,
+# not the arena that serves handlers
+arena_live() {
+	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' |
+		awk '$1 == "heaptrace.arena_live_bytes" { print $2 }'
+}
+for how in jump ctxjump; do
+	same "$how" "HEAPTRACE_OUTPUT=$how.heap" -- "$progs/hostile_signal" "$how" 100
+	valid "$how.heap" "handlers left by $how"
+	a=$(arena_live "$how.heap")
+	[ -n "$a" ] && [ "$a" -lt 4194304 ]
+	check $? "handlers left by $how: the blocks kept after them are not in the arena ($a bytes live there)"
+done
+
 # --- allocations on other stacks than the thread's ---------------------------
 # a handler on an alternate signal stack, and coroutines on stacks from
 # malloc: the shim walks each such stack (it remembers only stacks on the

@@ -14,8 +14,23 @@
  * (The handler's size class is never used elsewhere and is warmed up on
  * every thread before the signal is unblocked there, so glibc serves it
  * from the thread cache without a lock: the untraced program cannot
- * deadlock, and a traced one must not either.) */
+ * deadlock, and a traced one must not either.)
+ *   hostile_signal actions
+ * Sets handlers with sigaction, signal, sysv_signal and sigset, reads them
+ * back and raises each signal: prints what it read and what each handler
+ * got, which must not change under the shim (it runs handlers through
+ * its own).
+ *   hostile_signal jump N
+ * N times, a handler (set with sigaction, or with signal) leaves with
+ * siglongjmp or longjmp; then the program keeps 40000 blocks of 1000
+ * bytes, allocated 256 KiB deeper on the stack than the handler ran, and
+ * prints their count. Outside the handler again, they come from the real
+ * allocator, not from the shim's arena.
+ *   hostile_signal ctxjump N
+ * The same, but the handler leaves with setcontext, and the blocks are
+ * allocated higher on the stack than the handler ran. */
 #include <errno.h>
+#include <setjmp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +38,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <ucontext.h>
 
 static volatile int handled;
 static size_t handler_size = 200;
@@ -109,9 +125,197 @@ static int idle(int seconds)
 	return 0;
 }
 
+static volatile int got[4];
+
+static void h_plain(int sig)
+{
+	got[0] = sig;
+}
+
+static void h_info(int sig, siginfo_t *si, void *uc)
+{
+	got[1] = sig == si->si_signo && uc ? sig : -1;
+}
+
+static const char *name_of(void (*h)(int))
+{
+	return h == h_plain ? "h_plain" : (void *)h == (void *)h_info ? "h_info" :
+	       h == SIG_DFL ? "SIG_DFL" : h == SIG_IGN ? "SIG_IGN" : "other";
+}
+
+static void show(const char *what, int sig)
+{
+	struct sigaction o;
+
+	memset(&o, 0, sizeof(o));
+	sigaction(sig, NULL, &o);
+	printf("%s: %s siginfo=%d restart=%d resethand=%d nodefer=%d\n", what, name_of(o.sa_handler),
+	       !!(o.sa_flags & SA_SIGINFO), !!(o.sa_flags & SA_RESTART),
+	       !!(o.sa_flags & SA_RESETHAND), !!(o.sa_flags & SA_NODEFER));
+}
+
+static int actions(void)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = h_plain;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	show("sigaction plain", SIGUSR1);
+	sa.sa_sigaction = h_info;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+	sigaction(SIGUSR2, &sa, &old);
+	printf("old of USR2: %s\n", name_of(old.sa_handler));
+	show("sigaction siginfo", SIGUSR2);
+	raise(SIGUSR1);
+	raise(SIGUSR2);
+	printf("handled: plain %d, siginfo %d\n", got[0] == SIGUSR1, got[1] == SIGUSR2);
+	show("after a reset by the kernel", SIGUSR2);
+	sa.sa_handler = h_plain;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	sigaction(SIGWINCH, &sa, NULL);
+	raise(SIGWINCH);
+	show("plain, after a reset by the kernel", SIGWINCH);
+	sa.sa_handler = h_plain;
+	sa.sa_flags = 0;
+	sigaction(SIGUSR1, &sa, &old);
+	printf("old of USR1: %s restart=%d\n", name_of(old.sa_handler), !!(old.sa_flags & SA_RESTART));
+	sigaction(SIGUSR1, &old, NULL);
+	show("restored", SIGUSR1);
+	printf("signal returns %s\n", name_of(signal(SIGUSR1, SIG_IGN)));
+	printf("then %s\n", name_of(signal(SIGUSR1, h_plain)));
+	show("signal", SIGUSR1);
+	printf("sysv_signal returns %s\n", name_of(sysv_signal(SIGHUP, h_plain)));
+	show("sysv_signal", SIGHUP);
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	printf("sigset returns %s\n", name_of(sigset(SIGURG, h_plain)));
+	show("sigset", SIGURG);
+	got[0] = 0;
+	raise(SIGURG);
+	printf("handled: sigset %d\n", got[0] == SIGURG);
+	printf("signal(SIGKILL) fails: %d\n", signal(SIGKILL, h_plain) == SIG_ERR);
+	return 0;
+}
+
+static sigjmp_buf back;
+static jmp_buf back_plain;
+
+static void h_jump(int sig)
+{
+	(void)sig;
+	handler_site();
+	siglongjmp(back, 1);
+}
+
+static void h_jump_plain(int sig)
+{
+	(void)sig;
+	longjmp(back_plain, 1);
+}
+
+__attribute__((noinline)) void kept_site(void **keep, int n)
+{
+	for (int i = 0; i < n; i++) {
+		keep[i] = malloc(1000);
+		if (keep[i])
+			memset(keep[i], 1, 1000);
+	}
+}
+
+static void *keep[40000];
+
+/* kept_site, from 256 KiB deeper on the stack */
+__attribute__((noinline)) static void deep(void)
+{
+	volatile char pad[256 * 1024];
+
+	pad[0] = 1;
+	kept_site(keep, 40000);
+	pad[1] = pad[0];
+}
+
+static int count_kept(const char *how, int jumped)
+{
+	int kept = 0;
+
+	for (int i = 0; i < 40000; i++)
+		kept += keep[i] != NULL;
+	printf("%s out of %d handlers, kept %d blocks\n", how, jumped, kept);
+	return 0;
+}
+
+static int jumps(int n)
+{
+	struct sigaction sa;
+	volatile int done = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = h_jump;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGUSR2, h_jump_plain);
+	while (done < n) {
+		if (sigsetjmp(back, 1) == 0)
+			raise(SIGUSR1);
+		if (setjmp(back_plain) == 0)
+			raise(SIGUSR2);
+		done++;
+	}
+	deep();
+	return count_kept("jumped", 2 * done);
+}
+
+static ucontext_t back_ctx;
+
+static void h_setcontext(int sig)
+{
+	(void)sig;
+	handler_site();
+	setcontext(&back_ctx);
+}
+
+/* raise from 256 KiB deeper on the stack than kept_site will run */
+__attribute__((noinline)) static void raise_deep(int sig)
+{
+	volatile char pad[256 * 1024];
+
+	pad[0] = 1;
+	raise(sig);
+	pad[1] = pad[0];
+}
+
+static int ctxjumps(int n)
+{
+	struct sigaction sa;
+	volatile int done = 0, left;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = h_setcontext;
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGUSR1, &sa, NULL);
+	while (done < n) {
+		left = 0;
+		getcontext(&back_ctx);
+		if (!left) {
+			left = 1;
+			raise_deep(SIGUSR1);
+		}
+		done++;
+	}
+	kept_site(keep, 40000);
+	return count_kept("left by setcontext", done);
+}
+
 int main(int argc, char **argv)
 {
 	int want;
+
+	if (argc > 1 && !strcmp(argv[1], "actions"))
+		return actions();
+	if (argc > 2 && !strcmp(argv[1], "jump"))
+		return jumps(atoi(argv[2]));
+	if (argc > 2 && !strcmp(argv[1], "ctxjump"))
+		return ctxjumps(atoi(argv[2]));
 
 	if (argc > 2 && !strcmp(argv[1], "idle"))
 		return idle(atoi(argv[2]));
