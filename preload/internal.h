@@ -105,12 +105,24 @@ extern uint64_t ht_arena_live, ht_arena_committed;
 #define HT_IN_HANDLER (1u << 16) /* in ht_tls.busy: a signal handler runs */
 #define HT_HANDLER_FRAMES 4      /* handlers within handlers whose frames are known */
 
+/* The countdown never exceeds HT_CD_MAX (tracing off: it starts there).
+ * While the thread is busy (ht_tls.busy) it is lowered by HT_CD_BIAS, once
+ * for each of the first HT_BIAS_LEVELS handlers running and once for the
+ * shim's own stretches that allocate, so that it is <= 0 and every call
+ * takes the slow path: the fast path of malloc tests the countdown alone,
+ * and that of free tests that it is > 0 (which also says the thread has
+ * its slot). Each lowering and raising is one instruction, which a signal
+ * handler cannot split. */
+#define HT_CD_MAX (1ll << 58)
+#define HT_CD_BIAS (1ll << 60)
+#define HT_BIAS_LEVELS 6
+
 /* Per-thread state, in initial-exec TLS so the fast path is a few
  * instructions. countdown is the bytes left before the next sample; it is
  * <= 0 until the thread is set up, which sends the first call down the slow
  * path. */
 struct ht_tls {
-	int64_t countdown;
+	int64_t countdown;    /* less the biases (see HT_CD_BIAS) */
 	struct ht_slot *slot; /* exact counters; NULL until attached */
 	uint64_t rng;
 	uint32_t busy;        /* the shim's own calls into the real allocator under way
@@ -124,6 +136,7 @@ struct ht_tls {
 			       * stack pointer, for the stack cache (trace.c) */
 	void *scache;         /* its last stacks (trace.c), in the arena */
 	uint32_t own;         /* allocations now are the shim's own (with busy): uncounted */
+	int64_t hcount;       /* the countdown of allocations in signal handlers */
 	uintptr_t handler_frame[HT_HANDLER_FRAMES]; /* the trampoline's frame of
 						     * each handler running (signals.c),
 						     * the outermost first */
@@ -194,6 +207,43 @@ void ht_signals_resolve(void);
 /* Counts out of t->busy the handlers whose frames are gone (left by a jump
  * the longjmp wrappers did not see). */
 void ht_handler_recheck(struct ht_tls *t);
+
+/* The biases the countdown holds for the handlers running on the thread. */
+static inline int64_t ht_handler_bias(const struct ht_tls *t)
+{
+	uint32_t d = t->busy / HT_IN_HANDLER;
+
+	return (int64_t)(d < HT_BIAS_LEVELS ? d : HT_BIAS_LEVELS) * HT_CD_BIAS;
+}
+
+/* Sets the countdown to v bytes, keeping the handlers' biases. */
+static inline void ht_countdown_set(struct ht_tls *t, int64_t v)
+{
+	t->countdown = v - ht_handler_bias(t);
+}
+
+/* One bias more or less, each one instruction (see HT_CD_BIAS). */
+static inline void ht_countdown_lower(struct ht_tls *t)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("subq %1, %0" : "+m"(t->countdown) : "r"(HT_CD_BIAS) : "memory");
+#else
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->countdown -= HT_CD_BIAS;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+static inline void ht_countdown_raise(struct ht_tls *t)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("addq %1, %0" : "+m"(t->countdown) : "r"(HT_CD_BIAS) : "memory");
+#else
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->countdown += HT_CD_BIAS;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+#endif
+}
 
 /* True when this thread runs a signal handler, and not inside the shim's
  * own work: the handler may have interrupted the real allocator, so

@@ -58,8 +58,8 @@ static inline int64_t ht_sample_gap(uint64_t *rng, uint64_t rate)
 	gap = -ht_log_unit(u) * (double)rate;
 	if (gap < 1)
 		return 1;
-	if (gap > 4e18)
-		return (int64_t)4e18;
+	if (gap > 2.8e17) /* under HT_CD_MAX (internal.h) */
+		return (int64_t)2.8e17;
 	return (int64_t)gap;
 }
 

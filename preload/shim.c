@@ -15,15 +15,14 @@
  * the real allocator. A signal handler that interrupts the allocator and
  * allocates must not enter it again (it could wait forever on the lock its
  * thread holds): handlers run through the shim (signals.c), which counts
- * them in busy, and what they allocate is served from the arena. */
+ * them in busy and lowers the countdown, so that what they allocate goes
+ * to the slow path, and is served from the arena. */
 static inline void *alloc(size_t n, size_t align, enum ht_op op)
 {
 	struct ht_tls *t = &ht_tls;
 	void *p;
 	int err;
 
-	if (ht_unlikely(t->busy))
-		return ht_alloc_nested(n, align, op);
 	if (ht_unlikely(ht_countdown(t, n)))
 		return ht_alloc_slow(n, align, op);
 	ht_count_alloc(t, n);
@@ -75,10 +74,11 @@ static __attribute__((noinline)) void free_rare(void *p)
 	ht_hot.real.free(p);
 }
 
+/* A countdown > 0 says the thread has its slot and is not busy (see
+ * HT_CD_BIAS): one test for both. */
 HT_EXPORT void free(void *p)
 {
 	struct ht_tls *t = &ht_tls;
-	struct ht_slot *s;
 
 	if (ht_unlikely(ht_in_arena(p))) {
 		free_in_arena(p);
@@ -86,12 +86,11 @@ HT_EXPORT void free(void *p)
 	}
 	if (!p)
 		return;
-	s = t->slot;
-	if (ht_unlikely(!s || t->busy)) {
+	if (ht_unlikely(t->countdown <= 0)) {
 		free_rare(p);
 		return;
 	}
-	ht_bump(&s->free_calls, 1);
+	ht_bump(&t->slot->free_calls, 1);
 	ht_hot.real.free(p);
 }
 

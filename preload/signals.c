@@ -1,11 +1,13 @@
 /* Signal handlers run through the shim, so that the thread knows it is in
  * one. A handler that allocates (C does not allow it, programs do) may
  * have interrupted its thread inside the real allocator, holding its lock;
- * while ht_tls.busy counts a handler (HT_IN_HANDLER), the handler's
+ * while ht_tls.busy counts a handler (HT_IN_HANDLER) and the countdown is
+ * lowered (HT_CD_BIAS), the handler's calls take the slow path: its
  * allocations are served from the arena and its frees of ordinary blocks
  * wait (trace.c). Marking each call into the allocator instead cost every
- * malloc and free a stack frame and two stores (about 1 ns a pair); a
- * handler is rare, so it pays instead.
+ * malloc and free a stack frame and two stores, and testing the mark a
+ * load and a branch each (2 ns a pair in all); a handler is rare, so it
+ * pays instead.
  *
  * sigaction and the signal() family install the program's handler as
  * ever, except that the kernel calls ht_trampoline, which calls it; what
@@ -73,6 +75,19 @@ void ht_signals_resolve(void)
 	NEXT(longjmp_chk, "__longjmp_chk");
 }
 
+/* Counts out handlers down to d running: each raises the countdown by the
+ * bias it lowered it by, and leaves busy. */
+static void handlers_left(struct ht_tls *t, uint32_t d)
+{
+	uint32_t now = t->busy / HT_IN_HANDLER;
+
+	for (; now > d; now--) {
+		if (now - 1 < HT_BIAS_LEVELS)
+			ht_countdown_raise(t);
+		t->busy -= HT_IN_HANDLER;
+	}
+}
+
 /* Counts out the handlers whose trampoline's frame is not above here: a
  * frame of a handler still running is, on the same stack (a handler that
  * interrupts a handler runs on the stack that one runs on). */
@@ -82,7 +97,7 @@ static void pop_stale(struct ht_tls *t, uintptr_t here)
 
 	while (d > 0 && d <= HT_HANDLER_FRAMES && t->handler_frame[d - 1] <= here)
 		d--;
-	t->busy = (t->busy % HT_IN_HANDLER) + d * HT_IN_HANDLER;
+	handlers_left(t, d);
 }
 
 static void ht_trampoline(int sig, siginfo_t *si, void *uc)
@@ -91,7 +106,7 @@ static void ht_trampoline(int sig, siginfo_t *si, void *uc)
 	uint64_t a = sig > 0 && sig < HT_NSIG ? __atomic_load_n(&user_act[sig], __ATOMIC_ACQUIRE) : 0;
 	uintptr_t fn = FN_OF(a);
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-	uint32_t level, now;
+	uint32_t level;
 
 	if (fn <= (uintptr_t)SIG_IGN)
 		return; /* none recorded: cannot happen, the kernel calls this
@@ -101,16 +116,18 @@ static void ht_trampoline(int sig, siginfo_t *si, void *uc)
 	level = t->busy / HT_IN_HANDLER;
 	if (level < HT_HANDLER_FRAMES)
 		t->handler_frame[level] = here;
+	/* busy first, then the countdown, each in one instruction: a handler
+	 * that comes in between does the same and undoes it before this
+	 * goes on; on the way out, the other way round */
 	t->busy += HT_IN_HANDLER;
+	if (level < HT_BIAS_LEVELS)
+		ht_countdown_lower(t);
 	if (a & SIGINFO_BIT)
 		((handler3)fn)(sig, si, uc);
 	else
 		((handler1)fn)(sig);
-	/* this handler's count, and that of any deeper one left without
-	 * coming back here */
-	now = t->busy / HT_IN_HANDLER;
-	if (now > level)
-		t->busy -= (now - level) * HT_IN_HANDLER;
+	/* this handler, and any deeper one left without coming back here */
+	handlers_left(t, level);
 }
 
 static int is_function(handler1 h)
@@ -237,7 +254,7 @@ static void jumping(const void *env)
 	while (d > 0 && d <= HT_HANDLER_FRAMES &&
 	       !(to && to >= here && to < t->handler_frame[d - 1]))
 		d--;
-	t->busy = (t->busy % HT_IN_HANDLER) + d * HT_IN_HANDLER;
+	handlers_left(t, d);
 }
 
 #define JUMP_WRAPPER(name, field, sym)                                            \

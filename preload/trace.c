@@ -169,7 +169,7 @@ static void retire_slot(void *arg)
 	/* later destructors may still allocate: start over on the next call */
 	ht_tls.slot = NULL;
 	ht_tls.attached = 0;
-	ht_tls.countdown = 0;
+	ht_countdown_set(&ht_tls, 0);
 }
 
 static struct ht_slot *claim_slot(void)
@@ -211,7 +211,8 @@ void ht_thread_attach(struct ht_tls *t)
 		}
 		t->slot = s;
 		t->attached = 1;
-		t->countdown = ht_sample_gap(&t->rng, rate);
+		ht_countdown_set(t, ht_sample_gap(&t->rng, rate));
+		t->hcount = ht_sample_gap(&t->rng, rate);
 		if (slot_key_ok) {
 			t->self++;
 			pthread_setspecific(slot_key, s);
@@ -221,11 +222,12 @@ void ht_thread_attach(struct ht_tls *t)
 		/* before start-up finishes: every call comes back here */
 		t->slot = &early_slot;
 		t->attached = 0;
-		t->countdown = 0;
+		ht_countdown_set(t, 0);
 	} else {
 		t->slot = &null_slot;
 		t->attached = 1;
-		t->countdown = INT64_MAX;
+		ht_countdown_set(t, HT_CD_MAX);
+		t->hcount = HT_CD_MAX;
 	}
 }
 
@@ -772,6 +774,7 @@ static struct sc_head *sc_head(void)
 	 * thread): those blocks are the shim's, from the arena, uncounted */
 	t->busy++;
 	t->own++;
+	ht_countdown_lower(t);
 	if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &lo, &size) == 0) {
 			h->lo = (uintptr_t)lo;
@@ -779,6 +782,7 @@ static struct sc_head *sc_head(void)
 		}
 		pthread_attr_destroy(&a);
 	}
+	ht_countdown_raise(t);
 	t->own--;
 	ht_busy_leave(t);
 	return h->hi ? h : NULL;
@@ -1017,19 +1021,48 @@ static void *plain_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op
 	return real_alloc(t, n, align, op);
 }
 
+/* A sampled block of n bytes (the caller is in the shim: t->self), room
+ * bytes if more, from the arena; from plain_alloc if the arena is full.
+ * cfa: the stack pointer of the program's call, for the stack cache. */
+static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align, enum ht_op op,
+			   uintptr_t cfa)
+{
+	void *p = ht_arena_alloc_room(n, room, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
+
+	if (p) {
+		record_alloc(p, n, cfa);
+		refresh_stats(0);
+		return p;
+	}
+	__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
+	return plain_alloc(t, n, align, op);
+}
+
+/* The stack pointer of the program's call into the shim, from a function
+ * that malloc and calloc jump to (ht_alloc_slow, ht_alloc_nested): its
+ * caller's, unless it was called from inside the shim (realloc's move
+ * sets ht_tls.caller_cfa then). */
+#define PROGRAM_CFA(t)                                                               \
+	((uintptr_t)__builtin_return_address(0) >= self_lo &&                        \
+			 (uintptr_t)__builtin_return_address(0) < self_hi ?           \
+		 (t)->caller_cfa : (uintptr_t)__builtin_dwarf_cfa())
+
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 {
 	struct ht_tls *t = &ht_tls;
 	void *p;
 
+	if (t->busy) {
+		/* lowered: a signal handler, or the shim's own work */
+		t->countdown += (int64_t)n;
+		return ht_alloc_nested(n, align, op);
+	}
 	flush_left(t);
 
 	if (ht_resolve() != 0 || t->self) {
 		/* the shim's own work, or dlsym during start-up: never sampled */
 		t->countdown += (int64_t)n;
 		if (__atomic_load_n(&resolve_state, __ATOMIC_ACQUIRE) == ST_RESOLVED) {
-			if (t->busy)
-				return ht_alloc_nested(n, align, op);
 			/* counted, as its free will be: it may be a signal
 			 * handler's allocation, not ours */
 			if (t->slot)
@@ -1041,12 +1074,7 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 			errno = ENOMEM;
 		return p;
 	}
-	if (t->busy && !ht_handler_only(t)) {
-		t->countdown += (int64_t)n;
-		return ht_alloc_nested(n, align, op);
-	}
-	if (ht_unlikely(fork_pending) && !t->busy &&
-	    __atomic_exchange_n(&fork_pending, 0, __ATOMIC_ACQ_REL)) {
+	if (ht_unlikely(fork_pending) && __atomic_exchange_n(&fork_pending, 0, __ATOMIC_ACQ_REL)) {
 		t->self++;
 		start_forked();
 		t->self--;
@@ -1057,29 +1085,36 @@ void *ht_alloc_slow(size_t n, size_t align, enum ht_op op)
 		t->countdown -= (int64_t)n;
 		if (t->countdown > 0 || !t->attached) {
 			ht_count_alloc(t, n);
-			return plain_alloc(t, n, align, op);
+			return real_alloc(t, n, align, op);
 		}
 	}
 	ht_count_alloc(t, n);
 	if (__atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON) {
-		t->countdown = INT64_MAX;
-		return plain_alloc(t, n, align, op);
+		ht_countdown_set(t, HT_CD_MAX);
+		return real_alloc(t, n, align, op);
 	}
 	t->self++;
-	t->countdown = ht_sample_gap(&t->rng, rate);
-	p = ht_arena_alloc_room(n, t->grow_room, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
-	if (p) {
-		/* called by the program (malloc and calloc jump here), the
-		 * caller's stack pointer is known: the stack may be cached */
-		uintptr_t ra = (uintptr_t)__builtin_return_address(0);
+	ht_countdown_set(t, ht_sample_gap(&t->rng, rate));
+	p = sampled_alloc(t, n, t->grow_room, align, op, PROGRAM_CFA(t));
+	t->self--;
+	return p;
+}
 
-		record_alloc(p, n, ra >= self_lo && ra < self_hi ? t->caller_cfa :
-				   (uintptr_t)__builtin_dwarf_cfa());
-		refresh_stats(0);
-	} else {
-		__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
-		p = real_alloc(t, n, align, op);
-	}
+/* A signal handler's allocation: counted, and sampled by its own countdown
+ * (the thread's is lowered meanwhile); from the arena either way. */
+static void *handler_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op, uintptr_t cfa)
+{
+	void *p;
+
+	if (t->slot)
+		ht_count_alloc(t, n);
+	t->hcount -= (int64_t)n;
+	if (t->hcount > 0 || !t->attached || t->slot == &early_slot ||
+	    __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) != TR_ON)
+		return plain_alloc(t, n, align, op);
+	t->self++;
+	t->hcount = ht_sample_gap(&t->rng, rate);
+	p = sampled_alloc(t, n, 0, align, op, cfa);
 	t->self--;
 	return p;
 }
@@ -1090,15 +1125,14 @@ void *ht_alloc_nested(size_t n, size_t align, enum ht_op op)
 	void *p;
 
 	if (ht_handler_only(t)) {
-		/* a signal handler's allocation: sampled as any other, from
-		 * the arena either way (plain_alloc) */
 		ht_handler_recheck(t);
+		if (t->busy)
+			return handler_alloc(t, n, align, op, PROGRAM_CFA(t));
+		/* the handler was over: as the fast path */
 		if (ht_countdown(t, n))
 			return ht_alloc_slow(n, align, op);
 		ht_count_alloc(t, n);
-		if (!t->busy)
-			return real_alloc(t, n, align, op); /* it was over */
-		return plain_alloc(t, n, align, op);
+		return real_alloc(t, n, align, op);
 	}
 	p = ht_arena_alloc(n, align, t->own ? HT_BLK_INTERNAL : HT_BLK_NESTED, op == HT_OP_CALLOC);
 	if (!p)
@@ -1148,7 +1182,7 @@ static void resize_free(struct ht_tls *t, void *p)
 /* Such a realloc's new block q of n bytes, when its draw sampled it. */
 static void resize_sampled(struct ht_tls *t, void *q, size_t n, uintptr_t cfa)
 {
-	t->countdown = ht_sample_gap(&t->rng, rate);
+	ht_countdown_set(t, ht_sample_gap(&t->rng, rate));
 	record_alloc(q, n, cfa);
 	refresh_stats(0);
 }
@@ -1615,7 +1649,8 @@ static void after_fork_child(void)
 	shm = NULL;
 	ht_tls.slot = &null_slot;
 	ht_tls.attached = 1;
-	ht_tls.countdown = INT64_MAX;
+	ht_countdown_set(&ht_tls, HT_CD_MAX);
+	ht_tls.hcount = HT_CD_MAX;
 	if (snap_sig && !(follow_fork && was_on && !only_me)) {
 		/* an untraced child gets the signal's old meaning back */
 		sigaction(snap_sig, &snap_old, NULL);
@@ -1629,7 +1664,7 @@ static void after_fork_child(void)
 		__atomic_store_n(&tracing, TR_STARTING, __ATOMIC_RELEASE);
 		ht_tls.slot = NULL;
 		ht_tls.attached = 0;
-		ht_tls.countdown = 0;
+		ht_countdown_set(&ht_tls, 0);
 	}
 }
 

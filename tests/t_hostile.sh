@@ -213,6 +213,9 @@ for how in jump ctxjump; do
 	a=$(arena_live "$how.heap")
 	[ -n "$a" ] && [ "$a" -lt 4194304 ]
 	check $? "handlers left by $how: the blocks kept after them are not in the arena ($a bytes live there)"
+	# and the thread's sampling is as before them: at rate 1, exact
+	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=$how-1.heap LD_PRELOAD="$lib" "$progs/hostile_signal" "$how" 100 >/dev/null
+	is "$(value "$how-1.heap" kept_site inuse_objects)" 40000 "handlers left by $how, rate 1: kept_site keeps exactly 40000 blocks"
 done
 
 # --- allocations on other stacks than the thread's ---------------------------
