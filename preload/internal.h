@@ -37,7 +37,9 @@ struct ht_hot {
 	uintptr_t arena_lo, arena_span;
 	struct ht_real real;
 } __attribute__((aligned(64)));
-extern struct ht_hot ht_hot;
+/* hidden, also where only declared: then the compiler addresses it
+ * directly, not through its GOT entry (an instruction off each call) */
+extern struct ht_hot ht_hot __attribute__((visibility("hidden")));
 
 /* Sampled blocks, and the shim's own early blocks, live in one address
  * range [ht_hot.arena_lo, ht_hot.arena_lo + ht_hot.arena_span), so free()
@@ -141,7 +143,7 @@ struct ht_tls {
 						     * each handler running (signals.c),
 						     * the outermost first */
 };
-extern __thread struct ht_tls ht_tls __attribute__((aligned(64)));
+extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 
 
 
