@@ -156,13 +156,14 @@ enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
  * power of two. */
 void *ht_alloc_slow(size_t n, size_t align, enum ht_op op);
 
-/* An allocation made while this thread is inside the real allocator
- * (busy): by a signal handler that interrupted a call of the program's or
- * of the shim's, or by the shim's own work.
+/* An allocation made while this thread is busy (the slow path sends it
+ * here): by a signal handler, which may have interrupted the program's or
+ * the shim's call into the real allocator, or by the shim's own work.
  * Calling the allocator again could deadlock on the lock the interrupted
- * call holds, so it is served from the arena, which takes no lock (as
- * HT_BLK_INTERNAL, uncounted, when ht_tls.own is set). Falls back to the
- * real allocator if the arena has no room. */
+ * call holds, so it is served from the arena, which takes no lock: a
+ * handler's sampled as any other, the shim's own as HT_BLK_INTERNAL,
+ * uncounted (ht_tls.own). Falls back to the real allocator if the arena
+ * has no room. */
 void *ht_alloc_nested(size_t n, size_t align, enum ht_op op);
 
 /* Frees a block inside the arena, recording it if it was sampled. */

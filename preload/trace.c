@@ -137,8 +137,8 @@ int ht_resolve(void)
 
 static void sc_drop(struct ht_tls *t);
 
-/* Frees that signal handlers deferred during calls into the allocator
- * (ht_call_done leaves them), when this thread is not inside it. */
+/* Frees that signal handlers deferred (free_rare in shim.c), when this
+ * thread is neither in a handler nor inside the allocator. */
 static void flush_left(struct ht_tls *t)
 {
 	if (ht_unlikely(t->deferred != NULL) && !t->busy) {
@@ -501,8 +501,10 @@ void ht_flush_deferred(struct ht_tls *t)
 /* Is this call made by a signal handler (is there a signal frame on the
  * stack)? The program's own calls into the allocator are not marked (that
  * would cost every call), so a handler may have interrupted one, holding
- * the allocator's locks. Walks the whole stack, so only for rare work;
- * a stack it cannot walk to the end counts as yes. */
+ * the allocator's locks. Handlers set through the shim are counted in
+ * ht_tls.busy, but one set by the system call directly is not: this walks
+ * the whole stack, so only for rare work; a stack it cannot walk to the
+ * end counts as yes. */
 static int in_signal_handler(void)
 {
 	unw_context_t uc;
