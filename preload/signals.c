@@ -75,6 +75,11 @@ void ht_signals_resolve(void)
 	NEXT(longjmp_chk, "__longjmp_chk");
 }
 
+static uint64_t user_of(int sig)
+{
+	return sig > 0 && sig < HT_NSIG ? __atomic_load_n(&user_act[sig], __ATOMIC_ACQUIRE) : 0;
+}
+
 /* Counts out handlers down to d running: each raises the countdown by the
  * bias it lowered it by, and leaves busy. */
 static void handlers_left(struct ht_tls *t, uint32_t d)
@@ -103,7 +108,7 @@ static void pop_stale(struct ht_tls *t, uintptr_t here)
 static void ht_trampoline(int sig, siginfo_t *si, void *uc)
 {
 	struct ht_tls *t = &ht_tls;
-	uint64_t a = sig > 0 && sig < HT_NSIG ? __atomic_load_n(&user_act[sig], __ATOMIC_ACQUIRE) : 0;
+	uint64_t a = user_of(sig);
 	uintptr_t fn = FN_OF(a);
 	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
 	uint32_t level;
@@ -161,7 +166,7 @@ HT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	int set = 0, r;
 
 	if (sig > 0 && sig < HT_NSIG) {
-		prev = __atomic_load_n(&user_act[sig], __ATOMIC_ACQUIRE);
+		prev = user_of(sig);
 		if (act && !is_function(act->sa_handler) && (prev & FORCED_BIT)) {
 			/* SIG_DFL or SIG_IGN, with the program's own flags; the
 			 * handler stays, for a signal already on its way */
@@ -204,11 +209,6 @@ static handler1 rewrap(int sig, handler1 old, uint64_t prev)
 	if ((uintptr_t)old == (uintptr_t)ht_trampoline && prev)
 		old = (handler1)FN_OF(prev);
 	return old;
-}
-
-static uint64_t user_of(int sig)
-{
-	return sig > 0 && sig < HT_NSIG ? __atomic_load_n(&user_act[sig], __ATOMIC_ACQUIRE) : 0;
 }
 
 #define SIGNAL_WRAPPER(name, field, sym)                                          \
