@@ -30,6 +30,62 @@ static int cmp_ptr(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int zeros(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/* Pages of [p, p + n) in memory. */
+static size_t resident(const void *p, size_t n)
+{
+	uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(page_size - 1);
+	size_t pages = ((uintptr_t)p + n - lo + page_size - 1) / page_size, in = 0;
+	unsigned char vec[1024];
+
+	if (pages > sizeof(vec) || mincore((void *)lo, pages * page_size, vec) != 0)
+		return (size_t)-1;
+	for (size_t i = 0; i < pages; i++)
+		in += vec[i] & 1;
+	return in;
+}
+
+/* A large slot whose pages were given back is asked for zeros: they are
+ * zeros without touching its pages past the header's (calloc of a large
+ * block the program never writes faults nothing in). One whose pages
+ * could not be given back (locked) is cleared whole. */
+static void calloc_clean(void)
+{
+	size_t n = 200000; /* no slot kept by the tests above is near its class */
+	unsigned char *p, *q;
+	uint64_t kept = retained;
+
+	retained = RETAIN_TOP; /* no room to keep it: its pages go back */
+	p = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 0);
+	ok(p != NULL, "calloc: a block of %zu bytes", n);
+	if (!p)
+		return;
+	memset(p, 0xab, n);
+	ht_arena_free(p);
+	q = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 1);
+	ok(q == p && resident(q, n) == 1,
+	   "calloc: a slot given back is reused, with only its first page in memory (%zu)",
+	   resident(q, n));
+	ok(zeros(q, n), "calloc: and it reads as zeros");
+	memset(q, 0xcd, n);
+	ok(mlock(q, n) == 0, "calloc: its pages locked");
+	ht_arena_free(q);
+	is_int(resident(q, n), (n + (uintptr_t)q % page_size + page_size - 1) / page_size,
+	       "calloc: a freed slot's locked pages stay");
+	p = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 1);
+	ok(p == q && zeros(p, n), "calloc: reused, the slot reads as zeros");
+	munlock(p, n);
+	ht_arena_free(p);
+	retained = kept;
+}
+
 /* Allocates n blocks of size bytes, frees them all, allocates n again:
  * the second round must reuse exactly the first round's slots, without
  * making more of the arena read-write. */
@@ -66,7 +122,7 @@ static void reuse(size_t size, int n, const char *what)
 		again[i] = (uintptr_t)ht_arena_alloc(size, 0, HT_BLK_SAMPLED, 1);
 		if (!again[i])
 			break;
-		if (((unsigned char *)again[i])[size - 1] || ((unsigned char *)again[i])[0])
+		if (!zeros((unsigned char *)again[i], size))
 			zero = 0;
 	}
 	qsort(again, (size_t)n, sizeof(*again), cmp_ptr);
@@ -332,5 +388,6 @@ int main(void)
 	reuse((size_t)3 << 20, 3, "3 MB class");
 	moves();
 	grow_reuse();
+	calloc_clean();
 	return done_testing();
 }
