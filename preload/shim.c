@@ -136,75 +136,95 @@ static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
  * and three instructions */
 #define CALLER_CFA ((uintptr_t)__builtin_dwarf_cfa())
 
+/* realloc of an arena block (sampled, or a start-up, nested or plain one) */
+static __attribute__((noinline)) void *realloc_arena(void *p, size_t n, uintptr_t cfa)
+{
+	uint32_t f = ht_arena_flags(p);
+	size_t usable = ht_arena_usable(p);
+
+	if (f & HT_BLK_COUNTED)
+		ht_count_realloc(&ht_tls);
+	if (n == 0) {
+		free(p);
+		return NULL;
+	}
+	if (f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) {
+		void *q;
+
+		/* resized within its slot it stays put, unless it shrinks to
+		 * less than half, which would hold the slot (a block that
+		 * grows stays even then: one that moved was given room for
+		 * twice its size, more after rounding to its class) */
+		if (n <= usable && (n > usable / 2 || n >= ht_arena_size(p)) &&
+		    ht_realloc_in_place(p, n, cfa))
+			return p;
+		q = ht_realloc_move(p, n, cfa);
+		if (q)
+			return q;
+	}
+	return move(p, usable, n, cfa);
+}
+
+/* The real realloc, counted: a block of n bytes made and one freed when
+ * it succeeds (also when n is 0 and the allocator returns a block, as
+ * some do); only the freeing when n is 0 and it returns NULL, as glibc
+ * does; neither when it fails. */
+static inline void *realloc_real(struct ht_tls *t, void *p, size_t n)
+{
+	void *q = ht_hot.real.realloc(p, n);
+	struct ht_slot *s = t->slot;
+
+	ht_bump(&s->realloc_calls, 1);
+	if (ht_likely(q != NULL)) {
+		ht_bump(&s->alloc_calls, 1);
+		ht_bump(&s->alloc_bytes, n);
+		ht_bump(&s->free_calls, 1);
+	} else if (n == 0) {
+		ht_bump(&s->free_calls, 1);
+	}
+	return q;
+}
+
+/* realloc of an ordinary block when the countdown (from which n was
+ * taken) says no to the fast path: a sample is due, the thread is busy
+ * (a signal handler, which may have interrupted its thread inside the
+ * real allocator), or it is not set up yet. */
+static __attribute__((noinline)) void *realloc_due(void *p, size_t n, uintptr_t cfa)
+{
+	struct ht_tls *t = &ht_tls;
+
+	t->countdown += (int64_t)n;
+	if (ht_unlikely(!t->slot))
+		ht_thread_attach(t);
+	if (!t->busy) {
+		/* a thread just set up may have a countdown to spare */
+		if (n == 0 || !ht_countdown(t, n))
+			return realloc_real(t, p, n);
+		t->countdown += (int64_t)n;
+	} else if (n == 0) {
+		ht_count_realloc(t);
+		free(p);
+		return NULL;
+	}
+	/* the copy goes through the slow path, which may place it in the
+	 * arena (and a handler's always goes there) */
+	ht_count_realloc(t);
+	return move(p, ht_hot.real.malloc_usable_size(p), n, cfa);
+}
+
+/* A countdown above n says a sample is not due, the thread has its slot
+ * and is not busy (see HT_CD_BIAS): one test for all three. */
 HT_EXPORT void *realloc(void *p, size_t n)
 {
 	struct ht_tls *t = &ht_tls;
 
 	if (!p)
 		return malloc(n);
-	if (ht_unlikely(ht_in_arena(p))) {
-		uint32_t f = ht_arena_flags(p);
-		size_t usable = ht_arena_usable(p);
-
-		if (f & HT_BLK_COUNTED)
-			ht_count_realloc(t);
-		if (n == 0) {
-			free(p);
-			return NULL;
-		}
-		if (f & (HT_BLK_SAMPLED | HT_BLK_PLAIN)) {
-			void *q;
-
-			/* resized within its slot it stays put, unless it
-			 * shrinks to less than half, which would hold the slot
-			 * (a block that grows stays even then: one that moved
-			 * was given room for twice its size, more after
-			 * rounding to its class) */
-			if (n <= usable && (n > usable / 2 || n >= ht_arena_size(p)) &&
-			    ht_realloc_in_place(p, n, CALLER_CFA))
-				return p;
-			q = ht_realloc_move(p, n, CALLER_CFA);
-			if (q)
-				return q;
-		}
-		return move(p, usable, n, CALLER_CFA);
-	}
-	ht_count_realloc(t);
-	if (ht_unlikely(t->busy)) {
-		/* a signal handler, which may have interrupted its thread
-		 * inside the real allocator: the copy goes to the arena */
-		if (n == 0) {
-			free(p);
-			return NULL;
-		}
-		return move(p, ht_hot.real.malloc_usable_size(p), n, CALLER_CFA);
-	}
-	if (n == 0) {
-		/* glibc frees and returns NULL; other allocators may return a
-		 * block: let the real realloc decide, count a free either way */
-		void *q = ht_hot.real.realloc(p, 0);
-
-		ht_count_free(t);
-		if (q)
-			ht_count_alloc(t, 0);
-		return q;
-	}
-	t->countdown -= (int64_t)n;
-	if (ht_unlikely(t->countdown <= 0)) {
-		t->countdown += (int64_t)n;
-		/* a sample is due (or the thread is new): the copy goes through
-		 * the slow path, which may place it in the arena */
-		return move(p, ht_hot.real.malloc_usable_size(p), n, CALLER_CFA);
-	}
-	{
-		void *q = ht_hot.real.realloc(p, n);
-
-		if (q) {
-			ht_count_alloc(t, n);
-			ht_count_free(t);
-		}
-		return q;
-	}
+	if (ht_unlikely(ht_in_arena(p)))
+		return realloc_arena(p, n, CALLER_CFA);
+	if (ht_unlikely(ht_countdown(t, n)))
+		return realloc_due(p, n, CALLER_CFA);
+	return realloc_real(t, p, n);
 }
 
 HT_EXPORT void *reallocarray(void *p, size_t n, size_t m)

@@ -71,6 +71,19 @@ for r in 64 65536; do
 	check $((!$?)) "rate $r: no event lost or unmatched"
 done
 
+# realloc's edges counted exactly, sampled or not (the fast path counts
+# them itself): a growth (an allocation and a free), realloc to 0 bytes
+# (glibc frees, returns NULL), realloc of NULL (a malloc); plus the one
+# buffer of stdio. A realloc that fails leaves the block as it was.
+for r in 1 524288 1099511627776; do
+	traced HEAPTRACE_RATE=$r HEAPTRACE_OUTPUT=edges$r.heap -- "$progs/regrow" edges 1000 >edges$r.out
+	is "$(cat edges$r.out):$("$report" edges$r.heap | sed -n 's/^Calls: \(.*\), [^,]* requested (exact)$/\1/p')" \
+		"edges 1000, 0 wrong:3001 allocs, 3000 frees, 1 live, 2000 reallocs" \
+		"rate $r: realloc's edges, each call counted exactly"
+done
+traced HEAPTRACE_OUTPUT=edgesh.heap -- "$progs/regrow" edges 1000 huge >edgesh.out
+is "$(cat edgesh.out)" "edges 1000, 0 wrong" "a realloc that fails returns NULL and keeps the block"
+
 # threads, rate 1: every thread's allocations, nothing lost
 traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=threads.heap -- "$progs/retain" -t 4 5 >/dev/null
 is "$(value threads.heap site_a inuse_objects)" 2000 "4 threads, rate 1: site_a keeps exactly 2000 objects"

@@ -10,7 +10,10 @@
  * As the first form, but the handler's block is 4000 bytes, more than
  * glibc's thread cache holds: it takes the arena lock, which the thread it
  * interrupted may hold inside malloc. The untraced program deadlocks (run
- * it traced only): the shim serves such a handler from its arena.
+ * it traced only): the shim serves such a handler from its arena. The
+ * handler also grows by realloc a block its thread made outside it (which
+ * glibc grows under the arena lock); the threads make such a block anew
+ * every 64 of their allocations.
  * (The handler's size class is never used elsewhere and is warmed up on
  * every thread before the signal is unblocked there, so glibc serves it
  * from the thread cache without a lock: the untraced program cannot
@@ -43,6 +46,9 @@
 static volatile int handled;
 static size_t handler_size = 200;
 static volatile int stop;
+static int handler_realloc;
+/* a block of the thread's, made outside the handler, which grows it */
+static __thread char *held;
 
 __attribute__((noinline)) void handler_site(void)
 {
@@ -59,6 +65,12 @@ static void on_alarm(int sig)
 
 	(void)sig;
 	handler_site();
+	if (__atomic_load_n(&held, __ATOMIC_RELAXED)) {
+		char *q = realloc(held, handler_size + (size_t)(handled % 100));
+
+		if (q)
+			__atomic_store_n(&held, q, __ATOMIC_RELAXED);
+	}
 	__atomic_add_fetch(&handled, 1, __ATOMIC_RELAXED);
 	errno = e;
 }
@@ -85,6 +97,12 @@ __attribute__((noinline)) void loop_site(unsigned *x, void **live)
 		live[k] = malloc(n);
 		if (live[k])
 			((char *)live[k])[0] = 1;
+		if (handler_realloc && i % 64 == 0) {
+			/* one instruction: the handler grows the block
+			 * before it or finds none after it */
+			free(__atomic_exchange_n(&held, NULL, __ATOMIC_RELAXED));
+			__atomic_store_n(&held, malloc(100), __ATOMIC_RELAXED);
+		}
 	}
 }
 
@@ -205,6 +223,12 @@ static void h_jump(int sig)
 {
 	(void)sig;
 	handler_site();
+	if (__atomic_load_n(&held, __ATOMIC_RELAXED)) {
+		char *q = realloc(held, handler_size + (size_t)(handled % 100));
+
+		if (q)
+			__atomic_store_n(&held, q, __ATOMIC_RELAXED);
+	}
 	siglongjmp(back, 1);
 }
 
@@ -271,6 +295,12 @@ static void h_setcontext(int sig)
 {
 	(void)sig;
 	handler_site();
+	if (__atomic_load_n(&held, __ATOMIC_RELAXED)) {
+		char *q = realloc(held, handler_size + (size_t)(handled % 100));
+
+		if (q)
+			__atomic_store_n(&held, q, __ATOMIC_RELAXED);
+	}
 	setcontext(&back_ctx);
 }
 
@@ -321,6 +351,7 @@ int main(int argc, char **argv)
 		return idle(atoi(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "lock")) {
 		handler_size = 4000;
+		handler_realloc = 1;
 		argv++;
 	}
 	want = argc > 1 ? atoi(argv[1]) : 3000;

@@ -3,7 +3,13 @@
  * 4 MiB, its contents checked at every step; then shrunk a little and kept.
  *   regrow ROUNDS
  * Every round but the last frees its buffer. Prints "regrew N steps, M bad
- * bytes" (N reallocs in all). */
+ * bytes" (N reallocs in all).
+ *   regrow edges N [huge]
+ * N times: a block grown by realloc, realloc to 0 bytes (glibc frees the
+ * block and returns NULL), and realloc of NULL: 3 allocations, 3 frees
+ * and 2 reallocs (realloc of NULL is a malloc); with huge, also a realloc
+ * that fails (too big), which must leave the block as it was. Prints
+ * "edges N, M wrong". */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +44,50 @@ __attribute__((noinline)) unsigned char *regrow_site(size_t *n, long *steps, lon
 	return p;
 }
 
+static int edges(long n, int huge)
+{
+	long wrong = 0;
+
+	for (long i = 0; i < n; i++) {
+		char *p = malloc(100), *q;
+
+		if (!p)
+			return 2;
+		p[0] = 'e';
+		q = realloc(p, 200 + (size_t)(i % 64));
+		if (!q)
+			return 2;
+		p = q;
+		if (huge) {
+			/* a size no allocator gives: fails, and leaves p as it
+			 * was (through a volatile, or the compiler knows) */
+			size_t volatile big = (size_t)-1 / 2;
+
+			q = realloc(p, big);
+			if (q) {
+				wrong++;
+				p = q;
+			} else {
+				wrong += p[0] != 'e';
+			}
+		}
+		q = realloc(p, 0);
+		wrong += q != NULL;
+		free(q);
+		q = realloc(NULL, 50);
+		if (!q)
+			return 2;
+		free(q);
+	}
+	printf("edges %ld, %ld wrong\n", n, wrong);
+	return wrong != 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "edges"))
+		return edges(atol(argv[2]), argc > 3 && !strcmp(argv[3], "huge"));
+
 	int rounds = argc > 1 ? atoi(argv[1]) : 1;
 	long steps = 0, bad = 0;
 	unsigned char *keep = NULL;
