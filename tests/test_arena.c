@@ -303,6 +303,23 @@ static void grow_reuse(void)
 	ht_arena_free(q);
 	ht_arena_free(r);
 
+	/* a block of 1 MiB that grows takes a kept 48 MiB slot (24 classes,
+	 * six doublings, above its room), with no other slot kept (those
+	 * kept so far are left out of the lists) */
+	for (int c = 0; c < nclasses; c++)
+		classes[c].kept_head = 0;
+	retained = 0;
+	p = ht_arena_alloc(48 * mb, 0, HT_BLK_SAMPLED, 0);
+	ok(p != NULL, "grow: a block of 48 MiB");
+	if (!p)
+		return;
+	p[48 * mb - 1] = 2;
+	ht_arena_free(p);
+	r = ht_arena_alloc_room(mb, 2 * mb, 0, HT_BLK_SAMPLED, 0);
+	ok(r == p && r[48 * mb - 1] == 2,
+	   "grow: one of 1 MiB given room to grow gets a kept 48 MiB slot, its pages still there");
+	ht_arena_free(r);
+
 	/* 100 kB moved into a kept slot, whose pages are there, are copied;
 	 * into a slot whose pages are not, moved by their pages */
 	retained = 0;
