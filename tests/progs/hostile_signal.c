@@ -223,12 +223,6 @@ static void h_jump(int sig)
 {
 	(void)sig;
 	handler_site();
-	if (__atomic_load_n(&held, __ATOMIC_RELAXED)) {
-		char *q = realloc(held, handler_size + (size_t)(handled % 100));
-
-		if (q)
-			__atomic_store_n(&held, q, __ATOMIC_RELAXED);
-	}
 	siglongjmp(back, 1);
 }
 
@@ -295,12 +289,6 @@ static void h_setcontext(int sig)
 {
 	(void)sig;
 	handler_site();
-	if (__atomic_load_n(&held, __ATOMIC_RELAXED)) {
-		char *q = realloc(held, handler_size + (size_t)(handled % 100));
-
-		if (q)
-			__atomic_store_n(&held, q, __ATOMIC_RELAXED);
-	}
 	setcontext(&back_ctx);
 }
 
