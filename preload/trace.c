@@ -1041,9 +1041,11 @@ static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align
 }
 
 /* The stack pointer of the program's call into the shim, from a function
- * that malloc and calloc jump to (ht_alloc_slow, ht_alloc_nested): its
- * caller's, unless it was called from inside the shim (realloc's move
- * sets ht_tls.caller_cfa then). */
+ * that malloc and calloc jump to (ht_alloc_slow, and ht_alloc_nested, to
+ * which ht_alloc_slow jumps in turn): its caller's, unless it was called
+ * from inside the shim (realloc's move sets ht_tls.caller_cfa then; a
+ * call that was not a jump finds 0 there outside a move, and the stack
+ * is walked). */
 #define PROGRAM_CFA(t)                                                               \
 	((uintptr_t)__builtin_return_address(0) >= self_lo &&                        \
 			 (uintptr_t)__builtin_return_address(0) < self_hi ?           \
