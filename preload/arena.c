@@ -24,7 +24,7 @@
 #define COMMIT_STEP ((uintptr_t)64 << 10)
 #define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
 #define RETAIN_MIN ((uint64_t)8 << 20) /* ... once this much is kept for reuse, */
-#define RETAIN_TOP ((uint64_t)128 << 20) /* or twice the largest slot freed, to this */
+#define RETAIN_TOP ((uint64_t)128 << 20) /* or more (see retained), up to this */
 #define BORROW 3 /* a large block may take a kept slot up to 3 classes bigger, */
 #define BORROW_GROW 24 /* one that grows by realloc up to 24 (64 times its room) */
 #define SPLIT_MAX 1024 /* slots holding moved pages at once (see move_pages) */
@@ -83,8 +83,16 @@ uint64_t ht_arena_live, ht_arena_committed;
  * mmap threshold, up to 64 MiB; slots are counted whole, and a grown
  * block's is up to twice its size, hence twice that here): a buffer of
  * 32 MiB grown and freed 50 times faulted in 395 thousand pages with
- * 8 MiB kept, 25 thousand with this (untraced, 16 thousand). */
-static uint64_t retained, retain_max = RETAIN_MIN;
+ * 8 MiB kept, 25 thousand with this (untraced, 16 thousand).
+ * And as a heap stays about as big as it has been, with free room inside
+ * it, the arena keeps pages while its live slots and kept ones add up to
+ * at most its peak of live slots and RETAIN_MIN: a program whose sampled
+ * large blocks come and go finds a kept slot of the class it asks for
+ * more often. (An allocation stress program whose sampled blocks peak
+ * at 11 MiB faulted 10-14 thousand pages into the arena with 8 MiB kept,
+ * about 4 thousand with this, its pages of fresh slots: sys time 0.260 s
+ * -> 0.235 s, untraced 0.253 s.) */
+static uint64_t retained, retain_max = RETAIN_MIN, live_peak;
 static struct class classes[MAX_CLASSES];
 /* Slots that hold moved pages now; whether the kernel moves a range made
  * of several mappings (0 not known yet, 1 yes, -1 no); whether it moves
@@ -253,6 +261,7 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	struct blk *b;
 	uintptr_t user;
 	uint32_t was;
+	uint64_t live, peak;
 	int c, fresh = 0, kept = 0;
 
 	if (!ht_hot.arena_span)
@@ -302,7 +311,12 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	was = fresh ? 0 : b->flags;
 	b->size = n;
 	b->flags = (was & BLK_SPLIT) | flags | (kept ? BLK_KEPT : 0);
-	__atomic_fetch_add(&ht_arena_live, classes[c].slot_size, __ATOMIC_RELAXED);
+	live = __atomic_add_fetch(&ht_arena_live, classes[c].slot_size, __ATOMIC_RELAXED);
+	peak = __atomic_load_n(&live_peak, __ATOMIC_RELAXED);
+	while (live > peak &&
+	       !__atomic_compare_exchange_n(&live_peak, &peak, live, 1, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
 	user = ((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1);
 	if (zero && !fresh) {
 		size_t dirty = n;
@@ -449,11 +463,18 @@ static void release(int c, struct blk *b, uint32_t flags, int gone)
 	__atomic_fetch_sub(&ht_arena_live, sz, __ATOMIC_RELAXED);
 	if (!gone && sz >= RELEASE_MIN) {
 		uint64_t lim = __atomic_load_n(&retain_max, __ATOMIC_RELAXED);
+		uint64_t live = __atomic_load_n(&ht_arena_live, __ATOMIC_RELAXED);
+		uint64_t peak = __atomic_load_n(&live_peak, __ATOMIC_RELAXED);
+		uint64_t below = peak > live ? peak - live : 0;
 
 		if (lim < 2 * sz && lim < RETAIN_TOP) {
 			lim = 2 * sz < RETAIN_TOP ? 2 * sz : RETAIN_TOP;
 			__atomic_store_n(&retain_max, lim, __ATOMIC_RELAXED);
 		}
+		if (below > RETAIN_TOP - RETAIN_MIN)
+			below = RETAIN_TOP - RETAIN_MIN;
+		if (lim < below + RETAIN_MIN)
+			lim = below + RETAIN_MIN;
 		if (__atomic_add_fetch(&retained, sz, __ATOMIC_RELAXED) <= lim) {
 			push(c, &classes[c].kept_head, b);
 			return;

@@ -344,6 +344,73 @@ static void grow_reuse(void)
 	retained = kept;
 }
 
+/* Freed large slots keep their pages while the arena's live and kept
+ * slots add up to at most its peak of live ones and 8 MiB. 24 blocks of
+ * 1 MiB (slots of 1.25 MiB) freed all keep theirs: 30 MiB, where the
+ * largest slot alone would allow 8 MiB (6 of them). 12 blocks of 3 MiB
+ * (slots of 3.5 MiB, a new peak of 42 MiB) freed after that: 30 MiB kept
+ * and 42 MiB live make 72 MiB, so the first ones freed give their pages
+ * back, until live and kept fit in 50 MiB again: the last 5 keep theirs
+ * (30 + 5 * 3.5 = 47.5), the first 7 do not. */
+static void keep_to_peak(void)
+{
+	size_t mb = (size_t)1 << 20;
+	unsigned char *one[24], *three[12];
+	uint64_t kept = retained, peak = live_peak, lim = retain_max;
+	int i, got = 1, all = 0, back = 0, still = 0;
+
+	/* as if no slot were kept, none larger had been freed, and the live
+	 * ones were at their peak */
+	for (int c = 0; c < nclasses; c++)
+		classes[c].kept_head = 0;
+	retained = 0;
+	retain_max = RETAIN_MIN;
+	live_peak = ht_arena_live;
+	for (i = 0; i < 24; i++) {
+		one[i] = ht_arena_alloc(mb, 0, HT_BLK_SAMPLED, 0);
+		if (!one[i]) {
+			got = 0;
+			break;
+		}
+		memset(one[i], 1, mb);
+	}
+	ok(got, "peak: 24 blocks of 1 MiB");
+	if (!got)
+		return;
+	for (i = 0; i < 24; i++)
+		ht_arena_free(one[i]);
+	for (i = 0; i < 24; i++)
+		all += resident(one[i], mb) == (mb + (uintptr_t)one[i] % page_size + page_size - 1) / page_size;
+	is_int(all, 24, "peak: freed, all 24 keep their pages");
+	for (i = 0; i < 12; i++) {
+		three[i] = ht_arena_alloc(3 * mb, 0, HT_BLK_SAMPLED, 0);
+		if (!three[i]) {
+			got = 0;
+			break;
+		}
+		memset(three[i], 3, 3 * mb);
+	}
+	ok(got, "peak: then 12 blocks of 3 MiB");
+	if (!got)
+		return;
+	for (i = 0; i < 12; i++)
+		ht_arena_free(three[i]);
+	for (i = 0; i < 12; i++) {
+		if (i < 7)
+			back += resident(three[i], 3 * mb) == 1;
+		else
+			still += resident(three[i], 3 * mb) > 1;
+	}
+	is_int(back, 7, "peak: freed, the first 7 give their pages back but the header's");
+	is_int(still, 5, "peak: the last 5 keep theirs");
+	for (i = 0; i < 24; i++)
+		all -= resident(one[i], mb) > 1;
+	is_int(all, 0, "peak: the 24 kept before still have theirs");
+	retained = kept;
+	live_peak = peak;
+	retain_max = lim;
+}
+
 int main(void)
 {
 	size_t need, bad = 0, checked = 0;
@@ -408,6 +475,7 @@ int main(void)
 	reuse((size_t)3 << 20, 3, "3 MB class");
 	moves();
 	grow_reuse();
+	keep_to_peak();
 	calloc_clean();
 	return done_testing();
 }
