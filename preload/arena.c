@@ -458,12 +458,11 @@ static void release(int c, struct blk *b, uint32_t flags, int gone)
 {
 	size_t sz = classes[c].slot_size;
 	uint32_t split = flags & BLK_SPLIT;
+	uint64_t live = __atomic_sub_fetch(&ht_arena_live, sz, __ATOMIC_RELAXED);
 
 	b->flags = split;
-	__atomic_fetch_sub(&ht_arena_live, sz, __ATOMIC_RELAXED);
 	if (!gone && sz >= RELEASE_MIN) {
 		uint64_t lim = __atomic_load_n(&retain_max, __ATOMIC_RELAXED);
-		uint64_t live = __atomic_load_n(&ht_arena_live, __ATOMIC_RELAXED);
 		uint64_t peak = __atomic_load_n(&live_peak, __ATOMIC_RELAXED);
 		uint64_t below = peak > live ? peak - live : 0;
 
