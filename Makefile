@@ -96,7 +96,8 @@ fuzz: tests/fuzz_snapshot
 # benchmark: the programs scripts/bench runs, built optimised as a real
 # program would be (the stress test keeps its call chains: no sibling calls),
 # and a forwarding-only shim as the floor any preloaded profiler pays.
-BENCH_PROGS = tests/progs/stress tests/progs/microbench tests/progs/libfwdshim.so
+BENCH_PROGS = tests/progs/stress tests/progs/microbench tests/progs/libfwdshim.so \
+	tests/progs/many
 BENCH_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra
 
 tests/progs/stress: tests/progs/stress.c
@@ -104,6 +105,11 @@ tests/progs/stress: tests/progs/stress.c
 
 tests/progs/microbench: tests/progs/microbench.c
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+
+# 110592 stacks to snapshot and diff, built as t_symbols.sh builds it: at
+# -O2, gcc folds the identical top_N and mid_N functions into one each
+tests/progs/many: tests/progs/sym/many.c
+	$(CC) -O1 -g -fno-optimize-sibling-calls -o $@ $<
 
 tests/progs/libfwdshim.so: tests/progs/fwdshim.c
 	$(CC) $(BENCH_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $< -ldl

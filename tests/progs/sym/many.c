@@ -1,11 +1,15 @@
-/* Test subject for t_symbols.sh: 48^3 = 110592 distinct allocation stacks
- * main -> top_A -> mid_B -> leaf_C -> malloc, each call from a call site of
- * its own (about 4700 distinct return addresses), like a large program.
+/* Test subject for t_symbols.sh and for scripts/bench's snapshot timing:
+ * 48^3 = 110592 distinct allocation stacks main -> top_A -> mid_B -> leaf_C
+ * -> malloc, each call from a call site of its own (about 4700 distinct
+ * return addresses), like a large program.
  * Allocates (and frees) one block per stack, prints "ready PID STACKS",
- * then waits for a line on stdin so it can be dumped, and exits. Build with
+ * then waits for a line on stdin so it can be dumped: "again" makes it do
+ * all that once more (scripts/bench diffs the two rounds), any other line
+ * or the end of input makes it exit. Build with
  * -fno-optimize-sibling-calls so every call stays a call. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* X48(M) and Y48(M) expand to M(10) .. M(17) M(20) .. M(67); two copies, as
@@ -63,11 +67,11 @@ int main(void)
 {
 	char line[64];
 
-	for (unsigned c = 0; c < N * N * N; c++)
-		one(c);
-	printf("ready %d %d\n", (int)getpid(), N * N * N);
-	fflush(stdout);
-	if (!fgets(line, sizeof(line), stdin))
-		return 0;
+	do {
+		for (unsigned c = 0; c < N * N * N; c++)
+			one(c);
+		printf("ready %d %d\n", (int)getpid(), N * N * N);
+		fflush(stdout);
+	} while (fgets(line, sizeof(line), stdin) && strcmp(line, "again\n") == 0);
 	return 0;
 }
