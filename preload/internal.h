@@ -15,18 +15,20 @@
 /* ---- arena.c: the sample arena ---------------------------------------- */
 
 /* The underlying allocator, resolved with dlsym(RTLD_NEXT). The four entry
- * points every program calls come first. */
+ * points every program calls come first, then malloc_usable_size, which
+ * some call as often (redis, around each malloc and free): with the arena's
+ * range, the five fill ht_hot's first cache line. */
 struct ht_real {
 	void *(*malloc)(size_t);
 	void (*free)(void *);
 	void *(*calloc)(size_t, size_t);
 	void *(*realloc)(void *, size_t);
+	size_t (*malloc_usable_size)(void *);
 	int (*posix_memalign)(void **, size_t, size_t);
 	void *(*aligned_alloc)(size_t, size_t);
 	void *(*memalign)(size_t, size_t);
 	void *(*valloc)(size_t);
 	void *(*pvalloc)(size_t);
-	size_t (*malloc_usable_size)(void *);
 };
 
 /* What every call reads, written once at start-up: the arena's range (see
@@ -37,6 +39,8 @@ struct ht_hot {
 	uintptr_t arena_lo, arena_span;
 	struct ht_real real;
 } __attribute__((aligned(64)));
+_Static_assert(offsetof(struct ht_hot, real.malloc_usable_size) + sizeof(void *) <= 64,
+	       "the hot entry points share ht_hot's first cache line");
 /* hidden, also where only declared: then the compiler addresses it
  * directly, not through its GOT entry (an instruction off each call) */
 extern struct ht_hot ht_hot __attribute__((visibility("hidden")));
