@@ -57,7 +57,8 @@ extern struct ht_hot ht_hot __attribute__((visibility("hidden")));
 			    * allocator (to a signal handler): counted */
 #define HT_BLK_PLAIN    8u /* a sampled block resized (in place, or moved
 			    * within the arena when large) whose new size was
-			    * not sampled: counted, not recorded */
+			    * not sampled, or one whose sampled event was
+			    * dropped (full ring): counted, not recorded */
 #define HT_BLK_COUNTED  (HT_BLK_SAMPLED | HT_BLK_NESTED | HT_BLK_PLAIN)
 
 static inline int ht_in_arena(const void *p)

@@ -907,7 +907,10 @@ static void sc_drop(struct ht_tls *t)
 /* Records the sampled block p of n bytes. cfa: the stack pointer of the
  * program's function that called the allocator, when the shim knows it
  * (0 if not): then the stack may come from the thread's stack cache. */
-static void record_alloc(void *p, size_t n, uintptr_t cfa)
+/* Records sampled block p of n bytes. Returns 0 if its event was dropped
+ * (counted): the caller then retags p HT_BLK_PLAIN, so that its free is
+ * counted but not recorded, which the collector could match with nothing. */
+static int record_alloc(void *p, size_t n, uintptr_t cfa)
 {
 	void *ips[HT_MAX_DEPTH + 8];
 	void *const *frames;
@@ -953,25 +956,26 @@ static void record_alloc(void *p, size_t n, uintptr_t cfa)
 		ea = (struct ht_ev_alloc_id *)ring_reserve(len, &pos);
 		if (!ea) {
 			__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
-			return;
+			return 0;
 		}
 		ea->addr = (uintptr_t)p;
 		ea->size = n;
 		ea->id = id;
 		ea->pad = 0;
 		ring_commit(&ea->h, pos, len, HT_EV_ALLOC_ID, 0);
-		return;
+		return 1;
 	}
 	len = ht_rec_len(sizeof(*ev) + (uint32_t)nf * 8);
 	ev = (struct ht_ev_alloc *)ring_reserve(len, &pos);
 	if (!ev) {
 		__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
-		return;
+		return 0;
 	}
 	ev->addr = (uintptr_t)p;
 	ev->size = n;
 	memcpy(ev + 1, frames, (size_t)nf * 8);
 	ring_commit(&ev->h, pos, len, HT_EV_ALLOC, nf);
+	return 1;
 }
 
 static void record_free(void *p)
@@ -1032,7 +1036,8 @@ static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align
 	void *p = ht_arena_alloc_room(n, room, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
 
 	if (p) {
-		record_alloc(p, n, cfa);
+		if (!record_alloc(p, n, cfa))
+			ht_arena_retag(p, n, HT_BLK_PLAIN);
 		refresh_stats(0);
 		return p;
 	}
@@ -1187,7 +1192,8 @@ static void resize_free(struct ht_tls *t, void *p)
 static void resize_sampled(struct ht_tls *t, void *q, size_t n, uintptr_t cfa)
 {
 	ht_countdown_set(t, ht_sample_gap(&t->rng, rate));
-	record_alloc(q, n, cfa);
+	if (!record_alloc(q, n, cfa))
+		ht_arena_retag(q, n, HT_BLK_PLAIN);
 	refresh_stats(0);
 }
 
