@@ -906,10 +906,10 @@ static void sc_drop(struct ht_tls *t)
 
 /* Records the sampled block p of n bytes. cfa: the stack pointer of the
  * program's function that called the allocator, when the shim knows it
- * (0 if not): then the stack may come from the thread's stack cache. */
-/* Records sampled block p of n bytes. Returns 0 if its event was dropped
- * (counted): the caller then retags p HT_BLK_PLAIN, so that its free is
- * counted but not recorded, which the collector could match with nothing. */
+ * (0 if not): then the stack may come from the thread's stack cache.
+ * Returns 0 if the event was dropped (and counted): the caller then retags
+ * p HT_BLK_PLAIN, so that its free is counted but not sent, which the
+ * collector could match with nothing. */
 static int record_alloc(void *p, size_t n, uintptr_t cfa)
 {
 	void *ips[HT_MAX_DEPTH + 8];
