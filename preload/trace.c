@@ -904,13 +904,19 @@ static void sc_drop(struct ht_tls *t)
 
 /* ---- the sampled path --------------------------------------------------- */
 
-/* Records the sampled block p of n bytes. cfa: the stack pointer of the
- * program's function that called the allocator, when the shim knows it
- * (0 if not): then the stack may come from the thread's stack cache.
- * Returns 0 if the event was dropped (and counted): the caller then retags
- * p HT_BLK_PLAIN, so that its free is counted but not sent, which the
- * collector could match with nothing. */
-static int record_alloc(void *p, size_t n, uintptr_t cfa)
+/* Sampled arena block p of n bytes whose event found the ring full: the
+ * drop is counted, and p is retagged HT_BLK_PLAIN, so that its free is
+ * counted but not sent, which the collector could match with nothing. */
+static void drop_alloc(void *p, size_t n)
+{
+	__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
+	ht_arena_retag(p, n, HT_BLK_PLAIN);
+}
+
+/* Records the sampled arena block p of n bytes. cfa: the stack pointer of
+ * the program's function that called the allocator, when the shim knows it
+ * (0 if not): then the stack may come from the thread's stack cache. */
+static void record_alloc(void *p, size_t n, uintptr_t cfa)
 {
 	void *ips[HT_MAX_DEPTH + 8];
 	void *const *frames;
@@ -955,27 +961,26 @@ static int record_alloc(void *p, size_t n, uintptr_t cfa)
 		len = ht_rec_len(sizeof(*ea));
 		ea = (struct ht_ev_alloc_id *)ring_reserve(len, &pos);
 		if (!ea) {
-			__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
-			return 0;
+			drop_alloc(p, n);
+			return;
 		}
 		ea->addr = (uintptr_t)p;
 		ea->size = n;
 		ea->id = id;
 		ea->pad = 0;
 		ring_commit(&ea->h, pos, len, HT_EV_ALLOC_ID, 0);
-		return 1;
+		return;
 	}
 	len = ht_rec_len(sizeof(*ev) + (uint32_t)nf * 8);
 	ev = (struct ht_ev_alloc *)ring_reserve(len, &pos);
 	if (!ev) {
-		__atomic_fetch_add(&shm->drop_alloc, 1, __ATOMIC_RELAXED);
-		return 0;
+		drop_alloc(p, n);
+		return;
 	}
 	ev->addr = (uintptr_t)p;
 	ev->size = n;
 	memcpy(ev + 1, frames, (size_t)nf * 8);
 	ring_commit(&ev->h, pos, len, HT_EV_ALLOC, nf);
-	return 1;
 }
 
 static void record_free(void *p)
@@ -1036,8 +1041,7 @@ static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align
 	void *p = ht_arena_alloc_room(n, room, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
 
 	if (p) {
-		if (!record_alloc(p, n, cfa))
-			ht_arena_retag(p, n, HT_BLK_PLAIN);
+		record_alloc(p, n, cfa);
 		refresh_stats(0);
 		return p;
 	}
@@ -1192,8 +1196,7 @@ static void resize_free(struct ht_tls *t, void *p)
 static void resize_sampled(struct ht_tls *t, void *q, size_t n, uintptr_t cfa)
 {
 	ht_countdown_set(t, ht_sample_gap(&t->rng, rate));
-	if (!record_alloc(q, n, cfa))
-		ht_arena_retag(q, n, HT_BLK_PLAIN);
+	record_alloc(q, n, cfa);
 	refresh_stats(0);
 }
 
