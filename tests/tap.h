@@ -41,6 +41,16 @@ static inline int tap_ok(int pass, const char *file, int line, const char *fmt, 
 		printf("#   got '%s', want '%s'\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
 } while (0)
 
+/* skip(reason): one test that cannot run here, printed as TAP's
+ * "ok N # SKIP reason" and counted apart by tests/run.sh. Only for a
+ * reason that holds on every machine alike, never for a missing
+ * dependency (scripts/deps.sh installs those: a missing one fails). */
+static inline void skip(const char *reason)
+{
+	printf("ok %d # SKIP %s\n", ++tap_n, reason);
+	fflush(stdout);
+}
+
 /* Prints the plan and returns the exit status for main. */
 static inline int done_testing(void)
 {
