@@ -271,6 +271,8 @@ collapsed run2.heap --addresses >run2-addr.txt
 if [ "$(cat /proc/sys/kernel/randomize_va_space 2>/dev/null)" != 0 ]; then
 	cmp -s run1-addr.txt run2-addr.txt
 	check $((!$?)) "two runs: ASLR put the code at other addresses"
+else
+	skip "ASLR is turned off on this machine (kernel.randomize_va_space = 0)"
 fi
 is "$(diffed d-runs.txt --format collapsed run1.heap run2.heap)" "0 0" \
 	"two runs of one binary: the collapsed diff is empty"
