@@ -13,15 +13,6 @@ unset HEAPTRACE_COLLECTOR HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_RING_MB \
 	HEAPTRACE_FOLLOW_FORK HEAPTRACE_PID HEAPTRACE_DISABLE HEAPTRACE_SIGNAL
 trap 'umount "$work/full" 2>/dev/null; rm -rf "$work"' EXIT
 
-# no_warning FILE DESCRIPTION: the report of FILE warns about nothing
-no_warning() {
-	if grep -q 'warning' "$1.txt"; then
-		fail "$2: the report warns about nothing"
-		grep 'warning' "$1.txt" | note
-	else
-		pass "$2: the report warns about nothing"
-	fi
-}
 
 # collector_of PID: the pid of the collector serving traced process PID,
 # found by its control socket (several collectors may run at once)
@@ -37,15 +28,6 @@ collector_of() {
 				fi
 			done
 		fi
-		sleep 0.05
-	done
-	return 1
-}
-
-# gone PID: waits up to 10 s for PID to end
-gone() {
-	for _ in $(seq 200); do
-		kill -0 "$1" 2>/dev/null || return 0
 		sleep 0.05
 	done
 	return 1

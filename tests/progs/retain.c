@@ -2,6 +2,8 @@
  * optionally pauses so it can be dumped. Usage:
  *   retain [N]           N rounds (default 1)
  *   retain -t THREADS N  the same work on THREADS threads at once
+ *   retain -s N          N rounds of site_a and site_c only (no site_b): the
+ *                        statistical test's many rounds at little memory
  * Per round: site_a keeps 100 blocks of 1000 bytes, site_b keeps 10 blocks
  * of 100000 bytes, site_c allocates and frees 1000 blocks of 64 bytes. */
 #include <pthread.h>
@@ -46,14 +48,15 @@ __attribute__((noinline)) void site_c(void)
 	}
 }
 
-static int rounds = 1;
+static int rounds = 1, no_b;
 
 static void *work(void *arg)
 {
 	(void)arg;
 	for (int r = 0; r < rounds; r++) {
 		site_a();
-		site_b();
+		if (!no_b)
+			site_b();
 		site_c();
 	}
 	return NULL;
@@ -63,7 +66,11 @@ int main(int argc, char **argv)
 {
 	int threads = 0;
 
-	if (argc > 2 && !strcmp(argv[1], "-t")) {
+	if (argc > 1 && !strcmp(argv[1], "-s")) {
+		no_b = 1;
+		argv++;
+		argc--;
+	} else if (argc > 2 && !strcmp(argv[1], "-t")) {
 		threads = atoi(argv[2]);
 		argv += 2;
 		argc -= 2;
