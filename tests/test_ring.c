@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../preload/ring.h"
 #include "tap.h"
@@ -50,6 +51,17 @@ static int64_t get(void)
 
 #define NPROD 4
 #define PER 200000
+#define DEADLINE 60 /* seconds: a lost record fails the test, it does not hang it */
+
+static int stop; /* set when the consumer gives up: producers stop too */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static void *producer(void *arg)
 {
@@ -57,7 +69,8 @@ static void *producer(void *arg)
 
 	for (i = 0; i < PER; i++)
 		while (put(id << 32 | i, 32) != 0)
-			;
+			if (__atomic_load_n(&stop, __ATOMIC_RELAXED))
+				return NULL;
 	return NULL;
 }
 
@@ -66,7 +79,8 @@ int main(void)
 	uint64_t next[NPROD] = { 0 };
 	pthread_t t[NPROD];
 	int i, n, bad = 0, full_at;
-	long got = 0;
+	long got = 0, idle = 0;
+	double give_up;
 
 	setup(1024);
 	is_int(get(), -1, "empty ring yields nothing");
@@ -95,14 +109,21 @@ int main(void)
 	}
 
 	setup(1 << 16);
+	give_up = now() + DEADLINE;
 	for (i = 0; i < NPROD; i++)
 		pthread_create(&t[i], NULL, producer, (void *)(uintptr_t)i);
 	for (bad = 0; got < (long)NPROD * PER;) {
 		int64_t v = get();
 		uint64_t id, seq;
 
-		if (v < 0)
+		if (v < 0) {
+			if (++idle % 4096 == 0 && now() > give_up) {
+				printf("# gave up after %d s with %ld of %ld records\n", DEADLINE,
+				       got, (long)NPROD * PER);
+				break;
+			}
 			continue;
+		}
 		id = (uint64_t)v >> 32;
 		seq = (uint64_t)v & 0xffffffff;
 		if (id >= NPROD || seq != next[id])
@@ -111,6 +132,7 @@ int main(void)
 			next[id]++;
 		got++;
 	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < NPROD; i++)
 		pthread_join(t[i], NULL);
 	is_int(got, (long)NPROD * PER, "%d producers: every record arrives", NPROD);
