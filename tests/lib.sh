@@ -59,6 +59,25 @@ value() {
 	printf '%s\n' "$out" | leaf_sum "$2"
 }
 
+# root: the outer end of every stack of a dynamically linked program's
+# main thread on this system (glibc 2.34 and later)
+root='_start;__libc_start_main;__libc_start_call_main'
+
+# whole FILE INDEX STACK VALUE DESCRIPTION: FILE, at function granularity
+# and by INDEX, has a stack that is exactly STACK, root to leaf, with
+# VALUE: a frame lost or added at either end fails
+whole() {
+	local out
+	out=$("$report" --format collapsed --functions --top 0 --sample-index "$2" "$1" 2>&1)
+	if printf '%s\n' "$out" | grep -qxF -- "$3 $4"; then
+		pass "$5"
+	else
+		fail "$5"
+		echo "#   no line '$3 $4' in:"
+		printf '%s\n' "$out" | note
+	fi
+}
+
 # leaf_sum FUNCTION: sums the collapsed lines on stdin whose leaf is
 # FUNCTION; fails when there is none
 leaf_sum() {

@@ -18,9 +18,10 @@ is "$(value exact.heap site_c alloc_space)" 128000 "rate 1: site_c allocated exa
 no_warning exact.heap "rate 1: nothing was dropped"
 grep -q 'Calls: .*allocs' exact.heap.txt
 check $? "the report shows exact call totals"
-# stacks: root first, main -> work -> site
-"$report" --format collapsed --functions exact.heap | grep -q ';main;work;site_a '
-check $? "stacks name main;work;site_a"
+# whole stacks, root to leaf: _start ... main -> work -> site
+whole exact.heap inuse_space "$root;main;work;site_a" 200000 "rate 1: site_a's whole stack, _start to site_a"
+whole exact.heap inuse_space "$root;main;work;site_b" 2000000 "rate 1: site_b's whole stack (calloc)"
+whole exact.heap alloc_objects "$root;main;work;site_c" 2000 "rate 1: site_c's whole stack (freed blocks)"
 
 # the same call site at the same stack pointer, reached through different
 # callers: each sample's stack is its own (the shim's stack cache checks

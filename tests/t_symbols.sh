@@ -100,6 +100,10 @@ collapsed tmpl.heap --functions >tmpl-fn.txt
 is "$(val tmpl-fn.txt ";main;fill(unsigned long, int);util::make_buf(unsigned long) ")" 3000 \
 	"--functions: main;fill(unsigned long, int);util::make_buf(unsigned long)"
 lacks tmpl-fn.txt "tmpl.cpp" "--functions: no file names"
+whole tmpl.heap inuse_space "$root;main;fill(unsigned long, int);util::make_buf(unsigned long)" 3000 \
+	"C++, inlined: the whole stack, _start to the inlined util::make_buf"
+whole tmpl.heap inuse_space "$root;main;Pool<int>::grow(unsigned long);operator new(unsigned long)" 1000 \
+	"C++: the whole stack, _start to libstdc++'s operator new"
 collapsed tmpl.heap --files >tmpl-files.txt
 is "$(val tmpl-files.txt ";$src/tmpl.cpp;$src/tmpl.cpp;operator new")" 2920 \
 	"--files: both Pool stacks are one, named by the source path"
@@ -123,6 +127,8 @@ is "$(cut -d' ' -f2 host.out)" unloaded "the host dlopens the plugin (absolute p
 collapsed plugin.heap >plugin.txt
 is "$(val plugin.txt ";main host.c:$hc;plugin_keep plugin.c:$pm ")" 20000 \
 	"after dlclose the final snapshot names main host.c:$hc -> plugin_keep plugin.c:$pm"
+whole plugin.heap inuse_space "$root;main;plugin_keep" 20000 \
+	"dlclose'd plugin: the whole stack, _start to plugin_keep"
 # the usual relative name: the collector must still find the file
 traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=plugin-rel.heap -- ./host 20 ./libplugin.so >host.out
 is "$(cut -d' ' -f2 host.out)" unloaded "the host dlopens ./libplugin.so (relative path) and unloads it"
