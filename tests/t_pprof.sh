@@ -193,6 +193,23 @@ else
 	b=$(ht_total "$report" r3.heap)
 	[ -n "$a" ] && [ "$a" = "$b" ]
 	check $? "heap_v2: go tool pprof reads it, total $a, heaptrace $b"
+	# sampled: the legacy text carries the raw sample counts and the rate,
+	# and pprof unsamples them itself (by each stack's mean size, which
+	# is each block's size here): its totals must be heaptrace's estimates
+	# (to the unit per stack that each side rounds, and 0.1%), not the raw counts
+	"$report" --format heap_v2 -o rs.hv2 rs.heap
+	for idx in inuse_space inuse_objects alloc_space alloc_objects; do
+		a=$(pp -top -unit=B -sample_index=$idx rs.hv2 |
+			awk '/ of .* total$/ { t = $(NF - 1); gsub(/B/, "", t); print t }')
+		b=$(ht_total "$report" --sample-index $idx rs.heap)
+		# "heap profile: INUSE_OBJ: INUSE_SPACE [ALLOC_OBJ: ALLOC_SPACE] @ heap_v2/RATE"
+		col=$(echo "inuse_objects 3 inuse_space 4 alloc_objects 5 alloc_space 6" |
+			awk -v i=$idx '{ for (k = 1; k < NF; k += 2) if ($k == i) print $(k + 1) }')
+		raw=$(awk -v c="$col" 'NR == 1 { gsub(/[\[\]:]/, " "); print $c }' rs.hv2)
+		[ -n "$a" ] && [ -n "$b" ] && [ -n "$raw" ] && awk -v a="$a" -v b="$b" -v r="$raw" \
+			'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 5 + b / 1000 && b > r * 1.01) }'
+		check $? "heap_v2, sampled, $idx: go tool pprof unsamples it to $a, heaptrace $b (raw $raw)"
+	done
 fi
 if [ -s pprof.err ] && grep -v '^Local symbolization failed' pprof.err | grep -q .; then
 	echo "# go tool pprof said:"
