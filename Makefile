@@ -4,6 +4,7 @@
 #   make demo       install dependencies, build, run the bundled demo
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make bench      benchmark against no tracer, heaptrack and jemalloc's profiler
+#   make mutate     the tests against a list of small bugs: each must be caught
 #   SANITIZE=address,undefined  instruments everything but the shim
 
 PREFIX ?= /usr/local
@@ -130,6 +131,11 @@ check-deps:
 test: check-deps all $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
 	@tests/run.sh
 
+test-progs: $(TEST_UNITS) $(TEST_PROGS)
+
+mutate: check-deps all test-progs
+	@scripts/mutate
+
 demo: check-deps all tests/progs/demo
 	@scripts/demo.sh
 
@@ -153,7 +159,7 @@ clean:
 		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
 	rm -rf tests/out
 
-.PHONY: all test demo bench install clean check-deps fuzz
+.PHONY: all test test-progs mutate demo bench install clean check-deps fuzz
 .SECONDARY:
 
 -include $(wildcard preload/*.d collector/*.d tests/*.d)
