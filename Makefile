@@ -30,11 +30,11 @@ TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o collector/stats.o \
 	collector/report.o collector/aggregate.o collector/control.o \
-	collector/pprof.o collector/flame.o collector/series.o
+	collector/pprof.o collector/flame.o collector/series.o collector/sampling.o
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
 
-TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot \
+TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_aggregate tests/test_arena
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \

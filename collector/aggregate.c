@@ -17,7 +17,41 @@ struct pstack {
 	uint32_t n;
 	double inuse_objects, inuse_space, alloc_objects, alloc_space;
 	uint64_t inuse_samples, alloc_samples;
+	struct ht_stack_error err;
 };
+
+/* Adds a sample of a block of size bytes, weight w and share of the
+ * variance of an object count e, to a stack's error (struct ht_stack_error). */
+static void note_sample(struct ht_stack_error *r, uint64_t size, double w, double e)
+{
+	double b = (double)size;
+
+	r->var[HT_INUSE_OBJECTS] += e;
+	r->var[HT_ALLOC_OBJECTS] += e;
+	r->var[HT_INUSE_SPACE] += e * b * b;
+	r->var[HT_ALLOC_SPACE] += e * b * b;
+	if (w - 1 > r->share_objects)
+		r->share_objects = w - 1;
+	if ((w - 1) * b > r->share_space)
+		r->share_space = (w - 1) * b;
+	if (size && (!r->min_size || size < r->min_size))
+		r->min_size = size;
+	if (w < 2) {
+		if (size > r->lump_size)
+			r->lump_size = size;
+		r->lump_mass += w - 1;
+		if (w - 1 > r->lump_one)
+			r->lump_one = w - 1;
+	}
+}
+
+/* Block of size bytes at rate: its weight w (objects it stands for) and
+ * its share of the variance of an object count, w(w-1) = (1-p)/p^2. */
+static double block_error(uint64_t size, uint64_t rate, double *w)
+{
+	*w = ht_sample_weight(size, rate);
+	return *w > 1 ? *w * (*w - 1) : 0;
+}
 
 struct live {
 	uint64_t addr;    /* 0 = empty slot */
@@ -272,7 +306,7 @@ static void retire(struct ht_profile *p, size_t j)
 {
 	struct live *b = &p->live[j];
 	struct pstack *s = &p->stacks[b->stack];
-	double w = ht_sample_weight(b->size, p->rate);
+	double w, e = block_error(b->size, p->rate, &w);
 
 	s->inuse_samples--;
 	p->inuse_space -= w * (double)b->size;
@@ -280,9 +314,13 @@ static void retire(struct ht_profile *p, size_t j)
 		/* exact zero, not the sum of rounding errors */
 		s->inuse_objects = 0;
 		s->inuse_space = 0;
+		s->err.var[HT_INUSE_OBJECTS] = 0;
+		s->err.var[HT_INUSE_SPACE] = 0;
 	} else {
 		s->inuse_objects -= w;
 		s->inuse_space -= w * (double)b->size;
+		s->err.var[HT_INUSE_OBJECTS] -= e;
+		s->err.var[HT_INUSE_SPACE] -= e * (double)b->size * (double)b->size;
 	}
 	live_remove(p, j);
 }
@@ -292,7 +330,7 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 {
 	size_t j;
 	struct pstack *s;
-	double w;
+	double w, e;
 
 	if (!addr)
 		return 0;
@@ -315,7 +353,8 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	p->live[j].stack = (uint32_t)si;
 	p->nlive++;
 	s = &p->stacks[si];
-	w = ht_sample_weight(size, p->rate);
+	e = block_error(size, p->rate, &w);
+	note_sample(&s->err, size, w, e);
 	s->alloc_samples++;
 	s->inuse_samples++;
 	s->alloc_objects += w;
@@ -506,6 +545,7 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 
 	if (add_modules(p, s) != 0 || locmap_init(&lm, p->nframes) != 0)
 		goto out;
+	s->stack_error = 1;
 	for (i = 0; i < p->nstacks; i++)
 		if (p->stacks[i].n > maxn)
 			maxn = p->stacks[i].n;
@@ -532,6 +572,11 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 		st.alloc_space = ps->alloc_space;
 		st.inuse_samples = ps->inuse_samples;
 		st.alloc_samples = ps->alloc_samples;
+		st.err = ps->err;
+		/* sums kept by subtraction may end a rounding error below 0 */
+		for (k = 0; k < 4; k++)
+			if (!(st.err.var[k] > 0))
+				st.err.var[k] = 0;
 		if (ht_snapshot_add_stack(s, &st) == HT_NONE)
 			goto out;
 	}

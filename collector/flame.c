@@ -23,7 +23,8 @@ struct fnode {
 	uint32_t parent, child, next;
 	uint32_t depth;
 	double w;             /* width basis: the value (diff: max(base, cur)) */
-	double b, c, var;     /* diff: base and current values; variance */
+	double b, c;          /* diff: base and current values */
+	struct ht_err err;    /* the sampling error of the node's figure */
 	double x;             /* layout, px */
 };
 
@@ -91,12 +92,12 @@ static uint32_t ft_child(struct ftree *t, uint32_t parent, uint32_t name)
 	return (uint32_t)(t->nn - 1);
 }
 
-static void ft_add(struct fnode *n, double w, double b, double c, double var)
+static void ft_add(struct fnode *n, double w, double b, double c, const struct ht_err *e)
 {
 	n->w += w;
 	n->b += b;
 	n->c += c;
-	n->var += var;
+	ht_err_add(&n->err, e);
 }
 
 /* The tree of the shown stacks, root first. */
@@ -116,10 +117,10 @@ static void build(struct ftree *t, const struct ht_report_stacks *a, enum ht_ind
 
 		if (st->hidden || !(width > 0))
 			continue;
-		ft_add(&t->n[0], width, b, c, st->var[w]);
+		ft_add(&t->n[0], width, b, c, &st->err[w]);
 		for (uint32_t k = st->n; k-- > 0; ) {
 			at = ft_child(t, at, a->ids[st->first + k]);
-			ft_add(&t->n[at], width, b, c, st->var[w]);
+			ft_add(&t->n[at], width, b, c, &st->err[w]);
 		}
 	}
 }
@@ -290,7 +291,7 @@ static void color_diff(char *buf, size_t len, const struct fnode *n, double maxa
 		snprintf(buf, len, "rgb(215,215,215)");
 		return;
 	}
-	if (ht_report_within_noise(d, n->var) && t > 0.12)
+	if (ht_err_within(d, &n->err) && t > 0.12)
 		t = 0.12;
 	t = 0.15 + 0.85 * t;
 	lo = (int)lround(225 * (1 - t));
@@ -504,17 +505,16 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 				ht_report_fmt_value(n->b, o->index, 0, o->unit, b1, sizeof(b1)),
 				ht_report_fmt_value(n->c, o->index, 0, o->unit, b2, sizeof(b2)),
 				ht_report_fmt_value(d, o->index, 1, o->unit, b3, sizeof(b3)));
-			if (n->var > 0)
-				fprintf(out, " %s%s", ht_report_fmt_interval(n->var, o->index, o->unit,
+			if (ht_err_var(&n->err) > 0)
+				fprintf(out, " %s%s", ht_report_fmt_interval(&n->err, o->index, o->unit,
 									     b4, sizeof(b4)),
-					ht_report_within_noise(d, n->var) ?
-					" (within sampling noise)" : "");
+					ht_err_within(d, &n->err) ? " (within sampling noise)" : "");
 		} else {
 			fprintf(out, "\n%s (%s)",
 				ht_report_fmt_value(n->w, o->index, 0, o->unit, b1, sizeof(b1)),
 				ht_report_fmt_pct(n->w, t.n[0].w, b2, sizeof(b2)));
-			if (n->var > 0)
-				fprintf(out, " %s", ht_report_fmt_interval(n->var, o->index, o->unit,
+			if (ht_err_var(&n->err) > 0)
+				fprintf(out, " %s", ht_report_fmt_interval(&n->err, o->index, o->unit,
 									   b3, sizeof(b3)));
 		}
 		fprintf(out, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "

@@ -399,6 +399,39 @@ int ht_report_exact(const struct ht_snapshot *s)
 	return s->rate <= 1 || (s->flags & HT_SNAP_EXACT);
 }
 
+/* The share of one sample (sampling.h) for a stack of average block size
+ * avg, in files written before the per-sample sums. */
+static double avg_share(const struct ht_snapshot *s, double avg, int bytes)
+{
+	double w = ht_sample_weight(avg < 1 ? 1 : (uint64_t)avg, s->rate);
+
+	return w > 1 ? (w - 1) * (bytes ? avg : 1) : 0;
+}
+
+/* The variance of an object count, from the samples' own weights, but no
+ * less than its byte count's error allows: the samples say little of the
+ * blocks much smaller than those they hit, each of which stands for many
+ * objects and is seldom sampled (a stack of 64 B to 1 MB blocks draws its
+ * samples from the large ones). No block of the stack is smaller than the
+ * smallest sampled one, it is assumed, so its objects are at most the
+ * upper end of its bytes over that size; the variance is raised until the
+ * count's normal 97.5% end reaches that far. For a stack of one size this
+ * changes little: the two ends are the same interval, scaled. */
+static double objects_variance(const struct ht_stack *st, enum ht_index which)
+{
+	enum ht_index bw = which == HT_INUSE_OBJECTS ? HT_INUSE_SPACE : HT_ALLOC_SPACE;
+	double v = st->err.var[which] > 0 ? st->err.var[which] : 0, y = ht_stack_value(st, which);
+	double lo, hi, cap;
+
+	if (!st->err.min_size || !(v > 0))
+		return v;
+	ht_interval(ht_stack_value(st, bw), st->err.var[bw], st->err.share_space, &lo, &hi);
+	cap = hi / (double)st->err.min_size;
+	if (cap > y && ((cap - y) / 1.96) * ((cap - y) / 1.96) > v)
+		v = ((cap - y) / 1.96) * ((cap - y) / 1.96);
+	return v;
+}
+
 double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_stack *st,
 				enum ht_index which)
 {
@@ -408,8 +441,12 @@ double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_sta
 	double space = inuse ? st->inuse_space : st->alloc_space;
 	double avg, w, per_sample;
 
-	if (ht_report_exact(s) || n <= 0 || !(objects > 0) || !(space > 0) ||
-	    !isfinite(objects) || !isfinite(space))
+	if (ht_report_exact(s) || n <= 0)
+		return 0;
+	if (s->stack_error)
+		return which == HT_INUSE_OBJECTS || which == HT_ALLOC_OBJECTS ?
+		       objects_variance(st, which) : (st->err.var[which] > 0 ? st->err.var[which] : 0);
+	if (!(objects > 0) || !(space > 0) || !isfinite(objects) || !isfinite(space))
 		return 0;
 	avg = space / objects;
 	w = ht_sample_weight(avg < 1 ? 1 : (uint64_t)avg, s->rate); /* 1/p */
@@ -422,14 +459,46 @@ double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_sta
 	return n * per_sample;
 }
 
-double ht_report_interval(double var)
+/* The largest share of one sample of st in counter which (sampling.h). */
+static double stack_share(const struct ht_snapshot *s, const struct ht_stack *st,
+			  enum ht_index which)
 {
-	return var > 0 ? 1.96 * sqrt(var) : 0;
+	int bytes = which == HT_INUSE_SPACE || which == HT_ALLOC_SPACE;
+
+	if (ht_report_exact(s))
+		return 0;
+	if (s->stack_error)
+		return bytes ? st->err.share_space : st->err.share_objects;
+	if (!(st->alloc_objects > 0) || !(st->alloc_space > 0) ||
+	    !isfinite(st->alloc_space / st->alloc_objects))
+		return 0;
+	return avg_share(s, st->alloc_space / st->alloc_objects, bytes);
 }
 
-int ht_report_within_noise(double change, double var)
+void ht_report_stack_err(const struct ht_snapshot *s, const struct ht_stack *st,
+			 enum ht_index which, struct ht_err *e)
 {
-	return var > 0 && fabs(change) < ht_report_interval(var);
+	int bytes = which == HT_INUSE_SPACE || which == HT_ALLOC_SPACE;
+	int inuse = which == HT_INUSE_SPACE || which == HT_INUSE_OBJECTS;
+
+	memset(e, 0, sizeof(*e));
+	if (ht_report_exact(s) || !(inuse ? st->inuse_samples : st->alloc_samples))
+		return;
+	e->up = ht_stack_value(st, which);
+	e->up_var = ht_report_stack_variance(s, st, which);
+	e->share = e->up_var > 0 ? stack_share(s, st, which) : 0;
+	if (s->stack_error && st->err.lump_size) {
+		e->lump = bytes ? (double)st->err.lump_size : 1;
+		e->lump_mass = st->err.lump_mass;
+		e->lump_one = st->err.lump_one;
+	}
+}
+
+int ht_report_same_run(const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
+	return base && cur && base->stack_error && cur->stack_error && base->pid == cur->pid &&
+	       base->start_time_ns == cur->start_time_ns && base->rate == cur->rate &&
+	       base->time_ns <= cur->time_ns && strcmp(str(base->exe), str(cur->exe)) == 0;
 }
 
 /* ---- aggregation by name ---- */
@@ -689,16 +758,82 @@ void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *
 
 		for (int w = 0; w < 4; w++) {
 			double v = ht_stack_value(st, (enum ht_index)w);
+			struct ht_err e;
 
 			/* a NaN would break every sort; the reader should refuse it */
 			if (!isfinite(v))
 				continue;
 			as->v[w] += sign * v;
 			as->side[side][w] += fabs(sign) * v;
-			as->var[w] += sign * sign * ht_report_stack_variance(s, st, (enum ht_index)w);
+			ht_report_stack_err(s, st, (enum ht_index)w, &e);
+			ht_err_add(&as->side_err[side][w], &e);
 		}
 	}
 	free(map);
+}
+
+static double clamp0(double v)
+{
+	return v > 0 ? v : 0;
+}
+
+/* Within one run the samples of blocks that lived through both snapshots
+ * cancel, and the error is that of what changed (sampling.c): the blocks
+ * allocated in between and live at the current snapshot (up), and those
+ * live at the base and freed since (down). Neither is in the snapshots as
+ * such; each is bounded by two figures that hold it: up by the current
+ * in-use and by what was allocated in between, down by the base's in-use
+ * and by what was freed in between (alloc - inuse grew by it). The
+ * allocation counters only grow: their change is the allocations in
+ * between, exactly. */
+static void same_run_err(const struct agg_stack *as, int w, struct ht_err *e)
+{
+	int bytes = w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
+	int aw = bytes ? HT_ALLOC_SPACE : HT_ALLOC_OBJECTS, iw = bytes ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
+	double ab = as->side[0][aw], ac = as->side[1][aw], ib = as->side[0][iw], ic = as->side[1][iw];
+	double vab = as->side_err[0][aw].up_var, vac = as->side_err[1][aw].up_var;
+	double vib = as->side_err[0][iw].up_var, vic = as->side_err[1][iw].up_var;
+
+	/* shares and lumps: the larger side's, which holds the other */
+	*e = as->side_err[1][aw];
+	ht_err_add(e, &as->side_err[0][aw]);
+	e->lump_mass = fmax(as->side_err[0][aw].lump_mass, as->side_err[1][aw].lump_mass);
+	e->diff = 1;
+	if (w == aw) {
+		e->up = clamp0(ac - ab);
+		e->up_var = clamp0(vac - vab);
+		e->down = e->down_var = 0;
+		return;
+	}
+	e->up = clamp0(fmin(ic, ac - ab));
+	e->up_var = clamp0(fmin(vic, vac - vab));
+	e->down = clamp0(fmin(ib, (ac - ic) - (ab - ib)));
+	e->down_var = clamp0(fmin(vib, (vac - vic) - (vab - vib)));
+}
+
+void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same)
+{
+	for (size_t i = 0; i < a->nst; i++) {
+		struct agg_stack *as = &a->st[i];
+
+		for (int w = 0; w < 4; w++) {
+			struct ht_err *e = &as->err[w];
+			const struct ht_err *b = &as->side_err[0][w];
+
+			if (same) {
+				same_run_err(as, w, e);
+				continue;
+			}
+			*e = as->side_err[1][w];
+			e->down = b->up;
+			e->down_var = b->up_var;
+			e->share = fmax(e->share, b->share);
+			e->lump = fmax(e->lump, b->lump);
+			e->lump_mass += b->lump_mass;
+			e->lump_one = fmax(e->lump_one, b->lump_one);
+			e->diff = diff;
+		}
+	}
 }
 
 size_t ht_report_stacks_count(const struct ht_report_stacks *a)
@@ -719,10 +854,10 @@ double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 	return a->st[i].v[which];
 }
 
-double ht_report_stacks_variance(const struct ht_report_stacks *a, size_t i,
-				 enum ht_index which)
+const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
+					  enum ht_index which)
 {
-	return a->st[i].var[which];
+	return &a->st[i].err[which];
 }
 
 int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i)
@@ -768,6 +903,7 @@ struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
 	if (base)
 		ht_report_stacks_add(a, base, -1);
 	ht_report_stacks_add(a, cur, 1);
+	ht_report_stacks_finish(a, base != NULL, ht_report_same_run(base, cur));
 	return a;
 }
 
@@ -817,11 +953,11 @@ static const char *fmt_value(double v, const struct ht_report_opts *o, int sign,
 	return ht_report_fmt_value(v, o->index, sign, o->unit, buf, len);
 }
 
-const char *ht_report_fmt_interval(double var, enum ht_index w, int unit,
+const char *ht_report_fmt_interval(const struct ht_err *e, enum ht_index w, int unit,
 				   char *buf, size_t len)
 {
 	static const char *const cu[] = { "", "k", "M", "G", "T" };
-	double v = ht_report_interval(var), base = is_bytes(w) ? 1024 : 1000;
+	double v = ht_err_half(e), base = is_bytes(w) ? 1024 : 1000;
 	int k = 0;
 
 	if (!(v >= 0.5))
@@ -868,14 +1004,6 @@ double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w)
 	return t;
 }
 
-static double snapshot_variance(const struct ht_snapshot *s, enum ht_index w)
-{
-	double t = 0;
-
-	for (size_t i = 0; i < s->nstacks; i++)
-		t += ht_report_stack_variance(s, &s->stacks[i], w);
-	return t;
-}
 
 static void fmt_time(int64_t ns, char *buf, size_t len)
 {
@@ -969,12 +1097,92 @@ static void write_filters(FILE *out, const struct ht_report_opts *o)
 	fprintf(out, "\n");
 }
 
-static void write_header(FILE *out, const struct ht_snapshot *base,
+/* The error of the total of counter w over every stack of a. */
+static void total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e)
+{
+	memset(e, 0, sizeof(*e));
+	for (size_t i = 0; i < a->nst; i++)
+		ht_err_add(e, &a->st[i].err[w]);
+}
+
+/* The total of counter w that s's exact call counts give, in *t: live
+ * objects, blocks handed out, bytes requested. 0 when they give none (bytes
+ * in use: frees are not counted by size). */
+static int exact_total(const struct ht_snapshot *s, enum ht_index w, double *t)
+{
+	const struct ht_counts *c = &s->counts;
+
+	switch (w) {
+	case HT_INUSE_OBJECTS:
+		*t = (double)(int64_t)(c->alloc_calls - c->free_calls);
+		return 1;
+	case HT_ALLOC_OBJECTS:
+		*t = (double)c->alloc_calls;
+		return 1;
+	case HT_ALLOC_SPACE:
+		*t = (double)c->alloc_bytes;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* What a sampled report can and cannot see: its total with the total's
+ * interval, reconciled with the exact count beside it, and the detection
+ * limit of its rate (sampling.h). Nothing for exact snapshots. */
+static void write_sampling(FILE *out, const struct ht_report_stacks *a,
+			   const struct ht_snapshot *base, const struct ht_snapshot *cur,
+			   const struct ht_report_opts *o)
+{
+	char b1[64], b2[64], b3[64], b4[64];
+	const char *idx = ht_report_index_name(o->index);
+	int inuse = o->index == HT_INUSE_SPACE || o->index == HT_INUSE_OBJECTS;
+	struct ht_err e;
+	double t, x, xb, lo, hi, rate;
+
+	total_err(a, o->index, &e);
+	t = ht_report_snapshot_total(cur, o->index) - (base ? ht_report_snapshot_total(base, o->index) : 0);
+	if (base) {
+		fprintf(out, "Total: base %s, current %s, change %s",
+			fmt_value(ht_report_snapshot_total(base, o->index), o, 0, b1, sizeof(b1)),
+			fmt_value(ht_report_snapshot_total(cur, o->index), o, 0, b2, sizeof(b2)),
+			fmt_value(t, o, 1, b3, sizeof(b3)));
+		if (!ht_report_exact(base) || !ht_report_exact(cur))
+			fprintf(out, " %s%s", ht_report_fmt_interval(&e, o->index, o->unit, b4, sizeof(b4)),
+				ht_err_within(ht_report_rounded(t), &e) ? " (within sampling noise)" : "");
+		fprintf(out, "\n");
+		if ((!ht_report_exact(base) || !ht_report_exact(cur)) &&
+		    exact_total(cur, o->index, &x) && exact_total(base, o->index, &xb))
+			fprintf(out, "Exact change: %s %s (the call counts)\n",
+				fmt_value(x - xb, o, 1, b1, sizeof(b1)), idx);
+	} else if (!ht_report_exact(cur)) {
+		ht_err_bounds(&e, t, &lo, &hi);
+		fprintf(out, "Total: %s %s (95%% interval %s to %s)", fmt_value(t, o, 0, b1, sizeof(b1)),
+			ht_report_fmt_interval(&e, o->index, o->unit, b2, sizeof(b2)),
+			fmt_value(lo, o, 0, b3, sizeof(b3)), fmt_value(hi, o, 0, b4, sizeof(b4)));
+		if (exact_total(cur, o->index, &x)) {
+			fprintf(out, "; exact %s (the call counts)", fmt_value(x, o, 0, b1, sizeof(b1)));
+			if (ht_report_rounded(x) < lo || ht_report_rounded(x) > hi)
+				fprintf(out, ", %s of it in no stack shown",
+					fmt_value(x - t, o, 1, b2, sizeof(b2)));
+		}
+		fprintf(out, "\n");
+	}
+	rate = (double)cur->rate;
+	if (base && !ht_report_exact(base) && (ht_report_exact(cur) || base->rate > cur->rate))
+		rate = (double)base->rate;
+	if (ht_report_exact(cur) && (!base || ht_report_exact(base)))
+		return;
+	fprintf(out, "Detection limit: a stack %s less than %s has a 5%% chance or more "
+		"of no sample, and is then not listed\n", inuse ? "holding" : "that allocated",
+		ht_fmt_bytes(ht_detection_limit((uint64_t)rate), b1, sizeof(b1)));
+}
+
+static void write_header(FILE *out, const struct ht_report_stacks *a,
+			 const struct ht_snapshot *base,
 			 const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
 	const char *idx = ht_report_index_name(o->index);
-	char b1[64], b2[64], b3[64], b4[64];
-	double tb, tc, var;
 
 	if (!base) {
 		if (o->cur_label)
@@ -982,6 +1190,7 @@ static void write_header(FILE *out, const struct ht_snapshot *base,
 		ht_report_write_snapshot_info(out, "", cur);
 		fprintf(out, "Type: %s\n", idx);
 		write_filters(out, o);
+		write_sampling(out, a, NULL, cur, o);
 		return;
 	}
 	fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
@@ -992,20 +1201,7 @@ static void write_header(FILE *out, const struct ht_snapshot *base,
 		fprintf(out, "note: base and current come from different executables\n");
 	fprintf(out, "Type: %s, current minus base\n", idx);
 	write_filters(out, o);
-	tb = ht_report_snapshot_total(base, o->index);
-	tc = ht_report_snapshot_total(cur, o->index);
-	fprintf(out, "Total: base %s, current %s, change %s",
-		fmt_value(tb, o, 0, b1, sizeof(b1)),
-		fmt_value(tc, o, 0, b2, sizeof(b2)),
-		fmt_value(tc - tb, o, 1, b3, sizeof(b3)));
-	if (!ht_report_exact(base) || !ht_report_exact(cur)) {
-		var = snapshot_variance(base, o->index) + snapshot_variance(cur, o->index);
-		fprintf(out, " %s%s",
-			ht_report_fmt_interval(var, o->index, o->unit, b4, sizeof(b4)),
-			ht_report_within_noise(ht_report_rounded(tc - tb), var) ?
-			" (within sampling noise)" : "");
-	}
-	fprintf(out, "\n");
+	write_sampling(out, a, base, cur, o);
 }
 
 /* ---- rows by frame name: the base of top and tree ---- */
@@ -1013,7 +1209,7 @@ static void write_header(FILE *out, const struct ht_snapshot *base,
 struct node {
 	uint32_t id;
 	double flat, cum;
-	double flat_var, cum_var;
+	struct ht_err flat_err, cum_err;
 };
 
 struct rows {
@@ -1037,7 +1233,7 @@ static int cmp_nodes(const void *x, const void *y, void *ctx)
 	return strcmp(a->names[p->id], a->names[q->id]);
 }
 
-/* Sums flat and cum (with their variances) per name over the shown stacks,
+/* Sums flat and cum (with their errors) per name over the shown stacks,
  * keeps the names with a non-zero figure (and matching peek, if given),
  * sorted by flat, then cum, then name. */
 static void make_rows(struct rows *r, const struct ht_report_stacks *a,
@@ -1050,15 +1246,16 @@ static void make_rows(struct rows *r, const struct ht_report_stacks *a,
 	r->total = 0;
 	for (size_t i = 0; i < a->nst; i++) {
 		const struct agg_stack *st = &a->st[i];
-		double v = st->v[o->index], var = st->var[o->index];
+		double v = st->v[o->index];
+		const struct ht_err *e = &st->err[o->index];
 
-		if (v == 0 && var == 0)
+		if (v == 0 && ht_err_var(e) == 0)
 			continue;
 		r->total += fabs(v);
 		if (st->hidden)
 			continue;
 		by[a->ids[st->first]].flat += v;
-		by[a->ids[st->first]].flat_var += var;
+		ht_err_add(&by[a->ids[st->first]].flat_err, e);
 		/* cum counts a name once per stack, even under recursion */
 		for (uint32_t k = 0; k < st->n; k++) {
 			uint32_t id = a->ids[st->first + k];
@@ -1066,7 +1263,7 @@ static void make_rows(struct rows *r, const struct ht_report_stacks *a,
 			if (seen[id] != i + 1) {
 				seen[id] = i + 1;
 				by[id].cum += v;
-				by[id].cum_var += var;
+				ht_err_add(&by[id].cum_err, e);
 			}
 		}
 	}
@@ -1147,11 +1344,11 @@ static void write_top(FILE *out, const struct ht_report_stacks *a,
 		if (pass) {
 			write_showing(out, &r, shown, o, diff);
 			if (intervals && diff)
-				fprintf(out, "±95%%: approximate 95%% interval of the sampling "
-					"error; ~: the change is within it (sampling noise)\n");
+				fprintf(out, "±95%%: 95%% interval of the sampling error; ~: the "
+					"change is within it (sampling noise)\n");
 			else if (intervals)
-				fprintf(out, "±95%%: approximate 95%% interval of the "
-					"sampling error\n");
+				fprintf(out, "±95%%: 95%% interval of the sampling error (the "
+					"larger side of it)\n");
 			for (int c = 0; c < NCOLS; c++) {
 				if ((c == C_FLATI || c == C_CUMI) && !intervals)
 					continue;
@@ -1166,11 +1363,11 @@ static void write_top(FILE *out, const struct ht_report_stacks *a,
 
 			sum += n->flat;
 			fmt_value(n->flat, o, diff, cell[C_FLAT], 64);
-			ht_report_fmt_interval(n->flat_var, o->index, o->unit, cell[C_FLATI], 64);
+			ht_report_fmt_interval(&n->flat_err, o->index, o->unit, cell[C_FLATI], 64);
 			ht_report_fmt_pct(n->flat, r.total, cell[C_FLATP], 64);
 			ht_report_fmt_pct(sum, r.total, cell[C_SUM], 64);
 			fmt_value(n->cum, o, diff, cell[C_CUM], 64);
-			ht_report_fmt_interval(n->cum_var, o->index, o->unit, cell[C_CUMI], 64);
+			ht_report_fmt_interval(&n->cum_err, o->index, o->unit, cell[C_CUMI], 64);
 			ht_report_fmt_pct(n->cum, r.total, cell[C_CUMP], 64);
 			if (!pass) {
 				for (int c = 0; c < NCOLS; c++)
@@ -1184,10 +1381,10 @@ static void write_top(FILE *out, const struct ht_report_stacks *a,
 				fprintf(out, "%s%*s", c ? " " : "", w[c], cell[c]);
 				if (diff && intervals && (c == C_FLAT || c == C_CUM)) {
 					double v = c == C_FLAT ? n->flat : n->cum;
-					double var = c == C_FLAT ? n->flat_var : n->cum_var;
+					const struct ht_err *e = c == C_FLAT ? &n->flat_err : &n->cum_err;
 
 					v = ht_report_rounded(v);
-					putc(v != 0 && ht_report_within_noise(v, var) ? '~' : ' ', out);
+					putc(v != 0 && ht_err_within(v, e) ? '~' : ' ', out);
 				}
 			}
 			fprintf(out, "  %s\n", a->names[n->id]);
@@ -1593,11 +1790,11 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 		return -1;
 	switch (o->format) {
 	case HT_FORMAT_TEXT:
-		write_header(out, base, cur, o);
+		write_header(out, a, base, cur, o);
 		write_top(out, a, base, cur, o);
 		break;
 	case HT_FORMAT_TREE:
-		write_header(out, base, cur, o);
+		write_header(out, a, base, cur, o);
 		rc = write_tree(out, a, base, o, err, errlen);
 		break;
 	case HT_FORMAT_COLLAPSED:

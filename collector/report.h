@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sampling.h"
 #include "snapshot.h"
 
 /* How a frame is named (pprof's granularity options). */
@@ -123,11 +124,22 @@ size_t ht_report_stacks_count(const struct ht_report_stacks *a);
 const uint32_t *ht_report_stacks_frames(const struct ht_report_stacks *a, size_t i,
 					size_t *n);
 
-/* Counter which of stack i, and the variance of its estimate. */
+/* Counter which of stack i, and its sampling error (valid once
+ * ht_report_stacks_finish has run). */
 double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 			      enum ht_index which);
-double ht_report_stacks_variance(const struct ht_report_stacks *a, size_t i,
-				 enum ht_index which);
+const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
+					  enum ht_index which);
+
+/* Makes each stack's error from what was added: for a report (diff 0)
+ * the current snapshot's; for a diff, within one process (same: base and
+ * current are snapshots of one run, base the older) only what changed in
+ * between counts, else both sides' errors add. */
+void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same);
+
+/* Whether base and current are snapshots of one run of one process, base
+ * taken first, both with per-sample error sums: their samples are shared. */
+int ht_report_same_run(const struct ht_snapshot *base, const struct ht_snapshot *cur);
 
 /* Whether stack i is left out by the filters (its counters still count in
  * the totals that percentages are taken of, as in pprof). */
@@ -137,23 +149,19 @@ int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i);
 size_t ht_report_stacks_nnames(const struct ht_report_stacks *a);
 const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id);
 
-/* Sampling error. A sampled block of size S stands for 1/p blocks, with
- * p = 1 - exp(-S/rate) (DESIGN.md): a Horvitz-Thompson estimator, whose
- * variance is estimated by the sum over the samples of (1-p)/p^2 * y^2,
- * y = S for space and 1 for objects. A snapshot keeps only per-stack sums,
- * so every sample of a stack is taken to have the stack's average size
- * (space / objects): exact for stacks of one size, an approximation for
- * stacks of mixed sizes. Returns that variance for counter which of st (a
- * stack of s); 0 for exact snapshots (rate 1) and empty stacks. */
+/* Sampling error (sampling.h, sampling.c). A sampled block of size S
+ * stands for 1/p blocks, p = 1 - exp(-S/rate). The variance of counter
+ * which of st (a stack of s): the snapshot's per-sample sum when it has one
+ * (stack_error), else, for files written before those sums, every sample
+ * taken to have the stack's average size. 0 for exact snapshots (rate 1)
+ * and empty stacks. */
 double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_stack *st,
 				enum ht_index which);
 
-/* Half-width of the approximate 95% interval for a variance: 1.96 sd. */
-double ht_report_interval(double var);
-
-/* Whether a change is within sampling noise: |change| < 1.96 sd, sd from
- * the summed variances of both sides. False when var is 0 (exact). */
-int ht_report_within_noise(double change, double var);
+/* The error of counter which of st (a stack of s) on its own: estimate,
+ * variance and largest share of one sample; all zero when exact. */
+void ht_report_stack_err(const struct ht_snapshot *s, const struct ht_stack *st,
+			 enum ht_index which, struct ht_err *e);
 
 /* Writes the report of cur (or of cur minus base, when base is not NULL) in
  * o->format to out. Returns 0, or -1 if out has its error flag set

@@ -9,19 +9,22 @@
 #include <stdio.h>
 
 #include "report.h"
+#include "sampling.h"
 
 /* ---- report.c ---- */
 
 /* One stack of the aggregation, keyed by its names: ids[first .. first+n),
  * leaf first. v = side[1] - side[0]: what was added with a positive sign
  * (the current snapshot) minus what was added with a negative one (the
- * base). var adds the sampling variances of both sides. */
+ * base). side_err is each side's own sampling error (sampling.h), from
+ * which ht_report_stacks_finish makes err, the error of each v. */
 struct agg_stack {
 	uint32_t first, n;  /* into ids */
 	uint64_t hash;
 	double v[4];        /* by enum ht_index */
-	double var[4];
 	double side[2][4];  /* [0]: base (added with sign < 0), [1]: current */
+	struct ht_err side_err[2][4];
+	struct ht_err err[4];
 	int hidden;         /* left out by --focus/--ignore */
 };
 
@@ -62,9 +65,9 @@ const char *ht_report_fmt_value(double v, enum ht_index w, int sign, int unit,
 /* pprof's percentages: "100%", "12.50%", "0.5%", signed when negative. */
 const char *ht_report_fmt_pct(double v, double total, char *buf, size_t len);
 
-/* A 95% interval half-width from a variance, "±1.2MB", two or three
- * significant digits. */
-const char *ht_report_fmt_interval(double var, enum ht_index w, int unit,
+/* The 95% interval half-width of an error (ht_err_half), "±1.2MB", two or
+ * three significant digits; "±0" when the figure is exact. */
+const char *ht_report_fmt_interval(const struct ht_err *e, enum ht_index w, int unit,
 				   char *buf, size_t len);
 
 /* Sum of counter w over the stacks of s. */

@@ -38,14 +38,15 @@ struct series {
 	const struct ht_report_stacks *a;
 	size_t n;          /* snapshots */
 	size_t nst;        /* stacks */
-	double *val, *var; /* [stack * n + snapshot] */
+	double *val;       /* [stack * n + snapshot] */
+	struct ht_err *err; /* the error of each val, on its own */
 	double *total;     /* per snapshot, every stack */
 	double *peak, *slope, *r2, *score;
 	int *suspect;
 };
 
 #define VAL(s, i, k) ((s)->val[(i) * (s)->n + (k)])
-#define VAR(s, i, k) ((s)->var[(i) * (s)->n + (k)])
+#define ERR(s, i, k) ((s)->err[(i) * (s)->n + (k)])
 
 static double change(const struct series *s, size_t i)
 {
@@ -54,8 +55,19 @@ static double change(const struct series *s, size_t i)
 
 static int change_is_noise(const struct series *s, size_t i)
 {
-	return ht_report_within_noise(ht_report_rounded(change(s, i)),
-				      VAR(s, i, 0) + VAR(s, i, s->n - 1));
+	/* first and last taken as independent: the wider, safe side when
+	 * they share samples (one run) */
+	struct ht_err e = ERR(s, i, s->n - 1);
+
+	e.down = ERR(s, i, 0).up;
+	e.down_var = ERR(s, i, 0).up_var;
+	e.lump = fmax(e.lump, ERR(s, i, 0).lump);
+	e.lump_mass += ERR(s, i, 0).lump_mass;
+	e.lump_one = fmax(e.lump_one, ERR(s, i, 0).lump_one);
+	e.diff = 1;
+	if (ERR(s, i, 0).share > e.share)
+		e.share = ERR(s, i, 0).share;
+	return ht_err_within(ht_report_rounded(change(s, i)), &e);
 }
 
 static int cmp_peak(const void *x, const void *y, void *ctx)
@@ -113,7 +125,7 @@ static void build(struct series *s, struct ht_report_stacks *a,
 	s->n = n;
 	s->nst = a->nst;
 	s->val = ht_xcalloc(s->nst * n + 1, sizeof(double));
-	s->var = ht_xcalloc(s->nst * n + 1, sizeof(double));
+	s->err = ht_xcalloc(s->nst * n + 1, sizeof(*s->err));
 	s->total = ht_xcalloc(n, sizeof(double));
 	s->peak = ht_xcalloc(s->nst + 1, sizeof(double));
 	s->slope = ht_xcalloc(s->nst + 1, sizeof(double));
@@ -125,11 +137,13 @@ static void build(struct series *s, struct ht_report_stacks *a,
 
 		for (size_t j = 0; j < sn->nstacks; j++) {
 			double v = ht_stack_value(&sn->stacks[j], w);
+			struct ht_err e;
 
 			if (!isfinite(v))
 				continue;
 			VAL(s, maps[k][j], k) += v;
-			VAR(s, maps[k][j], k) += ht_report_stack_variance(sn, &sn->stacks[j], w);
+			ht_report_stack_err(sn, &sn->stacks[j], w, &e);
+			ht_err_add(&ERR(s, maps[k][j], k), &e);
 			s->total[k] += v;
 		}
 		free(maps[k]);
@@ -153,7 +167,7 @@ static void build(struct series *s, struct ht_report_stacks *a,
 static void free_series(struct series *s)
 {
 	free(s->val);
-	free(s->var);
+	free(s->err);
 	free(s->total);
 	free(s->peak);
 	free(s->slope);

@@ -40,12 +40,13 @@ enum {
 	SEC_LOCATIONS,
 	SEC_FRAMES,
 	SEC_STACKS,
+	SEC_STACK_ERROR,
 	SEC_MAX
 };
 
 static const char *const sec_name[SEC_MAX] = {
 	"", "strings", "meta", "counts", "drops", "metrics", "modules",
-	"functions", "lines", "locations", "frames", "stacks",
+	"functions", "lines", "locations", "frames", "stacks", "stack error",
 };
 
 /* Fixed payload sizes, and record sizes of the array sections. */
@@ -59,6 +60,7 @@ static const char *const sec_name[SEC_MAX] = {
 #define LOCATION_SIZE 24
 #define FRAME_SIZE    4
 #define STACK_SIZE    56
+#define STACK_ERROR_SIZE 80
 
 /* Every index is a u32 and HT_NONE is reserved, so no array may hold more. */
 #define MAX_ELEMS ((size_t)HT_NONE - 1)
@@ -492,6 +494,16 @@ static int validate(const struct ht_snapshot *s, const char *what, char *err,
 		    check_counter(st->alloc_objects, "alloc_objects", i, what, err, errlen) ||
 		    check_counter(st->alloc_space, "alloc_space", i, what, err, errlen))
 			return -1;
+		if (s->stack_error &&
+		    (check_counter(st->err.var[0], "error of inuse_space", i, what, err, errlen) ||
+		     check_counter(st->err.var[1], "error of inuse_objects", i, what, err, errlen) ||
+		     check_counter(st->err.var[2], "error of alloc_space", i, what, err, errlen) ||
+		     check_counter(st->err.var[3], "error of alloc_objects", i, what, err, errlen) ||
+		     check_counter(st->err.share_objects, "error share of objects", i, what, err, errlen) ||
+		     check_counter(st->err.share_space, "error share of bytes", i, what, err, errlen) ||
+		     check_counter(st->err.lump_mass, "missed blocks", i, what, err, errlen) ||
+		     check_counter(st->err.lump_one, "missed blocks", i, what, err, errlen)))
+			return -1;
 	}
 	return 0;
 }
@@ -774,6 +786,24 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		le64(p + 40, st->inuse_samples);
 		le64(p + 48, st->alloc_samples);
 	}
+
+	if (!s->stack_error)
+		return;
+	w_section(w, SEC_STACK_ERROR, 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE);
+	w_u64(w, s->nstacks);
+	for (i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		p = w_room(w, STACK_ERROR_SIZE);
+		for (int k = 0; k < 4; k++)
+			le64(p + 8 * k, f64bits(st->err.var[k]));
+		le64(p + 32, f64bits(st->err.share_objects));
+		le64(p + 40, f64bits(st->err.share_space));
+		le64(p + 48, st->err.min_size);
+		le64(p + 56, st->err.lump_size);
+		le64(p + 64, f64bits(st->err.lump_mass));
+		le64(p + 72, f64bits(st->err.lump_one));
+	}
 }
 
 static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings *es)
@@ -785,7 +815,8 @@ static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings 
 	       8 + (uint64_t)s->nlines * LINE_SIZE +
 	       8 + (uint64_t)s->nlocations * LOCATION_SIZE +
 	       8 + (uint64_t)s->nframes * FRAME_SIZE +
-	       8 + (uint64_t)s->nstacks * STACK_SIZE;
+	       8 + (uint64_t)s->nstacks * STACK_SIZE +
+	       (s->stack_error ? SECTION_HEAD + 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE : 0);
 }
 
 static void put_header(unsigned char *p, uint64_t bodylen)
@@ -1302,6 +1333,28 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		st->alloc_samples = rd64(p + 48);
 	}
 	s->nstacks = n;
+
+	/* optional (files before it have none): one record per stack */
+	if (!rd->sec[SEC_STACK_ERROR].present)
+		return 0;
+	if (array_section(rd, SEC_STACK_ERROR, STACK_ERROR_SIZE, &n, &p))
+		return -1;
+	if (n != s->nstacks)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: stack error section has %zu "
+			       "entries for %zu stacks", n, s->nstacks);
+	for (i = 0; i < n; i++, p += STACK_ERROR_SIZE) {
+		struct ht_stack *st = &s->stacks[i];
+
+		for (int k = 0; k < 4; k++)
+			st->err.var[k] = rdf64(p + 8 * k);
+		st->err.share_objects = rdf64(p + 32);
+		st->err.share_space = rdf64(p + 40);
+		st->err.min_size = rd64(p + 48);
+		st->err.lump_size = rd64(p + 56);
+		st->err.lump_mass = rdf64(p + 64);
+		st->err.lump_one = rdf64(p + 72);
+	}
+	s->stack_error = 1;
 	return 0;
 }
 

@@ -71,12 +71,27 @@ struct ht_location {
 
 /* One allocation stack with its counters. frames[first_frame ..
  * first_frame+nframes) are location indices, leaf (the allocating call) first. */
+/* The sampling error of a stack (sampling.c): sums over its samples,
+ * kept by the collector, absent from files before them. A sample of a
+ * block of b bytes stands for w = 1/P(b) objects, P(b) = 1 - e^(-b/rate). */
+struct ht_stack_error {
+	double var[4];          /* by enum ht_index: sum of w(w-1) (objects) or
+				 * b^2 w(w-1) (bytes): the unbiased variance */
+	double share_objects;   /* the largest w - 1 */
+	double share_space;     /* the largest b (w - 1) */
+	uint64_t min_size;      /* the smallest block sampled (0: none) */
+	uint64_t lump_size;     /* the largest block sampled with P(b) > 1/2 (0: none) */
+	double lump_mass;       /* over such blocks: the sum of w - 1 (blocks of */
+	double lump_one;        /* their kind missed, estimated) and its largest term */
+};
+
 struct ht_stack {
 	uint32_t first_frame;
 	uint32_t nframes;
 	double inuse_objects, inuse_space; /* unbiased estimates */
 	double alloc_objects, alloc_space;
 	uint64_t inuse_samples, alloc_samples; /* raw sample counts behind them */
+	struct ht_stack_error err; /* valid when the snapshot's stack_error is set */
 };
 
 struct ht_snapshot {
@@ -90,6 +105,7 @@ struct ht_snapshot {
 	uint64_t rate;             /* mean sampling interval in bytes; 1 = every allocation */
 	uint32_t max_depth;        /* frames recorded at most per stack */
 	uint32_t seq;              /* snapshot number within this process (0 = final) */
+	int stack_error;           /* the stacks carry var and max_* (section STACK_ERROR) */
 	struct ht_counts counts;
 	struct ht_drops drops;
 
