@@ -30,7 +30,7 @@ TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o collector/stats.o \
 	collector/report.o collector/aggregate.o collector/control.o \
-	collector/pprof.o collector/flame.o collector/series.o collector/sampling.o
+	collector/pprof.o collector/flame.o collector/series.o collector/sampling.o collector/json.o
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
 
@@ -40,7 +40,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
-	tests/progs/samesp
+	tests/progs/samesp tests/progs/known
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -76,7 +76,7 @@ tests/test_%: tests/test_%.o collector/libht.a
 # Test subjects: plain programs with frame info, never sanitized.
 tests/progs/%: tests/progs/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline \
-		-Wall -o $@ $< -lpthread -ldl
+		-Wall -o $@ $< -lpthread -ldl -lm
 
 # The ring under ThreadSanitizer: the producers and the consumer race by design.
 tests/test_ring_tsan: tests/test_ring.c preload/ring.h

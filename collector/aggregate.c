@@ -36,6 +36,8 @@ static void note_sample(struct ht_stack_error *r, uint64_t size, double w, doubl
 		r->share_space = (w - 1) * b;
 	if (size && (!r->min_size || size < r->min_size))
 		r->min_size = size;
+	if (size > r->max_size)
+		r->max_size = size;
 	if (w < 2) {
 		if (size > r->lump_size)
 			r->lump_size = size;

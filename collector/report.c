@@ -36,6 +36,7 @@ static const char *const format_names[] = {
 	[HT_FORMAT_SVG] = "svg",
 	[HT_FORMAT_HEAP_V2] = "heap_v2",
 	[HT_FORMAT_STATS] = "stats",
+	[HT_FORMAT_JSON] = "json",
 };
 
 /* --unit: byte units by power of 1024 */
@@ -207,7 +208,7 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		k = lookup(format_names, sizeof(format_names) / sizeof(format_names[0]), v);
 		if (k < 0)
 			return ht_error("unknown format '%s' (supported: text, tree, collapsed, "
-					"pprof, svg, heap_v2, stats)", v);
+					"pprof, svg, heap_v2, stats, json)", v);
 		o->format = (enum ht_format)k;
 		return 0;
 	}
@@ -408,22 +409,23 @@ static double avg_share(const struct ht_snapshot *s, double avg, int bytes)
 	return w > 1 ? (w - 1) * (bytes ? avg : 1) : 0;
 }
 
-/* The variance of an object count, from the samples' own weights, but no
- * less than its byte count's error allows: the samples say little of the
- * blocks much smaller than those they hit, each of which stands for many
- * objects and is seldom sampled (a stack of 64 B to 1 MB blocks draws its
- * samples from the large ones). No block of the stack is smaller than the
- * smallest sampled one, it is assumed, so its objects are at most the
- * upper end of its bytes over that size; the variance is raised until the
- * count's normal 97.5% end reaches that far. For a stack of one size this
- * changes little: the two ends are the same interval, scaled. */
+/* The variance of an object count, from the samples' own weights, but,
+ * at a stack of mixed sizes, no less than its byte count's error allows:
+ * the samples say little of the blocks much smaller than those they hit,
+ * each of which stands for many objects and is seldom sampled (a stack of
+ * 16 B to 32 kB blocks draws few samples from its small third). No block
+ * of the stack is smaller than the smallest sampled one, it is assumed,
+ * so its objects are at most the upper end of its bytes over that size;
+ * the variance is raised until the count's normal 97.5% end reaches that
+ * far. A stack whose samples are all of one size (within a factor 2) is
+ * taken at its word. */
 static double objects_variance(const struct ht_stack *st, enum ht_index which)
 {
 	enum ht_index bw = which == HT_INUSE_OBJECTS ? HT_INUSE_SPACE : HT_ALLOC_SPACE;
 	double v = st->err.var[which] > 0 ? st->err.var[which] : 0, y = ht_stack_value(st, which);
 	double lo, hi, cap;
 
-	if (!st->err.min_size || !(v > 0))
+	if (!st->err.min_size || !(v > 0) || st->err.max_size <= 2 * st->err.min_size)
 		return v;
 	ht_interval(ht_stack_value(st, bw), st->err.var[bw], st->err.share_space, &lo, &hi);
 	cap = hi / (double)st->err.min_size;
@@ -1097,18 +1099,14 @@ static void write_filters(FILE *out, const struct ht_report_opts *o)
 	fprintf(out, "\n");
 }
 
-/* The error of the total of counter w over every stack of a. */
-static void total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e)
+void ht_report_total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e)
 {
 	memset(e, 0, sizeof(*e));
 	for (size_t i = 0; i < a->nst; i++)
 		ht_err_add(e, &a->st[i].err[w]);
 }
 
-/* The total of counter w that s's exact call counts give, in *t: live
- * objects, blocks handed out, bytes requested. 0 when they give none (bytes
- * in use: frees are not counted by size). */
-static int exact_total(const struct ht_snapshot *s, enum ht_index w, double *t)
+int ht_report_exact_total(const struct ht_snapshot *s, enum ht_index w, double *t)
 {
 	const struct ht_counts *c = &s->counts;
 
@@ -1140,7 +1138,7 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 	struct ht_err e;
 	double t, x, xb, lo, hi, rate;
 
-	total_err(a, o->index, &e);
+	ht_report_total_err(a, o->index, &e);
 	t = ht_report_snapshot_total(cur, o->index) - (base ? ht_report_snapshot_total(base, o->index) : 0);
 	if (base) {
 		fprintf(out, "Total: base %s, current %s, change %s",
@@ -1152,7 +1150,7 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 				ht_err_within(ht_report_rounded(t), &e) ? " (within sampling noise)" : "");
 		fprintf(out, "\n");
 		if ((!ht_report_exact(base) || !ht_report_exact(cur)) &&
-		    exact_total(cur, o->index, &x) && exact_total(base, o->index, &xb))
+		    ht_report_exact_total(cur, o->index, &x) && ht_report_exact_total(base, o->index, &xb))
 			fprintf(out, "Exact change: %s %s (the call counts)\n",
 				fmt_value(x - xb, o, 1, b1, sizeof(b1)), idx);
 	} else if (!ht_report_exact(cur)) {
@@ -1160,7 +1158,7 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 		fprintf(out, "Total: %s %s (95%% interval %s to %s)", fmt_value(t, o, 0, b1, sizeof(b1)),
 			ht_report_fmt_interval(&e, o->index, o->unit, b2, sizeof(b2)),
 			fmt_value(lo, o, 0, b3, sizeof(b3)), fmt_value(hi, o, 0, b4, sizeof(b4)));
-		if (exact_total(cur, o->index, &x)) {
+		if (ht_report_exact_total(cur, o->index, &x)) {
 			fprintf(out, "; exact %s (the call counts)", fmt_value(x, o, 0, b1, sizeof(b1)));
 			if (ht_report_rounded(x) < lo || ht_report_rounded(x) > hi)
 				fprintf(out, ", %s of it in no stack shown",
@@ -1296,6 +1294,28 @@ static size_t rows_shown(const struct rows *r, const struct ht_report_opts *o, s
 	if (o->top < 0 && dflt && r->n > dflt)
 		return dflt;
 	return r->n;
+}
+
+size_t ht_report_rows(const struct ht_report_stacks *a, const struct ht_report_opts *o,
+		      struct ht_report_row **rows, double *total)
+{
+	struct rows r;
+	size_t n;
+
+	make_rows(&r, a, o, NULL);
+	n = rows_shown(&r, o, 0);
+	*rows = ht_xcalloc(n + 1, sizeof(**rows));
+	for (size_t i = 0; i < n; i++) {
+		(*rows)[i].id = r.r[i].id;
+		(*rows)[i].flat = r.r[i].flat;
+		(*rows)[i].cum = r.r[i].cum;
+		(*rows)[i].flat_err = r.r[i].flat_err;
+		(*rows)[i].cum_err = r.r[i].cum_err;
+	}
+	*total = r.total;
+	free(r.r);
+	free(r.by_id);
+	return n;
 }
 
 static void write_showing(FILE *out, const struct rows *r, size_t shown,
@@ -1802,6 +1822,9 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 		break;
 	case HT_FORMAT_SVG:
 		ht_flame_write(out, a, base, cur, o);
+		break;
+	case HT_FORMAT_JSON:
+		ht_json_write(out, a, base, cur, o);
 		break;
 	default:
 		break;

@@ -29,6 +29,7 @@ enum ht_format {
 	HT_FORMAT_SVG,       /* interactive flame graph; for a series, a chart */
 	HT_FORMAT_HEAP_V2,   /* legacy "heap_v2/RATE" text, for jeprof */
 	HT_FORMAT_STATS,     /* call counts, RSS, allocator figures (see stats.h) */
+	HT_FORMAT_JSON,      /* the header's facts and the top table, for scripts */
 };
 
 struct ht_naming {

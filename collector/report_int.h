@@ -70,6 +70,29 @@ const char *ht_report_fmt_pct(double v, double total, char *buf, size_t len);
 const char *ht_report_fmt_interval(const struct ht_err *e, enum ht_index w, int unit,
 				   char *buf, size_t len);
 
+/* One row of the top table: a name, its flat and cum figures (of the
+ * counter shown) and their errors. */
+struct ht_report_row {
+	uint32_t id;       /* ht_report_stacks_name */
+	double flat, cum;
+	struct ht_err flat_err, cum_err;
+};
+
+/* The rows of the top table of a, as the text format sorts them, cut by
+ * o->top (all when it is the default), in a malloc'd *rows the caller
+ * frees; *total is the sum of |figure| over every stack, as percentages
+ * are taken of. Returns the number of rows. */
+size_t ht_report_rows(const struct ht_report_stacks *a, const struct ht_report_opts *o,
+		      struct ht_report_row **rows, double *total);
+
+/* The error of the total of counter w over every stack of a. */
+void ht_report_total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e);
+
+/* The total of counter w that s's exact call counts give, in *t: live
+ * objects, blocks handed out, bytes requested. Returns 1, or 0 when they
+ * give none (bytes in use: frees are not counted by size). */
+int ht_report_exact_total(const struct ht_snapshot *s, enum ht_index w, double *t);
+
 /* Sum of counter w over the stacks of s. */
 double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w);
 
@@ -148,5 +171,14 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
  * coefficient of determination R^2 (0 when y is constant). Used in unit
  * tests. */
 void ht_series_fit(const double *y, size_t n, double *slope, double *r2);
+
+/* ---- json.c ---- */
+
+/* The report of cur (minus base, when not NULL) as one JSON object: the
+ * snapshots' facts, the total with its 95% interval and the exact count
+ * beside it, the detection limit, and the top table's rows with their
+ * intervals (heaptrace-report(1), FORMATS). Names are escaped. */
+void ht_json_write(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
+		   const struct ht_snapshot *cur, const struct ht_report_opts *o);
 
 #endif

@@ -179,10 +179,13 @@ void ht_interval(double y, double v, double m, double *lo, double *hi)
 	yu = y + m;
 	vu = v + m * m;
 	*hi = vu / yu * ht_gamma_quantile(0.975, yu * yu / vu);
+	/* a variance far above y^2 makes a gamma of tiny shape, whose mass
+	 * sits near 0 and whose upper quantile falls below the mean: the
+	 * normal end is the least the upper end may be */
+	if (!(*hi >= y + Z975 * sqrt(v)))
+		*hi = y + Z975 * sqrt(v);
 	if (!(*lo <= y))
 		*lo = y;
-	if (!(*hi >= y))
-		*hi = y;
 }
 
 /* The 97.5% quantile of a Poisson count of mean mu (capped at 10^6). */

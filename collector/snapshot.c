@@ -60,7 +60,7 @@ static const char *const sec_name[SEC_MAX] = {
 #define LOCATION_SIZE 24
 #define FRAME_SIZE    4
 #define STACK_SIZE    56
-#define STACK_ERROR_SIZE 80
+#define STACK_ERROR_SIZE 88
 
 /* Every index is a u32 and HT_NONE is reserved, so no array may hold more. */
 #define MAX_ELEMS ((size_t)HT_NONE - 1)
@@ -800,9 +800,10 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		le64(p + 32, f64bits(st->err.share_objects));
 		le64(p + 40, f64bits(st->err.share_space));
 		le64(p + 48, st->err.min_size);
-		le64(p + 56, st->err.lump_size);
-		le64(p + 64, f64bits(st->err.lump_mass));
-		le64(p + 72, f64bits(st->err.lump_one));
+		le64(p + 56, st->err.max_size);
+		le64(p + 64, st->err.lump_size);
+		le64(p + 72, f64bits(st->err.lump_mass));
+		le64(p + 80, f64bits(st->err.lump_one));
 	}
 }
 
@@ -1350,9 +1351,10 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		st->err.share_objects = rdf64(p + 32);
 		st->err.share_space = rdf64(p + 40);
 		st->err.min_size = rd64(p + 48);
-		st->err.lump_size = rd64(p + 56);
-		st->err.lump_mass = rdf64(p + 64);
-		st->err.lump_one = rdf64(p + 72);
+		st->err.max_size = rd64(p + 56);
+		st->err.lump_size = rd64(p + 64);
+		st->err.lump_mass = rdf64(p + 72);
+		st->err.lump_one = rdf64(p + 80);
 	}
 	s->stack_error = 1;
 	return 0;

@@ -79,7 +79,8 @@ struct ht_stack_error {
 				 * b^2 w(w-1) (bytes): the unbiased variance */
 	double share_objects;   /* the largest w - 1 */
 	double share_space;     /* the largest b (w - 1) */
-	uint64_t min_size;      /* the smallest block sampled (0: none) */
+	uint64_t min_size;      /* the smallest and largest blocks sampled */
+	uint64_t max_size;
 	uint64_t lump_size;     /* the largest block sampled with P(b) > 1/2 (0: none) */
 	double lump_mass;       /* over such blocks: the sum of w - 1 (blocks of */
 	double lump_one;        /* their kind missed, estimated) and its largest term */

@@ -171,4 +171,45 @@ rc=$?
 [ $rc -eq 1 ] && grep -q "^heaptrace-report: cannot write" stderr.txt
 check $? "stdout full: exit 1, reported"
 
+# --format json: valid JSON, the same rows as the text table, every
+# figure inside its own interval, the diff's noise flags as the text's '~'
+"$report" --format json cur.heap >r.json
+check $? "report --format json"
+"$report" --top 0 cur.heap >r.txt
+python3 - r.json r.txt <<'PY' >json.check
+import json, sys
+d = json.load(open(sys.argv[1]))
+text = open(sys.argv[2]).read().split('\n')
+names = [l.split('  ')[-1] for l in text[text.index(next(l for l in text if l.lstrip().startswith('flat'))) + 1:] if l.strip()]
+bad = []
+if d["format"] != "heaptrace-report/1" or d["diff"] or d["type"] != "inuse_space": bad.append("header keys")
+if [r["name"] for r in d["rows"]] != names: bad.append("rows differ from the text table")
+for r in d["rows"]:
+    for k in ("flat", "cum"):
+        if not (0 <= r[k + "_lo"] <= r[k] <= r[k + "_hi"]): bad.append("%s %s outside its interval" % (r["name"], k))
+t = d["total"]
+if not (t["value_lo"] <= t["value"] <= t["value_hi"]) or t["exact"] is not None: bad.append("total")
+if d["detection_limit_bytes"] != round(524288 * 2.995732273553991): bad.append("detection limit")
+print("; ".join(bad) if bad else "good %d rows" % len(d["rows"]))
+PY
+is "$(sed 's/ [0-9]* rows$//' json.check)" good "json report: rows as the text's, each inside its interval ($(cat json.check))"
+"$hdiff" --format json --sample-index inuse_objects base.heap cur.heap >d.json
+check $? "diff --format json"
+"$hdiff" --top 0 --sample-index inuse_objects base.heap cur.heap >d.txt 2>/dev/null
+python3 - d.json d.txt <<'PY' >json.check
+import json, sys
+d = json.load(open(sys.argv[1]))
+text = open(sys.argv[2]).read().split('\n')
+start = text.index(next(l for l in text if l.lstrip().startswith('flat'))) + 1
+marks = {l.split('  ')[-1]: l.split()[0].endswith('~') for l in text[start:] if l.strip()}
+bad = []
+if not d["diff"] or [s["role"] for s in d["snapshots"]] != ["base", "current"]: bad.append("diff keys")
+for r in d["rows"]:
+    if r["noise"] != marks.get(r["name"]): bad.append("%s: noise %s, text %s" % (r["name"], r["noise"], marks.get(r["name"])))
+    if not (r["flat_lo"] <= r["flat"] <= r["flat_hi"]): bad.append(r["name"])
+if d["total"]["exact"] != 100: bad.append("exact change %s" % d["total"]["exact"])
+print("; ".join(bad) if bad else "good")
+PY
+is "$(cat json.check)" good "json diff: noise flags as the text's marks, exact change of live objects"
+
 done_testing

@@ -96,6 +96,8 @@ static struct ht_snapshot *build_full(void)
 	st.alloc_space = 4194304;
 	st.inuse_samples = 2;
 	st.alloc_samples = 9;
+	st.err = (struct ht_stack_error){ { 1.5e12, 3.5, 7e12, 12.25 }, 511.5, 1048064.25, 24,
+					  1 << 20, 600000, 0.125, 0.0625 };
 	ht_snapshot_add_stack(s, &st);
 	st.first_frame = ht_snapshot_add_frames(s, frames1, 3);
 	st.nframes = 3;
@@ -107,6 +109,7 @@ static struct ht_snapshot *build_full(void)
 	st.alloc_samples = UINT64_MAX;
 	ht_snapshot_add_stack(s, &st);
 	memset(&st, 0, sizeof(st));
+	s->stack_error = 1;
 	st.first_frame = ht_snapshot_add_frames(s, NULL, 0); /* empty stack */
 	st.alloc_objects = 1;
 	ht_snapshot_add_stack(s, &st);
@@ -186,7 +189,9 @@ static int compare(const struct ht_snapshot *a, const struct ht_snapshot *b)
 		   same_double(x->alloc_space, y->alloc_space) &&
 		   x->inuse_samples == y->inuse_samples &&
 		   x->alloc_samples == y->alloc_samples, "stack %zu", i);
+		ok(memcmp(&x->err, &y->err, sizeof(x->err)) == 0, "stack %zu: its error sums", i);
 	}
+	is_int(b->stack_error, a->stack_error, "stack error section present as written");
 	return tap_failed - before;
 }
 
@@ -267,7 +272,7 @@ static void b_section(struct body *b, uint32_t tag, uint64_t len)
 }
 
 enum { T_STRINGS = 1, T_META, T_COUNTS, T_DROPS, T_METRICS, T_MODULES,
-       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS };
+       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR };
 
 /* Strings "" and "x", and a meta section naming them. */
 static void b_minimal(struct body *b)
@@ -416,6 +421,43 @@ static void test_hand_bodies(void)
 	ht_snapshot_free(s);
 	free(b.p);
 	memset(&b, 0, sizeof(b));
+
+	/* the stack error section: one entry per stack, numbers >= 0 */
+	b_shape(&b, &good);
+	b_section(&b, T_STACK_ERROR, 8 + 88);
+	b_u64(&b, 1);
+	for (int k = 0; k < 6; k++)
+		b_f64(&b, k + 0.5);
+	b_u64(&b, 64);
+	b_u64(&b, 128);
+	b_u64(&b, 0);
+	b_f64(&b, 0);
+	b_f64(&b, 0);
+	if (!ok(decode_body(&b, err, &s) == 0 && s && s->stack_error &&
+		s->stacks[0].err.var[HT_ALLOC_SPACE] == 2.5 && s->stacks[0].err.min_size == 64,
+		"stack error section decodes"))
+		printf("#   %s\n", err);
+	ht_snapshot_free(s);
+	free(b.p);
+	memset(&b, 0, sizeof(b));
+	b_shape(&b, &good);
+	b_section(&b, T_STACK_ERROR, 8);
+	b_u64(&b, 0);
+	expect_body_error(&b, "corrupt snapshot: stack error section has 0 entries for 1 stacks",
+			  "stack error section of another length than the stacks");
+	b_shape(&b, &good);
+	b_section(&b, T_STACK_ERROR, 8 + 88);
+	b_u64(&b, 1);
+	b_f64(&b, -1);
+	for (int k = 1; k < 6; k++)
+		b_f64(&b, 0);
+	b_u64(&b, 0);
+	b_u64(&b, 0);
+	b_u64(&b, 0);
+	b_f64(&b, 0);
+	b_f64(&b, 0);
+	expect_body_error(&b, "corrupt snapshot: stack 0 error of inuse_space is -1",
+			  "a negative variance");
 
 	sh = good; sh.fr = 900;
 	test_shape(sh, "corrupt snapshot: frame 0 names location 900 of 1", "frame naming a missing location");
