@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,6 +30,7 @@
 
 #include "internal.h"
 #include "sample.h"
+#include "untraced.h"
 
 __thread struct ht_tls ht_tls __attribute__((aligned(64)));
 /* Until the real allocator is known, every block is the arena's: the one
@@ -110,7 +112,12 @@ int ht_resolve(void)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -1;
 	ht_tls.self = 1;
-	ht_arena_init();
+	/* a process the shim stays out of gets no arena either: 21 GiB of
+	 * address space less would count against its RLIMIT_AS, which its
+	 * caller sets (its loader's few early blocks are then refused and
+	 * it does without) */
+	if (!ht_untraced())
+		ht_arena_init();
 	r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
 	r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
 	r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
@@ -1258,6 +1265,59 @@ void *ht_realloc_move(void *p, size_t n, uintptr_t cfa)
 
 /* ---- start-up ----------------------------------------------------------- */
 
+/* Does the main program carry heaptrace's note (preload/untraced.h)? The
+ * first object dl_iterate_phdr reports is the main program, also when it
+ * was started through the loader by name. */
+static int find_note(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const char *p, *end;
+		size_t align;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		align = ph->p_align == 8 ? 8 : 4;
+		p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
+			size_t name = (nh->n_namesz + align - 1) & ~(align - 1);
+			size_t desc = (nh->n_descsz + align - 1) & ~(align - 1);
+
+			if (name > (size_t)(end - p) || desc > (size_t)(end - p) ||
+			    sizeof(*nh) + name + desc > (size_t)(end - p))
+				break;
+			if (nh->n_type == HT_NOTE_UNTRACED && nh->n_namesz == HT_NOTE_NAMESZ &&
+			    !memcmp(p + sizeof(*nh), HT_NOTE_NAME, HT_NOTE_NAMESZ)) {
+				*(int *)arg = 1;
+				break;
+			}
+			p += sizeof(*nh) + name + desc;
+		}
+	}
+	return 1; /* the main program only */
+}
+
+int ht_untraced(void)
+{
+	static int known; /* 0 not yet, 1 traced, 2 untraced */
+	int k = __atomic_load_n(&known, __ATOMIC_ACQUIRE), tool = 0;
+
+	if (ht_likely(k))
+		return k == 2;
+	/* AT_SECURE: set-user-ID, set-group-ID, file capabilities, or an
+	 * LSM's say; the environment is then the caller's, not the owner's */
+	if (!getauxval(AT_SECURE))
+		dl_iterate_phdr(find_note, &tool);
+	k = getauxval(AT_SECURE) || tool ? 2 : 1;
+	__atomic_store_n(&known, k, __ATOMIC_RELEASE);
+	return k == 2;
+}
+
 static const char *env(const char *name)
 {
 	return getenv(name); /* no allocation in glibc's getenv */
@@ -1427,22 +1487,28 @@ static int collector_path(char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-/* The environment for the collector: ours without LD_PRELOAD, so it is
- * not traced itself. */
+/* The environment for the collector: ours without LD_PRELOAD, and with
+ * HEAPTRACE_DISABLE=1, so that neither it nor what it runs is traced (a
+ * HEAPTRACE_COLLECTOR that is a script, with the shim in
+ * /etc/ld.so.preload, would otherwise start itself again and again; the
+ * collector itself carries the note ht_untraced looks for). */
 static char **collector_env(void)
 {
 	extern char **environ;
+	static char disable[] = "HEAPTRACE_DISABLE=1";
 	size_t n = 0, i, j = 0;
 	char **e;
 
 	while (environ && environ[n])
 		n++;
-	e = map_anon((n + 1) * sizeof(char *));
+	e = map_anon((n + 2) * sizeof(char *));
 	if (!e)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
+		    strncmp(environ[i], "HEAPTRACE_DISABLE=", 18) != 0)
 			e[j++] = environ[i];
+	e[j++] = disable;
 	e[j] = NULL;
 	return e;
 }
@@ -1703,6 +1769,8 @@ static void setup(void)
 	int memfd, pfd[2];
 	ssize_t n;
 
+	if (ht_untraced())
+		return; /* ht_init returns first; here too for every way in */
 	if (!ht_hot.arena_span) {
 		say("cannot reserve the sample arena; tracing is off");
 		return;
@@ -1815,10 +1883,21 @@ fail:
 	close(memfd);
 }
 
+/* Start-up. In secure-execution mode, and in heaptrace's own programs,
+ * nothing is read, started or said (see ht_untraced): every call goes to
+ * the allocator as with HEAPTRACE_DISABLE, and no variable, not even that
+ * one, is looked at. */
 __attribute__((constructor)) static void ht_init(void)
 {
-	const char *off = env("HEAPTRACE_DISABLE"), *only = env("HEAPTRACE_PID");
+	const char *off, *only;
 
+	if (ht_untraced()) {
+		if (ht_resolve() == 0)
+			ht_thread_attach(&ht_tls);
+		return;
+	}
+	off = env("HEAPTRACE_DISABLE");
+	only = env("HEAPTRACE_PID");
 	if (ht_resolve() != 0)
 		return;
 	if (off && *off && strcmp(off, "0") != 0)
