@@ -2,6 +2,7 @@
  * shared memory on fd 3 and the read end of the process's liveness pipe on
  * fd 4. It drains the ring into the profile, answers heaptrace-dump on the
  * control socket, and writes the final snapshot when the process ends. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -576,6 +577,32 @@ static int opt_fd(const char *arg, const char *name)
 	return (int)v;
 }
 
+/* Closes every descriptor but 0, 1, 2, a and b: whatever else the
+ * collector was started with is the program's (a pipe whose reader waits
+ * for its end of file when the program ends), however it was started. */
+static void close_others(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	DIR *d;
+	struct dirent *e;
+
+	if (lo > 2 && (lo == 3 || syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u) == 0) &&
+	    (hi <= lo + 1 || syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0u) == 0) &&
+	    syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u) == 0)
+		return;
+	d = opendir("/proc/self/fd"); /* a kernel before 5.9 */
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (!*end && e->d_name[0] && fd > 2 && fd != a && fd != b && fd != dirfd(d))
+			close((int)fd);
+	}
+	closedir(d);
+}
+
 /* The shim starts the collector orphaned already (see start_collector in
  * preload/trace.c), with every signal blocked: it leaves the program's
  * session and terminal, ignores what a terminal sends, and only then
@@ -756,6 +783,7 @@ int main(int argc, char **argv)
 	if (shm_fd < 0 || alive_fd < 0)
 		ht_die(2, "usage: heaptrace-collector --shm-fd=N --alive-fd=N "
 		       "(started by libheaptrace.so)");
+	close_others(shm_fd, alive_fd);
 	if (map_shm(shm_fd) != 0)
 		return 1;
 	close(shm_fd);

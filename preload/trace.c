@@ -1534,17 +1534,63 @@ static void spawn_report(int fd, char kind, long v)
 		return;
 }
 
-/* The collector: its descriptors at 3 and 4, then exec. Every signal is
- * blocked (by the program, before the first clone) until the collector
- * has set its own dispositions. */
+/* Closes every descriptor from 5 on but keep: close_range, else by the
+ * list in /proc (read with the system call: opendir allocates). */
+static void close_from_5(int keep)
+{
+	char buf[2048];
+	long n, i;
+	int d;
+
+	if (syscall(SYS_close_range, 5u, (unsigned)keep - 1, 0u) == 0 &&
+	    syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+		return;
+	d = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, d, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n;) {
+			const char *name = buf + i + 19; /* after ino, off, reclen, type */
+			unsigned short len;
+			long fd = 0;
+
+			memcpy(&len, buf + i + 16, sizeof(len));
+			for (; *name >= '0' && *name <= '9'; name++)
+				fd = fd * 10 + (*name - '0');
+			if (!*name && fd >= 5 && fd != keep && fd != d && fd <= INT_MAX)
+				close((int)fd);
+			i += len;
+		}
+	}
+	close(d);
+}
+
+/* The collector: the shared memory at 3, the liveness pipe at 4, standard
+ * input and output on /dev/null (and standard error, if the program has
+ * none), nothing else of the program's (a pipe the program holds must
+ * see its end of file when the program ends, not when the collector
+ * does), then exec. Every signal is blocked (by the program, before the
+ * first clone) until the collector has set its own dispositions. */
 static int spawn_exec(void *arg)
 {
 	struct spawn *sp = arg;
 	int m = fcntl(sp->memfd, F_DUPFD_CLOEXEC, 10), p = fcntl(sp->pipe_rd, F_DUPFD_CLOEXEC, 10);
+	int rep = fcntl(sp->report, F_DUPFD_CLOEXEC, 10), null = -1, fd;
 
-	if (m >= 0 && p >= 0 && dup2(m, 3) == 3 && dup2(p, 4) == 4)
+	if (rep < 0)
+		rep = sp->report; /* not moved: then a failure may go unsaid */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		null = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+		close(fd);
+	}
+	if (m >= 0 && p >= 0 && null >= 0 && dup2(m, 3) == 3 && dup2(p, 4) == 4 &&
+	    dup2(null, 0) == 0 && dup2(null, 1) == 1 &&
+	    (fcntl(2, F_GETFD) >= 0 || dup2(null, 2) == 2)) {
+		close_from_5(rep);
 		execve(sp->path, sp->argv, sp->envp);
-	spawn_report(sp->report, 'E', errno ? errno : EBADF);
+	}
+	spawn_report(rep, 'E', errno ? errno : EBADF);
 	syscall(SYS_exit, 127);
 	return 0;
 }

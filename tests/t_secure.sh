@@ -182,4 +182,34 @@ is "$(ls marks | grep -c started)" 1 "ld.so.preload, collector script: started o
 valid t2/wrapped.heap "ld.so.preload, collector script"
 rm -f marks/started.*
 
+# --- 11. the collector holds none of the program's descriptors ------------------
+# A parent waits for end of file on a pipe its child (traced, and so with
+# a collector of its own) holds: it must come when the child exits. The
+# collector here is a script that runs the real one, then lingers.
+printf '#!/bin/sh\n"%s" "$@"\nsleep 4\n' "$bin/heaptrace-collector" >linger.sh && chmod 755 linger.sh
+run pw env HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_COLLECTOR="$work/linger.sh" \
+	HEAPTRACE_OUTPUT="$work/pw.heap" LD_PRELOAD="$lib" "$probe" pipewait 300
+ms=$(sed -n 's/^end of file after \([0-9]*\) ms$/\1/p' pw.out)
+is "$(cat pw.rc) $(sed -n 2p pw.out)" "0 child exited with 0" "follow fork: parent and child ran"
+[ -n "$ms" ] && [ "$ms" -lt 3000 ]
+check $? "follow fork: end of file when the child exits (${ms:-?} ms for a child that sleeps 300 ms)"
+# and the collector itself closes what it was started with, however started
+printf '#!/bin/sh\necho $$ >"%s/coll.pid"\nexec "%s" "$@" 7<"%s"\n' "$work" "$bin/heaptrace-collector" \
+	"$work/linger.sh" >held.sh && chmod 755 held.sh
+env HEAPTRACE_COLLECTOR="$work/held.sh" HEAPTRACE_OUTPUT="$work/held.heap" LD_PRELOAD="$lib" \
+	"$probe" hold 2000 >held.out 2>held.err &
+hp=$!
+wait_file coll.pid
+cp=$(cat coll.pid)
+# the collector is under way once it watches the process (its pidfd)
+for _ in $(seq 200); do ls -l "/proc/$cp/fd" 2>/dev/null | grep -q pidfd && break; sleep 0.02; done
+ls -l "/proc/$cp/fd" >held.fds 2>&1
+grep -q ' 4 -> pipe:' held.fds
+check $? "collector: keeps the liveness pipe"
+grep -q 'linger\.sh' held.fds
+[ $? -ne 0 ]
+check $? "collector: closes a descriptor it was started with"
+wait $hp
+is "$(cat held.out)" ready "collector: the program ran"
+
 done_testing
