@@ -458,6 +458,20 @@ static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signa
 	}
 }
 
+/* Is v a plain decimal number: digits, with a fraction after a point if
+ * any ("5", "0.25", ".5", "5.")? No sign, space, exponent, hex, inf, nan. */
+static int plain_decimal(const char *v)
+{
+	size_t digits = 0;
+
+	for (; *v >= '0' && *v <= '9'; v++)
+		digits++;
+	if (*v == '.')
+		for (v++; *v >= '0' && *v <= '9'; v++)
+			digits++;
+	return digits > 0 && !*v;
+}
+
 /* A number from the environment: 0 (off) or within [lo, hi]; a bad value
  * gets one message and means off. */
 static double env_number(const char *name, double lo, double hi)
@@ -468,8 +482,8 @@ static double env_number(const char *name, double lo, double hi)
 
 	if (!v || !*v)
 		return 0;
-	d = strtod(v, &end);
-	if (*end || !(d == 0 || (d >= lo && d <= hi))) {
+	d = plain_decimal(v) ? strtod(v, &end) : -1;
+	if (d < 0 || !(d == 0 || (d >= lo && d <= hi))) {
 		ht_error("ignoring %s='%s': not 0 (off) or a number from %.1f to %.0f",
 			 name, v, lo, hi);
 		return 0;

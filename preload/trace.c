@@ -1323,17 +1323,33 @@ static const char *env(const char *name)
 	return getenv(name); /* no allocation in glibc's getenv */
 }
 
+/* Is s a whole number in decimal digits only (no sign, no space, no
+ * prefix), at most UINT64_MAX? Then it is in *out. */
+static int parse_digits(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || __builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+			return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+/* HEAPTRACE_name as a whole number from lo to hi: 1 and the number in
+ * *out; 0 if unset or empty, or (with one message) anything else. */
 static int env_u64(const char *name, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	const char *s = env(name);
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
 	if (!s || !*s)
 		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || *s == '-' || v < lo || v > hi) {
+	if (!parse_digits(s, &v) || v < lo || v > hi) {
 		say("ignoring %s='%s': not a whole number from %llu to %llu",
 		    name, s, (unsigned long long)lo, (unsigned long long)hi);
 		return 0;
@@ -1949,12 +1965,11 @@ __attribute__((constructor)) static void ht_init(void)
 	if (off && *off && strcmp(off, "0") != 0)
 		return;
 	if (only && *only) {
-		char *end;
-		long want = strtol(only, &end, 10);
+		uint64_t want;
 
-		if (*end || want <= 0)
+		if (!parse_digits(only, &want) || want == 0 || want > INT_MAX)
 			say("ignoring HEAPTRACE_PID='%s': not a process id", only);
-		else if (want != (long)getpid())
+		else if (want != (uint64_t)getpid())
 			return; /* another process is the one traced: not us */
 		else
 			only_me = 1;

@@ -212,4 +212,24 @@ check $? "collector: closes a descriptor it was started with"
 wait $hp
 is "$(cat held.out)" ready "collector: the program ran"
 
+# --- 17. strict values ----------------------------------------------------------
+for bad in " 5" "+5" "5 " "0x10" "1e3" "-1" "99999999999999999999999"; do
+	run rate env HEAPTRACE_RATE="$bad" HEAPTRACE_OUTPUT="$work/rate.heap" LD_PRELOAD="$lib" \
+		"$progs/retain"
+	is "$(cat rate.err)" "heaptrace: ignoring HEAPTRACE_RATE='$bad': not a whole number from 1 to 1099511627776" \
+		"HEAPTRACE_RATE='$bad': ignored, said once"
+done
+run pid env HEAPTRACE_PID=" $$" HEAPTRACE_OUTPUT="$work/pid.heap" LD_PRELOAD="$lib" "$progs/retain"
+is "$(cat pid.err)" "heaptrace: ignoring HEAPTRACE_PID=' $$': not a process id" "HEAPTRACE_PID=' N': ignored, said once"
+for bad in 1e-400 " 5" +5 1e3 0x10 inf nan 0.01; do
+	run iv env HEAPTRACE_INTERVAL="$bad" HEAPTRACE_OUTPUT="$work/iv.heap" LD_PRELOAD="$lib" \
+		"$progs/retain"
+	is "$(cat iv.err)" "heaptrace: ignoring HEAPTRACE_INTERVAL='$bad': not 0 (off) or a number from 0.1 to 31536000" \
+		"HEAPTRACE_INTERVAL='$bad': ignored, said once"
+done
+run iv env HEAPTRACE_INTERVAL=.5 HEAPTRACE_PEAK=50. HEAPTRACE_OUTPUT="$work/iv.heap" \
+	LD_PRELOAD="$lib" "$probe" hold 1200
+is "$(cat iv.err)" "" "HEAPTRACE_INTERVAL=.5, HEAPTRACE_PEAK=50.: taken without a word"
+valid iv.1.heap "HEAPTRACE_INTERVAL=.5: a numbered snapshot"
+
 done_testing
