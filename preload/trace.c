@@ -1265,9 +1265,25 @@ void *ht_realloc_move(void *p, size_t n, uintptr_t cfa)
 
 /* ---- start-up ----------------------------------------------------------- */
 
+/* Is [vaddr, vaddr + n) inside a readable segment that the loader mapped? */
+static int loaded(const struct dl_phdr_info *info, ElfW(Addr) vaddr, ElfW(Xword) n)
+{
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && vaddr >= ph->p_vaddr &&
+		    n <= ph->p_filesz && vaddr - ph->p_vaddr <= ph->p_filesz - n)
+			return 1;
+	}
+	return 0;
+}
+
 /* Does the main program carry heaptrace's note (preload/untraced.h)? The
  * first object dl_iterate_phdr reports is the main program, also when it
- * was started through the loader by name. */
+ * was started through the loader by name. Only notes in its mapped
+ * segments are read: a note that is not loaded is no note of ours. */
 static int find_note(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	int i;
@@ -1278,7 +1294,7 @@ static int find_note(struct dl_phdr_info *info, size_t size, void *arg)
 		const char *p, *end;
 		size_t align;
 
-		if (ph->p_type != PT_NOTE)
+		if (ph->p_type != PT_NOTE || !loaded(info, ph->p_vaddr, ph->p_memsz))
 			continue;
 		align = ph->p_align == 8 ? 8 : 4;
 		p = (const char *)(info->dlpi_addr + ph->p_vaddr);
@@ -1571,6 +1587,8 @@ static void close_from_5(int keep)
 			long fd = 0;
 
 			memcpy(&len, buf + i + 16, sizeof(len));
+			if (len == 0)
+				break;
 			for (; *name >= '0' && *name <= '9'; name++)
 				fd = fd * 10 + (*name - '0');
 			if (!*name && fd >= 5 && fd != keep && fd != d && fd <= INT_MAX)
