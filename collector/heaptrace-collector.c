@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -491,6 +492,25 @@ static double env_number(const char *name, double lo, double hi)
 	return d;
 }
 
+/* HEAPTRACE_DEBUGINFO_PATH: says once which of its entries the
+ * symbolizer passes over (each_debug_root in symbolize.c): a relative
+ * one, which would name a different place for every collector's working
+ * directory, and one too long for a path. */
+static void check_debuginfo_path(void)
+{
+	const char *p = getenv("HEAPTRACE_DEBUGINFO_PATH");
+
+	while (p && *p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len && (p[0] != '/' || len >= PATH_MAX))
+			ht_error("ignoring '%.*s' in HEAPTRACE_DEBUGINFO_PATH: not an absolute "
+				 "directory", (int)(len < 200 ? len : 200), p);
+		p = end ? end + 1 : NULL;
+	}
+}
+
 /* HEAPTRACE_DWARF_MB: the most compressed DWARF, unpacked, that the
  * collector reads for one module (a whole number of MiB, 0 for none). */
 #define DWARF_MB_DEFAULT 4
@@ -822,6 +842,7 @@ int main(int argc, char **argv)
 	detach();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
+	check_debuginfo_path();
 	next_interval = ht_now_ns() + (int64_t)(interval * 1e9);
 	{
 		pthread_t t;
