@@ -40,7 +40,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
-	tests/progs/samesp tests/progs/known
+	tests/progs/samesp tests/progs/known tests/progs/privprobe
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -61,8 +61,9 @@ collector/%.o: collector/%.c
 collector/libht.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $(LIB_OBJ)
 
-collector/heaptrace-%: collector/heaptrace-%.o collector/libht.a
-	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+# every program of ours carries the note that keeps the shim out of it
+collector/heaptrace-%: collector/heaptrace-%.o collector/untraced.o collector/libht.a
+	$(CC) -o $@ $< collector/untraced.o collector/libht.a $(TOOL_LIBS)
 
 scripts/heaptrace: scripts/heaptrace.sh
 	cp $< $@ && chmod +x $@

@@ -2,8 +2,10 @@
  * shared memory on fd 3 and the read end of the process's liveness pipe on
  * fd 4. It drains the ring into the profile, answers heaptrace-dump on the
  * control socket, and writes the final snapshot when the process ends. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -457,6 +459,20 @@ static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signa
 	}
 }
 
+/* Is v a plain decimal number: digits, with a fraction after a point if
+ * any ("5", "0.25", ".5", "5.")? No sign, space, exponent, hex, inf, nan. */
+static int plain_decimal(const char *v)
+{
+	size_t digits = 0;
+
+	for (; *v >= '0' && *v <= '9'; v++)
+		digits++;
+	if (*v == '.')
+		for (v++; *v >= '0' && *v <= '9'; v++)
+			digits++;
+	return digits > 0 && !*v;
+}
+
 /* A number from the environment: 0 (off) or within [lo, hi]; a bad value
  * gets one message and means off. */
 static double env_number(const char *name, double lo, double hi)
@@ -467,13 +483,32 @@ static double env_number(const char *name, double lo, double hi)
 
 	if (!v || !*v)
 		return 0;
-	d = strtod(v, &end);
-	if (*end || !(d == 0 || (d >= lo && d <= hi))) {
+	d = plain_decimal(v) ? strtod(v, &end) : -1;
+	if (d < 0 || !(d == 0 || (d >= lo && d <= hi))) {
 		ht_error("ignoring %s='%s': not 0 (off) or a number from %.1f to %.0f",
 			 name, v, lo, hi);
 		return 0;
 	}
 	return d;
+}
+
+/* HEAPTRACE_DEBUGINFO_PATH: says once which of its entries the
+ * symbolizer passes over (each_debug_root in symbolize.c): a relative
+ * one, which would name a different place for every collector's working
+ * directory, and one too long for a path. */
+static void check_debuginfo_path(void)
+{
+	const char *p = getenv("HEAPTRACE_DEBUGINFO_PATH");
+
+	while (p && *p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len && (p[0] != '/' || len >= PATH_MAX))
+			ht_error("ignoring '%.*s' in HEAPTRACE_DEBUGINFO_PATH: not an absolute "
+				 "directory", (int)(len < 200 ? len : 200), p);
+		p = end ? end + 1 : NULL;
+	}
 }
 
 /* HEAPTRACE_DWARF_MB: the most compressed DWARF, unpacked, that the
@@ -574,6 +609,32 @@ static int opt_fd(const char *arg, const char *name)
 	if (strncmp(arg, name, n) != 0 || ht_parse_u64(arg + n, &v) != 0 || v > 1024)
 		return -1;
 	return (int)v;
+}
+
+/* Closes every descriptor but 0, 1, 2, a and b: whatever else the
+ * collector was started with is the program's (a pipe whose reader waits
+ * for its end of file when the program ends), however it was started. */
+static void close_others(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	DIR *d;
+	struct dirent *e;
+
+	if (lo > 2 && (lo == 3 || syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u) == 0) &&
+	    (hi <= lo + 1 || syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1, 0u) == 0) &&
+	    syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u) == 0)
+		return;
+	d = opendir("/proc/self/fd"); /* a kernel before 5.9 */
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (!*end && e->d_name[0] && fd > 2 && fd != a && fd != b && fd != dirfd(d))
+			close((int)fd);
+	}
+	closedir(d);
 }
 
 /* The shim starts the collector orphaned already (see start_collector in
@@ -756,6 +817,7 @@ int main(int argc, char **argv)
 	if (shm_fd < 0 || alive_fd < 0)
 		ht_die(2, "usage: heaptrace-collector --shm-fd=N --alive-fd=N "
 		       "(started by libheaptrace.so)");
+	close_others(shm_fd, alive_fd);
 	if (map_shm(shm_fd) != 0)
 		return 1;
 	close(shm_fd);
@@ -780,6 +842,7 @@ int main(int argc, char **argv)
 	detach();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
+	check_debuginfo_path();
 	next_interval = ht_now_ns() + (int64_t)(interval * 1e9);
 	{
 		pthread_t t;

@@ -206,6 +206,15 @@ void ht_thread_attach(struct ht_tls *t);
  * request from the arena). */
 int ht_resolve(void);
 
+/* Returns 1 if the shim must stay out of this process altogether: it runs
+ * in secure-execution mode (getauxval(AT_SECURE): set-user-ID or
+ * set-group-ID, file capabilities), or its program is one of heaptrace's
+ * own (the note of untraced.h). Then nothing starts, no variable is read,
+ * nothing is said, and every call is passed on untouched. Decided on the
+ * first call, from any thread, at any time (it neither allocates nor
+ * takes a lock but the loader's); async-signal-safe after that. */
+int ht_untraced(void);
+
 /* ---- signals.c: signal handlers, through the shim ---------------------- */
 
 /* Finds the real sigaction, signal() family and longjmp family; called

@@ -14,7 +14,9 @@
  * they report back is the program's handler, with its flags. A handler
  * left by longjmp does not come back through the trampoline: the longjmp
  * family is wrapped to notice, and the slow path notices a handler whose
- * frame is gone (ht_handler_recheck). */
+ * frame is gone (ht_handler_recheck). In a process the shim stays out of
+ * (ht_untraced: secure-execution mode, heaptrace's own programs) they
+ * pass every call on untouched. */
 #undef _FORTIFY_SOURCE
 #include <dlfcn.h>
 #include <setjmp.h>
@@ -165,6 +167,8 @@ HT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	uint64_t prev = 0;
 	int set = 0, r;
 
+	if (ht_untraced())
+		return f(sig, act, old); /* the program's handler, not ours */
 	if (sig > 0 && sig < HT_NSIG) {
 		prev = user_of(sig);
 		if (act && !is_function(act->sa_handler) && (prev & FORCED_BIT)) {
@@ -218,6 +222,8 @@ static handler1 rewrap(int sig, handler1 old, uint64_t prev)
 		uint64_t prev = user_of(sig);                                     \
                                                                                   \
 		NEXT(sigaction, "sigaction");                                     \
+		if (ht_untraced())                                                \
+			return f(sig, h);                                         \
 		return rewrap(sig, f(sig, h), prev);                              \
 	}
 

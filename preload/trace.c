@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -29,6 +30,7 @@
 
 #include "internal.h"
 #include "sample.h"
+#include "untraced.h"
 
 __thread struct ht_tls ht_tls __attribute__((aligned(64)));
 /* Until the real allocator is known, every block is the arena's: the one
@@ -110,7 +112,12 @@ int ht_resolve(void)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -1;
 	ht_tls.self = 1;
-	ht_arena_init();
+	/* a process the shim stays out of gets no arena either: 21 GiB of
+	 * address space less would count against its RLIMIT_AS, which its
+	 * caller sets (its loader's few early blocks are then refused and
+	 * it does without) */
+	if (!ht_untraced())
+		ht_arena_init();
 	r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
 	r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
 	r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
@@ -1258,22 +1265,107 @@ void *ht_realloc_move(void *p, size_t n, uintptr_t cfa)
 
 /* ---- start-up ----------------------------------------------------------- */
 
+/* Is [vaddr, vaddr + n) inside a readable segment that the loader mapped? */
+static int loaded(const struct dl_phdr_info *info, ElfW(Addr) vaddr, ElfW(Xword) n)
+{
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && vaddr >= ph->p_vaddr &&
+		    n <= ph->p_filesz && vaddr - ph->p_vaddr <= ph->p_filesz - n)
+			return 1;
+	}
+	return 0;
+}
+
+/* Does the main program carry heaptrace's note (preload/untraced.h)? The
+ * first object dl_iterate_phdr reports is the main program, also when it
+ * was started through the loader by name. Only notes in its mapped
+ * segments are read: a note that is not loaded is no note of ours. */
+static int find_note(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const char *p, *end;
+		size_t align;
+
+		if (ph->p_type != PT_NOTE || !loaded(info, ph->p_vaddr, ph->p_memsz))
+			continue;
+		align = ph->p_align == 8 ? 8 : 4;
+		p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
+			size_t name = (nh->n_namesz + align - 1) & ~(align - 1);
+			size_t desc = (nh->n_descsz + align - 1) & ~(align - 1);
+
+			if (name > (size_t)(end - p) || desc > (size_t)(end - p) ||
+			    sizeof(*nh) + name + desc > (size_t)(end - p))
+				break;
+			if (nh->n_type == HT_NOTE_UNTRACED && nh->n_namesz == HT_NOTE_NAMESZ &&
+			    !memcmp(p + sizeof(*nh), HT_NOTE_NAME, HT_NOTE_NAMESZ)) {
+				*(int *)arg = 1;
+				break;
+			}
+			p += sizeof(*nh) + name + desc;
+		}
+	}
+	return 1; /* the main program only */
+}
+
+int ht_untraced(void)
+{
+	static int known; /* 0 not yet, 1 traced, 2 untraced */
+	int k = __atomic_load_n(&known, __ATOMIC_ACQUIRE), tool = 0;
+
+	if (ht_likely(k))
+		return k == 2;
+	/* AT_SECURE: set-user-ID, set-group-ID, file capabilities, or an
+	 * LSM's say; the environment is then the caller's, not the owner's */
+	if (!getauxval(AT_SECURE))
+		dl_iterate_phdr(find_note, &tool);
+	k = getauxval(AT_SECURE) || tool ? 2 : 1;
+	__atomic_store_n(&known, k, __ATOMIC_RELEASE);
+	return k == 2;
+}
+
 static const char *env(const char *name)
 {
 	return getenv(name); /* no allocation in glibc's getenv */
 }
 
+/* Is s a whole number in decimal digits only (no sign, no space, no
+ * prefix), at most UINT64_MAX? Then it is in *out. */
+static int parse_digits(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || __builtin_mul_overflow(v, 10, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(*s - '0'), &v))
+			return 0;
+	}
+	*out = v;
+	return 1;
+}
+
+/* HEAPTRACE_name as a whole number from lo to hi: 1 and the number in
+ * *out; 0 if unset or empty, or (with one message) anything else. */
 static int env_u64(const char *name, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	const char *s = env(name);
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
 	if (!s || !*s)
 		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || *s == '-' || v < lo || v > hi) {
+	if (!parse_digits(s, &v) || v < lo || v > hi) {
 		say("ignoring %s='%s': not a whole number from %llu to %llu",
 		    name, s, (unsigned long long)lo, (unsigned long long)hi);
 		return 0;
@@ -1427,22 +1519,28 @@ static int collector_path(char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-/* The environment for the collector: ours without LD_PRELOAD, so it is
- * not traced itself. */
+/* The environment for the collector: ours without LD_PRELOAD, and with
+ * HEAPTRACE_DISABLE=1, so that neither it nor what it runs is traced (a
+ * HEAPTRACE_COLLECTOR that is a script, with the shim in
+ * /etc/ld.so.preload, would otherwise start itself again and again; the
+ * collector itself carries the note ht_untraced looks for). */
 static char **collector_env(void)
 {
 	extern char **environ;
+	static char disable[] = "HEAPTRACE_DISABLE=1";
 	size_t n = 0, i, j = 0;
 	char **e;
 
 	while (environ && environ[n])
 		n++;
-	e = map_anon((n + 1) * sizeof(char *));
+	e = map_anon((n + 2) * sizeof(char *));
 	if (!e)
 		return NULL;
 	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
+		    strncmp(environ[i], "HEAPTRACE_DISABLE=", 18) != 0)
 			e[j++] = environ[i];
+	e[j++] = disable;
 	e[j] = NULL;
 	return e;
 }
@@ -1468,17 +1566,65 @@ static void spawn_report(int fd, char kind, long v)
 		return;
 }
 
-/* The collector: its descriptors at 3 and 4, then exec. Every signal is
- * blocked (by the program, before the first clone) until the collector
- * has set its own dispositions. */
+/* Closes every descriptor from 5 on but keep: close_range, else by the
+ * list in /proc (read with the system call: opendir allocates). */
+static void close_from_5(int keep)
+{
+	char buf[2048];
+	long n, i;
+	int d;
+
+	if (syscall(SYS_close_range, 5u, (unsigned)keep - 1, 0u) == 0 &&
+	    syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+		return;
+	d = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, d, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n;) {
+			const char *name = buf + i + 19; /* after ino, off, reclen, type */
+			unsigned short len;
+			long fd = 0;
+
+			memcpy(&len, buf + i + 16, sizeof(len));
+			if (len == 0)
+				break;
+			for (; *name >= '0' && *name <= '9'; name++)
+				fd = fd * 10 + (*name - '0');
+			if (!*name && fd >= 5 && fd != keep && fd != d && fd <= INT_MAX)
+				close((int)fd);
+			i += len;
+		}
+	}
+	close(d);
+}
+
+/* The collector: the shared memory at 3, the liveness pipe at 4, standard
+ * input and output on /dev/null (and standard error, if the program has
+ * none), nothing else of the program's (a pipe the program holds must
+ * see its end of file when the program ends, not when the collector
+ * does), then exec. Every signal is blocked (by the program, before the
+ * first clone) until the collector has set its own dispositions. */
 static int spawn_exec(void *arg)
 {
 	struct spawn *sp = arg;
 	int m = fcntl(sp->memfd, F_DUPFD_CLOEXEC, 10), p = fcntl(sp->pipe_rd, F_DUPFD_CLOEXEC, 10);
+	int rep = fcntl(sp->report, F_DUPFD_CLOEXEC, 10), null = -1, fd;
 
-	if (m >= 0 && p >= 0 && dup2(m, 3) == 3 && dup2(p, 4) == 4)
+	if (rep < 0)
+		rep = sp->report; /* not moved: then a failure may go unsaid */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		null = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+		close(fd);
+	}
+	if (m >= 0 && p >= 0 && null >= 0 && dup2(m, 3) == 3 && dup2(p, 4) == 4 &&
+	    dup2(null, 0) == 0 && dup2(null, 1) == 1 &&
+	    (fcntl(2, F_GETFD) >= 0 || dup2(null, 2) == 2)) {
+		close_from_5(rep);
 		execve(sp->path, sp->argv, sp->envp);
-	spawn_report(sp->report, 'E', errno ? errno : EBADF);
+	}
+	spawn_report(rep, 'E', errno ? errno : EBADF);
 	syscall(SYS_exit, 127);
 	return 0;
 }
@@ -1703,6 +1849,8 @@ static void setup(void)
 	int memfd, pfd[2];
 	ssize_t n;
 
+	if (ht_untraced())
+		return; /* ht_init returns first; here too for every way in */
 	if (!ht_hot.arena_span) {
 		say("cannot reserve the sample arena; tracing is off");
 		return;
@@ -1815,21 +1963,31 @@ fail:
 	close(memfd);
 }
 
+/* Start-up. In secure-execution mode, and in heaptrace's own programs,
+ * nothing is read, started or said (see ht_untraced): every call goes to
+ * the allocator as with HEAPTRACE_DISABLE, and no variable, not even that
+ * one, is looked at. */
 __attribute__((constructor)) static void ht_init(void)
 {
-	const char *off = env("HEAPTRACE_DISABLE"), *only = env("HEAPTRACE_PID");
+	const char *off, *only;
 
+	if (ht_untraced()) {
+		if (ht_resolve() == 0)
+			ht_thread_attach(&ht_tls);
+		return;
+	}
+	off = env("HEAPTRACE_DISABLE");
+	only = env("HEAPTRACE_PID");
 	if (ht_resolve() != 0)
 		return;
 	if (off && *off && strcmp(off, "0") != 0)
 		return;
 	if (only && *only) {
-		char *end;
-		long want = strtol(only, &end, 10);
+		uint64_t want;
 
-		if (*end || want <= 0)
+		if (!parse_digits(only, &want) || want == 0 || want > INT_MAX)
 			say("ignoring HEAPTRACE_PID='%s': not a process id", only);
-		else if (want != (long)getpid())
+		else if (want != (uint64_t)getpid())
 			return; /* another process is the one traced: not us */
 		else
 			only_me = 1;
