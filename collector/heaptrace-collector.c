@@ -553,6 +553,11 @@ static void serve(int fd)
 		}
 		if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0) {
 			reply_error(fd, err, deadline);
+		} else if (len > HT_CONTROL_MAX_REPLY) {
+			snprintf(err, sizeof(err), "the snapshot is %zu bytes, more than "
+				 "heaptrace-dump takes (%zu)", len, HT_CONTROL_MAX_REPLY);
+			reply_error(fd, err, deadline);
+			free(buf);
 		} else {
 			reply(fd, buf, len, nsnaps, deadline);
 			free(buf);

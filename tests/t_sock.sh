@@ -90,6 +90,7 @@ socks = []
 for name in (pid + ".sock", pid + "-1.sock"):
     s = socket.socket(socket.AF_UNIX)
     s.bind(os.path.join(d, name))
+    os.chmod(os.path.join(d, name), 0o777)
     s.listen(8)
     socks.append(s)
 print("ready", pid, flush=True)
