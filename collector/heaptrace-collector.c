@@ -534,39 +534,44 @@ static uint64_t dwarf_max_bytes(void)
 	return mb << 20;
 }
 
-static void reply_error(int fd, const char *msg)
+/* Each exchange with a client has a total deadline: a client that sends
+ * its request slowly, or reads the reply slowly, cannot hold the
+ * collector (which does not drain the ring meanwhile) for longer. */
+#define REQUEST_MS 2000
+
+static void reply_error(int fd, const char *msg, int64_t deadline)
 {
 	char line[600];
 
 	snprintf(line, sizeof(line), "error %s\n", msg);
-	ht_write_full(fd, line, strlen(line));
+	ht_io_write(fd, line, strlen(line), deadline);
 }
 
-static void reply(int fd, const void *body, size_t len, uint32_t seq)
+static void reply(int fd, const void *body, size_t len, uint32_t seq, int64_t deadline)
 {
 	char line[64];
 
 	snprintf(line, sizeof(line), "ok %zu %u\n", len, seq);
-	if (ht_write_full(fd, line, strlen(line)) == 0)
-		ht_write_full(fd, body, len);
+	if (ht_io_write(fd, line, strlen(line), deadline) == 0)
+		ht_io_write(fd, body, len, deadline);
 }
 
-/* One request on an accepted connection, answered synchronously. */
+/* One request on an accepted (non-blocking) connection, answered
+ * synchronously; only root or the traced process's user is answered. */
 static void serve(int fd)
 {
-	char line[64];
+	char line[64], why[256];
 	size_t n = 0;
-	struct timeval tv = { 5, 0 };
+	int64_t deadline = ht_now_ns() + (int64_t)REQUEST_MS * 1000000;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (ht_control_peer_ok(fd) != 0) {
-		reply_error(fd, "permission denied: another user's process");
+	if (ht_control_client_ok(fd, (pid_t)shm->pid, why, sizeof(why)) != 0) {
+		reply_error(fd, why, deadline);
 		return;
 	}
-	while (n < sizeof(line) - 1 && ht_read_full(fd, &line[n], 1) == 0 && line[n] != '\n')
+	while (n < sizeof(line) - 1 && ht_io_read(fd, &line[n], 1, deadline) == 0 && line[n] != '\n')
 		n++;
 	line[n] = 0;
+	/* the reply's own deadline: the time to write it, not to build it */
 	if (strcmp(line, "snapshot") == 0) {
 		char err[512];
 		struct ht_snapshot *s;
@@ -576,14 +581,20 @@ static void serve(int fd)
 		ask_stats();
 		drain(1);
 		s = take(++nsnaps, 0);
+		deadline = ht_now_ns() + (int64_t)HT_CONTROL_TIMEOUT_MS * 1000000;
 		if (!s) {
-			reply_error(fd, "out of memory");
+			reply_error(fd, "out of memory", deadline);
 			return;
 		}
 		if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0) {
-			reply_error(fd, err);
+			reply_error(fd, err, deadline);
+		} else if (len > HT_CONTROL_MAX_REPLY) {
+			snprintf(err, sizeof(err), "the snapshot is %zu bytes, more than "
+				 "heaptrace-dump takes (%zu)", len, HT_CONTROL_MAX_REPLY);
+			reply_error(fd, err, deadline);
+			free(buf);
 		} else {
-			reply(fd, buf, len, nsnaps);
+			reply(fd, buf, len, nsnaps, deadline);
 			free(buf);
 		}
 		ht_snapshot_free(s);
@@ -593,9 +604,10 @@ static void serve(int fd)
 				 (long long)shm->pid, shm->exe, (long long)shm->start_time_ns,
 				 ht_profile_inuse(prof));
 
-		reply(fd, info, (size_t)k < sizeof(info) ? (size_t)k : sizeof(info) - 1, nsnaps);
+		reply(fd, info, (size_t)k < sizeof(info) ? (size_t)k : sizeof(info) - 1, nsnaps,
+		      deadline);
 	} else {
-		reply_error(fd, "unknown request");
+		reply_error(fd, "unknown request", deadline);
 	}
 }
 
@@ -922,7 +934,7 @@ int main(int argc, char **argv)
 				;
 		}
 		if (lfd >= 0 && (pf[0].revents & POLLIN)) {
-			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 			if (c >= 0) {
 				serve(c);

@@ -1,6 +1,5 @@
 /* heaptrace-dump: asks the collector of a traced process for a snapshot
  * now and writes it (atomically) to a file; prints the file's path. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +20,9 @@ static const char usage[] =
 	"  --stats   print the process's memory statistics instead of writing a file\n"
 	"  --list    list the traced processes you may dump\n";
 
-/* One row of --list for the collector listening as NAME ("PID.sock"). */
-static int list_one(const char *name, int64_t now)
+/* One row of --list for the collector listening on s; a refused, slow or
+ * broken one gets a line on stderr, another user's nothing. */
+static int list_one(const struct ht_control_sock *sk, int64_t now)
 {
 	char err[512], exe[4096] = "?";
 	long long pid = 0, start = 0;
@@ -32,10 +32,14 @@ static int list_one(const char *name, int64_t now)
 	char *p, *line, *save = NULL;
 	char inbuf[32], upbuf[32];
 	double up;
+	int rc;
 
-	if (sscanf(name, "%lld.sock", &pid) != 1 || pid <= 0)
-		return 0;
-	if (ht_control_request((pid_t)pid, "info", &body, &len, NULL, err, sizeof(err)) != 0)
+	pid = sk->pid;
+	rc = ht_control_request_at(sk, "info", HT_CONTROL_LIST_TIMEOUT_MS, &body, &len, NULL, err,
+				   sizeof(err));
+	if (rc < 0 && !strstr(err, "no collector at") && !strstr(err, "no such process"))
+		ht_error("skipping: %s", err);
+	if (rc != 0)
 		return 0; /* gone, or not ours: not listed */
 	p = ht_xrealloc(body, len + 1);
 	p[len] = 0;
@@ -57,47 +61,30 @@ static int list_one(const char *name, int64_t now)
 	return 1;
 }
 
-/* --list: every collector whose socket we can reach: our own directory,
- * or every user's for root. */
+struct listing {
+	int64_t now;
+	int n;
+};
+
+static void list_each(const struct ht_control_sock *s, void *arg)
+{
+	struct listing *l = arg;
+
+	l->n += list_one(s, l->now);
+	fflush(stdout);
+}
+
+/* --list: every collector listening in our network namespace that we may
+ * ask (every one for root), found in /proc/net/unix, wherever its
+ * directory is. */
 static int list(void)
 {
-	char dir[64];
-	int64_t now = ht_wall_ns();
-	int n = 0;
+	struct listing l = { ht_wall_ns(), 0 };
 
 	printf("%8s %8s %10s  %s\n", "PID", "UPTIME", "INUSE", "EXE");
-	if (geteuid() == 0) {
-		DIR *t = opendir("/tmp");
-		struct dirent *e;
-
-		while (t && (e = readdir(t))) {
-			DIR *d;
-			struct dirent *f;
-			char path[300];
-
-			if (strncmp(e->d_name, "heaptrace-", 10))
-				continue;
-			snprintf(path, sizeof(path), "/tmp/%s", e->d_name);
-			if (!(d = opendir(path)))
-				continue;
-			while ((f = readdir(d)))
-				n += list_one(f->d_name, now);
-			closedir(d);
-		}
-		if (t)
-			closedir(t);
-	} else {
-		DIR *d;
-		struct dirent *f;
-
-		ht_control_dir(geteuid(), dir, sizeof(dir));
-		if ((d = opendir(dir))) {
-			while ((f = readdir(d)))
-				n += list_one(f->d_name, now);
-			closedir(d);
-		}
-	}
-	if (!n)
+	if (ht_control_each(list_each, &l) != 0)
+		ht_die(1, "cannot read '/proc/self/net/unix': %s", strerror(errno));
+	if (!l.n)
 		fprintf(stderr, "%s: no traced processes found\n", ht_progname);
 	return 0;
 }
@@ -154,7 +141,8 @@ int main(int argc, char **argv)
 	if (out && stats)
 		ht_die(2, "--stats prints to standard output; it takes no -o");
 
-	if (ht_control_request((pid_t)pid, "snapshot", &body, &len, &seq, err, sizeof(err)) != 0)
+	if (ht_control_request((pid_t)pid, "snapshot", HT_CONTROL_TIMEOUT_MS, &body, &len, &seq,
+			       err, sizeof(err)) != 0)
 		ht_die(1, "%s", err);
 	/* check what we got before it becomes a file */
 	if (ht_snapshot_decode(body, len, &s, err, sizeof(err)) != 0)

@@ -107,13 +107,18 @@ fi
 # Only a file written since the program started counts: not older than the
 # marker (file times tick every few milliseconds, and a short program's
 # snapshot is often written within the marker's tick).
-sock=/tmp/heaptrace-$(id -u)/$pid.sock
+# A collector of the process listens on DIR/PID-CPID.sock (see
+# heaptrace-dump(1)), which /proc/net/unix shows wherever DIR is.
+listening() {
+	awk -v p="$pid" '$4 == "00010000" && $8 ~ ("/heaptrace(-[0-9]+)?/" p "-[0-9]+[.]sock$") {
+		f = 1; exit } END { exit !f }' /proc/net/unix 2>/dev/null
+}
 file=
 for i in $(seq 1 300); do
 	# the socket first: the collector removes it after writing the file,
 	# so a file written just before the socket went is still seen
 	gone=
-	[ "$i" -gt 10 ] && [ ! -S "$sock" ] && gone=1 # no collector (any more)
+	[ "$i" -gt 10 ] && ! listening && gone=1 # no collector (any more)
 	# shellcheck disable=SC2086
 	for f in $(ls -t -- $pattern 2>/dev/null); do
 		[ -f "$f" ] && ! [ "$f" -ot "$marker" ] && { file=$f; break; }

@@ -37,6 +37,29 @@ work=$(mktemp -d) || exit 2
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 2
 
+# collector_sock PID: the control sockets (paths, one a line) listening now
+# for traced process PID, from /proc/net/unix: DIR/PID-CPID.sock, where
+# DIR is $XDG_RUNTIME_DIR/heaptrace or /tmp/heaptrace-UID
+collector_sock() {
+	awk -v p="$1" '$4 == "00010000" && $8 ~ ("/heaptrace(-[0-9]+)?/" p "-[0-9]+[.]sock$") &&
+		!seen[$8]++ { print $8 }' /proc/net/unix
+}
+
+# collector_of PID: the pid of the collector serving traced process PID
+# (the CPID of its socket's name), waiting up to 10 s for it to listen
+collector_of() {
+	local s c
+	for _ in $(seq 200); do
+		for s in $(collector_sock "$1"); do
+			c=${s##*-}
+			c=${c%.sock}
+			[ "$(cat "/proc/$c/comm" 2>/dev/null)" = heaptrace-colle ] && { echo "$c"; return 0; }
+		done
+		sleep 0.05
+	done
+	return 1
+}
+
 # traced VAR=VALUE... -- PROG ARGS: runs PROG under the shim
 traced() {
 	local envs=()

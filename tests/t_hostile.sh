@@ -7,31 +7,9 @@
 # be valid.
 . "$(dirname "$0")/lib.sh"
 ulimit -c 0
-uid=$(id -u)
-sockdir=/tmp/heaptrace-$uid
 unset HEAPTRACE_COLLECTOR HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_RING_MB \
 	HEAPTRACE_FOLLOW_FORK HEAPTRACE_PID HEAPTRACE_DISABLE HEAPTRACE_SIGNAL
 trap 'umount "$work/full" 2>/dev/null; rm -rf "$work"' EXIT
-
-
-# collector_of PID: the pid of the collector serving traced process PID,
-# found by its control socket (several collectors may run at once)
-collector_of() {
-	local sock=$sockdir/$1.sock ino p
-	for _ in $(seq 200); do
-		ino=$(awk -v s="$sock" '$8 == s { print $7; exit }' /proc/net/unix)
-		if [ -n "$ino" ]; then
-			for p in $(pgrep -f heaptrace-collector); do
-				if ls -l "/proc/$p/fd" 2>/dev/null | grep -q "socket:\[$ino\]"; then
-					echo "$p"
-					return 0
-				fi
-			done
-		fi
-		sleep 0.05
-	done
-	return 1
-}
 
 # one_line FILE DESCRIPTION PATTERN: FILE holds exactly one line, from
 # heaptrace, matching PATTERN
@@ -333,7 +311,6 @@ for r in 524288 1; do
 	one_line "$c.err" "collector killed, rate $r: one line on stderr" 'collector'
 	[ ! -e "$c.heap" ] && [ -z "$(ls -A | grep "^\.$c")" ]
 	check $? "collector killed, rate $r: no snapshot, no temporary file"
-	rm -f "$sockdir/$bpid.sock" # a killed collector cannot remove it
 done
 
 # A program that is pid 1 of its pid namespace (a container without an

@@ -223,17 +223,8 @@ is "$line" ready "installed launcher, a running program: started"
 prog=$(pgrep -P "$ipid" | head -1)
 libs=$(grep -o '/[^ ]*libheaptrace[^ ]*' "/proc/$prog/maps" 2>/dev/null | sort -u | tr '\n' ' ')
 is "$libs" "$inst/lib/heaptrace/libheaptrace.so " "installed launcher: the installed shim is the one mapped"
-sock=/tmp/heaptrace-$(id -u)/$prog.sock cexe=
-for _ in $(seq 200); do
-	ino=$(awk -v s="$sock" '$8 == s { print $7; exit }' /proc/net/unix)
-	for c in $(pgrep -f heaptrace-collector); do
-		if [ -n "$ino" ] && ls -l "/proc/$c/fd" 2>/dev/null | grep -q "socket:\[$ino\]"; then
-			cexe=$(readlink "/proc/$c/exe")
-		fi
-	done
-	[ -n "$cexe" ] && break
-	sleep 0.05
-done
+cexe=
+c=$(collector_of "$prog") && cexe=$(readlink "/proc/$c/exe")
 is "$cexe" "$inst/lib/heaptrace/heaptrace-collector" "installed launcher: the installed collector is the one started"
 echo "work 2" >&"$iout"
 read -r -t 30 line <&"$iin"
