@@ -270,7 +270,10 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 		align = HDR;
 	if (n > REGION_SIZE || align > REGION_SIZE / 8)
 		return NULL;
-	need = HDR + n + (align > HDR ? align - HDR : 0);
+	/* a block of 0 bytes takes 1: its pointer, rounded up to align,
+	 * must still lie inside its slot (at the slot's end it would be the
+	 * next slot's, which its free would free) */
+	need = HDR + (n ? n : 1) + (align > HDR ? align - HDR : 0);
 	c = class_for(need < 32 ? 32 : need);
 	if (c < 0)
 		return NULL;
