@@ -325,6 +325,173 @@ HT_EXPORT size_t malloc_usable_size(void *p)
 	return ht_hot.real.malloc_usable_size(p);
 }
 
+/* ---- C++ operator new and delete ----------------------------------------
+ * jemalloc and tcmalloc define operator new and delete themselves, which
+ * then never call malloc: unwrapped, C++ programs over them were invisible.
+ * So the shim defines the whole family (the Itanium ABI's names; the shim
+ * is C). new allocates as malloc does here, counted and sampled once,
+ * through the underlying allocator's malloc or posix_memalign (whose blocks
+ * its delete and free both take); only when that fails does it call the
+ * next operator new, which calls the new-handler and retries, throws
+ * bad_alloc or, nothrow, returns NULL, as untraced. (Forwarding each call
+ * to the next operator instead would count twice where that calls malloc,
+ * libstdc++'s, and walk a frame of it into every stack.) Every delete is
+ * free, by an alias: a sampled block goes back to the arena, never to the
+ * allocator's delete. The wrappers' frames are the shim's, so a new site's
+ * stack starts at its caller. */
+
+/* The next definitions of the eight operators new, for their failure. */
+enum { NEW, NEWA, NEW_NT, NEWA_NT, NEW_AL, NEWA_AL, NEW_AL_NT, NEWA_AL_NT, NEW_KINDS };
+static const char *const new_names[NEW_KINDS] = {
+	"_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+	"_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
+	"_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+};
+static void *next_new[NEW_KINDS];
+
+/* The next operator new of this kind, found on first use (dlsym may
+ * allocate: those blocks are the shim's own, from the arena); NULL if the
+ * process has none (then there was no C++ code to call this one either). */
+static void *real_new(int kind)
+{
+	struct ht_tls *t = &ht_tls;
+	void *f = __atomic_load_n(&next_new[kind], __ATOMIC_ACQUIRE);
+
+	if (f)
+		return f;
+	t->busy++;
+	t->own++;
+	ht_countdown_lower(t);
+	f = dlsym(RTLD_NEXT, new_names[kind]);
+	ht_countdown_raise(t);
+	t->own--;
+	ht_busy_leave(t);
+	__atomic_store_n(&next_new[kind], f, __ATOMIC_RELEASE);
+	return f;
+}
+
+/* new's slow path: ht_alloc_slow, told the program's stack pointer for
+ * its stack cache (see move), as new is not a jump into it */
+static __attribute__((noinline)) void *new_slow(size_t n, size_t align, enum ht_op op, uintptr_t cfa)
+{
+	uintptr_t caller = ht_tls.caller_cfa;
+	void *p;
+
+	ht_tls.caller_cfa = cfa;
+	p = ht_alloc_slow(n, align, op);
+	ht_tls.caller_cfa = caller;
+	return p;
+}
+
+/* new's allocation as malloc's (alloc), or NULL */
+static inline void *new_alloc(size_t n, size_t align, uintptr_t cfa)
+{
+	struct ht_tls *t = &ht_tls;
+	void *p;
+	int err;
+
+	if (ht_unlikely(ht_countdown(t, n)))
+		return new_slow(n, align, align ? HT_OP_ALIGNED : HT_OP_MALLOC, cfa);
+	ht_count_alloc(t, n);
+	if (!align)
+		return ht_hot.real.malloc(n);
+	err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+	return err ? NULL : p;
+}
+
+typedef void *(*new_fn)(size_t);
+typedef void *(*new_nt_fn)(size_t, const void *);
+typedef void *(*new_al_fn)(size_t, size_t);
+typedef void *(*new_al_nt_fn)(size_t, size_t, const void *);
+
+#define NEW_PLAIN(name, kind)                                                  \
+	HT_EXPORT void *name(size_t n)                                         \
+	{                                                                      \
+		void *p = new_alloc(n, 0, CALLER_CFA);                         \
+		new_fn f;                                                      \
+                                                                               \
+		if (ht_likely(p != NULL))                                      \
+			return p;                                              \
+		f = (new_fn)real_new(kind);                                    \
+		return f ? f(n) : NULL;                                        \
+	}
+#define NEW_NOTHROW(name, kind)                                                \
+	HT_EXPORT void *name(size_t n, const void *nt)                         \
+	{                                                                      \
+		void *p = new_alloc(n, 0, CALLER_CFA);                         \
+		new_nt_fn f;                                                   \
+                                                                               \
+		if (ht_likely(p != NULL))                                      \
+			return p;                                              \
+		f = (new_nt_fn)real_new(kind);                                 \
+		return f ? f(n, nt) : NULL;                                    \
+	}
+/* an alignment that is not a power of two is the next operator's to
+ * judge (undefined behaviour: libstdc++ rounds it, others refuse) */
+#define NEW_ALIGNED(name, kind)                                                \
+	HT_EXPORT void *name(size_t n, size_t al)                              \
+	{                                                                      \
+		void *p = valid_align(al) ? new_alloc(n, al, CALLER_CFA) : NULL; \
+		new_al_fn f;                                                   \
+                                                                               \
+		if (ht_likely(p != NULL))                                      \
+			return p;                                              \
+		f = (new_al_fn)real_new(kind);                                 \
+		return f ? f(n, al) : NULL;                                    \
+	}
+#define NEW_ALIGNED_NOTHROW(name, kind)                                        \
+	HT_EXPORT void *name(size_t n, size_t al, const void *nt)              \
+	{                                                                      \
+		void *p = valid_align(al) ? new_alloc(n, al, CALLER_CFA) : NULL; \
+		new_al_nt_fn f;                                                \
+                                                                               \
+		if (ht_likely(p != NULL))                                      \
+			return p;                                              \
+		f = (new_al_nt_fn)real_new(kind);                              \
+		return f ? f(n, al, nt) : NULL;                                \
+	}
+
+/* the declarations -Wmissing-prototypes asks for: C++ declares them */
+void *_Znwm(size_t);
+void *_Znam(size_t);
+void *_ZnwmRKSt9nothrow_t(size_t, const void *);
+void *_ZnamRKSt9nothrow_t(size_t, const void *);
+void *_ZnwmSt11align_val_t(size_t, size_t);
+void *_ZnamSt11align_val_t(size_t, size_t);
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t, size_t, const void *);
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t, size_t, const void *);
+
+NEW_PLAIN(_Znwm, NEW)
+NEW_PLAIN(_Znam, NEWA)
+NEW_NOTHROW(_ZnwmRKSt9nothrow_t, NEW_NT)
+NEW_NOTHROW(_ZnamRKSt9nothrow_t, NEWA_NT)
+NEW_ALIGNED(_ZnwmSt11align_val_t, NEW_AL)
+NEW_ALIGNED(_ZnamSt11align_val_t, NEWA_AL)
+NEW_ALIGNED_NOTHROW(_ZnwmSt11align_val_tRKSt9nothrow_t, NEW_AL_NT)
+NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t, NEWA_AL_NT)
+
+/* Every delete, sized, aligned or nothrow, and C23's free_sized and
+ * free_aligned_sized (which glibc has from 2.43 on; a program that needs
+ * them from its C library does not load with an older one, so exporting
+ * them is safe): free itself, under another name. The size and alignment
+ * they add (in registers free does not read) may be ignored: free knows
+ * them. Declared here with free's type, which the alias needs. */
+#define AS_FREE(name) HT_EXPORT void name(void *p) __attribute__((alias("free"), copy(free)));
+AS_FREE(_ZdlPv)
+AS_FREE(_ZdaPv)
+AS_FREE(_ZdlPvm)
+AS_FREE(_ZdaPvm)
+AS_FREE(_ZdlPvRKSt9nothrow_t)
+AS_FREE(_ZdaPvRKSt9nothrow_t)
+AS_FREE(_ZdlPvSt11align_val_t)
+AS_FREE(_ZdaPvSt11align_val_t)
+AS_FREE(_ZdlPvmSt11align_val_t)
+AS_FREE(_ZdaPvmSt11align_val_t)
+AS_FREE(_ZdlPvSt11align_val_tRKSt9nothrow_t)
+AS_FREE(_ZdaPvSt11align_val_tRKSt9nothrow_t)
+AS_FREE(free_sized)
+AS_FREE(free_aligned_sized)
+
 /* Wrapped only to count unloads: a library unloaded, and another loaded at
  * its address, can put different code under a remembered stack. */
 HT_EXPORT int dlclose(void *handle)

@@ -51,4 +51,36 @@ C
 cc -o zero zero.c
 is "$(HEAPTRACE_RATE=1 LD_PRELOAD="$lib" ./zero)" ok "rate 1: freeing aligned_alloc(64, 0) leaves its neighbour alone"
 
+# --- C++ new and delete, counted once under every allocator -------------------
+# jemalloc and tcmalloc define operator new and delete themselves: unwrapped,
+# new never reached malloc and nothing was counted. cxxnew N makes 22
+# allocations and 22 deletes a round, through each operator.
+calls() { # FILE: alloc, free and realloc calls and live objects, from --stats
+	"$report" --stats "$1" | awk '/^  (alloc|free|realloc) calls|^  live objects/ { printf "%s ", $NF }'
+}
+glibc_calls=
+for under in glibc jemalloc tcmalloc; do
+	case $under in
+	glibc) pre=$lib ;;
+	jemalloc) pre=$lib:$je ;;
+	tcmalloc) pre=$lib:$tc ;;
+	esac
+	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=base.$under.heap LD_PRELOAD="$pre" "$progs/cxxnew" 0
+	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=cxx.$under.heap LD_PRELOAD="$pre" "$progs/cxxnew" 1000
+	check $? "cxxnew runs over $under"
+	read -r a0 f0 r0 l0 <<<"$(calls base.$under.heap)"
+	read -r a1 f1 r1 l1 <<<"$(calls cxx.$under.heap)"
+	is "$((a1 - a0)) $((f1 - f0)) $((l1 - l0))" "22000 22000 0" \
+		"over $under, rate 1: 1000 rounds add exactly 22000 allocations, 22000 frees, 0 live"
+	[ -n "$glibc_calls" ] || glibc_calls=$(calls cxx.$under.heap)
+	is "$(calls cxx.$under.heap)" "$glibc_calls" "over $under: the same call totals as over glibc"
+	is "$(value cxx.$under.heap make_widget alloc_objects)" 1000 \
+		"over $under: a new expression's stack ends in its caller, make_widget"
+	is "$(value cxx.$under.heap round_once alloc_objects)" 21000 \
+		"over $under: the operators called directly are round_once's"
+	"$progs/cxxnew" huge >huge.u 2>&1
+	LD_PRELOAD="$pre" "$progs/cxxnew" huge >huge.t 2>&1
+	is "$(cat huge.t)" "$(cat huge.u)" "over $under: a new too big throws bad_alloc after the new-handler, as untraced"
+done
+
 done_testing
