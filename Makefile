@@ -39,7 +39,8 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot \
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
-	tests/progs/samesp tests/progs/allocprop tests/progs/cxxnew
+	tests/progs/samesp tests/progs/allocprop tests/progs/cxxnew \
+	tests/progs/bigheap
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 

@@ -83,4 +83,41 @@ for under in glibc jemalloc tcmalloc; do
 	is "$(cat huge.t)" "$(cat huge.u)" "over $under: a new too big throws bad_alloc after the new-handler, as untraced"
 done
 
+# --- a heap bigger than the arena's regions ----------------------------------
+# 600 blocks of 1 MiB live at once, more than one 256 MiB region of the
+# arena holds of their size class, and blocks of 100 and 300 MB, bigger
+# than any class, grown by realloc to twice that: every one is recorded,
+# at rate 1 exactly, and at the default rate nothing is lost either.
+stat_line() { # FILE LABEL: the value on --stats' line LABEL
+	"$report" --stats "$1" | awk -v l="$2" 'index($0, "  " l " ") == 1 { print $NF }'
+}
+for rate in 1 default; do
+	r=$rate
+	[ "$rate" = default ] && r=
+	env ${r:+HEAPTRACE_RATE=$r} HEAPTRACE_OUTPUT=big.$rate.heap LD_PRELOAD="$lib" \
+		"$progs/bigheap" 600 1048576 100000000 300000000 >/dev/null
+	check $? "bigheap runs at rate $rate"
+	is "$(stat_line big.$rate.heap "events not recorded")" 0 \
+		"rate $rate: no sampled allocation goes unrecorded"
+	"$report" big.$rate.heap >big.$rate.txt 2>&1
+	check "$(grep -c 'warning' big.$rate.txt)" "rate $rate: the report has no warning"
+done
+# 300 blocks of 1 MiB, the calloc'd table of 605 pointers, 200 and 600 MB
+is "$(value big.1.heap main inuse_space)" $((300 * 1048576 + 605 * 8 + 200000000 + 600000000)) \
+	"rate 1: the bytes in use are exact"
+is "$(value big.1.heap main alloc_objects)" $((600 + 1 + 4)) "rate 1: so are the allocations"
+
+# With the address space limited (RLIMIT_AS), the arena reserves a quarter
+# of it: too little here, and rate 1 says so, on stderr and in the report.
+(
+	ulimit -v 4194304
+	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=small.heap LD_PRELOAD="$lib" \
+		"$progs/bigheap" 1200 1048576 300000000 >/dev/null 2>small.err
+)
+grep -q 'sample arena is full.*rate 1 is no longer exact' small.err
+check $? "a full arena says once, on stderr, that rate 1 is no longer exact"
+is "$(grep -c 'sample arena is full' small.err)" 1 "and says it once"
+"$report" small.heap 2>&1 | grep -q 'warning: [0-9]* sampled allocations went unrecorded'
+check $? "and the report warns that allocations went unrecorded"
+
 done_testing
