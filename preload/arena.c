@@ -554,10 +554,30 @@ static struct blk *blk_of(const void *p, int *cls)
 			      (uintptr_t)slot_index(c, off & (REGION_SIZE - 1)) * classes[c].slot_size);
 }
 
-/* The bytes of slot b of class c (-1: huge), its header's included. */
+/* The regions of the huge block whose header is b, by their tags (which
+ * only the shim writes, unlike the header, which lies next to another
+ * block's bytes that a program may overrun). */
+static uint64_t huge_regions(const struct blk *b)
+{
+	uint64_t r = ((uintptr_t)b - ht_hot.arena_lo) >> REGION_SHIFT, k = 0;
+
+	while (r + k < nregions &&
+	       __atomic_load_n(&tags[r + k], __ATOMIC_ACQUIRE) == (TAG_HUGE << 24 | (uint32_t)k))
+		k++;
+	return k;
+}
+
+/* The bytes of slot b of class c (-1: huge), its header's included; a
+ * huge block's never past its regions. */
 static inline uint64_t slot_bytes(int c, const struct blk *b)
 {
-	return c >= 0 ? classes[c].slot_size : (uint64_t)b->next * page_size;
+	uint64_t bytes, most;
+
+	if (c >= 0)
+		return classes[c].slot_size;
+	bytes = (uint64_t)b->next * page_size;
+	most = huge_regions(b) << REGION_SHIFT;
+	return bytes < most ? bytes : most;
 }
 
 void ht_arena_retag(void *p, size_t n, uint32_t flags)
@@ -680,7 +700,7 @@ static int move_pages(struct blk *src, uint32_t src_flags, struct blk *dst, size
  * size (its header may be gone: see ht_arena_move). */
 static void huge_release(struct blk *b, uint32_t flags, uint64_t bytes)
 {
-	uint64_t k = (bytes + REGION_SIZE - 1) >> REGION_SHIFT;
+	uint64_t k = huge_regions(b);
 	uint64_t r = ((uintptr_t)b - ht_hot.arena_lo) >> REGION_SHIFT;
 
 	__atomic_sub_fetch(&ht_arena_live, bytes, __ATOMIC_RELAXED);
