@@ -76,7 +76,7 @@ static __attribute__((noinline)) void free_rare(void *p)
 
 /* A countdown > 0 says the thread has its slot and is not busy (see
  * HT_CD_BIAS): one test for both. */
-HT_EXPORT void free(void *p)
+static inline void do_free(void *p)
 {
 	struct ht_tls *t = &ht_tls;
 
@@ -92,6 +92,11 @@ HT_EXPORT void free(void *p)
 	}
 	ht_bump(&t->slot->free_calls, 1);
 	ht_hot.real.free(p);
+}
+
+HT_EXPORT void free(void *p)
+{
+	do_free(p);
 }
 
 HT_EXPORT void *calloc(size_t n, size_t m)
@@ -329,45 +334,95 @@ HT_EXPORT size_t malloc_usable_size(void *p)
  * jemalloc and tcmalloc define operator new and delete themselves, which
  * then never call malloc: unwrapped, C++ programs over them were invisible.
  * So the shim defines the whole family (the Itanium ABI's names; the shim
- * is C). new allocates as malloc does here, counted and sampled once,
- * through the underlying allocator's malloc or posix_memalign (whose blocks
- * its delete and free both take); only when that fails does it call the
- * next operator new, which calls the new-handler and retries, throws
- * bad_alloc or, nothrow, returns NULL, as untraced. (Forwarding each call
- * to the next operator instead would count twice where that calls malloc,
- * libstdc++'s, and walk a frame of it into every stack.) Every delete is
- * free, by an alias: a sampled block goes back to the arena, never to the
- * allocator's delete. The wrappers' frames are the shim's, so a new site's
- * stack starts at its caller. */
+ * is C). Where the next operator new is known to be malloc's kin (CXX_MALLOC:
+ * libstdc++'s or libc++'s, which call malloc, or one defined by the object
+ * that defines the next malloc, as jemalloc's and tcmalloc's are), new
+ * allocates as malloc does here, counted and sampled once, through the
+ * underlying allocator's malloc or posix_memalign (whose blocks its delete
+ * and free both take); only when that fails does it call the next operator
+ * new, which calls the new-handler and retries, throws bad_alloc or,
+ * nothrow, returns NULL, as untraced. (Forwarding each call to the next
+ * operator instead would count twice where that calls malloc, and walk a
+ * frame of it into every stack.) Every delete is then free: a sampled
+ * block goes back to the arena, never to the allocator's delete. The
+ * wrappers' frames are the shim's, so a new site's stack starts at its
+ * caller. Any other operator new (a library's own, with its own pool) is
+ * the program's to keep (CXX_PASS): new and delete go to the next ones
+ * untouched, counted only where they call malloc and free, as before the
+ * shim defined them. */
 
-/* The next definitions of the eight operators new, for their failure. */
-enum { NEW, NEWA, NEW_NT, NEWA_NT, NEW_AL, NEWA_AL, NEW_AL_NT, NEWA_AL_NT, NEW_KINDS };
-static const char *const new_names[NEW_KINDS] = {
+enum { CXX_UNKNOWN, CXX_MALLOC, CXX_PASS };
+static int cxx_mode;
+
+/* The next definitions of the operators, found on first use. */
+enum {
+	NEW, NEWA, NEW_NT, NEWA_NT, NEW_AL, NEWA_AL, NEW_AL_NT, NEWA_AL_NT,
+	DL, DA, DL_SZ, DA_SZ, DL_NT, DA_NT, DL_AL, DA_AL, DL_SZ_AL, DA_SZ_AL, DL_AL_NT, DA_AL_NT,
+	CXX_OPS
+};
+static const char *const cxx_names[CXX_OPS] = {
 	"_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
 	"_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
 	"_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+	"_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
+	"_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t",
+	"_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
+	"_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
 };
-static void *next_new[NEW_KINDS];
+static void *cxx_next[CXX_OPS];
 
-/* The next operator new of this kind, found on first use (dlsym may
+/* The next definition of operator op, found on first use (dlsym may
  * allocate: those blocks are the shim's own, from the arena); NULL if the
  * process has none (then there was no C++ code to call this one either). */
-static void *real_new(int kind)
+static void *cxx_real(int op)
 {
 	struct ht_tls *t = &ht_tls;
-	void *f = __atomic_load_n(&next_new[kind], __ATOMIC_ACQUIRE);
+	void *f = __atomic_load_n(&cxx_next[op], __ATOMIC_ACQUIRE);
 
 	if (f)
 		return f;
 	t->busy++;
 	t->own++;
 	ht_countdown_lower(t);
-	f = dlsym(RTLD_NEXT, new_names[kind]);
+	f = dlsym(RTLD_NEXT, cxx_names[op]);
 	ht_countdown_raise(t);
 	t->own--;
 	ht_busy_leave(t);
-	__atomic_store_n(&next_new[kind], f, __ATOMIC_RELEASE);
+	__atomic_store_n(&cxx_next[op], f, __ATOMIC_RELEASE);
 	return f;
+}
+
+/* Whether a file name is libstdc++'s or libc++'s, whose operator new
+ * calls malloc. */
+static int cxx_runtime(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libstdc++.", 10) || !strncmp(base, "libc++.", 7);
+}
+
+/* Which way the operators go (see above), decided on first use. */
+static __attribute__((noinline)) int cxx_decide(void)
+{
+	Dl_info nw, ml;
+	void *next;
+	int mode = CXX_MALLOC;
+
+	if (ht_resolve() != 0)
+		return CXX_MALLOC; /* the shim is starting: its own blocks */
+	next = cxx_real(NEW);
+	if (next && dladdr(next, &nw) && nw.dli_fname && !cxx_runtime(nw.dli_fname) &&
+	    !(dladdr((void *)ht_hot.real.malloc, &ml) && ml.dli_fbase == nw.dli_fbase))
+		mode = CXX_PASS;
+	__atomic_store_n(&cxx_mode, mode, __ATOMIC_RELAXED);
+	return mode;
+}
+
+static inline int cxx_malloc(void)
+{
+	return ht_likely(__atomic_load_n(&cxx_mode, __ATOMIC_RELAXED) == CXX_MALLOC) ||
+	       cxx_decide() == CXX_MALLOC;
 }
 
 /* new's slow path: ht_alloc_slow, told the program's stack pointer for
@@ -404,51 +459,23 @@ typedef void *(*new_nt_fn)(size_t, const void *);
 typedef void *(*new_al_fn)(size_t, size_t);
 typedef void *(*new_al_nt_fn)(size_t, size_t, const void *);
 
-#define NEW_PLAIN(name, kind)                                                  \
-	HT_EXPORT void *name(size_t n)                                         \
-	{                                                                      \
-		void *p = new_alloc(n, 0, CALLER_CFA);                         \
-		new_fn f;                                                      \
-                                                                               \
-		if (ht_likely(p != NULL))                                      \
-			return p;                                              \
-		f = (new_fn)real_new(kind);                                    \
-		return f ? f(n) : NULL;                                        \
-	}
-#define NEW_NOTHROW(name, kind)                                                \
-	HT_EXPORT void *name(size_t n, const void *nt)                         \
-	{                                                                      \
-		void *p = new_alloc(n, 0, CALLER_CFA);                         \
-		new_nt_fn f;                                                   \
-                                                                               \
-		if (ht_likely(p != NULL))                                      \
-			return p;                                              \
-		f = (new_nt_fn)real_new(kind);                                 \
-		return f ? f(n, nt) : NULL;                                    \
-	}
-/* an alignment that is not a power of two is the next operator's to
- * judge (undefined behaviour: libstdc++ rounds it, others refuse) */
-#define NEW_ALIGNED(name, kind)                                                \
-	HT_EXPORT void *name(size_t n, size_t al)                              \
-	{                                                                      \
-		void *p = valid_align(al) ? new_alloc(n, al, CALLER_CFA) : NULL; \
-		new_al_fn f;                                                   \
-                                                                               \
-		if (ht_likely(p != NULL))                                      \
-			return p;                                              \
-		f = (new_al_fn)real_new(kind);                                 \
-		return f ? f(n, al) : NULL;                                    \
-	}
-#define NEW_ALIGNED_NOTHROW(name, kind)                                        \
-	HT_EXPORT void *name(size_t n, size_t al, const void *nt)              \
-	{                                                                      \
-		void *p = valid_align(al) ? new_alloc(n, al, CALLER_CFA) : NULL; \
-		new_al_nt_fn f;                                                \
-                                                                               \
-		if (ht_likely(p != NULL))                                      \
-			return p;                                              \
-		f = (new_al_nt_fn)real_new(kind);                              \
-		return f ? f(n, al, nt) : NULL;                                \
+/* ARGS: the parameters; CALL: the same, passed on; OK: whether the shim
+ * may allocate (an alignment that is not a power of two is the next
+ * operator's to judge: undefined behaviour, which libstdc++ rounds and
+ * others refuse) */
+#define NEW_OP(name, op, fn, ARGS, CALL, align, OK)                           \
+	HT_EXPORT void *name ARGS                                             \
+	{                                                                     \
+		fn f;                                                         \
+                                                                              \
+		if (ht_likely(cxx_malloc() && (OK))) {                        \
+			void *p = new_alloc(n, align, CALLER_CFA);            \
+                                                                              \
+			if (ht_likely(p != NULL))                             \
+				return p;                                     \
+		}                                                             \
+		f = (fn)cxx_real(op);                                         \
+		return f ? f CALL : NULL;                                     \
 	}
 
 /* the declarations -Wmissing-prototypes asks for: C++ declares them */
@@ -461,34 +488,58 @@ void *_ZnamSt11align_val_t(size_t, size_t);
 void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t, size_t, const void *);
 void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t, size_t, const void *);
 
-NEW_PLAIN(_Znwm, NEW)
-NEW_PLAIN(_Znam, NEWA)
-NEW_NOTHROW(_ZnwmRKSt9nothrow_t, NEW_NT)
-NEW_NOTHROW(_ZnamRKSt9nothrow_t, NEWA_NT)
-NEW_ALIGNED(_ZnwmSt11align_val_t, NEW_AL)
-NEW_ALIGNED(_ZnamSt11align_val_t, NEWA_AL)
-NEW_ALIGNED_NOTHROW(_ZnwmSt11align_val_tRKSt9nothrow_t, NEW_AL_NT)
-NEW_ALIGNED_NOTHROW(_ZnamSt11align_val_tRKSt9nothrow_t, NEWA_AL_NT)
+NEW_OP(_Znwm, NEW, new_fn, (size_t n), (n), 0, 1)
+NEW_OP(_Znam, NEWA, new_fn, (size_t n), (n), 0, 1)
+NEW_OP(_ZnwmRKSt9nothrow_t, NEW_NT, new_nt_fn, (size_t n, const void *nt), (n, nt), 0, 1)
+NEW_OP(_ZnamRKSt9nothrow_t, NEWA_NT, new_nt_fn, (size_t n, const void *nt), (n, nt), 0, 1)
+NEW_OP(_ZnwmSt11align_val_t, NEW_AL, new_al_fn, (size_t n, size_t al), (n, al), al,
+       valid_align(al))
+NEW_OP(_ZnamSt11align_val_t, NEWA_AL, new_al_fn, (size_t n, size_t al), (n, al), al,
+       valid_align(al))
+NEW_OP(_ZnwmSt11align_val_tRKSt9nothrow_t, NEW_AL_NT, new_al_nt_fn,
+       (size_t n, size_t al, const void *nt), (n, al, nt), al, valid_align(al))
+NEW_OP(_ZnamSt11align_val_tRKSt9nothrow_t, NEWA_AL_NT, new_al_nt_fn,
+       (size_t n, size_t al, const void *nt), (n, al, nt), al, valid_align(al))
 
-/* Every delete, sized, aligned or nothrow, and C23's free_sized and
- * free_aligned_sized (which glibc has from 2.43 on; a program that needs
- * them from its C library does not load with an older one, so exporting
- * them is safe): free itself, under another name. The size and alignment
- * they add (in registers free does not read) may be ignored: free knows
- * them. Declared here with free's type, which the alias needs. */
+/* Every delete, sized, aligned or nothrow: free (the size and alignment
+ * they add are not needed), or the next delete of its name (CXX_PASS). */
+#define DELETE_OP(name, op, ARGS, TYPES, CALL)                                \
+	void name ARGS;                                                       \
+	HT_EXPORT void name ARGS                                              \
+	{                                                                     \
+		void (*f) TYPES;                                              \
+                                                                              \
+		if (ht_likely(cxx_malloc())) {                                \
+			do_free(p);                                           \
+			return;                                               \
+		}                                                             \
+		f = (void (*) TYPES)cxx_real(op);                             \
+		if (f)                                                        \
+			f CALL;                                               \
+	}
+
+DELETE_OP(_ZdlPv, DL, (void *p), (void *), (p))
+DELETE_OP(_ZdaPv, DA, (void *p), (void *), (p))
+DELETE_OP(_ZdlPvm, DL_SZ, (void *p, size_t n), (void *, size_t), (p, n))
+DELETE_OP(_ZdaPvm, DA_SZ, (void *p, size_t n), (void *, size_t), (p, n))
+DELETE_OP(_ZdlPvRKSt9nothrow_t, DL_NT, (void *p, const void *nt), (void *, const void *), (p, nt))
+DELETE_OP(_ZdaPvRKSt9nothrow_t, DA_NT, (void *p, const void *nt), (void *, const void *), (p, nt))
+DELETE_OP(_ZdlPvSt11align_val_t, DL_AL, (void *p, size_t al), (void *, size_t), (p, al))
+DELETE_OP(_ZdaPvSt11align_val_t, DA_AL, (void *p, size_t al), (void *, size_t), (p, al))
+DELETE_OP(_ZdlPvmSt11align_val_t, DL_SZ_AL, (void *p, size_t n, size_t al),
+	  (void *, size_t, size_t), (p, n, al))
+DELETE_OP(_ZdaPvmSt11align_val_t, DA_SZ_AL, (void *p, size_t n, size_t al),
+	  (void *, size_t, size_t), (p, n, al))
+DELETE_OP(_ZdlPvSt11align_val_tRKSt9nothrow_t, DL_AL_NT, (void *p, size_t al, const void *nt),
+	  (void *, size_t, const void *), (p, al, nt))
+DELETE_OP(_ZdaPvSt11align_val_tRKSt9nothrow_t, DA_AL_NT, (void *p, size_t al, const void *nt),
+	  (void *, size_t, const void *), (p, al, nt))
+
+/* C23's free_sized and free_aligned_sized (which glibc 2.36 lacks: a
+ * program that needs them from its C library then does not load, so
+ * exporting them is safe): free itself, under another name, as the size
+ * and alignment they add (in registers free does not read) are not needed. */
 #define AS_FREE(name) HT_EXPORT void name(void *p) __attribute__((alias("free"), copy(free)));
-AS_FREE(_ZdlPv)
-AS_FREE(_ZdaPv)
-AS_FREE(_ZdlPvm)
-AS_FREE(_ZdaPvm)
-AS_FREE(_ZdlPvRKSt9nothrow_t)
-AS_FREE(_ZdaPvRKSt9nothrow_t)
-AS_FREE(_ZdlPvSt11align_val_t)
-AS_FREE(_ZdaPvSt11align_val_t)
-AS_FREE(_ZdlPvmSt11align_val_t)
-AS_FREE(_ZdaPvmSt11align_val_t)
-AS_FREE(_ZdlPvSt11align_val_tRKSt9nothrow_t)
-AS_FREE(_ZdaPvSt11align_val_tRKSt9nothrow_t)
 AS_FREE(free_sized)
 AS_FREE(free_aligned_sized)
 

@@ -83,6 +83,52 @@ for under in glibc jemalloc tcmalloc; do
 	is "$(cat huge.t)" "$(cat huge.u)" "over $under: a new too big throws bad_alloc after the new-handler, as untraced"
 done
 
+# A library's own operator new (a pool, here) stays the program's: the
+# shim passes new and delete on to it, as if it did not define them.
+cat >pool.cc <<'CC'
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+static char pool[1 << 20] alignas(16);
+static std::size_t used;
+long pool_news, pool_deletes;
+void *operator new(std::size_t n)
+{
+	pool_news++;
+	if (used + n + 16 > sizeof(pool))
+		throw std::bad_alloc();
+	void *p = pool + used;
+	used += (n + 15) / 16 * 16;
+	return p;
+}
+void operator delete(void *p) noexcept
+{
+	if (!p)
+		return;
+	if ((char *)p < pool || (char *)p >= pool + sizeof(pool))
+		std::abort(); /* not the pool's: someone else's new made it */
+	pool_deletes++;
+}
+void operator delete(void *p, std::size_t) noexcept
+{
+	operator delete(p);
+}
+CC
+cat >poolmain.cc <<'CC'
+#include <cstdio>
+extern long pool_news, pool_deletes;
+int main()
+{
+	for (int i = 0; i < 1000; i++)
+		delete new int(i);
+	std::printf("pool: %ld news, %ld deletes\n", pool_news, pool_deletes);
+	return 0;
+}
+CC
+g++ -O0 -shared -fPIC -o libpool.so pool.cc && g++ -O0 -o poolmain poolmain.cc -L. -lpool -Wl,-rpath,"$PWD"
+check $? "a program whose library defines operator new builds"
+same pool HEAPTRACE_RATE=1 -- ./poolmain
+
 # --- a heap bigger than the arena's regions ----------------------------------
 # 600 blocks of 1 MiB live at once, more than one 256 MiB region of the
 # arena holds of their size class, and blocks of 100 and 300 MB, bigger
