@@ -41,7 +41,7 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \
-	tests/progs/setuid_later
+	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -79,6 +79,10 @@ tests/test_%: tests/test_%.o collector/libht.a
 tests/progs/%: tests/progs/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline \
 		-Wall -o $@ $< -lpthread -ldl -lm
+
+# The C++ subject counts its new and delete calls: none may be optimised away.
+tests/progs/%: tests/progs/%.cc
+	$(CXX) -std=c++17 -O0 -g -fno-omit-frame-pointer -Wall -o $@ $<
 
 # The ring under ThreadSanitizer: the producers and the consumer race by design.
 tests/test_ring_tsan: tests/test_ring.c preload/ring.h

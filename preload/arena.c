@@ -1,11 +1,15 @@
-/* The sample arena: one reserved address range, cut into a region per size
- * class, from which sampled blocks are served. free() knows a sampled block
- * by a range compare, and the slot's header (which only the shim writes)
- * holds its size and flags. Lock-free throughout: a signal handler that
- * frees during an interrupted arena call cannot deadlock. */
+/* The sample arena: one reserved address range, cut into regions of
+ * 256 MiB that size classes take on demand (a class as many as it needs)
+ * and huge blocks take several at a time; sampled blocks are served from
+ * them. free() knows a sampled block by a range compare, and the slot's
+ * header (which only the shim writes) holds its size and flags. Lock-free
+ * throughout: a signal handler that frees during an interrupted arena call
+ * cannot deadlock. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -17,9 +21,22 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-#define REGION_SHIFT 28 /* 256 MiB of address space per class */
+#define REGION_SHIFT 28 /* 256 MiB of address space per region */
 #define REGION_SIZE ((uintptr_t)1 << REGION_SHIFT)
+/* The range reserved: 8 times the machine's memory and swap, so that any
+ * heap that fits in memory fits (slots waste up to a quarter, and a region
+ * a class took stays its class's), at least 64 GiB, at most 16 TiB (the
+ * address space of x86-64 is 128 TiB, and a PROT_NONE reservation costs
+ * no memory), and no more than a quarter of RLIMIT_AS if that is set. */
+#define REGIONS_MIN 256u
+#define REGIONS_MAX (1u << 16)
+#define REGIONS_LEAST 4u /* fewer could not be reserved: no arena */
 #define MAX_CLASSES 96
+/* A region's tag (see tags): 0 free, else its class + 1 in the top byte
+ * and the class's number for it below, or HUGE_TAG and how many regions
+ * back the huge block starts. */
+#define TAG_HUGE 0xffu
+#define TAG_LOW ((1u << 24) - 1)
 #define HDR 16          /* slot header; user data follows */
 #define COMMIT_STEP ((uintptr_t)64 << 10)
 #define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
@@ -57,9 +74,15 @@ struct class {
 	 * 25-40 cycles, and a sampled free made four) */
 	uint64_t div_mul;
 	uint32_t div_shift;
-	uint32_t nslots;
-	uint32_t bump;        /* slots handed out from fresh memory (may overshoot) */
-	uint64_t committed;   /* bytes from the region start that are read-write */
+	uint32_t nslots;      /* per region */
+	/* A slot's index, in the free lists: the class's number for its
+	 * region (ord, the order in which the class took them) above sbits
+	 * bits of its place in the region; own[ord] is that region + 1 (0:
+	 * not taken yet). Up to maxord regions, so that index + 1 fits 32
+	 * bits: 128 GiB of the smallest slots, more of larger ones. */
+	uint32_t sbits, maxord;
+	uint32_t *own;
+	uint64_t bump;        /* slots handed out from fresh memory (may overshoot) */
 	uint64_t free_head;   /* (aba tag << 32) | (index + 1) */
 	uint64_t kept_head;   /* free large slots that kept their pages, same form */
 };
@@ -102,6 +125,13 @@ static int multi_ok;
 static int remap_off;
 static int nclasses;
 static size_t page_size;
+/* The regions: how many, each one's tag (see TAG_HUGE), the bytes from
+ * its start that are read-write (a class's region), and a bit each for
+ * those taken. */
+static uint32_t nregions;
+static uint32_t *tags;
+static uint64_t *region_committed;
+static uint64_t *taken;
 
 /* Classes: 32..128 in steps of 16, then four per doubling up to a quarter
  * of a region, so waste is at most 25% and every region holds >= 4 slots. */
@@ -124,17 +154,45 @@ static void make_classes(void)
 	}
 }
 
+/* How many regions to reserve (see REGIONS_MIN). */
+static uint32_t regions_wanted(void)
+{
+	struct sysinfo si;
+	struct rlimit rl;
+	uint64_t want = REGIONS_MIN, mem;
+
+	if (sysinfo(&si) == 0) {
+		mem = ((uint64_t)si.totalram + si.totalswap) * (si.mem_unit ? si.mem_unit : 1);
+		if (8 * (mem >> REGION_SHIFT) > want)
+			want = 8 * (mem >> REGION_SHIFT);
+	}
+	if (want > REGIONS_MAX)
+		want = REGIONS_MAX;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (rl.rlim_cur / 4) >> REGION_SHIFT < want)
+		want = (rl.rlim_cur / 4) >> REGION_SHIFT;
+	return (uint32_t)want;
+}
+
 int ht_arena_init(void)
 {
-	void *p;
+	void *p = MAP_FAILED;
+	char *meta;
+	size_t own_total = 0, meta_size;
+	uint32_t n;
 	int i;
 
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	make_classes();
-	/* PROT_NONE costs no memory and no commit charge until a class
-	 * commits pages with mprotect. */
-	p = mmap(NULL, (size_t)nclasses << REGION_SHIFT, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* PROT_NONE costs no memory and no commit charge until a region
+	 * commits pages with mprotect; on failure (an address-space limit),
+	 * less */
+	for (n = regions_wanted(); n >= REGIONS_LEAST; n /= 2) {
+		p = mmap(NULL, (size_t)n << REGION_SHIFT, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p != MAP_FAILED)
+			break;
+	}
 	if (p == MAP_FAILED)
 		return -1;
 	for (i = 0; i < nclasses; i++) {
@@ -147,10 +205,108 @@ int ht_arena_init(void)
 		 * every n < 2^28 (Granlund and Montgomery, 1994) */
 		k->div_shift = (uint32_t)(REGION_SHIFT + l);
 		k->div_mul = (((uint64_t)1 << k->div_shift) + k->slot_size - 1) / k->slot_size;
+		k->sbits = (uint32_t)(64 - __builtin_clzll(k->nslots - 1));
+		k->maxord = (uint32_t)(((uint64_t)1 << (32 - k->sbits)) - 1);
+		if (k->maxord > n)
+			k->maxord = n;
+		own_total += k->maxord;
 	}
+	/* the tables, touched only where used */
+	meta_size = (size_t)n * (sizeof(*tags) + sizeof(*region_committed)) +
+		    ((size_t)n + 63) / 64 * 8 + own_total * sizeof(uint32_t);
+	meta = mmap(NULL, meta_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (meta == MAP_FAILED) {
+		munmap(p, (size_t)n << REGION_SHIFT);
+		return -1;
+	}
+	region_committed = (uint64_t *)(void *)meta;
+	taken = region_committed + n;
+	tags = (uint32_t *)(void *)(taken + (n + 63) / 64);
+	meta = (char *)(tags + n);
+	for (i = 0; i < nclasses; i++) {
+		classes[i].own = (uint32_t *)(void *)meta;
+		meta += (size_t)classes[i].maxord * sizeof(uint32_t);
+	}
+	nregions = n;
 	ht_hot.arena_lo = (uintptr_t)p;
-	__atomic_store_n(&ht_hot.arena_span, (uintptr_t)nclasses << REGION_SHIFT, __ATOMIC_RELEASE);
+	__atomic_store_n(&ht_hot.arena_span, (uintptr_t)n << REGION_SHIFT, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* Takes k free regions in a row. Returns the first one's number, or -1 if
+ * there are no k in a row. Each is marked taken by an atomic or, and a
+ * run another thread took part of meanwhile is given back: lock-free. */
+static int64_t take_regions(uint64_t k)
+{
+	uint64_t i = 0, run = 0, j;
+
+	while (i < nregions) {
+		uint64_t w = __atomic_load_n(&taken[i / 64], __ATOMIC_RELAXED);
+
+		if (i % 64 == 0 && w == ~(uint64_t)0) {
+			run = 0;
+			i += 64;
+			continue;
+		}
+		if (w >> (i % 64) & 1) {
+			run = 0;
+			i++;
+			continue;
+		}
+		if (++run < k) {
+			i++;
+			continue;
+		}
+		for (j = i + 1 - k; j <= i; j++) {
+			uint64_t bit = (uint64_t)1 << (j % 64);
+
+			if (__atomic_fetch_or(&taken[j / 64], bit, __ATOMIC_ACQ_REL) & bit)
+				break;
+		}
+		if (j > i)
+			return (int64_t)(i + 1 - k);
+		for (uint64_t m = i + 1 - k; m < j; m++)
+			__atomic_fetch_and(&taken[m / 64], ~((uint64_t)1 << (m % 64)), __ATOMIC_RELEASE);
+		run = 0;
+		i = j + 1;
+	}
+	return -1;
+}
+
+/* Gives back k regions from r on, their tags cleared first. */
+static void give_regions(uint64_t r, uint64_t k)
+{
+	for (uint64_t j = r; j < r + k; j++)
+		__atomic_store_n(&tags[j], 0, __ATOMIC_RELEASE);
+	for (uint64_t j = r; j < r + k; j++)
+		__atomic_fetch_and(&taken[j / 64], ~((uint64_t)1 << (j % 64)), __ATOMIC_RELEASE);
+}
+
+static inline uintptr_t region_at(uint64_t r)
+{
+	return ht_hot.arena_lo + ((uintptr_t)r << REGION_SHIFT);
+}
+
+/* Class c's region number ord, taken now if it is not yet; -1 if no
+ * region is free. */
+static int64_t class_region(int c, uint32_t ord)
+{
+	struct class *k = &classes[c];
+	uint32_t have = __atomic_load_n(&k->own[ord], __ATOMIC_ACQUIRE);
+	int64_t r;
+
+	if (have)
+		return (int64_t)have - 1;
+	r = take_regions(1);
+	if (r < 0)
+		return -1;
+	__atomic_store_n(&tags[r], (uint32_t)(c + 1) << 24 | ord, __ATOMIC_RELEASE);
+	if (__atomic_compare_exchange_n(&k->own[ord], &have, (uint32_t)r + 1, 0,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return r;
+	give_regions((uint64_t)r, 1); /* another thread took one for it */
+	return (int64_t)have - 1;
 }
 
 /* The smallest class whose slots hold need bytes, or -1: computed, not
@@ -173,31 +329,38 @@ static int class_for(size_t need)
 	return c < nclasses ? c : -1;
 }
 
-static inline uintptr_t region_of(int c)
-{
-	return ht_hot.arena_lo + ((uintptr_t)c << REGION_SHIFT);
-}
-
 /* The index of the slot holding offset off of class c's region. */
 static inline uint32_t slot_index(int c, uintptr_t off)
 {
 	return (uint32_t)((off * classes[c].div_mul) >> classes[c].div_shift);
 }
 
+/* The slot of class c whose index (see struct class) is idx; its region
+ * is taken. */
 static inline struct blk *slot_at(int c, uint32_t idx)
 {
-	return (struct blk *)(region_of(c) + (uintptr_t)idx * classes[c].slot_size);
+	const struct class *k = &classes[c];
+	uint32_t r = __atomic_load_n(&k->own[idx >> k->sbits], __ATOMIC_ACQUIRE) - 1;
+
+	return (struct blk *)(region_at(r) + (uintptr_t)(idx & ((1u << k->sbits) - 1)) * k->slot_size);
 }
 
-/* Makes [0, end) of class c's region read-write. Whoever advances
- * 'committed' has mprotect'ed everything it skips over, so all bytes below
- * it are usable; racing threads may mprotect the same pages twice. */
-static int commit(int c, uint64_t end)
+/* The index of slot b of class c. */
+static inline uint32_t index_of(int c, const struct blk *b)
 {
-	struct class *k = &classes[c];
+	uintptr_t off = (uintptr_t)b - ht_hot.arena_lo;
+	uint32_t ord = __atomic_load_n(&tags[off >> REGION_SHIFT], __ATOMIC_ACQUIRE) & TAG_LOW;
 
+	return ord << classes[c].sbits | slot_index(c, off & (REGION_SIZE - 1));
+}
+
+/* Makes [0, end) of class region r read-write. Whoever advances its
+ * committed bytes has mprotect'ed everything it skips over, so all bytes
+ * below are usable; racing threads may mprotect the same pages twice. */
+static int commit(uint64_t r, uint64_t end)
+{
 	for (;;) {
-		uint64_t have = __atomic_load_n(&k->committed, __ATOMIC_ACQUIRE);
+		uint64_t have = __atomic_load_n(&region_committed[r], __ATOMIC_ACQUIRE);
 		uint64_t want;
 
 		if (end <= have)
@@ -205,10 +368,10 @@ static int commit(int c, uint64_t end)
 		want = (end + COMMIT_STEP - 1) & ~(COMMIT_STEP - 1);
 		if (want > REGION_SIZE)
 			want = REGION_SIZE;
-		if (mprotect((void *)(region_of(c) + have), want - have,
+		if (mprotect((void *)(region_at(r) + have), want - have,
 			     PROT_READ | PROT_WRITE) != 0)
 			return -1;
-		if (__atomic_compare_exchange_n(&k->committed, &have, want, 0,
+		if (__atomic_compare_exchange_n(&region_committed[r], &have, want, 0,
 						__ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			__atomic_fetch_add(&ht_arena_committed, want - have, __ATOMIC_RELAXED);
 	}
@@ -237,7 +400,7 @@ static struct blk *pop(int c, uint64_t *list)
 
 static void push(int c, uint64_t *list, struct blk *b)
 {
-	uint32_t idx = slot_index(c, (uintptr_t)b - region_of(c));
+	uint32_t idx = index_of(c, b);
 	uint64_t head = __atomic_load_n(list, __ATOMIC_RELAXED);
 
 	for (;;) {
@@ -255,31 +418,72 @@ void *ht_arena_alloc(size_t n, size_t align, uint32_t flags, int zero)
 	return ht_arena_alloc_room(n, n, align, flags, zero);
 }
 
+/* Adds bytes to the arena's live slots, and its peak. */
+static void add_live(uint64_t bytes)
+{
+	uint64_t live = __atomic_add_fetch(&ht_arena_live, bytes, __ATOMIC_RELAXED);
+	uint64_t peak = __atomic_load_n(&live_peak, __ATOMIC_RELAXED);
+
+	while (live > peak &&
+	       !__atomic_compare_exchange_n(&live_peak, &peak, live, 1, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+}
+
+/* A block bigger than the largest class (need bytes with its header and
+ * alignment, the slot it is given): regions of its own, as many as it
+ * needs, read-write up to its last page; the slot's size in pages is in
+ * its header's next (never on a free list). Its pages are fresh, zeros. */
+static void *huge_alloc(size_t n, uint64_t need, size_t align, uint32_t flags)
+{
+	uint64_t bytes = (need + page_size - 1) & ~(uint64_t)(page_size - 1);
+	uint64_t k = (bytes + REGION_SIZE - 1) >> REGION_SHIFT;
+	int64_t r;
+	struct blk *b;
+
+	if (k > nregions || bytes / page_size > UINT32_MAX)
+		return NULL;
+	r = take_regions(k);
+	if (r < 0)
+		return NULL;
+	for (uint64_t j = 0; j < k; j++)
+		__atomic_store_n(&tags[r + j], TAG_HUGE << 24 | (uint32_t)j, __ATOMIC_RELEASE);
+	b = (struct blk *)region_at((uint64_t)r);
+	if (mprotect(b, bytes, PROT_READ | PROT_WRITE) != 0) {
+		give_regions((uint64_t)r, k);
+		return NULL;
+	}
+	__atomic_fetch_add(&ht_arena_committed, bytes, __ATOMIC_RELAXED);
+	add_live(bytes);
+	b->size = n;
+	b->flags = flags;
+	b->next = (uint32_t)(bytes / page_size);
+	return (void *)(((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1));
+}
+
 void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, int zero)
 {
-	size_t need;
+	uint64_t need, span = ht_hot.arena_span;
 	struct blk *b;
 	uintptr_t user;
 	uint32_t was;
-	uint64_t live, peak;
 	int c, fresh = 0, kept = 0;
 
-	if (!ht_hot.arena_span)
+	if (!span)
 		return NULL;
 	if (align < HDR)
 		align = HDR;
-	if (n > REGION_SIZE || align > REGION_SIZE / 8)
-		return NULL;
-	need = HDR + n + (align > HDR ? align - HDR : 0);
-	c = class_for(need < 32 ? 32 : need);
+	if (n >= span || align >= span)
+		return NULL; /* more than the whole arena: it cannot be */
+	if (room < n || room >= span)
+		room = n;
+	/* a block of 0 bytes takes 1: its pointer, rounded up to align,
+	 * must still lie inside its slot (at the slot's end it would be the
+	 * next slot's, which its free would free) */
+	need = HDR + (room ? room : 1) + (align - HDR);
+	c = align > REGION_SIZE / 8 ? -1 : class_for(need);
 	if (c < 0)
-		return NULL;
-	if (room > n && room <= REGION_SIZE) {
-		int r = class_for(HDR + room + (align > HDR ? align - HDR : 0));
-
-		if (r > c)
-			c = r;
-	}
+		return huge_alloc(n, need, align, flags);
 	b = NULL;
 	if (classes[c].slot_size >= RELEASE_MIN) {
 		int k;
@@ -297,12 +501,16 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	if (!b)
 		b = pop(c, &classes[c].free_head);
 	if (!b) {
-		uint32_t idx = __atomic_fetch_add(&classes[c].bump, 1, __ATOMIC_RELAXED);
+		/* a fresh slot: in the class's last region, or a new one */
+		struct class *k = &classes[c];
+		uint64_t i = __atomic_fetch_add(&k->bump, 1, __ATOMIC_RELAXED);
+		uint64_t ord = i / k->nslots, at = (i % k->nslots) * k->slot_size;
+		int64_t r;
 
-		if (idx >= classes[c].nslots)
+		if (ord >= k->maxord || (r = class_region(c, (uint32_t)ord)) < 0)
 			return NULL;
-		b = slot_at(c, idx);
-		if (commit(c, (uint64_t)((uintptr_t)b - region_of(c)) + classes[c].slot_size) != 0)
+		b = (struct blk *)(region_at((uint64_t)r) + at);
+		if (commit((uint64_t)r, at + k->slot_size) != 0)
 			return NULL;
 		fresh = 1; /* never-touched pages read as zeros */
 	}
@@ -311,12 +519,7 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	was = fresh ? 0 : b->flags;
 	b->size = n;
 	b->flags = (was & BLK_SPLIT) | flags | (kept ? BLK_KEPT : 0);
-	live = __atomic_add_fetch(&ht_arena_live, classes[c].slot_size, __ATOMIC_RELAXED);
-	peak = __atomic_load_n(&live_peak, __ATOMIC_RELAXED);
-	while (live > peak &&
-	       !__atomic_compare_exchange_n(&live_peak, &peak, live, 1, __ATOMIC_RELAXED,
-					    __ATOMIC_RELAXED))
-		;
+	add_live(classes[c].slot_size);
 	user = ((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1);
 	if (zero && !fresh) {
 		size_t dirty = n;
@@ -331,14 +534,50 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	return (void *)user;
 }
 
+/* The slot holding p, and its class (-1: a huge block). A pointer into a
+ * region no block holds (a free of a block freed before) has none: NULL. */
 static struct blk *blk_of(const void *p, int *cls)
 {
 	uintptr_t off = (uintptr_t)p - ht_hot.arena_lo;
-	int c = (int)(off >> REGION_SHIFT);
-	uintptr_t in = off & (REGION_SIZE - 1);
+	uint64_t r = off >> REGION_SHIFT;
+	uint32_t tag = __atomic_load_n(&tags[r], __ATOMIC_ACQUIRE);
+	int c;
 
+	*cls = -1;
+	if (!tag)
+		return NULL;
+	if (tag >> 24 == TAG_HUGE)
+		return (struct blk *)region_at(r - (tag & TAG_LOW));
+	c = (int)(tag >> 24) - 1;
 	*cls = c;
-	return slot_at(c, slot_index(c, in));
+	return (struct blk *)(region_at(r) +
+			      (uintptr_t)slot_index(c, off & (REGION_SIZE - 1)) * classes[c].slot_size);
+}
+
+/* The regions of the huge block whose header is b, by their tags (which
+ * only the shim writes, unlike the header, which lies next to another
+ * block's bytes that a program may overrun). */
+static uint64_t huge_regions(const struct blk *b)
+{
+	uint64_t r = ((uintptr_t)b - ht_hot.arena_lo) >> REGION_SHIFT, k = 0;
+
+	while (r + k < nregions &&
+	       __atomic_load_n(&tags[r + k], __ATOMIC_ACQUIRE) == (TAG_HUGE << 24 | (uint32_t)k))
+		k++;
+	return k;
+}
+
+/* The bytes of slot b of class c (-1: huge), its header's included; a
+ * huge block's never past its regions. */
+static inline uint64_t slot_bytes(int c, const struct blk *b)
+{
+	uint64_t bytes, most;
+
+	if (c >= 0)
+		return classes[c].slot_size;
+	bytes = (uint64_t)b->next * page_size;
+	most = huge_regions(b) << REGION_SHIFT;
+	return bytes < most ? bytes : most;
 }
 
 void ht_arena_retag(void *p, size_t n, uint32_t flags)
@@ -346,6 +585,8 @@ void ht_arena_retag(void *p, size_t n, uint32_t flags)
 	int c;
 	struct blk *b = blk_of(p, &c);
 
+	if (!b)
+		return;
 	b->size = n;
 	b->flags = (b->flags & BLK_SPLIT) | flags;
 }
@@ -353,15 +594,17 @@ void ht_arena_retag(void *p, size_t n, uint32_t flags)
 uint32_t ht_arena_flags(const void *p)
 {
 	int c;
+	struct blk *b = blk_of(p, &c);
 
-	return blk_of(p, &c)->flags & ~BLK_OWN;
+	return b ? b->flags & ~BLK_OWN : 0;
 }
 
 size_t ht_arena_size(const void *p)
 {
 	int c;
+	struct blk *b = blk_of(p, &c);
 
-	return blk_of(p, &c)->size;
+	return b ? b->size : 0;
 }
 
 size_t ht_arena_usable(const void *p)
@@ -369,7 +612,7 @@ size_t ht_arena_usable(const void *p)
 	int c;
 	struct blk *b = blk_of(p, &c);
 
-	return (uintptr_t)b + classes[c].slot_size - (uintptr_t)p;
+	return b ? (uintptr_t)b + slot_bytes(c, b) - (uintptr_t)p : 0;
 }
 
 /* Whether one mremap moves a range made of several mappings (recent
@@ -450,15 +693,42 @@ static int move_pages(struct blk *src, uint32_t src_flags, struct blk *dst, size
 	return -1;
 }
 
+/* Gives a huge block's regions back: mapped afresh, PROT_NONE, they hold
+ * no pages and merge into the reservation again. If that fails (the
+ * kernel's limit on mappings), they stay taken: the pages stay too, but
+ * no block lands in a range that is not what it seems. bytes: its slot's
+ * size (its header may be gone: see ht_arena_move). */
+static void huge_release(struct blk *b, uint32_t flags, uint64_t bytes)
+{
+	uint64_t k = huge_regions(b);
+	uint64_t r = ((uintptr_t)b - ht_hot.arena_lo) >> REGION_SHIFT;
+
+	__atomic_sub_fetch(&ht_arena_live, bytes, __ATOMIC_RELAXED);
+	if (mmap(b, k << REGION_SHIFT, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != (void *)b)
+		return;
+	if (flags & BLK_SPLIT)
+		__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&ht_arena_committed, bytes, __ATOMIC_RELAXED);
+	give_regions(r, k);
+}
+
 /* Returns slot b of class c, whose flags were flags, to its free lists.
  * gone: its pages were moved away. A slot holding moved pages keeps them
  * while it is kept for reuse, and is mapped afresh when it gives them
  * back: its pages go, and it merges into its region again. */
 static void release(int c, struct blk *b, uint32_t flags, int gone)
 {
-	size_t sz = classes[c].slot_size;
+	size_t sz;
 	uint32_t split = flags & BLK_SPLIT;
-	uint64_t live = __atomic_sub_fetch(&ht_arena_live, sz, __ATOMIC_RELAXED);
+	uint64_t live;
+
+	if (c < 0) {
+		huge_release(b, flags, slot_bytes(c, b));
+		return;
+	}
+	sz = classes[c].slot_size;
+	live = __atomic_sub_fetch(&ht_arena_live, sz, __ATOMIC_RELAXED);
 
 	b->flags = split;
 	if (!gone && sz >= RELEASE_MIN) {
@@ -506,7 +776,8 @@ void ht_arena_free(void *p)
 	int c;
 	struct blk *b = blk_of(p, &c);
 
-	release(c, b, b->flags, 0);
+	if (b)
+		release(c, b, b->flags, 0);
 }
 
 /* Copying into pages that are there costs less than moving pages up to
@@ -518,24 +789,29 @@ void ht_arena_move(void *p, void *q, size_t n)
 {
 	int cs, cd;
 	struct blk *s = blk_of(p, &cs), *d = blk_of(q, &cd);
-	size_t usable = (uintptr_t)s + classes[cs].slot_size - (uintptr_t)p;
+	uint64_t ss = slot_bytes(cs, s), ds = slot_bytes(cd, d);
+	size_t usable = (uintptr_t)s + ss - (uintptr_t)p;
 	size_t copy = n < usable ? n : usable;
 	size_t len = (HDR + copy + page_size - 1) & ~(page_size - 1);
 	uint32_t sflags = s->flags;
 	uint64_t dsize = d->size;
-	uint32_t dflags = d->flags & ~BLK_KEPT;
+	uint32_t dflags = d->flags & ~BLK_KEPT, dnext = d->next;
 
 	/* data at the same offset in both slots, whole pages in both */
 	if (copy >= ((d->flags & BLK_KEPT) ? HT_MOVE_MIN : HT_MOVE_COLD_MIN) &&
 	    (uintptr_t)p == (uintptr_t)s + HDR && (uintptr_t)q == (uintptr_t)d + HDR &&
-	    classes[cs].slot_size % page_size == 0 && classes[cd].slot_size % page_size == 0 &&
+	    ss % page_size == 0 && ds % page_size == 0 &&
 	    move_pages(s, sflags, d, len) == 0) {
 		/* the moved first page brought the old header along */
 		d->size = dsize;
 		d->flags = dflags | BLK_SPLIT;
+		d->next = dnext;
+		if (cs < 0) {
+			huge_release(s, sflags, ss);
+			return;
+		}
 		/* a block that shrank left the rest of its pages behind */
-		if (len < classes[cs].slot_size &&
-		    madvise((char *)s + len, classes[cs].slot_size - len, MADV_DONTNEED) != 0)
+		if (len < ss && madvise((char *)s + len, ss - len, MADV_DONTNEED) != 0)
 			sflags &= ~BLK_CLEAN;
 		else
 			sflags |= BLK_CLEAN;

@@ -76,7 +76,7 @@ static __attribute__((noinline)) void free_rare(void *p)
 
 /* A countdown > 0 says the thread has its slot and is not busy (see
  * HT_CD_BIAS): one test for both. */
-HT_EXPORT void free(void *p)
+static inline void do_free(void *p)
 {
 	struct ht_tls *t = &ht_tls;
 
@@ -92,6 +92,11 @@ HT_EXPORT void free(void *p)
 	}
 	ht_bump(&t->slot->free_calls, 1);
 	ht_hot.real.free(p);
+}
+
+HT_EXPORT void free(void *p)
+{
+	do_free(p);
 }
 
 HT_EXPORT void *calloc(size_t n, size_t m)
@@ -324,6 +329,219 @@ HT_EXPORT size_t malloc_usable_size(void *p)
 		return ht_arena_usable(p);
 	return ht_hot.real.malloc_usable_size(p);
 }
+
+/* ---- C++ operator new and delete ----------------------------------------
+ * jemalloc and tcmalloc define operator new and delete themselves, which
+ * then never call malloc: unwrapped, C++ programs over them were invisible.
+ * So the shim defines the whole family (the Itanium ABI's names; the shim
+ * is C). Where the next operator new is known to be malloc's kin (CXX_MALLOC:
+ * libstdc++'s or libc++'s, which call malloc, or one defined by the object
+ * that defines the next malloc, as jemalloc's and tcmalloc's are), new
+ * allocates as malloc does here, counted and sampled once, through the
+ * underlying allocator's malloc or posix_memalign (whose blocks its delete
+ * and free both take); only when that fails does it call the next operator
+ * new, which calls the new-handler and retries, throws bad_alloc or,
+ * nothrow, returns NULL, as untraced. (Forwarding each call to the next
+ * operator instead would count twice where that calls malloc, and walk a
+ * frame of it into every stack.) Every delete is then free: a sampled
+ * block goes back to the arena, never to the allocator's delete. The
+ * wrappers' frames are the shim's, so a new site's stack starts at its
+ * caller. Any other operator new (a library's own, with its own pool) is
+ * the program's to keep (CXX_PASS): new and delete go to the next ones
+ * untouched, counted only where they call malloc and free, as before the
+ * shim defined them. */
+
+enum { CXX_UNKNOWN, CXX_MALLOC, CXX_PASS };
+static int cxx_mode;
+
+/* The next definitions of the operators, found on first use. */
+enum {
+	NEW, NEWA, NEW_NT, NEWA_NT, NEW_AL, NEWA_AL, NEW_AL_NT, NEWA_AL_NT,
+	DL, DA, DL_SZ, DA_SZ, DL_NT, DA_NT, DL_AL, DA_AL, DL_SZ_AL, DA_SZ_AL, DL_AL_NT, DA_AL_NT,
+	CXX_OPS
+};
+static const char *const cxx_names[CXX_OPS] = {
+	"_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+	"_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
+	"_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+	"_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
+	"_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t",
+	"_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
+	"_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+};
+static void *cxx_next[CXX_OPS];
+
+/* The next definition of operator op, found on first use (dlsym may
+ * allocate: those blocks are the shim's own, from the arena); NULL if the
+ * process has none (then there was no C++ code to call this one either). */
+static void *cxx_real(int op)
+{
+	struct ht_tls *t = &ht_tls;
+	void *f = __atomic_load_n(&cxx_next[op], __ATOMIC_ACQUIRE);
+
+	if (f)
+		return f;
+	t->busy++;
+	t->own++;
+	ht_countdown_lower(t);
+	f = dlsym(RTLD_NEXT, cxx_names[op]);
+	ht_countdown_raise(t);
+	t->own--;
+	ht_busy_leave(t);
+	__atomic_store_n(&cxx_next[op], f, __ATOMIC_RELEASE);
+	return f;
+}
+
+/* Whether a file name is libstdc++'s or libc++'s, whose operator new
+ * calls malloc. */
+static int cxx_runtime(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libstdc++.", 10) || !strncmp(base, "libc++.", 7);
+}
+
+/* Which way the operators go (see above), decided on first use. */
+static __attribute__((noinline)) int cxx_decide(void)
+{
+	Dl_info nw, ml;
+	void *next;
+	int mode = CXX_MALLOC;
+
+	if (ht_resolve() != 0)
+		return CXX_MALLOC; /* the shim is starting: its own blocks */
+	next = cxx_real(NEW);
+	if (next && dladdr(next, &nw) && nw.dli_fname && !cxx_runtime(nw.dli_fname) &&
+	    !(dladdr((void *)ht_hot.real.malloc, &ml) && ml.dli_fbase == nw.dli_fbase))
+		mode = CXX_PASS;
+	__atomic_store_n(&cxx_mode, mode, __ATOMIC_RELAXED);
+	return mode;
+}
+
+static inline int cxx_malloc(void)
+{
+	return ht_likely(__atomic_load_n(&cxx_mode, __ATOMIC_RELAXED) == CXX_MALLOC) ||
+	       cxx_decide() == CXX_MALLOC;
+}
+
+/* new's slow path: ht_alloc_slow, told the program's stack pointer for
+ * its stack cache (see move), as new is not a jump into it */
+static __attribute__((noinline)) void *new_slow(size_t n, size_t align, enum ht_op op, uintptr_t cfa)
+{
+	uintptr_t caller = ht_tls.caller_cfa;
+	void *p;
+
+	ht_tls.caller_cfa = cfa;
+	p = ht_alloc_slow(n, align, op);
+	ht_tls.caller_cfa = caller;
+	return p;
+}
+
+/* new's allocation as malloc's (alloc), or NULL */
+static inline void *new_alloc(size_t n, size_t align, uintptr_t cfa)
+{
+	struct ht_tls *t = &ht_tls;
+	void *p;
+	int err;
+
+	if (ht_unlikely(ht_countdown(t, n)))
+		return new_slow(n, align, align ? HT_OP_ALIGNED : HT_OP_MALLOC, cfa);
+	ht_count_alloc(t, n);
+	if (!align)
+		return ht_hot.real.malloc(n);
+	err = ht_hot.real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, n);
+	return err ? NULL : p;
+}
+
+typedef void *(*new_fn)(size_t);
+typedef void *(*new_nt_fn)(size_t, const void *);
+typedef void *(*new_al_fn)(size_t, size_t);
+typedef void *(*new_al_nt_fn)(size_t, size_t, const void *);
+
+/* ARGS: the parameters; CALL: the same, passed on; OK: whether the shim
+ * may allocate (an alignment that is not a power of two is the next
+ * operator's to judge: undefined behaviour, which libstdc++ rounds and
+ * others refuse) */
+#define NEW_OP(name, op, fn, ARGS, CALL, align, OK)                           \
+	HT_EXPORT void *name ARGS                                             \
+	{                                                                     \
+		fn f;                                                         \
+                                                                              \
+		if (ht_likely(cxx_malloc() && (OK))) {                        \
+			void *p = new_alloc(n, align, CALLER_CFA);            \
+                                                                              \
+			if (ht_likely(p != NULL))                             \
+				return p;                                     \
+		}                                                             \
+		f = (fn)cxx_real(op);                                         \
+		return f ? f CALL : NULL;                                     \
+	}
+
+/* the declarations -Wmissing-prototypes asks for: C++ declares them */
+void *_Znwm(size_t);
+void *_Znam(size_t);
+void *_ZnwmRKSt9nothrow_t(size_t, const void *);
+void *_ZnamRKSt9nothrow_t(size_t, const void *);
+void *_ZnwmSt11align_val_t(size_t, size_t);
+void *_ZnamSt11align_val_t(size_t, size_t);
+void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t, size_t, const void *);
+void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t, size_t, const void *);
+
+NEW_OP(_Znwm, NEW, new_fn, (size_t n), (n), 0, 1)
+NEW_OP(_Znam, NEWA, new_fn, (size_t n), (n), 0, 1)
+NEW_OP(_ZnwmRKSt9nothrow_t, NEW_NT, new_nt_fn, (size_t n, const void *nt), (n, nt), 0, 1)
+NEW_OP(_ZnamRKSt9nothrow_t, NEWA_NT, new_nt_fn, (size_t n, const void *nt), (n, nt), 0, 1)
+NEW_OP(_ZnwmSt11align_val_t, NEW_AL, new_al_fn, (size_t n, size_t al), (n, al), al,
+       valid_align(al))
+NEW_OP(_ZnamSt11align_val_t, NEWA_AL, new_al_fn, (size_t n, size_t al), (n, al), al,
+       valid_align(al))
+NEW_OP(_ZnwmSt11align_val_tRKSt9nothrow_t, NEW_AL_NT, new_al_nt_fn,
+       (size_t n, size_t al, const void *nt), (n, al, nt), al, valid_align(al))
+NEW_OP(_ZnamSt11align_val_tRKSt9nothrow_t, NEWA_AL_NT, new_al_nt_fn,
+       (size_t n, size_t al, const void *nt), (n, al, nt), al, valid_align(al))
+
+/* Every delete, sized, aligned or nothrow: free (the size and alignment
+ * they add are not needed), or the next delete of its name (CXX_PASS). */
+#define DELETE_OP(name, op, ARGS, TYPES, CALL)                                \
+	void name ARGS;                                                       \
+	HT_EXPORT void name ARGS                                              \
+	{                                                                     \
+		void (*f) TYPES;                                              \
+                                                                              \
+		if (ht_likely(cxx_malloc())) {                                \
+			do_free(p);                                           \
+			return;                                               \
+		}                                                             \
+		f = (void (*) TYPES)cxx_real(op);                             \
+		if (f)                                                        \
+			f CALL;                                               \
+	}
+
+DELETE_OP(_ZdlPv, DL, (void *p), (void *), (p))
+DELETE_OP(_ZdaPv, DA, (void *p), (void *), (p))
+DELETE_OP(_ZdlPvm, DL_SZ, (void *p, size_t n), (void *, size_t), (p, n))
+DELETE_OP(_ZdaPvm, DA_SZ, (void *p, size_t n), (void *, size_t), (p, n))
+DELETE_OP(_ZdlPvRKSt9nothrow_t, DL_NT, (void *p, const void *nt), (void *, const void *), (p, nt))
+DELETE_OP(_ZdaPvRKSt9nothrow_t, DA_NT, (void *p, const void *nt), (void *, const void *), (p, nt))
+DELETE_OP(_ZdlPvSt11align_val_t, DL_AL, (void *p, size_t al), (void *, size_t), (p, al))
+DELETE_OP(_ZdaPvSt11align_val_t, DA_AL, (void *p, size_t al), (void *, size_t), (p, al))
+DELETE_OP(_ZdlPvmSt11align_val_t, DL_SZ_AL, (void *p, size_t n, size_t al),
+	  (void *, size_t, size_t), (p, n, al))
+DELETE_OP(_ZdaPvmSt11align_val_t, DA_SZ_AL, (void *p, size_t n, size_t al),
+	  (void *, size_t, size_t), (p, n, al))
+DELETE_OP(_ZdlPvSt11align_val_tRKSt9nothrow_t, DL_AL_NT, (void *p, size_t al, const void *nt),
+	  (void *, size_t, const void *), (p, al, nt))
+DELETE_OP(_ZdaPvSt11align_val_tRKSt9nothrow_t, DA_AL_NT, (void *p, size_t al, const void *nt),
+	  (void *, size_t, const void *), (p, al, nt))
+
+/* C23's free_sized and free_aligned_sized (which glibc 2.36 lacks: a
+ * program that needs them from its C library then does not load, so
+ * exporting them is safe): free itself, under another name, as the size
+ * and alignment they add (in registers free does not read) are not needed. */
+#define AS_FREE(name) HT_EXPORT void name(void *p) __attribute__((alias("free"), copy(free)));
+AS_FREE(free_sized)
+AS_FREE(free_aligned_sized)
 
 /* Wrapped only to count unloads: a library unloaded, and another loaded at
  * its address, can put different code under a remembered stack. */

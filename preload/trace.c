@@ -1039,6 +1039,20 @@ static void *plain_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op
 	return real_alloc(t, n, align, op);
 }
 
+/* A sampled block that the arena had no room for, made by the real
+ * allocator, unrecorded: counted, and said once, loudly, as the arena
+ * grows to any heap that fits in memory and this should not happen (the
+ * address space reserved for it is used up). */
+static void arena_full(void)
+{
+	static int said;
+
+	__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
+	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		say("the sample arena is full: sampled allocations go unrecorded from now on, "
+		    "figures are low%s", rate <= 1 ? " (rate 1 is no longer exact)" : "");
+}
+
 /* A sampled block of n bytes (the caller is in the shim: t->self), room
  * bytes if more, from the arena; from plain_alloc if the arena is full.
  * cfa: the stack pointer of the program's call, for the stack cache. */
@@ -1052,8 +1066,10 @@ static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align
 		refresh_stats(0);
 		return p;
 	}
-	__atomic_fetch_add(&shm->arena_full, 1, __ATOMIC_RELAXED);
-	return plain_alloc(t, n, align, op);
+	p = plain_alloc(t, n, align, op);
+	if (p)
+		arena_full();
+	return p;
 }
 
 /* The stack pointer of the program's call into the shim, from a function

@@ -411,6 +411,88 @@ static void keep_to_peak(void)
 	retain_max = lim;
 }
 
+/* The arena grows: a class whose region is full takes another, freed
+ * slots of both are reused, and a block bigger than any class takes
+ * regions of its own, given back when it is freed (its pages go, the
+ * mappings merge back, and the next one reuses them); also when it moves
+ * by its pages. */
+static void regions(void)
+{
+	const size_t mb = (size_t)1 << 20, n = 300;
+	int c = class_for(HDR + mb), maps;
+	uintptr_t *b = malloc(n * sizeof(*b));
+	uint64_t bump, committed, live = ht_arena_live, kept = retained;
+	size_t i, bad = 0;
+	unsigned char *h, *h2, *a;
+
+	retained = RETAIN_TOP; /* no room to keep slots: each given back */
+	ok(classes[c].nslots < n, "regions: %zu blocks of 1 MiB, more than a region holds (%u)",
+	   n, classes[c].nslots);
+	for (i = 0; i < n; i++) {
+		b[i] = (uintptr_t)ht_arena_alloc(mb, 0, HT_BLK_SAMPLED, 0);
+		bad += !b[i] || !ht_in_arena((void *)b[i]) || ht_arena_usable((void *)b[i]) < mb ||
+		       ht_arena_size((void *)b[i]) != mb;
+		if (b[i])
+			*(char *)b[i] = (char)i;
+	}
+	ok(bad == 0, "regions: every one is served (%zu not)", bad);
+	ok(classes[c].own[0] && classes[c].own[1] && classes[c].own[0] != classes[c].own[1],
+	   "regions: from two regions of the class");
+	qsort(b, n, sizeof(*b), cmp_ptr);
+	for (i = 1, bad = 0; i < n; i++)
+		bad += b[i] - b[i - 1] < mb;
+	ok(bad == 0, "regions: none overlaps another");
+	for (i = 0; i < n; i++)
+		ht_arena_free((void *)b[i]);
+	bump = classes[c].bump;
+	committed = ht_arena_committed;
+	for (i = 0, bad = 0; i < n; i++)
+		bad += !(b[i] = (uintptr_t)ht_arena_alloc(mb, 0, HT_BLK_SAMPLED, 0));
+	ok(bad == 0 && classes[c].bump == bump && ht_arena_committed == committed,
+	   "regions: freed, their slots are reused, no more made read-write");
+	for (i = 0; i < n; i++)
+		ht_arena_free((void *)b[i]);
+
+	maps = arena_maps();
+	h = ht_arena_alloc(300 * mb, 0, HT_BLK_SAMPLED, 1);
+	ok(h && ht_arena_usable(h) >= 300 * mb && ht_arena_size(h) == 300 * mb &&
+	   ht_arena_flags(h) == HT_BLK_SAMPLED,
+	   "huge: a block of 300 MiB, bigger than a region, bigger than any class");
+	if (!h)
+		goto out;
+	ok(h[0] == 0 && h[300 * mb - 1] == 0, "huge: it reads as zeros");
+	h[0] = 1;
+	h[300 * mb - 1] = 2;
+	ok(ht_arena_flags(h + 200 * mb) == HT_BLK_SAMPLED && ht_arena_usable(h + 200 * mb) ==
+	   ht_arena_usable(h) - 200 * mb, "huge: a pointer into its second region finds its header");
+	ht_arena_free(h);
+	ok(arena_maps() == maps, "huge: freed, its regions merge back into the reservation");
+	h2 = ht_arena_alloc(300 * mb, 0, HT_BLK_SAMPLED, 1);
+	ok(h2 == h && h2[0] == 0 && h2[300 * mb - 1] == 0,
+	   "huge: the next one reuses its regions, which hold no pages");
+	/* moved by its pages into a bigger one, and that one freed */
+	memset(h2, 7, 4 * mb);
+	a = ht_arena_alloc(400 * mb, 0, HT_BLK_PLAIN, 0);
+	ok(a != NULL, "huge: a block of 400 MiB");
+	if (a) {
+		ht_arena_move(h2, a, 400 * mb);
+		ok(a[0] == 7 && a[4 * mb - 1] == 7 && a[4 * mb] == 0 && ht_arena_size(a) == 400 * mb &&
+		   ht_arena_usable(a) >= 400 * mb, "huge: moved into it, the bytes went along");
+		ht_arena_free(a);
+	}
+	ok(arena_maps() == maps, "huge: both freed, the arena has the mappings it had");
+	h = ht_arena_alloc(10, (size_t)1 << 30, HT_BLK_SAMPLED, 0);
+	ok(h && (uintptr_t)h % ((size_t)1 << 30) == 0 && ht_arena_usable(h) >= 10,
+	   "huge: an alignment of 1 GiB");
+	ht_arena_free(h);
+	ok(ht_arena_alloc(ht_hot.arena_span, 0, HT_BLK_SAMPLED, 0) == NULL,
+	   "huge: a block as big as the arena is refused");
+out:
+	is_int(ht_arena_live, live, "regions: the arena's live bytes are back where they were");
+	retained = kept;
+	free(b);
+}
+
 int main(void)
 {
 	size_t need, bad = 0, checked = 0;
@@ -477,5 +559,6 @@ int main(void)
 	grow_reuse();
 	keep_to_peak();
 	calloc_clean();
+	regions();
 	return done_testing();
 }

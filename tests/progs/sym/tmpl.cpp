@@ -1,12 +1,15 @@
 // Test subject for t_symbols.sh, built -O2 -g: allocations through `new` in a
 // member of a class template (two instances) and through malloc in an
 // always-inline function inlined into its caller. The comments "// @name"
-// mark the allocating statements and call sites the test looks up.
+// mark the allocating statements and call sites the test looks up. And
+// strings, whose bytes libstdc++'s own code allocates (frames named by its
+// symbol table alone).
 // Usage: tmpl N  (N blocks from each site, all kept)
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 // Sizes read at run time, so the compiler makes no specialised clones.
 static volatile std::size_t scale = 1;
@@ -49,11 +52,13 @@ int main(int argc, char **argv)
 	static Pool<int> ints;
 	static Pool<double> doubles;
 	int n = argc > 1 ? std::atoi(argv[1]) : 10;
+	std::string *names = new std::string[64]; // kept: never destroyed
 
 	for (int i = 0; i < n; i++) {
 		ints.grow(25 * scale); // @main-ints: 100 bytes
 		doubles.grow(24 * scale); // @main-doubles: 192 bytes
 		fill(300 * scale, i); // @main-fill: 300 bytes
+		names[i % 64].assign(500 * scale, 'z');
 	}
 	std::printf("done %d\n", n);
 	return 0;
