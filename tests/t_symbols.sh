@@ -104,8 +104,8 @@ is "$(val tmpl-fn.txt ";main;fill(unsigned long, int);util::make_buf(unsigned lo
 lacks tmpl-fn.txt "tmpl.cpp" "--functions: no file names"
 whole tmpl.heap inuse_space "$root;main;fill(unsigned long, int);util::make_buf(unsigned long)" 3000 \
 	"C++, inlined: the whole stack, _start to the inlined util::make_buf"
-whole tmpl.heap inuse_space "$root;main;Pool<int>::grow(unsigned long);operator new(unsigned long)" 1000 \
-	"C++: the whole stack, _start to libstdc++'s operator new"
+whole tmpl.heap inuse_space "$root;main;Pool<int>::grow(unsigned long)" 1000 \
+	"C++: the whole stack, _start to the function that called operator new"
 collapsed tmpl.heap --files >tmpl-files.txt
 is "$(val tmpl-files.txt "__libc_start_call_main;$src/tmpl.cpp;$src/tmpl.cpp ")" 2920 \
 	"--files: both Pool stacks are one, named by the source path"
