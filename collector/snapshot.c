@@ -40,12 +40,13 @@ enum {
 	SEC_LOCATIONS,
 	SEC_FRAMES,
 	SEC_STACKS,
+	SEC_NOTE,
 	SEC_MAX
 };
 
 static const char *const sec_name[SEC_MAX] = {
 	"", "strings", "meta", "counts", "drops", "metrics", "modules",
-	"functions", "lines", "locations", "frames", "stacks",
+	"functions", "lines", "locations", "frames", "stacks", "note",
 };
 
 /* Fixed payload sizes, and record sizes of the array sections. */
@@ -448,6 +449,9 @@ static int validate(const struct ht_snapshot *s, const char *what, char *err,
 	    s->nlocations > MAX_ELEMS || s->nframes > MAX_ELEMS ||
 	    s->nstacks > MAX_ELEMS)
 		return ht_fail(err, errlen, "%s: more elements than a 32-bit index can name", what);
+	if (s->note && strlen(s->note) > HT_NOTE_LIMIT)
+		return ht_fail(err, errlen, "%s: a note of %zu bytes, more than %d", what,
+			       strlen(s->note), HT_NOTE_LIMIT);
 	for (i = 0; i < s->nmetrics; i++)
 		if (!isfinite(s->metrics[i].value))
 			return ht_fail(err, errlen, "%s: metric %zu is %g, not a finite number",
@@ -774,6 +778,11 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		le64(p + 40, st->inuse_samples);
 		le64(p + 48, st->alloc_samples);
 	}
+
+	if (s->note && *s->note) {
+		w_section(w, SEC_NOTE, strlen(s->note));
+		w_bytes(w, s->note, strlen(s->note));
+	}
 }
 
 static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings *es)
@@ -785,7 +794,8 @@ static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings 
 	       8 + (uint64_t)s->nlines * LINE_SIZE +
 	       8 + (uint64_t)s->nlocations * LOCATION_SIZE +
 	       8 + (uint64_t)s->nframes * FRAME_SIZE +
-	       8 + (uint64_t)s->nstacks * STACK_SIZE;
+	       8 + (uint64_t)s->nstacks * STACK_SIZE +
+	       (s->note && *s->note ? SECTION_HEAD + strlen(s->note) : 0);
 }
 
 static void put_header(unsigned char *p, uint64_t bodylen)
@@ -1305,6 +1315,29 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 	return 0;
 }
 
+/* The note section, if any: one line of text for the reader. */
+static int read_note(struct reader *rd, struct ht_snapshot *s)
+{
+	const struct sect *sc = &rd->sec[SEC_NOTE];
+	char *tmp;
+
+	if (!sc->present || sc->len == 0)
+		return 0;
+	if (sc->len > HT_NOTE_LIMIT)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: a note of %zu bytes, more than %d",
+			       sc->len, HT_NOTE_LIMIT);
+	if (memchr(sc->p, 0, sc->len))
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: the note holds a NUL byte");
+	tmp = malloc(sc->len + 1);
+	if (!tmp)
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	memcpy(tmp, sc->p, sc->len);
+	tmp[sc->len] = 0;
+	s->note = ht_snapshot_strdup(s, tmp);
+	free(tmp);
+	return s->note ? 0 : ht_fail(rd->err, rd->errlen, "out of memory");
+}
+
 /* Splits the body into sections, then reads them in dependency order. */
 static int parse_body(const unsigned char *body, size_t len, struct ht_snapshot *s,
 		      char *err, size_t errlen)
@@ -1344,7 +1377,7 @@ static int parse_body(const unsigned char *body, size_t len, struct ht_snapshot 
 		ht_fail(err, errlen, "corrupt snapshot: no meta section");
 		goto out;
 	}
-	if (read_meta(&rd, s) || read_arrays(&rd, s) ||
+	if (read_meta(&rd, s) || read_arrays(&rd, s) || read_note(&rd, s) ||
 	    validate(s, "corrupt snapshot", err, errlen))
 		goto out;
 	rc = 0;
