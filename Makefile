@@ -40,7 +40,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot \
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
-	tests/progs/samesp
+	tests/progs/samesp tests/progs/churn tests/progs/ownmalloc
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -77,6 +77,10 @@ tests/test_%: tests/test_%.o collector/libht.a
 tests/progs/%: tests/progs/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline \
 		-Wall -o $@ $< -lpthread -ldl
+
+# A malloc of its own, exported from the executable (as chromium's).
+tests/progs/ownmalloc: tests/progs/ownmalloc.c
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -rdynamic -Wall -o $@ $<
 
 # The ring under ThreadSanitizer: the producers and the consumer race by design.
 tests/test_ring_tsan: tests/test_ring.c preload/ring.h

@@ -334,8 +334,10 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 
 /* HEAPTRACE_REPORT_TO: adds the record "KIND PID COLLECTOR_PID TEXT" and a
  * NUL to the heaptrace launcher's file (an existing regular file only):
- * F, the final snapshot's path; E, why there is none; P, the peak
- * snapshot's path. Failures are silent: the launcher says what it lacks. */
+ * F, "exit PATH" or "cut PATH", the final snapshot written after a clean
+ * exit or not; E, why there is none; P, the peak snapshot's path; U, the
+ * shim's note on why nothing is traced. Failures are silent: the launcher
+ * says what it lacks. */
 static void tell_launcher(char kind, const char *text)
 {
 	const char *to = getenv("HEAPTRACE_REPORT_TO");
@@ -388,14 +390,15 @@ static int save(const struct ht_snapshot *s, const char *path, char *out, size_t
 static void write_final(int cut_short)
 {
 	struct ht_snapshot *s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
-	char what[HT_PATH_MAX + 600];
+	char what[HT_PATH_MAX + 600], rec[HT_PATH_MAX + 640];
 
 	if (!s) {
 		ht_error("out of memory while taking the final snapshot of process %lld",
 			 (long long)shm->pid);
 		tell_launcher('E', "out of memory while taking the final snapshot");
 	} else if (save(s, shm->output, what, sizeof(what), said_unwritable) == 0) {
-		tell_launcher('F', what);
+		snprintf(rec, sizeof(rec), "%s %s", cut_short ? "cut" : "exit", what);
+		tell_launcher('F', rec);
 	} else {
 		tell_launcher('E', what);
 	}
@@ -851,6 +854,8 @@ int main(int argc, char **argv)
 	else if (stat(sock, &st) == 0)
 		sock_ino = st.st_ino;
 	check_output_dir();
+	if (untraced[0])
+		tell_launcher('U', untraced);
 	detach();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);

@@ -513,6 +513,8 @@ static void check_interposed(char *note, size_t cap)
 	const char *name, *pre;
 	Dl_info mine;
 
+	char *c;
+
 	if (!checked && dladdr1((void *)check_interposed, &mine, (void **)&me, RTLD_DL_LINKMAP) && me) {
 		checked = 1;
 		ht_tls.self++;
@@ -543,6 +545,9 @@ static void check_interposed(char *note, size_t cap)
 			dlclose(h);
 		}
 		ht_tls.self--;
+		for (c = why; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?'; /* one line, whatever the names hold */
 		if (why[0])
 			say("%s", why);
 	}
