@@ -199,6 +199,11 @@ is_static() {
 
 name=$(shown "${1##*/}")
 failed=
+# the collector names files absolutely; one in or under the current
+# directory is shown as the user would name it
+here=$(pwd -P)/
+[ "${file#"$here"}" = "$file" ] || [ -z "${file#"$here"}" ] || file=${file#"$here"}
+[ "${peak#"$here"}" = "$peak" ] || [ -z "${peak#"$here"}" ] || peak=${peak#"$here"}
 if [ -n "$file" ]; then
 	printf 'heaptrace: snapshot written to %s\n' "$(shown "$file")" >&2
 	[ -z "$note" ] || failed="the profile of $name is empty: $note"
