@@ -517,7 +517,12 @@ static void check_interposed(char *note, size_t cap)
 
 	if (!checked && dladdr1((void *)check_interposed, &mine, (void **)&me, RTLD_DL_LINKMAP) && me) {
 		checked = 1;
-		ht_tls.self++;
+		/* what the loader allocates here (dlerror's message, a search
+		 * list) is the shim's own, from the arena: neither counted nor
+		 * traced, then or when it is freed */
+		ht_tls.busy++;
+		ht_tls.own++;
+		ht_countdown_lower(&ht_tls);
 		for (head = me; head->l_prev; head = head->l_prev)
 			;
 		if (head != me && defines_malloc(RTLD_DEFAULT, head)) {
@@ -527,7 +532,8 @@ static void check_interposed(char *note, size_t cap)
 				 "not to one built into the program)", name ? name + 1 : exe_path);
 		}
 		for (lm = head->l_next; !why[0] && lm && lm != me; lm = lm->l_next) {
-			void *h = lm->l_name && *lm->l_name ?
+			/* not the vdso, which has no file */
+			void *h = lm->l_name && strchr(lm->l_name, '/') ?
 				  dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD) : NULL;
 
 			if (!h)
@@ -544,7 +550,9 @@ static void check_interposed(char *note, size_t cap)
 			}
 			dlclose(h);
 		}
-		ht_tls.self--;
+		ht_countdown_raise(&ht_tls);
+		ht_tls.own--;
+		ht_busy_leave(&ht_tls);
 		for (c = why; *c; c++)
 			if ((unsigned char)*c < 0x20 || *c == 0x7f)
 				*c = '?'; /* one line, whatever the names hold */
