@@ -41,7 +41,8 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \
-	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap
+	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
+	tests/progs/churn tests/progs/ownmalloc
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -83,6 +84,10 @@ tests/progs/%: tests/progs/%.c
 # The C++ subject counts its new and delete calls: none may be optimised away.
 tests/progs/%: tests/progs/%.cc
 	$(CXX) -std=c++17 -O0 -g -fno-omit-frame-pointer -Wall -o $@ $<
+
+# A malloc of its own, exported from the executable (as chromium's).
+tests/progs/ownmalloc: tests/progs/ownmalloc.c
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -rdynamic -Wall -o $@ $<
 
 # The ring under ThreadSanitizer: the producers and the consumer race by design.
 tests/test_ring_tsan: tests/test_ring.c preload/ring.h

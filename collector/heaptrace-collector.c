@@ -42,6 +42,8 @@ static int64_t peak_time;    /* when it was written */
 static int exit_seen;        /* the program said it exits normally */
 static int ring_broken;      /* a malformed record: stop reading the ring */
 static ino_t shm_ino;        /* the memfd's inode, to find it in /proc/PID/maps */
+static char untraced[HT_NOTE_MAX]; /* the shim's note: why nothing reaches it, or "" */
+static int said_unwritable;  /* the output directory was found unwritable at start */
 
 /* Naming frames ahead runs on a thread of its own, so that reading debug
  * info (tens of ms for libc's) never stops the ring from draining. The
@@ -74,6 +76,8 @@ static int map_shm(int fd)
 	h->exe[sizeof(h->exe) - 1] = 0;
 	h->cmdline[sizeof(h->cmdline) - 1] = 0;
 	h->output[sizeof(h->output) - 1] = 0;
+	memcpy(untraced, (const char *)h->untraced, sizeof(untraced));
+	untraced[sizeof(untraced) - 1] = 0;
 	shm = h;
 	ring = (const char *)h + h->ring_offset;
 	ring_mask = h->ring_size - 1;
@@ -225,8 +229,9 @@ static void add_metrics(struct ht_snapshot *s)
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	} while ((seq & 1 || seq != __atomic_load_n(&shm->stats_seq, __ATOMIC_ACQUIRE)) &&
 		 ++tries < 1000);
-	if (!seq || tries >= 1000)
-		return; /* never refreshed, or the writer died mid-way */
+	if (!seq || tries >= 1000 || untraced[0])
+		return; /* never refreshed, or the writer died mid-way; or they
+			 * describe a malloc the program does not call */
 	switch (shm->allocator) {
 	case HT_ALLOCATOR_GLIBC:
 		ht_snapshot_add_metric(s, "glibc.arena_bytes", (double)v[HT_GLIBC_ARENA]);
@@ -295,6 +300,10 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->rate = shm->rate;
 	s->max_depth = shm->max_depth;
 	s->seq = seq;
+	if (untraced[0]) {
+		s->flags |= HT_SNAP_UNTRACED;
+		s->note = ht_snapshot_strdup(s, untraced);
+	}
 	c = &s->counts;
 	c->alloc_calls = __atomic_load_n(&shm->retired[0], __ATOMIC_RELAXED);
 	c->free_calls = __atomic_load_n(&shm->retired[1], __ATOMIC_RELAXED);
@@ -315,7 +324,8 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->drops.unmatched = ht_profile_unmatched(prof);
 	add_metrics(s);
 	pthread_mutex_lock(&sym_lock);
-	rc = !s->exe || !s->cmdline || ht_profile_fill(prof, s, sym) != 0;
+	rc = !s->exe || !s->cmdline || (untraced[0] && !s->note) ||
+	     ht_profile_fill(prof, s, sym) != 0;
 	pthread_mutex_unlock(&sym_lock);
 	if (rc) {
 		ht_snapshot_free(s);
@@ -324,36 +334,76 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	return s;
 }
 
-/* Writes s to path: replacing a file there only if the user named it. */
-static void save(const struct ht_snapshot *s, const char *path)
+/* HEAPTRACE_REPORT_TO: adds the record "KIND PID COLLECTOR_PID TEXT" and a
+ * NUL to the heaptrace launcher's file (an existing regular file only):
+ * F, "exit PATH" or "cut PATH", the final snapshot written after a clean
+ * exit or not; E, why there is none; P, the peak snapshot's path; U, the
+ * shim's note on why nothing is traced. Failures are silent: the launcher
+ * says what it lacks. */
+static void tell_launcher(char kind, const char *text)
+{
+	const char *to = getenv("HEAPTRACE_REPORT_TO");
+	char rec[HT_PATH_MAX + 700];
+	struct stat st;
+	int fd, n;
+
+	if (!to || !*to)
+		return;
+	fd = open(to, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = snprintf(rec, sizeof(rec), "%c %lld %d %s", kind, (long long)shm->pid, (int)getpid(),
+		     text);
+	if (n >= (int)sizeof(rec))
+		n = (int)sizeof(rec) - 1;
+	if (n > 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		ht_io_write(fd, rec, (size_t)n + 1, ht_now_ns() + 1000000000);
+	close(fd);
+}
+
+/* Writes s to path: replacing a file there only if the user named it.
+ * Returns 0 with the name used in out (out_cap bytes), or -1 with the
+ * reason there; quiet says nothing on failure. */
+static int save(const struct ht_snapshot *s, const char *path, char *out, size_t out_cap,
+		int quiet)
 {
 	char err[512], name[HT_PATH_MAX + 64];
 	void *buf = NULL;
 	size_t len;
+	int rc = 0;
 
 	if (!shm->output_default) {
-		if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0)
-			ht_error("%s", err);
-		return;
+		rc = ht_snapshot_write_file(s, path, err, sizeof(err));
+		snprintf(name, sizeof(name), "%s", path);
+	} else {
+		snprintf(name, sizeof(name), "%s", path);
+		rc = ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0 ||
+		     ht_write_file_unique(name, sizeof(name), buf, len, err, sizeof(err)) != 0 ? -1 : 0;
+		if (rc == 0 && strcmp(name, path))
+			ht_error("'%s' exists; snapshot written to '%s'", path, name);
+		free(buf);
 	}
-	snprintf(name, sizeof(name), "%s", path);
-	if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0 ||
-	    ht_write_file_unique(name, sizeof(name), buf, len, err, sizeof(err)) != 0)
+	if (rc != 0 && !quiet)
 		ht_error("%s", err);
-	else if (strcmp(name, path))
-		ht_error("'%s' exists; snapshot written to '%s'", path, name);
-	free(buf);
+	snprintf(out, out_cap, "%s", rc == 0 ? name : err);
+	return rc;
 }
 
 static void write_final(int cut_short)
 {
 	struct ht_snapshot *s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
+	char what[HT_PATH_MAX + 600], rec[HT_PATH_MAX + 640];
 
-	if (!s)
+	if (!s) {
 		ht_error("out of memory while taking the final snapshot of process %lld",
 			 (long long)shm->pid);
-	else
-		save(s, shm->output);
+		tell_launcher('E', "out of memory while taking the final snapshot");
+	} else if (save(s, shm->output, what, sizeof(what), said_unwritable) == 0) {
+		snprintf(rec, sizeof(rec), "%s %s", cut_short ? "cut" : "exit", what);
+		tell_launcher('F', rec);
+	} else {
+		tell_launcher('E', what);
+	}
 	ht_snapshot_free(s);
 	__atomic_store_n(&shm->done, 1, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &shm->done, FUTEX_WAKE, 1, NULL, NULL, 0);
@@ -373,7 +423,7 @@ static void sibling_path(char *out, size_t cap, const char *tag)
 /* A numbered (or "peak") snapshot next to where the final one goes. */
 static void write_sibling(const char *tag, uint32_t seq)
 {
-	char path[HT_PATH_MAX + 32];
+	char path[HT_PATH_MAX + 32], what[HT_PATH_MAX + 600];
 	struct ht_snapshot *s;
 
 	ask_stats();
@@ -384,7 +434,7 @@ static void write_sibling(const char *tag, uint32_t seq)
 		ht_error("out of memory while taking a snapshot of process %lld",
 			 (long long)shm->pid);
 	else
-		save(s, path);
+		save(s, path, what, sizeof(what), 0);
 	ht_snapshot_free(s);
 }
 
@@ -421,6 +471,8 @@ static void write_peak(void)
 	} else if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0) {
 		ht_error("%s", err);
 	}
+	if (path[0])
+		tell_launcher('P', path);
 	ht_snapshot_free(s);
 }
 
@@ -612,6 +664,30 @@ static void serve(int fd)
 }
 
 /* ---- main ---------------------------------------------------------------- */
+
+/* Says at start, in one line, when the final snapshot's directory cannot
+ * be written to, rather than when the program has ended and its profile
+ * is lost (it is tried then all the same: the directory may have become
+ * writable). */
+static void check_output_dir(void)
+{
+	char dir[HT_PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", shm->output);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	if (access(dir, W_OK | X_OK) != 0) {
+		ht_error("cannot write the snapshot '%s': directory '%s': %s; "
+			 "the profile will be lost", shm->output, dir, strerror(errno));
+		said_unwritable = 1;
+	}
+}
 
 static int opt_fd(const char *arg, const char *name)
 {
@@ -851,6 +927,9 @@ int main(int argc, char **argv)
 			 (long long)shm->pid);
 	else if (stat(sock, &st) == 0)
 		sock_ino = st.st_ino;
+	check_output_dir();
+	if (untraced[0])
+		tell_launcher('U', untraced);
 	detach();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);

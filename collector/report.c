@@ -1022,6 +1022,10 @@ void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
 {
 	const struct ht_drops *d = &s->drops;
 
+	if (s->flags & HT_SNAP_UNTRACED)
+		fprintf(out, "%swarning: %s%s\n", lead, what,
+			s->note && *s->note ? s->note : "the program's malloc was not the "
+			"shim's: nothing was traced");
 	if (d->alloc_events)
 		fprintf(out, "%swarning: %s%" PRIu64 " sampled events were dropped; "
 			"figures are low\n", lead, what, d->alloc_events);

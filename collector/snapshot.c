@@ -41,12 +41,13 @@ enum {
 	SEC_FRAMES,
 	SEC_STACKS,
 	SEC_STACK_ERROR,
+	SEC_NOTE,
 	SEC_MAX
 };
 
 static const char *const sec_name[SEC_MAX] = {
 	"", "strings", "meta", "counts", "drops", "metrics", "modules",
-	"functions", "lines", "locations", "frames", "stacks", "stack error",
+	"functions", "lines", "locations", "frames", "stacks", "stack error", "note",
 };
 
 /* Fixed payload sizes, and record sizes of the array sections. */
@@ -450,6 +451,9 @@ static int validate(const struct ht_snapshot *s, const char *what, char *err,
 	    s->nlocations > MAX_ELEMS || s->nframes > MAX_ELEMS ||
 	    s->nstacks > MAX_ELEMS)
 		return ht_fail(err, errlen, "%s: more elements than a 32-bit index can name", what);
+	if (s->note && strlen(s->note) > HT_NOTE_LIMIT)
+		return ht_fail(err, errlen, "%s: a note of %zu bytes, more than %d", what,
+			       strlen(s->note), HT_NOTE_LIMIT);
 	for (i = 0; i < s->nmetrics; i++)
 		if (!isfinite(s->metrics[i].value))
 			return ht_fail(err, errlen, "%s: metric %zu is %g, not a finite number",
@@ -787,23 +791,27 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		le64(p + 48, st->alloc_samples);
 	}
 
-	if (!s->stack_error)
-		return;
-	w_section(w, SEC_STACK_ERROR, 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE);
-	w_u64(w, s->nstacks);
-	for (i = 0; i < s->nstacks; i++) {
-		const struct ht_stack *st = &s->stacks[i];
+	if (s->stack_error) {
+		w_section(w, SEC_STACK_ERROR, 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE);
+		w_u64(w, s->nstacks);
+		for (i = 0; i < s->nstacks; i++) {
+			const struct ht_stack *st = &s->stacks[i];
 
-		p = w_room(w, STACK_ERROR_SIZE);
-		for (int k = 0; k < 4; k++)
-			le64(p + 8 * k, f64bits(st->err.var[k]));
-		le64(p + 32, f64bits(st->err.share_objects));
-		le64(p + 40, f64bits(st->err.share_space));
-		le64(p + 48, st->err.min_size);
-		le64(p + 56, st->err.max_size);
-		le64(p + 64, st->err.lump_size);
-		le64(p + 72, f64bits(st->err.lump_mass));
-		le64(p + 80, f64bits(st->err.lump_one));
+			p = w_room(w, STACK_ERROR_SIZE);
+			for (int k = 0; k < 4; k++)
+				le64(p + 8 * k, f64bits(st->err.var[k]));
+			le64(p + 32, f64bits(st->err.share_objects));
+			le64(p + 40, f64bits(st->err.share_space));
+			le64(p + 48, st->err.min_size);
+			le64(p + 56, st->err.max_size);
+			le64(p + 64, st->err.lump_size);
+			le64(p + 72, f64bits(st->err.lump_mass));
+			le64(p + 80, f64bits(st->err.lump_one));
+		}
+	}
+	if (s->note && *s->note) {
+		w_section(w, SEC_NOTE, strlen(s->note));
+		w_bytes(w, s->note, strlen(s->note));
 	}
 }
 
@@ -817,7 +825,8 @@ static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings 
 	       8 + (uint64_t)s->nlocations * LOCATION_SIZE +
 	       8 + (uint64_t)s->nframes * FRAME_SIZE +
 	       8 + (uint64_t)s->nstacks * STACK_SIZE +
-	       (s->stack_error ? SECTION_HEAD + 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE : 0);
+	       (s->stack_error ? SECTION_HEAD + 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE : 0) +
+	       (s->note && *s->note ? SECTION_HEAD + strlen(s->note) : 0);
 }
 
 static void put_header(unsigned char *p, uint64_t bodylen)
@@ -1360,6 +1369,29 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 	return 0;
 }
 
+/* The note section, if any: one line of text for the reader. */
+static int read_note(struct reader *rd, struct ht_snapshot *s)
+{
+	const struct sect *sc = &rd->sec[SEC_NOTE];
+	char *tmp;
+
+	if (!sc->present || sc->len == 0)
+		return 0;
+	if (sc->len > HT_NOTE_LIMIT)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: a note of %zu bytes, more than %d",
+			       sc->len, HT_NOTE_LIMIT);
+	if (memchr(sc->p, 0, sc->len))
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: the note holds a NUL byte");
+	tmp = malloc(sc->len + 1);
+	if (!tmp)
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	memcpy(tmp, sc->p, sc->len);
+	tmp[sc->len] = 0;
+	s->note = ht_snapshot_strdup(s, tmp);
+	free(tmp);
+	return s->note ? 0 : ht_fail(rd->err, rd->errlen, "out of memory");
+}
+
 /* Splits the body into sections, then reads them in dependency order. */
 static int parse_body(const unsigned char *body, size_t len, struct ht_snapshot *s,
 		      char *err, size_t errlen)
@@ -1399,7 +1431,7 @@ static int parse_body(const unsigned char *body, size_t len, struct ht_snapshot 
 		ht_fail(err, errlen, "corrupt snapshot: no meta section");
 		goto out;
 	}
-	if (read_meta(&rd, s) || read_arrays(&rd, s) ||
+	if (read_meta(&rd, s) || read_arrays(&rd, s) || read_note(&rd, s) ||
 	    validate(s, "corrupt snapshot", err, errlen))
 		goto out;
 	rc = 0;

@@ -16,6 +16,10 @@
 #define HT_SNAP_CUT_SHORT 0x2u /* the program ended without a clean exit (_exit, signal) */
 #define HT_SNAP_EXACT     0x4u /* rate 1: every allocation recorded, no estimates */
 #define HT_SNAP_PEAK      0x8u /* the peak snapshot (HEAPTRACE_PEAK) */
+#define HT_SNAP_UNTRACED  0x10u /* the program's malloc was not the shim's: nothing
+				  * reached it; note says why */
+
+#define HT_NOTE_LIMIT 4096 /* longest note a snapshot carries, in bytes */
 
 /* Exact counts of every call, sampled or not, summed over all threads. */
 struct ht_counts {
@@ -106,7 +110,9 @@ struct ht_snapshot {
 	uint64_t rate;             /* mean sampling interval in bytes; 1 = every allocation */
 	uint32_t max_depth;        /* frames recorded at most per stack */
 	uint32_t seq;              /* snapshot number within this process (0 = final) */
-	int stack_error;           /* the stacks carry var and max_* (section STACK_ERROR) */
+	int stack_error;           /* the stacks carry their error sums (section stack error) */
+	const char *note;          /* one line the reader must see (why nothing was
+				    * traced), or NULL; owned by the snapshot */
 	struct ht_counts counts;
 	struct ht_drops drops;
 

@@ -9,11 +9,12 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 4
+#define HT_SHM_VERSION 5
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
 #define HT_SHM_HDR_SIZE 16384 /* bytes reserved for struct ht_shm */
+#define HT_NOTE_MAX    512  /* longest note on why nothing is traced */
 
 /* Per-thread exact counters. Each is written by one thread only (plain
  * relaxed stores) and read by the collector at snapshot time. A slot whose
@@ -118,6 +119,8 @@ struct ht_shm {
 	uint32_t output_default;  /* 1: not chosen by the user, so never replace a file */
 	uint32_t forked;          /* 1: a forked child (HEAPTRACE_FOLLOW_FORK); it frees
 				   * blocks its parent sampled, which are not errors */
+	char untraced[HT_NOTE_MAX]; /* "": the program's malloc is the shim's; else why
+				     * it is not (one line: nothing is traced) */
 
 	/* producer reservation point (absolute byte count), shim threads only */
 	_Alignas(64) uint64_t head;

@@ -485,6 +485,117 @@ static void find_allocator(void)
 	}
 }
 
+/* ---- whose malloc the program calls; the launcher's record ------------- */
+
+static const char *env(const char *name);
+
+/* Does the object of link map lm define a malloc of its own (handle: how
+ * dlsym finds it)? A non-PIE executable that takes malloc's address shows
+ * its PLT stub there under an undefined symbol, which is no definition. */
+static int defines_malloc(void *handle, struct link_map *lm)
+{
+	struct link_map *at = NULL;
+	const ElfW(Sym) *sym = NULL;
+	Dl_info di;
+	void *p = dlsym(handle, "malloc");
+
+	return p && dladdr1(p, &di, (void **)&at, RTLD_DL_LINKMAP) && at == lm &&
+	       dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) && sym && di.dli_saddr == p &&
+	       sym->st_shndx != SHN_UNDEF;
+}
+
+/* Is the malloc the program calls the shim's? Not when the executable
+ * exports a malloc of its own, or an object loaded before the shim (an
+ * allocator preloaded before it) defines one: then nothing reaches the
+ * shim. If not, says so in one line, once per program, and writes why
+ * into note (cap bytes; "" when it is the shim's), which the collector
+ * copies into every snapshot. A forked child traced anew inherits the
+ * answer. The loader's list is in load order: the executable, then the
+ * preloaded objects in order. */
+static void check_interposed(char *note, size_t cap)
+{
+	static char why[HT_NOTE_MAX];
+	static int checked;
+	struct link_map *me = NULL, *head, *lm;
+	const char *name, *pre;
+	Dl_info mine;
+
+	char *c;
+
+	if (!checked && dladdr1((void *)check_interposed, &mine, (void **)&me, RTLD_DL_LINKMAP) && me) {
+		checked = 1;
+		/* what the loader allocates here (dlerror's message, a search
+		 * list) is the shim's own, from the arena: neither counted nor
+		 * traced, then or when it is freed */
+		ht_tls.busy++;
+		ht_tls.own++;
+		ht_countdown_lower(&ht_tls);
+		for (head = me; head->l_prev; head = head->l_prev)
+			;
+		if (head != me && defines_malloc(RTLD_DEFAULT, head)) {
+			name = strrchr(exe_path, '/');
+			snprintf(why, sizeof(why), "'%.200s' has a malloc of its own: nothing is "
+				 "traced (heaptrace sees the calls to a shared library's malloc, "
+				 "not to one built into the program)", name ? name + 1 : exe_path);
+		}
+		for (lm = head->l_next; !why[0] && lm && lm != me; lm = lm->l_next) {
+			/* not the vdso, which has no file */
+			void *h = lm->l_name && strchr(lm->l_name, '/') ?
+				  dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+
+			if (!h)
+				continue;
+			if (defines_malloc(h, lm)) {
+				name = strrchr(lm->l_name, '/');
+				name = name ? name + 1 : lm->l_name;
+				pre = env("LD_PRELOAD");
+				snprintf(why, sizeof(why), "malloc of '%.200s' comes before the shim%s: "
+					 "nothing is traced; %s", name,
+					 pre && strstr(pre, name) ? " in LD_PRELOAD" : "'s",
+					 pre && strstr(pre, name) ? "put libheaptrace.so first" :
+					 "preload libheaptrace.so (first in LD_PRELOAD)");
+			}
+			dlclose(h);
+		}
+		ht_countdown_raise(&ht_tls);
+		ht_tls.own--;
+		ht_busy_leave(&ht_tls);
+		for (c = why; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?'; /* one line, whatever the names hold */
+		if (why[0])
+			say("%s", why);
+	}
+	snprintf(note, cap, "%s", why);
+}
+
+/* HEAPTRACE_REPORT_TO names a file the heaptrace launcher made: each
+ * traced image of a process adds "S PID COLLECTOR_PID" and a NUL to it
+ * when its collector has started, in the order the images run, so that
+ * the launcher knows which collector writes the last image's snapshot
+ * (each collector adds its own record when it has, see heaptrace(1)).
+ * Only an existing regular file is written; failures are silent. */
+static void tell_launcher(void)
+{
+	const char *to = env("HEAPTRACE_REPORT_TO");
+	char rec[64];
+	struct stat st;
+	int fd, n, e = errno;
+
+	if (!to || !*to)
+		return;
+	fd = open(to, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		errno = e;
+		return;
+	}
+	n = snprintf(rec, sizeof(rec), "S %d %d", (int)getpid(), (int)collector_pid);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && write(fd, rec, (size_t)n + 1) < 0)
+		n = 0;
+	close(fd);
+	errno = e;
+}
+
 static uint64_t jemalloc_stat(const char *name)
 {
 	size_t v = 0, len = sizeof(v);
@@ -1936,6 +2047,7 @@ static void setup(void)
 	}
 	snprintf(shm->exe, sizeof(shm->exe), "%s", exe_path);
 	read_cmdline(shm->cmdline, sizeof(shm->cmdline));
+	check_interposed(shm->untraced, sizeof(shm->untraced));
 	if (output_path(shm->output, sizeof(shm->output)) != 0) {
 		say("output path too long; tracing is off");
 		goto fail;
@@ -1959,6 +2071,7 @@ static void setup(void)
 	close(pfd[0]);
 	close(memfd);
 	alive_fd = pfd[1];
+	tell_launcher();
 
 	if (!hooks_set) {
 		ht_tls.self++;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # heaptrace: runs a program with libheaptrace.so preloaded, waits for it,
 # prints where its final snapshot is and a top-10 summary (on stderr, so the
-# program's own output is untouched), and exits with the program's status.
+# program's own output is untouched), and exits with the program's status
+# (125 when the program succeeded but its profile is missing or empty).
 usage() {
 	cat <<'USAGE'
 usage: heaptrace [-o FILE] [--rate N] [--depth N] [--no-children] [-q] [--] PROG [ARGS...]
@@ -16,6 +17,9 @@ USAGE
 }
 
 die() { printf 'heaptrace: %s\n' "$*" >&2; exit 2; }
+# shown NAME: NAME as it is printed, quoted for a shell when it has to be
+# (spaces, control characters), so that every message stays one line
+shown() { printf '%q' "$1"; }
 
 here=$(dirname "$(readlink -f "$0")")
 if [ -f "$here/../lib/heaptrace/libheaptrace.so" ]; then
@@ -23,7 +27,7 @@ if [ -f "$here/../lib/heaptrace/libheaptrace.so" ]; then
 elif [ -f "$here/../preload/libheaptrace.so" ]; then
 	lib=$here/../preload/libheaptrace.so report=$here/../collector/heaptrace-report
 else
-	die "cannot find libheaptrace.so next to $0"
+	die "cannot find libheaptrace.so next to $(shown "$0")"
 fi
 lib=$(readlink -f "$lib")
 
@@ -40,31 +44,57 @@ while [ $# -gt 0 ]; do
 	-q|--quiet) quiet=1; shift ;;
 	--no-children) only=1; shift ;;
 	--) shift; break ;;
-	-*) die "unknown option '$1' (see heaptrace --help)" ;;
+	-*) die "unknown option $(shown "$1") (see heaptrace --help)" ;;
 	*) break ;;
 	esac
 done
 [ $# -gt 0 ] || { usage >&2; exit 2; }
-[ -z "$output" ] || [ -n "${output##*/}" ] || die "'$output' names a directory, not a file"
+[ -z "$output" ] || [ -n "${output##*/}" ] || die "$(shown "$output") names a directory, not a file"
 if [ -n "$rate" ]; then
-	case $rate in ''|*[!0-9]*) die "--rate takes a whole number of bytes, not '$rate'" ;; esac
+	case $rate in ''|*[!0-9]*) die "--rate takes a whole number of bytes, not $(shown "$rate")" ;; esac
 	[ "${#rate}" -le 13 ] && [ "$rate" -ge 1 ] && [ "$rate" -le 1099511627776 ] ||
 		die "--rate must be from 1 to 1099511627776 (1 TiB)"
 	export HEAPTRACE_RATE=$rate
 fi
 if [ -n "$depth" ]; then
-	case $depth in ''|*[!0-9]*) die "--depth takes a whole number, not '$depth'" ;; esac
+	case $depth in ''|*[!0-9]*) die "--depth takes a whole number, not $(shown "$depth")" ;; esac
 	[ "${#depth}" -le 3 ] && [ "$depth" -ge 1 ] && [ "$depth" -le 256 ] || die "--depth must be from 1 to 256"
 	export HEAPTRACE_DEPTH=$depth
 fi
 # a program, not a shell builtin or function: it is exec'd below
-prog=$(type -P -- "$1") || { printf "heaptrace: cannot run '%s': command not found\n" "$1" >&2; exit 127; }
-# files written since the program started are its snapshots (made before
-# LD_PRELOAD is set, so that mktemp itself is not traced)
-marker=$(mktemp "${TMPDIR:-/tmp}/heaptrace.XXXXXX") || die "cannot create a temporary file"
+prog=$(type -P -- "$1") || { printf 'heaptrace: cannot run %s: command not found\n' "$(shown "$1")" >&2; exit 127; }
 [ -n "$output" ] || output=${HEAPTRACE_OUTPUT:-}
+
+# The snapshot's directory must take a new file before the program runs,
+# not when it has ended and its profile would be lost. A directory named
+# with %p or %e is only known to the collector, which checks it at start.
+case $output in
+*/*) dir=${output%/*} dir=${dir:-/} ;;
+*) dir=. ;;
+esac
+case $dir in
+*%*) ;;
+*)
+	why=
+	if [ ! -e "$dir" ]; then why="No such file or directory"
+	elif [ ! -d "$dir" ]; then why="Not a directory"
+	elif ! probe=$(mktemp -p "$dir" .heaptrace-probe.XXXXXX 2>/dev/null); then
+		why="cannot create a file there"
+		[ -w "$dir" ] || why="Permission denied"
+	else
+		rm -f -- "$probe"
+	fi
+	[ -z "$why" ] || die "cannot write the snapshot in directory $(shown "$dir"): $why"
+	;;
+esac
+
+# Each traced image of the program adds records to this file (see
+# HEAPTRACE_REPORT_TO in heaptrace(1)); made before LD_PRELOAD is set, so
+# that mktemp itself is not traced.
+records=$(mktemp "${TMPDIR:-/tmp}/heaptrace.XXXXXX") || die "cannot create a temporary file"
+trap 'rm -f -- "$records"' EXIT
 [ -z "$output" ] || export HEAPTRACE_OUTPUT=$output
-export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}
+export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD} HEAPTRACE_REPORT_TO=$records
 
 # Run PROG as a child, keeping our stdin (an asynchronous command would
 # otherwise get /dev/null) and the default SIGINT and SIGQUIT (it would get
@@ -73,14 +103,14 @@ export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD}
 # are passed on.
 exec 3<&0
 (
-	trap - INT QUIT
+	trap - INT QUIT EXIT
 	# HEAPTRACE_PID: only the process with this pid traces itself
 	[ -z "$only" ] || export HEAPTRACE_PID=$BASHPID
 	exec "$@" 0<&3 3<&-
 ) &
 pid=$!
 exec 3<&-
-unset LD_PRELOAD HEAPTRACE_OUTPUT HEAPTRACE_PID
+unset LD_PRELOAD HEAPTRACE_OUTPUT HEAPTRACE_PID HEAPTRACE_REPORT_TO
 trap : INT QUIT
 trap 'kill -TERM "$pid" 2>/dev/null' TERM
 trap 'kill -HUP "$pid" 2>/dev/null' HUP
@@ -91,60 +121,135 @@ while :; do
 done
 trap - INT QUIT TERM HUP
 
-# The snapshot's name: %p and %e expanded as the shim does (%e, the name
-# of the executable the process ran, is matched by a pattern: a script's
-# is its interpreter's), and -N suffixes when a default name was taken.
-if [ -n "$output" ]; then
-	pattern=${output//%%/$'\001'}
-	pattern=${pattern//%p/$pid}
-	pattern=${pattern//%e/\*}
-	pattern=${pattern//$'\001'/%}
-else
-	pattern="heaptrace.*.$pid.heap heaptrace.*.$pid-[0-9]*.heap"
-fi
-# After a normal exit the file is complete already; after a crash or a
-# kill the collector writes it within moments, while its socket is there.
-# Only a file written since the program started counts: not older than the
-# marker (file times tick every few milliseconds, and a short program's
-# snapshot is often written within the marker's tick).
-# A collector of the process listens on DIR/PID-CPID.sock (see
-# heaptrace-dump(1)), which /proc/net/unix shows wherever DIR is.
-listening() {
-	awk -v p="$pid" '$4 == "00010000" && $8 ~ ("/heaptrace(-[0-9]+)?/" p "-[0-9]+[.]sock$") {
-		f = 1; exit } END { exit !f }' /proc/net/unix 2>/dev/null
+# The records, NUL-terminated, "KIND PID COLLECTOR_PID [TEXT]": S from the
+# shim of each image as it starts (in the order the images ran, so the last
+# S of $pid names the final image's collector), then from each collector,
+# in any order with its S: U (why nothing is traced), P (the peak
+# snapshot), and F "exit|cut PATH" (the final snapshot) or E (why it could
+# not be written). Records of other processes (the program's children) and
+# of earlier images are passed over.
+collector= file= state= why= note= peak=
+read_records() {
+	local rec kind rpid rcpid text
+	local -A f=() e=() u=() p=()
+	collector=
+	while IFS= read -r -d '' rec; do
+		kind=${rec%% *} rec=${rec#* }
+		rpid=${rec%% *} rec=${rec#* }
+		rcpid=${rec%% *} text=${rec#* }
+		[ "$rpid" = "$pid" ] && [ -n "$rcpid" ] || continue
+		case $kind in
+		S) collector=$rcpid ;;
+		F) f[$rcpid]=$text ;;
+		E) e[$rcpid]=${text//[[:cntrl:]]/?} ;;
+		U) u[$rcpid]=${text//[[:cntrl:]]/?} ;;
+		P) p[$rcpid]=$text ;;
+		esac
+	done <"$records"
+	file= state= why= note= peak=
+	[ -n "$collector" ] || return 0
+	text=${f[$collector]}
+	[ -z "$text" ] || state=${text%% *} file=${text#* }
+	why=${e[$collector]} note=${u[$collector]} peak=${p[$collector]}
 }
-file=
-for i in $(seq 1 300); do
-	# the socket first: the collector removes it after writing the file,
-	# so a file written just before the socket went is still seen
-	gone=
-	[ "$i" -gt 10 ] && ! listening && gone=1 # no collector (any more)
-	# shellcheck disable=SC2086
-	for f in $(ls -t -- $pattern 2>/dev/null); do
-		[ -f "$f" ] && ! [ "$f" -ot "$marker" ] && { file=$f; break; }
-	done
-	[ -n "$file" ] && break
-	[ -n "$gone" ] && break
-	sleep 0.1
+# running PID: PID is a live process (not a zombie)
+running() {
+	local st
+	read -r _ _ st _ 2>/dev/null <"/proc/$1/stat" || return 1
+	[ "$st" != Z ] && [ "$st" != X ]
+}
+# After a normal exit the file is complete already (the program waited for
+# it); after a crash, a kill or an exec the collector of the final image
+# writes it within moments.
+read_records
+for _ in $(seq 1 1200); do
+	[ -n "$collector" ] && [ -z "$file" ] && [ -z "$why" ] || break
+	if ! running "$collector"; then
+		read_records # its last words may have come as it went
+		break
+	fi
+	sleep 0.05
+	read_records
 done
-rm -f "$marker"
-clean_exit=
-if [ -n "$file" ]; then
-	printf 'heaptrace: snapshot written to %s\n' "$file" >&2
-	[ -n "$quiet" ] || "$report" --top 10 "$file" >&2
-	"$report" --top 1 "$file" 2>/dev/null | grep -q '^State: final (the program exited)' && clean_exit=1
-else
-	# shellcheck disable=SC2086
-	printf 'heaptrace: no snapshot was written (%s)\n' "$(echo $pattern | cut -d' ' -f1)" >&2
-fi
 
-if [ "$status" -gt 128 ] && [ -z "$clean_exit" ]; then
+# is_static FILE: FILE is an ELF program with no interpreter (PT_INTERP),
+# into which nothing is preloaded
+is_static() {
+	local b phoff phent phnum types t i
+	# shellcheck disable=SC2207
+	b=($(od -An -v -tu1 -N64 -- "$1" 2>/dev/null)) || return 1
+	[ "${#b[@]}" -eq 64 ] && [ "${b[*]:0:4}" = "127 69 76 70" ] && [ "${b[5]}" = 1 ] || return 1
+	if [ "${b[4]}" = 2 ]; then
+		phoff=0
+		for i in 39 38 37 36 35 34 33 32; do phoff=$((phoff * 256 + b[i])); done
+		phent=$((b[54] + 256 * b[55])) phnum=$((b[56] + 256 * b[57]))
+	else
+		phoff=$((b[28] + 256 * (b[29] + 256 * (b[30] + 256 * b[31]))))
+		phent=$((b[42] + 256 * b[43])) phnum=$((b[44] + 256 * b[45]))
+	fi
+	[ "$phent" -ge 4 ] && [ "$phnum" -ge 1 ] || return 1
+	# shellcheck disable=SC2207
+	types=($(od -An -v -tu4 -j "$phoff" -N $((phent * phnum)) -- "$1" 2>/dev/null)) || return 1
+	for ((i = 0; i < ${#types[@]}; i += phent / 4)); do
+		t=${types[i]}
+		[ "$t" = 3 ] && return 1
+	done
+	return 0
+}
+
+name=$(shown "${1##*/}")
+failed=
+# the collector names files absolutely; one in or under the current
+# directory is shown as the user would name it
+here=$(pwd -P)/
+[ "${file#"$here"}" = "$file" ] || [ -z "${file#"$here"}" ] || file=${file#"$here"}
+[ "${peak#"$here"}" = "$peak" ] || [ -z "${peak#"$here"}" ] || peak=${peak#"$here"}
+if [ -n "$file" ]; then
+	printf 'heaptrace: snapshot written to %s\n' "$(shown "$file")" >&2
+	[ -z "$note" ] || failed="the profile of $name is empty: $note"
+	if [ -z "$quiet" ]; then
+		# Nothing much in use at the end (under 1% of what was allocated):
+		# the answer is the peak, if it was kept, and the churn.
+		inuse=$("$report" --format collapsed --top 0 --sample-index inuse_space "$file" 2>/dev/null |
+			awk '{ s += $NF } END { printf "%.0f", s }')
+		churn=$("$report" --format collapsed --top 0 --sample-index alloc_space "$file" 2>/dev/null |
+			awk '{ s += $NF } END { printf "%.0f", s }')
+		if [ -n "$churn" ] && [ "${churn:-0}" -gt 0 ] && [ "$((inuse * 100))" -lt "$churn" ]; then
+			"$report" --top 10 "$file" 2>&1 | sed -n '/^Type:/q;p' >&2
+			if [ -n "$peak" ] && [ -f "$peak" ]; then
+				printf 'heaptrace: little is in use at the end; the peak (%s):\n' "$(shown "$peak")" >&2
+				"$report" --top 10 "$peak" 2>&1 | sed -n '/^Type:/,$p' >&2
+			fi
+			printf 'heaptrace: little is in use at the end; what was allocated most (the churn, alloc_space):\n' >&2
+			"$report" --top 10 --sample-index alloc_space "$file" 2>&1 | sed -n '/^Type:/,$p' >&2
+		else
+			"$report" --top 10 "$file" >&2
+		fi
+	fi
+elif [ -n "$why" ]; then
+	failed="no snapshot of $name was written: $why"
+elif [ -n "$collector" ]; then
+	failed="no snapshot of $name was written: its collector (pid $collector) ended without one"
+elif [ -u "$prog" ] || [ -g "$prog" ]; then
+	failed="$(shown "$prog") is set-user-ID or set-group-ID: it runs in secure-execution mode, where nothing is preloaded; no snapshot was written"
+elif is_static "$prog"; then
+	failed="$(shown "$prog") is statically linked: nothing can be preloaded into it; no snapshot was written"
+else
+	failed="no snapshot of $name was written: the shim did not start in it (a statically linked, set-user-ID or capability-raising program, or HEAPTRACE_DISABLE)"
+fi
+[ -z "$failed" ] || printf 'heaptrace: %s\n' "$failed" >&2
+
+if [ "$status" -gt 128 ] && [ "$state" != exit ]; then
 	# PROG died of a signal (its snapshot, if any, says it did not exit):
 	# die of the same one, so our caller sees it (without a core of our
 	# own to replace PROG's)
 	sig=$((status - 128))
+	rm -f -- "$records"
+	trap - EXIT
 	ulimit -c 0 2>/dev/null
 	trap - "$sig" 2>/dev/null
 	kill -"$sig" $$ 2>/dev/null
 fi
+# the program's failure comes first; its success with no profile is ours
+[ "$status" -ne 0 ] || [ -z "$failed" ] || exit 125
 exit "$status"

@@ -272,7 +272,7 @@ static void b_section(struct body *b, uint32_t tag, uint64_t len)
 }
 
 enum { T_STRINGS = 1, T_META, T_COUNTS, T_DROPS, T_METRICS, T_MODULES,
-       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR };
+       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR, T_NOTE };
 
 /* Strings "" and "x", and a meta section naming them. */
 static void b_minimal(struct body *b)
@@ -939,6 +939,49 @@ static void test_files(const struct ht_snapshot *full)
 	rmdir(dir);
 }
 
+/* The note section (tag 13) and the untraced flag: round trip, and a
+ * note with a NUL byte or over the limit refused. */
+static void test_note(void)
+{
+	char err[ERRLEN] = "", big[HT_NOTE_LIMIT + 2];
+	struct ht_snapshot *s = ht_snapshot_new(), *back = NULL;
+	struct body b = { 0 };
+	void *img = NULL;
+	size_t len = 0;
+
+	s->flags = HT_SNAP_FINAL | HT_SNAP_UNTRACED;
+	s->note = ht_snapshot_strdup(s, "malloc of 'x.so' comes before the shim");
+	if (!ok(ht_snapshot_encode(s, &img, &len, err, ERRLEN) == 0, "a note encodes"))
+		printf("#   %s\n", err);
+	ok(img && ht_snapshot_decode(img, len, &back, err, ERRLEN) == 0 && back, "a note decodes");
+	if (back) {
+		is_str(back->note, "malloc of 'x.so' comes before the shim", "the note reads back");
+		is_int(back->flags, HT_SNAP_FINAL | HT_SNAP_UNTRACED, "the untraced flag reads back");
+	}
+	free(img);
+	ht_snapshot_free(back);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	s->note = ht_snapshot_strdup(s, big);
+	ok(ht_snapshot_encode(s, &img, &len, err, ERRLEN) == -1, "a note over %d bytes is not written",
+	   HT_NOTE_LIMIT);
+	ht_snapshot_free(s);
+
+	b_minimal(&b);
+	b_section(&b, T_NOTE, 3);
+	b_bytes(&b, "a\0b", 3);
+	expect_body_error(&b, "corrupt snapshot: the note holds a NUL byte", "a note with a NUL");
+	b_minimal(&b);
+	b_section(&b, T_NOTE, HT_NOTE_LIMIT + 1);
+	b_bytes(&b, big, HT_NOTE_LIMIT + 1);
+	expect_body_error(&b, "corrupt snapshot: a note of 4097 bytes", "a note over the limit");
+	b_minimal(&b);
+	b_section(&b, T_NOTE, 0);
+	ok(decode_body(&b, err, &back) == 0 && back && !back->note, "an empty note section: no note");
+	ht_snapshot_free(back);
+	free(b.p);
+}
+
 int main(void)
 {
 	char err[ERRLEN] = "";
@@ -999,6 +1042,7 @@ int main(void)
 
 	test_bad_files(img, len);
 	test_hand_bodies();
+	test_note();
 	test_mutations(img, len);
 	test_large();
 	test_files(full);
