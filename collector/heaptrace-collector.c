@@ -209,8 +209,7 @@ static void add_metrics(struct ht_snapshot *s)
 	double heap = -1;
 	int tries = 0;
 
-	ht_snapshot_add_metric(s, "heap.live_objects",
-			       (double)(s->counts.alloc_calls - s->counts.free_calls));
+	ht_snapshot_add_metric(s, "heap.live_objects", (double)ht_snapshot_live_objects(s));
 	ht_snapshot_add_metric(s, "heap.inuse_bytes_estimate", ht_profile_inuse(prof));
 	read_rss();
 	if (rss > 0) {

@@ -951,8 +951,9 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 	fprintf(out, "%sCalls: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRId64
 		" live, %" PRIu64 " reallocs, %s requested (exact)\n", ind,
 		c->alloc_calls, c->free_calls,
-		(int64_t)(c->alloc_calls - c->free_calls), c->realloc_calls,
+		ht_snapshot_live_objects(s), c->realloc_calls,
 		ht_fmt_bytes((double)c->alloc_bytes, b2, sizeof(b2)));
+	ht_stats_negative_note(out, ind, s);
 	ht_stats_summary(out, ind, s);
 	ht_report_write_warnings(out, ind, "", s);
 }

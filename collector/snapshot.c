@@ -419,6 +419,13 @@ double ht_stack_value(const struct ht_stack *st, enum ht_index which)
 	return 0;
 }
 
+int64_t ht_snapshot_live_objects(const struct ht_snapshot *s)
+{
+	/* two's complement: more frees than allocations is a small negative
+	 * number, never 2^64 minus it */
+	return (int64_t)(s->counts.alloc_calls - s->counts.free_calls);
+}
+
 /* ---- validation, shared by the encoder and the decoder ---- */
 
 /* A counter must be a finite number >= 0 (this also rejects NaN). */

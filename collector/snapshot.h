@@ -161,6 +161,12 @@ int ht_write_file_atomic(const char *path, const void *buf, size_t len,
 int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen);
 
+/* The blocks the program holds by the exact counts: allocating calls minus
+ * frees, signed. It is negative when the process freed more blocks than it
+ * was seen to allocate: blocks allocated before tracing began (those a
+ * child traced with HEAPTRACE_FOLLOW_FORK inherited from its parent). */
+int64_t ht_snapshot_live_objects(const struct ht_snapshot *s);
+
 /* One of a stack's four counters. */
 enum ht_index { HT_INUSE_SPACE, HT_INUSE_OBJECTS, HT_ALLOC_SPACE, HT_ALLOC_OBJECTS };
 double ht_stack_value(const struct ht_stack *st, enum ht_index which);

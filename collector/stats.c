@@ -2,6 +2,7 @@
  * (see stats.h), laid out as a table people can read at a glance. */
 #include "stats.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -17,7 +18,6 @@ struct row {
 
 /* The rows, in order; metrics a snapshot lacks are left out. */
 static const struct row rows[] = {
-	{ "live objects (exact)", "heap.live_objects", COUNT },
 	{ "in use, sampled stacks", "heap.inuse_bytes_estimate", BYTES },
 	{ "process RSS", "process.rss_bytes", BYTES },
 	{ "process peak RSS", "process.rss_peak_bytes", BYTES },
@@ -87,6 +87,10 @@ static void counts(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 	     (double)c->realloc_calls, COUNT);
 	line(out, "bytes requested", base, 1, b ? (double)b->alloc_bytes : 0, 1,
 	     (double)c->alloc_bytes, BYTES);
+	/* from the counts, signed: files written before the metric was
+	 * signed hold 2^64 minus the count there */
+	line(out, "live objects (exact)", base, 1, base ? (double)ht_snapshot_live_objects(base) : 0,
+	     1, (double)ht_snapshot_live_objects(cur), COUNT);
 }
 
 static uint64_t dropped(const struct ht_snapshot *s)
@@ -94,6 +98,16 @@ static uint64_t dropped(const struct ht_snapshot *s)
 	const struct ht_drops *d = &s->drops;
 
 	return d->alloc_events + d->free_events + d->other_events + d->arena_full + d->unmatched;
+}
+
+void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snapshot *s)
+{
+	int64_t live = ht_snapshot_live_objects(s);
+
+	if (live < 0)
+		fprintf(out, "%snote: %" PRId64 " live objects: the process freed blocks "
+			"allocated before tracing began (inherited from its parent)\n",
+			indent, live);
 }
 
 void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s)
@@ -145,8 +159,21 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 				"program does not use\n(allocator caches and fragmentation, "
 				"stacks, code, other mappings).\n");
 	}
+	if (base && ht_snapshot_live_objects(base) < 0) {
+		fprintf(out, "\n");
+		ht_stats_negative_note(out, "base: ", base);
+	}
+	if (ht_snapshot_live_objects(cur) < 0) {
+		fprintf(out, "\n");
+		ht_stats_negative_note(out, base ? "current: " : "", cur);
+	}
 	fprintf(out, "\nMetrics:\n");
-	for (i = 0; i < cur->nmetrics; i++)
-		fprintf(out, "  %s %.17g\n", cur->metrics[i].name, cur->metrics[i].value);
+	for (i = 0; i < cur->nmetrics; i++) {
+		double v = cur->metrics[i].value;
+
+		if (!strcmp(cur->metrics[i].name, "heap.live_objects"))
+			v = (double)ht_snapshot_live_objects(cur); /* see counts() */
+		fprintf(out, "  %s %.17g\n", cur->metrics[i].name, v);
+	}
 	return ferror(out) ? -1 : 0;
 }

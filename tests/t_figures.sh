@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The figures of real snapshots and how the tools show them: signed live
+# counts, compact headers, series in time order, versions and pprof-style
+# flags, documented defaults against the code, the peak, and the age of
+# the allocator's figures.
+. "$(dirname "$0")/lib.sh"
+
+metric() { # FILE NAME: the metric's value, from the end of --stats
+	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
+}
+
+# --- negative live counts are signed, and explained ---------------------------
+# a child traced with HEAPTRACE_FOLLOW_FORK frees 200 blocks its parent
+# allocated: it holds fewer blocks than it allocated
+out=$(HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_OUTPUT=$work/neg.heap LD_PRELOAD="$lib" "$progs/figures" negfree 200)
+child=${out#child }
+for _ in $(seq 100); do [ -s "neg.$child.heap" ] && break; sleep 0.05; done
+live=$(metric "neg.$child.heap" heap.live_objects)
+check "$(awk -v l="$live" 'BEGIN { exit !(l < 0 && l > -300) }'; echo $?)" \
+	"the child's heap.live_objects is negative, not 2^64 minus it (${live:-none})"
+"$report" --stats "neg.$child.heap" >neg.stats 2>&1
+grep -Eq '^  live objects \(exact\) +-[0-9]+$' neg.stats
+check $? "--stats shows the negative live count"
+grep -q '^note: -[0-9]* live objects: the process freed blocks allocated before tracing began' neg.stats
+check $? "--stats says why it can be negative"
+"$report" "neg.$child.heap" >neg.txt 2>&1
+grep -q '^note: -[0-9]* live objects: the process freed blocks allocated before tracing began' neg.txt
+check $? "the report's header says why it is negative"
+"$report" "neg.heap" >negp.txt 2>&1
+! grep -q 'live objects: the process freed' negp.txt
+check $? "and says nothing of it where the count is not negative"
+grep -q 18446744073 neg.stats neg.txt
+check "$((! $?))" "no 2^64 anywhere"
+
+done_testing
