@@ -23,6 +23,7 @@ static const char usage[] =
 	"                    flame graph; with --series, a chart), stats (calls, RSS,\n"
 	"                    allocator figures: base, current, change)\n"
 	"  --stats           the stats format\n"
+	"  --verbose         the whole provenance of each snapshot in the header\n"
 	"  --series          a series of two or more snapshots (text or svg)\n"
 	"  --top N           rows to show (default 10; 0 = all); also --nodecount\n"
 	"  --tree            the tree format\n"

@@ -21,6 +21,7 @@ static const char usage[] =
 	"                    (interactive flame graph), heap_v2 (legacy text, for\n"
 	"                    jeprof), stats (call counts, RSS, the allocator's figures)\n"
 	"  --stats           the stats format\n"
+	"  --verbose         the whole provenance of each snapshot in the header\n"
 	"  --top N           rows to show (default 10; 0 = all); also --nodecount\n"
 	"  --tree            the tree format\n"
 	"  --peek REGEX      tree of the frames matching REGEX only\n"

@@ -152,6 +152,10 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		o->format = HT_FORMAT_TREE;
 		return err ? -1 : 0;
 	}
+	if (match_long(arg, "--verbose", 0, argc, argv, i, &v, &err)) {
+		o->verbose = 1;
+		return err ? -1 : 0;
+	}
 	if (match_long(arg, "--stats", 0, argc, argv, i, &v, &err)) {
 		o->format = HT_FORMAT_STATS;
 		return err ? -1 : 0;
@@ -970,14 +974,64 @@ static void write_filters(FILE *out, const struct ht_report_opts *o)
 	fprintf(out, "\n");
 }
 
+/* The compact header's line for one snapshot: "<lead>FILE (EXE, pid N),
+ * KIND, taken TIME, Ns after start, STATE", then its warnings and notes,
+ * one line each, after ind. */
+static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
+				const char *label, const struct ht_snapshot *s)
+{
+	char t[64];
+
+	fprintf(out, "%s%s (%s, pid %" PRId64 "), ", lead, label ? label : "-",
+		str(s->exe)[0] ? base_name(s->exe) : "unknown executable", s->pid);
+	if (s->flags & HT_SNAP_PEAK)
+		fprintf(out, "peak snapshot");
+	else if (s->seq || !(s->flags & HT_SNAP_FINAL))
+		fprintf(out, "snapshot %" PRIu32, s->seq);
+	else
+		fprintf(out, "final snapshot");
+	if (s->time_ns) {
+		fmt_time(s->time_ns, t, sizeof(t));
+		fprintf(out, ", taken %s", t);
+		if (s->start_time_ns && s->time_ns >= s->start_time_ns)
+			fprintf(out, ", %.1fs after start",
+				(double)(s->time_ns - s->start_time_ns) / 1e9);
+	}
+	if (s->flags & HT_SNAP_CUT_SHORT)
+		fprintf(out, ", cut short (no clean exit)\n");
+	else if (s->flags & HT_SNAP_FINAL)
+		fprintf(out, ", exited\n");
+	else
+		fprintf(out, ", running\n");
+	ht_report_write_warnings(out, ind, "", s);
+	ht_stats_negative_note(out, ind, s);
+}
+
+/* "every allocation (exact)" or "one sample per 512.00kB (estimates)". */
+static const char *sampling(const struct ht_snapshot *s, char *buf, size_t len)
+{
+	char b[48];
+
+	if (ht_report_exact(s))
+		snprintf(buf, len, "every allocation recorded (exact)");
+	else
+		snprintf(buf, len, "one sample per %s allocated (estimates)",
+			 ht_fmt_bytes((double)s->rate, b, sizeof(b)));
+	return buf;
+}
+
+/* The header: by default one line per snapshot, its warnings, the memory
+ * line of a report, the sample index and the sampling (so that the table
+ * starts within a dozen lines); with --verbose every detail of each
+ * snapshot. */
 static void write_header(FILE *out, const struct ht_snapshot *base,
 			 const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
 	const char *idx = ht_report_index_name(o->index);
-	char b1[64], b2[64], b3[64], b4[64];
+	char b1[64], b2[64], b3[64], b4[64], s1[96], s2[96];
 	double tb, tc, var;
 
-	if (!base) {
+	if (!base && o->verbose) {
 		if (o->cur_label)
 			fprintf(out, "File: %s\n", o->cur_label);
 		ht_report_write_snapshot_info(out, "", cur);
@@ -985,13 +1039,30 @@ static void write_header(FILE *out, const struct ht_snapshot *base,
 		write_filters(out, o);
 		return;
 	}
-	fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
-	ht_report_write_snapshot_info(out, "  ", base);
-	fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
-	ht_report_write_snapshot_info(out, "  ", cur);
+	if (!base) {
+		write_snapshot_line(out, "File: ", "", o->cur_label, cur);
+		ht_stats_summary(out, "", cur);
+		fprintf(out, "Type: %s; %s\n", idx, sampling(cur, s1, sizeof(s1)));
+		write_filters(out, o);
+		return;
+	}
+	if (o->verbose) {
+		fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
+		ht_report_write_snapshot_info(out, "  ", base);
+		fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
+		ht_report_write_snapshot_info(out, "  ", cur);
+	} else {
+		write_snapshot_line(out, "Base: ", "  ", o->base_label, base);
+		write_snapshot_line(out, "Current: ", "  ", o->cur_label, cur);
+	}
 	if (strcmp(str(base->exe), str(cur->exe)) != 0)
 		fprintf(out, "note: base and current come from different executables\n");
-	fprintf(out, "Type: %s, current minus base\n", idx);
+	if (o->verbose)
+		fprintf(out, "Type: %s, current minus base\n", idx);
+	else if (!strcmp(sampling(base, s1, sizeof(s1)), sampling(cur, s2, sizeof(s2))))
+		fprintf(out, "Type: %s, current minus base; %s\n", idx, s1);
+	else
+		fprintf(out, "Type: %s, current minus base; base %s, current %s\n", idx, s1, s2);
 	write_filters(out, o);
 	tb = ht_report_snapshot_total(base, o->index);
 	tc = ht_report_snapshot_total(cur, o->index);
@@ -1577,6 +1648,18 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 
 	switch (o->format) {
 	case HT_FORMAT_STATS:
+		/* the whole provenance, as --verbose gives it */
+		if (base) {
+			fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
+			ht_report_write_snapshot_info(out, "  ", base);
+			fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
+			ht_report_write_snapshot_info(out, "  ", cur);
+		} else {
+			if (o->cur_label)
+				fprintf(out, "File: %s\n", o->cur_label);
+			ht_report_write_snapshot_info(out, "", cur);
+		}
+		fprintf(out, "\n");
 		if (ht_stats_write(out, base, cur) != 0)
 			return ht_fail(err, errlen, "cannot write the statistics");
 		return 0;

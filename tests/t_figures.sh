@@ -32,4 +32,27 @@ check $? "and says nothing of it where the count is not negative"
 grep -q 18446744073 neg.stats neg.txt
 check "$((! $?))" "no 2^64 anywhere"
 
+# --- compact headers: the answer within the first 12 lines ---------------------
+first_row() { # the line number of the table's first row in stdin, or 999
+	awk '/^ *flat /{ if (getline > 0) { print NR; found = 1; exit } } END { if (!found) print 999 }'
+}
+HEAPTRACE_OUTPUT=$work/r1.heap LD_PRELOAD="$lib" "$progs/retain" 1 >/dev/null
+HEAPTRACE_OUTPUT=$work/r2.heap LD_PRELOAD="$lib" "$progs/retain" 3 >/dev/null
+row=$("$report" r2.heap | first_row)
+check "$([ "$row" -le 12 ]; echo $?)" "report of a real snapshot: the first row is on line $row (at most 12)"
+"$hdiff" r1.heap r2.heap >diff12.txt 2>&1
+row=$(first_row <diff12.txt)
+check "$([ "$row" -le 12 ]; echo $?)" "diff of real snapshots: the first row is on line $row (at most 12)"
+[ "$row" -le 12 ] || note diff12.txt
+row=$("$report" --tree r2.heap | awk '/^-+\+-+$/ { print NR; exit }')
+check "$([ -n "$row" ] && [ "$row" -le 12 ]; echo $?)" "tree of a real snapshot: the first node starts on line ${row:-none}"
+"$hdiff" r1.heap r2.heap | grep -Eq '^Base: r1\.heap \(retain, pid [0-9]+\), final snapshot, taken .*, exited$'
+check $? "the base's one line: file, executable, pid, kind, time, state"
+"$hdiff" --verbose r1.heap r2.heap >verbose.txt
+grep -q '^  Command: .*retain 1$' verbose.txt && grep -q '^  Calls: ' verbose.txt &&
+	grep -q '^  State: final (the program exited)$' verbose.txt
+check $? "--verbose: the whole provenance"
+"$report" --stats r2.heap | grep -q '^Command: .*retain 3$'
+check $? "--stats: the whole provenance too"
+
 done_testing
