@@ -425,7 +425,9 @@ static void write_numbered(void)
 {
 	char tag[16];
 
-	snprintf(tag, sizeof(tag), "%u", ++nsnaps);
+	/* four digits at least, so that names sort by number ("t.0010.heap"
+	 * after "t.0009.heap") up to 9999 */
+	snprintf(tag, sizeof(tag), "%04u", ++nsnaps);
 	write_sibling(tag, nsnaps);
 }
 

@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 	if (!out) {
 		base = strrchr(s->exe, '/');
 		base = base ? base + 1 : s->exe;
-		snprintf(path, sizeof(path), "heaptrace.%s.%llu.%u.heap",
+		snprintf(path, sizeof(path), "heaptrace.%s.%llu.%04u.heap",
 			 *base ? base : "unknown", (unsigned long long)pid, seq);
 		out = path;
 	}

@@ -1007,6 +1007,17 @@ static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
 	ht_stats_negative_note(out, ind, s);
 }
 
+/* A warning when base was taken after cur by the same process: the
+ * change shown is then the reverse of what happened. */
+static void reversed_warning(FILE *out, const char *lead, const struct ht_snapshot *base,
+			     const struct ht_snapshot *cur)
+{
+	if (ht_report_same_process(base, cur) && base->time_ns > cur->time_ns)
+		fprintf(out, "%swarning: the base was taken %.1fs after the current snapshot "
+			"(same process, pid %" PRId64 "): the change runs backwards in time\n",
+			lead, (double)(base->time_ns - cur->time_ns) / 1e9, cur->pid);
+}
+
 /* "every allocation (exact)" or "one sample per 512.00kB (estimates)". */
 static const char *sampling(const struct ht_snapshot *s, char *buf, size_t len)
 {
@@ -1057,6 +1068,7 @@ static void write_header(FILE *out, const struct ht_snapshot *base,
 	}
 	if (strcmp(str(base->exe), str(cur->exe)) != 0)
 		fprintf(out, "note: base and current come from different executables\n");
+	reversed_warning(out, "", base, cur);
 	if (o->verbose)
 		fprintf(out, "Type: %s, current minus base\n", idx);
 	else if (!strcmp(sampling(base, s1, sizeof(s1)), sampling(cur, s2, sizeof(s2))))
@@ -1757,6 +1769,8 @@ int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur
 
 		snprintf(lead, sizeof(lead), "%s: ", ht_progname);
 		if (base)
+			reversed_warning(stderr, lead, base, cur);
+		if (base)
 			ht_report_write_warnings(stderr, lead, "base: ", base);
 		ht_report_write_warnings(stderr, lead, base ? "current: " : "", cur);
 	}
@@ -1784,6 +1798,14 @@ int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *l
 		return -1;
 	}
 	if (o->format != HT_FORMAT_TEXT) {
+		size_t *order = ht_xmalloc(n * sizeof(*order)), procs;
+		int moved;
+		char lead0[256];
+
+		procs = ht_series_order(snaps, n, order, &moved);
+		free(order);
+		snprintf(lead0, sizeof(lead0), "%s: ", ht_progname);
+		ht_series_order_note(stderr, lead0, procs, moved);
 		for (size_t i = 0; i < n; i++) {
 			char lead[256], what[256];
 

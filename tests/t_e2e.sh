@@ -107,7 +107,7 @@ is "$word" ready "grow started"
 "$dump" "$pid" >dump1.out 2>dump1.err
 check $? "heaptrace-dump of a running process"
 base=$(cat dump1.out)
-is "$base" "heaptrace.grow.$pid.1.heap" "the first dump's default name"
+is "$base" "heaptrace.grow.$pid.0001.heap" "the first dump's default name"
 echo "grow 500" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
 echo "churn 300" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
 "$dump" -o current.heap "$pid" >/dev/null

@@ -38,6 +38,7 @@ first_row() { # the line number of the table's first row in stdin, or 999
 }
 HEAPTRACE_OUTPUT=$work/r1.heap LD_PRELOAD="$lib" "$progs/retain" 1 >/dev/null
 HEAPTRACE_OUTPUT=$work/r2.heap LD_PRELOAD="$lib" "$progs/retain" 3 >/dev/null
+wait_file r1.heap; wait_file r2.heap
 row=$("$report" r2.heap | first_row)
 check "$([ "$row" -le 12 ]; echo $?)" "report of a real snapshot: the first row is on line $row (at most 12)"
 "$hdiff" r1.heap r2.heap >diff12.txt 2>&1
@@ -54,5 +55,39 @@ grep -q '^  Command: .*retain 1$' verbose.txt && grep -q '^  Calls: ' verbose.tx
 check $? "--verbose: the whole provenance"
 "$report" --stats r2.heap | grep -q '^Command: .*retain 3$'
 check $? "--stats: the whole provenance too"
+
+# --- series in time order, padded numbers ----------------------------------------
+for i in $(seq 14); do echo "grow 300"; sleep 0.1; done |
+	HEAPTRACE_INTERVAL=0.1 HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=$work/s.heap LD_PRELOAD="$lib" "$progs/grow" >/dev/null
+for _ in $(seq 50); do [ -s s.heap ] && break; sleep 0.1; done
+check "$([ -f s.0001.heap ] && [ -f s.0011.heap ] && [ ! -f s.1.heap ]; echo $?)" \
+	"interval snapshots are numbered with four digits (s.0001.heap ... s.0011.heap)"
+# the shell's order of unpadded names: .1 .10 .11 .2 ...; give them in
+# that order, and in reverse, and the series is the same, in time order
+mkdir old
+for f in s.0*.heap; do k=${f#s.}; k=${k%.heap}; cp "$f" "old/s.$((10#$k)).heap"; done
+"$hdiff" --series old/s.*.heap >series-glob.txt 2>&1
+"$hdiff" --series $(ls -r old/s.*.heap) >series-rev.txt 2>&1
+grep -q '^note: ordered by the time each snapshot was taken, not as given$' series-glob.txt
+check $? "series: a note says they were put in time order"
+diff <(grep -v '^note' series-glob.txt) <(grep -v '^note' series-rev.txt) >/dev/null
+check $? "series: the same table whatever the order of the arguments"
+tot=$(awk '/\(total of all stacks\)/ { for (i = 1; i < NF - 4; i++) printf "%s ", $i; exit }' series-glob.txt)
+# (one unit for the whole table)
+mono=$(awk '/\(total of all stacks\)/ { for (i = 2; i < NF - 4; i++) if ($i + 0 < $(i - 1) + 0) { print "no"; exit } print "yes"; exit }' series-glob.txt)
+is "$mono" yes "series: the total grows from column to column, as the heap did ($tot)"
+grep -q '^  #1 old/s.1.heap: ' series-glob.txt && grep -q '^  #2 old/s.2.heap: ' series-glob.txt
+check $? "series: #1 is s.1.heap and #2 s.2.heap, not s.10.heap"
+"$hdiff" --series r1.heap r2.heap >series-procs.txt 2>&1
+grep -q '^note: the snapshots come from 2 processes; ordered by process start' series-procs.txt
+check $? "series of two processes: one line says so"
+"$hdiff" s.0005.heap s.0002.heap >rev.txt 2>&1
+grep -q '^warning: the base was taken [0-9.]*s after the current snapshot (same process, pid [0-9]*)' rev.txt
+check $? "diff: a base newer than the current, within one process, is warned about"
+"$hdiff" s.0002.heap s.0005.heap >fwd.txt 2>&1
+! grep -q 'backwards' fwd.txt
+check $? "diff: and not when it is older"
+"$hdiff" --format collapsed s.0005.heap s.0002.heap 2>&1 >/dev/null | grep -q '^heaptrace-diff: warning: the base was taken'
+check $? "diff: the warning goes to stderr for other formats"
 
 done_testing
