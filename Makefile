@@ -64,8 +64,11 @@ collector/libht.a: $(LIB_OBJ)
 collector/heaptrace-%: collector/heaptrace-%.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
 
-scripts/heaptrace: scripts/heaptrace.sh
-	cp $< $@ && chmod +x $@
+# The version is defined once, in collector/version.h.
+HT_VERSION := $(shell sed -n 's/^\#define HT_VERSION "\(.*\)"$$/\1/p' collector/version.h)
+
+scripts/heaptrace: scripts/heaptrace.sh collector/version.h
+	sed 's/@HT_VERSION@/$(HT_VERSION)/g' $< >$@ && chmod +x $@
 
 tests/%.o: tests/%.c
 	$(CC) $(TOOL_CFLAGS) -Icollector -c -o $@ $<

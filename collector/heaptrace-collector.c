@@ -25,6 +25,7 @@
 #include "snapshot.h"
 #include "symbolize.h"
 #include "util.h"
+#include "version.h"
 
 static struct ht_shm *shm;
 static const char *ring;
@@ -745,6 +746,10 @@ int main(int argc, char **argv)
 	uint32_t signals = 0;
 
 	ht_progname = "heaptrace-collector";
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("%s %s\n", ht_progname, HT_VERSION);
+		return 0;
+	}
 	for (i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--shm-fd=", 9) == 0)
 			shm_fd = opt_fd(argv[i], "--shm-fd=");

@@ -11,15 +11,17 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
+#include "version.h"
 
 static const char usage[] =
 	"usage: heaptrace-dump [-o FILE] PID\n"
 	"       heaptrace-dump --stats PID\n"
 	"       heaptrace-dump --list\n"
 	"Writes a heap snapshot of the running, traced process PID now.\n"
-	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.N.heap here)\n"
+	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.NNNN.heap here)\n"
 	"  --stats   print the process's memory statistics instead of writing a file\n"
-	"  --list    list the traced processes you may dump\n";
+	"  --list    list the traced processes you may dump\n"
+	"  --version print the version\n";
 
 /* One row of --list for the collector listening as NAME ("PID.sock"). */
 static int list_one(const char *name, int64_t now)
@@ -119,6 +121,9 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("%s %s\n", ht_progname, HT_VERSION);
 			return 0;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
 			if (++i >= argc)

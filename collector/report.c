@@ -81,12 +81,18 @@ static int parse_unit(const char *v)
 
 /* Matches arg against a long option "--name" or "--name=value". Returns 0 if
  * it is another option, 1 if it matches; *val is then the value (from
- * "=value" or the next argument, consuming it) or NULL for flags. */
+ * "=value" or the next argument, consuming it) or NULL for flags. pprof's
+ * single-dash spelling "-name" matches too. */
 static int match_long(const char *arg, const char *name, int takes_value,
 		      int argc, char **argv, int *i, const char **val, int *err)
 {
 	size_t n = strlen(name);
 
+	/* pprof spells its flags with one dash: "-focus=x" is "--focus=x" */
+	if (arg[0] == '-' && arg[1] != '-') {
+		name++;
+		n--;
+	}
 	if (strncmp(arg, name, n) != 0 || (arg[n] != '\0' && arg[n] != '='))
 		return 0;
 	*val = NULL;
@@ -121,6 +127,41 @@ static int check_regex(const char *opt, const char *re)
 	}
 	regerror(rc, &rx, why, sizeof(why));
 	return ht_error("invalid %s regex '%s': %s", opt, re, why);
+}
+
+/* An option heaptrace does not have. pprof users get pointed to what
+ * does the job here. */
+static int unknown_option(const char *arg)
+{
+	static const char *const graphs[] = {
+		"png", "pdf", "gif", "svg", "dot", "ps", "web", "gv", "eog", "evince",
+		"callgrind", "weblist",
+	};
+	static const char *const longs[] = {
+		"lines", "functions", "files", "addresses", "no-demangle", "tree", "stats",
+		"verbose", "series", "sample_index", "top", "nodecount", "unit", "focus",
+		"ignore", "peek", "format", "output", "base", "help", "version",
+	};
+	char word[32];
+	size_t n;
+
+	if (arg[0] != '-' || arg[1] == '-')
+		return ht_error("unknown option '%s' (try --help)", arg);
+	n = strcspn(arg + 1, "=");
+	snprintf(word, sizeof(word), "%.*s", (int)(n < sizeof(word) ? n : sizeof(word) - 1),
+		 arg + 1);
+	for (size_t k = 0; k < sizeof(graphs) / sizeof(graphs[0]); k++)
+		if (!strcmp(word, graphs[k]))
+			return ht_error("unknown option '%s' (did you mean --format svg? heaptrace "
+					"draws flame graphs, not call graphs)", arg);
+	if (!strcmp(word, "traces") || !strcmp(word, "raw"))
+		return ht_error("unknown option '%s' (did you mean --format collapsed?)", arg);
+	/* a word that begins a long option: "-func" is "--functions" */
+	for (size_t k = 0; n >= 3 && k < sizeof(longs) / sizeof(longs[0]); k++)
+		if (!strncmp(longs[k], word, n))
+			return ht_error("unknown option '%s' (did you mean --%s?)", arg, longs[k]);
+	return ht_error("unknown option '%s' (heaptrace has no --%s either; try --help)",
+			arg, word);
 }
 
 static int parse_one(const char *arg, int argc, char **argv, int *i,
@@ -165,9 +206,17 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		return err ? -1 : 0;
 	}
 	/* pprof's shorthands: --inuse_space etc. */
-	if (arg[0] == '-' && arg[1] == '-' &&
-	    (k = lookup(index_names, 4, arg + 2)) >= 0) {
+	if (arg[0] == '-' && (k = lookup(index_names, 4, arg + 1 + (arg[1] == '-'))) >= 0) {
 		o->index = (enum ht_index)k;
+		return 0;
+	}
+	/* pprof's names for the formats heaptrace has */
+	if (!strcmp(arg, "-top") || !strcmp(arg, "-text")) {
+		o->format = HT_FORMAT_TEXT;
+		return 0;
+	}
+	if (!strcmp(arg, "-proto")) {
+		o->format = HT_FORMAT_PPROF;
 		return 0;
 	}
 	if (match_long(arg, "--sample-index", 1, argc, argv, i, &v, &err) ||
@@ -230,7 +279,7 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 			return ht_error("option '-o' needs a value");
 		return 0;
 	}
-	return ht_error("unknown option '%s' (try --help)", arg);
+	return unknown_option(arg);
 }
 
 /* Options that do not go together, once all are known. */
@@ -259,7 +308,8 @@ static int check_combination(struct ht_report_opts *o, int nfiles)
 int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 			 struct ht_report_opts *o)
 {
-	int nf = 0, only_files = 0;
+	int nf = 0, only_files = 0, err = 0;
+	const char *base = NULL, *v;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -268,11 +318,30 @@ int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 			files[nf++] = arg;
 		} else if (strcmp(arg, "--") == 0) {
 			only_files = 1;
-		} else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+		} else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 ||
+			   strcmp(arg, "-help") == 0) {
 			return 1;
+		} else if (strcmp(arg, "--version") == 0 || strcmp(arg, "-version") == 0) {
+			return 2;
+		} else if (match_long(arg, "--base", 1, argc, argv, &i, &v, &err) ||
+			   match_long(arg, "--diff_base", 1, argc, argv, &i, &v, &err)) {
+			/* pprof -base BASE CURRENT */
+			if (err)
+				return -1;
+			if (nfiles != 2)
+				return ht_error("option '%s' compares two snapshots: use "
+						"heaptrace-diff BASE CURRENT", arg);
+			base = v;
 		} else if (parse_one(arg, argc, argv, &i, o, nfiles)) {
 			return -1;
 		}
+	}
+	if (base) {
+		if (o->series || nf != 1)
+			return ht_error("with '-base BASE', give one more snapshot: the current one");
+		files[1] = files[0];
+		files[0] = base;
+		nf = 2;
 	}
 	o->nfiles = nf;
 	if (o->output && !*o->output)

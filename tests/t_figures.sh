@@ -90,4 +90,36 @@ check $? "diff: and not when it is older"
 "$hdiff" --format collapsed s.0005.heap s.0002.heap 2>&1 >/dev/null | grep -q '^heaptrace-diff: warning: the base was taken'
 check $? "diff: the warning goes to stderr for other formats"
 
+# --- --version everywhere; pprof's spellings --------------------------------------
+want=$(sed -n 's/^#define HT_VERSION "\(.*\)"$/\1/p' "$top/collector/version.h")
+check "$([ -n "$want" ]; echo $?)" "the version is defined in collector/version.h ($want)"
+for t in "$report" "$hdiff" "$dump" "$top/collector/heaptrace-collector" "$launcher"; do
+	name=$(basename "$t")
+	out=$("$t" --version 2>&1)
+	rc=$?
+	is "$rc:$out" "0:$name $want" "$name --version: one line, the version defined once"
+done
+"$top/tests/test_report" --write-fixtures . >/dev/null 2>&1
+"$report" --sample_index alloc_space --top 3 cur.heap >long.txt 2>&1
+"$report" -top -sample_index=alloc_space -nodecount=3 cur.heap >short.txt 2>&1
+cmp -s long.txt short.txt
+check $? "pprof's -top -sample_index=alloc_space -nodecount=3 are heaptrace's options"
+"$report" -inuse_objects -functions -focus parse cur.heap >short.txt 2>&1 &&
+	"$report" --inuse_objects --functions --focus parse cur.heap >long.txt 2>&1 && cmp -s long.txt short.txt
+check $? "-inuse_objects -functions -focus REGEX too"
+"$hdiff" -base base.heap cur.heap >short.txt 2>&1 && "$hdiff" base.heap cur.heap >long.txt 2>&1 &&
+	cmp -s long.txt short.txt
+check $? "heaptrace-diff -base BASE CURRENT is pprof's -base"
+"$report" -proto -output=p.pb.gz cur.heap && "$report" --format pprof -o p2.pb.gz cur.heap && cmp -s p.pb.gz p2.pb.gz
+check $? "-proto -output=FILE"
+"$report" -png cur.heap >out.txt 2>err.txt
+is "$?:$(cat err.txt)" "2:heaptrace-report: unknown option '-png' (did you mean --format svg? heaptrace draws flame graphs, not call graphs)" \
+	"-png: unknown, with what to use instead"
+"$report" -func cur.heap >out.txt 2>err.txt
+is "$?:$(cat err.txt)" "2:heaptrace-report: unknown option '-func' (did you mean --functions?)" \
+	"a single-dash word that begins an option: did you mean"
+"$report" -base base.heap cur.heap >out.txt 2>err.txt
+is "$?:$(cat err.txt)" "2:heaptrace-report: option '-base' compares two snapshots: use heaptrace-diff BASE CURRENT" \
+	"-base in heaptrace-report points to heaptrace-diff"
+
 done_testing

@@ -778,6 +778,24 @@ static void test_args(void)
 	       "args: --series of three files");
 	ok(o.series && o.nfiles == 3 && strcmp(f[2], "c") == 0 && o.format == HT_FORMAT_SVG,
 	   "args: series files and format");
+
+	/* pprof's spellings */
+	is_int(parse(&o, 1, f, "-sample_index=alloc_objects", "-nodecount", "4", "-functions",
+		     "-focus=a", "-top", "x", NULL), 0, "args: pprof's single-dash flags");
+	ok(o.index == HT_ALLOC_OBJECTS && o.top == 4 && o.format == HT_FORMAT_TEXT &&
+	   o.naming.granularity == HT_GRAN_FUNCTIONS && strcmp(o.focus, "a") == 0,
+	   "args: their values");
+	is_int(parse(&o, 2, f, "-base", "a", "b", NULL), 0, "args: -base BASE CURRENT");
+	ok(strcmp(o.base_label, "a") == 0 && strcmp(o.cur_label, "b") == 0 &&
+	   strcmp(f[0], "a") == 0 && strcmp(f[1], "b") == 0, "args: -base is the base");
+	is_int(parse(&o, 2, f, "b", "--diff_base=a", NULL), 0, "args: --diff_base=BASE after CURRENT");
+	ok(strcmp(o.base_label, "a") == 0 && strcmp(o.cur_label, "b") == 0, "args: the base first");
+	is_int(parse(&o, 1, f, "--version", "x", NULL), 2, "args: --version");
+	is_int(parse(&o, 1, f, "--verbose", "x", NULL), 0, "args: --verbose");
+	ok(o.verbose, "args: verbose set");
+	is_int(parse(&o, 1, f, "-png", "x", NULL), -1, "args: pprof's -png is not heaptrace's");
+	is_int(parse(&o, 1, f, "-base", "a", "b", NULL), -1, "args: -base in heaptrace-report");
+	is_int(parse(&o, 2, f, "-base", "a", "b", "c", NULL), -1, "args: -base and two more files");
 }
 
 static void test_write_error(const struct ht_snapshot *cur)
