@@ -122,4 +122,91 @@ is "$?:$(cat err.txt)" "2:heaptrace-report: unknown option '-func' (did you mean
 is "$?:$(cat err.txt)" "2:heaptrace-report: option '-base' compares two snapshots: use heaptrace-diff BASE CURRENT" \
 	"-base in heaptrace-report points to heaptrace-diff"
 
+# --- every documented default is the one the programs use ------------------------
+# Each default is read from the man page and compared with what the
+# program does without the variable or option. Not checked here:
+# HEAPTRACE_EXIT_TIMEOUT (30 s: observing it takes 30 s) and
+# HEAPTRACE_DWARF_MB (needs an object with 4 MiB of compressed DWARF).
+# doc PAGE NAME: the text of NAME's entry (".B NAME" or ".BI NAME ..." up to
+# the next .TP/.SH/.SS) in man/PAGE, on one line, formatting macros gone
+doc() {
+	V=$2 awk '
+		on && /^\.(TP|SH|SS)/ { exit }
+		on { sub(/^\.[A-Z]+ /, ""); gsub(/\\f[BIRP]|\\/, ""); print; next }
+		prev == ".TP" && ($0 == ".B " ENVIRON["V"] || index($0, ".BI " ENVIRON["V"] " ") == 1) { on = 1 }
+		{ prev = $0 }' "$top/man/$1" | tr '\n' ' '
+}
+# the number after the first "default" (or "Default:") in a text
+num_after_default() { grep -o '[Dd]efault:\? *[0-9][0-9]*' | head -1 | grep -o '[0-9][0-9]*$'; }
+# the number in "N, the default" or "N for none, the default"
+num_the_default() { grep -o '[0-9][0-9]*[a-z ]*, the default' | head -1 | grep -o '^[0-9]*'; }
+pow2_mib() { # BYTES: the largest power of two MiB not above BYTES, in MiB
+	awk -v b="$1" 'BEGIN { m = 1; while (m * 2 * 1048576 <= b) m *= 2; print m }'
+}
+sampled_rate() { "$report" --format heap_v2 "$1" 2>/dev/null | head -1 | sed -n 's/.*heap_v2\/\([0-9]*\).*/\1/p'; }
+
+# HEAPTRACE_RATE: the rate of a snapshot taken without the variable
+d=$(doc libheaptrace.7 HEAPTRACE_RATE | num_after_default)
+HEAPTRACE_OUTPUT=$work/dflt.heap LD_PRELOAD="$lib" "$progs/figures" deep 3
+is "$(sampled_rate dflt.heap)" "${d:-undocumented}" "HEAPTRACE_RATE: documented default $d is the rate used"
+# HEAPTRACE_DEPTH: frames kept of a stack 200 calls deep
+d=$(doc libheaptrace.7 HEAPTRACE_DEPTH | num_after_default)
+HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=$work/deep.heap LD_PRELOAD="$lib" "$progs/figures" deep 200
+got=$("$report" --format collapsed --addresses deep.heap | awk '{ n = split($0, a, ";"); if (n > m) m = n } END { print m }')
+is "$got" "${d:-undocumented}" "HEAPTRACE_DEPTH: documented default $d is the number of frames kept"
+# HEAPTRACE_RING_MB: the size of the shared memory the process maps
+d=$(doc libheaptrace.7 HEAPTRACE_RING_MB)
+d1=$(printf '%s' "$d" | num_after_default)
+d2=$(printf '%s' "$d" | sed -n 's/.*or \([0-9]*\) at rate 1.*/\1/p')
+for r in default 1; do
+	want=$d1; [ "$r" = 1 ] && want=$d2
+	coproc I { if [ "$r" = 1 ]; then export HEAPTRACE_RATE=1; fi
+		HEAPTRACE_OUTPUT=$work/ring$r.heap LD_PRELOAD="$lib" exec "$progs/figures" idle 1; }
+	ipid=$I_PID
+	read -r -t 10 _ <&"${I[0]}"
+	range=$(awk '/\/memfd:heaptrace/ { print $1; exit }' "/proc/$ipid/maps")
+	bytes=$(( 0x${range#*-} - 0x${range%-*} ))
+	echo >&"${I[1]}"
+	wait "$ipid"
+	is "$(pow2_mib "${bytes:-0}")" "${want:-undocumented}" "HEAPTRACE_RING_MB: documented default at rate $r, $want MiB, is the ring's size"
+done
+# HEAPTRACE_OUTPUT, HEAPTRACE_INTERVAL, HEAPTRACE_PEAK, HEAPTRACE_FOLLOW_FORK:
+# a program that forks, run without them, writes one file, named as documented
+pat=$(doc libheaptrace.7 HEAPTRACE_OUTPUT | grep -o 'Default: *[^ ]*\.heap' | sed 's/Default: *//')
+di=$(doc libheaptrace.7 HEAPTRACE_INTERVAL | num_the_default)
+dp=$(doc libheaptrace.7 HEAPTRACE_PEAK | num_the_default)
+df=$(doc libheaptrace.7 HEAPTRACE_FOLLOW_FORK | num_the_default)
+is "$di:$dp:$df" "0:0:0" "HEAPTRACE_INTERVAL, _PEAK and _FOLLOW_FORK are documented as off by default"
+mkdir dflt && cd dflt || exit 2
+out=$(LD_PRELOAD="$lib" "$progs/figures" negfree 10)
+files=$(ls)
+want=${pat//%e/figures}
+want=${want//%p/[0-9]*}
+# shellcheck disable=SC2053
+[[ $files == $want ]] && [ "$(ls | wc -l)" -eq 1 ]
+check $? "HEAPTRACE_OUTPUT default '$pat': one file, '$files', no interval, peak or child snapshot"
+cd "$work" || exit 2
+# HEAPTRACE_SIGNAL: none by default, so SIGUSR1 keeps its default action
+d=$(doc libheaptrace.7 HEAPTRACE_SIGNAL | grep -o 'default none')
+coproc U { HEAPTRACE_OUTPUT=$work/usr1.heap LD_PRELOAD="$lib" exec "$progs/figures" idle 1; }
+upid=$U_PID
+read -r -t 10 _ <&"${U[0]}"
+kill -USR1 "$upid"
+wait "$upid"
+is "$?:$d" "$((128 + $(kill -l USR1))):default none" "HEAPTRACE_SIGNAL: none by default (SIGUSR1 ends the program)"
+# the tools: heaptrace-report's --top and --sample-index, the launcher's --rate
+d=$(doc heaptrace-report.1 '\-\-top' | num_after_default)
+dd=$(doc heaptrace-diff.1 '\-\-top' | num_after_default)
+"$hdiff" --addresses base.heap cur.heap >top.txt # 20 rows
+is "$(sed -n 's/^Dropped [0-9]* nodes; showing top \([0-9]*\) out of .*/\1/p' top.txt)" "${d:-undocumented}" \
+	"heaptrace-report --top: documented default $d rows"
+is "$dd" "$d" "heaptrace-diff --top: the same default documented"
+"$report" deep.heap >top.txt
+d=$(doc heaptrace-report.1 '\-\-sample\-index' | grep -o '[a-z_]* (default' | cut -d' ' -f1)
+grep -q "^Type: ${d:-undocumented}; " top.txt
+check $? "heaptrace-report --sample-index: documented default ${d:-none} is shown"
+d=$(doc heaptrace.1 '\-r' | num_after_default)
+(cd dflt && "$launcher" -q -o launched.heap "$progs/figures" deep 3 2>/dev/null)
+is "$(sampled_rate dflt/launched.heap)" "${d:-undocumented}" "heaptrace --rate: documented default $d is the rate used"
+
 done_testing

@@ -7,7 +7,8 @@
  *   figures peak MB MS  a small phase, then MB MiB held for MS ms, freed,
  *                       then another small phase
  *   figures idle MB     hold MB MiB, print "ready", then wait for a line
- *                       on stdin without allocating, free, exit */
+ *                       on stdin without allocating, free, exit
+ *   figures deep N      keep one block allocated N calls deep (deep_site) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,19 @@ __attribute__((noinline)) static char *idle_site(size_t n)
 
 	memset(p, 1, n);
 	return p;
+}
+
+__attribute__((noinline)) static int deep(int n)
+{
+	int r;
+
+	if (n <= 1) {
+		keep = malloc(64);
+		return keep != NULL;
+	}
+	r = deep(n - 1);
+	__asm__ volatile("" ::: "memory"); /* not a tail call: every level stays a frame */
+	return r;
 }
 
 static int negfree(int n)
@@ -111,6 +125,8 @@ int main(int argc, char **argv)
 		return peak(atol(argv[2]), atol(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "idle"))
 		return idle(atol(argv[2]));
-	fprintf(stderr, "usage: figures negfree N | peak MB MS | idle MB\n");
+	if (argc == 3 && !strcmp(argv[1], "deep"))
+		return !deep(atoi(argv[2]));
+	fprintf(stderr, "usage: figures negfree N | peak MB MS | idle MB | deep N\n");
 	return 2;
 }
