@@ -17,6 +17,10 @@ struct pstack {
 	uint32_t n;
 	double inuse_objects, inuse_space, alloc_objects, alloc_space;
 	uint64_t inuse_samples, alloc_samples;
+	/* in use at the peak: equal to the inuse counters unless dirty */
+	double peak_objects, peak_space;
+	uint64_t peak_samples;
+	int dirty;        /* changed since the peak was last copied */
 };
 
 struct live {
@@ -60,6 +64,10 @@ struct ht_profile {
 	size_t nmodules, capmodules;
 	uint64_t unmatched;
 	double inuse_space;      /* sum over stacks, kept as events arrive */
+	double peak_space;       /* the highest inuse_space so far (the peak profile's) */
+	uint32_t *dirty;         /* stacks changed since the peak profile was copied */
+	size_t ndirty, capdirty;
+	int all_dirty;           /* the list ran out of memory: copy every stack */
 	int inherited;           /* frees of blocks we never saw are expected */
 	size_t warmed;           /* stacks whose frames were symbolized ahead */
 	uint32_t *ids;           /* the shim's stack id -> stack number + 1 (0: unknown) */
@@ -126,6 +134,7 @@ void ht_profile_free(struct ht_profile *p)
 	free(p->fmods);
 	free(p->live);
 	free(p->ids);
+	free(p->dirty);
 	free(p);
 }
 
@@ -268,12 +277,59 @@ static int live_grow(struct ht_profile *p)
 	return 0;
 }
 
+/* The peak profile, kept as tcmalloc keeps its peak-heap profile: the
+ * in-use counters of every stack at the moment the in-use total was
+ * highest. Only the stacks that changed since the last copy are copied,
+ * so the cost is that of the events, not of the stacks. */
+static void mark(struct ht_profile *p, size_t si)
+{
+	struct pstack *s = &p->stacks[si];
+
+	if (s->dirty || p->all_dirty)
+		return;
+	if (grow((void **)&p->dirty, &p->capdirty, p->ndirty + 1, sizeof(uint32_t))) {
+		p->all_dirty = 1;
+		return;
+	}
+	s->dirty = 1;
+	p->dirty[p->ndirty++] = (uint32_t)si;
+}
+
+static void copy_peak(struct pstack *s)
+{
+	s->peak_objects = s->inuse_objects;
+	s->peak_space = s->inuse_space;
+	s->peak_samples = s->inuse_samples;
+	s->dirty = 0;
+}
+
+/* Records the current in-use counters as the peak profile. */
+static void take_peak(struct ht_profile *p)
+{
+	size_t i;
+
+	if (p->all_dirty) {
+		for (i = 0; i < p->nstacks; i++)
+			copy_peak(&p->stacks[i]);
+		p->all_dirty = 0;
+	} else {
+		for (i = 0; i < p->ndirty; i++)
+			copy_peak(&p->stacks[p->dirty[i]]);
+	}
+	p->ndirty = 0;
+	p->peak_space = p->inuse_space;
+}
+
 static void retire(struct ht_profile *p, size_t j)
 {
 	struct live *b = &p->live[j];
 	struct pstack *s = &p->stacks[b->stack];
 	double w = ht_sample_weight(b->size, p->rate);
 
+	/* the total only falls here: a new high just before is the peak */
+	if (p->inuse_space > p->peak_space)
+		take_peak(p);
+	mark(p, b->stack);
 	s->inuse_samples--;
 	p->inuse_space -= w * (double)b->size;
 	if (s->inuse_samples == 0) {
@@ -315,6 +371,7 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	p->live[j].stack = (uint32_t)si;
 	p->nlive++;
 	s = &p->stacks[si];
+	mark(p, (size_t)si);
 	w = ht_sample_weight(size, p->rate);
 	s->alloc_samples++;
 	s->inuse_samples++;
@@ -431,6 +488,13 @@ double ht_profile_inuse(const struct ht_profile *p)
 	return p->nlive ? p->inuse_space : 0;
 }
 
+double ht_profile_peak(struct ht_profile *p)
+{
+	if (p->inuse_space > p->peak_space)
+		take_peak(p);
+	return p->peak_space > 0 ? p->peak_space : 0;
+}
+
 /* Locations of a snapshot being built, one per (address, module). */
 struct locmap {
 	uint64_t *addr;
@@ -506,6 +570,7 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 
 	if (add_modules(p, s) != 0 || locmap_init(&lm, p->nframes) != 0)
 		goto out;
+	ht_profile_peak(p); /* the peak counters are current */
 	for (i = 0; i < p->nstacks; i++)
 		if (p->stacks[i].n > maxn)
 			maxn = p->stacks[i].n;
@@ -532,6 +597,9 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 		st.alloc_space = ps->alloc_space;
 		st.inuse_samples = ps->inuse_samples;
 		st.alloc_samples = ps->alloc_samples;
+		st.peak_objects = ps->peak_objects > 0 ? ps->peak_objects : 0;
+		st.peak_space = ps->peak_space > 0 ? ps->peak_space : 0;
+		st.peak_samples = ps->peak_samples;
 		if (ht_snapshot_add_stack(s, &st) == HT_NONE)
 			goto out;
 	}

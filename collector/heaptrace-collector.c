@@ -38,6 +38,8 @@ static double interval;      /* HEAPTRACE_INTERVAL seconds, 0 = off */
 static double peak_margin;   /* HEAPTRACE_PEAK percent, 0 = off */
 static double peak_written;  /* inuse total of the last peak snapshot */
 static int64_t peak_time;    /* when it was written */
+static double peak_seen;     /* the profile's peak, as of the last look */
+static int64_t peak_at_ns;   /* wall time when it was seen (within a drain) */
 static int exit_seen;        /* the program said it exits normally */
 static int ring_broken;      /* a malformed record: stop reading the ring */
 static ino_t shm_ino;        /* the memfd's inode, to find it in /proc/PID/maps */
@@ -274,6 +276,18 @@ static void ask_stats(void)
 	}
 }
 
+/* Notes when the profile's peak rose: its time is known to within the
+ * time between two drains. */
+static void note_peak(void)
+{
+	double pk = ht_profile_peak(prof);
+
+	if (pk > peak_seen) {
+		peak_seen = pk;
+		peak_at_ns = ht_wall_ns();
+	}
+}
+
 static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 {
 	struct ht_snapshot *s = ht_snapshot_new();
@@ -311,6 +325,8 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED);
 	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
 	s->drops.unmatched = ht_profile_unmatched(prof);
+	note_peak();
+	s->peak_time_ns = peak_at_ns;
 	add_metrics(s);
 	pthread_mutex_lock(&sym_lock);
 	rc = !s->exe || !s->cmdline || ht_profile_fill(prof, s, sym) != 0;
@@ -343,9 +359,19 @@ static void save(const struct ht_snapshot *s, const char *path)
 	free(buf);
 }
 
+static void write_peak(int at_exit);
+
 static void write_final(int cut_short)
 {
-	struct ht_snapshot *s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
+	struct ht_snapshot *s;
+
+	/* a peak higher than the last peak file, reached within the second
+	 * the file waits between writes: written now, so that the peak file
+	 * holds the highest in-use total the process reached */
+	note_peak();
+	if (peak_margin > 0 && peak_seen > peak_written)
+		write_peak(1);
+	s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
 
 	if (!s)
 		ht_error("out of memory while taking the final snapshot of process %lld",
@@ -387,21 +413,39 @@ static void write_sibling(const char *tag, uint32_t seq)
 }
 
 /* The peak snapshot is one file, replaced by each higher peak: under a
- * default name, the name it was first given (see save). */
-static void write_peak(void)
+ * default name, the name it was first given (see save). At exit every
+ * event is read and the shim's figures are fresh already. */
+static void write_peak(int at_exit)
 {
 	static char path[HT_PATH_MAX + 64];
 	char err[512];
 	struct ht_snapshot *s;
 
-	ask_stats();
-	drain(1);
+	if (!at_exit) {
+		ask_stats();
+		drain(1);
+	}
 	s = take(0, HT_SNAP_PEAK);
 	if (!s) {
 		ht_error("out of memory while taking a snapshot of process %lld",
 			 (long long)shm->pid);
 		return;
 	}
+	/* the peak's figures, not the current ones: in use is what was in
+	 * use when the total was highest, and the snapshot is of that time */
+	for (size_t i = 0; i < s->nstacks; i++) {
+		struct ht_stack *st = &s->stacks[i];
+
+		st->inuse_objects = st->peak_objects;
+		st->inuse_space = st->peak_space;
+		st->inuse_samples = st->peak_samples;
+	}
+	for (size_t i = 0; i < s->nmetrics; i++)
+		if (!strcmp(s->metrics[i].name, "heap.inuse_bytes_estimate"))
+			s->metrics[i].value = peak_seen;
+	if (s->peak_time_ns)
+		s->time_ns = s->peak_time_ns;
+	peak_written = peak_seen;
 	if (!path[0]) {
 		void *buf = NULL;
 		size_t len;
@@ -439,7 +483,6 @@ static void write_numbered(void)
 static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signals)
 {
 	uint32_t req = __atomic_load_n(&shm->snap_requests, __ATOMIC_ACQUIRE);
-	double inuse;
 
 	if (req != *signals) {
 		*signals = req;
@@ -450,11 +493,12 @@ static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signa
 		while (*next_interval <= now)
 			*next_interval += (int64_t)(interval * 1e9);
 	}
-	inuse = ht_profile_inuse(prof);
-	if (peak_margin > 0 && inuse > peak_written * (1 + peak_margin / 100) &&
+	/* the profile keeps the peak as it happens; the file follows it at
+	 * most once a second, and at exit (see write_final) */
+	note_peak();
+	if (peak_margin > 0 && peak_seen > peak_written * (1 + peak_margin / 100) &&
 	    now - peak_time >= 1000000000) {
-		write_peak();
-		peak_written = inuse;
+		write_peak(0);
 		peak_time = now;
 	}
 }

@@ -23,6 +23,8 @@ static const char usage[] =
 	"                    jeprof), stats (call counts, RSS, the allocator's figures)\n"
 	"  --stats           the stats format\n"
 	"  --verbose         the whole provenance of each snapshot in the header\n"
+	"  --peak            in use at the peak (shown by itself when nothing is in\n"
+	"                    use at the end)\n"
 	"  --top N           rows to show (default 10; 0 = all); also --nodecount\n"
 	"  --tree            the tree format\n"
 	"  --peek REGEX      tree of the frames matching REGEX only\n"

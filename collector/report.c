@@ -139,7 +139,7 @@ static int unknown_option(const char *arg)
 	};
 	static const char *const longs[] = {
 		"lines", "functions", "files", "addresses", "no-demangle", "tree", "stats",
-		"verbose", "series", "sample_index", "top", "nodecount", "unit", "focus",
+		"verbose", "peak", "series", "sample_index", "top", "nodecount", "unit", "focus",
 		"ignore", "peek", "format", "output", "base", "help", "version",
 	};
 	char word[32];
@@ -191,6 +191,10 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 	}
 	if (match_long(arg, "--tree", 0, argc, argv, i, &v, &err)) {
 		o->format = HT_FORMAT_TREE;
+		return err ? -1 : 0;
+	}
+	if (nfiles == 1 && match_long(arg, "--peak", 0, argc, argv, i, &v, &err)) {
+		o->peak = 1;
 		return err ? -1 : 0;
 	}
 	if (match_long(arg, "--verbose", 0, argc, argv, i, &v, &err)) {
@@ -1721,10 +1725,46 @@ static void write_collapsed(FILE *out, const struct ht_report_stacks *a,
 
 /* ---- entry points ---- */
 
+/* Whether the text and tree show the peak profile of s: asked for
+ * (--peak), or, for the in-use indexes, when the final snapshot holds
+ * almost nothing (1% of the peak at most), as a program that frees
+ * everything before it exits leaves it. */
+static int show_peak(const struct ht_snapshot *s, const struct ht_report_opts *o)
+{
+	double now, peak = 0;
+
+	if (!s->peak_time_ns || (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE) ||
+	    (o->index != HT_INUSE_SPACE && o->index != HT_INUSE_OBJECTS))
+		return 0;
+	if (o->peak)
+		return 1;
+	if (!(s->flags & HT_SNAP_FINAL) || (s->flags & HT_SNAP_PEAK))
+		return 0;
+	for (size_t i = 0; i < s->nstacks; i++)
+		peak += s->stacks[i].peak_space;
+	now = ht_report_snapshot_total(s, HT_INUSE_SPACE);
+	return peak > 0 && now <= peak / 100;
+}
+
+static void peak_note(FILE *out, const struct ht_snapshot *s, const struct ht_report_opts *o)
+{
+	char b[64];
+
+	fprintf(out, "Peak: %s in use at the peak",
+		ht_fmt_bytes(ht_report_snapshot_total(s, HT_INUSE_SPACE), b, sizeof(b)));
+	if (s->start_time_ns && s->peak_time_ns >= s->start_time_ns)
+		fprintf(out, ", %.1fs after start",
+			(double)(s->peak_time_ns - s->start_time_ns) / 1e9);
+	fprintf(out, "; the table shows the peak%s\n",
+		o->peak ? "" : " (nothing is in use at the end)");
+}
+
 static int render(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
 		  const struct ht_report_opts *o, char *err, size_t errlen)
 {
 	struct ht_report_stacks *a;
+	struct ht_snapshot view;
+	struct ht_stack *peak_stacks = NULL;
 	int rc = 0;
 
 	switch (o->format) {
@@ -1753,16 +1793,39 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	default:
 		break;
 	}
+	if (o->peak && !cur->peak_time_ns && (o->format == HT_FORMAT_TEXT ||
+					      o->format == HT_FORMAT_TREE))
+		return ht_fail(err, errlen, "option '--peak': the snapshot has no peak profile "
+			       "(an older heaptrace wrote it)");
+	if (!base && show_peak(cur, o)) {
+		/* the same snapshot with the peak's in-use counters */
+		view = *cur;
+		view.stacks = ht_xmalloc((cur->nstacks + 1) * sizeof(*view.stacks));
+		for (size_t i = 0; i < cur->nstacks; i++) {
+			view.stacks[i] = cur->stacks[i];
+			view.stacks[i].inuse_objects = cur->stacks[i].peak_objects;
+			view.stacks[i].inuse_space = cur->stacks[i].peak_space;
+			view.stacks[i].inuse_samples = cur->stacks[i].peak_samples;
+		}
+		peak_stacks = view.stacks;
+		cur = &view;
+	}
 	a = ht_report_aggregate(base, cur, o, err, errlen);
-	if (!a)
+	if (!a) {
+		free(peak_stacks);
 		return -1;
+	}
 	switch (o->format) {
 	case HT_FORMAT_TEXT:
 		write_header(out, base, cur, o);
+		if (peak_stacks)
+			peak_note(out, cur, o);
 		write_top(out, a, base, cur, o);
 		break;
 	case HT_FORMAT_TREE:
 		write_header(out, base, cur, o);
+		if (peak_stacks)
+			peak_note(out, cur, o);
 		rc = write_tree(out, a, base, o, err, errlen);
 		break;
 	case HT_FORMAT_COLLAPSED:
@@ -1775,6 +1838,7 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 		break;
 	}
 	ht_report_stacks_free(a);
+	free(peak_stacks);
 	if (!rc && ferror(out))
 		rc = ht_fail(err, errlen, "cannot write the report: %s", strerror(errno));
 	return rc;

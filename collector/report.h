@@ -50,6 +50,7 @@ struct ht_report_opts {
 	const char *peek;        /* tree: only the rows matching; NULL = all */
 	int series;              /* heaptrace-diff --series: the files are a series */
 	int verbose;             /* --verbose: the whole provenance in the header */
+	int peak;                /* --peak: in use at the peak (text and tree) */
 	int nfiles;              /* ht_report_parse_args: file names found */
 	const char *base_label;  /* file names shown in the text header; may be NULL */
 	const char *cur_label;

@@ -77,6 +77,9 @@ struct ht_stack {
 	double inuse_objects, inuse_space; /* unbiased estimates */
 	double alloc_objects, alloc_space;
 	uint64_t inuse_samples, alloc_samples; /* raw sample counts behind them */
+	/* in use at the process's peak (see ht_snapshot.peak_time_ns) */
+	double peak_objects, peak_space;
+	uint64_t peak_samples;
 };
 
 struct ht_snapshot {
@@ -90,6 +93,9 @@ struct ht_snapshot {
 	uint64_t rate;             /* mean sampling interval in bytes; 1 = every allocation */
 	uint32_t max_depth;        /* frames recorded at most per stack */
 	uint32_t seq;              /* snapshot number within this process (0 = final) */
+	int64_t peak_time_ns;      /* when in-use memory was highest so far, the
+				    * peak_* counters of the stacks; 0 = no peak
+				    * profile (files before it existed) */
 	struct ht_counts counts;
 	struct ht_drops drops;
 

@@ -41,6 +41,7 @@ static struct ht_snapshot *build_full(void)
 	s->rate = 524288;
 	s->max_depth = 64;
 	s->seq = 3;
+	s->peak_time_ns = 1700000001500000000ll;
 	s->counts = (struct ht_counts){ 1000001, 999000, 77, 123456789012ULL };
 	s->drops = (struct ht_drops){ 1, 2, 3, 4, 5 };
 
@@ -96,6 +97,9 @@ static struct ht_snapshot *build_full(void)
 	st.alloc_space = 4194304;
 	st.inuse_samples = 2;
 	st.alloc_samples = 9;
+	st.peak_objects = 4.5;
+	st.peak_space = 2097152.25;
+	st.peak_samples = 3;
 	ht_snapshot_add_stack(s, &st);
 	st.first_frame = ht_snapshot_add_frames(s, frames1, 3);
 	st.nframes = 3;
@@ -105,6 +109,9 @@ static struct ht_snapshot *build_full(void)
 	st.alloc_space = 1.0 / 3.0;
 	st.inuse_samples = 0;
 	st.alloc_samples = UINT64_MAX;
+	st.peak_objects = 1;
+	st.peak_space = 1.0 / 3.0;
+	st.peak_samples = 1;
 	ht_snapshot_add_stack(s, &st);
 	memset(&st, 0, sizeof(st));
 	st.first_frame = ht_snapshot_add_frames(s, NULL, 0); /* empty stack */
@@ -185,8 +192,12 @@ static int compare(const struct ht_snapshot *a, const struct ht_snapshot *b)
 		   same_double(x->alloc_objects, y->alloc_objects) &&
 		   same_double(x->alloc_space, y->alloc_space) &&
 		   x->inuse_samples == y->inuse_samples &&
-		   x->alloc_samples == y->alloc_samples, "stack %zu", i);
+		   x->alloc_samples == y->alloc_samples &&
+		   same_double(x->peak_objects, y->peak_objects) &&
+		   same_double(x->peak_space, y->peak_space) &&
+		   x->peak_samples == y->peak_samples, "stack %zu", i);
 	}
+	is_int(b->peak_time_ns, a->peak_time_ns, "peak_time_ns");
 	return tap_failed - before;
 }
 
@@ -954,6 +965,31 @@ int main(void)
 	free(img2);
 	ht_snapshot_free(back);
 	ht_snapshot_free(e);
+
+	/* A snapshot without a peak profile writes no peak section, and a
+	 * peak section must have a record for every stack. */
+	{
+		struct ht_snapshot *np = build_full();
+		void *i1 = NULL, *i2 = NULL;
+		size_t l1 = 0, l2 = 0;
+
+		np->peak_time_ns = 0;
+		ok(ht_snapshot_encode(np, &i1, &l1, err, ERRLEN) == 0 &&
+		   ht_snapshot_decode(i1, l1, &back, err, ERRLEN) == 0 && back &&
+		   back->peak_time_ns == 0 && back->stacks[0].peak_space == 0,
+		   "no peak profile: none decoded, the peak counters zero");
+		ht_snapshot_free(back);
+		back = NULL;
+		np->peak_time_ns = 5;
+		np->nstacks = 2; /* encoded with 2 stacks' records ... */
+		ok(ht_snapshot_encode(np, &i2, &l2, err, ERRLEN) == 0, "encode with a peak profile");
+		np->stacks[1].peak_space = -1;
+		ok(ht_snapshot_encode(np, &i1, &l1, err, ERRLEN) != 0 && strstr(err, "peak_space"),
+		   "a negative peak counter is refused: %s", err);
+		free(i1);
+		free(i2);
+		ht_snapshot_free(np);
+	}
 
 	test_bad_files(img, len);
 	test_hand_bodies();
