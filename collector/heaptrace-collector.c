@@ -443,8 +443,14 @@ static void write_peak(int at_exit)
 	for (size_t i = 0; i < s->nmetrics; i++)
 		if (!strcmp(s->metrics[i].name, "heap.inuse_bytes_estimate"))
 			s->metrics[i].value = peak_seen;
-	if (s->peak_time_ns)
+	if (s->peak_time_ns) {
+		/* the allocator's figures keep their own time: their age is
+		 * counted from the peak now (negative: read after it) */
+		for (size_t i = 0; i < s->nmetrics; i++)
+			if (!strcmp(s->metrics[i].name, "allocator.stats_age_seconds"))
+				s->metrics[i].value -= (double)(s->time_ns - s->peak_time_ns) / 1e9;
 		s->time_ns = s->peak_time_ns;
+	}
 	peak_written = peak_seen;
 	if (!path[0]) {
 		void *buf = NULL;

@@ -110,10 +110,26 @@ void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snaps
 			indent, live);
 }
 
+/* Allocator figures read further than this from the snapshot's time are
+ * not shown as the snapshot's: the shim reads them at a sampled
+ * allocation, and an idle program makes none. A peak snapshot's time is
+ * the peak's, which the figures were almost never read at. */
+#define STALE_SECONDS 1.0
+#define STALE_SECONDS_PEAK 0.1
+
+/* Whether s's allocator figures were read too long before (age > 0) or
+ * after (age < 0, a peak snapshot) the snapshot's time. */
+static int stale(const struct ht_snapshot *s, double *age)
+{
+	*age = 0;
+	return s && metric(s, "allocator.stats_age_seconds", age) &&
+	       fabs(*age) > (s->flags & HT_SNAP_PEAK ? STALE_SECONDS_PEAK : STALE_SECONDS);
+}
+
 void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s)
 {
 	char a[48], b[48], c[48];
-	double rss, peak, heap, gap;
+	double rss, peak, heap, gap, arena = 0, age;
 	const char *who = NULL;
 
 	if (!metric(s, "process.rss_bytes", &rss) || !metric(s, "process.rss_peak_bytes", &peak))
@@ -124,9 +140,16 @@ void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s
 		who = "jemalloc";
 	fprintf(out, "%sMemory: RSS %s (peak %s)", indent, ht_fmt_bytes(rss, a, sizeof(a)),
 		ht_fmt_bytes(peak, b, sizeof(b)));
-	if (who && metric(s, "process.rss_minus_heap_bytes", &gap))
+	if (who && stale(s, &age)) {
+		/* never shown as current, nor subtracted from a current RSS */
+		metric(s, "heaptrace.arena_live_bytes", &arena);
+		fprintf(out, "; allocator figures %.1fs %s than the snapshot: heap in use %s (%s) then",
+			fabs(age), age > 0 ? "older" : "newer",
+			ht_fmt_bytes(heap + arena, a, sizeof(a)), who);
+	} else if (who && metric(s, "process.rss_minus_heap_bytes", &gap)) {
 		fprintf(out, ", heap in use %s (%s), RSS minus heap %s",
 			ht_fmt_bytes(rss - gap, a, sizeof(a)), who, ht_fmt_bytes(gap, c, sizeof(c)));
+	}
 	fprintf(out, " (--stats for more)\n");
 }
 
@@ -139,8 +162,14 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 		fprintf(out, "  %-28s %14s %14s %14s\n", "", "base", "current", "change");
 	counts(out, base, cur);
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		double b = 0, c = 0;
+		double b = 0, c = 0, age;
 		int hb = metric(base, rows[i].metric, &b), hc = metric(cur, rows[i].metric, &c);
+
+		/* a current RSS minus a stale heap figure means nothing */
+		if (!strcmp(rows[i].metric, "process.rss_minus_heap_bytes")) {
+			hb = hb && !stale(base, &age);
+			hc = hc && !stale(cur, &age);
+		}
 
 		if (hc || hb)
 			line(out, rows[i].label, base, hb, b, hc, c, rows[i].kind);
@@ -150,11 +179,20 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 	{
 		double gap, age;
 
-		if (metric(cur, "allocator.stats_age_seconds", &age))
+		if (stale(base, &age))
+			fprintf(out, "\nThe base's allocator figures are %.1f s %s than the base "
+				"snapshot.\n", fabs(age), age > 0 ? "older" : "newer");
+		if (stale(cur, &age))
+			fprintf(out, "\nThe allocator's figures (glibc:, jemalloc:, heaptrace arena:) are "
+				"%.1f s %s than\nthe snapshot: the shim reads them at its next sampled "
+				"allocation when a\nsnapshot is taken, and the program made none in "
+				"between. RSS minus heap\nin use is left out.\n", fabs(age),
+				age > 0 ? "older" : "newer");
+		else if (metric(cur, "allocator.stats_age_seconds", &age))
 			fprintf(out, "\nThe allocator's figures were read %.1f s before the snapshot "
 				"(the shim reads them\nat its next sampled allocation when a "
 				"snapshot is taken, and at exit).\n", age);
-		if (metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
+		if (!stale(cur, &age) && metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
 			fprintf(out, "\nRSS minus heap in use is memory the process holds but the "
 				"program does not use\n(allocator caches and fragmentation, "
 				"stacks, code, other mappings).\n");

@@ -236,4 +236,32 @@ is "$(shown r2.heap --peak --unit B | awk '{ print ($1 > 0) }')" 1 "--peak of a 
 is "$?:$(cat err.txt)" "1:heaptrace-report: option '--peak': the snapshot has no peak profile (an older heaptrace wrote it)" \
 	"--peak of an older snapshot says it has none"
 
+# --- the age of the allocator's figures ---------------------------------------------
+# The shim reads them at a sampled allocation after a snapshot asked: a
+# first dump asks, "grow" allocates (the figures are read), then the
+# program idles and a second dump gets figures 1.5 s old
+coproc G { HEAPTRACE_OUTPUT=$work/age.heap LD_PRELOAD="$lib" exec "$progs/grow"; }
+gpid=$G_PID
+read -r -t 10 _ _ <&"${G[0]}"
+"$dump" -o age1.heap "$gpid" >/dev/null 2>&1
+echo "grow 5000" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
+sleep 1.5
+"$dump" -o age2.heap "$gpid" >/dev/null 2>&1
+check $? "heaptrace-dump of a program that went idle"
+echo "exit 0" >&"${G[1]}"
+wait "$gpid"
+age=$(metric age2.heap allocator.stats_age_seconds)
+check "$(awk -v a="$age" 'BEGIN { exit !(a != "" && a > 1.2) }'; echo $?)" "its allocator figures are old (${age:-none} s)"
+"$report" age2.heap >age2.txt
+grep -Eq '^Memory: RSS .*; allocator figures [0-9.]+s older than the snapshot: heap in use .* \(glibc\) then \(--stats for more\)$' age2.txt
+check $? "the header says how old they are"
+! grep -q 'RSS minus heap' age2.txt
+check $? "and shows no RSS minus a stale heap figure"
+"$report" --stats age2.heap >age2.stats
+grep -q "^The allocator's figures (glibc:, jemalloc:, heaptrace arena:) are [0-9.]* s older than" age2.stats &&
+	! grep -q '^  RSS minus heap in use' age2.stats
+check $? "--stats says so too, and leaves RSS minus heap out"
+"$report" pk.peak.heap | grep -Eq '^Memory: RSS .*; allocator figures [0-9.]+s newer than the snapshot: '
+check $? "a peak snapshot's allocator figures, read after the peak, are not shown as the peak's"
+
 done_testing
