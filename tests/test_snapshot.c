@@ -428,6 +428,41 @@ static void test_hand_bodies(void)
 	free(b.p);
 	memset(&b, 0, sizeof(b));
 
+	/* the peak section (tag 12): a time, then one record per stack */
+	b_shape(&b, &good);
+	b_section(&b, 12, 8 + 8 + 24);
+	b_u64(&b, 1700000000000000000ull);
+	b_u64(&b, 1);
+	b_f64(&b, 2);
+	b_f64(&b, 32);
+	b_u64(&b, 2);
+	if (!ok(decode_body(&b, err, &s) == 0 && s && s->peak_time_ns == 1700000000000000000ll &&
+		s->stacks[0].peak_space == 32 && s->stacks[0].peak_objects == 2 &&
+		s->stacks[0].peak_samples == 2, "a peak section decodes"))
+		printf("#   %s\n", err);
+	ht_snapshot_free(s);
+	free(b.p);
+	memset(&b, 0, sizeof(b));
+	b_shape(&b, &good);
+	b_section(&b, 12, 8 + 8 + 48);
+	b_u64(&b, 1700000000000000000ull);
+	b_u64(&b, 2);
+	for (int i = 0; i < 6; i++)
+		b_u64(&b, 0);
+	expect_body_error(&b, "corrupt snapshot: peak section holds", "a peak record for a stack that is not there");
+	b_shape(&b, &good);
+	b_section(&b, 12, 8 + 8 + 24);
+	b_u64(&b, 1);
+	b_u64(&b, 1);
+	b_f64(&b, 1);
+	b_f64(&b, -32);
+	b_u64(&b, 1);
+	expect_body_error(&b, "corrupt snapshot: stack 0 peak_space is -32", "a negative peak counter");
+	b_shape(&b, &good);
+	b_section(&b, 12, 7);
+	b_bytes(&b, "1234567", 7);
+	expect_body_error(&b, "corrupt snapshot: peak section is 7 bytes", "a peak section cut short");
+
 	sh = good; sh.fr = 900;
 	test_shape(sh, "corrupt snapshot: frame 0 names location 900 of 1", "frame naming a missing location");
 	sh = good; sh.fl = 1;
@@ -980,9 +1015,11 @@ int main(void)
 		   "no peak profile: none decoded, the peak counters zero");
 		ht_snapshot_free(back);
 		back = NULL;
+		free(i1);
+		i1 = NULL;
 		np->peak_time_ns = 5;
-		np->nstacks = 2; /* encoded with 2 stacks' records ... */
-		ok(ht_snapshot_encode(np, &i2, &l2, err, ERRLEN) == 0, "encode with a peak profile");
+		ok(ht_snapshot_encode(np, &i2, &l2, err, ERRLEN) == 0 && l2 > l1,
+		   "with a peak profile: a longer file");
 		np->stacks[1].peak_space = -1;
 		ok(ht_snapshot_encode(np, &i1, &l1, err, ERRLEN) != 0 && strstr(err, "peak_space"),
 		   "a negative peak counter is refused: %s", err);
