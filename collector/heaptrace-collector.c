@@ -326,7 +326,8 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
 	s->drops.unmatched = ht_profile_unmatched(prof);
 	note_peak();
-	s->peak_time_ns = peak_at_ns;
+	/* nothing sampled yet: a peak of nothing, since the start */
+	s->peak_time_ns = peak_at_ns ? peak_at_ns : s->start_time_ns ? s->start_time_ns : s->time_ns;
 	add_metrics(s);
 	pthread_mutex_lock(&sym_lock);
 	rc = !s->exe || !s->cmdline || ht_profile_fill(prof, s, sym) != 0;
