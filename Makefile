@@ -42,7 +42,7 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
-	tests/progs/churn tests/progs/ownmalloc
+	tests/progs/churn tests/progs/ownmalloc tests/progs/figures
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -67,8 +67,11 @@ collector/libht.a: $(LIB_OBJ)
 collector/heaptrace-%: collector/heaptrace-%.o collector/untraced.o collector/libht.a
 	$(CC) -o $@ $< collector/untraced.o collector/libht.a $(TOOL_LIBS)
 
-scripts/heaptrace: scripts/heaptrace.sh
-	cp $< $@ && chmod +x $@
+# The version is defined once, in collector/version.h.
+HT_VERSION := $(shell sed -n 's/^\#define HT_VERSION "\(.*\)"$$/\1/p' collector/version.h)
+
+scripts/heaptrace: scripts/heaptrace.sh collector/version.h
+	sed 's/@HT_VERSION@/$(HT_VERSION)/g' $< >$@ && chmod +x $@
 
 tests/%.o: tests/%.c
 	$(CC) $(TOOL_CFLAGS) -Icollector -c -o $@ $<

@@ -18,6 +18,10 @@ struct pstack {
 	double inuse_objects, inuse_space, alloc_objects, alloc_space;
 	uint64_t inuse_samples, alloc_samples;
 	struct ht_stack_error err;
+	/* in use at the peak: equal to the inuse counters unless dirty */
+	double peak_objects, peak_space;
+	uint64_t peak_samples;
+	int dirty;        /* changed since the peak was last copied */
 };
 
 /* Adds a sample of a block of size bytes, weight w and share of the
@@ -96,6 +100,10 @@ struct ht_profile {
 	size_t nmodules, capmodules;
 	uint64_t unmatched;
 	double inuse_space;      /* sum over stacks, kept as events arrive */
+	double peak_space;       /* the highest inuse_space so far (the peak profile's) */
+	uint32_t *dirty;         /* stacks changed since the peak profile was copied */
+	size_t ndirty, capdirty;
+	int all_dirty;           /* the list ran out of memory: copy every stack */
 	int inherited;           /* frees of blocks we never saw are expected */
 	size_t warmed;           /* stacks whose frames were symbolized ahead */
 	uint32_t *ids;           /* the shim's stack id -> stack number + 1 (0: unknown) */
@@ -162,6 +170,7 @@ void ht_profile_free(struct ht_profile *p)
 	free(p->fmods);
 	free(p->live);
 	free(p->ids);
+	free(p->dirty);
 	free(p);
 }
 
@@ -304,12 +313,59 @@ static int live_grow(struct ht_profile *p)
 	return 0;
 }
 
+/* The peak profile, kept as tcmalloc keeps its peak-heap profile: the
+ * in-use counters of every stack at the moment the in-use total was
+ * highest. Only the stacks that changed since the last copy are copied,
+ * so the cost is that of the events, not of the stacks. */
+static void mark(struct ht_profile *p, size_t si)
+{
+	struct pstack *s = &p->stacks[si];
+
+	if (s->dirty || p->all_dirty)
+		return;
+	if (grow((void **)&p->dirty, &p->capdirty, p->ndirty + 1, sizeof(uint32_t))) {
+		p->all_dirty = 1;
+		return;
+	}
+	s->dirty = 1;
+	p->dirty[p->ndirty++] = (uint32_t)si;
+}
+
+static void copy_peak(struct pstack *s)
+{
+	s->peak_objects = s->inuse_objects;
+	s->peak_space = s->inuse_space;
+	s->peak_samples = s->inuse_samples;
+	s->dirty = 0;
+}
+
+/* Records the current in-use counters as the peak profile. */
+static void take_peak(struct ht_profile *p)
+{
+	size_t i;
+
+	if (p->all_dirty) {
+		for (i = 0; i < p->nstacks; i++)
+			copy_peak(&p->stacks[i]);
+		p->all_dirty = 0;
+	} else {
+		for (i = 0; i < p->ndirty; i++)
+			copy_peak(&p->stacks[p->dirty[i]]);
+	}
+	p->ndirty = 0;
+	p->peak_space = p->inuse_space;
+}
+
 static void retire(struct ht_profile *p, size_t j)
 {
 	struct live *b = &p->live[j];
 	struct pstack *s = &p->stacks[b->stack];
 	double w, e = block_error(b->size, p->rate, &w);
 
+	/* the total only falls here: a new high just before is the peak */
+	if (p->inuse_space > p->peak_space)
+		take_peak(p);
+	mark(p, b->stack);
 	s->inuse_samples--;
 	p->inuse_space -= w * (double)b->size;
 	if (s->inuse_samples == 0) {
@@ -355,6 +411,7 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	p->live[j].stack = (uint32_t)si;
 	p->nlive++;
 	s = &p->stacks[si];
+	mark(p, (size_t)si);
 	e = block_error(size, p->rate, &w);
 	note_sample(&s->err, size, w, e);
 	s->alloc_samples++;
@@ -472,6 +529,13 @@ double ht_profile_inuse(const struct ht_profile *p)
 	return p->nlive ? p->inuse_space : 0;
 }
 
+double ht_profile_peak(struct ht_profile *p)
+{
+	if (p->inuse_space > p->peak_space)
+		take_peak(p);
+	return p->peak_space > 0 ? p->peak_space : 0;
+}
+
 /* Locations of a snapshot being built, one per (address, module). */
 struct locmap {
 	uint64_t *addr;
@@ -548,6 +612,7 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 	if (add_modules(p, s) != 0 || locmap_init(&lm, p->nframes) != 0)
 		goto out;
 	s->stack_error = 1;
+	ht_profile_peak(p); /* the peak counters are current */
 	for (i = 0; i < p->nstacks; i++)
 		if (p->stacks[i].n > maxn)
 			maxn = p->stacks[i].n;
@@ -579,6 +644,9 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 		for (k = 0; k < 4; k++)
 			if (!(st.err.var[k] > 0))
 				st.err.var[k] = 0;
+		st.peak_objects = ps->peak_objects > 0 ? ps->peak_objects : 0;
+		st.peak_space = ps->peak_space > 0 ? ps->peak_space : 0;
+		st.peak_samples = ps->peak_samples;
 		if (ht_snapshot_add_stack(s, &st) == HT_NONE)
 			goto out;
 	}

@@ -51,9 +51,15 @@ uint64_t ht_profile_unmatched(const struct ht_profile *p);
 /* The estimated bytes in use now (the sum of inuse_space over stacks). */
 double ht_profile_inuse(const struct ht_profile *p);
 
+/* The highest estimate of bytes in use so far, however briefly: the total
+ * of the peak profile, which the profile keeps as events arrive (the
+ * in-use counters of every stack when the total was highest). */
+double ht_profile_peak(struct ht_profile *p);
+
 /* Adds modules, locations, frames and stacks (every stack that ever
- * allocated) to s, and symbolizes them with sym if it is not NULL. The
- * caller fills in the header fields. Returns 0, or -1 on OOM. */
+ * allocated, with its in-use counters at the peak in the peak_* fields)
+ * to s, and symbolizes them with sym if it is not NULL. The caller fills
+ * in the header fields, peak_time_ns among them. Returns 0, or -1 on OOM. */
 int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 		    struct ht_symbolizer *sym);
 

@@ -27,6 +27,7 @@
 #include "snapshot.h"
 #include "symbolize.h"
 #include "util.h"
+#include "version.h"
 
 static struct ht_shm *shm;
 static const char *ring;
@@ -39,6 +40,8 @@ static double interval;      /* HEAPTRACE_INTERVAL seconds, 0 = off */
 static double peak_margin;   /* HEAPTRACE_PEAK percent, 0 = off */
 static double peak_written;  /* inuse total of the last peak snapshot */
 static int64_t peak_time;    /* when it was written */
+static double peak_seen;     /* the profile's peak, as of the last look */
+static int64_t peak_at_ns;   /* wall time when it was seen (within a drain) */
 static int exit_seen;        /* the program said it exits normally */
 static int ring_broken;      /* a malformed record: stop reading the ring */
 static ino_t shm_ino;        /* the memfd's inode, to find it in /proc/PID/maps */
@@ -215,8 +218,7 @@ static void add_metrics(struct ht_snapshot *s)
 	double heap = -1;
 	int tries = 0;
 
-	ht_snapshot_add_metric(s, "heap.live_objects",
-			       (double)(s->counts.alloc_calls - s->counts.free_calls));
+	ht_snapshot_add_metric(s, "heap.live_objects", (double)ht_snapshot_live_objects(s));
 	ht_snapshot_add_metric(s, "heap.inuse_bytes_estimate", ht_profile_inuse(prof));
 	read_rss();
 	if (rss > 0) {
@@ -281,6 +283,18 @@ static void ask_stats(void)
 	}
 }
 
+/* Notes when the profile's peak rose: its time is known to within the
+ * time between two drains. */
+static void note_peak(void)
+{
+	double pk = ht_profile_peak(prof);
+
+	if (pk > peak_seen) {
+		peak_seen = pk;
+		peak_at_ns = ht_wall_ns();
+	}
+}
+
 static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 {
 	struct ht_snapshot *s = ht_snapshot_new();
@@ -322,6 +336,9 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED);
 	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
 	s->drops.unmatched = ht_profile_unmatched(prof);
+	note_peak();
+	/* nothing sampled yet: a peak of nothing, since the start */
+	s->peak_time_ns = peak_at_ns ? peak_at_ns : s->start_time_ns ? s->start_time_ns : s->time_ns;
 	add_metrics(s);
 	pthread_mutex_lock(&sym_lock);
 	rc = !s->exe || !s->cmdline || (untraced[0] && !s->note) ||
@@ -390,10 +407,20 @@ static int save(const struct ht_snapshot *s, const char *path, char *out, size_t
 	return rc;
 }
 
+static void write_peak(int at_exit);
+
 static void write_final(int cut_short)
 {
-	struct ht_snapshot *s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
+	struct ht_snapshot *s;
 	char what[HT_PATH_MAX + 600], rec[HT_PATH_MAX + 640];
+
+	/* a peak higher than the last peak file, reached within the second
+	 * the file waits between writes: written now, so that the peak file
+	 * holds the highest in-use total the process reached */
+	note_peak();
+	if (peak_margin > 0 && peak_seen > peak_written)
+		write_peak(1);
+	s = take(0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
 
 	if (!s) {
 		ht_error("out of memory while taking the final snapshot of process %lld",
@@ -440,21 +467,45 @@ static void write_sibling(const char *tag, uint32_t seq)
 }
 
 /* The peak snapshot is one file, replaced by each higher peak: under a
- * default name, the name it was first given (see save). */
-static void write_peak(void)
+ * default name, the name it was first given (see save). At exit every
+ * event is read and the shim's figures are fresh already. */
+static void write_peak(int at_exit)
 {
 	static char path[HT_PATH_MAX + 64];
 	char err[512];
 	struct ht_snapshot *s;
 
-	ask_stats();
-	drain(1);
+	if (!at_exit) {
+		ask_stats();
+		drain(1);
+	}
 	s = take(0, HT_SNAP_PEAK);
 	if (!s) {
 		ht_error("out of memory while taking a snapshot of process %lld",
 			 (long long)shm->pid);
 		return;
 	}
+	/* the peak's figures, not the current ones: in use is what was in
+	 * use when the total was highest, and the snapshot is of that time */
+	for (size_t i = 0; i < s->nstacks; i++) {
+		struct ht_stack *st = &s->stacks[i];
+
+		st->inuse_objects = st->peak_objects;
+		st->inuse_space = st->peak_space;
+		st->inuse_samples = st->peak_samples;
+	}
+	for (size_t i = 0; i < s->nmetrics; i++)
+		if (!strcmp(s->metrics[i].name, "heap.inuse_bytes_estimate"))
+			s->metrics[i].value = peak_seen;
+	if (s->peak_time_ns) {
+		/* the allocator's figures keep their own time: their age is
+		 * counted from the peak now (negative: read after it) */
+		for (size_t i = 0; i < s->nmetrics; i++)
+			if (!strcmp(s->metrics[i].name, "allocator.stats_age_seconds"))
+				s->metrics[i].value -= (double)(s->time_ns - s->peak_time_ns) / 1e9;
+		s->time_ns = s->peak_time_ns;
+	}
+	peak_written = peak_seen;
 	if (!path[0]) {
 		void *buf = NULL;
 		size_t len;
@@ -481,7 +532,9 @@ static void write_numbered(void)
 {
 	char tag[16];
 
-	snprintf(tag, sizeof(tag), "%u", ++nsnaps);
+	/* four digits at least, so that names sort by number ("t.0010.heap"
+	 * after "t.0009.heap") up to 9999 */
+	snprintf(tag, sizeof(tag), "%04u", ++nsnaps);
 	write_sibling(tag, nsnaps);
 }
 
@@ -492,7 +545,6 @@ static void write_numbered(void)
 static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signals)
 {
 	uint32_t req = __atomic_load_n(&shm->snap_requests, __ATOMIC_ACQUIRE);
-	double inuse;
 
 	if (req != *signals) {
 		*signals = req;
@@ -503,11 +555,12 @@ static void timed_snapshots(int64_t now, int64_t *next_interval, uint32_t *signa
 		while (*next_interval <= now)
 			*next_interval += (int64_t)(interval * 1e9);
 	}
-	inuse = ht_profile_inuse(prof);
-	if (peak_margin > 0 && inuse > peak_written * (1 + peak_margin / 100) &&
+	/* the profile keeps the peak as it happens; the file follows it at
+	 * most once a second, and at exit (see write_final) */
+	note_peak();
+	if (peak_margin > 0 && peak_seen > peak_written * (1 + peak_margin / 100) &&
 	    now - peak_time >= 1000000000) {
-		write_peak();
-		peak_written = inuse;
+		write_peak(0);
 		peak_time = now;
 	}
 }
@@ -894,6 +947,10 @@ int main(int argc, char **argv)
 	uint32_t signals = 0;
 
 	ht_progname = "heaptrace-collector";
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("%s %s\n", ht_progname, HT_VERSION);
+		return 0;
+	}
 	for (i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--shm-fd=", 9) == 0)
 			shm_fd = opt_fd(argv[i], "--shm-fd=");

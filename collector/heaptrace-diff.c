@@ -5,6 +5,7 @@
 #include "report.h"
 #include "snapshot.h"
 #include "util.h"
+#include "version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ static const char usage[] =
 	"                    flame graph; with --series, a chart), stats (calls, RSS,\n"
 	"                    allocator figures: base, current, change)\n"
 	"  --stats           the stats format\n"
+	"  --verbose         the whole provenance of each snapshot in the header\n"
 	"  --series          a series of two or more snapshots (text or svg)\n"
 	"  --top N           rows to show (default 10; 0 = all); also --nodecount\n"
 	"  --tree            the tree format\n"
@@ -36,7 +38,10 @@ static const char usage[] =
 	"  --addresses       'function file:line 0xaddress'\n"
 	"  --no-demangle     show raw symbol names\n"
 	"  -o FILE           write to FILE (atomically) instead of stdout\n"
-	"  -h, --help        show this help\n";
+	"  --version         print the version\n"
+	"  -h, --help        show this help\n"
+	"pprof's spellings work too: -top, -sample_index=alloc_space, -focus=X,\n"
+	"-base BASE.heap CURRENT.heap, ...\n";
 
 int main(int argc, char **argv)
 {
@@ -53,7 +58,10 @@ int main(int argc, char **argv)
 		free(files);
 		if (rc < 0)
 			return 2;
-		fputs(usage, stdout);
+		if (rc == 2)
+			printf("%s %s\n", ht_progname, HT_VERSION);
+		else
+			fputs(usage, stdout);
 		return 0;
 	}
 	n = o.nfiles;

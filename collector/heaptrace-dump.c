@@ -10,15 +10,17 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
+#include "version.h"
 
 static const char usage[] =
 	"usage: heaptrace-dump [-o FILE] PID\n"
 	"       heaptrace-dump --stats PID\n"
 	"       heaptrace-dump --list\n"
 	"Writes a heap snapshot of the running, traced process PID now.\n"
-	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.N.heap here)\n"
+	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.NNNN.heap here)\n"
 	"  --stats   print the process's memory statistics instead of writing a file\n"
-	"  --list    list the traced processes you may dump\n";
+	"  --list    list the traced processes you may dump\n"
+	"  --version print the version\n";
 
 /* One row of --list for the collector listening on s; a refused, slow or
  * broken one gets a line on stderr, another user's nothing. */
@@ -107,6 +109,9 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
 			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("%s %s\n", ht_progname, HT_VERSION);
+			return 0;
 		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
 			if (++i >= argc)
 				ht_die(2, "option '%s' needs a file name", a);
@@ -160,7 +165,7 @@ int main(int argc, char **argv)
 	if (!out) {
 		base = strrchr(s->exe, '/');
 		base = base ? base + 1 : s->exe;
-		snprintf(path, sizeof(path), "heaptrace.%s.%llu.%u.heap",
+		snprintf(path, sizeof(path), "heaptrace.%s.%llu.%04u.heap",
 			 *base ? base : "unknown", (unsigned long long)pid, seq);
 		out = path;
 	}

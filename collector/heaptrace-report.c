@@ -4,6 +4,7 @@
 #include "report.h"
 #include "snapshot.h"
 #include "util.h"
+#include "version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,9 @@ static const char usage[] =
 	"                    (interactive flame graph), heap_v2 (legacy text, for\n"
 	"                    jeprof), stats (call counts, RSS, the allocator's figures)\n"
 	"  --stats           the stats format\n"
+	"  --verbose         the whole provenance of each snapshot in the header\n"
+	"  --peak            in use at the peak (shown by itself when nothing is in\n"
+	"                    use at the end)\n"
 	"  --top N           rows to show (default 10; 0 = all); also --nodecount\n"
 	"  --tree            the tree format\n"
 	"  --peek REGEX      tree of the frames matching REGEX only\n"
@@ -33,7 +37,9 @@ static const char usage[] =
 	"  --addresses       'function file:line 0xaddress'\n"
 	"  --no-demangle     show raw symbol names\n"
 	"  -o FILE           write to FILE (atomically) instead of stdout\n"
-	"  -h, --help        show this help\n";
+	"  --version         print the version\n"
+	"  -h, --help        show this help\n"
+	"pprof's spellings work too: -top, -sample_index=alloc_space, -focus=X, ...\n";
 
 int main(int argc, char **argv)
 {
@@ -50,7 +56,10 @@ int main(int argc, char **argv)
 		free(files);
 		if (rc < 0)
 			return 2;
-		fputs(usage, stdout);
+		if (rc == 2)
+			printf("%s %s\n", ht_progname, HT_VERSION);
+		else
+			fputs(usage, stdout);
 		return 0;
 	}
 	if (ht_snapshot_read_file(files[0], &cur, err, sizeof(err)))

@@ -82,12 +82,18 @@ static int parse_unit(const char *v)
 
 /* Matches arg against a long option "--name" or "--name=value". Returns 0 if
  * it is another option, 1 if it matches; *val is then the value (from
- * "=value" or the next argument, consuming it) or NULL for flags. */
+ * "=value" or the next argument, consuming it) or NULL for flags. pprof's
+ * single-dash spelling "-name" matches too. */
 static int match_long(const char *arg, const char *name, int takes_value,
 		      int argc, char **argv, int *i, const char **val, int *err)
 {
 	size_t n = strlen(name);
 
+	/* pprof spells its flags with one dash: "-focus=x" is "--focus=x" */
+	if (arg[0] == '-' && arg[1] != '-') {
+		name++;
+		n--;
+	}
 	if (strncmp(arg, name, n) != 0 || (arg[n] != '\0' && arg[n] != '='))
 		return 0;
 	*val = NULL;
@@ -124,6 +130,41 @@ static int check_regex(const char *opt, const char *re)
 	return ht_error("invalid %s regex '%s': %s", opt, re, why);
 }
 
+/* An option heaptrace does not have. pprof users get pointed to what
+ * does the job here. */
+static int unknown_option(const char *arg)
+{
+	static const char *const graphs[] = {
+		"png", "pdf", "gif", "svg", "dot", "ps", "web", "gv", "eog", "evince",
+		"callgrind", "weblist",
+	};
+	static const char *const longs[] = {
+		"lines", "functions", "files", "addresses", "no-demangle", "tree", "stats",
+		"verbose", "peak", "series", "sample_index", "top", "nodecount", "unit", "focus",
+		"ignore", "peek", "format", "output", "base", "help", "version",
+	};
+	char word[32];
+	size_t n;
+
+	if (arg[0] != '-' || arg[1] == '-')
+		return ht_error("unknown option '%s' (try --help)", arg);
+	n = strcspn(arg + 1, "=");
+	snprintf(word, sizeof(word), "%.*s", (int)(n < sizeof(word) ? n : sizeof(word) - 1),
+		 arg + 1);
+	for (size_t k = 0; k < sizeof(graphs) / sizeof(graphs[0]); k++)
+		if (!strcmp(word, graphs[k]))
+			return ht_error("unknown option '%s' (did you mean --format svg? heaptrace "
+					"draws flame graphs, not call graphs)", arg);
+	if (!strcmp(word, "traces") || !strcmp(word, "raw"))
+		return ht_error("unknown option '%s' (did you mean --format collapsed?)", arg);
+	/* a word that begins a long option: "-func" is "--functions" */
+	for (size_t k = 0; n >= 3 && k < sizeof(longs) / sizeof(longs[0]); k++)
+		if (!strncmp(longs[k], word, n))
+			return ht_error("unknown option '%s' (did you mean --%s?)", arg, longs[k]);
+	return ht_error("unknown option '%s' (heaptrace has no --%s either; try --help)",
+			arg, word);
+}
+
 static int parse_one(const char *arg, int argc, char **argv, int *i,
 		     struct ht_report_opts *o, int nfiles)
 {
@@ -153,6 +194,14 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		o->format = HT_FORMAT_TREE;
 		return err ? -1 : 0;
 	}
+	if (nfiles == 1 && match_long(arg, "--peak", 0, argc, argv, i, &v, &err)) {
+		o->peak = 1;
+		return err ? -1 : 0;
+	}
+	if (match_long(arg, "--verbose", 0, argc, argv, i, &v, &err)) {
+		o->verbose = 1;
+		return err ? -1 : 0;
+	}
 	if (match_long(arg, "--stats", 0, argc, argv, i, &v, &err)) {
 		o->format = HT_FORMAT_STATS;
 		return err ? -1 : 0;
@@ -162,9 +211,17 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 		return err ? -1 : 0;
 	}
 	/* pprof's shorthands: --inuse_space etc. */
-	if (arg[0] == '-' && arg[1] == '-' &&
-	    (k = lookup(index_names, 4, arg + 2)) >= 0) {
+	if (arg[0] == '-' && (k = lookup(index_names, 4, arg + 1 + (arg[1] == '-'))) >= 0) {
 		o->index = (enum ht_index)k;
+		return 0;
+	}
+	/* pprof's names for the formats heaptrace has */
+	if (!strcmp(arg, "-top") || !strcmp(arg, "-text")) {
+		o->format = HT_FORMAT_TEXT;
+		return 0;
+	}
+	if (!strcmp(arg, "-proto")) {
+		o->format = HT_FORMAT_PPROF;
 		return 0;
 	}
 	if (match_long(arg, "--sample-index", 1, argc, argv, i, &v, &err) ||
@@ -227,7 +284,7 @@ static int parse_one(const char *arg, int argc, char **argv, int *i,
 			return ht_error("option '-o' needs a value");
 		return 0;
 	}
-	return ht_error("unknown option '%s' (try --help)", arg);
+	return unknown_option(arg);
 }
 
 /* Options that do not go together, once all are known. */
@@ -256,7 +313,8 @@ static int check_combination(struct ht_report_opts *o, int nfiles)
 int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 			 struct ht_report_opts *o)
 {
-	int nf = 0, only_files = 0;
+	int nf = 0, only_files = 0, err = 0;
+	const char *base = NULL, *v;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -265,11 +323,30 @@ int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 			files[nf++] = arg;
 		} else if (strcmp(arg, "--") == 0) {
 			only_files = 1;
-		} else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+		} else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 ||
+			   strcmp(arg, "-help") == 0) {
 			return 1;
+		} else if (strcmp(arg, "--version") == 0 || strcmp(arg, "-version") == 0) {
+			return 2;
+		} else if (match_long(arg, "--base", 1, argc, argv, &i, &v, &err) ||
+			   match_long(arg, "--diff_base", 1, argc, argv, &i, &v, &err)) {
+			/* pprof -base BASE CURRENT */
+			if (err)
+				return -1;
+			if (nfiles != 2)
+				return ht_error("option '%s' compares two snapshots: use "
+						"heaptrace-diff BASE CURRENT", arg);
+			base = v;
 		} else if (parse_one(arg, argc, argv, &i, o, nfiles)) {
 			return -1;
 		}
+	}
+	if (base) {
+		if (o->series || nf != 1)
+			return ht_error("with '-base BASE', give one more snapshot: the current one");
+		files[1] = files[0];
+		files[0] = base;
+		nf = 2;
 	}
 	o->nfiles = nf;
 	if (o->output && !*o->output)
@@ -1085,8 +1162,9 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 	fprintf(out, "%sCalls: %" PRIu64 " allocs, %" PRIu64 " frees, %" PRId64
 		" live, %" PRIu64 " reallocs, %s requested (exact)\n", ind,
 		c->alloc_calls, c->free_calls,
-		(int64_t)(c->alloc_calls - c->free_calls), c->realloc_calls,
+		ht_snapshot_live_objects(s), c->realloc_calls,
 		ht_fmt_bytes((double)c->alloc_bytes, b2, sizeof(b2)));
+	ht_stats_negative_note(out, ind, s);
 	ht_stats_summary(out, ind, s);
 	ht_report_write_warnings(out, ind, "", s);
 }
@@ -1180,13 +1258,75 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 		ht_fmt_bytes(ht_detection_limit((uint64_t)rate), b1, sizeof(b1)));
 }
 
+/* The compact header's line for one snapshot: "<lead>FILE (EXE, pid N),
+ * KIND, taken TIME, Ns after start, STATE", then its warnings and notes,
+ * one line each, after ind. */
+static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
+				const char *label, const struct ht_snapshot *s)
+{
+	char t[64];
+
+	fprintf(out, "%s%s (%s, pid %" PRId64 "), ", lead, label ? label : "-",
+		str(s->exe)[0] ? base_name(s->exe) : "unknown executable", s->pid);
+	if (s->flags & HT_SNAP_PEAK)
+		fprintf(out, "peak snapshot");
+	else if (s->seq || !(s->flags & HT_SNAP_FINAL))
+		fprintf(out, "snapshot %" PRIu32, s->seq);
+	else
+		fprintf(out, "final snapshot");
+	if (s->time_ns) {
+		fmt_time(s->time_ns, t, sizeof(t));
+		fprintf(out, ", taken %s", t);
+		if (s->start_time_ns && s->time_ns >= s->start_time_ns)
+			fprintf(out, ", %.1fs after start",
+				(double)(s->time_ns - s->start_time_ns) / 1e9);
+	}
+	if (s->flags & HT_SNAP_CUT_SHORT)
+		fprintf(out, ", cut short (no clean exit)\n");
+	else if (s->flags & HT_SNAP_FINAL)
+		fprintf(out, ", exited\n");
+	else
+		fprintf(out, ", running\n");
+	ht_report_write_warnings(out, ind, "", s);
+	ht_stats_negative_note(out, ind, s);
+}
+
+/* A warning when base was taken after cur by the same process: the
+ * change shown is then the reverse of what happened. */
+static void reversed_warning(FILE *out, const char *lead, const struct ht_snapshot *base,
+			     const struct ht_snapshot *cur)
+{
+	if (ht_report_same_process(base, cur) && base->time_ns > cur->time_ns)
+		fprintf(out, "%swarning: the base was taken %.1fs after the current snapshot "
+			"(same process, pid %" PRId64 "): the change runs backwards in time\n",
+			lead, (double)(base->time_ns - cur->time_ns) / 1e9, cur->pid);
+}
+
+/* "every allocation (exact)" or "one sample per 512.00kB (estimates)". */
+static const char *sampling(const struct ht_snapshot *s, char *buf, size_t len)
+{
+	char b[48];
+
+	if (ht_report_exact(s))
+		snprintf(buf, len, "every allocation recorded (exact)");
+	else
+		snprintf(buf, len, "one sample per %s allocated (estimates)",
+			 ht_fmt_bytes((double)s->rate, b, sizeof(b)));
+	return buf;
+}
+
+/* The header: by default one line per snapshot, its warnings, the memory
+ * line of a report, the sample index and the sampling (so that the table
+ * starts within a dozen lines); with --verbose every detail of each
+ * snapshot. */
 static void write_header(FILE *out, const struct ht_report_stacks *a,
 			 const struct ht_snapshot *base,
 			 const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
 	const char *idx = ht_report_index_name(o->index);
+	char s1[96], s2[96];
 
-	if (!base) {
+	if (!base && o->verbose) {
 		if (o->cur_label)
 			fprintf(out, "File: %s\n", o->cur_label);
 		ht_report_write_snapshot_info(out, "", cur);
@@ -1195,13 +1335,32 @@ static void write_header(FILE *out, const struct ht_report_stacks *a,
 		write_sampling(out, a, NULL, cur, o);
 		return;
 	}
-	fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
-	ht_report_write_snapshot_info(out, "  ", base);
-	fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
-	ht_report_write_snapshot_info(out, "  ", cur);
+	if (!base) {
+		write_snapshot_line(out, "File: ", "", o->cur_label, cur);
+		ht_stats_summary(out, "", cur);
+		fprintf(out, "Type: %s; %s\n", idx, sampling(cur, s1, sizeof(s1)));
+		write_filters(out, o);
+		write_sampling(out, a, NULL, cur, o);
+		return;
+	}
+	if (o->verbose) {
+		fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
+		ht_report_write_snapshot_info(out, "  ", base);
+		fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
+		ht_report_write_snapshot_info(out, "  ", cur);
+	} else {
+		write_snapshot_line(out, "Base: ", "  ", o->base_label, base);
+		write_snapshot_line(out, "Current: ", "  ", o->cur_label, cur);
+	}
 	if (strcmp(str(base->exe), str(cur->exe)) != 0)
 		fprintf(out, "note: base and current come from different executables\n");
-	fprintf(out, "Type: %s, current minus base\n", idx);
+	reversed_warning(out, "", base, cur);
+	if (o->verbose)
+		fprintf(out, "Type: %s, current minus base\n", idx);
+	else if (!strcmp(sampling(base, s1, sizeof(s1)), sampling(cur, s2, sizeof(s2))))
+		fprintf(out, "Type: %s, current minus base; %s\n", idx, s1);
+	else
+		fprintf(out, "Type: %s, current minus base; base %s, current %s\n", idx, s1, s2);
 	write_filters(out, o);
 	write_sampling(out, a, base, cur, o);
 }
@@ -1789,14 +1948,62 @@ static void write_collapsed(FILE *out, const struct ht_report_stacks *a,
 
 /* ---- entry points ---- */
 
+/* Whether the text and tree show the peak profile of s: asked for
+ * (--peak), or, for the in-use indexes, when the final snapshot holds
+ * almost nothing (1% of the peak at most), as a program that frees
+ * everything before it exits leaves it. */
+static int show_peak(const struct ht_snapshot *s, const struct ht_report_opts *o)
+{
+	double now, peak = 0;
+
+	if (!s->peak_time_ns || (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE) ||
+	    (o->index != HT_INUSE_SPACE && o->index != HT_INUSE_OBJECTS))
+		return 0;
+	if (o->peak)
+		return 1;
+	if (!(s->flags & HT_SNAP_FINAL) || (s->flags & HT_SNAP_PEAK))
+		return 0;
+	for (size_t i = 0; i < s->nstacks; i++)
+		peak += s->stacks[i].peak_space;
+	now = ht_report_snapshot_total(s, HT_INUSE_SPACE);
+	return peak > 0 && now <= peak / 100;
+}
+
+static void peak_note(FILE *out, const struct ht_snapshot *s, const struct ht_report_opts *o)
+{
+	char b[64];
+
+	fprintf(out, "Peak: %s in use at the peak",
+		ht_fmt_bytes(ht_report_snapshot_total(s, HT_INUSE_SPACE), b, sizeof(b)));
+	if (s->start_time_ns && s->peak_time_ns >= s->start_time_ns)
+		fprintf(out, ", %.1fs after start",
+			(double)(s->peak_time_ns - s->start_time_ns) / 1e9);
+	fprintf(out, "; the table shows the peak%s\n",
+		o->peak ? "" : " (nothing is in use at the end)");
+}
+
 static int render(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
 		  const struct ht_report_opts *o, char *err, size_t errlen)
 {
 	struct ht_report_stacks *a;
+	struct ht_snapshot view;
+	struct ht_stack *peak_stacks = NULL;
 	int rc = 0;
 
 	switch (o->format) {
 	case HT_FORMAT_STATS:
+		/* the whole provenance, as --verbose gives it */
+		if (base) {
+			fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
+			ht_report_write_snapshot_info(out, "  ", base);
+			fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
+			ht_report_write_snapshot_info(out, "  ", cur);
+		} else {
+			if (o->cur_label)
+				fprintf(out, "File: %s\n", o->cur_label);
+			ht_report_write_snapshot_info(out, "", cur);
+		}
+		fprintf(out, "\n");
 		if (ht_stats_write(out, base, cur) != 0)
 			return ht_fail(err, errlen, "cannot write the statistics");
 		return 0;
@@ -1809,16 +2016,42 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	default:
 		break;
 	}
+	if (o->peak && !cur->peak_time_ns && (o->format == HT_FORMAT_TEXT ||
+					      o->format == HT_FORMAT_TREE))
+		return ht_fail(err, errlen, "option '--peak': the snapshot has no peak profile "
+			       "(an older heaptrace wrote it)");
+	if (!base && show_peak(cur, o)) {
+		/* the same snapshot with the peak's in-use counters */
+		view = *cur;
+		view.stacks = ht_xmalloc((cur->nstacks + 1) * sizeof(*view.stacks));
+		for (size_t i = 0; i < cur->nstacks; i++) {
+			view.stacks[i] = cur->stacks[i];
+			view.stacks[i].inuse_objects = cur->stacks[i].peak_objects;
+			view.stacks[i].inuse_space = cur->stacks[i].peak_space;
+			view.stacks[i].inuse_samples = cur->stacks[i].peak_samples;
+		}
+		/* the error sums are of what is in use now, not at the peak:
+		 * the peak's error is taken from its average sizes */
+		view.stack_error = 0;
+		peak_stacks = view.stacks;
+		cur = &view;
+	}
 	a = ht_report_aggregate(base, cur, o, err, errlen);
-	if (!a)
+	if (!a) {
+		free(peak_stacks);
 		return -1;
+	}
 	switch (o->format) {
 	case HT_FORMAT_TEXT:
 		write_header(out, a, base, cur, o);
+		if (peak_stacks)
+			peak_note(out, cur, o);
 		write_top(out, a, base, cur, o);
 		break;
 	case HT_FORMAT_TREE:
 		write_header(out, a, base, cur, o);
+		if (peak_stacks)
+			peak_note(out, cur, o);
 		rc = write_tree(out, a, base, o, err, errlen);
 		break;
 	case HT_FORMAT_COLLAPSED:
@@ -1834,6 +2067,7 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 		break;
 	}
 	ht_report_stacks_free(a);
+	free(peak_stacks);
 	if (!rc && ferror(out))
 		rc = ht_fail(err, errlen, "cannot write the report: %s", strerror(errno));
 	return rc;
@@ -1897,6 +2131,8 @@ int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur
 
 		snprintf(lead, sizeof(lead), "%s: ", ht_progname);
 		if (base)
+			reversed_warning(stderr, lead, base, cur);
+		if (base)
 			ht_report_write_warnings(stderr, lead, "base: ", base);
 		ht_report_write_warnings(stderr, lead, base ? "current: " : "", cur);
 	}
@@ -1924,6 +2160,14 @@ int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *l
 		return -1;
 	}
 	if (o->format != HT_FORMAT_TEXT) {
+		size_t *order = ht_xmalloc(n * sizeof(*order)), procs;
+		int moved;
+		char lead0[256];
+
+		procs = ht_series_order(snaps, n, order, &moved);
+		free(order);
+		snprintf(lead0, sizeof(lead0), "%s: ", ht_progname);
+		ht_series_order_note(stderr, lead0, procs, moved);
 		for (size_t i = 0; i < n; i++) {
 			char lead[256], what[256];
 

@@ -51,6 +51,8 @@ struct ht_report_opts {
 				  * ignore; NULL = no filter */
 	const char *peek;        /* tree: only the rows matching; NULL = all */
 	int series;              /* heaptrace-diff --series: the files are a series */
+	int verbose;             /* --verbose: the whole provenance in the header */
+	int peak;                /* --peak: in use at the peak (text and tree) */
 	int nfiles;              /* ht_report_parse_args: file names found */
 	const char *base_label;  /* file names shown in the text header; may be NULL */
 	const char *cur_label;
@@ -66,9 +68,11 @@ void ht_report_opts_init(struct ht_report_opts *o);
  * nfiles file names must remain, or with --series (accepted only when
  * nfiles is 2, i.e. by heaptrace-diff) two or more; they are stored in
  * files[], which has room for argc entries, and counted in o->nfiles. Sets
- * the labels to the file names. Regexes are checked here. Returns 0, 1 if
- * --help was given, or -1 after printing one line for a usage error
- * (ht_error). */
+ * the labels to the file names. Regexes are checked here. pprof's spellings
+ * are accepted where heaptrace has the option: one dash ("-focus=x",
+ * "-sample_index=alloc_space", "-top", "-proto") and, for a diff, "-base
+ * BASE CURRENT". Returns 0, 1 if --help was given, 2 for --version, or -1
+ * after printing one line for a usage error (ht_error). */
 int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
 			 struct ht_report_opts *o);
 

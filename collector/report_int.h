@@ -161,11 +161,25 @@ void ht_flame_xml(FILE *out, const char *s, size_t n);
 /* ---- series.c ---- */
 
 /* Writes the series report of snaps[0..n) (text table, or an SVG chart
- * with o->format HT_FORMAT_SVG). labels name the files. Returns 0, or -1
- * with err set. */
+ * with o->format HT_FORMAT_SVG), in the order of ht_series_order, with a
+ * note on it in the text. labels name the files. Returns 0, or -1 with
+ * err set. */
 int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
 		    const char *const *labels, size_t n,
 		    const struct ht_report_opts *o, char *err, size_t errlen);
+
+/* The order of a series: order[0..n) gets the indices of snaps sorted by
+ * process (by its start time, then pid) and then by the time each was
+ * taken; *moved says whether that differs from the order given. Returns
+ * the number of processes the snapshots come from. */
+size_t ht_series_order(struct ht_snapshot *const *snaps, size_t n, size_t *order, int *moved);
+
+/* One line, after lead, saying that the snapshots come from several
+ * processes, or that they were reordered; nothing if neither. */
+void ht_series_order_note(FILE *out, const char *lead, size_t procs, int moved);
+
+/* Whether two snapshots come from one process (same pid and start). */
+int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b);
 
 /* Least-squares fit of y[0..n) against 0..n-1: the slope per step and the
  * coefficient of determination R^2 (0 when y is constant). Used in unit

@@ -241,7 +241,9 @@ static void snapshot_line(FILE *out, size_t k, const char *label, const struct h
 	char when[64] = "";
 
 	fprintf(out, "  #%zu %s: pid %" PRId64 ", ", k + 1, label, s->pid);
-	if (s->seq)
+	if (s->flags & HT_SNAP_PEAK)
+		fprintf(out, "peak snapshot");
+	else if (s->seq)
 		fprintf(out, "snapshot %" PRIu32, s->seq);
 	else
 		fprintf(out, "final snapshot");
@@ -269,7 +271,6 @@ static void write_text(FILE *out, const struct series *s, struct ht_snapshot *co
 	char b[64], lead[64];
 
 	rank(s, o, largest, &nl, suspects, &ns);
-	fprintf(out, "Series: %zu snapshots, %s\n", n, ht_report_index_name(o->index));
 	for (size_t k = 0; k < n; k++) {
 		snapshot_line(out, k, labels[k], snaps[k]);
 		snprintf(lead, sizeof(lead), "  #%zu ", k + 1);
@@ -562,12 +563,66 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	free(is_suspect);
 }
 
-int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
-		    const char *const *labels, size_t n,
+int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b)
+{
+	return a->pid == b->pid && a->start_time_ns == b->start_time_ns;
+}
+
+/* By process (its start, then its pid), then by the time each snapshot
+ * was taken, then as given. */
+static int cmp_taken(const void *x, const void *y, void *ctx)
+{
+	struct ht_snapshot *const *sn = ctx;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+	const struct ht_snapshot *a = sn[i], *b = sn[j];
+
+	if (!ht_report_same_process(a, b)) {
+		if (a->start_time_ns != b->start_time_ns)
+			return a->start_time_ns < b->start_time_ns ? -1 : 1;
+		if (a->pid != b->pid)
+			return a->pid < b->pid ? -1 : 1;
+	}
+	if (a->time_ns != b->time_ns)
+		return a->time_ns < b->time_ns ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+size_t ht_series_order(struct ht_snapshot *const *snaps, size_t n, size_t *order, int *moved)
+{
+	size_t procs = n ? 1 : 0;
+
+	*moved = 0;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof(*order), cmp_taken, (void *)snaps);
+	for (size_t i = 0; i < n; i++) {
+		*moved |= order[i] != i;
+		if (i && !ht_report_same_process(snaps[order[i - 1]], snaps[order[i]]))
+			procs++;
+	}
+	return procs;
+}
+
+void ht_series_order_note(FILE *out, const char *lead, size_t procs, int moved)
+{
+	if (procs > 1)
+		fprintf(out, "%snote: the snapshots come from %zu processes; ordered by "
+			"process start, then by the time each was taken\n", lead, procs);
+	else if (moved)
+		fprintf(out, "%snote: ordered by the time each snapshot was taken, not as "
+			"given\n", lead);
+}
+
+int ht_series_write(FILE *out, struct ht_snapshot *const *given,
+		    const char *const *given_labels, size_t n,
 		    const struct ht_report_opts *o, char *err, size_t errlen)
 {
 	struct ht_report_stacks *a;
 	struct series s;
+	struct ht_snapshot **snaps;
+	const char **labels;
+	size_t *order, procs;
+	int moved;
 
 	if (n < 2)
 		return ht_fail(err, errlen, "a series needs two or more snapshots");
@@ -576,12 +631,28 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
 		ht_report_stacks_free(a);
 		return -1;
 	}
+	/* the order of the files named is the shell's (step10 before
+	 * step2), not time's: the snapshots say when they were taken */
+	order = ht_xmalloc(n * sizeof(*order));
+	snaps = ht_xmalloc(n * sizeof(*snaps));
+	labels = ht_xmalloc(n * sizeof(*labels));
+	procs = ht_series_order(given, n, order, &moved);
+	for (size_t i = 0; i < n; i++) {
+		snaps[i] = given[order[i]];
+		labels[i] = given_labels[order[i]];
+	}
 	memset(&s, 0, sizeof(s));
 	build(&s, a, snaps, n, o->index);
-	if (o->format == HT_FORMAT_SVG)
+	if (o->format == HT_FORMAT_SVG) {
 		write_chart(out, &s, labels, snaps, o);
-	else
+	} else {
+		fprintf(out, "Series: %zu snapshots, %s\n", n, ht_report_index_name(o->index));
+		ht_series_order_note(out, "", procs, moved);
 		write_text(out, &s, snaps, labels, o);
+	}
+	free(order);
+	free(snaps);
+	free(labels);
 	free_series(&s);
 	ht_report_stacks_free(a);
 	if (ferror(out))

@@ -42,12 +42,14 @@ enum {
 	SEC_STACKS,
 	SEC_STACK_ERROR,
 	SEC_NOTE,
+	SEC_PEAK,
 	SEC_MAX
 };
 
 static const char *const sec_name[SEC_MAX] = {
 	"", "strings", "meta", "counts", "drops", "metrics", "modules",
 	"functions", "lines", "locations", "frames", "stacks", "stack error", "note",
+	"peak",
 };
 
 /* Fixed payload sizes, and record sizes of the array sections. */
@@ -62,6 +64,8 @@ static const char *const sec_name[SEC_MAX] = {
 #define FRAME_SIZE    4
 #define STACK_SIZE    56
 #define STACK_ERROR_SIZE 88
+#define PEAK_HEAD     8  /* i64 peak_time_ns, then an array of PEAK_SIZE records */
+#define PEAK_SIZE     24
 
 /* Every index is a u32 and HT_NONE is reserved, so no array may hold more. */
 #define MAX_ELEMS ((size_t)HT_NONE - 1)
@@ -422,6 +426,13 @@ double ht_stack_value(const struct ht_stack *st, enum ht_index which)
 	return 0;
 }
 
+int64_t ht_snapshot_live_objects(const struct ht_snapshot *s)
+{
+	/* two's complement: more frees than allocations is a small negative
+	 * number, never 2^64 minus it */
+	return (int64_t)(s->counts.alloc_calls - s->counts.free_calls);
+}
+
 /* ---- validation, shared by the encoder and the decoder ---- */
 
 /* A counter must be a finite number >= 0 (this also rejects NaN). */
@@ -495,6 +506,8 @@ static int validate(const struct ht_snapshot *s, const char *what, char *err,
 				       (unsigned long long)st->first_frame + st->nframes, s->nframes);
 		if (check_counter(st->inuse_objects, "inuse_objects", i, what, err, errlen) ||
 		    check_counter(st->inuse_space, "inuse_space", i, what, err, errlen) ||
+		    check_counter(st->peak_objects, "peak_objects", i, what, err, errlen) ||
+		    check_counter(st->peak_space, "peak_space", i, what, err, errlen) ||
 		    check_counter(st->alloc_objects, "alloc_objects", i, what, err, errlen) ||
 		    check_counter(st->alloc_space, "alloc_space", i, what, err, errlen))
 			return -1;
@@ -813,6 +826,20 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		w_section(w, SEC_NOTE, strlen(s->note));
 		w_bytes(w, s->note, strlen(s->note));
 	}
+	if (!s->peak_time_ns)
+		return;
+	w_section(w, SEC_PEAK, PEAK_HEAD + 8 + (uint64_t)s->nstacks * PEAK_SIZE);
+	p = w_room(w, PEAK_HEAD);
+	le64(p, (uint64_t)s->peak_time_ns);
+	w_u64(w, s->nstacks);
+	for (i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		p = w_room(w, PEAK_SIZE);
+		le64(p, f64bits(st->peak_objects));
+		le64(p + 8, f64bits(st->peak_space));
+		le64(p + 16, st->peak_samples);
+	}
 }
 
 static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings *es)
@@ -826,7 +853,9 @@ static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings 
 	       8 + (uint64_t)s->nframes * FRAME_SIZE +
 	       8 + (uint64_t)s->nstacks * STACK_SIZE +
 	       (s->stack_error ? SECTION_HEAD + 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE : 0) +
-	       (s->note && *s->note ? SECTION_HEAD + strlen(s->note) : 0);
+	       (s->note && *s->note ? SECTION_HEAD + strlen(s->note) : 0) +
+	       (s->peak_time_ns ? SECTION_HEAD + PEAK_HEAD + 8 +
+				  (uint64_t)s->nstacks * PEAK_SIZE : 0);
 }
 
 static void put_header(unsigned char *p, uint64_t bodylen)
@@ -1243,6 +1272,35 @@ static int read_meta(struct reader *rd, struct ht_snapshot *s)
 	return 0;
 }
 
+/* The peak profile (optional): its time, then one record per stack. */
+static int read_peak(struct reader *rd, struct ht_snapshot *s)
+{
+	const struct sect *sc = &rd->sec[SEC_PEAK];
+	uint64_t count;
+	const unsigned char *p;
+
+	if (!sc->present)
+		return 0;
+	if (sc->len < PEAK_HEAD + 8)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section is %zu bytes, "
+			       "too short for its time and count", sc->len);
+	count = rd64(sc->p + PEAK_HEAD);
+	if (count != s->nstacks || sc->len - PEAK_HEAD - 8 != count * PEAK_SIZE)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section holds %zu bytes "
+			       "for %llu entries of %d; there are %zu stacks", sc->len,
+			       (unsigned long long)count, PEAK_SIZE, s->nstacks);
+	s->peak_time_ns = (int64_t)rd64(sc->p);
+	if (!s->peak_time_ns)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section without a time");
+	p = sc->p + PEAK_HEAD + 8;
+	for (size_t i = 0; i < s->nstacks; i++, p += PEAK_SIZE) {
+		s->stacks[i].peak_objects = rdf64(p);
+		s->stacks[i].peak_space = rdf64(p + 8);
+		s->stacks[i].peak_samples = rd64(p + 16);
+	}
+	return 0;
+}
+
 static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 {
 	struct ht_snapshot_pool *pool = s->pool;
@@ -1341,12 +1399,14 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		st->alloc_space = rdf64(p + 32);
 		st->inuse_samples = rd64(p + 40);
 		st->alloc_samples = rd64(p + 48);
+		st->peak_objects = st->peak_space = 0; /* unless a peak section says */
+		st->peak_samples = 0;
 	}
 	s->nstacks = n;
 
 	/* optional (files before it have none): one record per stack */
 	if (!rd->sec[SEC_STACK_ERROR].present)
-		return 0;
+		return read_peak(rd, s);
 	if (array_section(rd, SEC_STACK_ERROR, STACK_ERROR_SIZE, &n, &p))
 		return -1;
 	if (n != s->nstacks)
@@ -1366,7 +1426,7 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		st->err.lump_one = rdf64(p + 80);
 	}
 	s->stack_error = 1;
-	return 0;
+	return read_peak(rd, s);
 }
 
 /* The note section, if any: one line of text for the reader. */

@@ -97,6 +97,9 @@ struct ht_stack {
 	double alloc_objects, alloc_space;
 	uint64_t inuse_samples, alloc_samples; /* raw sample counts behind them */
 	struct ht_stack_error err; /* valid when the snapshot's stack_error is set */
+	/* in use at the process's peak (see ht_snapshot.peak_time_ns) */
+	double peak_objects, peak_space;
+	uint64_t peak_samples;
 };
 
 struct ht_snapshot {
@@ -113,6 +116,9 @@ struct ht_snapshot {
 	int stack_error;           /* the stacks carry their error sums (section stack error) */
 	const char *note;          /* one line the reader must see (why nothing was
 				    * traced), or NULL; owned by the snapshot */
+	int64_t peak_time_ns;      /* when in-use memory was highest so far, the
+				    * peak_* counters of the stacks; 0 = no peak
+				    * profile (files before it existed) */
 	struct ht_counts counts;
 	struct ht_drops drops;
 
@@ -183,6 +189,12 @@ int ht_write_file_atomic(const char *path, const void *buf, size_t len,
  * snapshot"). */
 int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen);
+
+/* The blocks the program holds by the exact counts: allocating calls minus
+ * frees, signed. It is negative when the process freed more blocks than it
+ * was seen to allocate: blocks allocated before tracing began (those a
+ * child traced with HEAPTRACE_FOLLOW_FORK inherited from its parent). */
+int64_t ht_snapshot_live_objects(const struct ht_snapshot *s);
 
 /* One of a stack's four counters. */
 enum ht_index { HT_INUSE_SPACE, HT_INUSE_OBJECTS, HT_ALLOC_SPACE, HT_ALLOC_OBJECTS };

@@ -2,6 +2,7 @@
  * (see stats.h), laid out as a table people can read at a glance. */
 #include "stats.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
@@ -17,7 +18,6 @@ struct row {
 
 /* The rows, in order; metrics a snapshot lacks are left out. */
 static const struct row rows[] = {
-	{ "live objects (exact)", "heap.live_objects", COUNT },
 	{ "in use, sampled stacks", "heap.inuse_bytes_estimate", BYTES },
 	{ "process RSS", "process.rss_bytes", BYTES },
 	{ "process peak RSS", "process.rss_peak_bytes", BYTES },
@@ -87,6 +87,10 @@ static void counts(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 	     (double)c->realloc_calls, COUNT);
 	line(out, "bytes requested", base, 1, b ? (double)b->alloc_bytes : 0, 1,
 	     (double)c->alloc_bytes, BYTES);
+	/* from the counts, signed: files written before the metric was
+	 * signed hold 2^64 minus the count there */
+	line(out, "live objects (exact)", base, 1, base ? (double)ht_snapshot_live_objects(base) : 0,
+	     1, (double)ht_snapshot_live_objects(cur), COUNT);
 }
 
 static uint64_t dropped(const struct ht_snapshot *s)
@@ -96,10 +100,36 @@ static uint64_t dropped(const struct ht_snapshot *s)
 	return d->alloc_events + d->free_events + d->other_events + d->arena_full + d->unmatched;
 }
 
+void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snapshot *s)
+{
+	int64_t live = ht_snapshot_live_objects(s);
+
+	if (live < 0)
+		fprintf(out, "%snote: %" PRId64 " live objects: the process freed blocks "
+			"allocated before tracing began (inherited from its parent)\n",
+			indent, live);
+}
+
+/* Allocator figures read further than this from the snapshot's time are
+ * not shown as the snapshot's: the shim reads them at a sampled
+ * allocation, and an idle program makes none. A peak snapshot's time is
+ * the peak's, which the figures were almost never read at. */
+#define STALE_SECONDS 1.0
+#define STALE_SECONDS_PEAK 0.1
+
+/* Whether s's allocator figures were read too long before (age > 0) or
+ * after (age < 0, a peak snapshot) the snapshot's time. */
+static int stale(const struct ht_snapshot *s, double *age)
+{
+	*age = 0;
+	return s && metric(s, "allocator.stats_age_seconds", age) &&
+	       fabs(*age) > (s->flags & HT_SNAP_PEAK ? STALE_SECONDS_PEAK : STALE_SECONDS);
+}
+
 void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s)
 {
 	char a[48], b[48], c[48];
-	double rss, peak, heap, gap;
+	double rss, peak, heap, gap, arena = 0, age;
 	const char *who = NULL;
 
 	if (!metric(s, "process.rss_bytes", &rss) || !metric(s, "process.rss_peak_bytes", &peak))
@@ -110,9 +140,16 @@ void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s
 		who = "jemalloc";
 	fprintf(out, "%sMemory: RSS %s (peak %s)", indent, ht_fmt_bytes(rss, a, sizeof(a)),
 		ht_fmt_bytes(peak, b, sizeof(b)));
-	if (who && metric(s, "process.rss_minus_heap_bytes", &gap))
+	if (who && stale(s, &age)) {
+		/* never shown as current, nor subtracted from a current RSS */
+		metric(s, "heaptrace.arena_live_bytes", &arena);
+		fprintf(out, "; allocator figures %.1fs %s than the snapshot: heap in use %s (%s) then",
+			fabs(age), age > 0 ? "older" : "newer",
+			ht_fmt_bytes(heap + arena, a, sizeof(a)), who);
+	} else if (who && metric(s, "process.rss_minus_heap_bytes", &gap)) {
 		fprintf(out, ", heap in use %s (%s), RSS minus heap %s",
 			ht_fmt_bytes(rss - gap, a, sizeof(a)), who, ht_fmt_bytes(gap, c, sizeof(c)));
+	}
 	fprintf(out, " (--stats for more)\n");
 }
 
@@ -125,8 +162,14 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 		fprintf(out, "  %-28s %14s %14s %14s\n", "", "base", "current", "change");
 	counts(out, base, cur);
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		double b = 0, c = 0;
+		double b = 0, c = 0, age;
 		int hb = metric(base, rows[i].metric, &b), hc = metric(cur, rows[i].metric, &c);
+
+		/* a current RSS minus a stale heap figure means nothing */
+		if (!strcmp(rows[i].metric, "process.rss_minus_heap_bytes")) {
+			hb = hb && !stale(base, &age);
+			hc = hc && !stale(cur, &age);
+		}
 
 		if (hc || hb)
 			line(out, rows[i].label, base, hb, b, hc, c, rows[i].kind);
@@ -136,17 +179,39 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 	{
 		double gap, age;
 
-		if (metric(cur, "allocator.stats_age_seconds", &age))
+		if (stale(base, &age))
+			fprintf(out, "\nThe base's allocator figures are %.1f s %s than the base "
+				"snapshot.\n", fabs(age), age > 0 ? "older" : "newer");
+		if (stale(cur, &age))
+			fprintf(out, "\nThe allocator's figures (glibc:, jemalloc:, heaptrace arena:) are "
+				"%.1f s %s than\nthe snapshot: the shim reads them at its next sampled "
+				"allocation when a\nsnapshot is taken, and the program made none in "
+				"between. RSS minus heap\nin use is left out.\n", fabs(age),
+				age > 0 ? "older" : "newer");
+		else if (metric(cur, "allocator.stats_age_seconds", &age))
 			fprintf(out, "\nThe allocator's figures were read %.1f s before the snapshot "
 				"(the shim reads them\nat its next sampled allocation when a "
 				"snapshot is taken, and at exit).\n", age);
-		if (metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
+		if (!stale(cur, &age) && metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
 			fprintf(out, "\nRSS minus heap in use is memory the process holds but the "
 				"program does not use\n(allocator caches and fragmentation, "
 				"stacks, code, other mappings).\n");
 	}
+	if (base && ht_snapshot_live_objects(base) < 0) {
+		fprintf(out, "\n");
+		ht_stats_negative_note(out, "base: ", base);
+	}
+	if (ht_snapshot_live_objects(cur) < 0) {
+		fprintf(out, "\n");
+		ht_stats_negative_note(out, base ? "current: " : "", cur);
+	}
 	fprintf(out, "\nMetrics:\n");
-	for (i = 0; i < cur->nmetrics; i++)
-		fprintf(out, "  %s %.17g\n", cur->metrics[i].name, cur->metrics[i].value);
+	for (i = 0; i < cur->nmetrics; i++) {
+		double v = cur->metrics[i].value;
+
+		if (!strcmp(cur->metrics[i].name, "heap.live_objects"))
+			v = (double)ht_snapshot_live_objects(cur); /* see counts() */
+		fprintf(out, "  %s %.17g\n", cur->metrics[i].name, v);
+	}
 	return ferror(out) ? -1 : 0;
 }

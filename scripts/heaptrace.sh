@@ -13,6 +13,7 @@ Runs PROG traced; writes its heap profile at exit.
   -d, --depth N      stack frames recorded at most (default 64, at most 256)
   --no-children      trace PROG only, not the programs it runs
   -q, --quiet        print only the snapshot's path, no summary
+  --version          print the version
 USAGE
 }
 
@@ -35,6 +36,7 @@ output= rate= depth= quiet= only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-h|--help) usage; exit 0 ;;
+	--version) echo "heaptrace @HT_VERSION@"; exit 0 ;;
 	-o|--output) [ $# -ge 2 ] || die "option '$1' needs a file name"; output=$2; shift 2 ;;
 	--output=*) output=${1#*=}; shift ;;
 	-r|--rate) [ $# -ge 2 ] || die "option '$1' needs a number"; rate=$2; shift 2 ;;

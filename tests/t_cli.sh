@@ -48,6 +48,7 @@ golden report_collapsed.txt "$report" --format collapsed cur.heap
 golden report_collapsed_files.txt "$report" --format=collapsed --files cur.heap
 golden report_final.txt "$report" final.heap
 golden diff_top.txt "$hdiff" base.heap cur.heap
+golden diff_verbose.txt "$hdiff" --verbose base.heap cur.heap
 golden diff_objects.txt "$hdiff" --inuse_objects --top 0 base.heap cur.heap
 golden diff_collapsed.txt "$hdiff" --format collapsed base.heap cur.heap
 golden report_tree.txt "$report" --tree --top 4 cur.heap

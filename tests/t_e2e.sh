@@ -16,7 +16,7 @@ is "$(value exact.heap site_c inuse_objects)" 0 "rate 1: site_c keeps nothing"
 is "$(value exact.heap site_c alloc_objects)" 2000 "rate 1: site_c allocated exactly 2000 objects"
 is "$(value exact.heap site_c alloc_space)" 128000 "rate 1: site_c allocated exactly 128000 bytes"
 no_warning exact.heap "rate 1: nothing was dropped"
-grep -q 'Calls: .*allocs' exact.heap.txt
+"$report" --verbose exact.heap | grep -q 'Calls: .*allocs'
 check $? "the report shows exact call totals"
 # whole stacks, root to leaf: _start ... main -> work -> site
 whole exact.heap inuse_space "$root;main;work;site_a" 200000 "rate 1: site_a's whole stack, _start to site_a"
@@ -74,7 +74,7 @@ done
 # buffer of stdio. A realloc that fails leaves the block as it was.
 for r in 1 524288 1099511627776; do
 	traced HEAPTRACE_RATE=$r HEAPTRACE_OUTPUT=edges$r.heap -- "$progs/regrow" edges 1000 >edges$r.out
-	is "$(cat edges$r.out):$("$report" edges$r.heap | sed -n 's/^Calls: \(.*\), [^,]* requested (exact)$/\1/p')" \
+	is "$(cat edges$r.out):$("$report" --verbose edges$r.heap | sed -n 's/^Calls: \(.*\), [^,]* requested (exact)$/\1/p')" \
 		"edges 1000, 0 wrong:3001 allocs, 3000 frees, 1 live, 2000 reallocs" \
 		"rate $r: realloc's edges, each call counted exactly"
 done
@@ -107,7 +107,7 @@ is "$word" ready "grow started"
 "$dump" "$pid" >dump1.out 2>dump1.err
 check $? "heaptrace-dump of a running process"
 base=$(cat dump1.out)
-is "$base" "heaptrace.grow.$pid.1.heap" "the first dump's default name"
+is "$base" "heaptrace.grow.$pid.0001.heap" "the first dump's default name"
 echo "grow 500" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
 echo "churn 300" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
 "$dump" -o current.heap "$pid" >/dev/null

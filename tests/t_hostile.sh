@@ -56,7 +56,7 @@ for how in exec spawn vfork; do
 	is "$(ls "$how".*.heap 2>/dev/null | wc -l)" 2 "$how: a snapshot for the parent and one for the child"
 	kept=
 	for f in "$how".*.heap; do
-		"$report" "$f" >"$f.txt" 2>&1 || fail "$how: $f is valid"
+		"$report" --verbose "$f" >"$f.txt" 2>&1 || fail "$how: $f is valid"
 		grep -q '^Command: .* child$' "$f.txt" && kept=$(value "$f" child_site inuse_objects)
 	done
 	is "$kept" 50 "$how: rate 1: the child's snapshot keeps exactly 50 objects in child_site"

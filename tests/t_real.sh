@@ -13,7 +13,7 @@ py=/usr/bin/python3 # not a pyenv shim from PATH
 # calls FILE WHAT: the exact count WHAT (allocs, frees, live) of the
 # report's Calls line
 calls() {
-	sed -n "s/^Calls:.*[^0-9]\([0-9][0-9]*\) $2,.*/\1/p" "$1.txt" | head -1
+	"$report" --verbose "$1" 2>/dev/null | sed -n "s/^Calls:.*[^0-9]\([0-9][0-9]*\) $2,.*/\1/p" | head -1
 }
 
 # total FILE INDEX: the sum over all stacks of sample index INDEX

@@ -23,7 +23,7 @@ check $? "the snapshot names redis's allocator wrapper (zmalloc)"
 redis-cli -p "$port" shutdown nosave >/dev/null 2>&1
 wait "$rpid"
 is "$?" 0 "redis-server exits 0 after shutdown"
-"$report" redis.heap >final.txt 2>&1
+"$report" --verbose redis.heap >final.txt 2>&1
 check $? "a valid final snapshot"
 grep -q 'State: final (the program exited)' final.txt
 check $? "marked final, not cut short"

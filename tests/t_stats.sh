@@ -73,8 +73,8 @@ coproc G { HEAPTRACE_INTERVAL=0.5 HEAPTRACE_PEAK=10 HEAPTRACE_SIGNAL=USR2 HEAPTR
 	HEAPTRACE_OUTPUT=$work/t.heap LD_PRELOAD="$lib" "$progs/grow"; }
 read -r -t 10 _ pid <&"${G[0]}"
 echo "grow 3000" >&"${G[1]}"; read -r -t 10 _ _ <&"${G[0]}"
-for _ in $(seq 50); do [ -f t.peak.heap ] && [ -f t.1.heap ] && break; sleep 0.1; done
-check "$([ -f t.1.heap ]; echo $?)" "HEAPTRACE_INTERVAL writes numbered snapshots (t.1.heap)"
+for _ in $(seq 50); do [ -f t.peak.heap ] && [ -f t.0001.heap ] && break; sleep 0.1; done
+check "$([ -f t.0001.heap ]; echo $?)" "HEAPTRACE_INTERVAL writes numbered snapshots (t.0001.heap)"
 check "$([ -f t.peak.heap ]; echo $?)" "HEAPTRACE_PEAK writes a peak snapshot (t.peak.heap)"
 "$dump" --list >list.txt 2>&1
 grep -Eq "^ *$pid .*progs/grow\$" list.txt

@@ -40,6 +40,51 @@ static struct ht_snapshot *fill(struct ht_profile *p)
 	return s;
 }
 
+/* The peak profile: the in-use counters of each stack when the total was
+ * highest, however briefly, whatever came after. */
+static void test_peak(void)
+{
+	struct ht_profile *p = ht_profile_new(1);
+	const uint64_t a[] = { 0x1010 }, b[] = { 0x1040 }, c[] = { 0x1050 };
+	const struct ht_stack *k;
+	struct ht_snapshot *s;
+
+	ht_profile_module(p, "/lib/one.so", 11, 0x1000, 0x2000, 0x1000, NULL, 0);
+	ht_profile_alloc(p, 0x100, 1000, a, 1);   /* 1000 */
+	ht_profile_alloc(p, 0x200, 500, b, 1);    /* 1500 */
+	ht_profile_release(p, 0x100);             /* 500 */
+	ht_profile_alloc(p, 0x300, 4000, a, 1);   /* 4500: the peak */
+	ht_profile_alloc(p, 0x400, 100, b, 1);    /* 4600: no, this one */
+	ht_profile_release(p, 0x300);             /* 600 */
+	ht_profile_release(p, 0x200);             /* 100 */
+	ht_profile_alloc(p, 0x500, 3000, c, 1);   /* 3100: a stack born after the peak */
+	ht_profile_alloc(p, 0x600, 1000, a, 1);   /* 4100: high, not the highest */
+	ht_profile_release(p, 0x600);
+	is_int((long long)ht_profile_peak(p), 4600, "the peak: 4600 bytes in use, however briefly");
+	is_int((long long)ht_profile_inuse(p), 3100, "in use now: 3100");
+	s = fill(p);
+	k = stack_at(s, 0x1010);
+	ok(k && k->peak_space == 4000 && k->peak_objects == 1 && k->peak_samples == 1 &&
+	   k->inuse_space == 0, "stack a: 4000 bytes at the peak, nothing now");
+	k = stack_at(s, 0x1040);
+	ok(k && k->peak_space == 600 && k->peak_objects == 2 && k->inuse_space == 100,
+	   "stack b: 600 bytes in 2 objects at the peak, 100 now");
+	k = stack_at(s, 0x1050);
+	ok(k && k->peak_space == 0 && k->inuse_space == 3000,
+	   "stack c, born after the peak: nothing at the peak");
+	ht_snapshot_free(s);
+	/* a higher peak, reached and still standing when the snapshot is taken */
+	ht_profile_alloc(p, 0x700, 5000, b, 1);   /* 8100 */
+	s = fill(p);
+	k = stack_at(s, 0x1040);
+	ok(k && k->peak_space == 5100, "a new peak still standing is the peak (stack b 5100)");
+	k = stack_at(s, 0x1010);
+	ok(k && k->peak_space == 0, "and stack a has nothing at it");
+	is_int((long long)ht_profile_peak(p), 8100, "the peak is now 8100");
+	ht_snapshot_free(s);
+	ht_profile_free(p);
+}
+
 int main(void)
 {
 	struct ht_profile *p = ht_profile_new(1);
@@ -108,5 +153,6 @@ int main(void)
 	}
 	ht_snapshot_free(s);
 	ht_profile_free(p);
+	test_peak();
 	return done_testing();
 }

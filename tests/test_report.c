@@ -284,6 +284,28 @@ static void test_top(const struct ht_snapshot *cur)
 	ht_report_opts_init(&o);
 	o.cur_label = "cur.heap";
 	check(NULL, cur, &o, 1,
+	      "File: cur.heap (demo, pid 4242), snapshot 2, taken 2023-11-14 22:13:40 UTC, 20.0s after start, running\n"
+	      "Memory: RSS 8.00MB (peak 9.00MB), heap in use 6.00MB (glibc), RSS minus heap 2.00MB (--stats for more)\n"
+	      "Type: inuse_space; one sample per 512.00kB allocated (estimates)\n"
+	      "Total: 1.88MB ±4.2MB (95% interval 193.13kB to 6.08MB)\n"
+	      "Detection limit: a stack holding less than 1.50MB has a 5% chance or more of no sample, and is then not listed\n"
+	      "Showing nodes accounting for 1.88MB, 100% of 1.88MB total\n"
+	      "±95%: 95% interval of the sampling error (the larger side of it)\n"
+	      "    flat   ±95%  flat%   sum%      cum   ±95%   cum%\n"
+	      "  1.00MB ±3.0MB 53.35% 53.35%   1.00MB ±3.0MB 53.35%  xmalloc util.c:12\n"
+	      "640.00kB ±2.7MB 33.21% 86.56% 640.00kB ±2.7MB 33.21%  make_node tree.c:10\n"
+	      "256.00kB ±2.1MB 13.29% 99.85% 258.00kB ±2.9MB 13.39%  Cache::put(int) cache.cc:88\n"
+	      "  2.00kB ±2.5MB   0.1% 99.95%   2.00kB ±2.5MB   0.1%  libc.so.6+0x41999\n"
+	      "   1000B ±2.5MB 0.051%   100%    1000B ±2.5MB 0.051%  0x7fffdeadbeef\n"
+	      "       0     ±0     0%   100%   1.88MB ±4.2MB   100%  main main.c:20\n"
+	      "       0     ±0     0%   100%   1.00MB ±2.3MB 53.14%  parse_config config.c:42\n"
+	      "       0     ±0     0%   100% 640.00kB ±2.7MB 33.21%  walk tree.c:30\n"
+	      "       0     ±0     0%   100%   4.00kB ±2.5MB  0.21%  parse_config config.c:50\n"
+	      "       0     ±0     0%   100%   4.00kB ±2.5MB  0.21%  strdup_or_die util.c:7\n",
+	      "top: header, flat/cum with recursion (walk) and an inlined location");
+
+	o.verbose = 1;
+	check(NULL, cur, &o, 1,
 	      "File: cur.heap\n"
 	      "Exe: /usr/bin/demo\n"
 	      "Command: demo --serve\n"
@@ -309,7 +331,8 @@ static void test_top(const struct ht_snapshot *cur)
 	      "       0     ±0     0%   100% 640.00kB ±2.7MB 33.21%  walk tree.c:30\n"
 	      "       0     ±0     0%   100%   4.00kB ±2.5MB  0.21%  parse_config config.c:50\n"
 	      "       0     ±0     0%   100%   4.00kB ±2.5MB  0.21%  strdup_or_die util.c:7\n",
-	      "top: header, flat/cum with recursion (walk) and an inlined location");
+	      "top --verbose: the whole provenance in the header");
+	o.verbose = 0;
 
 	o.top = 3;
 	check(NULL, cur, &o, 0,
@@ -332,7 +355,7 @@ static void test_indexes(const struct ht_snapshot *cur)
 	o.top = 4;
 	o.index = HT_INUSE_OBJECTS;
 	out = run(NULL, cur, &o);
-	ok(strstr(out, "\nType: inuse_objects\n") != NULL, "inuse_objects: Type line");
+	ok(strstr(out, "\nType: inuse_objects; ") != NULL, "inuse_objects: Type line");
 	is_text(table(out),
 		"Showing nodes accounting for 28, 96.55% of 29 total\n"
 		"Dropped 6 nodes; showing top 4 out of 10\n"
@@ -409,25 +432,10 @@ static void test_diff(const struct ht_snapshot *base, const struct ht_snapshot *
 	o.base_label = "base.heap";
 	o.cur_label = "cur.heap";
 	check(base, cur, &o, 1,
-	      "Base: base.heap\n"
-	      "  Exe: /usr/bin/demo\n"
-	      "  Command: demo --serve\n"
-	      "  PID: 4242\n"
-	      "  Snapshot: 1, taken 2023-11-14 22:13:30 UTC, 10.0s after start\n"
-	      "  State: running\n"
-	      "  Sampling: one sample per 512.00kB allocated on average (figures are estimates)\n"
-	      "  Calls: 500 allocs, 200 frees, 300 live, 10 reallocs, 2.86MB requested (exact)\n"
+	      "Base: base.heap (demo, pid 4242), snapshot 1, taken 2023-11-14 22:13:30 UTC, 10.0s after start, running\n"
 	      "  warning: 3 sampled events were dropped; figures are low\n"
-	      "Current: cur.heap\n"
-	      "  Exe: /usr/bin/demo\n"
-	      "  Command: demo --serve\n"
-	      "  PID: 4242\n"
-	      "  Snapshot: 2, taken 2023-11-14 22:13:40 UTC, 20.0s after start\n"
-	      "  State: running\n"
-	      "  Sampling: one sample per 512.00kB allocated on average (figures are estimates)\n"
-	      "  Calls: 1000 allocs, 600 frees, 400 live, 50 reallocs, 4.77MB requested (exact)\n"
-	      "  Memory: RSS 8.00MB (peak 9.00MB), heap in use 6.00MB (glibc), RSS minus heap 2.00MB (--stats for more)\n"
-	      "Type: inuse_space, current minus base\n"
+	      "Current: cur.heap (demo, pid 4242), snapshot 2, taken 2023-11-14 22:13:40 UTC, 20.0s after start, running\n"
+	      "Type: inuse_space, current minus base; one sample per 512.00kB allocated (estimates)\n"
 	      "Total: base 1.94MB, current 1.88MB, change -61.02kB ±5.8MB (within sampling noise)\n"
 	      "Detection limit: a stack holding less than 1.50MB has a 5% chance or more of no sample, and is then not listed\n"
 	      "Showing nodes accounting for -61.02kB, -5.59% of 1.07MB total\n"
@@ -443,6 +451,20 @@ static void test_diff(const struct ht_snapshot *base, const struct ht_snapshot *
 	      "        0      ±0      0%  -5.59%  -61.02kB~ ±5.8MB  -5.59%  main main.c:20\n"
 	      "        0  ±2.9MB      0%  -5.59%   +2.00kB~ ±3.7MB   0.18%  Cache::put(int) cache.cc:88\n",
 	      "diff: grew, shrank, only in base, same names at other addresses");
+
+	o.verbose = 1;
+	{
+		char *out = run(base, cur, &o);
+
+		ok(strstr(out, "Base: base.heap\n  Exe: /usr/bin/demo\n  Command: demo --serve\n"
+			       "  PID: 4242\n") &&
+		   strstr(out, "\n  Calls: 1000 allocs, 600 frees, 400 live, 50 reallocs, "
+			       "4.77MB requested (exact)\n") &&
+		   strstr(out, "\nType: inuse_space, current minus base\n"),
+		   "diff --verbose: each snapshot's whole provenance");
+		free(out);
+	}
+	o.verbose = 0;
 
 	o.format = HT_FORMAT_COLLAPSED;
 	check(base, cur, &o, 1,
@@ -659,19 +681,13 @@ static void test_final(void)
 
 	ht_report_opts_init(&o);
 	check(NULL, s, &o, 1,
-	      "Exe: /usr/bin/demo\n"
-	      "Command: demo --serve\n"
-	      "PID: 4242\n"
-	      "Snapshot: final, taken 2023-11-14 22:13:23 UTC, 3.0s after start\n"
-	      "State: cut short (the program ended without a clean exit)\n"
-	      "Sampling: every allocation (figures are exact)\n"
-	      "Calls: 10 allocs, 4 frees, 6 live, 0 reallocs, 4.00kB requested (exact)\n"
+	      "File: - (demo, pid 4242), final snapshot, taken 2023-11-14 22:13:23 UTC, 3.0s after start, cut short (no clean exit)\n"
 	      "warning: 1 sampled events were dropped; figures are low\n"
 	      "warning: 2 frees of sampled blocks were dropped; in-use figures are high\n"
 	      "warning: 4 sampled allocations went unrecorded (sample arena full); figures are low\n"
 	      "warning: 3 module or control events were dropped; some frames may be unnamed\n"
 	      "warning: 5 events did not match a live block; figures may be off\n"
-	      "Type: inuse_space\n"
+	      "Type: inuse_space; every allocation recorded (exact)\n"
 	      "Showing nodes accounting for 2.93kB, 100% of 2.93kB total\n"
 	      "  flat flat% sum%    cum cum%\n"
 	      "2.93kB  100% 100% 2.93kB 100%  demo+0x402345\n"
@@ -767,6 +783,24 @@ static void test_args(void)
 	       "args: --series of three files");
 	ok(o.series && o.nfiles == 3 && strcmp(f[2], "c") == 0 && o.format == HT_FORMAT_SVG,
 	   "args: series files and format");
+
+	/* pprof's spellings */
+	is_int(parse(&o, 1, f, "-sample_index=alloc_objects", "-nodecount", "4", "-functions",
+		     "-focus=a", "-top", "x", NULL), 0, "args: pprof's single-dash flags");
+	ok(o.index == HT_ALLOC_OBJECTS && o.top == 4 && o.format == HT_FORMAT_TEXT &&
+	   o.naming.granularity == HT_GRAN_FUNCTIONS && strcmp(o.focus, "a") == 0,
+	   "args: their values");
+	is_int(parse(&o, 2, f, "-base", "a", "b", NULL), 0, "args: -base BASE CURRENT");
+	ok(strcmp(o.base_label, "a") == 0 && strcmp(o.cur_label, "b") == 0 &&
+	   strcmp(f[0], "a") == 0 && strcmp(f[1], "b") == 0, "args: -base is the base");
+	is_int(parse(&o, 2, f, "b", "--diff_base=a", NULL), 0, "args: --diff_base=BASE after CURRENT");
+	ok(strcmp(o.base_label, "a") == 0 && strcmp(o.cur_label, "b") == 0, "args: the base first");
+	is_int(parse(&o, 1, f, "--version", "x", NULL), 2, "args: --version");
+	is_int(parse(&o, 1, f, "--verbose", "x", NULL), 0, "args: --verbose");
+	ok(o.verbose, "args: verbose set");
+	is_int(parse(&o, 1, f, "-png", "x", NULL), -1, "args: pprof's -png is not heaptrace's");
+	is_int(parse(&o, 1, f, "-base", "a", "b", NULL), -1, "args: -base in heaptrace-report");
+	is_int(parse(&o, 2, f, "-base", "a", "b", "c", NULL), -1, "args: -base and two more files");
 }
 
 static void test_write_error(const struct ht_snapshot *cur)

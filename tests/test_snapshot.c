@@ -41,6 +41,7 @@ static struct ht_snapshot *build_full(void)
 	s->rate = 524288;
 	s->max_depth = 64;
 	s->seq = 3;
+	s->peak_time_ns = 1700000001500000000ll;
 	s->counts = (struct ht_counts){ 1000001, 999000, 77, 123456789012ULL };
 	s->drops = (struct ht_drops){ 1, 2, 3, 4, 5 };
 
@@ -98,6 +99,9 @@ static struct ht_snapshot *build_full(void)
 	st.alloc_samples = 9;
 	st.err = (struct ht_stack_error){ { 1.5e12, 3.5, 7e12, 12.25 }, 511.5, 1048064.25, 24,
 					  1 << 20, 600000, 0.125, 0.0625 };
+	st.peak_objects = 4.5;
+	st.peak_space = 2097152.25;
+	st.peak_samples = 3;
 	ht_snapshot_add_stack(s, &st);
 	st.first_frame = ht_snapshot_add_frames(s, frames1, 3);
 	st.nframes = 3;
@@ -107,6 +111,9 @@ static struct ht_snapshot *build_full(void)
 	st.alloc_space = 1.0 / 3.0;
 	st.inuse_samples = 0;
 	st.alloc_samples = UINT64_MAX;
+	st.peak_objects = 1;
+	st.peak_space = 1.0 / 3.0;
+	st.peak_samples = 1;
 	ht_snapshot_add_stack(s, &st);
 	memset(&st, 0, sizeof(st));
 	s->stack_error = 1;
@@ -188,10 +195,14 @@ static int compare(const struct ht_snapshot *a, const struct ht_snapshot *b)
 		   same_double(x->alloc_objects, y->alloc_objects) &&
 		   same_double(x->alloc_space, y->alloc_space) &&
 		   x->inuse_samples == y->inuse_samples &&
-		   x->alloc_samples == y->alloc_samples, "stack %zu", i);
+		   x->alloc_samples == y->alloc_samples &&
+		   same_double(x->peak_objects, y->peak_objects) &&
+		   same_double(x->peak_space, y->peak_space) &&
+		   x->peak_samples == y->peak_samples, "stack %zu", i);
 		ok(memcmp(&x->err, &y->err, sizeof(x->err)) == 0, "stack %zu: its error sums", i);
 	}
 	is_int(b->stack_error, a->stack_error, "stack error section present as written");
+	is_int(b->peak_time_ns, a->peak_time_ns, "peak_time_ns");
 	return tap_failed - before;
 }
 
@@ -272,7 +283,7 @@ static void b_section(struct body *b, uint32_t tag, uint64_t len)
 }
 
 enum { T_STRINGS = 1, T_META, T_COUNTS, T_DROPS, T_METRICS, T_MODULES,
-       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR, T_NOTE };
+       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR, T_NOTE, T_PEAK };
 
 /* Strings "" and "x", and a meta section naming them. */
 static void b_minimal(struct body *b)
@@ -458,6 +469,40 @@ static void test_hand_bodies(void)
 	b_f64(&b, 0);
 	expect_body_error(&b, "corrupt snapshot: stack 0 error of inuse_space is -1",
 			  "a negative variance");
+	/* the peak section (tag 14): a time, then one record per stack */
+	b_shape(&b, &good);
+	b_section(&b, T_PEAK, 8 + 8 + 24);
+	b_u64(&b, 1700000000000000000ull);
+	b_u64(&b, 1);
+	b_f64(&b, 2);
+	b_f64(&b, 32);
+	b_u64(&b, 2);
+	if (!ok(decode_body(&b, err, &s) == 0 && s && s->peak_time_ns == 1700000000000000000ll &&
+		s->stacks[0].peak_space == 32 && s->stacks[0].peak_objects == 2 &&
+		s->stacks[0].peak_samples == 2, "a peak section decodes"))
+		printf("#   %s\n", err);
+	ht_snapshot_free(s);
+	free(b.p);
+	memset(&b, 0, sizeof(b));
+	b_shape(&b, &good);
+	b_section(&b, T_PEAK, 8 + 8 + 48);
+	b_u64(&b, 1700000000000000000ull);
+	b_u64(&b, 2);
+	for (int i = 0; i < 6; i++)
+		b_u64(&b, 0);
+	expect_body_error(&b, "corrupt snapshot: peak section holds", "a peak record for a stack that is not there");
+	b_shape(&b, &good);
+	b_section(&b, T_PEAK, 8 + 8 + 24);
+	b_u64(&b, 1);
+	b_u64(&b, 1);
+	b_f64(&b, 1);
+	b_f64(&b, -32);
+	b_u64(&b, 1);
+	expect_body_error(&b, "corrupt snapshot: stack 0 peak_space is -32", "a negative peak counter");
+	b_shape(&b, &good);
+	b_section(&b, T_PEAK, 7);
+	b_bytes(&b, "1234567", 7);
+	expect_body_error(&b, "corrupt snapshot: peak section is 7 bytes", "a peak section cut short");
 
 	sh = good; sh.fr = 900;
 	test_shape(sh, "corrupt snapshot: frame 0 names location 900 of 1", "frame naming a missing location");
@@ -1039,6 +1084,33 @@ int main(void)
 	free(img2);
 	ht_snapshot_free(back);
 	ht_snapshot_free(e);
+
+	/* A snapshot without a peak profile writes no peak section, and a
+	 * peak section must have a record for every stack. */
+	{
+		struct ht_snapshot *np = build_full();
+		void *i1 = NULL, *i2 = NULL;
+		size_t l1 = 0, l2 = 0;
+
+		np->peak_time_ns = 0;
+		ok(ht_snapshot_encode(np, &i1, &l1, err, ERRLEN) == 0 &&
+		   ht_snapshot_decode(i1, l1, &back, err, ERRLEN) == 0 && back &&
+		   back->peak_time_ns == 0 && back->stacks[0].peak_space == 0,
+		   "no peak profile: none decoded, the peak counters zero");
+		ht_snapshot_free(back);
+		back = NULL;
+		free(i1);
+		i1 = NULL;
+		np->peak_time_ns = 5;
+		ok(ht_snapshot_encode(np, &i2, &l2, err, ERRLEN) == 0 && l2 > l1,
+		   "with a peak profile: a longer file");
+		np->stacks[1].peak_space = -1;
+		ok(ht_snapshot_encode(np, &i1, &l1, err, ERRLEN) != 0 && strstr(err, "peak_space"),
+		   "a negative peak counter is refused: %s", err);
+		free(i1);
+		free(i2);
+		ht_snapshot_free(np);
+	}
 
 	test_bad_files(img, len);
 	test_hand_bodies();
