@@ -143,7 +143,8 @@ num_the_default() { grep -o '[0-9][0-9]*[a-z ]*, the default' | head -1 | grep -
 pow2_mib() { # BYTES: the largest power of two MiB not above BYTES, in MiB
 	awk -v b="$1" 'BEGIN { m = 1; while (m * 2 * 1048576 <= b) m *= 2; print m }'
 }
-sampled_rate() { "$report" --format heap_v2 "$1" 2>/dev/null | head -1 | sed -n 's/.*heap_v2\/\([0-9]*\).*/\1/p'; }
+sampled_rate() { "$report" --format json "$1" 2>/dev/null |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["snapshots"][0]["rate"])' 2>/dev/null; }
 
 # HEAPTRACE_RATE: the rate of a snapshot taken without the variable
 d=$(doc libheaptrace.7 HEAPTRACE_RATE | num_after_default)

@@ -73,12 +73,12 @@ is "$(cat py.rc) $(cat py.out) $(wc -c <py.err)" "0 1000 0" "python3: traced, no
 # shellcheck disable=SC2016
 launch lchain sh -c 'exec python3 -c "import os, signal; x = [str(i) for i in range(200000)]; os.kill(os.getpid(), signal.SIGSEGV)"'
 is "$(cat lchain.rc)" 139 "launcher, sh exec'ing python3 that dies of SIGSEGV: the launcher dies of it too"
-has lchain.err '^Exe: .*/python3[.0-9]*$' "launcher, sh exec'ing python3 that crashes: the summary is python3's"
+has lchain.err '^File: .* [(]python3[.0-9]*, pid [0-9]*[)], ' "launcher, sh exec'ing python3 that crashes: the summary is python3's"
 has lchain.err '^heaptrace: snapshot written to .*heaptrace\.python3[.0-9]*\.[0-9]*\.heap$' \
 	"launcher, sh exec'ing python3 that crashes: the snapshot named is python3's"
 launch lchain2 sh -c "exec '$progs/churn' crash"
 is "$(cat lchain2.rc) $(cat lchain2.out)" "139 churned" "launcher, sh exec'ing churn that crashes: status 139"
-has lchain2.err "^Exe: $progs/churn\$" "launcher, sh exec'ing churn that crashes: the summary is churn's"
+has lchain2.err "^File: .* [(]churn, pid [0-9]*[)], " "launcher, sh exec'ing churn that crashes: the summary is churn's"
 
 # --- item: names with spaces and newlines ---------------------------------------
 rm -rf lspace && mkdir -p "lspace/sp ace"

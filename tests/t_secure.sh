@@ -243,6 +243,6 @@ run dp env HEAPTRACE_DEBUGINFO_PATH="rel/debug::/usr/lib/debug/:x" HEAPTRACE_OUT
 is "$(cat dp.err)" "heaptrace: ignoring 'rel/debug' in HEAPTRACE_DEBUGINFO_PATH: not an absolute directory
 heaptrace: ignoring 'x' in HEAPTRACE_DEBUGINFO_PATH: not an absolute directory" \
 	"HEAPTRACE_DEBUGINFO_PATH: each relative entry ignored, said once"
-valid iv.1.heap "HEAPTRACE_INTERVAL=.5: a numbered snapshot"
+valid iv.0001.heap "HEAPTRACE_INTERVAL=.5: a numbered snapshot"
 
 done_testing
