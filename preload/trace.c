@@ -47,7 +47,13 @@ enum { TR_OFF, TR_STARTING, TR_ON };
 static int resolve_state;          /* ST_* */
 static int tracing;                /* TR_*: may events be written? */
 static struct ht_shm *shm;
-static char *ring;
+/* The layout of the shared memory as this process made it. The collector,
+ * and whoever may write to the collector's memory, can change the shared
+ * header: no index or size is ever read back from it. */
+static struct ht_ring ring;        /* the ring's place and size */
+static struct ht_slot *slots;      /* the per-thread counters */
+static uint32_t slot_count;
+static size_t shm_size;            /* the whole mapping */
 static uint64_t rate = 524288;
 static int depth = 64;
 static uintptr_t self_lo, self_hi; /* the shim's own code: frames to skip */
@@ -174,8 +180,10 @@ static void retire_slot(void *arg)
 
 static struct ht_slot *claim_slot(void)
 {
-	struct ht_slot *slots = (struct ht_slot *)((char *)shm + shm->slots_offset);
 	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
+
+	if (n > slot_count)
+		n = slot_count;
 
 	for (i = 0; i < n; i++) {
 		uint32_t zero = 0;
@@ -186,7 +194,7 @@ static struct ht_slot *claim_slot(void)
 			return &slots[i];
 	}
 	i = __atomic_fetch_add(&shm->next_slot, 1, __ATOMIC_ACQ_REL);
-	if (i >= shm->nslots) {
+	if (i >= slot_count) {
 		__atomic_fetch_sub(&shm->next_slot, 1, __ATOMIC_ACQ_REL);
 		return NULL;
 	}
@@ -207,7 +215,7 @@ void ht_thread_attach(struct ht_tls *t)
 		if (!s) {
 			/* more live threads than slots: count into the last
 			 * one shared, still exact enough, rarely hit */
-			s = (struct ht_slot *)((char *)shm + shm->slots_offset) + shm->nslots - 1;
+			s = &slots[slot_count - 1];
 		}
 		t->slot = s;
 		t->attached = 1;
@@ -289,7 +297,7 @@ static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
 	struct ht_rec *r;
 	int waits = 0;
 
-	while (!(r = ht_ring_reserve(shm, ring, len, pos))) {
+	while (!(r = ht_ring_reserve(&ring, len, pos))) {
 		struct timespec ts = { 0, 200000 };
 
 		if (__atomic_load_n(&stalled, __ATOMIC_RELAXED) ||
@@ -316,7 +324,7 @@ static void ring_commit(struct ht_rec *r, uint64_t pos, uint32_t len, int kind, 
 	ht_ring_commit(r, pos, len, kind, nframes);
 	if (__atomic_load_n(&shm->sleeping, __ATOMIC_RELAXED) &&
 	    (kind == HT_EV_EXIT ||
-	     pos + len - __atomic_load_n(&shm->tail, __ATOMIC_RELAXED) > shm->ring_size / 4))
+	     pos + len - __atomic_load_n(&shm->tail, __ATOMIC_RELAXED) > ring.size / 4))
 		kick_collector();
 }
 
@@ -1509,7 +1517,11 @@ static int start_collector(int memfd, int pipe_rd)
 {
 	enum { STACK = 64 << 10 };
 	char path[HT_PATH_MAX], buf[64];
-	char *argv[4];
+	char *argv[6];
+	/* the process and the output path go by the command line too: the
+	 * program can change the shared header before the collector has read
+	 * it (it may drop privileges first), but not the collector's argv */
+	char pid_arg[32], out_arg[HT_PATH_MAX + 16];
 	struct spawn sp;
 	sigset_t all, old;
 	char *stacks;
@@ -1541,7 +1553,11 @@ static int start_collector(int memfd, int pipe_rd)
 	argv[0] = path;
 	argv[1] = "--shm-fd=3";
 	argv[2] = "--alive-fd=4";
-	argv[3] = NULL;
+	snprintf(pid_arg, sizeof(pid_arg), "--pid=%lld", (long long)shm->pid);
+	snprintf(out_arg, sizeof(out_arg), "--output=%s", shm->output);
+	argv[3] = pid_arg;
+	argv[4] = out_arg;
+	argv[5] = NULL;
 	sp.path = path;
 	sp.argv = argv;
 	sp.memfd = memfd;
@@ -1658,7 +1674,7 @@ static void after_fork_child(void)
 		close(alive_fd);
 	alive_fd = -1;
 	if (shm)
-		munmap(shm, shm->size);
+		munmap(shm, shm_size);
 	shm = NULL;
 	ht_tls.slot = &null_slot;
 	ht_tls.attached = 1;
@@ -1776,7 +1792,12 @@ static void setup(void)
 		say("output path too long; tracing is off");
 		goto fail;
 	}
-	ring = (char *)shm + shm->ring_offset;
+	ring.h = shm;
+	ring.data = (char *)shm + HT_SHM_HDR_SIZE + nslots * sizeof(struct ht_slot);
+	ring.size = ring_size;
+	slots = (struct ht_slot *)((char *)shm + HT_SHM_HDR_SIZE);
+	slot_count = (uint32_t)nslots;
+	shm_size = size;
 	/* counts made before now */
 	shm->retired[0] = early_slot.alloc_calls;
 	shm->retired[1] = early_slot.free_calls;
