@@ -41,7 +41,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot \
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
-	tests/progs/samesp tests/progs/shm_scribble tests/progs/shm_setuid
+	tests/progs/samesp tests/progs/shm_scribble tests/progs/shm_setuid tests/progs/shm_daemon
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 

@@ -58,6 +58,8 @@ static uint64_t rate = 524288;
 static int depth = 64;
 static uintptr_t self_lo, self_hi; /* the shim's own code: frames to skip */
 static int alive_fd = -1;          /* write end of the pipe the collector watches */
+static dev_t alive_dev;            /* ... and which file that is: the program may */
+static ino_t alive_ino;            /* close the number and open one of its own there */
 static pid_t collector_pid;
 static uint64_t dl_seen = UINT64_MAX; /* dlpi_adds + dlpi_subs when modules were last sent */
 static uint64_t dl_sent = UINT64_MAX; /* ... and once they are all in the ring */
@@ -1662,6 +1664,22 @@ static void setup_signal(void)
 		snap_sig = sig;
 }
 
+/* Is fd still the descriptor the shim made, with dev and ino (fstat) and
+ * close-on-exec? A program that closes every descriptor (daemons do) may
+ * get the number back for a file of its own, which the shim must neither
+ * close nor use. Async-signal-safe. */
+static int still_ours(int fd, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	int fl;
+
+	if (fd < 0)
+		return 0;
+	fl = fcntl(fd, F_GETFD);
+	return fl >= 0 && (fl & FD_CLOEXEC) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	       st.st_dev == dev && st.st_ino == ino;
+}
+
 static void after_fork_child(void)
 {
 	int was_on = __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) == TR_ON;
@@ -1670,9 +1688,9 @@ static void after_fork_child(void)
 	 * collector (a program it execs starts its own; with
 	 * HEAPTRACE_FOLLOW_FORK its first allocation starts one for it) */
 	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
-	if (alive_fd >= 0)
+	if (still_ours(alive_fd, alive_dev, alive_ino))
 		close(alive_fd);
-	alive_fd = -1;
+	alive_fd = -1; /* ours or not, forgotten */
 	if (shm)
 		munmap(shm, shm_size);
 	shm = NULL;
@@ -1816,6 +1834,14 @@ static void setup(void)
 	close(pfd[0]);
 	close(memfd);
 	alive_fd = pfd[1];
+	{
+		struct stat st;
+
+		if (fstat(alive_fd, &st) == 0) {
+			alive_dev = st.st_dev;
+			alive_ino = st.st_ino;
+		}
+	}
 
 	if (!hooks_set) {
 		ht_tls.self++;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Trust across the shared memory:
+# Trust across the shared memory, and descriptors that are not the shim's:
 # a program that scribbles over its own shared memory with heaptrace (the
 # shim and the collector must survive it, and the final snapshot must say
 # what was lost); a root program that drops to another user and then
 # writes a path into the shared memory (nothing may be written with more
-# privilege than it has now).
+# privilege than it has now); a daemon whose log takes the number of the
+# shim's pipe before it forks (the shim must not close it).
 . "$(dirname "$0")/lib.sh"
 ulimit -c 0
 unset HEAPTRACE_COLLECTOR HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_RING_MB \
@@ -35,6 +36,25 @@ else
 fi
 is "$(value "$work/s.heap" before_scribble inuse_space)" 1000000 "scribble: what was read before is kept"
 is "$(value "$work/s.heap" after_scribble inuse_space)" 2000000 "scribble: what came after is read"
+
+# ---- a daemon's log on the number of the shim's pipe ---------------------
+for follow in 0 1; do
+	rm -f log*
+	run daemon traced HEAPTRACE_FOLLOW_FORK=$follow HEAPTRACE_OUTPUT="$work/d.heap" -- \
+		"$progs/shm_daemon"
+	is "$(cat daemon.rc)" 0 "daemon (follow fork $follow): the program succeeds"
+	if grep -q 'logs ok' daemon.err && ! grep -q 'failed' daemon.err; then
+		pass "daemon (follow fork $follow): every log write in the forked child succeeds"
+	else
+		fail "daemon (follow fork $follow): every log write in the forked child succeeds"
+		note daemon.err
+	fi
+	bad=0
+	for f in log0 log1 log2 log3 log4 log5 log6 log7; do
+		[ "$(cat "$f" 2>/dev/null | tr '\n' ' ')" = "child parent " ] || bad=$((bad + 1))
+	done
+	is "$bad" 0 "daemon (follow fork $follow): each log holds the child's line, then the parent's"
+done
 
 # ---- privileges dropped after start --------------------------------------
 # As root only, in a private mount namespace and a pids cgroup that bounds
