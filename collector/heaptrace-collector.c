@@ -77,8 +77,8 @@ static int map_shm(int fd)
 	    f->slots_offset < HT_SHM_HDR_SIZE || f->slots_offset > f->ring_offset ||
 	    f->nslots > (f->ring_offset - f->slots_offset) / sizeof(struct ht_slot) ||
 	    f->max_depth > HT_MAX_DEPTH ||
-	    ht_ring_reader_init(&rd, h, (char *)h + f->ring_offset, f->ring_size,
-				__atomic_load_n(&h->tail, __ATOMIC_ACQUIRE)) != 0) {
+	    /* the ring starts at position 0 whatever the header says */
+	    ht_ring_reader_init(&rd, h, (char *)h + f->ring_offset, f->ring_size, 0) != 0) {
 		munmap(h, (size_t)st.st_size);
 		return ht_error("shared memory of an unknown layout (version %u)", f->version);
 	}
@@ -272,6 +272,40 @@ static gid_t fsgid_now(void)
 	return (gid_t)syscall(SYS_setfsgid, (gid_t)-1);
 }
 
+/* Reads the calling thread's ids into own_*. Returns 0, or -1 (errno). */
+static int read_own(void)
+{
+	int n = (int)syscall(SYS_getgroups, 0, NULL);
+
+	if (n < 0)
+		return -1;
+	free(own_groups);
+	own_groups = ht_xmalloc(((size_t)n + 1) * sizeof(gid_t));
+	own_ngroups = (int)syscall(SYS_getgroups, n, own_groups);
+	if (own_ngroups < 0)
+		own_ngroups = 0;
+	if (own_ngroups > 1)
+		qsort(own_groups, (size_t)own_ngroups, sizeof(gid_t), cmp_gid);
+	own_uid = fsuid_now();
+	own_gid = fsgid_now();
+	return 0;
+}
+
+/* The process's ids when it started us are ours: it executed us, so that
+ * a process that ends before its status is ever read still has them. */
+static void creds_at_start(void)
+{
+	if (read_own() != 0)
+		return;
+	proc_creds.uid = own_uid;
+	proc_creds.gid = own_gid;
+	proc_creds.ngroups = own_ngroups;
+	proc_creds.groups = ht_xmalloc(((size_t)own_ngroups + 1) * sizeof(gid_t));
+	memcpy(proc_creds.groups, own_groups, (size_t)own_ngroups * sizeof(gid_t));
+	proc_creds_ok = 1;
+	read_rss();
+}
+
 static void back_to_own(void)
 {
 	if (!switched)
@@ -291,23 +325,14 @@ static void back_to_own(void)
  * collector cannot write as the process. */
 static int as_process(const char *path)
 {
-	int n, same;
+	int same;
 
 	read_rss();
 	if (!proc_creds_ok)
 		return ht_error("not writing '%s': cannot read the ids of process %lld",
 				path, (long long)fixed.pid);
-	n = (int)syscall(SYS_getgroups, 0, NULL);
-	if (n < 0)
+	if (read_own() != 0)
 		return ht_error("not writing '%s': %s", path, strerror(errno));
-	free(own_groups);
-	own_groups = ht_xmalloc(((size_t)n + 1) * sizeof(gid_t));
-	own_ngroups = (int)syscall(SYS_getgroups, n, own_groups);
-	if (own_ngroups < 0)
-		own_ngroups = 0;
-	qsort(own_groups, (size_t)own_ngroups, sizeof(gid_t), cmp_gid);
-	own_uid = fsuid_now();
-	own_gid = fsgid_now();
 	same = own_ngroups == proc_creds.ngroups &&
 	       (!own_ngroups ||
 		!memcmp(own_groups, proc_creds.groups, (size_t)own_ngroups * sizeof(gid_t)));
@@ -913,6 +938,7 @@ int main(int argc, char **argv)
 	 * whatever the shared header says by now */
 	fixed.pid = pid_arg;
 	snprintf(fixed.output, sizeof(fixed.output), "%s", output_arg);
+	creds_at_start();
 	close(shm_fd);
 	fcntl(alive_fd, F_SETFD, FD_CLOEXEC);
 	prof = ht_profile_new(fixed.rate);
