@@ -1,7 +1,8 @@
 /* heaptrace-collector: started by the shim of one traced process, with the
- * shared memory on fd 3 and the read end of the process's liveness pipe on
- * fd 4. It drains the ring into the profile, answers heaptrace-dump on the
- * control socket, and writes the final snapshot when the process ends. */
+ * shared memory on fd 3, the read end of the process's liveness pipe on
+ * fd 4, and the process's id and output path on its command line. It
+ * drains the ring into the profile, answers heaptrace-dump on the control
+ * socket, and writes the final snapshot when the process ends. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
