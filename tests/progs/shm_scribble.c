@@ -3,8 +3,8 @@
  * collector) could. Usage:
  *   shm_scribble PATH   header and ring scribbled on; PATH is written into
  *                       the header's output field, which must be ignored
- * It keeps 1000 blocks of 1000 bytes in before_scribble, waits for the
- * collector to read them, scribbles, then
+ * It keeps 1000 blocks of 1000 bytes in before_scribble, waits (up to 10 s)
+ * for the collector to read them, scribbles, then
  * keeps 1000 blocks of 2000 bytes in after_scribble (on a thread of its
  * own too), prints "done" and exits normally. */
 #include <pthread.h>
@@ -61,12 +61,15 @@ int main(int argc, char **argv)
 	uint64_t size;
 
 	before_scribble();
-	usleep(300000); /* the collector reads those events, and the modules */
 	h = find_shm();
 	if (!h || h->magic != HT_SHM_MAGIC) {
 		printf("no heaptrace shared memory\n");
 		return 1;
 	}
+	/* the collector reads those events, and the modules, first */
+	for (int i = 0; i < 1000 && __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) !=
+					__atomic_load_n(&h->head, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
 	ring = (char *)h + h->ring_offset;
 	size = h->ring_size;
 	/* every record in the ring, read or not, becomes nonsense... */
