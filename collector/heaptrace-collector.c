@@ -134,7 +134,8 @@ static void apply(const struct ht_rec *r)
  * set, records reserved before the call but not yet complete are waited
  * for (briefly), so a snapshot includes every event that happened before
  * it was asked for. Damage in the ring is skipped and counted (see
- * ringread.h), and said once. Returns the number of records applied. */
+ * ringread.h), and said once; a record left incomplete (a thread killed
+ * while it wrote) is counted only. Returns the number of records applied. */
 static size_t drain(int wait_for)
 {
 	uint64_t stop = wait_for ? ht_ring_reader_pending(&rd) : 0, start = rd.tail;
@@ -461,7 +462,8 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	s->drops.alloc_events = __atomic_load_n(&shm->drop_alloc, __ATOMIC_RELAXED);
 	s->drops.free_events = __atomic_load_n(&shm->drop_free, __ATOMIC_RELAXED);
 	/* records someone else wrote into the ring were lost too */
-	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED) + rd.damaged;
+	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED) + rd.damaged +
+				rd.abandoned;
 	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
 	s->drops.unmatched = ht_profile_unmatched(prof);
 	add_metrics(s);

@@ -81,16 +81,20 @@ static uint64_t head_now(const struct ht_ring_reader *rd)
 }
 
 /* Gives up the record at the reader's position: moves to the next complete
- * record before limit, counting one damaged. Returns 0 if there is none yet
- * (the positions probed are remembered for the next try). */
-static int resync(struct ht_ring_reader *rd, uint64_t limit)
+ * record before limit, counting one damaged, or abandoned if the record was
+ * never completed. Returns 0 if there is none yet (the positions probed are
+ * remembered for the next try). */
+static int resync(struct ht_ring_reader *rd, uint64_t limit, int incomplete)
 {
 	uint64_t p = rd->scan && rd->scan - rd->tail <= rd->ring.size ? rd->scan
 								    : rd->tail + HT_RING_ALIGN;
 
 	for (; p - rd->tail < limit - rd->tail; p += HT_RING_ALIGN) {
 		if (ht_ring_peek(&rd->ring, p)) {
-			count_damage(rd);
+			if (incomplete)
+				rd->abandoned++;
+			else
+				count_damage(rd);
 			move_to(rd, p);
 			return 1;
 		}
@@ -143,7 +147,7 @@ const struct ht_rec *ht_ring_reader_next(struct ht_ring_reader *rd, int64_t now)
 			}
 			/* a record no producer writes: skip to the next one */
 			count_damage(rd);
-			if (!resync(rd, head_now(rd)))
+			if (!resync(rd, head_now(rd), 0))
 				return NULL;
 			continue;
 		}
@@ -175,7 +179,7 @@ const struct ht_rec *ht_ring_reader_next(struct ht_ring_reader *rd, int64_t now)
 		if (!rd->stuck_since)
 			rd->stuck_since = now > 0 ? now : 1;
 		if ((now != INT64_MAX && now - rd->stuck_since < HT_RING_STUCK_NS) ||
-		    !resync(rd, head))
+		    !resync(rd, head, 1))
 			return NULL;
 	}
 	return NULL;

@@ -20,7 +20,8 @@
 struct ht_ring_reader {
 	struct ht_ring ring;   /* private geometry */
 	uint64_t tail;         /* private position; published to ring.h->tail */
-	uint64_t damaged;      /* records, gaps and header changes skipped */
+	uint64_t damaged;      /* records and heads no producer writes, skipped */
+	uint64_t abandoned;    /* records never completed, given up */
 	uint64_t bad_at;       /* position counted already (tail + 1, 0 if none) */
 	uint64_t scan;         /* resynchronising: positions before scan were probed */
 	int64_t stuck_since;   /* when an incomplete record at tail was first seen, 0 if not */
@@ -40,7 +41,8 @@ int ht_ring_reader_init(struct ht_ring_reader *rd, struct ht_shm *h, char *data,
  * (frames, path, build id, stack id) are within bounds, and it is a copy in
  * rd that the traced process cannot change. Returns NULL if no complete
  * record is there now; the position moves past the record on the next call.
- * Damaged records and headers are skipped and counted in rd->damaged. now
+ * Damaged records and headers are skipped and counted in rd->damaged,
+ * records given up as never to be completed in rd->abandoned. now
  * is the monotonic time in ns (INT64_MAX when the process is gone: nothing
  * more will be completed, so an incomplete record is given up at once).
  * Does not publish the position: see ht_ring_reader_publish. */

@@ -281,7 +281,7 @@ int main(void)
 	n = take(&rd, 1000, got, 64, &bad);
 	is_int(n, 0, "a gap before the next record is waited on at first");
 	n = take(&rd, 1000 + HT_RING_STUCK_NS, got, 64, &bad);
-	ok(n == 1 && got[0] == 44 && rd.damaged == 1,
+	ok(n == 1 && got[0] == 44 && rd.abandoned == 1 && rd.damaged == 0,
 	   "and given up (counted) once it stays for %lld s", HT_RING_STUCK_NS / 1000000000);
 
 	/* a reserved record never completed, the process gone */
@@ -292,8 +292,9 @@ int main(void)
 	n = take(&rd, 5, got, 64, &bad);
 	is_int(n, 0, "an incomplete record is waited on while the process lives");
 	n = take(&rd, INT64_MAX, got, 64, &bad);
-	ok(n == 1 && got[0] == 45 && rd.damaged == 1,
-	   "and given up at once when it is gone; the records after it are read");
+	ok(n == 1 && got[0] == 45 && rd.abandoned == 1 && rd.damaged == 0,
+	   "and given up at once when it is gone (counted as abandoned, not damage); "
+	   "the records after it are read");
 
 	/* the tail in the header rewritten: the reader's own position wins */
 	setup();
@@ -325,7 +326,8 @@ int main(void)
 		n += take(&rd, (int64_t)i * 1000000000, got, 64, &bad);
 	}
 	is_int(bad, 0, "under random scribbling, every record handed out passes the checks "
-	       "(%d read, %llu damaged)", n, (unsigned long long)rd.damaged);
+	       "(%d read, %llu damaged, %llu abandoned)", n, (unsigned long long)rd.damaged,
+	       (unsigned long long)rd.abandoned);
 	ok(rd.damaged > 0 && n > 1000, "damage is counted and reading goes on");
 	ok(guards_intact(), "the writer never wrote outside the ring meanwhile");
 	ok(ht_ring_reader_pending(&rd) <= SIZE, "what is pending is never more than the ring");
