@@ -29,6 +29,7 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o collector/stats.o \
+	collector/ringread.o \
 	collector/report.o collector/aggregate.o collector/control.o \
 	collector/pprof.o collector/flame.o collector/series.o collector/sampling.o collector/json.o
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
@@ -36,13 +37,15 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
-	tests/test_pprof tests/test_flame tests/test_series tests/test_aggregate tests/test_arena
+	tests/test_pprof tests/test_flame tests/test_series tests/test_aggregate tests/test_arena \
+	tests/test_shm
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
-	tests/progs/churn tests/progs/ownmalloc tests/progs/figures
+	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
+	tests/progs/shm_setuid tests/progs/shm_daemon
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 

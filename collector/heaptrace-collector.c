@@ -1,7 +1,8 @@
 /* heaptrace-collector: started by the shim of one traced process, with the
- * shared memory on fd 3 and the read end of the process's liveness pipe on
- * fd 4. It drains the ring into the profile, answers heaptrace-dump on the
- * control socket, and writes the final snapshot when the process ends. */
+ * shared memory on fd 3, the read end of the process's liveness pipe on
+ * fd 4, and the process's id and output path on its command line. It
+ * drains the ring into the profile, answers heaptrace-dump on the control
+ * socket, and writes the final snapshot when the process ends. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -24,14 +25,19 @@
 #include "aggregate.h"
 #include "control.h"
 #include "ring.h"
+#include "ringread.h"
 #include "snapshot.h"
 #include "symbolize.h"
 #include "util.h"
 #include "version.h"
 
-static struct ht_shm *shm;
-static const char *ring;
-static uint64_t ring_mask;
+static struct ht_shm *shm;   /* shared with the traced process: atomics only */
+static struct ht_shm fixed;  /* its header as the shim wrote it before starting us:
+			      * the only copy of the path, the pid, the geometry and
+			      * the options that is trusted */
+static struct ht_ring_reader rd;
+static int damage_told;      /* the damage in the ring was reported */
+static int proc_gone;        /* the process ended: its pid may be another's now */
 static struct ht_profile *prof;
 static struct ht_symbolizer *sym;
 static uint32_t nsnaps;      /* numbered snapshots so far: dumps, periodic, signal */
@@ -43,7 +49,6 @@ static int64_t peak_time;    /* when it was written */
 static double peak_seen;     /* the profile's peak, as of the last look */
 static int64_t peak_at_ns;   /* wall time when it was seen (within a drain) */
 static int exit_seen;        /* the program said it exits normally */
-static int ring_broken;      /* a malformed record: stop reading the ring */
 static ino_t shm_ino;        /* the memfd's inode, to find it in /proc/PID/maps */
 static char untraced[HT_NOTE_MAX]; /* the shim's note: why nothing reaches it, or "" */
 static int said_unwritable;  /* the output directory was found unwritable at start */
@@ -57,11 +62,14 @@ static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
 static struct ht_snapshot *warm_job; /* locations to name, handed over */
 static int warm_trim;                /* let debug info go when done */
 
-/* Maps the shared memory and checks that it is what the shim writes. */
+/* Maps the shared memory and checks that it is what the shim writes. The
+ * header is copied first and the copy checked and kept: the traced process
+ * can change the shared one at any time. */
 static int map_shm(int fd)
 {
 	struct stat st;
 	struct ht_shm *h;
+	struct ht_shm *f = &fixed;
 
 	if (fstat(fd, &st) != 0 || (size_t)st.st_size < HT_SHM_HDR_SIZE)
 		return ht_error("fd %d is not heaptrace shared memory", fd);
@@ -69,144 +77,289 @@ static int map_shm(int fd)
 	h = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return ht_error("cannot map shared memory: %s", strerror(errno));
-	if (h->magic != HT_SHM_MAGIC || h->version != HT_SHM_VERSION ||
-	    h->size != (uint64_t)st.st_size || h->ring_size < 4096 ||
-	    (h->ring_size & (h->ring_size - 1)) ||
-	    h->ring_offset < HT_SHM_HDR_SIZE || h->ring_offset + h->ring_size > h->size ||
-	    h->slots_offset < HT_SHM_HDR_SIZE ||
-	    h->slots_offset + h->nslots * sizeof(struct ht_slot) > h->ring_offset)
-		return ht_error("shared memory of an unknown layout (version %u)", h->version);
-	h->exe[sizeof(h->exe) - 1] = 0;
-	h->cmdline[sizeof(h->cmdline) - 1] = 0;
-	h->output[sizeof(h->output) - 1] = 0;
-	memcpy(untraced, (const char *)h->untraced, sizeof(untraced));
+	memcpy(f, h, offsetof(struct ht_shm, head));
+	if (f->magic != HT_SHM_MAGIC || f->version != HT_SHM_VERSION ||
+	    f->size != (uint64_t)st.st_size || f->ring_size < 4096 ||
+	    (f->ring_size & (f->ring_size - 1)) || f->ring_size > f->size ||
+	    f->ring_offset < HT_SHM_HDR_SIZE || f->ring_offset > f->size - f->ring_size ||
+	    f->slots_offset < HT_SHM_HDR_SIZE || f->slots_offset > f->ring_offset ||
+	    f->nslots > (f->ring_offset - f->slots_offset) / sizeof(struct ht_slot) ||
+	    f->max_depth > HT_MAX_DEPTH ||
+	    /* the ring starts at position 0 whatever the header says */
+	    ht_ring_reader_init(&rd, h, (char *)h + f->ring_offset, f->ring_size, 0) != 0) {
+		munmap(h, (size_t)st.st_size);
+		return ht_error("shared memory of an unknown layout (version %u)", f->version);
+	}
+	f->exe[sizeof(f->exe) - 1] = 0;
+	f->cmdline[sizeof(f->cmdline) - 1] = 0;
+	f->output[sizeof(f->output) - 1] = 0;
+	memcpy(untraced, (const char *)f->untraced, sizeof(untraced));
 	untraced[sizeof(untraced) - 1] = 0;
 	shm = h;
-	ring = (const char *)h + h->ring_offset;
-	ring_mask = h->ring_size - 1;
 	return 0;
 }
 
 /* ---- draining ------------------------------------------------------------ */
 
-static int apply(const struct ht_rec *r)
+/* Applies one record, a private copy that ht_ring_reader_next checked. */
+static void apply(const struct ht_rec *r)
 {
 	switch (r->kind) {
-	case HT_EV_PAD:
-		return 0;
 	case HT_EV_ALLOC: {
 		const struct ht_ev_alloc *a = (const void *)r;
 
-		if (r->len < sizeof(*a) + (uint32_t)r->nframes * 8 || r->nframes > HT_MAX_DEPTH)
-			return -1;
 		ht_profile_alloc(prof, a->addr, a->size, (const uint64_t *)(a + 1), r->nframes);
-		return 0;
+		break;
 	}
 	case HT_EV_STACK: {
 		const struct ht_ev_stack *k = (const void *)r;
 
-		if (r->len < sizeof(*k) + (uint32_t)r->nframes * 8 || r->nframes > HT_MAX_DEPTH ||
-		    k->id == 0 || k->id > HT_MAX_STACK_ID)
-			return -1;
 		ht_profile_stack(prof, k->id, (const uint64_t *)(k + 1), r->nframes);
-		return 0;
+		break;
 	}
 	case HT_EV_ALLOC_ID: {
 		const struct ht_ev_alloc_id *a = (const void *)r;
 
-		if (r->len < sizeof(*a) || a->id == 0 || a->id > HT_MAX_STACK_ID)
-			return -1;
 		ht_profile_alloc_id(prof, a->addr, a->size, a->id);
-		return 0;
+		break;
 	}
-	case HT_EV_FREE: {
-		const struct ht_ev_free *f = (const void *)r;
-
-		if (r->len < sizeof(*f))
-			return -1;
-		ht_profile_release(prof, f->addr);
-		return 0;
-	}
+	case HT_EV_FREE:
+		ht_profile_release(prof, ((const struct ht_ev_free *)r)->addr);
+		break;
 	case HT_EV_MODULE: {
 		const struct ht_ev_module *m = (const void *)r;
 
-		if (r->len < sizeof(*m) || m->path_len >= HT_PATH_MAX ||
-		    r->len < sizeof(*m) + m->path_len || m->build_id_len > sizeof(m->build_id))
-			return -1;
 		ht_profile_module(prof, (const char *)(m + 1), m->path_len, m->start, m->end,
 				  m->bias, m->build_id, m->build_id_len);
-		return 0;
+		break;
 	}
 	case HT_EV_EXIT:
 		exit_seen = 1;
-		return 0;
-	case HT_EV_SNAPSHOT:
-		return 0;
+		break;
 	}
-	return -1;
 }
 
-/* Applies complete records from the tail on. With wait_for set, records
- * reserved before the call but not yet complete are waited for (briefly),
- * so a snapshot includes every event that happened before it was asked
- * for. Returns the number of records applied. */
+/* Applies complete records from the reader's position on. With wait_for
+ * set, records reserved before the call but not yet complete are waited
+ * for (briefly), so a snapshot includes every event that happened before
+ * it was asked for. Damage in the ring is skipped and counted (see
+ * ringread.h), and said once; a record left incomplete (a thread killed
+ * while it wrote) is counted only. Returns the number of records applied. */
 static size_t drain(int wait_for)
 {
-	uint64_t tail = shm->tail, stop = wait_for ? __atomic_load_n(&shm->head, __ATOMIC_ACQUIRE) : 0;
+	uint64_t stop = wait_for ? ht_ring_reader_pending(&rd) : 0, start = rd.tail;
 	int64_t deadline = ht_now_ns() + 200000000;
 	size_t n = 0;
 
-	while (!ring_broken) {
-		const struct ht_rec *r = ht_ring_peek(shm, ring, tail);
-		uint64_t room = ring_mask + 1 - (tail & ring_mask);
+	for (;;) {
+		const struct ht_rec *r = ht_ring_reader_next(&rd, proc_gone ? INT64_MAX : ht_now_ns());
 
 		if (!r) {
-			if (tail < stop && ht_now_ns() < deadline) {
+			if (rd.tail - start < stop && ht_now_ns() < deadline) {
 				sched_yield();
 				continue;
 			}
 			break;
 		}
-		if (r->len < sizeof(*r) || r->len % HT_RING_ALIGN || r->len > room ||
-		    apply(r) != 0) {
-			ring_broken = 1;
-			ht_error("malformed event in the ring of process %lld; "
-				 "no more events are read", (long long)shm->pid);
-			break;
-		}
-		tail += r->len;
+		apply(r);
 		n++;
 		if ((n & 255) == 0)
-			__atomic_store_n(&shm->tail, tail, __ATOMIC_RELEASE);
+			ht_ring_reader_publish(&rd);
 		if (exit_seen)
 			break;
 	}
-	__atomic_store_n(&shm->tail, tail, __ATOMIC_RELEASE);
+	ht_ring_reader_publish(&rd);
+	if (rd.damaged && !damage_told) {
+		damage_told = 1;
+		ht_error("damaged events in the ring of process %lld (someone wrote to its "
+			 "shared memory); skipped, and counted as dropped", (long long)fixed.pid);
+	}
 	return n;
 }
 
 /* ---- snapshots ----------------------------------------------------------- */
 
-/* The process's RSS and peak RSS, while it lives; the last values read
- * stand for it after it is gone. */
+/* The traced process's file-system ids and supplementary groups, as last
+ * read from /proc/PID/status: what it may write as. */
+struct creds {
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t *groups; /* sorted */
+};
+static struct creds proc_creds;
+static int proc_creds_ok;
+
+static int cmp_gid(const void *a, const void *b)
+{
+	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Parses the "Groups:" line of /proc/PID/status into c (sorted). */
+static int parse_groups(const char *list, struct creds *c)
+{
+	const char *p = list;
+	int n = 0;
+
+	for (;;) {
+		char *end;
+		unsigned long g;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			break;
+		g = strtoul(p, &end, 10);
+		if (n % 64 == 0)
+			c->groups = ht_xrealloc(c->groups, (size_t)(n + 64) * sizeof(gid_t));
+		c->groups[n++] = (gid_t)g;
+		p = end;
+	}
+	if (*p != '\n')
+		return -1;
+	if (n > 1)
+		qsort(c->groups, (size_t)n, sizeof(gid_t), cmp_gid);
+	c->ngroups = n;
+	return 0;
+}
+
+/* The process's RSS and peak RSS, and the ids it writes files as, while it
+ * lives; the last values read stand for it after it is gone. */
 static void read_rss(void)
 {
-	char path[64], line[256];
+	char path[64], line[4096];
 	FILE *f;
+	struct creds c = { 0, 0, 0, NULL };
+	int have = 0;
 
-	snprintf(path, sizeof(path), "/proc/%lld/status", (long long)shm->pid);
+	if (proc_gone)
+		return;
+	snprintf(path, sizeof(path), "/proc/%lld/status", (long long)fixed.pid);
 	f = fopen(path, "r");
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long kb;
+		unsigned long id;
 
 		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
 			rss = (double)kb * 1024;
 		else if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
 			rss_peak = (double)kb * 1024;
+		else if (sscanf(line, "Uid: %*u %*u %*u %lu", &id) == 1)
+			c.uid = (uid_t)id, have |= 1;
+		else if (sscanf(line, "Gid: %*u %*u %*u %lu", &id) == 1)
+			c.gid = (gid_t)id, have |= 2;
+		else if (!strncmp(line, "Groups:", 7) && strchr(line, '\n') &&
+			 parse_groups(line + 7, &c) == 0)
+			have |= 4;
 	}
 	fclose(f);
+	if (have == 7) {
+		free(proc_creds.groups);
+		proc_creds = c;
+		proc_creds_ok = 1;
+	} else {
+		free(c.groups);
+	}
+}
+
+/* The calling thread's own file-system ids and groups, to go back to. */
+static uid_t own_uid;
+static gid_t own_gid;
+static int own_ngroups;
+static gid_t *own_groups;
+static int switched;
+
+static uid_t fsuid_now(void)
+{
+	return (uid_t)syscall(SYS_setfsuid, (uid_t)-1);
+}
+
+static gid_t fsgid_now(void)
+{
+	return (gid_t)syscall(SYS_setfsgid, (gid_t)-1);
+}
+
+/* Reads the calling thread's ids into own_*. Returns 0, or -1 (errno). */
+static int read_own(void)
+{
+	int n = (int)syscall(SYS_getgroups, 0, NULL);
+
+	if (n < 0)
+		return -1;
+	free(own_groups);
+	own_groups = ht_xmalloc(((size_t)n + 1) * sizeof(gid_t));
+	own_ngroups = (int)syscall(SYS_getgroups, n, own_groups);
+	if (own_ngroups < 0)
+		own_ngroups = 0;
+	if (own_ngroups > 1)
+		qsort(own_groups, (size_t)own_ngroups, sizeof(gid_t), cmp_gid);
+	own_uid = fsuid_now();
+	own_gid = fsgid_now();
+	return 0;
+}
+
+/* The process's ids when it started us are ours: it executed us, so that
+ * a process that ends before its status is ever read still has them. */
+static void creds_at_start(void)
+{
+	if (read_own() != 0)
+		return;
+	proc_creds.uid = own_uid;
+	proc_creds.gid = own_gid;
+	proc_creds.ngroups = own_ngroups;
+	proc_creds.groups = ht_xmalloc(((size_t)own_ngroups + 1) * sizeof(gid_t));
+	memcpy(proc_creds.groups, own_groups, (size_t)own_ngroups * sizeof(gid_t));
+	proc_creds_ok = 1;
+	read_rss();
+}
+
+static void back_to_own(void)
+{
+	if (!switched)
+		return;
+	/* per thread (raw system calls): the other threads never change */
+	syscall(SYS_setfsuid, own_uid);
+	syscall(SYS_setfsgid, own_gid);
+	syscall(SYS_setgroups, (size_t)own_ngroups, own_groups);
+	switched = 0;
+}
+
+/* Before writing a file: takes on the traced process's present ids (read
+ * again now, or the last ones read if it is gone) on this thread, so that
+ * nothing is written with more privilege than the process has, which may
+ * be less than it had when it started us (it called setuid, say). Returns
+ * 0 (then back_to_own after the write), or -1 with a message if the
+ * collector cannot write as the process. */
+static int as_process(const char *path)
+{
+	int same;
+
+	read_rss();
+	if (!proc_creds_ok)
+		return ht_error("not writing '%s': cannot read the ids of process %lld",
+				path, (long long)fixed.pid);
+	if (read_own() != 0)
+		return ht_error("not writing '%s': %s", path, strerror(errno));
+	same = own_ngroups == proc_creds.ngroups &&
+	       (!own_ngroups ||
+		!memcmp(own_groups, proc_creds.groups, (size_t)own_ngroups * sizeof(gid_t)));
+	if (own_uid == proc_creds.uid && own_gid == proc_creds.gid && same)
+		return 0;
+	switched = 1;
+	if ((!same && syscall(SYS_setgroups, (size_t)proc_creds.ngroups, proc_creds.groups) != 0) ||
+	    (syscall(SYS_setfsgid, proc_creds.gid), fsgid_now() != proc_creds.gid) ||
+	    (syscall(SYS_setfsuid, proc_creds.uid), fsuid_now() != proc_creds.uid)) {
+		back_to_own();
+		return ht_error("not writing '%s': process %lld now runs as uid %u gid %u, "
+				"and the collector (uid %u) cannot write as that user",
+				path, (long long)fixed.pid, (unsigned)proc_creds.uid,
+				(unsigned)proc_creds.gid, (unsigned)own_uid);
+	}
+	return 0;
 }
 
 /* Statistics next to the stacks, the native counterpart of Go's MemStats:
@@ -298,21 +451,21 @@ static void note_peak(void)
 static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 {
 	struct ht_snapshot *s = ht_snapshot_new();
-	const struct ht_slot *slots = (const void *)((const char *)shm + shm->slots_offset);
+	const struct ht_slot *slots = (const void *)((const char *)shm + fixed.slots_offset);
 	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
 	struct ht_counts *c;
 	int rc;
 
 	if (!s)
 		return NULL;
-	s->flags = flags | (shm->rate <= 1 ? HT_SNAP_EXACT : 0);
-	s->pid = shm->pid;
-	s->exe = ht_snapshot_strdup(s, shm->exe);
-	s->cmdline = ht_snapshot_strdup(s, shm->cmdline);
-	s->start_time_ns = shm->start_time_ns;
+	s->flags = flags | (fixed.rate <= 1 ? HT_SNAP_EXACT : 0);
+	s->pid = fixed.pid;
+	s->exe = ht_snapshot_strdup(s, fixed.exe);
+	s->cmdline = ht_snapshot_strdup(s, fixed.cmdline);
+	s->start_time_ns = fixed.start_time_ns;
 	s->time_ns = ht_wall_ns();
-	s->rate = shm->rate;
-	s->max_depth = shm->max_depth;
+	s->rate = fixed.rate;
+	s->max_depth = fixed.max_depth;
 	s->seq = seq;
 	if (untraced[0]) {
 		s->flags |= HT_SNAP_UNTRACED;
@@ -323,8 +476,8 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	c->free_calls = __atomic_load_n(&shm->retired[1], __ATOMIC_RELAXED);
 	c->realloc_calls = __atomic_load_n(&shm->retired[2], __ATOMIC_RELAXED);
 	c->alloc_bytes = __atomic_load_n(&shm->retired[3], __ATOMIC_RELAXED);
-	if (n > shm->nslots)
-		n = (uint32_t)shm->nslots;
+	if (n > fixed.nslots)
+		n = (uint32_t)fixed.nslots;
 	for (i = 0; i < n; i++) {
 		c->alloc_calls += __atomic_load_n(&slots[i].alloc_calls, __ATOMIC_RELAXED);
 		c->free_calls += __atomic_load_n(&slots[i].free_calls, __ATOMIC_RELAXED);
@@ -333,7 +486,9 @@ static struct ht_snapshot *take(uint32_t seq, uint32_t flags)
 	}
 	s->drops.alloc_events = __atomic_load_n(&shm->drop_alloc, __ATOMIC_RELAXED);
 	s->drops.free_events = __atomic_load_n(&shm->drop_free, __ATOMIC_RELAXED);
-	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED);
+	/* records someone else wrote into the ring were lost too */
+	s->drops.other_events = __atomic_load_n(&shm->drop_other, __ATOMIC_RELAXED) + rd.damaged +
+				rd.abandoned;
 	s->drops.arena_full = __atomic_load_n(&shm->arena_full, __ATOMIC_RELAXED);
 	s->drops.unmatched = ht_profile_unmatched(prof);
 	note_peak();
@@ -369,7 +524,7 @@ static void tell_launcher(char kind, const char *text)
 	fd = open(to, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	n = snprintf(rec, sizeof(rec), "%c %lld %d %s", kind, (long long)shm->pid, (int)getpid(),
+	n = snprintf(rec, sizeof(rec), "%c %lld %d %s", kind, (long long)fixed.pid, (int)getpid(),
 		     text);
 	if (n >= (int)sizeof(rec))
 		n = (int)sizeof(rec) - 1;
@@ -382,15 +537,15 @@ static void tell_launcher(char kind, const char *text)
 /* Writes s to path: replacing a file there only if the user named it.
  * Returns 0 with the name used in out (out_cap bytes), or -1 with the
  * reason there; quiet says nothing on failure. */
-static int save(const struct ht_snapshot *s, const char *path, char *out, size_t out_cap,
-		int quiet)
+static int save_file(const struct ht_snapshot *s, const char *path, char *out, size_t out_cap,
+		     int quiet)
 {
 	char err[512], name[HT_PATH_MAX + 64];
 	void *buf = NULL;
 	size_t len;
 	int rc = 0;
 
-	if (!shm->output_default) {
+	if (!fixed.output_default) {
 		rc = ht_snapshot_write_file(s, path, err, sizeof(err));
 		snprintf(name, sizeof(name), "%s", path);
 	} else {
@@ -404,6 +559,22 @@ static int save(const struct ht_snapshot *s, const char *path, char *out, size_t
 	if (rc != 0 && !quiet)
 		ht_error("%s", err);
 	snprintf(out, out_cap, "%s", rc == 0 ? name : err);
+	return rc;
+}
+
+/* save_file as the traced process is now (see as_process). */
+static int save(const struct ht_snapshot *s, const char *path, char *out, size_t out_cap,
+		int quiet)
+{
+	int rc;
+
+	if (as_process(path) != 0) {
+		snprintf(out, out_cap, "not written: the collector cannot take the user of process %lld",
+			 (long long)fixed.pid);
+		return -1;
+	}
+	rc = save_file(s, path, out, out_cap, quiet);
+	back_to_own();
 	return rc;
 }
 
@@ -424,9 +595,9 @@ static void write_final(int cut_short)
 
 	if (!s) {
 		ht_error("out of memory while taking the final snapshot of process %lld",
-			 (long long)shm->pid);
+			 (long long)fixed.pid);
 		tell_launcher('E', "out of memory while taking the final snapshot");
-	} else if (save(s, shm->output, what, sizeof(what), said_unwritable) == 0) {
+	} else if (save(s, fixed.output, what, sizeof(what), said_unwritable) == 0) {
 		snprintf(rec, sizeof(rec), "%s %s", cut_short ? "cut" : "exit", what);
 		tell_launcher('F', rec);
 	} else {
@@ -440,7 +611,7 @@ static void write_final(int cut_short)
 /* The final snapshot's path with ".heap" replaced by ".TAG.heap". */
 static void sibling_path(char *out, size_t cap, const char *tag)
 {
-	const char *o = shm->output;
+	const char *o = fixed.output;
 	size_t n = strlen(o);
 
 	if (n > 5 && !strcmp(o + n - 5, ".heap"))
@@ -460,7 +631,7 @@ static void write_sibling(const char *tag, uint32_t seq)
 	sibling_path(path, sizeof(path), tag);
 	if (!s)
 		ht_error("out of memory while taking a snapshot of process %lld",
-			 (long long)shm->pid);
+			 (long long)fixed.pid);
 	else
 		save(s, path, what, sizeof(what), 0);
 	ht_snapshot_free(s);
@@ -482,7 +653,11 @@ static void write_peak(int at_exit)
 	s = take(0, HT_SNAP_PEAK);
 	if (!s) {
 		ht_error("out of memory while taking a snapshot of process %lld",
-			 (long long)shm->pid);
+			 (long long)fixed.pid);
+		return;
+	}
+	if (as_process(path[0] ? path : "the peak snapshot") != 0) {
+		ht_snapshot_free(s);
 		return;
 	}
 	/* the peak's figures, not the current ones: in use is what was in
@@ -511,7 +686,7 @@ static void write_peak(int at_exit)
 		size_t len;
 
 		sibling_path(path, sizeof(path), "peak");
-		if (!shm->output_default) {
+		if (!fixed.output_default) {
 			if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0)
 				ht_error("%s", err);
 		} else if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0 ||
@@ -525,6 +700,7 @@ static void write_peak(int at_exit)
 	}
 	if (path[0])
 		tell_launcher('P', path);
+	back_to_own();
 	ht_snapshot_free(s);
 }
 
@@ -670,7 +846,7 @@ static void serve(int fd)
 	size_t n = 0;
 	int64_t deadline = ht_now_ns() + (int64_t)REQUEST_MS * 1000000;
 
-	if (ht_control_client_ok(fd, (pid_t)shm->pid, why, sizeof(why)) != 0) {
+	if (ht_control_client_ok(fd, (pid_t)fixed.pid, why, sizeof(why)) != 0) {
 		reply_error(fd, why, deadline);
 		return;
 	}
@@ -707,7 +883,7 @@ static void serve(int fd)
 	} else if (strcmp(line, "info") == 0) {
 		char info[HT_PATH_MAX + 128];
 		int k = snprintf(info, sizeof(info), "pid %lld\nexe %s\nstart %lld\ninuse %.0f\n",
-				 (long long)shm->pid, shm->exe, (long long)shm->start_time_ns,
+				 (long long)fixed.pid, fixed.exe, (long long)fixed.start_time_ns,
 				 ht_profile_inuse(prof));
 
 		reply(fd, info, (size_t)k < sizeof(info) ? (size_t)k : sizeof(info) - 1, nsnaps,
@@ -728,7 +904,7 @@ static void check_output_dir(void)
 	char dir[HT_PATH_MAX];
 	char *slash;
 
-	snprintf(dir, sizeof(dir), "%s", shm->output);
+	snprintf(dir, sizeof(dir), "%s", fixed.output);
 	slash = strrchr(dir, '/');
 	if (!slash)
 		return;
@@ -738,7 +914,7 @@ static void check_output_dir(void)
 		*slash = 0;
 	if (access(dir, W_OK | X_OK) != 0) {
 		ht_error("cannot write the snapshot '%s': directory '%s': %s; "
-			 "the profile will be lost", shm->output, dir, strerror(errno));
+			 "the profile will be lost", fixed.output, dir, strerror(errno));
 		said_unwritable = 1;
 	}
 }
@@ -850,7 +1026,8 @@ static int wake_pipe[2] = { -1, -1 };
 
 static size_t ring_used(void)
 {
-	return (size_t)(__atomic_load_n(&shm->head, __ATOMIC_SEQ_CST) - shm->tail);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return (size_t)ht_ring_reader_pending(&rd);
 }
 
 static void *waker_main(void *arg)
@@ -917,7 +1094,7 @@ static int still_mapped(void)
 	FILE *f;
 	int found = 0;
 
-	snprintf(path, sizeof(path), "/proc/%lld/maps", (long long)shm->pid);
+	snprintf(path, sizeof(path), "/proc/%lld/maps", (long long)fixed.pid);
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
@@ -934,12 +1111,15 @@ static int still_mapped(void)
 
 static int process_alive(void)
 {
-	return kill((pid_t)shm->pid, 0) == 0 || errno != ESRCH;
+	return kill((pid_t)fixed.pid, 0) == 0 || errno != ESRCH;
 }
 
 int main(int argc, char **argv)
 {
 	int shm_fd = -1, alive_fd = -1, pid_fd, lfd, i;
+	int64_t pid_arg = 0;
+	const char *output_arg = NULL;
+	uint64_t v;
 	char sock[256], err[512];
 	int64_t idle = 0, next_interval = 0, next_rss = 0, warm_idle = 0;
 	struct stat st;
@@ -956,33 +1136,44 @@ int main(int argc, char **argv)
 			shm_fd = opt_fd(argv[i], "--shm-fd=");
 		else if (strncmp(argv[i], "--alive-fd=", 11) == 0)
 			alive_fd = opt_fd(argv[i], "--alive-fd=");
+		else if (strncmp(argv[i], "--pid=", 6) == 0)
+			pid_arg = ht_parse_u64(argv[i] + 6, &v) == 0 && v > 0 && v <= INT32_MAX ?
+					  (int64_t)v : 0;
+		else if (strncmp(argv[i], "--output=", 9) == 0)
+			output_arg = argv[i] + 9;
 		else
 			ht_die(2, "unknown option '%s' (this program is started by libheaptrace.so)",
 			       argv[i]);
 	}
-	if (shm_fd < 0 || alive_fd < 0)
-		ht_die(2, "usage: heaptrace-collector --shm-fd=N --alive-fd=N "
-		       "(started by libheaptrace.so)");
+	if (shm_fd < 0 || alive_fd < 0 || !pid_arg || !output_arg || output_arg[0] != '/' ||
+	    strlen(output_arg) >= sizeof(fixed.output))
+		ht_die(2, "usage: heaptrace-collector --shm-fd=N --alive-fd=N --pid=PID "
+		       "--output=PATH (started by libheaptrace.so)");
 	close_others(shm_fd, alive_fd);
 	if (map_shm(shm_fd) != 0)
 		return 1;
+	/* the process and the path as the shim gave them when it started us,
+	 * whatever the shared header says by now */
+	fixed.pid = pid_arg;
+	snprintf(fixed.output, sizeof(fixed.output), "%s", output_arg);
+	creds_at_start();
 	close(shm_fd);
 	fcntl(alive_fd, F_SETFD, FD_CLOEXEC);
-	prof = ht_profile_new(shm->rate);
+	prof = ht_profile_new(fixed.rate);
 	sym = ht_symbolizer_new();
 	if (!prof || !sym)
 		ht_die(1, "out of memory");
 	ht_symbolizer_set_dwarf_max(sym, dwarf_max_bytes());
-	if (shm->forked)
+	if (fixed.forked)
 		ht_profile_set_inherited(prof);
 	ht_progname = "heaptrace";
 	/* listen first: the program runs on while the collector starts, and
 	 * heaptrace-dump waits for this socket when the process it is asked
 	 * for has the shim loaded */
-	lfd = ht_control_listen((pid_t)shm->pid, sock, sizeof(sock), err, sizeof(err));
+	lfd = ht_control_listen((pid_t)fixed.pid, sock, sizeof(sock), err, sizeof(err));
 	if (lfd < 0)
 		ht_error("%s; heaptrace-dump will not reach process %lld", err,
-			 (long long)shm->pid);
+			 (long long)fixed.pid);
 	else if (stat(sock, &st) == 0)
 		sock_ino = st.st_ino;
 	check_output_dir();
@@ -1004,7 +1195,7 @@ int main(int argc, char **argv)
 		pthread_attr_destroy(&at);
 	}
 	/* the process's end: its pidfd where the kernel has them, else polling */
-	pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)shm->pid, 0);
+	pid_fd = (int)syscall(SYS_pidfd_open, (pid_t)fixed.pid, 0);
 	start_waker();
 	__atomic_store_n(&shm->collector_ready, 1, __ATOMIC_RELEASE);
 
@@ -1019,7 +1210,7 @@ int main(int argc, char **argv)
 		/* the shim says it exits but its EXIT event did not fit in the
 		 * ring: once everything before it is read, that is the exit */
 		if (!exit_seen && !got && __atomic_load_n(&shm->exiting, __ATOMIC_ACQUIRE) &&
-		    shm->tail == __atomic_load_n(&shm->head, __ATOMIC_ACQUIRE))
+		    ht_ring_reader_pending(&rd) == 0)
 			exit_seen = 1;
 		if (exit_seen) {
 			write_final(0);
@@ -1051,9 +1242,9 @@ int main(int argc, char **argv)
 		/* sleep between drains, unless the ring already holds a lot;
 		 * a writer that finds it a quarter full wakes us early */
 		timeout = 0;
-		if (ring_used() <= shm->ring_size / 4) {
+		if (ring_used() <= fixed.ring_size / 4) {
 			__atomic_store_n(&shm->sleeping, 1, __ATOMIC_SEQ_CST);
-			if (ring_used() <= shm->ring_size / 4 &&
+			if (ring_used() <= fixed.ring_size / 4 &&
 			    !__atomic_load_n(&shm->exiting, __ATOMIC_SEQ_CST)) {
 				int64_t due = interval > 0 ? (next_interval - ht_now_ns()) / 1000000 + 1
 							   : SLEEP_MS;
@@ -1090,6 +1281,10 @@ int main(int argc, char **argv)
 		if (pf[2].revents || (pid_fd < 0 && idle % 10 == 9 && !process_alive()))
 			gone = 1;
 		if (gone) {
+			/* its pid may name another process soon: its ids
+			 * are the last ones read, and a record it never
+			 * completed is given up */
+			proc_gone = 1;
 			drain(0);
 			/* a clean exit whose EXIT event did not fit in the ring
 			 * still left its mark */

@@ -176,38 +176,66 @@ static inline uint32_t ht_rec_len(uint32_t n)
 	return (n + HT_RING_ALIGN - 1) & ~(HT_RING_ALIGN - 1);
 }
 
+/* The longest record other than PAD: an ALLOC or a STACK with the most
+ * frames, or a MODULE with the longest path. The collector copies each
+ * record into a buffer of this size before it reads it. */
+#define HT_REC_MAX 2080u
+_Static_assert(HT_REC_MAX >= sizeof(struct ht_ev_alloc) + HT_MAX_DEPTH * 8 &&
+	       HT_REC_MAX >= sizeof(struct ht_ev_stack) + HT_MAX_DEPTH * 8 &&
+	       HT_REC_MAX >= sizeof(struct ht_ev_module) + HT_PATH_MAX &&
+	       HT_REC_MAX % HT_RING_ALIGN == 0, "longest record");
+
+/* One side's own view of the ring. The geometry is copied once, by the
+ * shim when it lays the memory out and by the collector when it maps it,
+ * and never read back from the shared header: the other process can
+ * change that header at any time, and so can whoever may write to the
+ * other process's memory (ptrace). Only head and tail are read from it,
+ * and neither is trusted as an index. */
+struct ht_ring {
+	struct ht_shm *h; /* the shared header: head, tail */
+	char *data;       /* the ring's first byte */
+	uint64_t size;    /* bytes, a power of two, a multiple of HT_RING_ALIGN */
+};
+
 /* Producer: tries once to reserve len bytes (a multiple of HT_RING_ALIGN,
- * at most half the ring) in the ring of h, whose data starts at ring.
- * Returns where to write the record, with *pos its position, or NULL if
- * the ring is full. Lock-free; any number of threads. If the record would
- * run past the ring's end, the rest of the ring is filled with a PAD
- * record in the same step. */
-static inline struct ht_rec *ht_ring_reserve(struct ht_shm *h, char *ring, uint32_t len,
+ * at least a header and at most half the ring) in the ring rg. Returns
+ * where to write the record, with *pos its position, or NULL if the ring
+ * is full. Lock-free; any number of threads. If the record would run past
+ * the ring's end, the rest of the ring is filled with a PAD record in the
+ * same step. Whatever head and tail hold, the record returned lies inside
+ * the ring: a head that is not a multiple of HT_RING_ALIGN (the header was
+ * written by someone else) is rounded up, and the collector skips the gap
+ * and counts it. */
+static inline struct ht_rec *ht_ring_reserve(const struct ht_ring *rg, uint32_t len,
 					     uint64_t *pos)
 {
-	*pos = 0;
-	uint64_t size = h->ring_size, mask = size - 1;
+	struct ht_shm *h = rg->h;
+	uint64_t size = rg->size, mask = size - 1;
 	uint64_t head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
 
+	*pos = 0;
+	if (len < sizeof(struct ht_rec) || len > size / 2 || len % HT_RING_ALIGN)
+		return NULL;
 	for (;;) {
-		uint64_t off = head & mask;
+		uint64_t start = (head + HT_RING_ALIGN - 1) & ~(uint64_t)(HT_RING_ALIGN - 1);
+		uint64_t off = start & mask;
 		uint64_t pad = off + len > size ? size - off : 0;
 		uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
 
-		if (head + pad + len - tail > size)
+		if (start + pad + len - tail > size)
 			return NULL;
-		if (__atomic_compare_exchange_n(&h->head, &head, head + pad + len, 1,
+		if (__atomic_compare_exchange_n(&h->head, &head, start + pad + len, 1,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			if (pad) {
-				struct ht_rec *p = (struct ht_rec *)(ring + off);
+				struct ht_rec *p = (struct ht_rec *)(rg->data + off);
 
 				p->len = (uint32_t)pad;
 				p->kind = HT_EV_PAD;
 				p->nframes = 0;
-				__atomic_store_n(&p->tag, head + 1, __ATOMIC_RELEASE);
+				__atomic_store_n(&p->tag, start + 1, __ATOMIC_RELEASE);
 			}
-			*pos = head + pad;
-			return (struct ht_rec *)(ring + ((head + pad) & mask));
+			*pos = start + pad;
+			return (struct ht_rec *)(rg->data + ((start + pad) & mask));
 		}
 	}
 }
@@ -222,15 +250,15 @@ static inline void ht_ring_commit(struct ht_rec *r, uint64_t pos, uint32_t len,
 	__atomic_store_n(&r->tag, pos + 1, __ATOMIC_RELEASE);
 }
 
-/* Consumer: the complete record at position tail, or NULL if the record
- * there is not complete yet (or nothing is there). The caller validates
- * len before use and advances h->tail past it when done. */
-static inline const struct ht_rec *ht_ring_peek(const struct ht_shm *h, const char *ring,
-						uint64_t tail)
+/* Consumer: the complete record at position pos (a multiple of
+ * HT_RING_ALIGN), or NULL if the record there is not complete yet (or
+ * nothing is there). The record is the other process's memory: the caller
+ * copies it before it checks it (see collector/ringread.h). */
+static inline const struct ht_rec *ht_ring_peek(const struct ht_ring *rg, uint64_t pos)
 {
-	const struct ht_rec *r = (const struct ht_rec *)(ring + (tail & (h->ring_size - 1)));
+	const struct ht_rec *r = (const struct ht_rec *)(rg->data + (pos & (rg->size - 1)));
 
-	if (__atomic_load_n(&r->tag, __ATOMIC_ACQUIRE) != tail + 1)
+	if (__atomic_load_n(&r->tag, __ATOMIC_ACQUIRE) != pos + 1)
 		return NULL;
 	return r;
 }

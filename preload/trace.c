@@ -49,11 +49,19 @@ enum { TR_OFF, TR_STARTING, TR_ON };
 static int resolve_state;          /* ST_* */
 static int tracing;                /* TR_*: may events be written? */
 static struct ht_shm *shm;
-static char *ring;
+/* The layout of the shared memory as this process made it. The collector,
+ * and whoever may write to the collector's memory, can change the shared
+ * header: no index or size is ever read back from it. */
+static struct ht_ring ring;        /* the ring's place and size */
+static struct ht_slot *slots;      /* the per-thread counters */
+static uint32_t slot_count;
+static size_t shm_size;            /* the whole mapping */
 static uint64_t rate = 524288;
 static int depth = 64;
 static uintptr_t self_lo, self_hi; /* the shim's own code: frames to skip */
 static int alive_fd = -1;          /* write end of the pipe the collector watches */
+static dev_t alive_dev;            /* ... and which file that is: the program may */
+static ino_t alive_ino;            /* close the number and open one of its own there */
 static pid_t collector_pid;
 static uint64_t dl_seen = UINT64_MAX; /* dlpi_adds + dlpi_subs when modules were last sent */
 static uint64_t dl_sent = UINT64_MAX; /* ... and once they are all in the ring */
@@ -181,8 +189,10 @@ static void retire_slot(void *arg)
 
 static struct ht_slot *claim_slot(void)
 {
-	struct ht_slot *slots = (struct ht_slot *)((char *)shm + shm->slots_offset);
 	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
+
+	if (n > slot_count)
+		n = slot_count;
 
 	for (i = 0; i < n; i++) {
 		uint32_t zero = 0;
@@ -193,7 +203,7 @@ static struct ht_slot *claim_slot(void)
 			return &slots[i];
 	}
 	i = __atomic_fetch_add(&shm->next_slot, 1, __ATOMIC_ACQ_REL);
-	if (i >= shm->nslots) {
+	if (i >= slot_count) {
 		__atomic_fetch_sub(&shm->next_slot, 1, __ATOMIC_ACQ_REL);
 		return NULL;
 	}
@@ -214,7 +224,7 @@ void ht_thread_attach(struct ht_tls *t)
 		if (!s) {
 			/* more live threads than slots: count into the last
 			 * one shared, still exact enough, rarely hit */
-			s = (struct ht_slot *)((char *)shm + shm->slots_offset) + shm->nslots - 1;
+			s = &slots[slot_count - 1];
 		}
 		t->slot = s;
 		t->attached = 1;
@@ -296,7 +306,7 @@ static struct ht_rec *ring_reserve(uint32_t len, uint64_t *pos)
 	struct ht_rec *r;
 	int waits = 0;
 
-	while (!(r = ht_ring_reserve(shm, ring, len, pos))) {
+	while (!(r = ht_ring_reserve(&ring, len, pos))) {
 		struct timespec ts = { 0, 200000 };
 
 		if (__atomic_load_n(&stalled, __ATOMIC_RELAXED) ||
@@ -323,7 +333,7 @@ static void ring_commit(struct ht_rec *r, uint64_t pos, uint32_t len, int kind, 
 	ht_ring_commit(r, pos, len, kind, nframes);
 	if (__atomic_load_n(&shm->sleeping, __ATOMIC_RELAXED) &&
 	    (kind == HT_EV_EXIT ||
-	     pos + len - __atomic_load_n(&shm->tail, __ATOMIC_RELAXED) > shm->ring_size / 4))
+	     pos + len - __atomic_load_n(&shm->tail, __ATOMIC_RELAXED) > ring.size / 4))
 		kick_collector();
 }
 
@@ -1782,7 +1792,11 @@ static int start_collector(int memfd, int pipe_rd)
 {
 	enum { STACK = 64 << 10 };
 	char path[HT_PATH_MAX], buf[64];
-	char *argv[4];
+	char *argv[6];
+	/* the process and the output path go by the command line too: the
+	 * program can change the shared header before the collector has read
+	 * it (it may drop privileges first), but not the collector's argv */
+	char pid_arg[32], out_arg[HT_PATH_MAX + 16];
 	struct spawn sp;
 	sigset_t all, old;
 	char *stacks;
@@ -1814,7 +1828,11 @@ static int start_collector(int memfd, int pipe_rd)
 	argv[0] = path;
 	argv[1] = "--shm-fd=3";
 	argv[2] = "--alive-fd=4";
-	argv[3] = NULL;
+	snprintf(pid_arg, sizeof(pid_arg), "--pid=%lld", (long long)shm->pid);
+	snprintf(out_arg, sizeof(out_arg), "--output=%s", shm->output);
+	argv[3] = pid_arg;
+	argv[4] = out_arg;
+	argv[5] = NULL;
 	sp.path = path;
 	sp.argv = argv;
 	sp.memfd = memfd;
@@ -1919,6 +1937,22 @@ static void setup_signal(void)
 		snap_sig = sig;
 }
 
+/* Is fd still the descriptor the shim made, with dev and ino (fstat) and
+ * close-on-exec? A program that closes every descriptor (daemons do) may
+ * get the number back for a file of its own, which the shim must neither
+ * close nor use. Async-signal-safe. */
+static int still_ours(int fd, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	int fl;
+
+	if (fd < 0)
+		return 0;
+	fl = fcntl(fd, F_GETFD);
+	return fl >= 0 && (fl & FD_CLOEXEC) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+	       st.st_dev == dev && st.st_ino == ino;
+}
+
 static void after_fork_child(void)
 {
 	int was_on = __atomic_load_n(&tracing, __ATOMIC_ACQUIRE) == TR_ON;
@@ -1927,11 +1961,11 @@ static void after_fork_child(void)
 	 * collector (a program it execs starts its own; with
 	 * HEAPTRACE_FOLLOW_FORK its first allocation starts one for it) */
 	__atomic_store_n(&tracing, TR_OFF, __ATOMIC_RELEASE);
-	if (alive_fd >= 0)
+	if (still_ours(alive_fd, alive_dev, alive_ino))
 		close(alive_fd);
-	alive_fd = -1;
+	alive_fd = -1; /* ours or not, forgotten */
 	if (shm)
-		munmap(shm, shm->size);
+		munmap(shm, shm_size);
 	shm = NULL;
 	ht_tls.slot = &null_slot;
 	ht_tls.attached = 1;
@@ -2052,7 +2086,12 @@ static void setup(void)
 		say("output path too long; tracing is off");
 		goto fail;
 	}
-	ring = (char *)shm + shm->ring_offset;
+	ring.h = shm;
+	ring.data = (char *)shm + HT_SHM_HDR_SIZE + nslots * sizeof(struct ht_slot);
+	ring.size = ring_size;
+	slots = (struct ht_slot *)((char *)shm + HT_SHM_HDR_SIZE);
+	slot_count = (uint32_t)nslots;
+	shm_size = size;
 	/* counts made before now */
 	shm->retired[0] = early_slot.alloc_calls;
 	shm->retired[1] = early_slot.free_calls;
@@ -2072,6 +2111,14 @@ static void setup(void)
 	close(memfd);
 	alive_fd = pfd[1];
 	tell_launcher();
+	{
+		struct stat st;
+
+		if (fstat(alive_fd, &st) == 0) {
+			alive_dev = st.st_dev;
+			alive_ino = st.st_ino;
+		}
+	}
 
 	if (!hooks_set) {
 		ht_tls.self++;

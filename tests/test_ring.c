@@ -10,21 +10,22 @@
 #include "tap.h"
 
 static struct ht_shm *h;
-static char *ring;
+static struct ht_ring rg;
 
 static void setup(uint64_t size)
 {
 	free(h);
-	free(ring);
+	free(rg.data);
 	h = calloc(1, sizeof(*h));
-	ring = calloc(1, size);
-	h->ring_size = size;
+	rg.h = h;
+	rg.data = calloc(1, size);
+	rg.size = size;
 }
 
 static int put(uint64_t value, uint32_t len)
 {
 	uint64_t pos;
-	struct ht_ev_free *e = (struct ht_ev_free *)ht_ring_reserve(h, ring, len, &pos);
+	struct ht_ev_free *e = (struct ht_ev_free *)ht_ring_reserve(&rg, len, &pos);
 
 	if (!e)
 		return -1;
@@ -37,7 +38,7 @@ static int put(uint64_t value, uint32_t len)
 static int64_t get(void)
 {
 	for (;;) {
-		const struct ht_rec *r = ht_ring_peek(h, ring, h->tail);
+		const struct ht_rec *r = ht_ring_peek(&rg, h->tail);
 		int64_t v;
 
 		if (!r)
@@ -100,7 +101,7 @@ int main(void)
 	/* a reserved but unpublished record blocks the reader, not the writers */
 	{
 		uint64_t pos;
-		struct ht_rec *r = ht_ring_reserve(h, ring, 32, &pos);
+		struct ht_rec *r = ht_ring_reserve(&rg, 32, &pos);
 
 		ok(put(7, 32) == 0, "a second writer goes on past an unpublished record");
 		is_int(get(), -1, "the reader waits at the unpublished record");
