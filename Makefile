@@ -27,7 +27,7 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
-LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o collector/stats.o \
+LIB_OBJ = collector/util.o collector/fileio.o collector/snapshot.o collector/symbolize.o collector/stats.o \
 	collector/report.o collector/aggregate.o collector/control.o \
 	collector/pprof.o collector/flame.o collector/series.o
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
@@ -84,10 +84,11 @@ tests/test_ring_tsan: tests/test_ring.c preload/ring.h
 # The snapshot reader under libFuzzer: `make fuzz` for long runs,
 # tests/t_fuzz.sh runs it briefly in `make test`.
 FUZZ_SECONDS ?= 600
-tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c collector/snapshot.h
+tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c \
+		collector/fileio.c collector/snapshot.h
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
 		-Icollector -Ipreload -o $@ tests/fuzz_snapshot.c collector/snapshot.c \
-		collector/util.c -lzstd -lm
+		collector/util.c collector/fileio.c -lzstd -lm
 
 fuzz: tests/fuzz_snapshot
 	mkdir -p tests/out/corpus

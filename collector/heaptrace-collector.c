@@ -21,6 +21,7 @@
 
 #include "aggregate.h"
 #include "control.h"
+#include "fileio.h"
 #include "ring.h"
 #include "snapshot.h"
 #include "symbolize.h"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fileio.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"

@@ -3,6 +3,7 @@
  * sampling error of estimates, the text formats (pprof's top, tree and
  * peek), collapsed stacks, and the dispatch to the other formats. */
 #include "report.h"
+#include "fileio.h"
 #include "stats.h"
 #include "report_int.h"
 #include "sample.h"

@@ -2,6 +2,7 @@
  * aggregation by name, the text top and collapsed formats, diffs, options.
  * "test_report --write-fixtures DIR" writes the snapshots used by t_cli.sh. */
 #include "report.h"
+#include "fileio.h"
 #include "snapshot.h"
 #include "build.h"
 #include "tap.h"
