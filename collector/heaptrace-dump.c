@@ -1,10 +1,12 @@
 /* heaptrace-dump: asks the collector of a traced process for a snapshot
- * now and writes it (atomically) to a file; prints the file's path. */
+ * now and writes it to a file (see ht_write_file) or standard output;
+ * prints the file's path. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -18,9 +20,18 @@ static const char usage[] =
 	"       heaptrace-dump --stats PID\n"
 	"       heaptrace-dump --list\n"
 	"Writes a heap snapshot of the running, traced process PID now.\n"
-	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.N.heap here)\n"
+	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.N.heap here; -: stdout)\n"
 	"  --stats   print the process's memory statistics instead of writing a file\n"
 	"  --list    list the traced processes you may dump\n";
+
+/* Whether path names the file open on fd. */
+static int same_file(const char *path, int fd)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
 
 /* One row of --list for the collector listening as NAME ("PID.sock"). */
 static int list_one(const char *name, int64_t now)
@@ -100,6 +111,11 @@ static int list(void)
 	}
 	if (!n)
 		fprintf(stderr, "%s: no traced processes found\n", ht_progname);
+	/* where dumps go by default: the litter of dumps that were killed */
+	n = ht_clean_temps(".");
+	if (n > 0)
+		fprintf(stderr, "%s: removed %d temporary file%s left here by writers that "
+			"were killed\n", ht_progname, n, n == 1 ? "" : "s");
 	return 0;
 }
 
@@ -152,6 +168,8 @@ int main(int argc, char **argv)
 		ht_die(2, "'%s' is not a process id", pidarg);
 	if (out && !*out)
 		ht_die(2, "empty output file name");
+	if (out && !strcmp(out, "-") && isatty(1))
+		ht_die(2, "not writing a binary snapshot to a terminal (use -o FILE)");
 	if (out && stats)
 		ht_die(2, "--stats prints to standard output; it takes no -o");
 
@@ -178,13 +196,21 @@ int main(int argc, char **argv)
 		out = path;
 	}
 	ht_snapshot_free(s);
+	if (!strcmp(out, "-")) {
+		if (fwrite(body, 1, len, stdout) != len || fflush(stdout) != 0)
+			ht_die(1, "cannot write to standard output: %s", strerror(errno));
+		free(body);
+		return 0;
+	}
 	if (out != path) {
-		if (ht_write_file_atomic(out, body, len, err, sizeof(err)) != 0)
+		if (ht_write_file(out, body, len, err, sizeof(err)) != 0)
 			ht_die(1, "%s", err);
 	} else if (ht_write_file_unique(path, sizeof(path), body, len, err, sizeof(err)) != 0) {
 		ht_die(1, "%s", err); /* a default name never replaces a file */
 	}
 	free(body);
-	printf("%s\n", out);
+	/* the path, unless the snapshot itself went to standard output */
+	if (!same_file(out, 1))
+		printf("%s\n", out);
 	return 0;
 }

@@ -1634,7 +1634,7 @@ static int put_out(const char *buf, size_t len, const struct ht_report_opts *o,
 		   char *err, size_t errlen)
 {
 	if (o->output && strcmp(o->output, "-") != 0)
-		return ht_write_file_atomic(o->output, buf, len, err, errlen);
+		return ht_write_file(o->output, buf, len, err, errlen);
 	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout))
 		return ht_fail(err, errlen, "cannot write to standard output: %s",
 			       strerror(errno));

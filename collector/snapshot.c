@@ -1405,7 +1405,7 @@ int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
 
 	if (ht_snapshot_encode(s, &buf, &len, why, sizeof(why)))
 		return ht_fail(err, errlen, "cannot write '%s': %s", path, why);
-	rc = ht_write_file_atomic(path, buf, len, err, errlen);
+	rc = ht_write_file(path, buf, len, err, errlen);
 	free(buf);
 	return rc;
 }

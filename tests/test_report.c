@@ -1114,7 +1114,7 @@ static int write_fixtures(const char *dir)
 			junk[i] = (unsigned char)(x >> 16);
 		}
 		snprintf(path, sizeof(path), "%s/random.heap", dir);
-		if (ht_write_file_atomic(path, junk, sizeof(junk), err, sizeof(err)))
+		if (ht_write_file(path, junk, sizeof(junk), err, sizeof(err)))
 			ht_die(1, "%s", err);
 	}
 	return 0;
