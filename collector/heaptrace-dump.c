@@ -41,9 +41,10 @@ static int list_one(const char *name, int64_t now)
 	double inuse = 0;
 	void *body;
 	size_t len;
-	char *p, *line, *save = NULL;
+	char *p, *line, *next;
 	char inbuf[32], upbuf[32];
 	double up;
+	int in_exe = 0;
 
 	if (sscanf(name, "%lld.sock", &pid) != 1 || pid <= 0)
 		return 0;
@@ -51,11 +52,27 @@ static int list_one(const char *name, int64_t now)
 		return 0; /* gone, or not ours: not listed */
 	p = ht_xrealloc(body, len + 1);
 	p[len] = 0;
-	for (line = strtok_r(p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "exe ", 4))
+	/* "KEY VALUE" lines; the executable's name may hold newlines: a line
+	 * with no key of ours continues it */
+	for (line = p; line; line = next) {
+		char *nl = strchr(line, '\n');
+
+		next = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = 0;
+		else if (!*line)
+			break; /* after the last newline */
+		if (!strncmp(line, "exe ", 4)) {
 			snprintf(exe, sizeof(exe), "%s", line + 4);
-		else if (sscanf(line, "start %lld", &start) != 1)
-			sscanf(line, "inuse %lf", &inuse);
+			in_exe = 1;
+		} else if (sscanf(line, "start %lld", &start) == 1 ||
+			   sscanf(line, "inuse %lf", &inuse) == 1 || !strncmp(line, "pid ", 4)) {
+			in_exe = 0;
+		} else if (in_exe) {
+			size_t n = strlen(exe);
+
+			snprintf(exe + n, sizeof(exe) - n, "\n%s", line);
+		}
 	}
 	free(p);
 	up = start ? (double)(now - start) / 1e9 : 0;
@@ -65,7 +82,9 @@ static int list_one(const char *name, int64_t now)
 		snprintf(upbuf, sizeof(upbuf), "%.0fm", up / 60);
 	else
 		snprintf(upbuf, sizeof(upbuf), "%.1fh", up / 3600);
-	printf("%8lld %8s %10s  %s\n", pid, upbuf, ht_fmt_bytes(inuse, inbuf, sizeof(inbuf)), exe);
+	printf("%8lld %8s %10s  ", pid, upbuf, ht_fmt_bytes(inuse, inbuf, sizeof(inbuf)));
+	ht_fputs_escaped(stdout, exe);
+	putchar('\n');
 	return 1;
 }
 
@@ -189,10 +208,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!out) {
+		char name[HT_SAFE_NAME_MAX + 1];
+
 		base = strrchr(s->exe, '/');
 		base = base ? base + 1 : s->exe;
 		snprintf(path, sizeof(path), "heaptrace.%s.%llu.%u.heap",
-			 *base ? base : "unknown", (unsigned long long)pid, seq);
+			 ht_safe_name(name, sizeof(name), base), (unsigned long long)pid, seq);
 		out = path;
 	}
 	ht_snapshot_free(s);

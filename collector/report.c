@@ -384,12 +384,10 @@ size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t 
 				sb_add(&b, " 0x%" PRIx64, l->address);
 		}
 	}
-	for (size_t i = 0; i < b.n; i++) {
-		unsigned char c = (unsigned char)(*buf)[i];
-
-		if (c < 0x20 || c == 0x7f)
+	/* a name is shown raw: what a terminal would obey becomes '?' */
+	for (size_t i = 0, w; i < b.n; i += w ? w : 1)
+		if (!(w = ht_char_printable(*buf + i, b.n - i)))
 			(*buf)[i] = '?';
-	}
 	return b.n;
 }
 
@@ -911,15 +909,27 @@ void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
 			"block; figures may be off\n", lead, what, d->unmatched);
 }
 
+/* "LEAD" and a name from outside (a file name, a program's) on one line. */
+static void labelled(FILE *out, const char *lead, const char *name)
+{
+	fputs(lead, out);
+	ht_fputs_escaped(out, name);
+	putc('\n', out);
+}
+
 void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_snapshot *s)
 {
 	const struct ht_counts *c = &s->counts;
 	char b1[64], b2[64];
 
-	if (str(s->exe)[0])
-		fprintf(out, "%sExe: %s\n", ind, s->exe);
-	if (str(s->cmdline)[0])
-		fprintf(out, "%sCommand: %s\n", ind, s->cmdline);
+	if (str(s->exe)[0]) {
+		fputs(ind, out);
+		labelled(out, "Exe: ", s->exe);
+	}
+	if (str(s->cmdline)[0]) {
+		fputs(ind, out);
+		labelled(out, "Command: ", s->cmdline);
+	}
 	fprintf(out, "%sPID: %" PRId64 "\n", ind, s->pid);
 
 	if (s->flags & HT_SNAP_PEAK)
@@ -979,15 +989,15 @@ static void write_header(FILE *out, const struct ht_snapshot *base,
 
 	if (!base) {
 		if (o->cur_label)
-			fprintf(out, "File: %s\n", o->cur_label);
+			labelled(out, "File: ", o->cur_label);
 		ht_report_write_snapshot_info(out, "", cur);
 		fprintf(out, "Type: %s\n", idx);
 		write_filters(out, o);
 		return;
 	}
-	fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
+	labelled(out, "Base: ", o->base_label ? o->base_label : "(base)");
 	ht_report_write_snapshot_info(out, "  ", base);
-	fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
+	labelled(out, "Current: ", o->cur_label ? o->cur_label : "(current)");
 	ht_report_write_snapshot_info(out, "  ", cur);
 	if (strcmp(str(base->exe), str(cur->exe)) != 0)
 		fprintf(out, "note: base and current come from different executables\n");

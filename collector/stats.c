@@ -120,7 +120,9 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 {
 	size_t i;
 
-	fprintf(out, "Process %lld: %s\n", (long long)cur->pid, cur->exe);
+	fprintf(out, "Process %lld: ", (long long)cur->pid);
+	ht_fputs_escaped(out, cur->exe ? cur->exe : "");
+	putc('\n', out);
 	if (base)
 		fprintf(out, "  %-28s %14s %14s %14s\n", "", "base", "current", "change");
 	counts(out, base, cur);
@@ -146,7 +148,10 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 				"stacks, code, other mappings).\n");
 	}
 	fprintf(out, "\nMetrics:\n");
-	for (i = 0; i < cur->nmetrics; i++)
-		fprintf(out, "  %s %.17g\n", cur->metrics[i].name, cur->metrics[i].value);
+	for (i = 0; i < cur->nmetrics; i++) {
+		fputs("  ", out);
+		ht_fputs_escaped(out, cur->metrics[i].name);
+		fprintf(out, " %.17g\n", cur->metrics[i].value);
+	}
 	return ferror(out) ? -1 : 0;
 }

@@ -15,7 +15,21 @@ Runs PROG traced; writes its heap profile at exit.
 USAGE
 }
 
-die() { printf 'heaptrace: %s\n' "$*" >&2; exit 2; }
+# shown STRING: STRING safe for a terminal, on one line: a backslash
+# doubled, every byte but printable ASCII as \xHH (names and arguments
+# are data, and may hold terminal escapes)
+shown() {
+	local LC_ALL=C s=$1 c i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+		\\) printf '\\\\' ;;
+		[[:print:]]) printf '%s' "$c" ;;
+		*) printf '\\x%02x' "'$c" ;;
+		esac
+	done
+}
+die() { printf 'heaptrace: %s\n' "$(shown "$*")" >&2; exit 2; }
 
 here=$(dirname "$(readlink -f "$0")")
 if [ -f "$here/../lib/heaptrace/libheaptrace.so" ]; then
@@ -45,6 +59,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -gt 0 ] || { usage >&2; exit 2; }
+[ "$output" != - ] || die "-o -: the program's standard output is its own; name a file"
 [ -z "$output" ] || [ -n "${output##*/}" ] || die "'$output' names a directory, not a file"
 if [ -n "$rate" ]; then
 	case $rate in ''|*[!0-9]*) die "--rate takes a whole number of bytes, not '$rate'" ;; esac
@@ -58,7 +73,7 @@ if [ -n "$depth" ]; then
 	export HEAPTRACE_DEPTH=$depth
 fi
 # a program, not a shell builtin or function: it is exec'd below
-prog=$(type -P -- "$1") || { printf "heaptrace: cannot run '%s': command not found\n" "$1" >&2; exit 127; }
+prog=$(type -P -- "$1") || { printf "heaptrace: cannot run '%s': command not found\n" "$(shown "$1")" >&2; exit 127; }
 # files written since the program started are its snapshots (made before
 # LD_PRELOAD is set, so that mktemp itself is not traced)
 marker=$(mktemp "${TMPDIR:-/tmp}/heaptrace.XXXXXX") || die "cannot create a temporary file"
@@ -125,12 +140,12 @@ done
 rm -f "$marker"
 clean_exit=
 if [ -n "$file" ]; then
-	printf 'heaptrace: snapshot written to %s\n' "$file" >&2
+	printf 'heaptrace: snapshot written to %s\n' "$(shown "$file")" >&2
 	[ -n "$quiet" ] || "$report" --top 10 "$file" >&2
 	"$report" --top 1 "$file" 2>/dev/null | grep -q '^State: final (the program exited)' && clean_exit=1
 else
 	# shellcheck disable=SC2086
-	printf 'heaptrace: no snapshot was written (%s)\n' "$(echo $pattern | cut -d' ' -f1)" >&2
+	printf 'heaptrace: no snapshot was written (%s)\n' "$(shown "$(echo $pattern | cut -d' ' -f1)")" >&2
 fi
 
 if [ "$status" -gt 128 ] && [ -z "$clean_exit" ]; then

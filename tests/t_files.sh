@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Files: where the writers put their bytes (-o -, devices, FIFOs, symbolic
-# links, directories), and the temporary files that killed writers leave. The cases that need root (a device node,
+# Files and names: where the writers put their bytes (-o -, devices, FIFOs,
+# symbolic links, directories), the temporary files that killed writers
+# leave, and names from the traced program (control characters) on the
+# terminal and in file names. The cases that need root (a device node,
 # another user's link) run in a private mount namespace over a throwaway
 # /dev, inside a pids cgroup.
 . "$(dirname "$0")/lib.sh"
@@ -168,6 +170,62 @@ check $? "one whose pid now names another process (a later start) goes"
 [ -f ".z.heap.XXXX-$wpid-1-$rand" ] && [ -L ".l.heap.ht-tmp-$wpid-1-$rand" ] && [ -f final.heap ]
 check $? "other names, and symbolic links, stay"
 rm -f "$mine" ".z.heap.XXXX-$wpid-1-$rand" ".l.heap.ht-tmp-$wpid-1-$rand"
+
+# --- names from the traced program are data --------------------------------
+evil=$'evil\e[31m\nname'
+arg=$'\e]0;pwned\a'
+cp "$progs/grow" "./$evil"
+coproc E { HEAPTRACE_RATE=1 LD_PRELOAD="$lib" exec "./$evil" "$arg"; }
+read -r -t 10 _ epid <&"${E[0]}"
+echo "grow 10" >&"${E[1]}"; read -r -t 10 _ _ <&"${E[0]}"
+"$dump" "$epid" >e.dump.out 2>&1
+is "$(cat e.dump.out)" "heaptrace.evil__31m_name.$epid.1.heap" "heaptrace-dump: the default name has only safe characters"
+"$dump" --stats "$epid" >e.stats 2>&1
+no_ctl e.stats "heaptrace-dump --stats: no control byte"
+grep -qF 'evil\x1b[31m\x0aname' e.stats
+check $? "heaptrace-dump --stats: the name escaped"
+"$dump" --list >e.list 2>&1
+no_ctl e.list "heaptrace-dump --list: no control byte"
+grep -qE "^ *$epid .*/evil\\\\x1b\\[31m\\\\x0aname$" e.list
+check $? "heaptrace-dump --list: the name escaped on its row"
+exec {E[1]}>&-
+wait "$E_PID"
+final="heaptrace.evil__31m_name.$epid.heap"
+valid "$final" "the final snapshot under a safe default name"
+"$report" "$final" >e.report 2>&1
+no_ctl e.report "heaptrace-report: no control byte"
+grep -qF "Exe: $work/evil\\x1b[31m\\x0aname" e.report
+check $? "heaptrace-report: the executable escaped"
+grep -qF 'Command: ./evil\x1b[31m\x0aname \x1b]0;pwned\x07' e.report
+check $? "heaptrace-report: the command line escaped"
+"$report" --format stats "$final" >e.rstats 2>&1
+no_ctl e.rstats "heaptrace-report --format stats: no control byte"
+"$hdiff" --series "$final" "$final" >e.series 2>&1
+no_ctl e.series "heaptrace-diff --series: no control byte"
+HEAPTRACE_RATE=1 "$launcher" "./$evil" "$arg" </dev/null >/dev/null 2>e.launch
+no_ctl e.launch "the launcher: no control byte"
+grep -q "snapshot written to heaptrace\.evil__31m_name\.[0-9]*\.heap" e.launch
+check $? "the launcher names the snapshot"
+"$launcher" $'no\esuch' </dev/null 2>e.nf
+no_ctl e.nf "the launcher's 'command not found': no control byte"
+HEAPTRACE_RATE=1 "$launcher" -o $'evil-out\e[1m.heap' "$progs/retain" </dev/null >/dev/null 2>e.out
+no_ctl e.out "the launcher with a control byte in -o: no control byte"
+HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT='%e.%p.heap' LD_PRELOAD="$lib" "./$evil" "$arg" </dev/null >/dev/null
+bad=$(ls -A | LC_ALL=C grep -v '^evil' | LC_ALL=C grep -c '[^A-Za-z0-9._+-]')
+is "$bad" 0 "no file name here holds anything but [A-Za-z0-9._+-] (%e in HEAPTRACE_OUTPUT too)"
+[ "$bad" -eq 0 ] || ls -A | LC_ALL=C grep -v '^evil' | LC_ALL=C grep '[^A-Za-z0-9._+-]' | od -c | head -5 | note
+ls evil__31m_name.*.heap >/dev/null 2>&1
+check $? "HEAPTRACE_OUTPUT=%e.%p.heap: %e made safe"
+dots=$'..\e'
+cp "$progs/retain" "./$dots"
+HEAPTRACE_RATE=1 LD_PRELOAD="$lib" "./$dots" >/dev/null
+ls heaptrace._._.*.heap >/dev/null 2>&1
+check $? "a name of dots and a control: no leading dot (heaptrace._._.PID.heap)"
+long=$(printf 'a%.0s' $(seq 100))
+cp "$progs/retain" "./$long"
+HEAPTRACE_RATE=1 LD_PRELOAD="$lib" "./$long" >/dev/null
+ls "heaptrace.${long:0:64}".[0-9]*.heap >/dev/null 2>&1
+check $? "a long name: its first 64 bytes"
 
 # --- as root, in a private mount namespace over a throwaway /dev ------------
 # -o /dev/null and HEAPTRACE_OUTPUT=/dev/null leave it a device; -o
