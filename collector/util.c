@@ -14,10 +14,30 @@ const char *ht_progname = "heaptrace";
 
 static void vreport(const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[1024], out[4 * sizeof(msg)];
+	size_t n, i, o = 0, k;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s: %s\n", ht_progname, msg);
+	/* a message may quote a name from outside (a file's, a program's):
+	 * what a terminal would obey goes as \xHH, lines stay lines */
+	n = strlen(msg);
+	for (i = 0; i < n; i += k) {
+		k = ht_char_printable(msg + i, n - i);
+		if (k) {
+			memcpy(out + o, msg + i, k);
+			o += k;
+		} else {
+			k = 1;
+			if (msg[i] == '\n' || msg[i] == '\t')
+				out[o++] = msg[i];
+			else
+				o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x",
+						      (unsigned char)msg[i]);
+		}
+	}
+	out[o] = 0;
+	/* one write: the program's own output may share the descriptor */
+	fprintf(stderr, "%s: %s\n", ht_progname, out);
 }
 
 int ht_error(const char *fmt, ...)

@@ -13,7 +13,9 @@
 extern const char *ht_progname;
 
 /* Prints "PROG: MESSAGE\n" to stderr and returns -1. Messages are lowercase
- * and say what went wrong first: ht_error("cannot open '%s': %s", ...). */
+ * and say what went wrong first: ht_error("cannot open '%s': %s", ...).
+ * What a terminal would obey (see ht_char_printable) is printed as \xHH,
+ * but newlines and tabs, so that a quoted name cannot send escapes. */
 int ht_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Like ht_error, then exits with status. Only for mains. */

@@ -206,6 +206,10 @@ HEAPTRACE_RATE=1 "$launcher" "./$evil" "$arg" </dev/null >/dev/null 2>e.launch
 no_ctl e.launch "the launcher: no control byte"
 grep -q "snapshot written to heaptrace\.evil__31m_name\.[0-9]*\.heap" e.launch
 check $? "the launcher names the snapshot"
+"$report" $'no\e[31msuch.heap' 2>e.err
+no_ctl e.err "an error message quoting a file name: no control byte"
+grep -qF "cannot open 'no\x1b[31msuch.heap'" e.err
+check $? "the name escaped ($(cat e.err))"
 "$launcher" $'no\esuch' </dev/null 2>e.nf
 no_ctl e.nf "the launcher's 'command not found': no control byte"
 HEAPTRACE_RATE=1 "$launcher" -o $'evil-out\e[1m.heap' "$progs/retain" </dev/null >/dev/null 2>e.out
