@@ -206,6 +206,30 @@ HEAPTRACE_RATE=1 "$launcher" "./$evil" "$arg" </dev/null >/dev/null 2>e.launch
 no_ctl e.launch "the launcher: no control byte"
 grep -q "snapshot written to heaptrace\.evil__31m_name\.[0-9]*\.heap" e.launch
 check $? "the launcher names the snapshot"
+# a library's path is the program's data too: a plugin named with escapes,
+# its frames left unnamed (stripped) so that the module's name shows
+cat >plug.c <<'EOF'
+void *malloc(unsigned long);
+static __attribute__((noinline)) void *inner(unsigned long n)
+{
+	void *p = malloc(n);
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+void *plugin_work(unsigned long n) { return inner(n); }
+EOF
+plug=$'evil-plug\e[2J\n.so'
+cc -shared -fPIC -O1 -s -o "$work/$plug" plug.c
+HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=plug.heap LD_PRELOAD="$lib" "$progs/hostile_dlopen" 1 1000 "$work/$plug" >/dev/null
+valid plug.heap "a plugin with escapes in its name"
+"$report" --format heap_v2 plug.heap >e.v2 2>&1
+no_ctl e.v2 "heaptrace-report --format heap_v2: no control byte in the mapped libraries"
+grep -qF 'evil-plug\x1b[2J\x0a.so' e.v2
+check $? "heaptrace-report --format heap_v2: the library's path escaped"
+"$report" --addresses --top 0 plug.heap >e.addr 2>&1
+no_ctl e.addr "heaptrace-report: an unnamed frame in that plugin shows no control byte"
+grep -qF 'evil-plug?[2J?.so+0x' e.addr
+check $? "heaptrace-report: and is named by its module, controls as '?'"
 "$report" $'no\e[31msuch.heap' 2>e.err
 no_ctl e.err "an error message quoting a file name: no control byte"
 grep -qF "cannot open 'no\x1b[31msuch.heap'" e.err
