@@ -47,6 +47,10 @@ is_heap o.dump.heap
 check $? "heaptrace-dump -o -: the snapshot on standard output, and nothing else"
 [ ! -e ./- ]
 check $? "no file named '-' is written"
+"$launcher" -o - "$progs/retain" >/dev/null 2>launch.err
+is "$?" 2 "the launcher refuses -o - (the program's standard output is its own)"
+[ ! -e ./- ] && grep -q "^heaptrace: -o -: " launch.err
+check $? "says so, and writes no file named '-' ($(cat launch.err))"
 
 # --- a FIFO gets the data, and stays a FIFO --------------------------------
 # fifo NAME CMD...: CMD writes to the FIFO NAME while cat reads it into
