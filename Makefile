@@ -28,8 +28,8 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
-LIB_OBJ = collector/util.o collector/snapshot.o collector/symbolize.o collector/stats.o \
-	collector/ringread.o \
+LIB_OBJ = collector/util.o collector/fileio.o collector/snapshot.o collector/symbolize.o \
+	collector/stats.o collector/ringread.o \
 	collector/report.o collector/aggregate.o collector/control.o \
 	collector/pprof.o collector/flame.o collector/series.o collector/sampling.o collector/json.o
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
@@ -38,7 +38,7 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_aggregate tests/test_arena \
-	tests/test_shm
+	tests/test_shm tests/test_util
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
@@ -102,10 +102,11 @@ tests/test_ring_tsan: tests/test_ring.c preload/ring.h
 # The snapshot reader under libFuzzer: `make fuzz` for long runs,
 # tests/t_fuzz.sh runs it briefly in `make test`.
 FUZZ_SECONDS ?= 600
-tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c collector/snapshot.h
+tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c \
+		collector/fileio.c collector/snapshot.h
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
 		-Icollector -Ipreload -o $@ tests/fuzz_snapshot.c collector/snapshot.c \
-		collector/util.c -lzstd -lm
+		collector/util.c collector/fileio.c -lzstd -lm
 
 fuzz: tests/fuzz_snapshot
 	mkdir -p tests/out/corpus

@@ -24,6 +24,7 @@
 
 #include "aggregate.h"
 #include "control.h"
+#include "fileio.h"
 #include "ring.h"
 #include "ringread.h"
 #include "snapshot.h"
@@ -1114,6 +1115,21 @@ static int process_alive(void)
 	return kill((pid_t)fixed.pid, 0) == 0 || errno != ESRCH;
 }
 
+/* Removes the temporary files that killed writers left where the
+ * snapshots go (see ht_clean_temps). */
+static void clean_output_dir(void)
+{
+	char dir[sizeof(shm->output)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", shm->output);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	slash[slash == dir] = 0; /* "/x.heap": "/" */
+	ht_clean_temps(dir);
+}
+
 int main(int argc, char **argv)
 {
 	int shm_fd = -1, alive_fd = -1, pid_fd, lfd, i;
@@ -1180,6 +1196,7 @@ int main(int argc, char **argv)
 	if (untraced[0])
 		tell_launcher('U', untraced);
 	detach();
+	clean_output_dir();
 	interval = env_number("HEAPTRACE_INTERVAL", 0.1, 86400 * 365);
 	peak_margin = env_number("HEAPTRACE_PEAK", 1, 10000);
 	check_debuginfo_path();

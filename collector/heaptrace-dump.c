@@ -1,12 +1,16 @@
 /* heaptrace-dump: asks the collector of a traced process for a snapshot
- * now and writes it (atomically) to a file; prints the file's path. */
+ * now and writes it to a file (see ht_write_file) or standard output;
+ * prints the file's path. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "control.h"
+#include "fileio.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "util.h"
@@ -17,10 +21,19 @@ static const char usage[] =
 	"       heaptrace-dump --stats PID\n"
 	"       heaptrace-dump --list\n"
 	"Writes a heap snapshot of the running, traced process PID now.\n"
-	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.NNNN.heap here)\n"
+	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.NNNN.heap here; -: stdout)\n"
 	"  --stats   print the process's memory statistics instead of writing a file\n"
 	"  --list    list the traced processes you may dump\n"
 	"  --version print the version\n";
+
+/* Whether path names the file open on fd. */
+static int same_file(const char *path, int fd)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
 
 /* One row of --list for the collector listening on s; a refused, slow or
  * broken one gets a line on stderr, another user's nothing. */
@@ -31,10 +44,11 @@ static int list_one(const struct ht_control_sock *sk, int64_t now)
 	double inuse = 0;
 	void *body;
 	size_t len;
-	char *p, *line, *save = NULL;
+	char *p, *line, *next;
 	char inbuf[32], upbuf[32];
 	double up;
 	int rc;
+	int in_exe = 0;
 
 	pid = sk->pid;
 	rc = ht_control_request_at(sk, "info", HT_CONTROL_LIST_TIMEOUT_MS, &body, &len, NULL, err,
@@ -45,11 +59,27 @@ static int list_one(const struct ht_control_sock *sk, int64_t now)
 		return 0; /* gone, or not ours: not listed */
 	p = ht_xrealloc(body, len + 1);
 	p[len] = 0;
-	for (line = strtok_r(p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "exe ", 4))
+	/* "KEY VALUE" lines; the executable's name may hold newlines: a line
+	 * with no key of ours continues it */
+	for (line = p; line; line = next) {
+		char *nl = strchr(line, '\n');
+
+		next = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = 0;
+		else if (!*line)
+			break; /* after the last newline */
+		if (!strncmp(line, "exe ", 4)) {
 			snprintf(exe, sizeof(exe), "%s", line + 4);
-		else if (sscanf(line, "start %lld", &start) != 1)
-			sscanf(line, "inuse %lf", &inuse);
+			in_exe = 1;
+		} else if (sscanf(line, "start %lld", &start) == 1 ||
+			   sscanf(line, "inuse %lf", &inuse) == 1 || !strncmp(line, "pid ", 4)) {
+			in_exe = 0;
+		} else if (in_exe) {
+			size_t n = strlen(exe);
+
+			snprintf(exe + n, sizeof(exe) - n, "\n%s", line);
+		}
 	}
 	free(p);
 	up = start ? (double)(now - start) / 1e9 : 0;
@@ -59,7 +89,9 @@ static int list_one(const struct ht_control_sock *sk, int64_t now)
 		snprintf(upbuf, sizeof(upbuf), "%.0fm", up / 60);
 	else
 		snprintf(upbuf, sizeof(upbuf), "%.1fh", up / 3600);
-	printf("%8lld %8s %10s  %s\n", pid, upbuf, ht_fmt_bytes(inuse, inbuf, sizeof(inbuf)), exe);
+	printf("%8lld %8s %10s  ", pid, upbuf, ht_fmt_bytes(inuse, inbuf, sizeof(inbuf)));
+	ht_fputs_escaped(stdout, exe);
+	putchar('\n');
 	return 1;
 }
 
@@ -82,12 +114,18 @@ static void list_each(const struct ht_control_sock *s, void *arg)
 static int list(void)
 {
 	struct listing l = { ht_wall_ns(), 0 };
+	int n;
 
 	printf("%8s %8s %10s  %s\n", "PID", "UPTIME", "INUSE", "EXE");
 	if (ht_control_each(list_each, &l) != 0)
 		ht_die(1, "cannot read '/proc/self/net/unix': %s", strerror(errno));
 	if (!l.n)
 		fprintf(stderr, "%s: no traced processes found\n", ht_progname);
+	/* where dumps go by default: the litter of dumps that were killed */
+	n = ht_clean_temps(".");
+	if (n > 0)
+		fprintf(stderr, "%s: removed %d temporary file%s left here by writers that "
+			"were killed\n", ht_progname, n, n == 1 ? "" : "s");
 	return 0;
 }
 
@@ -143,6 +181,8 @@ int main(int argc, char **argv)
 		ht_die(2, "'%s' is not a process id", pidarg);
 	if (out && !*out)
 		ht_die(2, "empty output file name");
+	if (out && !strcmp(out, "-") && isatty(1))
+		ht_die(2, "not writing a binary snapshot to a terminal (use -o FILE)");
 	if (out && stats)
 		ht_die(2, "--stats prints to standard output; it takes no -o");
 
@@ -163,20 +203,30 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!out) {
+		char name[HT_SAFE_NAME_MAX + 1];
+
 		base = strrchr(s->exe, '/');
 		base = base ? base + 1 : s->exe;
 		snprintf(path, sizeof(path), "heaptrace.%s.%llu.%04u.heap",
-			 *base ? base : "unknown", (unsigned long long)pid, seq);
+			 ht_safe_name(name, sizeof(name), base), (unsigned long long)pid, seq);
 		out = path;
 	}
 	ht_snapshot_free(s);
+	if (!strcmp(out, "-")) {
+		if (fwrite(body, 1, len, stdout) != len || fflush(stdout) != 0)
+			ht_die(1, "cannot write to standard output: %s", strerror(errno));
+		free(body);
+		return 0;
+	}
 	if (out != path) {
-		if (ht_write_file_atomic(out, body, len, err, sizeof(err)) != 0)
+		if (ht_write_file(out, body, len, err, sizeof(err)) != 0)
 			ht_die(1, "%s", err);
 	} else if (ht_write_file_unique(path, sizeof(path), body, len, err, sizeof(err)) != 0) {
 		ht_die(1, "%s", err); /* a default name never replaces a file */
 	}
 	free(body);
-	printf("%s\n", out);
+	/* the path, unless the snapshot itself went to standard output */
+	if (!same_file(out, 1))
+		printf("%s\n", out);
 	return 0;
 }

@@ -661,9 +661,12 @@ int ht_pprof_write_heap_v2(FILE *out, const struct ht_snapshot *cur,
 
 		if (!mod->path || !mod->path[0])
 			continue;
-		fprintf(out, "%012" PRIx64 "-%012" PRIx64 " r-xp %08" PRIx64 " 00:00 0 %s\n",
+		/* the path is the traced program's: escaped, on one line */
+		fprintf(out, "%012" PRIx64 "-%012" PRIx64 " r-xp %08" PRIx64 " 00:00 0 ",
 			mod->start, mod->end,
-			mod->start >= mod->bias ? mod->start - mod->bias : 0, mod->path);
+			mod->start >= mod->bias ? mod->start - mod->bias : 0);
+		ht_fputs_escaped(out, mod->path);
+		putc('\n', out);
 	}
 	free(rows);
 	free(map);

@@ -3,6 +3,7 @@
  * sampling error of estimates, the text formats (pprof's top, tree and
  * peek), collapsed stacks, and the dispatch to the other formats. */
 #include "report.h"
+#include "fileio.h"
 #include "stats.h"
 #include "report_int.h"
 #include "sample.h"
@@ -461,12 +462,10 @@ size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t 
 				sb_add(&b, " 0x%" PRIx64, l->address);
 		}
 	}
-	for (size_t i = 0; i < b.n; i++) {
-		unsigned char c = (unsigned char)(*buf)[i];
-
-		if (c < 0x20 || c == 0x7f)
+	/* a name is shown raw: what a terminal would obey becomes '?' */
+	for (size_t i = 0, w; i < b.n; i += w ? w : 1)
+		if (!(w = ht_char_printable(*buf + i, b.n - i)))
 			(*buf)[i] = '?';
-	}
 	return b.n;
 }
 
@@ -1121,15 +1120,27 @@ void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
 			"block; figures may be off\n", lead, what, d->unmatched);
 }
 
+/* "LEAD" and a name from outside (a file name, a program's) on one line. */
+static void labelled(FILE *out, const char *lead, const char *name)
+{
+	fputs(lead, out);
+	ht_fputs_escaped(out, name);
+	putc('\n', out);
+}
+
 void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_snapshot *s)
 {
 	const struct ht_counts *c = &s->counts;
 	char b1[64], b2[64];
 
-	if (str(s->exe)[0])
-		fprintf(out, "%sExe: %s\n", ind, s->exe);
-	if (str(s->cmdline)[0])
-		fprintf(out, "%sCommand: %s\n", ind, s->cmdline);
+	if (str(s->exe)[0]) {
+		fputs(ind, out);
+		labelled(out, "Exe: ", s->exe);
+	}
+	if (str(s->cmdline)[0]) {
+		fputs(ind, out);
+		labelled(out, "Command: ", s->cmdline);
+	}
 	fprintf(out, "%sPID: %" PRId64 "\n", ind, s->pid);
 
 	if (s->flags & HT_SNAP_PEAK)
@@ -1266,8 +1277,12 @@ static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
 {
 	char t[64];
 
-	fprintf(out, "%s%s (%s, pid %" PRId64 "), ", lead, label ? label : "-",
-		str(s->exe)[0] ? base_name(s->exe) : "unknown executable", s->pid);
+	/* the label and the executable's name are data: escaped */
+	fputs(lead, out);
+	ht_fputs_escaped(out, label ? label : "-");
+	fputs(" (", out);
+	ht_fputs_escaped(out, str(s->exe)[0] ? base_name(s->exe) : "unknown executable");
+	fprintf(out, ", pid %" PRId64 "), ", s->pid);
 	if (s->flags & HT_SNAP_PEAK)
 		fprintf(out, "peak snapshot");
 	else if (s->seq || !(s->flags & HT_SNAP_FINAL))
@@ -1328,7 +1343,7 @@ static void write_header(FILE *out, const struct ht_report_stacks *a,
 
 	if (!base && o->verbose) {
 		if (o->cur_label)
-			fprintf(out, "File: %s\n", o->cur_label);
+			labelled(out, "File: ", o->cur_label);
 		ht_report_write_snapshot_info(out, "", cur);
 		fprintf(out, "Type: %s\n", idx);
 		write_filters(out, o);
@@ -1344,9 +1359,9 @@ static void write_header(FILE *out, const struct ht_report_stacks *a,
 		return;
 	}
 	if (o->verbose) {
-		fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
+		labelled(out, "Base: ", o->base_label ? o->base_label : "(base)");
 		ht_report_write_snapshot_info(out, "  ", base);
-		fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
+		labelled(out, "Current: ", o->cur_label ? o->cur_label : "(current)");
 		ht_report_write_snapshot_info(out, "  ", cur);
 	} else {
 		write_snapshot_line(out, "Base: ", "  ", o->base_label, base);
@@ -1994,13 +2009,13 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	case HT_FORMAT_STATS:
 		/* the whole provenance, as --verbose gives it */
 		if (base) {
-			fprintf(out, "Base: %s\n", o->base_label ? o->base_label : "(base)");
+			labelled(out, "Base: ", o->base_label ? o->base_label : "(base)");
 			ht_report_write_snapshot_info(out, "  ", base);
-			fprintf(out, "Current: %s\n", o->cur_label ? o->cur_label : "(current)");
+			labelled(out, "Current: ", o->cur_label ? o->cur_label : "(current)");
 			ht_report_write_snapshot_info(out, "  ", cur);
 		} else {
 			if (o->cur_label)
-				fprintf(out, "File: %s\n", o->cur_label);
+				labelled(out, "File: ", o->cur_label);
 			ht_report_write_snapshot_info(out, "", cur);
 		}
 		fprintf(out, "\n");
@@ -2091,7 +2106,7 @@ static int put_out(const char *buf, size_t len, const struct ht_report_opts *o,
 		   char *err, size_t errlen)
 {
 	if (o->output && strcmp(o->output, "-") != 0)
-		return ht_write_file_atomic(o->output, buf, len, err, errlen);
+		return ht_write_file(o->output, buf, len, err, errlen);
 	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout))
 		return ht_fail(err, errlen, "cannot write to standard output: %s",
 			       strerror(errno));

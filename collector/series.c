@@ -240,7 +240,9 @@ static void snapshot_line(FILE *out, size_t k, const char *label, const struct h
 {
 	char when[64] = "";
 
-	fprintf(out, "  #%zu %s: pid %" PRId64 ", ", k + 1, label, s->pid);
+	fprintf(out, "  #%zu ", k + 1);
+	ht_fputs_escaped(out, label);
+	fprintf(out, ": pid %" PRId64 ", ", s->pid);
 	if (s->flags & HT_SNAP_PEAK)
 		fprintf(out, "peak snapshot");
 	else if (s->seq)

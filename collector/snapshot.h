@@ -168,21 +168,12 @@ int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
 int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		       char *err, size_t errlen);
 
-/* Writes s to path atomically: a temporary file in the same directory, then
- * rename. On failure nothing is left behind. Returns 0, or -1 with err set
- * ("cannot write 'x.heap': No space left on device"). */
+/* Encodes s and writes it to path as ht_write_file (fileio.h) does: a
+ * regular file is replaced atomically, a device or FIFO written in place.
+ * Returns 0, or -1 with err set ("cannot write 'x.heap': No space left on
+ * device"). */
 int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
 			   char *err, size_t errlen);
-
-/* Writes an image under path without ever replacing a file: if path is
- * taken, NAME-1.heap, NAME-2.heap, ... (path, of cap bytes, is updated to
- * the name used). Atomic as above. Returns 0, or -1 with err set. */
-int ht_write_file_unique(char *path, size_t cap, const void *buf, size_t len,
-			 char *err, size_t errlen);
-
-/* Writes an already encoded image to path, atomically as above. */
-int ht_write_file_atomic(const char *path, const void *buf, size_t len,
-			 char *err, size_t errlen);
 
 /* Reads and decodes path. Returns 0 and *out, or -1 with err set
  * ("cannot open 'x.heap': No such file or directory", "'x.heap': truncated

@@ -157,7 +157,9 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 {
 	size_t i;
 
-	fprintf(out, "Process %lld: %s\n", (long long)cur->pid, cur->exe);
+	fprintf(out, "Process %lld: ", (long long)cur->pid);
+	ht_fputs_escaped(out, cur->exe ? cur->exe : "");
+	putc('\n', out);
 	if (base)
 		fprintf(out, "  %-28s %14s %14s %14s\n", "", "base", "current", "change");
 	counts(out, base, cur);
@@ -211,7 +213,9 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 
 		if (!strcmp(cur->metrics[i].name, "heap.live_objects"))
 			v = (double)ht_snapshot_live_objects(cur); /* see counts() */
-		fprintf(out, "  %s %.17g\n", cur->metrics[i].name, v);
+		fputs("  ", out);
+		ht_fputs_escaped(out, cur->metrics[i].name);
+		fprintf(out, " %.17g\n", v);
 	}
 	return ferror(out) ? -1 : 0;
 }

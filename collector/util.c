@@ -1,5 +1,5 @@
-/* Error reporting, checked allocation and number formatting for the
- * collector and the tools (see util.h). */
+/* Error reporting, checked allocation, number formatting and safe names
+ * for the collector and the tools (see util.h). */
 #include "util.h"
 
 #include <errno.h>
@@ -14,10 +14,30 @@ const char *ht_progname = "heaptrace";
 
 static void vreport(const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[1024], out[4 * sizeof(msg)];
+	size_t n, i, o = 0, k;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	fprintf(stderr, "%s: %s\n", ht_progname, msg);
+	/* a message may quote a name from outside (a file's, a program's):
+	 * what a terminal would obey goes as \xHH, lines stay lines */
+	n = strlen(msg);
+	for (i = 0; i < n; i += k) {
+		k = ht_char_printable(msg + i, n - i);
+		if (k) {
+			memcpy(out + o, msg + i, k);
+			o += k;
+		} else {
+			k = 1;
+			if (msg[i] == '\n' || msg[i] == '\t')
+				out[o++] = msg[i];
+			else
+				o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x",
+						      (unsigned char)msg[i]);
+		}
+	}
+	out[o] = 0;
+	/* one write: the program's own output may share the descriptor */
+	fprintf(stderr, "%s: %s\n", ht_progname, out);
 }
 
 int ht_error(const char *fmt, ...)
@@ -109,6 +129,84 @@ const char *ht_fmt_count(double v, char *buf, size_t len)
 	static const char *const u[] = { "", "k", "M", "G", "T" };
 
 	return scaled(v, buf, len, 1000, u, 5);
+}
+
+size_t ht_char_printable(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned c, cp, len, k;
+
+	if (n == 0)
+		return 0;
+	c = p[0];
+	if (c < 0x80)
+		return c >= 0x20 && c != 0x7f;
+	if ((c & 0xe0) == 0xc0)
+		len = 2, cp = c & 0x1f;
+	else if ((c & 0xf0) == 0xe0)
+		len = 3, cp = c & 0x0f;
+	else if ((c & 0xf8) == 0xf0)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (k = 1; k < len; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[k] & 0x3f);
+	}
+	/* shortest form only, no surrogates, nothing past U+10FFFF */
+	if (cp < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	/* C1 controls: some terminals obey them (U+009B is CSI) */
+	if (cp < 0xa0)
+		return 0;
+	/* bidirectional marks, embeddings, overrides and isolates */
+	if (cp == 0x61c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069))
+		return 0;
+	return len;
+}
+
+int ht_fputs_escaped(FILE *out, const char *s)
+{
+	size_t n = strlen(s), i = 0, k;
+
+	while (i < n) {
+		if (s[i] == '\\') {
+			fputs("\\\\", out);
+			i++;
+		} else if ((k = ht_char_printable(s + i, n - i))) {
+			fwrite(s + i, 1, k, out);
+			i += k;
+		} else {
+			fprintf(out, "\\x%02x", (unsigned char)s[i]);
+			i++;
+		}
+	}
+	return ferror(out) ? -1 : 0;
+}
+
+char *ht_safe_name(char *out, size_t cap, const char *name)
+{
+	size_t i;
+
+	if (!cap)
+		return out;
+	if (!*name)
+		name = "unknown";
+	for (i = 0; name[i] && i < HT_SAFE_NAME_MAX && i + 1 < cap; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '+' || c == '-') || (i == 0 && c == '.'))
+			c = '_';
+		out[i] = c;
+	}
+	out[i] = 0;
+	return out;
 }
 
 static int64_t clock_ns(clockid_t id)

@@ -1,17 +1,21 @@
 /* Small helpers shared by the collector and the command-line tools: error
- * messages in one style, checked allocation, growable buffers. */
+ * messages in one style, checked allocation, number formatting, and names
+ * from a traced program made safe for a terminal or a file name. */
 #ifndef HT_UTIL_H
 #define HT_UTIL_H
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Name printed before every message; set by each main. */
 extern const char *ht_progname;
 
 /* Prints "PROG: MESSAGE\n" to stderr and returns -1. Messages are lowercase
- * and say what went wrong first: ht_error("cannot open '%s': %s", ...). */
+ * and say what went wrong first: ht_error("cannot open '%s': %s", ...).
+ * What a terminal would obey (see ht_char_printable) is printed as \xHH,
+ * but newlines and tabs, so that a quoted name cannot send escapes. */
 int ht_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Like ht_error, then exits with status. Only for mains. */
@@ -35,6 +39,30 @@ int ht_parse_u64(const char *s, uint64_t *out);
 /* Human-readable bytes ("1.50MB", "512B") or counts ("1.20k") into buf. */
 const char *ht_fmt_bytes(double v, char *buf, size_t len);
 const char *ht_fmt_count(double v, char *buf, size_t len);
+
+/* Names that come from a traced program or a snapshot (its executable,
+ * command line, metric names) are data: they may hold any byte. */
+
+/* The length (1 to 4) of the character at s (n bytes available) if it may
+ * be shown raw on a terminal: well-formed UTF-8 that is not a control
+ * character (C0, DEL, C1) nor a bidirectional formatting character (which
+ * reorders what follows it on screen). 0 if it must be escaped. */
+size_t ht_char_printable(const char *s, size_t n);
+
+/* Writes s to out with every byte of a character ht_char_printable
+ * refuses as \xHH, and a backslash as two, so that what is shown is
+ * unambiguous and on one line. Returns 0, or -1 on a write error. */
+int ht_fputs_escaped(FILE *out, const char *s);
+
+/* How many bytes of a name ht_safe_name keeps at most. */
+#define HT_SAFE_NAME_MAX 64
+
+/* Copies name into out (cap bytes, always terminated) as a safe part of a
+ * file name: every byte but [A-Za-z0-9._+-] becomes '_', a leading '.'
+ * becomes '_', at most HT_SAFE_NAME_MAX bytes are kept, and an empty name
+ * becomes "unknown". The shim applies the same rule to %e in
+ * HEAPTRACE_OUTPUT (preload/trace.c). Returns out. */
+char *ht_safe_name(char *out, size_t cap, const char *name);
 
 /* Monotonic and wall clock, nanoseconds. */
 int64_t ht_now_ns(void);

@@ -1540,20 +1540,38 @@ static void read_cmdline(char *out, size_t cap)
 	out[n] = 0;
 }
 
-/* Expands %p (pid), %e (executable's base name) and %% in pattern. */
+/* Expands %p (pid), %e (executable's base name) and %% in pattern. The
+ * name is the program's to choose, so %e is made safe as ht_safe_name in
+ * collector/util.c does it: [A-Za-z0-9._+-] kept, any other byte and a
+ * leading '.' as '_', at most 64 bytes, "unknown" if empty. */
 static int expand(char *out, size_t cap, const char *pattern, const char *exe)
 {
-	size_t n = 0;
+	size_t n = 0, i;
 	const char *p;
 	int k;
 
 	for (p = pattern; *p; p++) {
-		if (*p == '%' && (p[1] == 'p' || p[1] == 'e' || p[1] == '%')) {
+		if (*p == '%' && p[1] == 'e') {
+			const char *e = *exe ? exe : "unknown";
+
+			p++;
+			for (i = 0; e[i] && i < 64; i++) {
+				char c = e[i];
+
+				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '+' ||
+				      c == '-') || (i == 0 && c == '.'))
+					c = '_';
+				if (n + 1 >= cap)
+					return -1;
+				out[n++] = c;
+			}
+		} else if (*p == '%' && (p[1] == 'p' || p[1] == '%')) {
 			p++;
 			if (*p == 'p')
 				k = snprintf(out + n, cap - n, "%d", (int)getpid());
 			else
-				k = snprintf(out + n, cap - n, "%s", *p == 'e' ? exe : "%");
+				k = snprintf(out + n, cap - n, "%%");
 			if (k < 0 || (size_t)k >= cap - n)
 				return -1;
 			n += (size_t)k;

@@ -17,10 +17,21 @@ Runs PROG traced; writes its heap profile at exit.
 USAGE
 }
 
-die() { printf 'heaptrace: %s\n' "$*" >&2; exit 2; }
-# shown NAME: NAME as it is printed, quoted for a shell when it has to be
-# (spaces, control characters), so that every message stays one line
-shown() { printf '%q' "$1"; }
+# shown STRING: STRING safe for a terminal, on one line: a backslash
+# doubled, every byte but printable ASCII as \xHH (names and arguments
+# are data, and may hold terminal escapes)
+shown() {
+	local LC_ALL=C s=$1 c i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case $c in
+		\\) printf '\\\\' ;;
+		[[:print:]]) printf '%s' "$c" ;;
+		*) printf '\\x%02x' "'$c" ;;
+		esac
+	done
+}
+die() { printf 'heaptrace: %s\n' "$(shown "$*")" >&2; exit 2; }
 
 here=$(dirname "$(readlink -f "$0")")
 if [ -f "$here/../lib/heaptrace/libheaptrace.so" ]; then
@@ -28,7 +39,7 @@ if [ -f "$here/../lib/heaptrace/libheaptrace.so" ]; then
 elif [ -f "$here/../preload/libheaptrace.so" ]; then
 	lib=$here/../preload/libheaptrace.so report=$here/../collector/heaptrace-report
 else
-	die "cannot find libheaptrace.so next to $(shown "$0")"
+	die "cannot find libheaptrace.so next to '$0'"
 fi
 lib=$(readlink -f "$lib")
 
@@ -46,25 +57,26 @@ while [ $# -gt 0 ]; do
 	-q|--quiet) quiet=1; shift ;;
 	--no-children) only=1; shift ;;
 	--) shift; break ;;
-	-*) die "unknown option $(shown "$1") (see heaptrace --help)" ;;
+	-*) die "unknown option '$1' (see heaptrace --help)" ;;
 	*) break ;;
 	esac
 done
 [ $# -gt 0 ] || { usage >&2; exit 2; }
-[ -z "$output" ] || [ -n "${output##*/}" ] || die "$(shown "$output") names a directory, not a file"
+[ "$output" != - ] || die "-o -: the program's standard output is its own; name a file"
+[ -z "$output" ] || [ -n "${output##*/}" ] || die "'$output' names a directory, not a file"
 if [ -n "$rate" ]; then
-	case $rate in ''|*[!0-9]*) die "--rate takes a whole number of bytes, not $(shown "$rate")" ;; esac
+	case $rate in ''|*[!0-9]*) die "--rate takes a whole number of bytes, not '$rate'" ;; esac
 	[ "${#rate}" -le 13 ] && [ "$rate" -ge 1 ] && [ "$rate" -le 1099511627776 ] ||
 		die "--rate must be from 1 to 1099511627776 (1 TiB)"
 	export HEAPTRACE_RATE=$rate
 fi
 if [ -n "$depth" ]; then
-	case $depth in ''|*[!0-9]*) die "--depth takes a whole number, not $(shown "$depth")" ;; esac
+	case $depth in ''|*[!0-9]*) die "--depth takes a whole number, not '$depth'" ;; esac
 	[ "${#depth}" -le 3 ] && [ "$depth" -ge 1 ] && [ "$depth" -le 256 ] || die "--depth must be from 1 to 256"
 	export HEAPTRACE_DEPTH=$depth
 fi
 # a program, not a shell builtin or function: it is exec'd below
-prog=$(type -P -- "$1") || { printf 'heaptrace: cannot run %s: command not found\n' "$(shown "$1")" >&2; exit 127; }
+prog=$(type -P -- "$1") || { printf "heaptrace: cannot run '%s': command not found\n" "$(shown "$1")" >&2; exit 127; }
 [ -n "$output" ] || output=${HEAPTRACE_OUTPUT:-}
 
 # The snapshot's directory must take a new file before the program runs,
@@ -86,7 +98,7 @@ case $dir in
 	else
 		rm -f -- "$probe"
 	fi
-	[ -z "$why" ] || die "cannot write the snapshot in directory $(shown "$dir"): $why"
+	[ -z "$why" ] || die "cannot write the snapshot in directory '$dir': $why"
 	;;
 esac
 

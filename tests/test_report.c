@@ -2,6 +2,7 @@
  * aggregation by name, the text top and collapsed formats, diffs, options.
  * "test_report --write-fixtures DIR" writes the snapshots used by t_cli.sh. */
 #include "report.h"
+#include "fileio.h"
 #include "snapshot.h"
 #include "build.h"
 #include "tap.h"
@@ -1153,7 +1154,7 @@ static int write_fixtures(const char *dir)
 			junk[i] = (unsigned char)(x >> 16);
 		}
 		snprintf(path, sizeof(path), "%s/random.heap", dir);
-		if (ht_write_file_atomic(path, junk, sizeof(junk), err, sizeof(err)))
+		if (ht_write_file(path, junk, sizeof(junk), err, sizeof(err)))
 			ht_die(1, "%s", err);
 	}
 	return 0;

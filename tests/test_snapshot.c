@@ -1,6 +1,7 @@
 /* Unit test of the snapshot module: building, encode/decode round trips,
  * atomic file writes, and decoding of empty, foreign, truncated, corrupt
  * and randomly mutated input (which must fail cleanly, never crash). */
+#include "fileio.h"
 #include "snapshot.h"
 #include "util.h"
 #include "tap.h"
