@@ -183,7 +183,7 @@ coproc E { HEAPTRACE_RATE=1 LD_PRELOAD="$lib" exec "./$evil" "$arg"; }
 read -r -t 10 _ epid <&"${E[0]}"
 echo "grow 10" >&"${E[1]}"; read -r -t 10 _ _ <&"${E[0]}"
 "$dump" "$epid" >e.dump.out 2>&1
-is "$(cat e.dump.out)" "heaptrace.evil__31m_name.$epid.1.heap" "heaptrace-dump: the default name has only safe characters"
+is "$(cat e.dump.out)" "heaptrace.evil__31m_name.$epid.0001.heap" "heaptrace-dump: the default name has only safe characters"
 "$dump" --stats "$epid" >e.stats 2>&1
 no_ctl e.stats "heaptrace-dump --stats: no control byte"
 grep -qF 'evil\x1b[31m\x0aname' e.stats
@@ -196,8 +196,12 @@ exec {E[1]}>&-
 wait "$E_PID"
 final="heaptrace.evil__31m_name.$epid.heap"
 valid "$final" "the final snapshot under a safe default name"
-"$report" "$final" >e.report 2>&1
+"$report" --verbose "$final" >e.report 2>&1
 no_ctl e.report "heaptrace-report: no control byte"
+"$report" "$final" >e.compact 2>&1
+no_ctl e.compact "heaptrace-report, compact header: no control byte"
+grep -qF '(evil\x1b[31m\x0aname, pid ' e.compact
+check $? "heaptrace-report, compact header: the executable's name escaped"
 grep -qF "Exe: $work/evil\\x1b[31m\\x0aname" e.report
 check $? "heaptrace-report: the executable escaped"
 grep -qF 'Command: ./evil\x1b[31m\x0aname \x1b]0;pwned\x07' e.report

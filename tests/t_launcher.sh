@@ -85,7 +85,7 @@ rm -rf lspace && mkdir -p "lspace/sp ace"
 (cd lspace && run ../lspace "$launcher" -o "sp ace/x.heap" "$progs/retain" 1)
 is "$(cat lspace.rc) $(cat lspace.out)" "0 retained 110 blocks" "launcher -o 'sp ace/x.heap': status 0"
 valid "lspace/sp ace/x.heap" "launcher -o 'sp ace/x.heap'"
-has lspace.err '^heaptrace: snapshot written to .*sp\\ ace/x\.heap$' "launcher -o 'sp ace/x.heap': says where, quoted"
+has lspace.err '^heaptrace: snapshot written to .*sp ace/x\.heap$' "launcher -o 'sp ace/x.heap': says where, on one line"
 has lspace.err 'flat%' "launcher -o 'sp ace/x.heap': a summary"
 for pn in "re tain" $'re\ntain'; do
 	rm -rf lname && mkdir lname && cp "$progs/retain" "lname/$pn"
@@ -106,7 +106,7 @@ t1=$(date +%s%N)
 ms=$(((t1 - t0) / 1000000))
 [ "$(cat lnodir.rc)" -ne 0 ] && [ ! -s lnodir.out ] && [ "$ms" -lt 1500 ]
 check $? "launcher -o /nonexistent/x.heap: fails before the program runs (status $(cat lnodir.rc), ${ms} ms)"
-one_line lnodir.err "heaptrace: cannot write the snapshot in directory /nonexistent: No such file or directory" \
+one_line lnodir.err "heaptrace: cannot write the snapshot in directory '/nonexistent': No such file or directory" \
 	"launcher -o /nonexistent/x.heap: one clear line"
 # the collector says so at start, not at exit, and only once
 (env LD_PRELOAD="$lib" HEAPTRACE_OUTPUT=/nonexistent/y.heap sleep 2 2>nodir.err &)
