@@ -8,8 +8,15 @@
 # /proc/net/unix), inside a pids cgroup with a small pids.max.
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 if [ -n "$HT_SOCK_INNER" ]; then
-	# the namespace's own /tmp, before lib.sh makes its scratch directory
+	# the namespace's own /tmp, before lib.sh makes its scratch directory;
+	# a tree that lives under /tmp is bound back where it was (through a
+	# descriptor opened before the tmpfs hides it)
+	exec 8<"$HT_TOP" || exit 3
 	mount --make-rprivate / && mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 3
+	case $HT_TOP/ in
+	/tmp/*) mkdir -p "$HT_TOP" && mount --no-canonicalize --bind /proc/self/fd/8 "$HT_TOP" || exit 3 ;;
+	esac
+	exec 8<&-
 fi
 . "$(dirname "$self")/lib.sh"
 unset HEAPTRACE_COLLECTOR HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_RING_MB XDG_RUNTIME_DIR \
