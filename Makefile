@@ -40,6 +40,8 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
 	tests/progs/samesp
+# crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
+TEST_TOOLS = tests/mkhostile
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -70,6 +72,9 @@ tests/%.o: tests/%.c
 	$(CC) $(TOOL_CFLAGS) -Icollector -c -o $@ $<
 
 tests/test_%: tests/test_%.o collector/libht.a
+	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+
+tests/mkhostile: tests/mkhostile.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
 
 # Test subjects: plain programs with frame info, never sanitized.
@@ -127,7 +132,7 @@ clean: bench-clean
 check-deps:
 	@scripts/deps.sh
 
-test: check-deps all $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
+test: check-deps all $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot
 	@tests/run.sh
 
 demo: check-deps all tests/progs/demo
@@ -150,7 +155,7 @@ install: all
 clean:
 	rm -f preload/*.o preload/*.d preload/*.so preload/heaptrace-collector \
 		collector/*.o collector/*.d collector/*.a $(TOOLS) scripts/heaptrace \
-		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
+		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot
 	rm -rf tests/out
 
 .PHONY: all test demo bench install clean check-deps fuzz
