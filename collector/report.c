@@ -412,7 +412,7 @@ double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_sta
 	    !isfinite(objects) || !isfinite(space))
 		return 0;
 	avg = space / objects;
-	w = ht_sample_weight(avg < 1 ? 1 : (uint64_t)avg, s->rate); /* 1/p */
+	w = ht_sample_weight(avg < 1 ? 1 : ht_report_to_u64(avg), s->rate); /* 1/p */
 	/* (1-p)/p^2 = w^2 - w */
 	per_sample = w * w - w;
 	if (!(per_sample > 0))

@@ -417,7 +417,7 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	int *is_suspect = ht_xcalloc(s->nst + 1, sizeof(int));
 	size_t nl, ns, nr = 0, n = s->n;
 	double left = 90, right = 1180, top = 60, bottom = 420, max = 0, step, unitdiv;
-	double height;
+	double height, nticks, full;
 	int unit, bytes = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE;
 	char title[512], sub[512], b[64], b2[64];
 
@@ -438,6 +438,16 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	if (!(max > 0))
 		max = unitdiv;
 	step = nice_step(max / unitdiv) * unitdiv;
+	/* a gridline per step up to full, counted: about 5 (nice_step), so no
+	 * value can make the loop below run on */
+	if (!(step > 0 && isfinite(step)))
+		step = max;
+	nticks = max / step > 1 ? ceil(max / step) : 1;
+	if (!(nticks <= 20)) {
+		nticks = 1;
+		step = max;
+	}
+	full = nticks * step;
 	height = bottom + 60 + 18.0 * (double)nr + 30;
 
 	snprintf(title, sizeof(title), "heaptrace series: %s across %zu snapshots",
@@ -448,8 +458,8 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	ht_flame_svg_head(out, height, chart_script, title, sub);
 
 	/* axes and grid */
-	for (double v = 0, full = ceil(max / step) * step; v <= full * 1.0001; v += step) {
-		double y = bottom - (bottom - top) * v / full;
+	for (int k = 0; k <= (int)nticks; k++) {
+		double v = k * step, y = bottom - (bottom - top) * v / full;
 
 		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
 			"stroke=\"rgb(220,220,220)\"/>\n", left, y, right, y);
@@ -474,7 +484,6 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	for (size_t r = 0; r < nr; r++) {
 		size_t i = rows[r];
 		const char *color = palette[r % (sizeof(palette) / sizeof(palette[0]))];
-		double full = ceil(max / step) * step;
 
 		fprintf(out, "<g class=\"s line\"><title>");
 		for (uint32_t k = 0; k < s->a->st[i].n; k++) {
