@@ -90,13 +90,28 @@ tests/test_ring_tsan: tests/test_ring.c preload/ring.h
 # tests/t_fuzz.sh runs it briefly in `make test`.
 FUZZ_SECONDS ?= 600
 tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c collector/snapshot.h
-	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Icollector -Ipreload -o $@ tests/fuzz_snapshot.c collector/snapshot.c \
 		collector/util.c -lzstd -lm
 
 fuzz: tests/fuzz_snapshot
 	mkdir -p tests/out/corpus
 	tests/fuzz_snapshot -max_total_time=$(FUZZ_SECONDS) tests/out/corpus tests/corpus
+
+# The reader and every renderer under libFuzzer, seeded with tests/corpus/
+# and the crafted files of tests/mkhostile: `make fuzz-render` for long runs.
+RENDER_SRC = collector/snapshot.c collector/util.c collector/report.c collector/pprof.c \
+	collector/flame.c collector/series.c collector/stats.c
+tests/fuzz_render: tests/fuzz_render.c $(RENDER_SRC) collector/snapshot.h collector/report.h \
+		collector/report_int.h
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Icollector -Ipreload -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm
+
+fuzz-render: tests/fuzz_render tests/mkhostile
+	mkdir -p tests/out/corpus_render tests/out/hostile
+	tests/mkhostile tests/out/hostile
+	tests/fuzz_render -max_total_time=$(FUZZ_SECONDS) -timeout=30 tests/out/corpus_render \
+		tests/corpus tests/out/hostile
 
 # benchmark: the programs scripts/bench runs, built optimised as a real
 # program would be (the stress test keeps its call chains: no sibling calls),
@@ -132,7 +147,7 @@ clean: bench-clean
 check-deps:
 	@scripts/deps.sh
 
-test: check-deps all $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot
+test: check-deps all $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot tests/fuzz_render
 	@tests/run.sh
 
 demo: check-deps all tests/progs/demo
@@ -155,10 +170,11 @@ install: all
 clean:
 	rm -f preload/*.o preload/*.d preload/*.so preload/heaptrace-collector \
 		collector/*.o collector/*.d collector/*.a $(TOOLS) scripts/heaptrace \
-		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot
+		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot \
+		tests/fuzz_render
 	rm -rf tests/out
 
-.PHONY: all test demo bench install clean check-deps fuzz
+.PHONY: all test demo bench install clean check-deps fuzz fuzz-render
 .SECONDARY:
 
 -include $(wildcard preload/*.d collector/*.d tests/*.d)

@@ -19,7 +19,7 @@
 #define HT_SNAPSHOT_BODY_FREE (1ull << 20) /* body bytes any file may have ... */
 #define HT_SNAPSHOT_BODY_RATIO 1024        /* ... and this many per file byte */
 #define HT_SNAPSHOT_MAX_VALUE 9223372036854775808.0 /* 2^63: counters, |metrics| */
-#define HT_SNAPSHOT_NAMES_FREE (1ull << 28) /* frame-name bytes any file may have ... */
+#define HT_SNAPSHOT_NAMES_FREE (1ull << 26) /* frame-name bytes any file may have ... */
 #define HT_SNAPSHOT_NAMES_RATIO 4096        /* ... and this many per file byte, */
 #define HT_SNAPSHOT_MAX_NAMES (1ull << 32)  /* up to this many */
 
