@@ -1746,7 +1746,7 @@ int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen)
 {
 	char why[512];
-	struct stat st;
+	struct stat st = { 0 };
 	unsigned char *buf = NULL;
 	uint64_t bodylen, limit;
 	size_t len, cap;
@@ -1792,8 +1792,7 @@ int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			size_t ncap = cap < (1u << 16) ? (1u << 16) : cap * 2;
 			unsigned char *p;
 
-			if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap &&
-			    (uint64_t)st.st_size < ncap)
+			if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap)
 				ncap = (size_t)st.st_size + 1; /* +1: see EOF in one read */
 			if (ncap > limit + 1)
 				ncap = (size_t)limit + 1;
