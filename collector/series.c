@@ -101,14 +101,27 @@ static void rank(const struct series *s, const struct ht_report_opts *o,
 		*ns = keep;
 }
 
-static void build(struct series *s, struct ht_report_stacks *a,
-		  struct ht_snapshot *const *snaps, size_t n, enum ht_index w)
+/* The most values a series keeps (stacks times snapshots): each file is
+ * bounded by the reader, but the table grows with their product. */
+#define MAX_CELLS ((size_t)1 << 26)
+
+static int build(struct series *s, struct ht_report_stacks *a,
+		 struct ht_snapshot *const *snaps, size_t n, enum ht_index w,
+		 char *err, size_t errlen)
 {
 	size_t **maps = ht_xmalloc(n * sizeof(size_t *));
-	double *y = ht_xmalloc(n * sizeof(double));
+	double *y;
 
 	for (size_t k = 0; k < n; k++)
 		maps[k] = ht_report_stacks_intern(a, snaps[k]);
+	if (a->nst > MAX_CELLS / n) {
+		for (size_t k = 0; k < n; k++)
+			free(maps[k]);
+		free(maps);
+		return ht_fail(err, errlen, "series too large: %zu distinct stacks across %zu snapshots, "
+			       "more than %zu values", a->nst, n, MAX_CELLS);
+	}
+	y = ht_xmalloc(n * sizeof(double));
 	s->a = a;
 	s->n = n;
 	s->nst = a->nst;
@@ -148,6 +161,7 @@ static void build(struct series *s, struct ht_report_stacks *a,
 	}
 	free(y);
 	free(maps);
+	return 0;
 }
 
 static void free_series(struct series *s)
@@ -572,7 +586,10 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
 		return -1;
 	}
 	memset(&s, 0, sizeof(s));
-	build(&s, a, snaps, n, o->index);
+	if (build(&s, a, snaps, n, o->index, err, errlen)) {
+		ht_report_stacks_free(a);
+		return -1;
+	}
 	if (o->format == HT_FORMAT_SVG)
 		write_chart(out, &s, labels, snaps, o);
 	else

@@ -272,6 +272,39 @@ static int huge_value(const char *dir, const char *name, uint32_t n, double obje
 	return rc;
 }
 
+/* A series of 100 snapshots of 6,800 stacks each, every one at addresses
+ * of its own: 680,000 distinct stacks times 100 columns. */
+static int wide_series(const char *dir)
+{
+	for (uint32_t f = 0; f < 100; f++) {
+		struct body b = { 0 };
+		char name[64];
+		int rc;
+
+		b_head(&b, NULL, 1, 2 + f);
+		b_section(&b, T_LOCATIONS, 8 + 24 * 6800ull);
+		b_u64(&b, 6800);
+		for (uint32_t i = 0; i < 6800; i++) {
+			b_u64(&b, ((uint64_t)f << 32) + 16 * (uint64_t)i);
+			b_u32(&b, HT_NONE);
+			b_u32(&b, 0);
+			b_u32(&b, 0);
+			b_u32(&b, 0);
+		}
+		b_frames(&b, 6800, 6800);
+		b_section(&b, T_STACKS, 8 + 56 * 6800ull);
+		b_u64(&b, 6800);
+		for (uint32_t i = 0; i < 6800; i++)
+			b_stack(&b, i, 1, 1, 16);
+		snprintf(name, sizeof(name), "series-%03u.heap", f);
+		rc = put(dir, name, &b);
+		free(b.p);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* 14: times that overflow when subtracted. */
 static int bad_time(const char *dir)
 {
@@ -348,7 +381,7 @@ int main(int argc, char **argv)
 	    long_name(dir) || huge_value(dir, "huge-value.heap", 1, 1, 1.7e308) ||
 	    huge_value(dir, "tiny-count.heap", 3, 1e-300, 9e18) ||
 	    huge_value(dir, "max-value.heap", 3, 9e18, 9e18) ||
-	    bad_time(dir) || bomb(dir))
+	    bad_time(dir) || wide_series(dir) || bomb(dir))
 		return 1;
 	return 0;
 }

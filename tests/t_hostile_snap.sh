@@ -54,6 +54,11 @@ for f in inline-lines long-name; do
 done
 refused "deep-stacks.heap (diff)" "frames" "$hdiff" "$top/tests/corpus/base.heap" deep-stacks.heap
 
+# many files, each small, whose stacks all differ: the series table grows
+# with stacks times files
+refused "100 snapshots of 6,800 distinct stacks (series)" "series too large" "$hdiff" --series \
+	series-*.heap
+
 # 14: absurd values are refused when decoded, before any renderer
 refused "huge-value.heap (series chart)" "inuse_space" "$hdiff" --series --format svg \
 	huge-value.heap huge-value.heap huge-value.heap
