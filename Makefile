@@ -107,11 +107,13 @@ tests/fuzz_render: tests/fuzz_render.c $(RENDER_SRC) collector/snapshot.h collec
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Icollector -Ipreload -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm
 
+RENDER_SEEDS = shared-frames huge-value tiny-count max-value bad-time bomb
 fuzz-render: tests/fuzz_render tests/mkhostile
-	mkdir -p tests/out/corpus_render tests/out/hostile
+	mkdir -p tests/out/corpus_render tests/out/hostile tests/out/render_seeds
 	tests/mkhostile tests/out/hostile
+	for f in $(RENDER_SEEDS); do cp tests/out/hostile/$$f.heap tests/out/render_seeds/; done
 	tests/fuzz_render -max_total_time=$(FUZZ_SECONDS) -timeout=30 tests/out/corpus_render \
-		tests/corpus tests/out/hostile
+		tests/corpus tests/out/render_seeds
 
 # benchmark: the programs scripts/bench runs, built optimised as a real
 # program would be (the stress test keeps its call chains: no sibling calls),
