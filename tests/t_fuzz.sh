@@ -19,20 +19,32 @@ fuzz() {
 	[ "$failed" -eq 0 ] || tail -30 "$1.log" | note
 }
 
+# bodies DIR: adds to DIR the decompressed body of each small snapshot in
+# it, as seeds for the wrapped-body half of each fuzzer
+bodies() {
+	for f in "$1"/*.heap; do
+		[ "$(stat -c %s "$f")" -lt 4096 ] || continue
+		tail -c +25 "$f" | zstd -dcq >"${f%.heap}.body" 2>/dev/null
+		[ "$(stat -c %s "${f%.heap}.body")" -lt 65536 ] || rm -f "${f%.heap}.body"
+	done
+}
+
 mkdir corpus && cp "$top"/tests/corpus/*.heap corpus/
 for f in corpus/*.heap; do
 	"$report" "$f" >/dev/null 2>&1
 	check $? "seed ${f#corpus/} is a valid snapshot"
 done
+bodies corpus
 fuzz fuzz_snapshot 10 corpus
 
 # The crafted files small enough to mutate quickly (the large ones are
 # tests/t_hostile_snap.sh's): shared frames, absurd values, a 1 GiB bomb.
-mkdir hostile render && cp corpus/*.heap render/
+mkdir hostile render && cp corpus/* render/
 "$top/tests/mkhostile" hostile
 check $? "the crafted seeds are written"
 for f in shared-frames huge-value tiny-count max-value bad-time bomb; do
 	cp hostile/$f.heap render/
 done
+bodies render
 fuzz fuzz_render 15 render
 done_testing
