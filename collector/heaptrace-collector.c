@@ -209,8 +209,9 @@ static void add_metrics(struct ht_snapshot *s)
 	double heap = -1;
 	int tries = 0;
 
+	/* negative in a child that frees blocks inherited from its parent */
 	ht_snapshot_add_metric(s, "heap.live_objects",
-			       (double)(s->counts.alloc_calls - s->counts.free_calls));
+			       (double)(int64_t)(s->counts.alloc_calls - s->counts.free_calls));
 	ht_snapshot_add_metric(s, "heap.inuse_bytes_estimate", ht_profile_inuse(prof));
 	read_rss();
 	if (rss > 0) {

@@ -330,6 +330,12 @@ uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double 
 		return HT_NONE;
 	s->metrics = a;
 	a[s->nmetrics].name = owned;
+	/* Figures can come from the traced process's shared memory: one
+	 * beyond what a file may hold must not cost the whole snapshot. */
+	if (value > HT_SNAPSHOT_MAX_VALUE)
+		value = HT_SNAPSHOT_MAX_VALUE;
+	else if (value < -HT_SNAPSHOT_MAX_VALUE)
+		value = -HT_SNAPSHOT_MAX_VALUE;
 	a[s->nmetrics].value = value;
 	return (uint32_t)s->nmetrics++;
 }

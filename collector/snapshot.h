@@ -130,7 +130,8 @@ const char *ht_snapshot_strdup(struct ht_snapshot *s, const char *str);
 /* Appenders: each copies *x (strings must already be owned by s, see
  * ht_snapshot_strdup) into the matching array and returns its index, or
  * HT_NONE on out-of-memory. add_frames appends n location indices and returns
- * the index of the first. */
+ * the index of the first. add_metric stores a value beyond +-2^63 as
+ * +-2^63, the most a file holds (NaN stays NaN, which the encoder refuses). */
 uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double value);
 uint32_t ht_snapshot_add_module(struct ht_snapshot *s, const struct ht_module *x);
 uint32_t ht_snapshot_add_function(struct ht_snapshot *s, const struct ht_function *x);

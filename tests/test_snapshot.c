@@ -574,6 +574,21 @@ static void test_limits(void)
 	expect_body_error(&b, "corrupt snapshot: metric 0 is -1e+300, not a number from -2^63 to 2^63",
 			  "a metric beyond 2^63");
 
+	/* the appender keeps figures from a traced process within a file's range */
+	s = ht_snapshot_new();
+	ht_snapshot_add_metric(s, "huge", 1e300);
+	ht_snapshot_add_metric(s, "tiny", -1e300);
+	ok(s->metrics[0].value == HT_SNAPSHOT_MAX_VALUE && s->metrics[1].value == -HT_SNAPSHOT_MAX_VALUE,
+	   "a metric beyond 2^63 is stored as 2^63");
+	{
+		void *img = NULL;
+		size_t len;
+
+		ok(ht_snapshot_encode(s, &img, &len, err, ERRLEN) == 0, "and the snapshot is written");
+		free(img);
+	}
+	ht_snapshot_free(s);
+
 	/* b_minimal with a start time before 1970 */
 	b_minimal(&b);
 	memcpy(b.p + b.n - 56 + 24, "\xff\xff\xff\xff\xff\xff\xff\xff", 8);
