@@ -1076,6 +1076,7 @@ struct reader {
 	size_t nstrs;
 	uint64_t *fweight;  /* name bytes of each function, see name_bytes */
 	uint64_t *mweight;  /* and of each module */
+	uint64_t listed;    /* of the metrics, modules and functions, each once */
 	char *err;
 	size_t errlen;
 };
@@ -1258,6 +1259,7 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 	for (i = 0; i < n; i++, p += METRIC_SIZE) {
 		if (get_str(rd, rd32(p), "metric", i, &s->metrics[i].name))
 			return -1;
+		rd->listed += (uint64_t)rd->lens[rd32(p)] + NAME_EXTRA;
 		s->metrics[i].value = rdf64(p + 8);
 		s->nmetrics++;
 	}
@@ -1274,6 +1276,7 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		if (get_str(rd, rd32(p), "module", i, &m->path))
 			return -1;
 		rd->mweight[i] = (uint64_t)rd->lens[rd32(p)] + NAME_EXTRA;
+		rd->listed += rd->mweight[i];
 		m->build_id_len = rd32(p + 4);
 		if (m->build_id_len > sizeof(m->build_id))
 			return ht_fail(rd->err, rd->errlen, "corrupt snapshot: module %zu has a build id of %u bytes, more than %zu",
@@ -1304,6 +1307,7 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		sys = rd->lens[rd32(p + 4)];
 		rd->fweight[i] = (uint64_t)(name > sys ? name : sys) + rd->lens[rd32(p + 8)] +
 				 NAME_EXTRA;
+		rd->listed += rd->fweight[i] + name;
 		s->nfunctions++;
 	}
 
@@ -1364,13 +1368,15 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 /* The bytes that writing out every frame name of every stack of s (valid)
  * takes, counted generously (heaptrace(5), VALIDATION), plus each
- * location's names once (they are made once per location); saturates.
- * Linear in the size of s, as the stacks own their frames. */
+ * location's names once (they are made once per location) and the names
+ * of each metric, module and function (listed or hashed once each, and
+ * many may share one long string); saturates. Linear in the size of s,
+ * as the stacks own their frames. */
 static int name_bytes(struct reader *rd, const struct ht_snapshot *s, uint64_t *out)
 {
 	uint64_t *pre = malloc((s->nlines + 1) * sizeof(uint64_t));
 	uint64_t *lw = malloc((s->nlocations + 1) * sizeof(uint64_t));
-	uint64_t total = 0;
+	uint64_t total = rd->listed;
 	size_t i;
 
 	if (!pre || !lw) {
@@ -1418,7 +1424,7 @@ static int check_work(struct reader *rd, const struct ht_snapshot *s, uint64_t l
 	if (name_bytes(rd, s, &have))
 		return -1;
 	if (have > cap)
-		return ht_fail(rd->err, rd->errlen, "snapshot too large: its stacks' frame names take %llu%s bytes, "
+		return ht_fail(rd->err, rd->errlen, "snapshot too large: its names take %llu%s bytes to write out, "
 			       "more than the %llu accepted for a file of %llu bytes",
 			       (unsigned long long)have, have == UINT64_MAX ? " or more" : "",
 			       (unsigned long long)cap, (unsigned long long)len);

@@ -19,7 +19,7 @@
 #define HT_SNAPSHOT_BODY_FREE (1ull << 20) /* body bytes any file may have ... */
 #define HT_SNAPSHOT_BODY_RATIO 1024        /* ... and this many per file byte */
 #define HT_SNAPSHOT_MAX_VALUE 9223372036854775808.0 /* 2^63: counters, |metrics| */
-#define HT_SNAPSHOT_NAMES_FREE (1ull << 26) /* frame-name bytes any file may have ... */
+#define HT_SNAPSHOT_NAMES_FREE (1ull << 26) /* bytes of names any file may have ... */
 #define HT_SNAPSHOT_NAMES_RATIO 4096        /* ... and this many per file byte, */
 #define HT_SNAPSHOT_MAX_NAMES (1ull << 32)  /* up to this many */
 
@@ -152,8 +152,9 @@ int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
  * to no more than the frames section holds), and writing out every frame
  * name of every stack, counting each name generously (the longer of a
  * function's two names, its file, and 32 bytes for the line, address and
- * separators), takes at most HT_SNAPSHOT_NAMES_FREE + HT_SNAPSHOT_NAMES_RATIO
- * * len bytes, and never more than HT_SNAPSHOT_MAX_NAMES. Returns 0 and *out, or -1 with
+ * separators), and each location, function, module and metric name once,
+ * takes at most HT_SNAPSHOT_NAMES_FREE + HT_SNAPSHOT_NAMES_RATIO * len
+ * bytes, and never more than HT_SNAPSHOT_MAX_NAMES. Returns 0 and *out, or -1 with
  * a one-line reason in err (e.g. "not a heaptrace snapshot", "truncated
  * snapshot", "unsupported snapshot version 9"). Never crashes on any input. */
 int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,

@@ -251,6 +251,29 @@ static int long_name(const char *dir)
 	return rc;
 }
 
+/* 13: 100,000 metrics that all name one string of 64 KiB. */
+static int many_metrics(const char *dir)
+{
+	struct body b = { 0 };
+	char *name = ht_xmalloc(64 * 1024 + 1);
+	int rc;
+
+	memset(name, 'm', 64 * 1024);
+	name[64 * 1024] = '\0';
+	b_head(&b, name, 1, 2);
+	free(name);
+	b_section(&b, T_METRICS, 8 + 16 * 100000ull);
+	b_u64(&b, 100000);
+	for (uint32_t i = 0; i < 100000; i++) {
+		b_u32(&b, 2);
+		b_u32(&b, 0);
+		b_f64(&b, i);
+	}
+	rc = put(dir, "many-metrics.heap", &b);
+	free(b.p);
+	return rc;
+}
+
 /* 14: n stacks holding 1.7e308 bytes each (or values at the limits:
  * a tiny object count, whose average size is infinite; sums beyond any
  * integer). */
@@ -378,7 +401,7 @@ int main(int argc, char **argv)
 	const char *dir = argc > 1 ? argv[1] : ".";
 
 	if (shared_frames(dir) || deep_stacks(dir) || inline_lines(dir) ||
-	    long_name(dir) || huge_value(dir, "huge-value.heap", 1, 1, 1.7e308) ||
+	    long_name(dir) || many_metrics(dir) || huge_value(dir, "huge-value.heap", 1, 1, 1.7e308) ||
 	    huge_value(dir, "tiny-count.heap", 3, 1e-300, 9e18) ||
 	    huge_value(dir, "max-value.heap", 3, 9e18, 9e18) ||
 	    bad_time(dir) || wide_series(dir) || bomb(dir))
