@@ -154,9 +154,10 @@ int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
  * function's two names, its file, and 32 bytes for the line, address and
  * separators), and each location, function, module and metric name once,
  * takes at most HT_SNAPSHOT_NAMES_FREE + HT_SNAPSHOT_NAMES_RATIO * len
- * bytes, and never more than HT_SNAPSHOT_MAX_NAMES. Returns 0 and *out, or -1 with
- * a one-line reason in err (e.g. "not a heaptrace snapshot", "truncated
- * snapshot", "unsupported snapshot version 9"). Never crashes on any input. */
+ * bytes, and never more than HT_SNAPSHOT_MAX_NAMES. Returns 0 and *out, or
+ * -1 with a one-line reason in err (e.g. "not a heaptrace snapshot",
+ * "truncated snapshot", "unsupported snapshot version 9", "snapshot too
+ * large: ..."). Never crashes on any input. */
 int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		       char *err, size_t errlen);
 
