@@ -491,10 +491,12 @@ static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len)
 		if (a->name_hash[id] == h && strcmp(a->names[id], name) == 0)
 			return id;
 	}
-	a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
-	a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
-	a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
-	a->name_match = ht_xrealloc(a->name_match, a->names_cap);
+	if (a->nnames == a->names_cap) { /* the parallel arrays grow together */
+		a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
+		a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
+		a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
+		a->name_match = ht_xrealloc(a->name_match, a->names_cap);
+	}
 	a->names[a->nnames] = ht_xstrdup(name);
 	a->name_len[a->nnames] = (uint32_t)(len & SEMI_LEN) |
 				 (memchr(name, ';', len) ? SEMI : 0);
