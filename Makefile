@@ -46,6 +46,8 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
 	tests/progs/shm_setuid tests/progs/shm_daemon
+# crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
+TEST_TOOLS = tests/mkhostile
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -82,6 +84,9 @@ tests/%.o: tests/%.c
 tests/test_%: tests/test_%.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
 
+tests/mkhostile: tests/mkhostile.o collector/libht.a
+	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+
 # Test subjects: plain programs with frame info, never sanitized.
 tests/progs/%: tests/progs/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline \
@@ -104,13 +109,38 @@ tests/test_ring_tsan: tests/test_ring.c preload/ring.h
 FUZZ_SECONDS ?= 600
 tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c \
 		collector/fileio.c collector/snapshot.h
-	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Icollector -Ipreload -o $@ tests/fuzz_snapshot.c collector/snapshot.c \
 		collector/util.c collector/fileio.c -lzstd -lm
 
 fuzz: tests/fuzz_snapshot
 	mkdir -p tests/out/corpus
 	tests/fuzz_snapshot -max_total_time=$(FUZZ_SECONDS) tests/out/corpus tests/corpus
+
+# The reader and every renderer under libFuzzer, seeded with tests/corpus/
+# and the crafted files of tests/mkhostile: `make fuzz-render` for long runs.
+RENDER_SRC = collector/snapshot.c collector/util.c collector/fileio.c collector/report.c \
+	collector/pprof.c collector/flame.c collector/series.c collector/stats.c \
+	collector/sampling.c collector/json.c
+tests/fuzz_render: tests/fuzz_render.c $(RENDER_SRC) collector/snapshot.h collector/report.h \
+		collector/report_int.h
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Icollector -Ipreload -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm
+
+RENDER_SEEDS = shared-frames huge-value tiny-count max-value bad-time bomb
+fuzz-render: tests/fuzz_render tests/mkhostile
+	mkdir -p tests/out/corpus_render tests/out/hostile tests/out/render_seeds
+	tests/mkhostile tests/out/hostile
+	for f in $(RENDER_SEEDS); do cp tests/out/hostile/$$f.heap tests/out/render_seeds/; done
+	# the small bodies too, for the wrapped-body half (not the bomb's 1 GiB)
+	for f in tests/corpus/*.heap tests/out/render_seeds/*.heap; do \
+		case $$f in *bomb*) continue ;; esac; \
+		b=tests/out/render_seeds/$$(basename $$f .heap).body; \
+		tail -c +25 $$f | zstd -dcq >$$b; \
+		[ $$(stat -c %s $$b) -lt 65536 ] || rm -f $$b; \
+	done
+	tests/fuzz_render -max_total_time=$(FUZZ_SECONDS) -timeout=30 tests/out/corpus_render \
+		tests/corpus tests/out/render_seeds
 
 # benchmark: the programs scripts/bench runs, built optimised as a real
 # program would be (the stress test keeps its call chains: no sibling calls),
@@ -146,7 +176,7 @@ clean: bench-clean
 check-deps:
 	@scripts/deps.sh
 
-test: check-deps all $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
+test: check-deps all $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot tests/fuzz_render
 	@tests/run.sh
 
 test-progs: $(TEST_UNITS) $(TEST_PROGS)
@@ -174,10 +204,11 @@ install: all
 clean:
 	rm -f preload/*.o preload/*.d preload/*.so preload/heaptrace-collector \
 		collector/*.o collector/*.d collector/*.a $(TOOLS) scripts/heaptrace \
-		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) tests/fuzz_snapshot
+		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot \
+		tests/fuzz_render
 	rm -rf tests/out
 
-.PHONY: all test test-progs mutate demo bench install clean check-deps fuzz
+.PHONY: all test test-progs mutate demo bench install clean check-deps fuzz fuzz-render
 .SECONDARY:
 
 -include $(wildcard preload/*.d collector/*.d tests/*.d)

@@ -238,7 +238,8 @@ static void xml(FILE *out, const char *s)
 /* The label that fits w px: the name, or its start and "..". */
 static void label(FILE *out, const char *name, double w)
 {
-	long fit = (long)((w - 6) / CHAR_W);
+	double chars = (w - 6) / CHAR_W; /* w is at most the graph's width, or NaN */
+	long fit = chars >= 3 && chars <= WIDTH ? (long)chars : 0;
 	size_t len = strlen(name);
 
 	if (fit < 3)
@@ -293,6 +294,8 @@ static void color_diff(char *buf, size_t len, const struct fnode *n, double maxa
 	}
 	if (ht_err_within(d, &n->err) && t > 0.12)
 		t = 0.12;
+	if (!(t <= 1)) /* NaN, from an infinite change */
+		t = 1;
 	t = 0.15 + 0.85 * t;
 	lo = (int)lround(225 * (1 - t));
 	if (d > 0)

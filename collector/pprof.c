@@ -162,11 +162,14 @@ static void str_free(struct strtab *t)
 
 int64_t ht_pprof_round(double v, double *sum, int64_t *emitted)
 {
-	int64_t r;
+	int64_t r, target;
 
 	if (isfinite(v))
 		*sum += v;
-	r = llround(*sum) - *emitted;
+	/* pprof's values are int64: sums beyond them stop at their ends */
+	target = ht_report_llround(*sum);
+	if (__builtin_sub_overflow(target, *emitted, &r))
+		r = target > *emitted ? INT64_MAX : INT64_MIN; /* *emitted + r cannot overflow */
 	*emitted += r;
 	return r;
 }
@@ -461,7 +464,8 @@ static void put_samples(struct pw *w, const struct ht_snapshot *s, uint64_t loc_
 		pb_msg(&w->m, S_VALUE, &w->pk);
 		/* Go's heap profiles label each sample with the object size */
 		if (st->alloc_objects > 0 && st->alloc_space > 0)
-			num_label(w, "bytes", llround(st->alloc_space / st->alloc_objects), "bytes");
+			num_label(w, "bytes", ht_report_llround(st->alloc_space / st->alloc_objects),
+				  "bytes");
 		if (base) {
 			pb_int(&w->sub, L_KEY, str_id(&w->st, "pprof::base"));
 			pb_int(&w->sub, L_STR, str_id(&w->st, "true"));
@@ -610,8 +614,8 @@ static void raw_pair(double objects, double space, uint64_t *count, uint64_t *by
 	avg = space / objects;
 	/* each rounded on its own: a count rounded, times the average, would
 	 * move the bytes by up to half a block a stack */
-	*count = (uint64_t)llround(objects * -expm1(-avg));
-	*bytes = (uint64_t)llround(space * -expm1(-avg));
+	*count = ht_report_to_u64(round(objects * -expm1(-avg)));
+	*bytes = ht_report_to_u64(round(space * -expm1(-avg)));
 }
 
 int ht_pprof_write_heap_v2(FILE *out, const struct ht_snapshot *cur,

@@ -527,7 +527,7 @@ double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_sta
 	if (!(objects > 0) || !(space > 0) || !isfinite(objects) || !isfinite(space))
 		return 0;
 	avg = space / objects;
-	w = ht_sample_weight(avg < 1 ? 1 : (uint64_t)avg, s->rate); /* 1/p */
+	w = ht_sample_weight(avg < 1 ? 1 : ht_report_to_u64(avg), s->rate); /* 1/p */
 	/* (1-p)/p^2 = w^2 - w */
 	per_sample = w * w - w;
 	if (!(per_sample > 0))
@@ -638,10 +638,12 @@ static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len)
 		if (a->name_hash[id] == h && strcmp(a->names[id], name) == 0)
 			return id;
 	}
-	a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
-	a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
-	a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
-	a->name_match = ht_xrealloc(a->name_match, a->names_cap);
+	if (a->nnames == a->names_cap) { /* the parallel arrays grow together */
+		a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
+		a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
+		a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
+		a->name_match = ht_xrealloc(a->name_match, a->names_cap);
+	}
 	a->names[a->nnames] = ht_xstrdup(name);
 	a->name_len[a->nnames] = (uint32_t)(len & SEMI_LEN) |
 				 (memchr(name, ';', len) ? SEMI : 0);

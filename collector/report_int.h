@@ -5,7 +5,9 @@
 #ifndef HT_REPORT_INT_H
 #define HT_REPORT_INT_H
 
+#include <math.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "report.h"
@@ -50,6 +52,32 @@ struct ht_report_stacks {
 	int has_focus, has_ignore;
 	size_t nhidden;
 };
+
+/* A double as an integer, for any double: decoded counters are at most
+ * 2^63 (heaptrace(5)), but their sums, differences and quotients (an
+ * average over a tiny object count) are not, and a cast of a value out of
+ * the integer's range is undefined. NaN becomes 0, values beyond the range
+ * its nearest end; llround is rounded to the nearest first. */
+static inline uint64_t ht_report_to_u64(double v)
+{
+	if (!(v > 0))
+		return 0;
+	return v >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v;
+}
+
+static inline int64_t ht_report_to_i64(double v)
+{
+	if (v != v)
+		return 0;
+	if (v >= 9223372036854775808.0)
+		return INT64_MAX;
+	return v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;
+}
+
+static inline int64_t ht_report_llround(double v)
+{
+	return ht_report_to_i64(round(v));
+}
 
 /* Whether s was recorded with every allocation (no sampling error). */
 int ht_report_exact(const struct ht_snapshot *s);

@@ -113,14 +113,27 @@ static void rank(const struct series *s, const struct ht_report_opts *o,
 		*ns = keep;
 }
 
-static void build(struct series *s, struct ht_report_stacks *a,
-		  struct ht_snapshot *const *snaps, size_t n, enum ht_index w)
+/* The most values a series keeps (stacks times snapshots): each file is
+ * bounded by the reader, but the table grows with their product. */
+#define MAX_CELLS ((size_t)1 << 26)
+
+static int build(struct series *s, struct ht_report_stacks *a,
+		 struct ht_snapshot *const *snaps, size_t n, enum ht_index w,
+		 char *err, size_t errlen)
 {
 	size_t **maps = ht_xmalloc(n * sizeof(size_t *));
-	double *y = ht_xmalloc(n * sizeof(double));
+	double *y;
 
 	for (size_t k = 0; k < n; k++)
 		maps[k] = ht_report_stacks_intern(a, snaps[k]);
+	if (a->nst > MAX_CELLS / n) {
+		for (size_t k = 0; k < n; k++)
+			free(maps[k]);
+		free(maps);
+		return ht_fail(err, errlen, "series too large: %zu distinct stacks across %zu snapshots, "
+			       "more than %zu values", a->nst, n, MAX_CELLS);
+	}
+	y = ht_xmalloc(n * sizeof(double));
 	s->a = a;
 	s->n = n;
 	s->nst = a->nst;
@@ -162,6 +175,7 @@ static void build(struct series *s, struct ht_report_stacks *a,
 	}
 	free(y);
 	free(maps);
+	return 0;
 }
 
 static void free_series(struct series *s)
@@ -434,7 +448,7 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	int *is_suspect = ht_xcalloc(s->nst + 1, sizeof(int));
 	size_t nl, ns, nr = 0, n = s->n;
 	double left = 90, right = 1180, top = 60, bottom = 420, max = 0, step, unitdiv;
-	double height;
+	double height, nticks, full;
 	int unit, bytes = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE;
 	char title[512], sub[512], b[64], b2[64];
 
@@ -455,6 +469,16 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	if (!(max > 0))
 		max = unitdiv;
 	step = nice_step(max / unitdiv) * unitdiv;
+	/* a gridline per step up to full, counted: about 5 (nice_step), so no
+	 * value can make the loop below run on */
+	if (!(step > 0 && isfinite(step)))
+		step = max;
+	nticks = max / step > 1 ? ceil(max / step) : 1;
+	if (!(nticks <= 20)) {
+		nticks = 1;
+		step = max;
+	}
+	full = nticks * step;
 	height = bottom + 60 + 18.0 * (double)nr + 30;
 
 	snprintf(title, sizeof(title), "heaptrace series: %s across %zu snapshots",
@@ -465,8 +489,8 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	ht_flame_svg_head(out, height, chart_script, title, sub);
 
 	/* axes and grid */
-	for (double v = 0, full = ceil(max / step) * step; v <= full * 1.0001; v += step) {
-		double y = bottom - (bottom - top) * v / full;
+	for (int k = 0; k <= (int)nticks; k++) {
+		double v = k * step, y = bottom - (bottom - top) * v / full;
 
 		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
 			"stroke=\"rgb(220,220,220)\"/>\n", left, y, right, y);
@@ -491,7 +515,6 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	for (size_t r = 0; r < nr; r++) {
 		size_t i = rows[r];
 		const char *color = palette[r % (sizeof(palette) / sizeof(palette[0]))];
-		double full = ceil(max / step) * step;
 
 		fprintf(out, "<g class=\"s line\"><title>");
 		for (uint32_t k = 0; k < s->a->st[i].n; k++) {
@@ -644,7 +667,13 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *given,
 		labels[i] = given_labels[order[i]];
 	}
 	memset(&s, 0, sizeof(s));
-	build(&s, a, snaps, n, o->index);
+	if (build(&s, a, snaps, n, o->index, err, errlen)) {
+		free(order);
+		free(snaps);
+		free(labels);
+		ht_report_stacks_free(a);
+		return -1;
+	}
 	if (o->format == HT_FORMAT_SVG) {
 		write_chart(out, &s, labels, snaps, o);
 	} else {

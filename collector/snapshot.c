@@ -25,8 +25,6 @@ static const unsigned char magic[8] = { 0x89, 'H', 'E', 'A', 'P', 'T', 'R', '\n'
 #define HEADER_SIZE  24 /* magic, u32 version, u32 flags, u64 body size */
 #define SECTION_HEAD 16 /* u32 tag, u32 reserved, u64 payload length */
 #define ZSTD_LEVEL   3
-/* A zstd block of 4 bytes (RLE) yields at most 128 KiB: no frame expands more. */
-#define ZSTD_MAX_RATIO 32768
 
 enum {
 	SEC_STRINGS = 1,
@@ -66,6 +64,10 @@ static const char *const sec_name[SEC_MAX] = {
 #define STACK_ERROR_SIZE 88
 #define PEAK_HEAD     8  /* i64 peak_time_ns, then an array of PEAK_SIZE records */
 #define PEAK_SIZE     24
+
+/* Bytes counted for a frame name beyond its strings: the line number, the
+ * address, separators (see name_bytes). */
+#define NAME_EXTRA 32
 
 /* Every index is a u32 and HT_NONE is reserved, so no array may hold more. */
 #define MAX_ELEMS ((size_t)HT_NONE - 1)
@@ -335,6 +337,12 @@ uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double 
 		return HT_NONE;
 	s->metrics = a;
 	a[s->nmetrics].name = owned;
+	/* Figures can come from the traced process's shared memory: one
+	 * beyond what a file may hold must not cost the whole snapshot. */
+	if (value > HT_SNAPSHOT_MAX_VALUE)
+		value = HT_SNAPSHOT_MAX_VALUE;
+	else if (value < -HT_SNAPSHOT_MAX_VALUE)
+		value = -HT_SNAPSHOT_MAX_VALUE;
 	a[s->nmetrics].value = value;
 	return (uint32_t)s->nmetrics++;
 }
@@ -435,17 +443,31 @@ int64_t ht_snapshot_live_objects(const struct ht_snapshot *s)
 
 /* ---- validation, shared by the encoder and the decoder ---- */
 
-/* A counter must be a finite number >= 0 (this also rejects NaN). */
+/* A counter must be a number from 0 to 2^63 (this also rejects NaN and
+ * infinities): no program holds more bytes or objects, and sums of such
+ * values stay far from overflowing a double. */
 static int bad_counter(double v)
 {
-	return !(v >= 0) || isinf(v);
+	return !(v >= 0 && v <= HT_SNAPSHOT_MAX_VALUE);
+}
+
+/* An error sum (struct ht_stack_error): finite and not negative, with no
+ * bound of 2^63, since a variance is a square (a byte count's, at a rate of
+ * a terabyte, passes 2^63) and no loop or allocation is sized by one. */
+static int check_error(double v, const char *name, size_t i, const char *what,
+		       char *err, size_t errlen)
+{
+	if (!(v >= 0) || !isfinite(v))
+		return ht_fail(err, errlen, "%s: stack %zu %s is %g, not a finite number >= 0",
+			       what, i, name, v);
+	return 0;
 }
 
 static int check_counter(double v, const char *name, size_t i, const char *what,
 			 char *err, size_t errlen)
 {
 	if (bad_counter(v))
-		return ht_fail(err, errlen, "%s: stack %zu %s is %g, not a finite number >= 0",
+		return ht_fail(err, errlen, "%s: stack %zu %s is %g, not a number from 0 to 2^63",
 			       what, i, name, v);
 	return 0;
 }
@@ -455,6 +477,7 @@ static int check_counter(double v, const char *name, size_t i, const char *what,
 static int validate(const struct ht_snapshot *s, const char *what, char *err,
 		    size_t errlen)
 {
+	uint64_t stack_frames = 0;
 	size_t i;
 
 	if (s->nmetrics > MAX_ELEMS || s->nmodules > MAX_ELEMS ||
@@ -465,9 +488,12 @@ static int validate(const struct ht_snapshot *s, const char *what, char *err,
 	if (s->note && strlen(s->note) > HT_NOTE_LIMIT)
 		return ht_fail(err, errlen, "%s: a note of %zu bytes, more than %d", what,
 			       strlen(s->note), HT_NOTE_LIMIT);
+	if (s->start_time_ns < 0 || s->time_ns < 0)
+		return ht_fail(err, errlen, "%s: a time before 1970 (start_time_ns %lld, time_ns %lld)",
+			       what, (long long)s->start_time_ns, (long long)s->time_ns);
 	for (i = 0; i < s->nmetrics; i++)
-		if (!isfinite(s->metrics[i].value))
-			return ht_fail(err, errlen, "%s: metric %zu is %g, not a finite number",
+		if (!(fabs(s->metrics[i].value) <= HT_SNAPSHOT_MAX_VALUE))
+			return ht_fail(err, errlen, "%s: metric %zu is %g, not a number from -2^63 to 2^63",
 				       what, i, s->metrics[i].value);
 	for (i = 0; i < s->nmodules; i++) {
 		const struct ht_module *m = &s->modules[i];
@@ -504,6 +530,12 @@ static int validate(const struct ht_snapshot *s, const char *what, char *err,
 			return ht_fail(err, errlen, "%s: stack %zu names frames %u..%llu of %zu",
 				       what, i, st->first_frame,
 				       (unsigned long long)st->first_frame + st->nframes, s->nframes);
+		/* Each stack owns its run of frames: runs that overlap would
+		 * let a small file name more frames than it holds. */
+		stack_frames += st->nframes;
+		if (stack_frames > s->nframes)
+			return ht_fail(err, errlen, "%s: stacks 0..%zu name %llu frames, more than the %zu there are",
+				       what, i, (unsigned long long)stack_frames, s->nframes);
 		if (check_counter(st->inuse_objects, "inuse_objects", i, what, err, errlen) ||
 		    check_counter(st->inuse_space, "inuse_space", i, what, err, errlen) ||
 		    check_counter(st->peak_objects, "peak_objects", i, what, err, errlen) ||
@@ -512,14 +544,14 @@ static int validate(const struct ht_snapshot *s, const char *what, char *err,
 		    check_counter(st->alloc_space, "alloc_space", i, what, err, errlen))
 			return -1;
 		if (s->stack_error &&
-		    (check_counter(st->err.var[0], "error of inuse_space", i, what, err, errlen) ||
-		     check_counter(st->err.var[1], "error of inuse_objects", i, what, err, errlen) ||
-		     check_counter(st->err.var[2], "error of alloc_space", i, what, err, errlen) ||
-		     check_counter(st->err.var[3], "error of alloc_objects", i, what, err, errlen) ||
-		     check_counter(st->err.share_objects, "error share of objects", i, what, err, errlen) ||
-		     check_counter(st->err.share_space, "error share of bytes", i, what, err, errlen) ||
-		     check_counter(st->err.lump_mass, "missed blocks", i, what, err, errlen) ||
-		     check_counter(st->err.lump_one, "missed blocks", i, what, err, errlen)))
+		    (check_error(st->err.var[0], "error of inuse_space", i, what, err, errlen) ||
+		     check_error(st->err.var[1], "error of inuse_objects", i, what, err, errlen) ||
+		     check_error(st->err.var[2], "error of alloc_space", i, what, err, errlen) ||
+		     check_error(st->err.var[3], "error of alloc_objects", i, what, err, errlen) ||
+		     check_error(st->err.share_objects, "error share of objects", i, what, err, errlen) ||
+		     check_error(st->err.share_space, "error share of bytes", i, what, err, errlen) ||
+		     check_error(st->err.lump_mass, "missed blocks", i, what, err, errlen) ||
+		     check_error(st->err.lump_one, "missed blocks", i, what, err, errlen)))
 			return -1;
 	}
 	return 0;
@@ -1006,6 +1038,24 @@ static int zstd_fail(size_t r, char *err, size_t errlen)
 	return ht_fail(err, errlen, "corrupt snapshot: compressed body: %s", name);
 }
 
+/* The body a file of srclen compressed bytes may have (heaptrace(5),
+ * VALIDATION): snapshots compress some 10 to 50 times, zstd up to 32768. */
+static int check_body_size(uint64_t bodylen, uint64_t srclen, char *err, size_t errlen)
+{
+	uint64_t cap = HT_SNAPSHOT_MAX_BODY;
+
+	if (srclen < (HT_SNAPSHOT_MAX_BODY - HT_SNAPSHOT_BODY_FREE) / HT_SNAPSHOT_BODY_RATIO)
+		cap = HT_SNAPSHOT_BODY_FREE + HT_SNAPSHOT_BODY_RATIO * srclen;
+	if (bodylen > HT_SNAPSHOT_MAX_BODY || bodylen > SIZE_MAX)
+		return ht_fail(err, errlen, "snapshot too large: a body of %llu bytes, more than the %llu accepted",
+			       (unsigned long long)bodylen, (unsigned long long)HT_SNAPSHOT_MAX_BODY);
+	if (bodylen > cap)
+		return ht_fail(err, errlen, "snapshot too large: a body of %llu bytes from %llu compressed bytes, "
+			       "more than the %llu accepted", (unsigned long long)bodylen,
+			       (unsigned long long)srclen, (unsigned long long)cap);
+	return 0;
+}
+
 /* Decompresses the single zstd frame in src into a malloc'd body of exactly
  * bodylen bytes. Memory grows with the output actually produced, so a header
  * that lies about the size costs nothing. */
@@ -1039,9 +1089,8 @@ static int inflate_body(const unsigned char *src, size_t srclen, uint64_t bodyle
 	if (fcs != bodylen)
 		return ht_fail(err, errlen, "corrupt snapshot: header says %llu body bytes, compressed body says %llu",
 			       (unsigned long long)bodylen, fcs);
-	if (bodylen / ZSTD_MAX_RATIO > srclen || bodylen > SIZE_MAX)
-		return ht_fail(err, errlen, "corrupt snapshot: %llu body bytes cannot come from %zu compressed bytes",
-			       (unsigned long long)bodylen, srclen);
+	if (check_body_size(bodylen, srclen, err, errlen))
+		return -1;
 
 	d = ZSTD_createDCtx();
 	ob.size = bodylen < (1u << 20) ? (size_t)bodylen : (1u << 20);
@@ -1105,7 +1154,11 @@ struct sect {
 struct reader {
 	struct sect sec[SEC_MAX];
 	const char **strs;
+	uint32_t *lens;     /* strlen of each string */
 	size_t nstrs;
+	uint64_t *fweight;  /* name bytes of each function, see name_bytes */
+	uint64_t *mweight;  /* and of each module */
+	uint64_t listed;    /* of the metrics, modules and functions, each once */
 	char *err;
 	size_t errlen;
 };
@@ -1198,7 +1251,8 @@ static int read_strings(struct reader *rd, struct ht_snapshot *s)
 	rd->nstrs = (size_t)count;
 	if (count) {
 		rd->strs = malloc(rd->nstrs * sizeof(*rd->strs));
-		if (!rd->strs)
+		rd->lens = malloc(rd->nstrs * sizeof(*rd->lens));
+		if (!rd->strs || !rd->lens)
 			return ht_fail(rd->err, rd->errlen, "out of memory");
 	}
 	/* Each string loses its 4-byte length and gains a NUL: a section
@@ -1225,6 +1279,7 @@ static int read_strings(struct reader *rd, struct ht_snapshot *s)
 		memcpy(dst, p, len);
 		dst[len] = '\0';
 		rd->strs[i] = dst;
+		rd->lens[i] = len;
 		dst += len + 1;
 		space -= len + 1;
 		p += len;
@@ -1315,6 +1370,7 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 	for (i = 0; i < n; i++, p += METRIC_SIZE) {
 		if (get_str(rd, rd32(p), "metric", i, &s->metrics[i].name))
 			return -1;
+		rd->listed += (uint64_t)rd->lens[rd32(p)] + NAME_EXTRA;
 		s->metrics[i].value = rdf64(p + 8);
 		s->nmetrics++;
 	}
@@ -1323,11 +1379,15 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 	    alloc_array(rd, &a, &pool->cap_modules, n, sizeof(*s->modules)))
 		return -1;
 	s->modules = a;
+	if (n && !(rd->mweight = malloc(n * sizeof(uint64_t))))
+		return ht_fail(rd->err, rd->errlen, "out of memory");
 	for (i = 0; i < n; i++, p += MODULE_SIZE) {
 		struct ht_module *m = &s->modules[i];
 
 		if (get_str(rd, rd32(p), "module", i, &m->path))
 			return -1;
+		rd->mweight[i] = (uint64_t)rd->lens[rd32(p)] + NAME_EXTRA;
+		rd->listed += rd->mweight[i];
 		m->build_id_len = rd32(p + 4);
 		if (m->build_id_len > sizeof(m->build_id))
 			return ht_fail(rd->err, rd->errlen, "corrupt snapshot: module %zu has a build id of %u bytes, more than %zu",
@@ -1344,13 +1404,21 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 	    alloc_array(rd, &a, &pool->cap_functions, n, sizeof(*s->functions)))
 		return -1;
 	s->functions = a;
+	if (n && !(rd->fweight = malloc(n * sizeof(uint64_t))))
+		return ht_fail(rd->err, rd->errlen, "out of memory");
 	for (i = 0; i < n; i++, p += FUNCTION_SIZE) {
 		struct ht_function *f = &s->functions[i];
+		uint32_t name, sys;
 
 		if (get_str(rd, rd32(p), "function", i, &f->name) ||
 		    get_str(rd, rd32(p + 4), "function", i, &f->system_name) ||
 		    get_str(rd, rd32(p + 8), "function", i, &f->file))
 			return -1;
+		name = rd->lens[rd32(p)];
+		sys = rd->lens[rd32(p + 4)];
+		rd->fweight[i] = (uint64_t)(name > sys ? name : sys) + rd->lens[rd32(p + 8)] +
+				 NAME_EXTRA;
+		rd->listed += rd->fweight[i] + name;
 		s->nfunctions++;
 	}
 
@@ -1452,9 +1520,79 @@ static int read_note(struct reader *rd, struct ht_snapshot *s)
 	return s->note ? 0 : ht_fail(rd->err, rd->errlen, "out of memory");
 }
 
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* The bytes that writing out every frame name of every stack of s (valid)
+ * takes, counted generously (heaptrace(5), VALIDATION), plus each
+ * location's names once (they are made once per location) and the names
+ * of each metric, module and function (listed or hashed once each, and
+ * many may share one long string); saturates. Linear in the size of s,
+ * as the stacks own their frames. */
+static int name_bytes(struct reader *rd, const struct ht_snapshot *s, uint64_t *out)
+{
+	uint64_t *pre = malloc((s->nlines + 1) * sizeof(uint64_t));
+	uint64_t *lw = malloc((s->nlocations + 1) * sizeof(uint64_t));
+	uint64_t total = rd->listed;
+	size_t i;
+
+	if (!pre || !lw) {
+		free(pre);
+		free(lw);
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	}
+	/* pre[i]: the name bytes of lines 0 .. i-1, so that a location's
+	 * costs one subtraction however many locations share its lines */
+	pre[0] = 0;
+	for (i = 0; i < s->nlines; i++)
+		pre[i + 1] = sat_add(pre[i], rd->fweight[s->lines[i].function]);
+	for (i = 0; i < s->nlocations; i++) {
+		const struct ht_location *l = &s->locations[i];
+
+		if (l->nlines)
+			lw[i] = pre[l->first_line + l->nlines] - pre[l->first_line];
+		else
+			lw[i] = l->module == HT_NONE ? NAME_EXTRA : rd->mweight[l->module];
+		if (pre[l->first_line + l->nlines] == UINT64_MAX)
+			lw[i] = UINT64_MAX;
+		total = sat_add(total, lw[i]);
+	}
+	for (i = 0; i < s->nstacks && total < UINT64_MAX; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		total = sat_add(total, NAME_EXTRA);
+		for (uint32_t k = 0; k < st->nframes; k++)
+			total = sat_add(total, lw[s->frames[st->first_frame + k]]);
+	}
+	free(pre);
+	free(lw);
+	*out = total;
+	return 0;
+}
+
+/* Refuses a snapshot whose rendering would cost more than a file of len
+ * bytes can justify (heaptrace(5), VALIDATION). */
+static int check_work(struct reader *rd, const struct ht_snapshot *s, uint64_t len)
+{
+	uint64_t cap = HT_SNAPSHOT_MAX_NAMES, have = 0;
+
+	if (len < (HT_SNAPSHOT_MAX_NAMES - HT_SNAPSHOT_NAMES_FREE) / HT_SNAPSHOT_NAMES_RATIO)
+		cap = HT_SNAPSHOT_NAMES_FREE + HT_SNAPSHOT_NAMES_RATIO * len;
+	if (name_bytes(rd, s, &have))
+		return -1;
+	if (have > cap)
+		return ht_fail(rd->err, rd->errlen, "snapshot too large: its names take %llu%s bytes to write out, "
+			       "more than the %llu accepted for a file of %llu bytes",
+			       (unsigned long long)have, have == UINT64_MAX ? " or more" : "",
+			       (unsigned long long)cap, (unsigned long long)len);
+	return 0;
+}
+
 /* Splits the body into sections, then reads them in dependency order. */
-static int parse_body(const unsigned char *body, size_t len, struct ht_snapshot *s,
-		      char *err, size_t errlen)
+static int parse_body(const unsigned char *body, size_t len, uint64_t filelen,
+		      struct ht_snapshot *s, char *err, size_t errlen)
 {
 	struct reader rd = { .err = err, .errlen = errlen };
 	size_t off = 0;
@@ -1492,24 +1630,25 @@ static int parse_body(const unsigned char *body, size_t len, struct ht_snapshot 
 		goto out;
 	}
 	if (read_meta(&rd, s) || read_arrays(&rd, s) || read_note(&rd, s) ||
-	    validate(s, "corrupt snapshot", err, errlen))
+	    validate(s, "corrupt snapshot", err, errlen) || check_work(&rd, s, filelen))
 		goto out;
 	rc = 0;
 out:
 	free(rd.strs);
+	free(rd.lens);
+	free(rd.fweight);
+	free(rd.mweight);
 	return rc;
 }
 
-int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
-		       char *err, size_t errlen)
+/* Checks the magic, the version and the length of the header of a file
+ * image of len bytes, and the body size it declares. Returns 0 and
+ * *bodylen, or -1 with err set. */
+static int check_header(const unsigned char *b, size_t len, uint64_t *bodylen,
+			char *err, size_t errlen)
 {
-	const unsigned char *b = buf;
-	struct ht_snapshot *s;
-	unsigned char *body;
 	uint32_t version;
-	uint64_t bodylen;
 
-	*out = NULL;
 	if (len == 0)
 		return ht_fail(err, errlen, "empty file, not a heaptrace snapshot");
 	if (memcmp(b, magic, len < sizeof(magic) ? len : sizeof(magic)) != 0)
@@ -1521,7 +1660,24 @@ int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		return ht_fail(err, errlen, "unsupported snapshot version %u", version);
 	if (len < HEADER_SIZE)
 		return ht_fail(err, errlen, "truncated snapshot");
-	bodylen = rd64(b + 16);
+	*bodylen = rd64(b + 16);
+	if (*bodylen > HT_SNAPSHOT_MAX_BODY)
+		return ht_fail(err, errlen, "snapshot too large: a body of %llu bytes, more than the %llu accepted",
+			       (unsigned long long)*bodylen, (unsigned long long)HT_SNAPSHOT_MAX_BODY);
+	return 0;
+}
+
+int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
+		       char *err, size_t errlen)
+{
+	const unsigned char *b = buf;
+	struct ht_snapshot *s;
+	unsigned char *body;
+	uint64_t bodylen;
+
+	*out = NULL;
+	if (check_header(b, len, &bodylen, err, errlen))
+		return -1;
 	if (inflate_body(b + HEADER_SIZE, len - HEADER_SIZE, bodylen, &body, err, errlen))
 		return -1;
 	s = ht_snapshot_new();
@@ -1529,8 +1685,8 @@ int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		free(body);
 		return ht_fail(err, errlen, "out of memory");
 	}
-	s->version = version;
-	if (parse_body(body, (size_t)bodylen, s, err, errlen)) {
+	s->version = HT_SNAPSHOT_VERSION;
+	if (parse_body(body, (size_t)bodylen, len, s, err, errlen)) {
 		free(body);
 		ht_snapshot_free(s);
 		return -1;
@@ -1557,30 +1713,82 @@ int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
 	return rc;
 }
 
+/* Reads up to n bytes (fewer only at the end of the input) into buf. Returns
+ * the count, or -1 with errno set. */
+static ssize_t read_full(int fd, unsigned char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
 int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen)
 {
 	char why[512];
-	struct stat st;
+	struct stat st = { 0 };
 	unsigned char *buf = NULL;
-	size_t len = 0, cap;
+	uint64_t bodylen, limit;
+	size_t len, cap;
+	ssize_t r;
 	int fd, e;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return ht_fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
-	cap = 65536;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-	    (uint64_t)st.st_size < SIZE_MAX)
-		cap = (size_t)st.st_size + 1; /* +1: see EOF in one read */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size > HT_SNAPSHOT_MAX_FILE) {
+		close(fd);
+		return ht_fail(err, errlen, "'%s': %llu bytes, larger than the largest snapshot accepted (%llu)",
+			       path, (unsigned long long)st.st_size,
+			       (unsigned long long)HT_SNAPSHOT_MAX_FILE);
+	}
+	/* The header first: a file that is not a snapshot (a device, an
+	 * endless pipe) is refused before more of it is read. */
+	cap = HEADER_SIZE;
+	buf = malloc(cap);
+	if (!buf) {
+		e = ENOMEM;
+		goto fail;
+	}
+	r = read_full(fd, buf, HEADER_SIZE);
+	if (r < 0) {
+		e = errno;
+		goto fail;
+	}
+	len = (size_t)r;
+	if (len < HEADER_SIZE || check_header(buf, len, &bodylen, why, sizeof(why)))
+		goto bad; /* decode says what is wrong */
+	/* A zstd frame of bodylen bytes is never larger than its bound. */
+	limit = bodylen <= HT_SNAPSHOT_MAX_BODY ?
+		HEADER_SIZE + ZSTD_compressBound((size_t)bodylen) : HT_SNAPSHOT_MAX_FILE;
+	if (limit > HT_SNAPSHOT_MAX_FILE)
+		limit = HT_SNAPSHOT_MAX_FILE;
 	for (;;) {
-		ssize_t r;
+		size_t want;
 
-		if (len == cap || !buf) {
-			size_t ncap = buf ? (cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2) : cap;
-			unsigned char *p = ncap > len ? realloc(buf, ncap) : NULL;
+		if (len == cap) {
+			size_t ncap = cap < (1u << 16) ? (1u << 16) : cap * 2;
+			unsigned char *p;
 
+			if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap)
+				ncap = (size_t)st.st_size + 1; /* +1: see EOF in one read */
+			if (ncap > limit + 1)
+				ncap = (size_t)limit + 1;
+			p = realloc(buf, ncap);
 			if (!p) {
 				e = ENOMEM;
 				goto fail;
@@ -1588,17 +1796,24 @@ int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			buf = p;
 			cap = ncap;
 		}
-		r = read(fd, buf + len, cap - len);
+		want = cap - len;
+		r = read_full(fd, buf + len, want);
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
 			e = errno;
 			goto fail;
 		}
-		if (r == 0)
-			break;
 		len += (size_t)r;
+		if ((size_t)r < want)
+			break;
+		if (len > limit) {
+			close(fd);
+			free(buf);
+			return ht_fail(err, errlen, "'%s': larger than the %llu bytes that a snapshot "
+				       "of a %llu-byte body can take", path, (unsigned long long)limit,
+				       (unsigned long long)bodylen);
+		}
 	}
+bad:
 	close(fd);
 	if (ht_snapshot_decode(buf, len, out, why, sizeof(why))) {
 		free(buf);

@@ -11,6 +11,18 @@
 #define HT_SNAPSHOT_VERSION 1
 #define HT_NONE UINT32_MAX /* "no index": a location outside any module, etc. */
 
+/* What a reader accepts (heaptrace(5), VALIDATION). A snapshot from
+ * elsewhere is hostile input: the memory and work it may cost are bounded
+ * by absolute limits and by the size of the file. */
+#define HT_SNAPSHOT_MAX_FILE  (1ull << 30) /* bytes of a .heap file */
+#define HT_SNAPSHOT_MAX_BODY  (1ull << 30) /* bytes of its decompressed body */
+#define HT_SNAPSHOT_BODY_FREE (1ull << 20) /* body bytes any file may have ... */
+#define HT_SNAPSHOT_BODY_RATIO 1024        /* ... and this many per file byte */
+#define HT_SNAPSHOT_MAX_VALUE 9223372036854775808.0 /* 2^63: counters, |metrics| */
+#define HT_SNAPSHOT_NAMES_FREE (1ull << 26) /* bytes of names any file may have ... */
+#define HT_SNAPSHOT_NAMES_RATIO 4096        /* ... and this many per file byte, */
+#define HT_SNAPSHOT_MAX_NAMES (1ull << 32)  /* up to this many */
+
 /* snapshot flags */
 #define HT_SNAP_FINAL     0x1u /* written when the program ended */
 #define HT_SNAP_CUT_SHORT 0x2u /* the program ended without a clean exit (_exit, signal) */
@@ -147,7 +159,8 @@ const char *ht_snapshot_strdup(struct ht_snapshot *s, const char *str);
 /* Appenders: each copies *x (strings must already be owned by s, see
  * ht_snapshot_strdup) into the matching array and returns its index, or
  * HT_NONE on out-of-memory. add_frames appends n location indices and returns
- * the index of the first. */
+ * the index of the first. add_metric stores a value beyond +-2^63 as
+ * +-2^63, the most a file holds (NaN stays NaN, which the encoder refuses). */
 uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double value);
 uint32_t ht_snapshot_add_module(struct ht_snapshot *s, const struct ht_module *x);
 uint32_t ht_snapshot_add_function(struct ht_snapshot *s, const struct ht_function *x);
@@ -162,9 +175,18 @@ int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
 		       char *err, size_t errlen);
 
 /* Parses and validates a .heap file image. Every index and length is checked,
- * so a snapshot that decodes is safe to walk. Returns 0 and *out, or -1 with a
- * one-line reason in err (e.g. "not a heaptrace snapshot", "truncated
- * snapshot", "unsupported snapshot version 9"). Never crashes on any input. */
+ * so a snapshot that decodes is safe to walk, and its size is checked against
+ * the limits above, so that rendering it in any format costs time and memory
+ * linear in len: the stacks own their frames (their runs of frames add up
+ * to no more than the frames section holds), and writing out every frame
+ * name of every stack, counting each name generously (the longer of a
+ * function's two names, its file, and 32 bytes for the line, address and
+ * separators), and each location, function, module and metric name once,
+ * takes at most HT_SNAPSHOT_NAMES_FREE + HT_SNAPSHOT_NAMES_RATIO * len
+ * bytes, and never more than HT_SNAPSHOT_MAX_NAMES. Returns 0 and *out, or
+ * -1 with a one-line reason in err (e.g. "not a heaptrace snapshot",
+ * "truncated snapshot", "unsupported snapshot version 9", "snapshot too
+ * large: ..."). Never crashes on any input. */
 int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		       char *err, size_t errlen);
 
@@ -175,9 +197,11 @@ int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
 			   char *err, size_t errlen);
 
-/* Reads and decodes path. Returns 0 and *out, or -1 with err set
- * ("cannot open 'x.heap': No such file or directory", "'x.heap': truncated
- * snapshot"). */
+/* Reads and decodes path. The header is checked before the rest is read,
+ * and no more is read than the header's body size can justify (at most
+ * HT_SNAPSHOT_MAX_FILE bytes), so a device or an endless pipe is refused.
+ * Returns 0 and *out, or -1 with err set ("cannot open 'x.heap': No such
+ * file or directory", "'x.heap': truncated snapshot"). */
 int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen);
 

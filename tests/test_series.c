@@ -7,8 +7,10 @@
 #include "tap.h"
 #include "util.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Adds a stack "root;...;leaf" (inuse = alloc) to s, one function and one
  * location per name. */
@@ -221,11 +223,47 @@ static void test_chart(void)
 		ht_snapshot_free(s[k]);
 }
 
+/* Values no decoded snapshot holds (the decoder refuses counters beyond
+ * 2^63), but which a chart must survive: its gridlines are counted, never
+ * walked by adding a step to a double. A regression dies by SIGALRM. */
+static void test_chart_extremes(void)
+{
+	static const double vs[] = { 1.7e308, DBL_MAX, 4.9e-324, 9.2e18 };
+	static const char *const labels[] = { "a.heap", "b.heap" };
+	struct ht_report_opts o;
+
+	ht_report_opts_init(&o);
+	o.format = HT_FORMAT_SVG;
+	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		struct ht_snapshot *s[2];
+		FILE *null = fopen("/dev/null", "w");
+		char err[256], *out;
+		int grid = 0;
+
+		for (int k = 0; k < 2; k++) {
+			s[k] = ht_snapshot_new();
+			add(s[k], "main;grow", vs[i] / (2 - k), 1, 1);
+		}
+		alarm(10);
+		ht_series_write(null, s, labels, 2, &o, err, sizeof(err));
+		alarm(0);
+		fclose(null);
+		out = run(s, 2, &o);
+		for (const char *p = out; (p = strstr(p, "stroke=\"rgb(220,220,220)\"")); p++)
+			grid++;
+		ok(grid >= 3 && grid <= 2 + 21, "chart of a value of %g: %d gridlines", vs[i], grid);
+		free(out);
+		for (int k = 0; k < 2; k++)
+			ht_snapshot_free(s[k]);
+	}
+}
+
 int main(void)
 {
 	ht_progname = "test_series";
 	test_fit();
 	test_table();
 	test_chart();
+	test_chart_extremes();
 	return done_testing();
 }

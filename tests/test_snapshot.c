@@ -631,6 +631,124 @@ static void test_hand_bodies(void)
 
 /* ---- whole-file inputs ---- */
 
+/* The limits of heaptrace(5), VALIDATION: values no program has, stacks
+ * that share frames, and names that would take far more to write out than
+ * the file can justify. */
+static void test_limits(void)
+{
+	struct ht_snapshot *s;
+	char err[ERRLEN] = "";
+	struct shape sh = good;
+	struct body b = { 0 };
+	char *name;
+	int rc;
+
+	sh.v = 1.7e308;
+	test_shape(sh, "corrupt snapshot: stack 0 inuse_space is 1.7e+308, not a number from 0 to 2^63",
+		   "a counter beyond 2^63");
+	sh.v = 9223372036854775808.0;
+	b_shape(&b, &sh);
+	ok(decode_body(&b, err, &s) == 0, "a counter of 2^63 is accepted");
+	ht_snapshot_free(s);
+	free(b.p);
+	memset(&b, 0, sizeof(b));
+
+	b_minimal(&b);
+	b_section(&b, T_METRICS, 8 + 16);
+	b_u64(&b, 1);
+	b_u32(&b, 1);
+	b_u32(&b, 0);
+	b_f64(&b, -1e300);
+	expect_body_error(&b, "corrupt snapshot: metric 0 is -1e+300, not a number from -2^63 to 2^63",
+			  "a metric beyond 2^63");
+
+	/* the appender keeps figures from a traced process within a file's range */
+	s = ht_snapshot_new();
+	ht_snapshot_add_metric(s, "huge", 1e300);
+	ht_snapshot_add_metric(s, "tiny", -1e300);
+	ok(s->metrics[0].value == HT_SNAPSHOT_MAX_VALUE && s->metrics[1].value == -HT_SNAPSHOT_MAX_VALUE,
+	   "a metric beyond 2^63 is stored as 2^63");
+	{
+		void *img = NULL;
+		size_t len;
+
+		ok(ht_snapshot_encode(s, &img, &len, err, ERRLEN) == 0, "and the snapshot is written");
+		free(img);
+	}
+	ht_snapshot_free(s);
+
+	/* b_minimal with a start time before 1970 */
+	b_minimal(&b);
+	memcpy(b.p + b.n - 56 + 24, "\xff\xff\xff\xff\xff\xff\xff\xff", 8);
+	expect_body_error(&b, "corrupt snapshot: a time before 1970", "a negative time");
+
+	/* two stacks over the one frame there is */
+	b_shape(&b, &good);
+	b_section(&b, T_STACKS, 8 + 2 * 56);
+	b.n -= 16 + 8 + 56 + 16; /* drop the one-stack section, rewrite it */
+	b_section(&b, T_STACKS, 8 + 2 * 56);
+	b_u64(&b, 2);
+	for (int i = 0; i < 2; i++) {
+		b_u32(&b, 0);
+		b_u32(&b, 1);
+		for (int k = 0; k < 4; k++)
+			b_f64(&b, 1);
+		b_u64(&b, 1);
+		b_u64(&b, 1);
+	}
+	expect_body_error(&b, "corrupt snapshot: stacks 0..1 name 2 frames, more than the 1 there are",
+			  "stacks that share frames");
+
+	/* a 64 KiB name at 8192 frames: 512 MiB of names from a tiny file */
+	name = ht_xmalloc(65536);
+	memset(name, 'n', 65536);
+	b_section(&b, T_STRINGS, 8 + 4 + 4 + 65536);
+	b_u64(&b, 2);
+	b_u32(&b, 0);
+	b_u32(&b, 65536);
+	b_bytes(&b, name, 65536);
+	free(name);
+	b_section(&b, T_META, 56);
+	for (int k = 0; k < 14; k++)
+		b_u32(&b, k == 1 ? 8 : 0);
+	b_section(&b, T_FUNCTIONS, 8 + 12);
+	b_u64(&b, 1);
+	b_u32(&b, 1);
+	b_u32(&b, 1);
+	b_u32(&b, 0);
+	b_section(&b, T_LINES, 8 + 8);
+	b_u64(&b, 1);
+	b_u32(&b, 0);
+	b_u32(&b, 1);
+	b_section(&b, T_LOCATIONS, 8 + 24);
+	b_u64(&b, 1);
+	b_u64(&b, 0x1000);
+	b_u32(&b, HT_NONE);
+	b_u32(&b, 0);
+	b_u32(&b, 1);
+	b_u32(&b, 0);
+	b_section(&b, T_FRAMES, 8 + 4 * 8192);
+	b_u64(&b, 8192);
+	for (int k = 0; k < 8192; k++)
+		b_u32(&b, 0);
+	b_section(&b, T_STACKS, 8 + 56 * 8192);
+	b_u64(&b, 8192);
+	for (int i = 0; i < 8192; i++) {
+		b_u32(&b, (uint32_t)i);
+		b_u32(&b, 1);
+		for (int k = 0; k < 4; k++)
+			b_f64(&b, 1);
+		b_u64(&b, 1);
+		b_u64(&b, 1);
+	}
+	rc = decode_body(&b, err, &s);
+	ok(rc == -1 && strstr(err, "snapshot too large: its names take 537591872 bytes to write out") != NULL,
+	   "names far beyond what the file can justify are refused");
+	printf("#   %s\n", err);
+	ht_snapshot_free(s);
+	free(b.p);
+}
+
 static uint64_t rng = 0x243f6a8885a308d3ULL;
 
 static uint64_t rnd(void)
@@ -720,7 +838,7 @@ static void test_bad_files(const unsigned char *img, size_t len)
 		z[13] = 0x0b; /* last block, RLE, 1 byte */
 		z[16] = 'a';
 		ok(ht_snapshot_decode(fake, sizeof(fake), &s, err, ERRLEN) == -1 &&
-		   strstr(err, "1099511627776 body bytes cannot come from") != NULL,
+		   strstr(err, "a body of 1099511627776 bytes") != NULL,
 		   "a tiny file claiming a 1 TiB body is refused");
 		printf("#   %s\n", err);
 		claim = 100000;
@@ -843,7 +961,7 @@ static void test_large(void)
 	memset(big, 'a', 300000);
 	big[300000] = '\0';
 	s->cmdline = ht_snapshot_strdup(s, big);
-	f.name = ht_snapshot_strdup(s, big + 250000);
+	f.name = ht_snapshot_strdup(s, big + 299900);
 	f.system_name = f.name;
 	f.file = ht_snapshot_strdup(s, "big.c");
 	ht_snapshot_add_function(s, &f);
@@ -1116,6 +1234,7 @@ int main(void)
 	test_bad_files(img, len);
 	test_hand_bodies();
 	test_note();
+	test_limits();
 	test_mutations(img, len);
 	test_large();
 	test_files(full);
