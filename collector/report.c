@@ -480,7 +480,7 @@ int ht_report_exact(const struct ht_snapshot *s)
  * avg, in files written before the per-sample sums. */
 static double avg_share(const struct ht_snapshot *s, double avg, int bytes)
 {
-	double w = ht_sample_weight(avg < 1 ? 1 : (uint64_t)avg, s->rate);
+	double w = ht_sample_weight(avg < 1 ? 1 : ht_report_to_u64(avg), s->rate);
 
 	return w > 1 ? (w - 1) * (bytes ? avg : 1) : 0;
 }
