@@ -163,7 +163,14 @@ is "$(value big.1.heap main alloc_objects)" $((600 + 1 + 4)) "rate 1: so are the
 grep -q 'sample arena is full.*rate 1 is no longer exact' small.err
 check $? "a full arena says once, on stderr, that rate 1 is no longer exact"
 is "$(grep -c 'sample arena is full' small.err)" 1 "and says it once"
-"$report" small.heap 2>&1 | grep -q 'warning: [0-9]* sampled allocations went unrecorded'
-check $? "and the report warns that allocations went unrecorded"
+# the collector runs under the program's limit too: one built with
+# AddressSanitizer (make SANITIZE=...) cannot start there, and writes no
+# snapshot
+if nm "$top/collector/heaptrace-collector" 2>/dev/null | grep -q __asan_init; then
+	skip "the collector is built with AddressSanitizer, which cannot start in 4 GiB of address space"
+else
+	"$report" small.heap 2>&1 | grep -q 'warning: [0-9]* sampled allocations went unrecorded'
+	check $? "and the report warns that allocations went unrecorded"
+fi
 
 done_testing
