@@ -1094,6 +1094,19 @@ static void fmt_time(int64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%" PRId64 "ns", ns);
 }
 
+/* ", taken TIME, Ns after start" of s, as far as it knows them. */
+static void write_when(FILE *out, const struct ht_snapshot *s)
+{
+	char t[64];
+
+	if (!s->time_ns)
+		return;
+	fmt_time(s->time_ns, t, sizeof(t));
+	fprintf(out, ", taken %s", t);
+	if (s->start_time_ns && s->time_ns >= s->start_time_ns)
+		fprintf(out, ", %.1fs after start", (double)(s->time_ns - s->start_time_ns) / 1e9);
+}
+
 /* Lines a reader must not miss: "<lead>warning: <what>N ...". */
 void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
 			      const struct ht_snapshot *s)
@@ -1151,13 +1164,7 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 		fprintf(out, "%sSnapshot: %" PRIu32, ind, s->seq);
 	else
 		fprintf(out, "%sSnapshot: final", ind);
-	if (s->time_ns) {
-		fmt_time(s->time_ns, b1, sizeof(b1));
-		fprintf(out, ", taken %s", b1);
-		if (s->start_time_ns && s->time_ns >= s->start_time_ns)
-			fprintf(out, ", %.1fs after start",
-				(double)(s->time_ns - s->start_time_ns) / 1e9);
-	}
+	write_when(out, s);
 	fprintf(out, "\n");
 	if (s->flags & HT_SNAP_CUT_SHORT)
 		fprintf(out, "%sState: cut short (the program ended without a clean exit)\n", ind);
@@ -1277,8 +1284,6 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
 				const char *label, const struct ht_snapshot *s)
 {
-	char t[64];
-
 	/* the label and the executable's name are data: escaped */
 	fputs(lead, out);
 	ht_fputs_escaped(out, label ? label : "-");
@@ -1291,13 +1296,7 @@ static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
 		fprintf(out, "snapshot %" PRIu32, s->seq);
 	else
 		fprintf(out, "final snapshot");
-	if (s->time_ns) {
-		fmt_time(s->time_ns, t, sizeof(t));
-		fprintf(out, ", taken %s", t);
-		if (s->start_time_ns && s->time_ns >= s->start_time_ns)
-			fprintf(out, ", %.1fs after start",
-				(double)(s->time_ns - s->start_time_ns) / 1e9);
-	}
+	write_when(out, s);
 	if (s->flags & HT_SNAP_CUT_SHORT)
 		fprintf(out, ", cut short (no clean exit)\n");
 	else if (s->flags & HT_SNAP_FINAL)
