@@ -1238,7 +1238,8 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 	const char *idx = ht_report_index_name(o->index);
 	int inuse = o->index == HT_INUSE_SPACE || o->index == HT_INUSE_OBJECTS;
 	struct ht_err e;
-	double t, x, xb, lo, hi, rate;
+	double t, x, xb, lo, hi;
+	uint64_t rate;
 
 	ht_report_total_err(a, o->index, &e);
 	t = ht_report_snapshot_total(cur, o->index) - (base ? ht_report_snapshot_total(base, o->index) : 0);
@@ -1268,14 +1269,14 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 		}
 		fprintf(out, "\n");
 	}
-	rate = (double)cur->rate;
+	rate = cur->rate;
 	if (base && !ht_report_exact(base) && (ht_report_exact(cur) || base->rate > cur->rate))
-		rate = (double)base->rate;
+		rate = base->rate;
 	if (ht_report_exact(cur) && (!base || ht_report_exact(base)))
 		return;
 	fprintf(out, "Detection limit: a stack %s less than %s has a 5%% chance or more "
 		"of no sample, and is then not listed\n", inuse ? "holding" : "that allocated",
-		ht_fmt_bytes(ht_detection_limit((uint64_t)rate), b1, sizeof(b1)));
+		ht_fmt_bytes(ht_detection_limit(rate), b1, sizeof(b1)));
 }
 
 /* The compact header's line for one snapshot: "<lead>FILE (EXE, pid N),
