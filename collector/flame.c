@@ -188,7 +188,9 @@ void ht_flame_xml(FILE *out, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 
 	while (p < end) {
-		unsigned c = *p, len = 0, cp;
+		unsigned c = *p;
+		uint32_t cp;
+		size_t len;
 
 		if (c < 0x80) {
 			switch (c) {
@@ -203,27 +205,12 @@ void ht_flame_xml(FILE *out, const char *s, size_t n)
 			p++;
 			continue;
 		}
-		if ((c & 0xe0) == 0xc0)
-			len = 2, cp = c & 0x1f;
-		else if ((c & 0xf0) == 0xe0)
-			len = 3, cp = c & 0x0f;
-		else if ((c & 0xf8) == 0xf0)
-			len = 4, cp = c & 0x07;
-		else
-			cp = 0;
-		if (len && (size_t)(end - p) >= len) {
-			unsigned k;
-
-			for (k = 1; k < len && (p[k] & 0xc0) == 0x80; k++)
-				cp = cp << 6 | (p[k] & 0x3f);
-			/* well-formed, shortest form, a character XML allows */
-			if (k == len && cp >= (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) &&
-			    cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) &&
-			    cp != 0xfffe && cp != 0xffff) {
-				fwrite(p, 1, len, out);
-				p += len;
-				continue;
-			}
+		len = ht_utf8_char((const char *)p, (size_t)(end - p), &cp);
+		/* a character XML allows */
+		if (len > 1 && cp != 0xfffe && cp != 0xffff) {
+			fwrite(p, 1, len, out);
+			p += len;
+			continue;
 		}
 		putc('?', out);
 		p++;

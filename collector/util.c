@@ -131,22 +131,25 @@ const char *ht_fmt_count(double v, char *buf, size_t len)
 	return scaled(v, buf, len, 1000, u, 5);
 }
 
-size_t ht_char_printable(const char *s, size_t n)
+size_t ht_utf8_char(const char *s, size_t n, uint32_t *cp)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	unsigned c, cp, len, k;
+	unsigned c, len, k;
+	uint32_t v;
 
 	if (n == 0)
 		return 0;
 	c = p[0];
-	if (c < 0x80)
-		return c >= 0x20 && c != 0x7f;
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
 	if ((c & 0xe0) == 0xc0)
-		len = 2, cp = c & 0x1f;
+		len = 2, v = c & 0x1f;
 	else if ((c & 0xf0) == 0xe0)
-		len = 3, cp = c & 0x0f;
+		len = 3, v = c & 0x0f;
 	else if ((c & 0xf8) == 0xf0)
-		len = 4, cp = c & 0x07;
+		len = 4, v = c & 0x07;
 	else
 		return 0;
 	if (n < len)
@@ -154,11 +157,24 @@ size_t ht_char_printable(const char *s, size_t n)
 	for (k = 1; k < len; k++) {
 		if ((p[k] & 0xc0) != 0x80)
 			return 0;
-		cp = cp << 6 | (p[k] & 0x3f);
+		v = v << 6 | (p[k] & 0x3f);
 	}
 	/* shortest form only, no surrogates, nothing past U+10FFFF */
-	if (cp < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
+	if (v < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) || v > 0x10ffff ||
+	    (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return len;
+}
+
+size_t ht_char_printable(const char *s, size_t n)
+{
+	uint32_t cp;
+	size_t len = ht_utf8_char(s, n, &cp);
+
+	if (len == 1)
+		return cp >= 0x20 && cp != 0x7f;
+	if (!len)
 		return 0;
 	/* C1 controls: some terminals obey them (U+009B is CSI) */
 	if (cp < 0xa0)

@@ -43,6 +43,11 @@ const char *ht_fmt_count(double v, char *buf, size_t len);
 /* Names that come from a traced program or a snapshot (its executable,
  * command line, metric names) are data: they may hold any byte. */
 
+/* The UTF-8 character at s (n bytes available): its length, 1 to 4, with
+ * its code point in *cp; 0 when the bytes are not a well-formed character
+ * (cut short, not the shortest form, a surrogate, past U+10FFFF). */
+size_t ht_utf8_char(const char *s, size_t n, uint32_t *cp);
+
 /* The length (1 to 4) of the character at s (n bytes available) if it may
  * be shown raw on a terminal: well-formed UTF-8 that is not a control
  * character (C0, DEL, C1) nor a bidirectional formatting character (which
