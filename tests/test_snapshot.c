@@ -4,6 +4,7 @@
 #include "fileio.h"
 #include "snapshot.h"
 #include "util.h"
+#include "body.h"
 #include "tap.h"
 
 #include <dirent.h>
@@ -238,53 +239,6 @@ static size_t walk(const struct ht_snapshot *s)
 }
 
 /* ---- building bodies by hand (heaptrace(5)) ---- */
-
-struct body {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static void b_bytes(struct body *b, const void *p, size_t n)
-{
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 64;
-		b->p = ht_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->n, p, n);
-	b->n += n;
-}
-
-static void b_u32(struct body *b, uint32_t v)
-{
-	unsigned char x[4] = { (unsigned char)v, (unsigned char)(v >> 8),
-			       (unsigned char)(v >> 16), (unsigned char)(v >> 24) };
-
-	b_bytes(b, x, 4);
-}
-
-static void b_u64(struct body *b, uint64_t v)
-{
-	b_u32(b, (uint32_t)v);
-	b_u32(b, (uint32_t)(v >> 32));
-}
-
-static void b_f64(struct body *b, double d)
-{
-	uint64_t u;
-
-	memcpy(&u, &d, sizeof(u));
-	b_u64(b, u);
-}
-
-static void b_section(struct body *b, uint32_t tag, uint64_t len)
-{
-	b_u32(b, tag);
-	b_u32(b, 0);
-	b_u64(b, len);
-}
-
-enum { T_STRINGS = 1, T_META, T_COUNTS, T_DROPS, T_METRICS, T_MODULES,
-       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR, T_NOTE, T_PEAK };
 
 /* Strings "" and "x", and a meta section naming them. */
 static void b_minimal(struct body *b)
