@@ -92,6 +92,8 @@ tests/progs/%: tests/progs/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline \
 		-Wall -o $@ $< -lpthread -ldl -lm
 
+tests/progs/shm_scribble tests/progs/shm_setuid: tests/progs/shm_find.h
+
 # The C++ subject counts its new and delete calls: none may be optimised away.
 tests/progs/%: tests/progs/%.cc
 	$(CXX) -std=c++17 -O0 -g -fno-omit-frame-pointer -Wall -o $@ $<

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../preload/ring.h"
+#include "shm_find.h"
 
 static void *keep[4000];
 static int nkeep;
@@ -36,21 +36,6 @@ static void *thread_main(void *arg)
 	(void)arg;
 	free(malloc(100)); /* the thread claims a counter slot */
 	return NULL;
-}
-
-/* The start of the shared memory, by its memfd's name in our maps. */
-static struct ht_shm *find_shm(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	unsigned long lo = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "/memfd:heaptrace") && sscanf(line, "%lx-", &lo) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return (struct ht_shm *)lo;
 }
 
 int main(int argc, char **argv)

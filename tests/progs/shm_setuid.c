@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../preload/ring.h"
+#include "shm_find.h"
 
 static void *keep[100];
 
@@ -18,20 +18,6 @@ __attribute__((noinline)) void kept(void)
 {
 	for (int i = 0; i < 100; i++)
 		keep[i] = memset(malloc(10000), 1, 10000);
-}
-
-static struct ht_shm *find_shm(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	unsigned long lo = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "/memfd:heaptrace") && sscanf(line, "%lx-", &lo) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return (struct ht_shm *)lo;
 }
 
 int main(int argc, char **argv)
