@@ -8,6 +8,14 @@
 libdir=/usr/lib/x86_64-linux-gnu
 je=$libdir/libjemalloc.so.2
 tc=$libdir/libtcmalloc_minimal.so.4
+# preload UNDER: LD_PRELOAD for the shim over glibc, jemalloc or tcmalloc
+preload() {
+	case $1 in
+	glibc) echo "$lib" ;;
+	jemalloc) echo "$lib:$je" ;;
+	tcmalloc) echo "$lib:$tc" ;;
+	esac
+}
 for a in "$je" "$tc"; do
 	[ -e "$a" ] || { fail "missing $a (scripts/deps.sh installs it)"; }
 done
@@ -19,11 +27,7 @@ done
 seeds="1 $((RANDOM * 32768 + RANDOM)) $((RANDOM * 32768 + RANDOM))"
 echo "# allocprop seeds: $seeds"
 for under in glibc jemalloc tcmalloc; do
-	case $under in
-	glibc) pre=$lib ;;
-	jemalloc) pre=$lib:$je ;;
-	tcmalloc) pre=$lib:$tc ;;
-	esac
+	pre=$(preload "$under")
 	for rate in 1 default; do
 		for seed in $seeds; do
 			r=$rate
@@ -60,11 +64,7 @@ calls() { # FILE: alloc, free and realloc calls and live objects, from --stats
 }
 glibc_calls=
 for under in glibc jemalloc tcmalloc; do
-	case $under in
-	glibc) pre=$lib ;;
-	jemalloc) pre=$lib:$je ;;
-	tcmalloc) pre=$lib:$tc ;;
-	esac
+	pre=$(preload "$under")
 	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=base.$under.heap LD_PRELOAD="$pre" "$progs/cxxnew" 0
 	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=cxx.$under.heap LD_PRELOAD="$pre" "$progs/cxxnew" 1000
 	check $? "cxxnew runs over $under"
