@@ -26,12 +26,19 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o preload/signals.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
-TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -Ipreload
+# collector/: the four programs at its top, their parts in wings that name
+# them. Includes name the wing ("lib/util.h") and the shim's headers their
+# home ("preload/ring.h").
+TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -I. -Icollector
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
-LIB_OBJ = collector/util.o collector/fileio.o collector/snapshot.o collector/symbolize.o \
-	collector/stats.o collector/ringread.o \
-	collector/report.o collector/aggregate.o collector/control.o \
-	collector/pprof.o collector/flame.o collector/series.o collector/sampling.o collector/json.o
+LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o
+SNAPSHOT_OBJ = collector/snapshot/snapshot.o
+SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
+DAEMON_OBJ = collector/daemon/aggregate.o collector/daemon/ringread.o
+REPORT_OBJ = collector/report/report.o collector/report/stats.o collector/report/pprof.o \
+	collector/report/flame.o collector/report/series.o collector/report/sampling.o \
+	collector/report/json.o
+ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
 
@@ -65,21 +72,28 @@ preload/heaptrace-collector: collector/heaptrace-collector
 collector/%.o: collector/%.c
 	$(CC) $(TOOL_CFLAGS) -c -o $@ $<
 
-collector/libht.a: $(LIB_OBJ)
-	rm -f $@ && ar rcs $@ $(LIB_OBJ)
+# everything, for the unit tests
+collector/libht.a: $(ALL_OBJ)
+	rm -f $@ && ar rcs $@ $(ALL_OBJ)
 
-# every program of ours carries the note that keeps the shim out of it
-collector/heaptrace-%: collector/heaptrace-%.o collector/untraced.o collector/libht.a
-	$(CC) -o $@ $< collector/untraced.o collector/libht.a $(TOOL_LIBS)
+# Every program of ours carries the note that keeps the shim out of it. The
+# collector links no report code; the readers no daemon code.
+COLLECTOR_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ)
+READER_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(REPORT_OBJ)
+collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/untraced.o $(COLLECTOR_OBJ)
+	$(CC) -o $@ $^ $(TOOL_LIBS)
 
-# The version is defined once, in collector/version.h.
-HT_VERSION := $(shell sed -n 's/^\#define HT_VERSION "\(.*\)"$$/\1/p' collector/version.h)
+collector/heaptrace-%: collector/heaptrace-%.o collector/lib/untraced.o $(READER_OBJ)
+	$(CC) -o $@ $^ $(TOOL_LIBS)
 
-scripts/heaptrace: scripts/heaptrace.sh collector/version.h
+# The version is defined once, in collector/lib/version.h.
+HT_VERSION := $(shell sed -n 's/^\#define HT_VERSION "\(.*\)"$$/\1/p' collector/lib/version.h)
+
+scripts/heaptrace: scripts/heaptrace.sh collector/lib/version.h
 	sed 's/@HT_VERSION@/$(HT_VERSION)/g' $< >$@ && chmod +x $@
 
 tests/%.o: tests/%.c
-	$(CC) $(TOOL_CFLAGS) -Icollector -c -o $@ $<
+	$(CC) $(TOOL_CFLAGS) -c -o $@ $<
 
 tests/test_%: tests/test_%.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
@@ -104,16 +118,15 @@ tests/progs/ownmalloc: tests/progs/ownmalloc.c
 
 # The ring under ThreadSanitizer: the producers and the consumer race by design.
 tests/test_ring_tsan: tests/test_ring.c preload/ring.h
-	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -Icollector -o $@ $< -lpthread
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -I. -Icollector -o $@ $< -lpthread
 
 # The snapshot reader under libFuzzer: `make fuzz` for long runs,
 # tests/t_fuzz.sh runs it briefly in `make test`.
 FUZZ_SECONDS ?= 600
-tests/fuzz_snapshot: tests/fuzz_snapshot.c collector/snapshot.c collector/util.c \
-		collector/fileio.c collector/snapshot.h
+FUZZ_SNAP_SRC = collector/snapshot/snapshot.c collector/lib/util.c collector/lib/fileio.c
+tests/fuzz_snapshot: tests/fuzz_snapshot.c $(FUZZ_SNAP_SRC) collector/snapshot/snapshot.h
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Icollector -Ipreload -o $@ tests/fuzz_snapshot.c collector/snapshot.c \
-		collector/util.c collector/fileio.c -lzstd -lm
+		-I. -Icollector -o $@ tests/fuzz_snapshot.c $(FUZZ_SNAP_SRC) -lzstd -lm
 
 fuzz: tests/fuzz_snapshot
 	mkdir -p tests/out/corpus
@@ -121,13 +134,10 @@ fuzz: tests/fuzz_snapshot
 
 # The reader and every renderer under libFuzzer, seeded with tests/corpus/
 # and the crafted files of tests/mkhostile: `make fuzz-render` for long runs.
-RENDER_SRC = collector/snapshot.c collector/util.c collector/fileio.c collector/report.c \
-	collector/pprof.c collector/flame.c collector/series.c collector/stats.c \
-	collector/sampling.c collector/json.c
-tests/fuzz_render: tests/fuzz_render.c $(RENDER_SRC) collector/snapshot.h collector/report.h \
-		collector/report_int.h
+RENDER_SRC = $(FUZZ_SNAP_SRC) $(REPORT_OBJ:.o=.c)
+tests/fuzz_render: tests/fuzz_render.c $(RENDER_SRC) $(wildcard collector/*/*.h)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Icollector -Ipreload -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm
+		-I. -Icollector -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm
 
 RENDER_SEEDS = shared-frames huge-value tiny-count max-value bad-time bomb
 fuzz-render: tests/fuzz_render tests/mkhostile
@@ -205,7 +215,7 @@ install: all
 
 clean:
 	rm -f preload/*.o preload/*.d preload/*.so preload/heaptrace-collector \
-		collector/*.o collector/*.d collector/*.a $(TOOLS) scripts/heaptrace \
+		collector/*.o collector/*.d collector/*/*.o collector/*/*.d collector/*.a $(TOOLS) scripts/heaptrace \
 		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot \
 		tests/fuzz_render
 	rm -rf tests/out
@@ -213,4 +223,4 @@ clean:
 .PHONY: all test test-progs mutate demo bench install clean check-deps fuzz fuzz-render
 .SECONDARY:
 
--include $(wildcard preload/*.d collector/*.d tests/*.d)
+-include $(wildcard preload/*.d collector/*.d collector/*/*.d tests/*.d)

@@ -22,15 +22,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aggregate.h"
-#include "control.h"
-#include "fileio.h"
-#include "ring.h"
-#include "ringread.h"
-#include "snapshot.h"
-#include "symbolize.h"
-#include "util.h"
-#include "version.h"
+#include "daemon/aggregate.h"
+#include "lib/control.h"
+#include "lib/fileio.h"
+#include "preload/ring.h"
+#include "daemon/ringread.h"
+#include "snapshot/snapshot.h"
+#include "symbolize/symbolize.h"
+#include "lib/util.h"
+#include "lib/version.h"
 
 static struct ht_shm *shm;   /* shared with the traced process: atomics only */
 static struct ht_shm fixed;  /* its header as the shim wrote it before starting us:

@@ -2,10 +2,10 @@
  * their frame names, so two runs with different address layouts compare;
  * with --series, a table or chart of many snapshots and the stacks that
  * grow steadily. Options are shared with heaptrace-report (report.c). */
-#include "report.h"
-#include "snapshot.h"
-#include "util.h"
-#include "version.h"
+#include "report/report.h"
+#include "snapshot/snapshot.h"
+#include "lib/util.h"
+#include "lib/version.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,12 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "control.h"
-#include "fileio.h"
-#include "snapshot.h"
-#include "stats.h"
-#include "util.h"
-#include "version.h"
+#include "lib/control.h"
+#include "lib/fileio.h"
+#include "snapshot/snapshot.h"
+#include "report/stats.h"
+#include "lib/util.h"
+#include "lib/version.h"
 
 static const char usage[] =
 	"usage: heaptrace-dump [-o FILE] PID\n"

@@ -1,10 +1,10 @@
 /* heaptrace-report: the report of one snapshot (pprof-style text top and
  * tree, collapsed stacks, pprof protobuf, SVG flame graph, legacy heap_v2).
  * Options are shared with heaptrace-diff (report.c). */
-#include "report.h"
-#include "snapshot.h"
-#include "util.h"
-#include "version.h"
+#include "report/report.h"
+#include "snapshot/snapshot.h"
+#include "lib/util.h"
+#include "lib/version.h"
 
 #include <stdio.h>
 #include <stdlib.h>

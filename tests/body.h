@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 struct body {
 	unsigned char *p;

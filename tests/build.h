@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "snapshot.h"
+#include "snapshot/snapshot.h"
 
 /* A function; sys NULL means the same as name. */
 static inline uint32_t fn(struct ht_snapshot *s, const char *name, const char *sys,

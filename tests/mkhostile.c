@@ -4,9 +4,9 @@
  * absurd, whose body inflates to a gigabyte. Usage: mkhostile DIR.
  * Each file is built as heaptrace(5) describes, bypassing the encoder,
  * which refuses to write such snapshots. */
-#include "fileio.h"
-#include "snapshot.h"
-#include "util.h"
+#include "lib/fileio.h"
+#include "snapshot/snapshot.h"
+#include "lib/util.h"
 #include "body.h"
 
 #include <float.h>

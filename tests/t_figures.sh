@@ -93,8 +93,8 @@ check $? "diff: and not when it is older"
 check $? "diff: the warning goes to stderr for other formats"
 
 # --- --version everywhere; pprof's spellings --------------------------------------
-want=$(sed -n 's/^#define HT_VERSION "\(.*\)"$/\1/p' "$top/collector/version.h")
-check "$([ -n "$want" ]; echo $?)" "the version is defined in collector/version.h ($want)"
+want=$(sed -n 's/^#define HT_VERSION "\(.*\)"$/\1/p' "$top/collector/lib/version.h")
+check "$([ -n "$want" ]; echo $?)" "the version is defined in collector/lib/version.h ($want)"
 for t in "$report" "$hdiff" "$dump" "$top/collector/heaptrace-collector" "$launcher"; do
 	name=$(basename "$t")
 	out=$("$t" --version 2>&1)

@@ -1,12 +1,12 @@
-/* Unit tests of the SVG flame graphs (collector/flame.c): XML escaping,
+/* Unit tests of the SVG flame graphs (collector/report/flame.c): XML escaping,
  * the frames drawn (one per distinct call path, widths adding up), the
  * tooltips, the colours of a differential graph, filters. (tests/t_flame.sh
  * loads the same SVGs in a real browser.) */
-#include "report.h"
-#include "report_int.h"
-#include "snapshot.h"
+#include "report/report.h"
+#include "report/report_int.h"
+#include "snapshot/snapshot.h"
 #include "tap.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,14 +1,14 @@
-/* Unit tests of the pprof exports (collector/pprof.c): the profile.proto
+/* Unit tests of the pprof exports (collector/report/pprof.c): the profile.proto
  * written is gunzipped and decoded here, field by field, against the
  * snapshot it came from; the legacy heap_v2 text; the rounding of
  * estimates to pprof's integers. (tests/t_pprof.sh checks the same files
  * with go tool pprof.) */
-#include "report.h"
-#include "report_int.h"
-#include "snapshot.h"
+#include "report/report.h"
+#include "report/report_int.h"
+#include "snapshot/snapshot.h"
 #include "build.h"
 #include "tap.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <math.h>
 #include <stdarg.h>

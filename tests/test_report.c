@@ -1,13 +1,13 @@
-/* Unit tests of the report library (collector/report.c): frame naming,
+/* Unit tests of the report library (collector/report/report.c): frame naming,
  * aggregation by name, the text top and collapsed formats, diffs, options.
  * "test_report --write-fixtures DIR" writes the snapshots used by t_cli.sh. */
-#include "report.h"
-#include "fileio.h"
-#include "snapshot.h"
+#include "report/report.h"
+#include "lib/fileio.h"
+#include "snapshot/snapshot.h"
 #include "build.h"
 #include "tap.h"
-#include "util.h"
-#include "../preload/sample.h"
+#include "lib/util.h"
+#include "preload/sample.h"
 
 #include <math.h>
 #include <stdarg.h>

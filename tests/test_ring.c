@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../preload/ring.h"
+#include "preload/ring.h"
 #include "tap.h"
 
 static struct ht_shm *h;

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "../preload/sample.h"
+#include "preload/sample.h"
 #include "tap.h"
 
 /* Runs the shim's countdown over n allocations of size bytes at rate and

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collector/aggregate.h"
-#include "../collector/report_int.h"
-#include "../collector/sampling.h"
-#include "../preload/sample.h"
+#include "daemon/aggregate.h"
+#include "report/report_int.h"
+#include "report/sampling.h"
+#include "preload/sample.h"
 #include "tap.h"
 
 #define RATE 65536

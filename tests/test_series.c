@@ -1,11 +1,11 @@
 /* Unit tests of the series report (collector/series.c): the least-squares
  * fit behind the leak ranking, the table with one column per snapshot,
  * which stacks are suspects and which changes are noise, and the chart. */
-#include "report.h"
-#include "report_int.h"
-#include "snapshot.h"
+#include "report/report.h"
+#include "report/report_int.h"
+#include "snapshot/snapshot.h"
 #include "tap.h"
-#include "util.h"
+#include "lib/util.h"
 
 #include <float.h>
 #include <math.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringread.h"
+#include "daemon/ringread.h"
 #include "tap.h"
 
 #define SIZE 4096u

@@ -1,9 +1,9 @@
 /* Unit test of the snapshot module: building, encode/decode round trips,
  * atomic file writes, and decoding of empty, foreign, truncated, corrupt
  * and randomly mutated input (which must fail cleanly, never crash). */
-#include "fileio.h"
-#include "snapshot.h"
-#include "util.h"
+#include "lib/fileio.h"
+#include "snapshot/snapshot.h"
+#include "lib/util.h"
 #include "body.h"
 #include "tap.h"
 

@@ -1,8 +1,8 @@
 /* Tests for the symbolizer: this program symbolizes return addresses taken in
  * its own functions (plain, inlined two deep, with a C++ mangled name), an
  * address in libc, and addresses that cannot be resolved. */
-#include "snapshot.h"
-#include "symbolize.h"
+#include "snapshot/snapshot.h"
+#include "symbolize/symbolize.h"
 #include "tap.h"
 
 #include <dlfcn.h>

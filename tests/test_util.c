@@ -1,7 +1,7 @@
 /* Unit tests for the names of util.c: what may reach a terminal raw
  * (ht_char_printable, ht_fputs_escaped) and what may be part of a file
  * name (ht_safe_name). */
-#include "util.h"
+#include "lib/util.h"
 #include "tap.h"
 
 #include <stdlib.h>

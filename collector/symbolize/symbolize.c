@@ -5,7 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "symbolize.h"
+#include "symbolize/symbolize.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>

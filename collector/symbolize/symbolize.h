@@ -5,7 +5,7 @@
 #ifndef HT_SYMBOLIZE_H
 #define HT_SYMBOLIZE_H
 
-#include "snapshot.h"
+#include "snapshot/snapshot.h"
 
 struct ht_symbolizer;
 

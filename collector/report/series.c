@@ -2,8 +2,8 @@
  * every snapshot, as a table (one column per snapshot, like memory per test
  * step) or an SVG chart, and the stacks ranked by steady growth: the leak
  * suspects. Stacks are matched by their frame names, as in a diff. */
-#include "report_int.h"
-#include "util.h"
+#include "report/report_int.h"
+#include "lib/util.h"
 
 #include <inttypes.h>
 #include <math.h>

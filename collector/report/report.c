@@ -2,12 +2,12 @@
  * parsing shared by both, frame naming, aggregation of stacks by name, the
  * sampling error of estimates, the text formats (pprof's top, tree and
  * peek), collapsed stacks, and the dispatch to the other formats. */
-#include "report.h"
-#include "fileio.h"
-#include "stats.h"
-#include "report_int.h"
-#include "sample.h"
-#include "util.h"
+#include "report/report.h"
+#include "lib/fileio.h"
+#include "report/stats.h"
+#include "report/report_int.h"
+#include "preload/sample.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -2,7 +2,7 @@
  * and count what is damaged (see ringread.h). */
 #include <string.h>
 
-#include "ringread.h"
+#include "daemon/ringread.h"
 
 #define ALIGN_UP(x) (((x) + HT_RING_ALIGN - 1) & ~(uint64_t)(HT_RING_ALIGN - 1))
 

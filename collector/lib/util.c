@@ -1,6 +1,6 @@
 /* Error reporting, checked allocation, number formatting and safe names
  * for the collector and the tools (see util.h). */
-#include "util.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,7 +1,7 @@
 /* The control socket: its private directory, both ends' peer checks, how
  * heaptrace-dump finds and trusts a collector, and I/O with a deadline
  * (see control.h). */
-#include "control.h"
+#include "lib/control.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 /* ---- I/O with a deadline -------------------------------------------------- */
 

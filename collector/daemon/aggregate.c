@@ -1,15 +1,15 @@
 /* The collector's profile: a table of distinct stacks with unbiased
  * counters, a table of live sampled blocks (address -> stack, size), and
  * the module map. Hash tables use open addressing with linear probing. */
-#include "aggregate.h"
+#include "daemon/aggregate.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../preload/ring.h"
-#include "../preload/sample.h"
-#include "symbolize.h"
-#include "util.h"
+#include "preload/ring.h"
+#include "preload/sample.h"
+#include "symbolize/symbolize.h"
+#include "lib/util.h"
 
 struct pstack {
 	uint64_t hash;

@@ -49,7 +49,7 @@
  * The detection limit. A stack whose blocks add up to B bytes draws no
  * sample with probability prod e^(-b/R) = e^(-B/R), whatever the sizes:
  * at least 5% while B < R ln 20 (about 3 R: 1.5 MB at the default rate). */
-#include "sampling.h"
+#include "report/sampling.h"
 
 #include <math.h>
 

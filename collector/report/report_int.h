@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "report.h"
-#include "sampling.h"
+#include "report/report.h"
+#include "report/sampling.h"
 
 /* ---- report.c ---- */
 

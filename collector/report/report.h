@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sampling.h"
-#include "snapshot.h"
+#include "report/sampling.h"
+#include "snapshot/snapshot.h"
 
 /* How a frame is named (pprof's granularity options). */
 enum ht_granularity {

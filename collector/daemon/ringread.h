@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "ring.h"
+#include "preload/ring.h"
 
 /* A complete record whose tag matches but whose neighbours are still being
  * written is waited for; a record position that stays incomplete this long

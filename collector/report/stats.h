@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "snapshot.h"
+#include "snapshot/snapshot.h"
 
 /* Prints the statistics of cur, or with base not NULL, base, current and
  * the change, one line each. Returns 0, or -1 if writing failed. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report_int.h"
+#include "report/report_int.h"
 
 /* A string as JSON: quotes, backslashes and control characters escaped;
  * bytes that are not UTF-8 become U+FFFD. NULL is written as null. */

@@ -3,8 +3,8 @@
  * for the interaction: hover for the full name and value, click to zoom,
  * search by regular expression. A diff gives a differential flame graph:
  * red frames grew, blue ones shrank, pale ones changed within noise. */
-#include "report_int.h"
-#include "util.h"
+#include "report/report_int.h"
+#include "lib/util.h"
 
 #include <inttypes.h>
 #include <math.h>

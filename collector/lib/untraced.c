@@ -2,7 +2,7 @@
  * ELF note that tells a shim loaded into it to stay out (see
  * preload/untraced.h). Without it, a shim listed in /etc/ld.so.preload
  * traced each collector, whose shim started another collector, and so on. */
-#include "untraced.h"
+#include "preload/untraced.h"
 
 #define HT_STR_(x) #x
 #define HT_STR(x) HT_STR_(x)

@@ -1,12 +1,12 @@
 /* heaptrace's MemStats: the figures of a snapshot that are not stacks
  * (see stats.h), laid out as a table people can read at a glance. */
-#include "stats.h"
+#include "report/stats.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
-#include "util.h"
+#include "lib/util.h"
 
 enum kind { BYTES, COUNT };
 

@@ -2,9 +2,9 @@
  * its file form (a fixed header and one zstd frame of tagged sections, laid
  * out in heaptrace(5)), the validation of everything read back, and the
  * reading and writing of snapshot files (fileio.c writes them). */
-#include "snapshot.h"
-#include "fileio.h"
-#include "util.h"
+#include "snapshot/snapshot.h"
+#include "lib/fileio.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

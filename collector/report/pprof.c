@@ -4,8 +4,8 @@
  * protobuf writer (varints and length-delimited fields) and the mapping of
  * the snapshot model onto pprof's: a location with several lines is an
  * address inside inlined calls, innermost first, as in the snapshot. */
-#include "report_int.h"
-#include "util.h"
+#include "report/report_int.h"
+#include "lib/util.h"
 
 #include <inttypes.h>
 #include <math.h>

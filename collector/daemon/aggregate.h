@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "snapshot.h"
+#include "snapshot/snapshot.h"
 
 struct ht_profile;
 struct ht_symbolizer;

@@ -3,8 +3,8 @@
  * the same directory; a device or a FIFO is written in place), or under a
  * name that is free; and the removal of the temporary files that writers
  * killed before their rename left behind. */
-#include "fileio.h"
-#include "util.h"
+#include "lib/fileio.h"
+#include "lib/util.h"
 
 #include <dirent.h>
 #include <errno.h>
