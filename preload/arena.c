@@ -32,21 +32,24 @@
 #define REGIONS_MAX (1u << 16)
 #define REGIONS_LEAST 4u /* fewer could not be reserved: no arena */
 /* Size classes: 32..128 in steps of 16, then CLASS_STEPS per doubling */
-#define CLASS_STEPS 8
-#define CLASS_SHIFT 3 /* log2(CLASS_STEPS) */
-#define MAX_CLASSES 168
-/* A region's tag (see tags): 0 free, else its class + 1 in the top byte
- * and the class's number for it below, or HUGE_TAG and how many regions
+#define CLASS_STEPS 16
+#define CLASS_SHIFT 4 /* log2(CLASS_STEPS) */
+#define MAX_CLASSES 320
+/* A region's tag (see tags): 0 free, else its class + 1 in the top bits
+ * and the class's number for it below, or TAG_HUGE and how many regions
  * back the huge block starts. */
-#define TAG_HUGE 0xffu
-#define TAG_LOW ((1u << 24) - 1)
-#define HDR 16          /* slot header; user data follows */
+#define TAG_SHIFT 22
+#define TAG_HUGE 0x3ffu
+#define TAG_LOW ((1u << TAG_SHIFT) - 1)
+_Static_assert(MAX_CLASSES < TAG_HUGE && REGIONS_MAX <= TAG_LOW, "tags hold classes and regions");
+#define HDR 16          /* a large slot's header; user data follows */
+#define SHDR 8          /* a small slot's (see struct class: lead) */
 #define COMMIT_STEP ((uintptr_t)64 << 10)
 #define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
 #define RETAIN_MIN ((uint64_t)8 << 20) /* ... once this much is kept for reuse, */
 #define RETAIN_TOP ((uint64_t)128 << 20) /* or more (see retained), up to this */
-#define BORROW 6 /* a large block may take a kept slot up to 6 classes bigger, */
-#define BORROW_GROW 48 /* one that grows by realloc up to 48 (64 times its room) */
+#define BORROW 12 /* a large block may take a kept slot up to 12 classes bigger, */
+#define BORROW_GROW 96 /* one that grows by realloc up to 96 (64 times its room) */
 #define SPLIT_MAX 1024 /* slots holding moved pages at once (see move_pages) */
 /* In a slot's flags, never seen outside this file: the slot holds pages
  * moved in by mremap, a mapping of its own (see move_pages). */
@@ -62,13 +65,22 @@
 #define BLK_CLEAN 0x20000000u
 #define BLK_OWN (BLK_SPLIT | BLK_KEPT | BLK_CLEAN)
 
-/* Slot header. next links free slots: slot index + 1, 0 = end. */
+/* A large slot's header (and a huge block's). next links free slots:
+ * slot index + 1, 0 = end; a huge block's holds its pages. */
 struct blk {
 	uint64_t size;
 	uint32_t flags;
 	uint32_t next;
 };
 _Static_assert(sizeof(struct blk) == HDR, "slot header size");
+/* A small slot's header is one word, size | flags << SFLAG_SHIFT, as
+ * glibc's chunk header is one: at rate 1 every block is in the arena, and
+ * a 16-byte header cost python3's heap a fifth. Its slots start 8 bytes
+ * into the region, so the user's bytes after the word are 16-aligned; a
+ * free one links the list with the 4 bytes after the word. Small slots
+ * never hold moved or kept pages: their flags fit 16 bits. */
+#define SFLAG_SHIFT 48
+#define SIZE_MASK (((uint64_t)1 << SFLAG_SHIFT) - 1)
 
 struct class {
 	uint64_t slot_size;   /* header included */
@@ -78,6 +90,7 @@ struct class {
 	uint64_t div_mul;
 	uint32_t div_shift;
 	uint32_t nslots;      /* per region */
+	uint32_t lead;        /* where the first slot starts: SHDR small, 0 large */
 	/* A slot's index, in the free lists: the class's number for its
 	 * region (ord, the order in which the class took them) above sbits
 	 * bits of its place in the region; own[ord] is that region + 1 (0:
@@ -136,17 +149,20 @@ static uint32_t *tags;
 static uint64_t *region_committed;
 static uint64_t *taken;
 
-/* Classes: 32..128 in steps of 16, then CLASS_STEPS per doubling up to a
- * quarter of a region, so a slot wastes at most 1/CLASS_STEPS of itself
- * (a heap of 4 KiB pages plus a header, as sqlite's page cache, lost 19%
- * to four steps) and every region holds >= 4 slots. */
+/* Classes: 32..256 in steps of 16 (a slot size must keep the user's bytes
+ * 16-aligned), then CLASS_STEPS per doubling up to a quarter of a region:
+ * a slot wastes at most 1/CLASS_STEPS of itself above 256 bytes (a heap
+ * of 4 KiB pages plus a header, as sqlite's page cache, lost 19% to four
+ * steps), and every region holds >= 4 slots. */
+#define SMALL_TOP 256
+#define SMALL_CLASSES 15 /* 32, 48, ... 256 */
 static void make_classes(void)
 {
 	uint64_t s;
 
-	for (s = 32; s <= 128; s += 16)
+	for (s = 32; s <= SMALL_TOP; s += 16)
 		classes[nclasses++].slot_size = s;
-	for (s = 128; nclasses < MAX_CLASSES; s *= 2) {
+	for (s = SMALL_TOP; nclasses < MAX_CLASSES; s *= 2) {
 		uint64_t step = s / CLASS_STEPS, k;
 
 		for (k = 1; k <= CLASS_STEPS && nclasses < MAX_CLASSES; k++) {
@@ -204,7 +220,8 @@ int ht_arena_init(void)
 		struct class *k = &classes[i];
 		int l = 64 - __builtin_clzll(k->slot_size - 1); /* 2^l >= slot_size */
 
-		k->nslots = (uint32_t)(REGION_SIZE / k->slot_size);
+		k->lead = k->slot_size < RELEASE_MIN ? SHDR : 0;
+		k->nslots = (uint32_t)((REGION_SIZE - k->lead) / k->slot_size);
 		/* m = ceil(2^(28 + l) / d) has at most 29 bits, so offset * m
 		 * fits in 64; and floor(n * m / 2^(28 + l)) = floor(n / d) for
 		 * every n < 2^28 (Granlund and Montgomery, 1994) */
@@ -306,7 +323,7 @@ static int64_t class_region(int c, uint32_t ord)
 	r = take_regions(1);
 	if (r < 0)
 		return -1;
-	__atomic_store_n(&tags[r], (uint32_t)(c + 1) << 24 | ord, __ATOMIC_RELEASE);
+	__atomic_store_n(&tags[r], (uint32_t)(c + 1) << TAG_SHIFT | ord, __ATOMIC_RELEASE);
 	if (__atomic_compare_exchange_n(&k->own[ord], &have, (uint32_t)r + 1, 0,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return r;
@@ -324,21 +341,60 @@ static int class_for(size_t need)
 
 	if (need <= 32)
 		return 0;
-	if (need <= 128)
+	if (need <= SMALL_TOP)
 		c = (int)((need - 32 + 15) / 16);
 	else {
 		e = 63 - __builtin_clzll((unsigned long long)need - 1); /* 2^e < need <= 2^(e+1) */
 		s = (uint64_t)1 << e;
-		c = 7 + (e - 7) * CLASS_STEPS +
+		c = SMALL_CLASSES + (e - 8) * CLASS_STEPS +
 		    (int)((need - s + (s >> CLASS_SHIFT) - 1) >> (e - CLASS_SHIFT)) - 1;
 	}
 	return c < nclasses ? c : -1;
 }
 
-/* The index of the slot holding offset off of class c's region. */
+/* The index of the slot holding offset off (>= its lead) of class c's
+ * region. */
 static inline uint32_t slot_index(int c, uintptr_t off)
 {
-	return (uint32_t)((off * classes[c].div_mul) >> classes[c].div_shift);
+	return (uint32_t)(((off - classes[c].lead) * classes[c].div_mul) >> classes[c].div_shift);
+}
+
+/* A slot's header, in either layout (see SFLAG_SHIFT); c < 0: huge. */
+static inline int small_class(int c)
+{
+	return c >= 0 && classes[c].lead;
+}
+
+static inline uint64_t blk_size(int c, const struct blk *b)
+{
+	return small_class(c) ? b->size & SIZE_MASK : b->size;
+}
+
+static inline uint32_t blk_flags(int c, const struct blk *b)
+{
+	return small_class(c) ? (uint32_t)(b->size >> SFLAG_SHIFT) : b->flags;
+}
+
+static inline void blk_set(int c, struct blk *b, uint64_t size, uint32_t flags)
+{
+	if (small_class(c)) {
+		b->size = size | (uint64_t)flags << SFLAG_SHIFT;
+	} else {
+		b->size = size;
+		b->flags = flags;
+	}
+}
+
+/* Where a free slot's link lies: after a small slot's word, in what was
+ * the user's. */
+static inline uint32_t *blk_next(int c, struct blk *b)
+{
+	return small_class(c) ? (uint32_t *)(void *)((char *)b + SHDR) : &b->next;
+}
+
+static inline size_t blk_hdr(int c)
+{
+	return small_class(c) ? SHDR : HDR;
 }
 
 /* The slot of class c whose index (see struct class) is idx; its region
@@ -348,7 +404,8 @@ static inline struct blk *slot_at(int c, uint32_t idx)
 	const struct class *k = &classes[c];
 	uint32_t r = __atomic_load_n(&k->own[idx >> k->sbits], __ATOMIC_ACQUIRE) - 1;
 
-	return (struct blk *)(region_at(r) + (uintptr_t)(idx & ((1u << k->sbits) - 1)) * k->slot_size);
+	return (struct blk *)(region_at(r) + k->lead +
+			      (uintptr_t)(idx & ((1u << k->sbits) - 1)) * k->slot_size);
 }
 
 /* The index of slot b of class c. */
@@ -397,7 +454,7 @@ static struct blk *pop(int c, uint64_t *list)
 		b = slot_at(c, idx1 - 1);
 		/* b stays mapped forever, so reading a stale next is safe; the
 		 * tag makes the exchange fail if the list changed meanwhile */
-		next = ((head >> 32) + 1) << 32 | __atomic_load_n(&b->next, __ATOMIC_RELAXED);
+		next = ((head >> 32) + 1) << 32 | __atomic_load_n(blk_next(c, b), __ATOMIC_RELAXED);
 		if (__atomic_compare_exchange_n(list, &head, next, 1,
 						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
 			return b;
@@ -412,7 +469,7 @@ static void push(int c, uint64_t *list, struct blk *b)
 	for (;;) {
 		uint64_t next = ((head >> 32) + 1) << 32 | (idx + 1);
 
-		__atomic_store_n(&b->next, (uint32_t)head, __ATOMIC_RELAXED);
+		__atomic_store_n(blk_next(c, b), (uint32_t)head, __ATOMIC_RELAXED);
 		if (__atomic_compare_exchange_n(list, &head, next, 1,
 						__ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			return;
@@ -453,7 +510,7 @@ static void *huge_alloc(size_t n, uint64_t need, size_t align, uint32_t flags)
 	if (r < 0)
 		return NULL;
 	for (uint64_t j = 0; j < k; j++)
-		__atomic_store_n(&tags[r + j], TAG_HUGE << 24 | (uint32_t)j, __ATOMIC_RELEASE);
+		__atomic_store_n(&tags[r + j], TAG_HUGE << TAG_SHIFT | (uint32_t)j, __ATOMIC_RELEASE);
 	b = (struct blk *)region_at((uint64_t)r);
 	if (mprotect(b, bytes, PROT_READ | PROT_WRITE) != 0) {
 		give_regions((uint64_t)r, k);
@@ -485,9 +542,15 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 		room = n;
 	/* a block of 0 bytes takes 1: its pointer, rounded up to align,
 	 * must still lie inside its slot (at the slot's end it would be the
-	 * next slot's, which its free would free) */
-	need = HDR + (room ? room : 1) + (align - HDR);
+	 * next slot's, which its free would free). After either header the
+	 * user's bytes are 16-aligned: a larger align pads up to align - 16. */
+	need = SHDR + (room ? room : 1) + (align - HDR);
 	c = align > REGION_SIZE / 8 ? -1 : class_for(need);
+	if (c < 0 || !small_class(c)) {
+		need += HDR - SHDR; /* a large slot's header, or a huge block's */
+		if (c >= 0)
+			c = class_for(need);
+	}
 	if (c < 0)
 		return huge_alloc(n, need, align, flags);
 	b = NULL;
@@ -515,18 +578,17 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 
 		if (ord >= k->maxord || (r = class_region(c, (uint32_t)ord)) < 0)
 			return NULL;
-		b = (struct blk *)(region_at((uint64_t)r) + at);
-		if (commit((uint64_t)r, at + k->slot_size) != 0)
+		b = (struct blk *)(region_at((uint64_t)r) + k->lead + at);
+		if (commit((uint64_t)r, k->lead + at + k->slot_size) != 0)
 			return NULL;
 		fresh = 1; /* never-touched pages read as zeros */
 	}
 	/* a kept slot may hold moved pages; a fresh one is not read (reading
 	 * an untouched page, then writing it, faults twice) */
-	was = fresh ? 0 : b->flags;
-	b->size = n;
-	b->flags = (was & BLK_SPLIT) | flags | (kept ? BLK_KEPT : 0);
+	was = fresh ? 0 : blk_flags(c, b);
+	blk_set(c, b, n, (was & BLK_SPLIT) | flags | (kept ? BLK_KEPT : 0));
 	add_live(classes[c].slot_size);
-	user = ((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1);
+	user = ((uintptr_t)b + blk_hdr(c) + align - 1) & ~(uintptr_t)(align - 1);
 	if (zero && !fresh) {
 		size_t dirty = n;
 
@@ -552,12 +614,15 @@ static struct blk *blk_of(const void *p, int *cls)
 	*cls = -1;
 	if (!tag)
 		return NULL;
-	if (tag >> 24 == TAG_HUGE)
+	if (tag >> TAG_SHIFT == TAG_HUGE)
 		return (struct blk *)region_at(r - (tag & TAG_LOW));
-	c = (int)(tag >> 24) - 1;
+	c = (int)(tag >> TAG_SHIFT) - 1;
 	*cls = c;
-	return (struct blk *)(region_at(r) +
-			      (uintptr_t)slot_index(c, off & (REGION_SIZE - 1)) * classes[c].slot_size);
+	off &= REGION_SIZE - 1;
+	if (off < classes[c].lead)
+		return NULL; /* before the first slot: no block's */
+	return (struct blk *)(region_at(r) + classes[c].lead +
+			      (uintptr_t)slot_index(c, off) * classes[c].slot_size);
 }
 
 /* The regions of the huge block whose header is b, by their tags (which
@@ -568,7 +633,7 @@ static uint64_t huge_regions(const struct blk *b)
 	uint64_t r = ((uintptr_t)b - ht_hot.arena_lo) >> REGION_SHIFT, k = 0;
 
 	while (r + k < nregions &&
-	       __atomic_load_n(&tags[r + k], __ATOMIC_ACQUIRE) == (TAG_HUGE << 24 | (uint32_t)k))
+	       __atomic_load_n(&tags[r + k], __ATOMIC_ACQUIRE) == (TAG_HUGE << TAG_SHIFT | (uint32_t)k))
 		k++;
 	return k;
 }
@@ -593,8 +658,7 @@ void ht_arena_retag(void *p, size_t n, uint32_t flags)
 
 	if (!b)
 		return;
-	b->size = n;
-	b->flags = (b->flags & BLK_SPLIT) | flags;
+	blk_set(c, b, n, (blk_flags(c, b) & BLK_SPLIT) | flags);
 }
 
 uint32_t ht_arena_flags(const void *p)
@@ -602,7 +666,7 @@ uint32_t ht_arena_flags(const void *p)
 	int c;
 	struct blk *b = blk_of(p, &c);
 
-	return b ? b->flags & ~BLK_OWN : 0;
+	return b ? blk_flags(c, b) & ~BLK_OWN : 0;
 }
 
 size_t ht_arena_size(const void *p)
@@ -610,7 +674,7 @@ size_t ht_arena_size(const void *p)
 	int c;
 	struct blk *b = blk_of(p, &c);
 
-	return b ? b->size : 0;
+	return b ? blk_size(c, b) : 0;
 }
 
 size_t ht_arena_usable(const void *p)
@@ -736,7 +800,7 @@ static void release(int c, struct blk *b, uint32_t flags, int gone)
 	sz = classes[c].slot_size;
 	live = __atomic_sub_fetch(&ht_arena_live, sz, __ATOMIC_RELAXED);
 
-	b->flags = split;
+	blk_set(c, b, blk_size(c, b), split);
 	if (!gone && sz >= RELEASE_MIN) {
 		uint64_t lim = __atomic_load_n(&retain_max, __ATOMIC_RELAXED);
 		uint64_t peak = __atomic_load_n(&live_peak, __ATOMIC_RELAXED);
@@ -783,7 +847,7 @@ void ht_arena_free(void *p)
 	struct blk *b = blk_of(p, &c);
 
 	if (b)
-		release(c, b, b->flags, 0);
+		release(c, b, blk_flags(c, b), 0);
 }
 
 /* Copying into pages that are there costs less than moving pages up to
@@ -799,12 +863,12 @@ void ht_arena_move(void *p, void *q, size_t n)
 	size_t usable = (uintptr_t)s + ss - (uintptr_t)p;
 	size_t copy = n < usable ? n : usable;
 	size_t len = (HDR + copy + page_size - 1) & ~(page_size - 1);
-	uint32_t sflags = s->flags;
-	uint64_t dsize = d->size;
-	uint32_t dflags = d->flags & ~BLK_KEPT, dnext = d->next;
+	uint32_t sflags = blk_flags(cs, s), dkept = blk_flags(cd, d) & BLK_KEPT;
+	uint64_t dsize = blk_size(cd, d);
+	uint32_t dflags = blk_flags(cd, d) & ~BLK_KEPT, dnext = d->next;
 
-	/* data at the same offset in both slots, whole pages in both */
-	if (copy >= ((d->flags & BLK_KEPT) ? HT_MOVE_MIN : HT_MOVE_COLD_MIN) &&
+	/* data at the same offset in both large slots, whole pages in both */
+	if (copy >= (dkept ? HT_MOVE_MIN : HT_MOVE_COLD_MIN) &&
 	    (uintptr_t)p == (uintptr_t)s + HDR && (uintptr_t)q == (uintptr_t)d + HDR &&
 	    ss % page_size == 0 && ds % page_size == 0 &&
 	    move_pages(s, sflags, d, len) == 0) {
@@ -824,7 +888,7 @@ void ht_arena_move(void *p, void *q, size_t n)
 		release(cs, s, sflags, 1);
 		return;
 	}
-	d->flags = dflags;
+	blk_set(cd, d, dsize, dflags);
 	memcpy(q, p, copy);
 	release(cs, s, sflags, 0);
 }

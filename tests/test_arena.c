@@ -303,7 +303,7 @@ static void grow_reuse(void)
 	ht_arena_free(q);
 	ht_arena_free(r);
 
-	/* a block of 1 MiB that grows takes a kept 48 MiB slot (48 classes,
+	/* a block of 1 MiB that grows takes a kept 48 MiB slot (96 classes,
 	 * six doublings, above its room), with no other slot kept (those
 	 * kept so far are left out of the lists) */
 	for (int c = 0; c < nclasses; c++)
@@ -346,12 +346,12 @@ static void grow_reuse(void)
 
 /* Freed large slots keep their pages while the arena's live and kept
  * slots add up to at most its peak of live ones and 8 MiB. 24 blocks of
- * 1 MiB (slots of 1.125 MiB) freed all keep theirs: 27 MiB, where the
+ * 1 MiB (slots of 1.0625 MiB) freed all keep theirs: 25.5 MiB, where the
  * largest slot alone would allow 8 MiB (7 of them). 12 blocks of 3 MiB
- * (slots of 3.25 MiB, a new peak of 39 MiB) freed after that: 27 MiB kept
- * and 39 MiB live make 66 MiB, so the first ones freed give their pages
- * back, until live and kept fit in 47 MiB again: the last 6 keep theirs
- * (27 + 6 * 3.25 = 46.5), the first 6 do not. */
+ * (slots of 3.125 MiB, a new peak of 37.5 MiB) freed after that: 25.5 MiB
+ * kept and 37.5 MiB live make 63 MiB, so the first ones freed give their
+ * pages back, until live and kept fit in 45.5 MiB again: the last 6 keep
+ * theirs (25.5 + 6 * 3.125 = 44.25), the first 6 do not. */
 static void keep_to_peak(void)
 {
 	size_t mb = (size_t)1 << 20;
@@ -520,20 +520,21 @@ int main(void)
 	{
 		/* the slot index by multiplication, against division: around
 		 * every slot edge of the first and last 4096 slots, at random
-		 * offsets, and at the region's last byte */
+		 * offsets, and at the region's last byte (slots start lead
+		 * bytes into the region) */
 		uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 		bad = checked = 0;
 		for (int c = 0; c < nclasses; c++) {
-			uint64_t d = classes[c].slot_size, k;
+			uint64_t d = classes[c].slot_size, lead = classes[c].lead, k;
 
 			for (k = 1; k <= 4096 && k * d <= REGION_SIZE; k++) {
-				uint64_t edges[4] = { k * d - 1, k * d, k * d + 1,
+				uint64_t edges[4] = { lead + k * d - 1, lead + k * d, lead + k * d + 1,
 						      REGION_SIZE - k * d };
 
 				for (int j = 0; j < 4; j++)
-					if (edges[j] < REGION_SIZE) {
-						bad += slot_index(c, edges[j]) != edges[j] / d;
+					if (edges[j] < REGION_SIZE && edges[j] >= lead) {
+						bad += slot_index(c, edges[j]) != (edges[j] - lead) / d;
 						checked++;
 					}
 			}
@@ -542,10 +543,12 @@ int main(void)
 
 				rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 				off = rng & (REGION_SIZE - 1);
-				bad += slot_index(c, off) != off / d;
+				if (off < lead)
+					continue;
+				bad += slot_index(c, off) != (off - lead) / d;
 				checked++;
 			}
-			bad += slot_index(c, REGION_SIZE - 1) != (REGION_SIZE - 1) / d;
+			bad += slot_index(c, REGION_SIZE - 1) != (REGION_SIZE - 1 - lead) / d;
 			checked++;
 		}
 		ok(bad == 0, "slot index by multiplication = by division (%zu offsets, %zu wrong)",
