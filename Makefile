@@ -23,7 +23,7 @@ endif
 # The shim: never instrumented, exports only the libc names it wraps.
 SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-stack-protector -I/usr/include/x86_64-linux-gnu
-SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o preload/signals.o
+SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o preload/arena_move.o preload/signals.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name
@@ -52,7 +52,7 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
-	tests/progs/shm_setuid tests/progs/shm_daemon
+	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile
 

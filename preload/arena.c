@@ -12,135 +12,26 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "internal.h"
-
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4 /* Linux 5.7; glibc before 2.32 lacks the name */
-#endif
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-
-#define REGION_SHIFT 28 /* 256 MiB of address space per region */
-#define REGION_SIZE ((uintptr_t)1 << REGION_SHIFT)
-/* The range reserved: 8 times the machine's memory and swap, so that any
- * heap that fits in memory fits (slots waste up to a quarter, and a region
- * a class took stays its class's), at least 64 GiB, at most 16 TiB (the
- * address space of x86-64 is 128 TiB, and a PROT_NONE reservation costs
- * no memory), and no more than a quarter of RLIMIT_AS if that is set. */
-#define REGIONS_MIN 256u
-#define REGIONS_MAX (1u << 16)
-#define REGIONS_LEAST 4u /* fewer could not be reserved: no arena */
-/* Size classes: 32..128 in steps of 16, then CLASS_STEPS per doubling */
-#define CLASS_STEPS 16
-#define CLASS_SHIFT 4 /* log2(CLASS_STEPS) */
-#define MAX_CLASSES 320
-/* A region's tag (see tags): 0 free, else its class + 1 in the top bits
- * and the class's number for it below, or TAG_HUGE and how many regions
- * back the huge block starts. */
-#define TAG_SHIFT 22
-#define TAG_HUGE 0x3ffu
-#define TAG_LOW ((1u << TAG_SHIFT) - 1)
-_Static_assert(MAX_CLASSES < TAG_HUGE && REGIONS_MAX <= TAG_LOW, "tags hold classes and regions");
-#define HDR 16          /* a large slot's header; user data follows */
-#define SHDR 8          /* a small slot's (see struct class: lead) */
-#define COMMIT_STEP ((uintptr_t)64 << 10)
-#define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
-#define RETAIN_MIN ((uint64_t)8 << 20) /* ... once this much is kept for reuse, */
-#define RETAIN_TOP ((uint64_t)128 << 20) /* or more (see retained), up to this */
-#define BORROW 12 /* a large block may take a kept slot up to 12 classes bigger, */
-#define BORROW_GROW 96 /* one that grows by realloc up to 96 (64 times its room) */
-#define SPLIT_MAX 1024 /* slots holding moved pages at once (see move_pages) */
-/* In a slot's flags, never seen outside this file: the slot holds pages
- * moved in by mremap, a mapping of its own (see move_pages). */
-#define BLK_SPLIT 0x80000000u
-/* The same, until the block is resized or freed: the slot was a kept one,
- * its pages are there (see ht_arena_move). */
-#define BLK_KEPT 0x40000000u
-/* A free large slot whose pages past the header's read as zeros (given
- * back, mapped afresh or moved away): calloc then clears only the rest of
- * the header's page, as glibc's calloc skips a fresh mmapped chunk;
- * clearing it all faulted every page in (128-512 KiB calloc blocks an
- * allocation stress never writes: a whole 1% of its instructions). */
-#define BLK_CLEAN 0x20000000u
-#define BLK_OWN (BLK_SPLIT | BLK_KEPT | BLK_CLEAN)
-
-/* A large slot's header (and a huge block's). next links free slots:
- * slot index + 1, 0 = end; a huge block's holds its pages. */
-struct blk {
-	uint64_t size;
-	uint32_t flags;
-	uint32_t next;
-};
-_Static_assert(sizeof(struct blk) == HDR, "slot header size");
-/* A small slot's header is one word, size | flags << SFLAG_SHIFT, as
- * glibc's chunk header is one: at rate 1 every block is in the arena, and
- * a 16-byte header cost python3's heap a fifth. Its slots start 8 bytes
- * into the region, so the user's bytes after the word are 16-aligned; a
- * free one links the list with the 4 bytes after the word. Small slots
- * never hold moved or kept pages: their flags fit 16 bits. */
-#define SFLAG_SHIFT 48
-#define SIZE_MASK (((uint64_t)1 << SFLAG_SHIFT) - 1)
-
-struct class {
-	uint64_t slot_size;   /* header included */
-	/* offset in the region / slot_size = offset * div_mul >> div_shift,
-	 * exactly for every offset below REGION_SIZE (a division costs
-	 * 25-40 cycles, and a sampled free made four) */
-	uint64_t div_mul;
-	uint32_t div_shift;
-	uint32_t nslots;      /* per region */
-	uint32_t lead;        /* where the first slot starts: SHDR small, 0 large */
-	/* A slot's index, in the free lists: the class's number for its
-	 * region (ord, the order in which the class took them) above sbits
-	 * bits of its place in the region; own[ord] is that region + 1 (0:
-	 * not taken yet). Up to maxord regions, so that index + 1 fits 32
-	 * bits: 128 GiB of the smallest slots, more of larger ones. */
-	uint32_t sbits, maxord;
-	uint32_t *own;
-	uint64_t bump;        /* slots handed out from fresh memory (may overshoot) */
-	uint64_t free_head;   /* (aba tag << 32) | (index + 1) */
-	uint64_t kept_head;   /* free large slots that kept their pages, same form */
-};
+#include "arena_int.h"
 
 uint64_t ht_arena_live, ht_arena_committed;
-/* Bytes of free large slots whose pages are kept: freeing a sampled large
- * block and getting it back soon is common (churn), and faulting its pages
- * in again cost more than the sampling (+15% on an allocation stress). A
- * large block takes a kept slot of its class, or of one of the next BORROW
- * classes, before fresh pages: sizes vary, and a kept slot that only its
- * own class could reuse would mostly wait. A block that grows by realloc
- * takes one up to BORROW_GROW classes bigger: a buffer grown again and
- * again from small to large then grows into the pages the last one left.
- * (16 classes were too few: whether the first 32 MiB buffer ended in a
- * 32 or a 64 MiB slot depended on where its samples fell, and a buffer
- * reached a 64 MiB one only past 2 MiB, after two or three more moves
- * into pages given back: 30 buffers took 13-22 mremaps or 83-105, and
- * faulted 350 or 780 pages each, at random, run to run.)
- * How much is kept follows the largest slot freed, as glibc's heap keeps
- * more once large blocks come back to it (its trim threshold follows its
- * mmap threshold, up to 64 MiB; slots are counted whole, and a grown
- * block's is up to twice its size, hence twice that here): a buffer of
- * 32 MiB grown and freed 50 times faulted in 395 thousand pages with
- * 8 MiB kept, 25 thousand with this (untraced, 16 thousand).
- * And as a heap stays about as big as it has been, with free room inside
- * it, the arena keeps pages while its live slots and kept ones add up to
- * at most its peak of live slots and RETAIN_MIN: a program whose sampled
- * large blocks come and go finds a kept slot of the class it asks for
- * more often. (An allocation stress program whose sampled blocks peak
- * at 11 MiB faulted 10-14 thousand pages into the arena with 8 MiB kept,
- * about 4 thousand with this, its pages of fresh slots: sys time 0.260 s
- * -> 0.235 s, untraced 0.253 s.) */
+/* Bytes of free large slots whose pages are kept: a sampled large block
+ * freed and asked for again soon (churn) would otherwise fault its pages
+ * in again. A large block takes a kept slot of its class or of one of the
+ * next BORROW classes (sizes vary), and one that grows by realloc one up
+ * to BORROW_GROW classes bigger, so a buffer grown again and again grows
+ * into the pages the last one left. How much is kept follows the largest
+ * slot freed, as glibc's trim threshold follows its mmap threshold (twice
+ * it, as a grown block's slot is up to twice its size), and the heap's
+ * peak: pages are kept while live and kept slots add up to at most the
+ * peak of live ones and RETAIN_MIN, as a heap stays about as big as it
+ * has been. */
 static uint64_t retained, retain_max = RETAIN_MIN, live_peak;
-static struct class classes[MAX_CLASSES];
-/* Slots that hold moved pages now; whether the kernel moves a range made
- * of several mappings (0 not known yet, 1 yes, -1 no); whether it moves
- * pages at all (MREMAP_DONTUNMAP, Linux 5.7). */
-static uint32_t splits;
-static int multi_ok;
-static int remap_off;
+struct class ht_arena_classes[MAX_CLASSES];
+uint32_t ht_arena_splits; /* see arena_int.h */
+int ht_arena_multi_ok, ht_arena_remap_off;
 static int nclasses;
-static size_t page_size;
+size_t ht_arena_page;
 /* The regions: how many, each one's tag (see TAG_HUGE), the bytes from
  * its start that are read-write (a class's region), and a bit each for
  * those taken. */
@@ -161,7 +52,7 @@ static void make_classes(void)
 	uint64_t s;
 
 	for (s = 32; s <= SMALL_TOP; s += 16)
-		classes[nclasses++].slot_size = s;
+		ht_arena_classes[nclasses++].slot_size = s;
 	for (s = SMALL_TOP; nclasses < MAX_CLASSES; s *= 2) {
 		uint64_t step = s / CLASS_STEPS, k;
 
@@ -170,7 +61,7 @@ static void make_classes(void)
 
 			if (size > REGION_SIZE / 4)
 				return;
-			classes[nclasses++].slot_size = size;
+			ht_arena_classes[nclasses++].slot_size = size;
 		}
 	}
 }
@@ -203,7 +94,7 @@ int ht_arena_init(void)
 	uint32_t n;
 	int i;
 
-	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	ht_arena_page = (size_t)sysconf(_SC_PAGESIZE);
 	make_classes();
 	/* PROT_NONE costs no memory and no commit charge until a region
 	 * commits pages with mprotect; on failure (an address-space limit),
@@ -217,7 +108,7 @@ int ht_arena_init(void)
 	if (p == MAP_FAILED)
 		return -1;
 	for (i = 0; i < nclasses; i++) {
-		struct class *k = &classes[i];
+		struct class *k = &ht_arena_classes[i];
 		int l = 64 - __builtin_clzll(k->slot_size - 1); /* 2^l >= slot_size */
 
 		k->lead = k->slot_size < RELEASE_MIN ? SHDR : 0;
@@ -247,8 +138,8 @@ int ht_arena_init(void)
 	tags = (uint32_t *)(void *)(taken + (n + 63) / 64);
 	meta = (char *)(tags + n);
 	for (i = 0; i < nclasses; i++) {
-		classes[i].own = (uint32_t *)(void *)meta;
-		meta += (size_t)classes[i].maxord * sizeof(uint32_t);
+		ht_arena_classes[i].own = (uint32_t *)(void *)meta;
+		meta += (size_t)ht_arena_classes[i].maxord * sizeof(uint32_t);
 	}
 	nregions = n;
 	ht_hot.arena_lo = (uintptr_t)p;
@@ -305,16 +196,11 @@ static void give_regions(uint64_t r, uint64_t k)
 		__atomic_fetch_and(&taken[j / 64], ~((uint64_t)1 << (j % 64)), __ATOMIC_RELEASE);
 }
 
-static inline uintptr_t region_at(uint64_t r)
-{
-	return ht_hot.arena_lo + ((uintptr_t)r << REGION_SHIFT);
-}
-
 /* Class c's region number ord, taken now if it is not yet; -1 if no
  * region is free. */
 static int64_t class_region(int c, uint32_t ord)
 {
-	struct class *k = &classes[c];
+	struct class *k = &ht_arena_classes[c];
 	uint32_t have = __atomic_load_n(&k->own[ord], __ATOMIC_ACQUIRE);
 	int64_t r;
 
@@ -332,7 +218,7 @@ static int64_t class_region(int c, uint32_t ord)
 }
 
 /* The smallest class whose slots hold need bytes, or -1: computed, not
- * searched, since a search reads several classes[] entries, which
+ * searched, since a search reads several ht_arena_classes[] entries, which
  * sampling, being rare, finds cold. Follows make_classes. */
 static int class_for(size_t need)
 {
@@ -352,56 +238,11 @@ static int class_for(size_t need)
 	return c < nclasses ? c : -1;
 }
 
-/* The index of the slot holding offset off (>= its lead) of class c's
- * region. */
-static inline uint32_t slot_index(int c, uintptr_t off)
-{
-	return (uint32_t)(((off - classes[c].lead) * classes[c].div_mul) >> classes[c].div_shift);
-}
-
-/* A slot's header, in either layout (see SFLAG_SHIFT); c < 0: huge. */
-static inline int small_class(int c)
-{
-	return c >= 0 && classes[c].lead;
-}
-
-static inline uint64_t blk_size(int c, const struct blk *b)
-{
-	return small_class(c) ? b->size & SIZE_MASK : b->size;
-}
-
-static inline uint32_t blk_flags(int c, const struct blk *b)
-{
-	return small_class(c) ? (uint32_t)(b->size >> SFLAG_SHIFT) : b->flags;
-}
-
-static inline void blk_set(int c, struct blk *b, uint64_t size, uint32_t flags)
-{
-	if (small_class(c)) {
-		b->size = size | (uint64_t)flags << SFLAG_SHIFT;
-	} else {
-		b->size = size;
-		b->flags = flags;
-	}
-}
-
-/* Where a free slot's link lies: after a small slot's word, in what was
- * the user's. */
-static inline uint32_t *blk_next(int c, struct blk *b)
-{
-	return small_class(c) ? (uint32_t *)(void *)((char *)b + SHDR) : &b->next;
-}
-
-static inline size_t blk_hdr(int c)
-{
-	return small_class(c) ? SHDR : HDR;
-}
-
 /* The slot of class c whose index (see struct class) is idx; its region
  * is taken. */
 static inline struct blk *slot_at(int c, uint32_t idx)
 {
-	const struct class *k = &classes[c];
+	const struct class *k = &ht_arena_classes[c];
 	uint32_t r = __atomic_load_n(&k->own[idx >> k->sbits], __ATOMIC_ACQUIRE) - 1;
 
 	return (struct blk *)(region_at(r) + k->lead +
@@ -414,7 +255,7 @@ static inline uint32_t index_of(int c, const struct blk *b)
 	uintptr_t off = (uintptr_t)b - ht_hot.arena_lo;
 	uint32_t ord = __atomic_load_n(&tags[off >> REGION_SHIFT], __ATOMIC_ACQUIRE) & TAG_LOW;
 
-	return ord << classes[c].sbits | slot_index(c, off & (REGION_SIZE - 1));
+	return ord << ht_arena_classes[c].sbits | slot_index(c, off & (REGION_SIZE - 1));
 }
 
 /* Makes [0, end) of class region r read-write. Whoever advances its
@@ -499,12 +340,12 @@ static void add_live(uint64_t bytes)
  * its header's next (never on a free list). Its pages are fresh, zeros. */
 static void *huge_alloc(size_t n, uint64_t need, size_t align, uint32_t flags)
 {
-	uint64_t bytes = (need + page_size - 1) & ~(uint64_t)(page_size - 1);
+	uint64_t bytes = (need + ht_arena_page - 1) & ~(uint64_t)(ht_arena_page - 1);
 	uint64_t k = (bytes + REGION_SIZE - 1) >> REGION_SHIFT;
 	int64_t r;
 	struct blk *b;
 
-	if (k > nregions || bytes / page_size > UINT32_MAX)
+	if (k > nregions || bytes / ht_arena_page > UINT32_MAX)
 		return NULL;
 	r = take_regions(k);
 	if (r < 0)
@@ -520,7 +361,7 @@ static void *huge_alloc(size_t n, uint64_t need, size_t align, uint32_t flags)
 	add_live(bytes);
 	b->size = n;
 	b->flags = flags;
-	b->next = (uint32_t)(bytes / page_size);
+	b->next = (uint32_t)(bytes / ht_arena_page);
 	return (void *)(((uintptr_t)b + HDR + align - 1) & ~(uintptr_t)(align - 1));
 }
 
@@ -554,24 +395,24 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	if (c < 0)
 		return huge_alloc(n, need, align, flags);
 	b = NULL;
-	if (classes[c].slot_size >= RELEASE_MIN) {
+	if (ht_arena_classes[c].slot_size >= RELEASE_MIN) {
 		int k;
 
 		int borrow = room > n ? BORROW_GROW : BORROW;
 
 		for (k = c; !b && k <= c + borrow && k < nclasses; k++)
-			b = pop(k, &classes[k].kept_head);
+			b = pop(k, &ht_arena_classes[k].kept_head);
 		if (b) {
 			c = k - 1;
 			kept = 1;
-			__atomic_fetch_sub(&retained, classes[c].slot_size, __ATOMIC_RELAXED);
+			__atomic_fetch_sub(&retained, ht_arena_classes[c].slot_size, __ATOMIC_RELAXED);
 		}
 	}
 	if (!b)
-		b = pop(c, &classes[c].free_head);
+		b = pop(c, &ht_arena_classes[c].free_head);
 	if (!b) {
 		/* a fresh slot: in the class's last region, or a new one */
-		struct class *k = &classes[c];
+		struct class *k = &ht_arena_classes[c];
 		uint64_t i = __atomic_fetch_add(&k->bump, 1, __ATOMIC_RELAXED);
 		uint64_t ord = i / k->nslots, at = (i % k->nslots) * k->slot_size;
 		int64_t r;
@@ -587,13 +428,13 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	 * an untouched page, then writing it, faults twice) */
 	was = fresh ? 0 : blk_flags(c, b);
 	blk_set(c, b, n, (was & BLK_SPLIT) | flags | (kept ? BLK_KEPT : 0));
-	add_live(classes[c].slot_size);
+	add_live(ht_arena_classes[c].slot_size);
 	user = ((uintptr_t)b + blk_hdr(c) + align - 1) & ~(uintptr_t)(align - 1);
 	if (zero && !fresh) {
 		size_t dirty = n;
 
 		if (was & BLK_CLEAN) {
-			uintptr_t clean = ((uintptr_t)b + HDR + page_size - 1) & ~(uintptr_t)(page_size - 1);
+			uintptr_t clean = ((uintptr_t)b + HDR + ht_arena_page - 1) & ~(uintptr_t)(ht_arena_page - 1);
 
 			dirty = user >= clean ? 0 : clean - user < n ? clean - user : n;
 		}
@@ -604,7 +445,7 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 
 /* The slot holding p, and its class (-1: a huge block). A pointer into a
  * region no block holds (a free of a block freed before) has none: NULL. */
-static struct blk *blk_of(const void *p, int *cls)
+struct blk *ht_arena_blk_of(const void *p, int *cls)
 {
 	uintptr_t off = (uintptr_t)p - ht_hot.arena_lo;
 	uint64_t r = off >> REGION_SHIFT;
@@ -619,10 +460,10 @@ static struct blk *blk_of(const void *p, int *cls)
 	c = (int)(tag >> TAG_SHIFT) - 1;
 	*cls = c;
 	off &= REGION_SIZE - 1;
-	if (off < classes[c].lead)
+	if (off < ht_arena_classes[c].lead)
 		return NULL; /* before the first slot: no block's */
-	return (struct blk *)(region_at(r) + classes[c].lead +
-			      (uintptr_t)slot_index(c, off) * classes[c].slot_size);
+	return (struct blk *)(region_at(r) + ht_arena_classes[c].lead +
+			      (uintptr_t)slot_index(c, off) * ht_arena_classes[c].slot_size);
 }
 
 /* The regions of the huge block whose header is b, by their tags (which
@@ -640,13 +481,13 @@ static uint64_t huge_regions(const struct blk *b)
 
 /* The bytes of slot b of class c (-1: huge), its header's included; a
  * huge block's never past its regions. */
-static inline uint64_t slot_bytes(int c, const struct blk *b)
+uint64_t ht_arena_slot_bytes(int c, const struct blk *b)
 {
 	uint64_t bytes, most;
 
 	if (c >= 0)
-		return classes[c].slot_size;
-	bytes = (uint64_t)b->next * page_size;
+		return ht_arena_classes[c].slot_size;
+	bytes = (uint64_t)b->next * ht_arena_page;
 	most = huge_regions(b) << REGION_SHIFT;
 	return bytes < most ? bytes : most;
 }
@@ -654,7 +495,7 @@ static inline uint64_t slot_bytes(int c, const struct blk *b)
 void ht_arena_retag(void *p, size_t n, uint32_t flags)
 {
 	int c;
-	struct blk *b = blk_of(p, &c);
+	struct blk *b = ht_arena_blk_of(p, &c);
 
 	if (!b)
 		return;
@@ -664,7 +505,7 @@ void ht_arena_retag(void *p, size_t n, uint32_t flags)
 uint32_t ht_arena_flags(const void *p)
 {
 	int c;
-	struct blk *b = blk_of(p, &c);
+	struct blk *b = ht_arena_blk_of(p, &c);
 
 	return b ? blk_flags(c, b) & ~BLK_OWN : 0;
 }
@@ -672,7 +513,7 @@ uint32_t ht_arena_flags(const void *p)
 size_t ht_arena_size(const void *p)
 {
 	int c;
-	struct blk *b = blk_of(p, &c);
+	struct blk *b = ht_arena_blk_of(p, &c);
 
 	return b ? blk_size(c, b) : 0;
 }
@@ -680,87 +521,9 @@ size_t ht_arena_size(const void *p)
 size_t ht_arena_usable(const void *p)
 {
 	int c;
-	struct blk *b = blk_of(p, &c);
+	struct blk *b = ht_arena_blk_of(p, &c);
 
-	return b ? (uintptr_t)b + slot_bytes(c, b) - (uintptr_t)p : 0;
-}
-
-/* Whether one mremap moves a range made of several mappings (recent
- * kernels do; older ones refuse), tried once on a mapping of its own: a slot that received
- * moved pages is such a range when it moves on. An older kernel may
- * unmap the destination before it refuses, so a failed try leaves the
- * probe mapped, never unmapping what another thread may have mapped
- * into the hole meanwhile. */
-static int probe_multi(void)
-{
-	size_t ps = page_size;
-	char *m = mmap(NULL, 6 * ps, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	int ok = 0;
-
-	if (m == MAP_FAILED)
-		return 0;
-	m[0] = 1;
-	m[2 * ps] = 3;
-	m[4 * ps] = 2;
-	/* page 4 moved onto page 1 makes [0, 3) three mappings */
-	if (mremap(m + 4 * ps, ps, ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
-		   m + ps) == m + ps &&
-	    mremap(m, 3 * ps, 3 * ps, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
-		   m + 3 * ps) == m + 3 * ps)
-		ok = m[3 * ps] == 1 && m[4 * ps] == 2 && m[5 * ps] == 3;
-	if (ok)
-		munmap(m, 6 * ps);
-	return ok;
-}
-
-/* Maps [at, at + len) again if a failed mremap left it unmapped; a range
- * still mapped stays as it is. */
-static void refill(void *at, size_t len)
-{
-	void *r = mmap(at, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (r != MAP_FAILED && r != at)
-		munmap(r, len); /* a kernel before 4.17 took the address as a hint */
-}
-
-/* Moves the first len bytes of slot src to slot dst (both page aligned,
- * len a page multiple) by their pages. MREMAP_DONTUNMAP leaves src mapped
- * with its pages gone, so the arena never has a hole another mapping
- * could take. dst then holds a mapping of its own: at most SPLIT_MAX
- * slots do at once (each adds a few to the process's mappings, which the
- * kernel limits), and freeing one maps it afresh, which merges it back
- * into its region. Returns 0 if moved, -1 if the bytes must be copied. */
-static int move_pages(struct blk *src, uint32_t src_flags, struct blk *dst, size_t len)
-{
-	int e;
-
-	if (__atomic_load_n(&remap_off, __ATOMIC_RELAXED))
-		return -1;
-	if (src_flags & BLK_SPLIT) {
-		int m = __atomic_load_n(&multi_ok, __ATOMIC_RELAXED);
-
-		if (!m) {
-			m = probe_multi() ? 1 : -1;
-			__atomic_store_n(&multi_ok, m, __ATOMIC_RELAXED);
-		}
-		if (m < 0)
-			return -1;
-	}
-	if (__atomic_add_fetch(&splits, 1, __ATOMIC_RELAXED) > SPLIT_MAX) {
-		__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
-		return -1;
-	}
-	if (mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, dst) ==
-	    (void *)dst)
-		return 0;
-	e = errno;
-	__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
-	if (e == EINVAL)
-		__atomic_store_n(&remap_off, 1, __ATOMIC_RELAXED); /* before Linux 5.7 */
-	refill(dst, len);
-	return -1;
+	return b ? (uintptr_t)b + ht_arena_slot_bytes(c, b) - (uintptr_t)p : 0;
 }
 
 /* Gives a huge block's regions back: mapped afresh, PROT_NONE, they hold
@@ -768,7 +531,7 @@ static int move_pages(struct blk *src, uint32_t src_flags, struct blk *dst, size
  * kernel's limit on mappings), they stay taken: the pages stay too, but
  * no block lands in a range that is not what it seems. bytes: its slot's
  * size (its header may be gone: see ht_arena_move). */
-static void huge_release(struct blk *b, uint32_t flags, uint64_t bytes)
+void ht_arena_huge_release(struct blk *b, uint32_t flags, uint64_t bytes)
 {
 	uint64_t k = huge_regions(b);
 	uint64_t r = ((uintptr_t)b - ht_hot.arena_lo) >> REGION_SHIFT;
@@ -778,7 +541,7 @@ static void huge_release(struct blk *b, uint32_t flags, uint64_t bytes)
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != (void *)b)
 		return;
 	if (flags & BLK_SPLIT)
-		__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&ht_arena_splits, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&ht_arena_committed, bytes, __ATOMIC_RELAXED);
 	give_regions(r, k);
 }
@@ -787,17 +550,17 @@ static void huge_release(struct blk *b, uint32_t flags, uint64_t bytes)
  * gone: its pages were moved away. A slot holding moved pages keeps them
  * while it is kept for reuse, and is mapped afresh when it gives them
  * back: its pages go, and it merges into its region again. */
-static void release(int c, struct blk *b, uint32_t flags, int gone)
+void ht_arena_release(int c, struct blk *b, uint32_t flags, int gone)
 {
 	size_t sz;
 	uint32_t split = flags & BLK_SPLIT;
 	uint64_t live;
 
 	if (c < 0) {
-		huge_release(b, flags, slot_bytes(c, b));
+		ht_arena_huge_release(b, flags, ht_arena_slot_bytes(c, b));
 		return;
 	}
-	sz = classes[c].slot_size;
+	sz = ht_arena_classes[c].slot_size;
 	live = __atomic_sub_fetch(&ht_arena_live, sz, __ATOMIC_RELAXED);
 
 	blk_set(c, b, blk_size(c, b), split);
@@ -815,7 +578,7 @@ static void release(int c, struct blk *b, uint32_t flags, int gone)
 		if (lim < below + RETAIN_MIN)
 			lim = below + RETAIN_MIN;
 		if (__atomic_add_fetch(&retained, sz, __ATOMIC_RELAXED) <= lim) {
-			push(c, &classes[c].kept_head, b);
+			push(c, &ht_arena_classes[c].kept_head, b);
 			return;
 		}
 		__atomic_fetch_sub(&retained, sz, __ATOMIC_RELAXED);
@@ -824,71 +587,29 @@ static void release(int c, struct blk *b, uint32_t flags, int gone)
 		if (mmap(b, sz, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != (void *)b)
 			return; /* it may be unmapped now: never handed out again */
-		__atomic_fetch_sub(&splits, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&ht_arena_splits, 1, __ATOMIC_RELAXED);
 		b->flags = BLK_CLEAN;
 	} else if (gone) {
 		b->flags = flags & BLK_CLEAN; /* its pages went; the rest too? */
 	} else if (sz >= RELEASE_MIN) {
 		/* give the pages back but keep the header's page (locked pages
 		 * are not given back: the slot stays as it is) */
-		uintptr_t from = ((uintptr_t)b + HDR + page_size - 1) & ~(uintptr_t)(page_size - 1);
-		uintptr_t to = ((uintptr_t)b + sz) & ~(uintptr_t)(page_size - 1);
+		uintptr_t from = ((uintptr_t)b + HDR + ht_arena_page - 1) & ~(uintptr_t)(ht_arena_page - 1);
+		uintptr_t to = ((uintptr_t)b + sz) & ~(uintptr_t)(ht_arena_page - 1);
 
 		if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0 &&
 		    to == (uintptr_t)b + sz)
 			b->flags = BLK_CLEAN;
 	}
-	push(c, &classes[c].free_head, b);
+	push(c, &ht_arena_classes[c].free_head, b);
 }
 
 void ht_arena_free(void *p)
 {
 	int c;
-	struct blk *b = blk_of(p, &c);
+	struct blk *b = ht_arena_blk_of(p, &c);
 
 	if (b)
-		release(c, b, blk_flags(c, b), 0);
+		ht_arena_release(c, b, blk_flags(c, b), 0);
 }
 
-/* Copying into pages that are there costs less than moving pages up to
- * about 1 MiB; faulting pages in costs more than moving them from 64 KiB
- * on (2 vCPUs, Linux 6.18: a move and the remap that heals it 10-20 us at
- * any size to 8 MiB; a copy 1.2 us per 64 KiB into pages that are there,
- * 36 us into pages that are not). */
-void ht_arena_move(void *p, void *q, size_t n)
-{
-	int cs, cd;
-	struct blk *s = blk_of(p, &cs), *d = blk_of(q, &cd);
-	uint64_t ss = slot_bytes(cs, s), ds = slot_bytes(cd, d);
-	size_t usable = (uintptr_t)s + ss - (uintptr_t)p;
-	size_t copy = n < usable ? n : usable;
-	size_t len = (HDR + copy + page_size - 1) & ~(page_size - 1);
-	uint32_t sflags = blk_flags(cs, s), dkept = blk_flags(cd, d) & BLK_KEPT;
-	uint64_t dsize = blk_size(cd, d);
-	uint32_t dflags = blk_flags(cd, d) & ~BLK_KEPT, dnext = d->next;
-
-	/* data at the same offset in both large slots, whole pages in both */
-	if (copy >= (dkept ? HT_MOVE_MIN : HT_MOVE_COLD_MIN) &&
-	    (uintptr_t)p == (uintptr_t)s + HDR && (uintptr_t)q == (uintptr_t)d + HDR &&
-	    ss % page_size == 0 && ds % page_size == 0 &&
-	    move_pages(s, sflags, d, len) == 0) {
-		/* the moved first page brought the old header along */
-		d->size = dsize;
-		d->flags = dflags | BLK_SPLIT;
-		d->next = dnext;
-		if (cs < 0) {
-			huge_release(s, sflags, ss);
-			return;
-		}
-		/* a block that shrank left the rest of its pages behind */
-		if (len < ss && madvise((char *)s + len, ss - len, MADV_DONTNEED) != 0)
-			sflags &= ~BLK_CLEAN;
-		else
-			sflags |= BLK_CLEAN;
-		release(cs, s, sflags, 1);
-		return;
-	}
-	blk_set(cd, d, dsize, dflags);
-	memcpy(q, p, copy);
-	release(cs, s, sflags, 0);
-}

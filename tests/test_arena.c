@@ -1,4 +1,4 @@
-/* Unit test of the sample arena (preload/arena.c, included whole): the
+/* Unit test of the sample arena (preload/arena.c and arena_move.c, included whole): the
  * size class computed for a request is the smallest that holds it, and
  * freed slots are reused, small ones and large ones (whose pages are kept
  * up to a limit, or given back), and realloc's moves inside the arena
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../preload/arena.c"
+#include "../preload/arena_move.c"
 #include "tap.h"
 
 struct ht_hot ht_hot;
@@ -20,7 +21,7 @@ static int class_by_search(size_t need)
 	int c;
 
 	for (c = 0; c < nclasses; c++)
-		if (classes[c].slot_size >= need)
+		if (ht_arena_classes[c].slot_size >= need)
 			return c;
 	return -1;
 }
@@ -43,11 +44,11 @@ static int zeros(const unsigned char *p, size_t n)
 /* Pages of [p, p + n) in memory. */
 static size_t resident(const void *p, size_t n)
 {
-	uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(page_size - 1);
-	size_t pages = ((uintptr_t)p + n - lo + page_size - 1) / page_size, in = 0;
+	uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(ht_arena_page - 1);
+	size_t pages = ((uintptr_t)p + n - lo + ht_arena_page - 1) / ht_arena_page, in = 0;
 	unsigned char vec[1024];
 
-	if (pages > sizeof(vec) || mincore((void *)lo, pages * page_size, vec) != 0)
+	if (pages > sizeof(vec) || mincore((void *)lo, pages * ht_arena_page, vec) != 0)
 		return (size_t)-1;
 	for (size_t i = 0; i < pages; i++)
 		in += vec[i] & 1;
@@ -80,7 +81,7 @@ static void calloc_clean(void)
 	/* the system call itself: the sanitizers make mlock() a no-op */
 	ok(syscall(SYS_mlock, q, n) == 0, "calloc: its pages locked");
 	ht_arena_free(q);
-	is_int(resident(q, n), (n + (uintptr_t)q % page_size + page_size - 1) / page_size,
+	is_int(resident(q, n), (n + (uintptr_t)q % ht_arena_page + ht_arena_page - 1) / ht_arena_page,
 	       "calloc: a freed slot's locked pages stay");
 	p = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 1);
 	ok(p == q && zeros(p, n), "calloc: reused, the slot reads as zeros");
@@ -185,7 +186,7 @@ static void moves(void)
 	size_t mb = (size_t)1 << 20, sizes[] = { 4 * mb, 12 * mb, 20 * mb, 100000, 1000 };
 	int maps;
 	unsigned char *p, *q, *r, *s, *z;
-	uint32_t sp = splits;
+	uint32_t sp = ht_arena_splits;
 	uint64_t kept = retained;
 
 	retained = RETAIN_TOP;
@@ -203,9 +204,9 @@ static void moves(void)
 	ok(same(q, 4 * mb, 1), "moves: 4 MiB moved to a 12 MiB block keep their bytes");
 	ok(ht_arena_size(q) == 12 * mb && ht_arena_flags(q) == HT_BLK_PLAIN,
 	   "moves: the new block's header keeps its size and flags");
-	is_int(splits, sp + (remap_off ? 0 : 1), "moves: by their pages (the kernel has MREMAP_DONTUNMAP: %s)",
-	       remap_off ? "no" : "yes");
-	ok(remap_off || arena_maps() > maps, "moves: the moved pages are a mapping of their own");
+	is_int(ht_arena_splits, sp + (ht_arena_remap_off ? 0 : 1), "moves: by their pages (the kernel has MREMAP_DONTUNMAP: %s)",
+	       ht_arena_remap_off ? "no" : "yes");
+	ok(ht_arena_remap_off || arena_maps() > maps, "moves: the moved pages are a mapping of their own");
 
 	fill(q, 12 * mb, 2);
 	r = ht_arena_alloc(20 * mb, 0, HT_BLK_SAMPLED, 0);
@@ -214,7 +215,7 @@ static void moves(void)
 		return;
 	ht_arena_move(q, r, 20 * mb);
 	ok(same(r, 12 * mb, 2), "moves: 12 MiB of two mappings moved on keep their bytes (several "
-	   "mappings in one move: %s)", multi_ok > 0 ? "yes" : "no");
+	   "mappings in one move: %s)", ht_arena_multi_ok > 0 ? "yes" : "no");
 	ok(ht_arena_flags(r) == HT_BLK_SAMPLED, "moves: the header is the new block's");
 
 	s = ht_arena_alloc(100000, 0, HT_BLK_SAMPLED, 0);
@@ -226,13 +227,13 @@ static void moves(void)
 
 	z = ht_arena_alloc(1000, 0, HT_BLK_SAMPLED, 0);
 	fill(s, 1000, 3);
-	sp = splits;
+	sp = ht_arena_splits;
 	ht_arena_move(s, z, 1000);
 	ok(z && same(z, 1000, 3), "moves: a 1000-byte block is copied, not moved by pages");
-	is_int(splits, sp - (remap_off ? 0 : 1), "moves: the 100 kB slot it left merged back");
+	is_int(ht_arena_splits, sp - (ht_arena_remap_off ? 0 : 1), "moves: the 100 kB slot it left merged back");
 	ht_arena_free(z);
 	is_int(arena_maps(), maps, "moves: once all are freed the arena has the mappings it had");
-	is_int(splits, 0, "moves: and no slot holds moved pages");
+	is_int(ht_arena_splits, 0, "moves: and no slot holds moved pages");
 
 	/* a block that shrinks by a page move leaves no pages behind */
 	p = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 0);
@@ -241,10 +242,10 @@ static void moves(void)
 	ht_arena_move(p, q, 100000);
 	{
 		unsigned char vec[1024];
-		size_t from = 128 << 10, pages = (4 * mb - from) / page_size, resident = 0;
+		size_t from = 128 << 10, pages = (4 * mb - from) / ht_arena_page, resident = 0;
 
 		ok(same(q, 100000, 7) && pages <= sizeof(vec) &&
-		   mincore(p + from - HDR, pages * page_size, vec) == 0,
+		   mincore(p + from - HDR, pages * ht_arena_page, vec) == 0,
 		   "moves: 4 MiB shrunk to 100 kB keep their first 100 kB");
 		for (size_t i = 0; i < pages && i < sizeof(vec); i++)
 			resident += vec[i] & 1;
@@ -257,11 +258,11 @@ static void moves(void)
 	p = ht_arena_alloc(4 * mb, 0, HT_BLK_SAMPLED, 0);
 	q = ht_arena_alloc(12 * mb, 0, HT_BLK_SAMPLED, 0);
 	fill(p, 4 * mb, 4);
-	splits = SPLIT_MAX;
+	ht_arena_splits = SPLIT_MAX;
 	ht_arena_move(p, q, 12 * mb);
-	ok(same(q, 4 * mb, 4) && splits == SPLIT_MAX && arena_maps() == maps,
+	ok(same(q, 4 * mb, 4) && ht_arena_splits == SPLIT_MAX && arena_maps() == maps,
 	   "moves: past %d slots holding moved pages they are copied", SPLIT_MAX);
-	splits = 0;
+	ht_arena_splits = 0;
 	ht_arena_free(q);
 
 	/* a slot whose pages moved out is reused, and reads as zeros */
@@ -307,7 +308,7 @@ static void grow_reuse(void)
 	 * six doublings, above its room), with no other slot kept (those
 	 * kept so far are left out of the lists) */
 	for (int c = 0; c < nclasses; c++)
-		classes[c].kept_head = 0;
+		ht_arena_classes[c].kept_head = 0;
 	retained = 0;
 	p = ht_arena_alloc(48 * mb, 0, HT_BLK_SAMPLED, 0);
 	ok(p != NULL, "grow: a block of 48 MiB");
@@ -330,14 +331,14 @@ static void grow_reuse(void)
 	fill(p, 100000, 6);
 	r = ht_arena_alloc(400000, 0, HT_BLK_SAMPLED, 0);
 	{
-		uint32_t sp = splits;
+		uint32_t sp = ht_arena_splits;
 
 		ht_arena_move(p, r, 400000);
-		ok(r == q && same(r, 100000, 6) && splits == sp,
+		ok(r == q && same(r, 100000, 6) && ht_arena_splits == sp,
 		   "grow: 100 kB moved into a kept slot are copied");
 		p = ht_arena_alloc(400000, 0, HT_BLK_SAMPLED, 0);
 		ht_arena_move(r, p, 400000);
-		ok(same(p, 100000, 6) && splits == sp + (remap_off ? 0 : 1),
+		ok(same(p, 100000, 6) && ht_arena_splits == sp + (ht_arena_remap_off ? 0 : 1),
 		   "grow: 100 kB moved into a fresh slot go by their pages");
 		ht_arena_free(p);
 	}
@@ -362,7 +363,7 @@ static void keep_to_peak(void)
 	/* as if no slot were kept, none larger had been freed, and the live
 	 * ones were at their peak */
 	for (int c = 0; c < nclasses; c++)
-		classes[c].kept_head = 0;
+		ht_arena_classes[c].kept_head = 0;
 	retained = 0;
 	retain_max = RETAIN_MIN;
 	live_peak = ht_arena_live;
@@ -380,7 +381,7 @@ static void keep_to_peak(void)
 	for (i = 0; i < 24; i++)
 		ht_arena_free(one[i]);
 	for (i = 0; i < 24; i++)
-		all += resident(one[i], mb) == (mb + (uintptr_t)one[i] % page_size + page_size - 1) / page_size;
+		all += resident(one[i], mb) == (mb + (uintptr_t)one[i] % ht_arena_page + ht_arena_page - 1) / ht_arena_page;
 	is_int(all, 24, "peak: freed, all 24 keep their pages");
 	for (i = 0; i < 12; i++) {
 		three[i] = ht_arena_alloc(3 * mb, 0, HT_BLK_SAMPLED, 0);
@@ -426,8 +427,8 @@ static void regions(void)
 	unsigned char *h, *h2, *a;
 
 	retained = RETAIN_TOP; /* no room to keep slots: each given back */
-	ok(classes[c].nslots < n, "regions: %zu blocks of 1 MiB, more than a region holds (%u)",
-	   n, classes[c].nslots);
+	ok(ht_arena_classes[c].nslots < n, "regions: %zu blocks of 1 MiB, more than a region holds (%u)",
+	   n, ht_arena_classes[c].nslots);
 	for (i = 0; i < n; i++) {
 		b[i] = (uintptr_t)ht_arena_alloc(mb, 0, HT_BLK_SAMPLED, 0);
 		bad += !b[i] || !ht_in_arena((void *)b[i]) || ht_arena_usable((void *)b[i]) < mb ||
@@ -436,7 +437,7 @@ static void regions(void)
 			*(char *)b[i] = (char)i;
 	}
 	ok(bad == 0, "regions: every one is served (%zu not)", bad);
-	ok(classes[c].own[0] && classes[c].own[1] && classes[c].own[0] != classes[c].own[1],
+	ok(ht_arena_classes[c].own[0] && ht_arena_classes[c].own[1] && ht_arena_classes[c].own[0] != ht_arena_classes[c].own[1],
 	   "regions: from two regions of the class");
 	qsort(b, n, sizeof(*b), cmp_ptr);
 	for (i = 1, bad = 0; i < n; i++)
@@ -444,11 +445,11 @@ static void regions(void)
 	ok(bad == 0, "regions: none overlaps another");
 	for (i = 0; i < n; i++)
 		ht_arena_free((void *)b[i]);
-	bump = classes[c].bump;
+	bump = ht_arena_classes[c].bump;
 	committed = ht_arena_committed;
 	for (i = 0, bad = 0; i < n; i++)
 		bad += !(b[i] = (uintptr_t)ht_arena_alloc(mb, 0, HT_BLK_SAMPLED, 0));
-	ok(bad == 0 && classes[c].bump == bump && ht_arena_committed == committed,
+	ok(bad == 0 && ht_arena_classes[c].bump == bump && ht_arena_committed == committed,
 	   "regions: freed, their slots are reused, no more made read-write");
 	for (i = 0; i < n; i++)
 		ht_arena_free((void *)b[i]);
@@ -499,7 +500,7 @@ int main(void)
 	uint64_t top;
 
 	ok(ht_arena_init() == 0, "the arena's address range is reserved");
-	top = classes[nclasses - 1].slot_size;
+	top = ht_arena_classes[nclasses - 1].slot_size;
 	for (need = 1; need <= ((size_t)1 << 20); need++, checked++)
 		if (class_for(need) != class_by_search(need))
 			bad++;
@@ -507,7 +508,7 @@ int main(void)
 		if (class_for(need) != class_by_search(need))
 			bad++;
 	for (int c = 0; c < nclasses; c++) {
-		uint64_t s = classes[c].slot_size;
+		uint64_t s = ht_arena_classes[c].slot_size;
 
 		bad += class_for(s) != c;
 		bad += class_for(s + 1) != class_by_search(s + 1);
@@ -526,7 +527,7 @@ int main(void)
 
 		bad = checked = 0;
 		for (int c = 0; c < nclasses; c++) {
-			uint64_t d = classes[c].slot_size, lead = classes[c].lead, k;
+			uint64_t d = ht_arena_classes[c].slot_size, lead = ht_arena_classes[c].lead, k;
 
 			for (k = 1; k <= 4096 && k * d <= REGION_SIZE; k++) {
 				uint64_t edges[4] = { lead + k * d - 1, lead + k * d, lead + k * d + 1,
