@@ -31,7 +31,8 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 # home ("preload/ring.h").
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -I. -Icollector
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
-LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o
+LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
+	collector/lib/parseopt.o
 SNAPSHOT_OBJ = collector/snapshot/snapshot.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
 DAEMON_OBJ = collector/daemon/aggregate.o collector/daemon/ringread.o
