@@ -31,13 +31,17 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 # home ("preload/ring.h").
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -I. -Icollector
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
-LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o collector/lib/http.o
+LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
+	collector/lib/parseopt.o collector/lib/http.o
 SNAPSHOT_OBJ = collector/snapshot/snapshot.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
 DAEMON_OBJ = collector/daemon/aggregate.o collector/daemon/ringread.o
-REPORT_OBJ = collector/report/report.o collector/report/stats.o collector/report/pprof.o \
-	collector/report/flame.o collector/report/series.o collector/report/sampling.o \
-	collector/report/json.o
+REPORT_OBJ = collector/report/options.o collector/report/names.o collector/report/stacks.o \
+	collector/report/stackerr.o collector/report/sampling.o collector/report/format.o \
+	collector/report/header.o collector/report/rows.o collector/report/text.o \
+	collector/report/collapsed.o collector/report/stats.o collector/report/pprof.o \
+	collector/report/svg.o collector/report/flame.o collector/report/series.o \
+	collector/report/json.o collector/report/emit.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
@@ -134,7 +138,7 @@ fuzz: tests/fuzz_snapshot
 
 # The reader and every renderer under libFuzzer, seeded with tests/corpus/
 # and the crafted files of tests/mkhostile: `make fuzz-render` for long runs.
-RENDER_SRC = $(FUZZ_SNAP_SRC) $(REPORT_OBJ:.o=.c)
+RENDER_SRC = $(FUZZ_SNAP_SRC) collector/lib/parseopt.c $(REPORT_OBJ:.o=.c)
 tests/fuzz_render: tests/fuzz_render.c $(RENDER_SRC) $(wildcard collector/*/*.h)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-I. -Icollector -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm

@@ -11,20 +11,31 @@
 
 #include "lib/control.h"
 #include "lib/fileio.h"
+#include "lib/parseopt.h"
 #include "snapshot/snapshot.h"
 #include "report/stats.h"
 #include "lib/util.h"
 #include "lib/version.h"
 
-static const char usage[] =
+static const char usage_head[] =
 	"usage: heaptrace-dump [-o FILE] PID\n"
 	"       heaptrace-dump --stats PID\n"
 	"       heaptrace-dump --list\n"
-	"Writes a heap snapshot of the running, traced process PID now.\n"
-	"  -o FILE   write to FILE (default: heaptrace.EXE.PID.NNNN.heap here; -: stdout)\n"
-	"  --stats   print the process's memory statistics instead of writing a file\n"
-	"  --list    list the traced processes you may dump\n"
-	"  --version print the version\n";
+	"Writes a heap snapshot of the running, traced process PID now.\n";
+
+/* Exits 2 after a usage error, printing msg and the usage. */
+static _Noreturn void usage_error(const char *msg, const char *what)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m) {
+		ht_opt_usage(m, HT_TOOL_DUMP, usage_head, "");
+		fclose(m);
+	}
+	ht_die(2, msg, what, buf ? buf : "");
+}
 
 /* Whether path names the file open on fd. */
 static int same_file(const char *path, int fd)
@@ -129,104 +140,132 @@ static int list(void)
 	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	const char *out = NULL, *pidarg = NULL, *base;
-	char err[1024], path[4096];
-	struct ht_snapshot *s;
+struct dump_args {
+	const char *out;  /* -o FILE; NULL: the default name */
 	uint64_t pid;
-	uint32_t seq = 0;
-	void *body;
-	size_t len;
-	int i, stats = 0;
+	int stats;
+};
 
-	ht_progname = "heaptrace-dump";
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
+/* The command line into *a; --help, --version and --list are done here. */
+static void parse_args(int argc, char **argv, struct dump_args *a)
+{
+	struct ht_opt_parser p;
+	const char *pidarg = NULL;
+	int id;
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "--version")) {
+	ht_opt_init(&p, HT_TOOL_DUMP, 0, argc, argv);
+	while ((id = ht_opt_next(&p)) != HT_OPT_END) {
+		switch (id) {
+		case HT_OPT_HELP:
+			ht_opt_usage(stdout, HT_TOOL_DUMP, usage_head, "");
+			exit(0);
+		case HT_OPT_VERSION:
 			printf("%s %s\n", ht_progname, HT_VERSION);
-			return 0;
-		} else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-			if (++i >= argc)
-				ht_die(2, "option '%s' needs a file name", a);
-			out = argv[i];
-		} else if (!strncmp(a, "--output=", 9)) {
-			out = a + 9;
-		} else if (!strcmp(a, "--stats")) {
-			stats = 1;
-		} else if (!strcmp(a, "--list")) {
-			if (argc != 2)
-				ht_die(2, "--list takes no other arguments\n%s", usage);
-			return list();
-		} else if (!strcmp(a, "--")) {
-			if (pidarg || i + 2 != argc)
-				ht_die(2, "expected one PID after '--'\n%s", usage);
-			pidarg = argv[++i];
+			exit(0);
+		case HT_OPT_OUTPUT:
+			a->out = p.value;
 			break;
-		} else if (a[0] == '-' && a[1]) {
-			ht_die(2, "unknown option '%s'\n%s", a, usage);
-		} else if (!pidarg) {
-			pidarg = a;
-		} else {
-			ht_die(2, "unexpected argument '%s'\n%s", a, usage);
+		case HT_OPT_STATS:
+			a->stats = 1;
+			break;
+		case HT_OPT_LIST:
+			if (argc != 2)
+				usage_error("--list takes no other arguments%s\n%s", "");
+			exit(list());
+		case HT_OPT_ARG:
+			if (pidarg)
+				usage_error("unexpected argument '%s'\n%s", p.value);
+			pidarg = p.value;
+			break;
+		case HT_OPT_ERROR:
+			exit(2);
+		default:
+			usage_error("unknown option '%s'\n%s", p.arg);
 		}
 	}
 	if (!pidarg)
-		ht_die(2, "missing PID\n%s", usage);
-	if (ht_parse_u64(pidarg, &pid) != 0 || pid == 0 || pid > 0x3fffffff)
+		usage_error("missing PID%s\n%s", "");
+	if (ht_parse_u64(pidarg, &a->pid) != 0 || a->pid == 0 || a->pid > 0x3fffffff)
 		ht_die(2, "'%s' is not a process id", pidarg);
-	if (out && !*out)
+	if (a->out && !*a->out)
 		ht_die(2, "empty output file name");
-	if (out && !strcmp(out, "-") && isatty(1))
+	if (a->out && !strcmp(a->out, "-") && isatty(1))
 		ht_die(2, "not writing a binary snapshot to a terminal (use -o FILE)");
-	if (out && stats)
+	if (a->out && a->stats)
 		ht_die(2, "--stats prints to standard output; it takes no -o");
+}
 
-	if (ht_control_request((pid_t)pid, "snapshot", HT_CONTROL_TIMEOUT_MS, &body, &len, &seq,
+/* --stats: the statistics of the snapshot s, on stdout. */
+static int print_stats(const struct ht_snapshot *s)
+{
+	if (ht_stats_write(stdout, NULL, s) || fflush(stdout) != 0)
+		ht_die(1, "cannot write the statistics: %s", strerror(errno));
+	return 0;
+}
+
+/* "heaptrace.EXE.PID.NNNN.heap", the default name, into path. */
+static void default_name(char *path, size_t len, const struct ht_snapshot *s, uint64_t pid,
+			 uint32_t seq)
+{
+	char name[HT_SAFE_NAME_MAX + 1];
+	const char *base = strrchr(s->exe, '/');
+
+	base = base ? base + 1 : s->exe;
+	snprintf(path, len, "heaptrace.%s.%llu.%04u.heap",
+		 ht_safe_name(name, sizeof(name), base), (unsigned long long)pid, seq);
+}
+
+/* Writes the snapshot body to out ("-": stdout), or to path, a default
+ * name that never replaces a file, when out is NULL; prints where. */
+static void write_snapshot(const char *out, char *path, size_t pathlen, const void *body,
+			   size_t len)
+{
+	char err[1024];
+
+	if (out && !strcmp(out, "-")) {
+		if (fwrite(body, 1, len, stdout) != len || fflush(stdout) != 0)
+			ht_die(1, "cannot write to standard output: %s", strerror(errno));
+		return;
+	}
+	if (out) {
+		if (ht_write_file(out, body, len, err, sizeof(err)) != 0)
+			ht_die(1, "%s", err);
+	} else if (ht_write_file_unique(path, pathlen, body, len, err, sizeof(err)) != 0) {
+		ht_die(1, "%s", err);
+	}
+	/* the path, unless the snapshot itself went to standard output */
+	if (!same_file(out ? out : path, 1))
+		printf("%s\n", out ? out : path);
+}
+
+int main(int argc, char **argv)
+{
+	struct dump_args a = { NULL, 0, 0 };
+	char err[1024], path[4096];
+	struct ht_snapshot *s;
+	uint32_t seq = 0;
+	void *body;
+	size_t len;
+
+	ht_progname = "heaptrace-dump";
+	parse_args(argc, argv, &a);
+	if (ht_control_request((pid_t)a.pid, "snapshot", HT_CONTROL_TIMEOUT_MS, &body, &len, &seq,
 			       err, sizeof(err)) != 0)
 		ht_die(1, "%s", err);
 	/* check what we got before it becomes a file */
 	if (ht_snapshot_decode(body, len, &s, err, sizeof(err)) != 0)
 		ht_die(1, "process %llu sent an unreadable snapshot: %s",
-		       (unsigned long long)pid, err);
-	if (stats) {
-		int rc = ht_stats_write(stdout, NULL, s) || fflush(stdout) != 0;
-
+		       (unsigned long long)a.pid, err);
+	if (a.stats) {
+		print_stats(s);
 		ht_snapshot_free(s);
 		free(body);
-		if (rc)
-			ht_die(1, "cannot write the statistics: %s", strerror(errno));
 		return 0;
 	}
-	if (!out) {
-		char name[HT_SAFE_NAME_MAX + 1];
-
-		base = strrchr(s->exe, '/');
-		base = base ? base + 1 : s->exe;
-		snprintf(path, sizeof(path), "heaptrace.%s.%llu.%04u.heap",
-			 ht_safe_name(name, sizeof(name), base), (unsigned long long)pid, seq);
-		out = path;
-	}
+	if (!a.out)
+		default_name(path, sizeof(path), s, a.pid, seq);
 	ht_snapshot_free(s);
-	if (!strcmp(out, "-")) {
-		if (fwrite(body, 1, len, stdout) != len || fflush(stdout) != 0)
-			ht_die(1, "cannot write to standard output: %s", strerror(errno));
-		free(body);
-		return 0;
-	}
-	if (out != path) {
-		if (ht_write_file(out, body, len, err, sizeof(err)) != 0)
-			ht_die(1, "%s", err);
-	} else if (ht_write_file_unique(path, sizeof(path), body, len, err, sizeof(err)) != 0) {
-		ht_die(1, "%s", err); /* a default name never replaces a file */
-	}
+	write_snapshot(a.out, path, sizeof(path), body, len);
 	free(body);
-	/* the path, unless the snapshot itself went to standard output */
-	if (!same_file(out, 1))
-		printf("%s\n", out);
 	return 0;
 }

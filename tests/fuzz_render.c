@@ -8,6 +8,8 @@
  * it for long, tests/t_fuzz.sh briefly. As tests/fuzz_snapshot, a raw
  * input is tried as a whole file and as a body wrapped in a valid header
  * and zstd frame. */
+#include "report/report.h"
+#include "report/render.h"
 #include "report/report_int.h"
 #include "snapshot/snapshot.h"
 

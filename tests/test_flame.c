@@ -4,6 +4,7 @@
  * loads the same SVGs in a real browser.) */
 #include "report/report.h"
 #include "report/report_int.h"
+#include "report/svg.h"
 #include "snapshot/snapshot.h"
 #include "tap.h"
 #include "lib/util.h"
@@ -111,7 +112,7 @@ static void test_xml(void)
 	FILE *f = open_memstream(&buf, &len);
 	static const char in[] = "a<b>&\"'\x01 caf\xc3\xa9 \xff\xc3( \xc0\xaf \xed\xa0\x80 \xf0\x9f\x94\xa5";
 
-	ht_flame_xml(f, in, sizeof(in) - 1);
+	ht_svg_xml(f, in, sizeof(in) - 1);
 	fclose(f);
 	is_str(buf, "a&lt;b&gt;&amp;&quot;&#39;? caf\xc3\xa9 ?" "?( ?? ??? \xf0\x9f\x94\xa5",
 	       "xml: escapes, keeps good UTF-8, replaces bad bytes, overlong forms, surrogates");

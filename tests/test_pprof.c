@@ -5,6 +5,7 @@
  * with go tool pprof.) */
 #include "report/report.h"
 #include "report/report_int.h"
+#include "report/render.h"
 #include "snapshot/snapshot.h"
 #include "build.h"
 #include "tap.h"

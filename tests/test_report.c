@@ -1,4 +1,4 @@
-/* Unit tests of the report library (collector/report/report.c): frame naming,
+/* Unit tests of the report library (collector/report/): frame naming,
  * aggregation by name, the text top and collapsed formats, diffs, options.
  * "test_report --write-fixtures DIR" writes the snapshots used by t_cli.sh. */
 #include "report/report.h"
@@ -715,7 +715,8 @@ static int parse(struct ht_report_opts *o, int nfiles, const char **files, ...)
 		argc++;
 	va_end(ap);
 	ht_report_opts_init(o);
-	return ht_report_parse_args(argc, argv, nfiles, files, o);
+	return ht_report_parse_args(argc, argv, nfiles == 2 ? HT_MODE_DIFF : HT_MODE_REPORT,
+				    files, o);
 }
 
 static void test_args(void)

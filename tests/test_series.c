@@ -3,6 +3,7 @@
  * which stacks are suspects and which changes are noise, and the chart. */
 #include "report/report.h"
 #include "report/report_int.h"
+#include "report/render.h"
 #include "snapshot/snapshot.h"
 #include "tap.h"
 #include "lib/util.h"

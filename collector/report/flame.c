@@ -4,6 +4,8 @@
  * search by regular expression. A diff gives a differential flame graph:
  * red frames grew, blue ones shrank, pale ones changed within noise. */
 #include "report/report_int.h"
+#include "report/render.h"
+#include "report/svg.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -11,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WIDTH 1200.0   /* of the image, in px */
+#define WIDTH HT_SVG_WIDTH
 #define PAD 10.0       /* left and right margins */
 #define ROW 17.0       /* height of a row of frames, a 1 px gap included */
 #define TOP 56.0       /* first row */
-#define CHAR_W 7.2     /* width of a 12px monospace character */
+#define CHAR_W HT_SVG_CHAR_W
 #define MIN_W 0.1      /* frames narrower than this (px) are left out */
 
 struct fnode {
@@ -183,64 +185,14 @@ static void layout(struct ftree *t, const struct ht_report_stacks *a)
 	free(start);
 }
 
-void ht_flame_xml(FILE *out, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s, *end = p + n;
-
-	while (p < end) {
-		unsigned c = *p;
-		uint32_t cp;
-		size_t len;
-
-		if (c < 0x80) {
-			switch (c) {
-			case '&': fputs("&amp;", out); break;
-			case '<': fputs("&lt;", out); break;
-			case '>': fputs("&gt;", out); break;
-			case '"': fputs("&quot;", out); break;
-			case '\'': fputs("&#39;", out); break;
-			default:
-				putc(c < 0x20 && c != '\t' && c != '\n' ? '?' : (int)c, out);
-			}
-			p++;
-			continue;
-		}
-		len = ht_utf8_char((const char *)p, (size_t)(end - p), &cp);
-		/* a character XML allows */
-		if (len > 1 && cp != 0xfffe && cp != 0xffff) {
-			fwrite(p, 1, len, out);
-			p += len;
-			continue;
-		}
-		putc('?', out);
-		p++;
-	}
-}
-
-static void xml(FILE *out, const char *s)
-{
-	ht_flame_xml(out, s, strlen(s));
-}
-
 /* The label that fits w px: the name, or its start and "..". */
 static void label(FILE *out, const char *name, double w)
 {
 	double chars = (w - 6) / CHAR_W; /* w is at most the graph's width, or NaN */
 	long fit = chars >= 3 && chars <= WIDTH ? (long)chars : 0;
-	size_t len = strlen(name);
 
-	if (fit < 3)
-		return;
-	if ((size_t)fit >= len) {
-		xml(out, name);
-		return;
-	}
-	/* do not cut a UTF-8 sequence */
-	len = (size_t)fit - 2;
-	while (len && ((unsigned char)name[len] & 0xc0) == 0x80)
-		len--;
-	ht_flame_xml(out, name, len);
-	fputs("..", out);
+	if (fit >= 3)
+		ht_svg_text_cut(out, name, strlen(name), fit);
 }
 
 static uint64_t hash_name(const char *s)
@@ -393,75 +345,61 @@ static const char script[] =
 "window.addEventListener('load', init);\n"
 "]]></script>\n";
 
-void ht_flame_svg_head(FILE *out, double height, const char *js, const char *title,
-		       const char *sub)
+/* The graph's title and subtitle. */
+static void titles(char *title, char *sub, size_t len, const struct ht_snapshot *base,
+		   const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
-	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
-		"<svg version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-		"xmlns=\"http://www.w3.org/2000/svg\">\n", WIDTH, height, WIDTH, height);
-	fputs("<style type=\"text/css\">\n"
-	      "text { font-family: monospace; font-size: 12px; fill: rgb(0,0,0); }\n"
-	      "#title { font-size: 17px; text-anchor: middle; }\n"
-	      "#sub { fill: rgb(90,90,90); text-anchor: middle; }\n"
-	      ".btn { cursor: pointer; fill: rgb(40,40,160); }\n"
-	      ".f { cursor: pointer; }\n"
-	      ".f text { pointer-events: none; }\n"
-	      ".f:hover rect { stroke: rgb(0,0,0); stroke-width: 0.5; }\n"
-	      ".parent { opacity: 0.5; }\n"
-	      ".s { cursor: pointer; }\n"
-	      ".fade { opacity: 0.15; }\n"
-	      "</style>\n", out);
-	fputs(js, out);
-	fprintf(out, "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"rgb(248,248,248)\"/>\n"
-		"<text id=\"title\" x=\"%.0f\" y=\"24\">", WIDTH / 2);
-	xml(out, title);
-	fprintf(out, "</text>\n<text id=\"sub\" x=\"%.0f\" y=\"42\">", WIDTH / 2);
-	xml(out, sub);
-	fprintf(out, "</text>\n");
-}
-
-static const char *str0(const char *s)
-{
-	return s ? s : "";
-}
-
-int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
-		   const struct ht_snapshot *base, const struct ht_snapshot *cur,
-		   const struct ht_report_opts *o)
-{
-	struct ftree t;
-	int diff = base != NULL;
-	double scale, height, maxabs = 0;
-	char title[1024], sub[1024], b1[64], b2[64], b3[64], b4[64], fill[64];
 	const char *idx = ht_report_index_name(o->index);
-	size_t nframes = 0;
 
-	memset(&t, 0, sizeof(t));
-	build(&t, a, o->index, diff);
-	layout(&t, a);
-	scale = t.n[0].w > 0 ? (WIDTH - 2 * PAD) / t.n[0].w : 0;
-	for (size_t i = 1; i < t.nn; i++)
-		if (fabs(t.n[i].c - t.n[i].b) > maxabs)
-			maxabs = fabs(t.n[i].c - t.n[i].b);
-	height = TOP + (t.maxdepth + 1) * ROW + 34;
-
-	if (diff) {
-		snprintf(title, sizeof(title), "heaptrace differential flame graph: %s, %s minus %s",
+	if (base) {
+		snprintf(title, len, "heaptrace differential flame graph: %s, %s minus %s",
 			 idx, o->cur_label ? o->cur_label : "current",
 			 o->base_label ? o->base_label : "base");
-		snprintf(sub, sizeof(sub), "width: the larger of base and current; red: grew, "
+		snprintf(sub, len, "width: the larger of base and current; red: grew, "
 			 "blue: shrank, pale: within sampling noise; click to zoom, Ctrl-F to search");
-	} else {
-		snprintf(title, sizeof(title), "heaptrace flame graph: %s of %s (pid %" PRId64 ")",
-			 idx, str0(cur->exe)[0] ? cur->exe : o->cur_label ? o->cur_label : "?",
-			 cur->pid);
-		snprintf(sub, sizeof(sub), "%s%s%s%s%s; click a frame to zoom, Ctrl-F to search",
-			 ht_report_exact(cur) ? "every allocation recorded" :
-			 "sampled (figures are estimates)",
-			 o->focus ? "; focus=" : "", o->focus ? o->focus : "",
-			 o->ignore ? "; ignore=" : "", o->ignore ? o->ignore : "");
+		return;
 	}
-	ht_flame_svg_head(out, height, script, title, sub);
+	snprintf(title, len, "heaptrace flame graph: %s of %s (pid %" PRId64 ")",
+		 idx, ht_report_str(cur->exe)[0] ? cur->exe : o->cur_label ? o->cur_label : "?",
+		 cur->pid);
+	snprintf(sub, len, "%s%s%s%s%s; click a frame to zoom, Ctrl-F to search",
+		 ht_report_exact(cur) ? "every allocation recorded" :
+		 "sampled (figures are estimates)",
+		 o->focus ? "; focus=" : "", o->focus ? o->focus : "",
+		 o->ignore ? "; ignore=" : "", o->ignore ? o->ignore : "");
+}
+
+/* The tooltip of frame n after its name: its figures and their error;
+ * total is the root's width. */
+static void frame_tip(FILE *out, const struct fnode *n, double total, int diff,
+		      const struct ht_report_opts *o)
+{
+	char b1[64], b2[64], b3[64], b4[64];
+
+	if (diff) {
+		double d = ht_report_rounded(n->c - n->b);
+
+		fprintf(out, "\nbase %s, current %s, change %s",
+			ht_report_fmt_value(n->b, o->index, 0, o->unit, b1, sizeof(b1)),
+			ht_report_fmt_value(n->c, o->index, 0, o->unit, b2, sizeof(b2)),
+			ht_report_fmt_value(d, o->index, 1, o->unit, b3, sizeof(b3)));
+		if (ht_err_var(&n->err) > 0)
+			fprintf(out, " %s%s", ht_report_fmt_interval(&n->err, o->index, o->unit,
+								     b4, sizeof(b4)),
+				ht_err_within(d, &n->err) ? " (within sampling noise)" : "");
+		return;
+	}
+	fprintf(out, "\n%s (%s)",
+		ht_report_fmt_value(n->w, o->index, 0, o->unit, b1, sizeof(b1)),
+		ht_report_fmt_pct(n->w, total, b2, sizeof(b2)));
+	if (ht_err_var(&n->err) > 0)
+		fprintf(out, " %s", ht_report_fmt_interval(&n->err, o->index, o->unit,
+							   b3, sizeof(b3)));
+}
+
+/* The buttons and text lines around the frames. */
+static void controls(FILE *out, double height)
+{
 	fprintf(out, "<text id=\"unzoom\" class=\"btn\" x=\"%.0f\" y=\"24\" style=\"opacity:0\">"
 		"Reset zoom</text>\n", PAD);
 	fprintf(out, "<text id=\"search\" class=\"btn\" x=\"%.0f\" y=\"24\" "
@@ -469,15 +407,26 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 	fprintf(out, "<text id=\"details\" x=\"%.0f\" y=\"%.0f\"> </text>\n", PAD, height - 14);
 	fprintf(out, "<text id=\"matched\" x=\"%.0f\" y=\"%.0f\" style=\"text-anchor:end\"></text>\n",
 		WIDTH - PAD, height - 14);
-	fprintf(out, "<g id=\"frames\">\n");
+}
 
-	/* preorder from the node list: a parent always precedes its children */
-	for (size_t i = 0; i < t.nn; i++) {
-		const struct fnode *n = &t.n[i];
+/* Writes the frames of t wide enough to see, preorder from the node list
+ * (a parent always precedes its children). Returns how many. */
+static size_t frames(FILE *out, const struct ftree *t, const struct ht_report_stacks *a,
+		     int diff, const struct ht_report_opts *o)
+{
+	double scale = t->n[0].w > 0 ? (WIDTH - 2 * PAD) / t->n[0].w : 0, maxabs = 0;
+	size_t nframes = 0;
+	char fill[64];
+
+	for (size_t i = 1; i < t->nn; i++)
+		if (fabs(t->n[i].c - t->n[i].b) > maxabs)
+			maxabs = fabs(t->n[i].c - t->n[i].b);
+	for (size_t i = 0; i < t->nn; i++) {
+		const struct fnode *n = &t->n[i];
 		const char *name = n->name == HT_NONE ? "all" : a->names[n->name];
 		double w = n->w * scale, y = TOP + n->depth * ROW;
 
-		if (!(w >= MIN_W) || (n->parent != HT_NONE && t.n[n->parent].w * scale < MIN_W))
+		if (!(w >= MIN_W) || (n->parent != HT_NONE && t->n[n->parent].w * scale < MIN_W))
 			continue;
 		nframes++;
 		if (diff)
@@ -487,36 +436,40 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 		else
 			color_plain(fill, sizeof(fill), name);
 		fprintf(out, "<g class=\"f\"><title>");
-		xml(out, name);
-		if (diff) {
-			double d = ht_report_rounded(n->c - n->b);
-
-			fprintf(out, "\nbase %s, current %s, change %s",
-				ht_report_fmt_value(n->b, o->index, 0, o->unit, b1, sizeof(b1)),
-				ht_report_fmt_value(n->c, o->index, 0, o->unit, b2, sizeof(b2)),
-				ht_report_fmt_value(d, o->index, 1, o->unit, b3, sizeof(b3)));
-			if (ht_err_var(&n->err) > 0)
-				fprintf(out, " %s%s", ht_report_fmt_interval(&n->err, o->index, o->unit,
-									     b4, sizeof(b4)),
-					ht_err_within(d, &n->err) ? " (within sampling noise)" : "");
-		} else {
-			fprintf(out, "\n%s (%s)",
-				ht_report_fmt_value(n->w, o->index, 0, o->unit, b1, sizeof(b1)),
-				ht_report_fmt_pct(n->w, t.n[0].w, b2, sizeof(b2)));
-			if (ht_err_var(&n->err) > 0)
-				fprintf(out, " %s", ht_report_fmt_interval(&n->err, o->index, o->unit,
-									   b3, sizeof(b3)));
-		}
+		ht_svg_text(out, name);
+		frame_tip(out, n, t->n[0].w, diff, o);
 		fprintf(out, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
 			"fill=\"%s\" rx=\"2\"/><text x=\"%.1f\" y=\"%.1f\">", n->x, y, w, ROW - 1,
 			fill, n->x + 3, y + 12);
 		label(out, name, w);
 		fprintf(out, "</text></g>\n");
 	}
+	return nframes;
+}
+
+int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
+		   const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		   const struct ht_report_opts *o)
+{
+	struct ftree t;
+	int diff = base != NULL;
+	double height;
+	char title[1024], sub[1024];
+	size_t nframes;
+
+	memset(&t, 0, sizeof(t));
+	build(&t, a, o->index, diff);
+	layout(&t, a);
+	height = TOP + (t.maxdepth + 1) * ROW + 34;
+	titles(title, sub, sizeof(title), base, cur, o);
+	ht_svg_head(out, height, script, title, sub);
+	controls(out, height);
+	fprintf(out, "<g id=\"frames\">\n");
+	nframes = frames(out, &t, a, diff, o);
 	fprintf(out, "</g>\n");
 	if (nframes <= 1)
 		fprintf(out, "<text x=\"%.0f\" y=\"%.0f\">nothing to show: no %s in the %s</text>\n",
-			PAD, TOP + 2 * ROW + 12, idx, diff ? "diff" : "snapshot");
+			PAD, TOP + 2 * ROW + 12, ht_report_index_name(o->index), diff ? "diff" : "snapshot");
 	fprintf(out, "</svg>\n");
 	free(t.n);
 	free(t.slots);

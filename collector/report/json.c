@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "report/report_int.h"
+#include "report/render.h"
 
 /* A string as JSON: quotes, backslashes and control characters escaped;
  * bytes that are not UTF-8 become U+FFFD. NULL is written as null. */

@@ -5,6 +5,7 @@
  * the snapshot model onto pprof's: a location with several lines is an
  * address inside inlined calls, innermost first, as in the snapshot. */
 #include "report/report_int.h"
+#include "report/render.h"
 #include "lib/util.h"
 
 #include <inttypes.h>

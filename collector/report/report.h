@@ -1,172 +1,18 @@
-/* Reports over snapshots: naming the frames of a stack, aggregating stacks by
- * their names (so two runs with different address layouts line up), the
- * sampling error of the estimates, and the output formats of heaptrace-report
- * and heaptrace-diff: text top and tree, collapsed stacks, pprof protobuf
- * (pprof.c), SVG flame graphs (flame.c), series of snapshots (series.c). */
+/* Reports over snapshots, the API of heaptrace-report and heaptrace-diff:
+ * their options (options.h), and the report rendered in the format asked
+ * for and written out. The library below it names frames and aggregates
+ * stacks by name (stacks.h); the renderers (render.h) draw text top and
+ * tree, collapsed stacks, pprof protobuf, SVG flame graphs and series. */
 #ifndef HT_REPORT_H
 #define HT_REPORT_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 
+#include "report/options.h"
 #include "report/sampling.h"
+#include "report/stacks.h"
 #include "snapshot/snapshot.h"
-
-/* How a frame is named (pprof's granularity options). */
-enum ht_granularity {
-	HT_GRAN_LINES,     /* "function file.c:12" (file basename); the default */
-	HT_GRAN_FUNCTIONS, /* "function" */
-	HT_GRAN_FILES,     /* "path/of/file.c" as stored; the function if unknown */
-	HT_GRAN_ADDRESSES, /* "function file.c:12 0x7f..." (absolute address) */
-};
-
-enum ht_format {
-	HT_FORMAT_TEXT,      /* header and pprof "top" table */
-	HT_FORMAT_TREE,      /* header and pprof "tree": callers and callees of each row */
-	HT_FORMAT_COLLAPSED, /* "root;...;leaf VALUE" lines, for flame graphs */
-	HT_FORMAT_PPROF,     /* gzip'd profile.proto, for go tool pprof */
-	HT_FORMAT_SVG,       /* interactive flame graph; for a series, a chart */
-	HT_FORMAT_HEAP_V2,   /* legacy "heap_v2/RATE" text, for jeprof */
-	HT_FORMAT_STATS,     /* call counts, RSS, allocator figures (see stats.h) */
-	HT_FORMAT_JSON,      /* the header's facts and the top table, for scripts */
-};
-
-struct ht_naming {
-	enum ht_granularity granularity;
-	int no_demangle; /* name functions by ht_function.system_name */
-};
-
-struct ht_report_opts {
-	enum ht_index index;     /* the counter shown; HT_INUSE_SPACE by default */
-	enum ht_format format;
-	struct ht_naming naming;
-	long top;                /* text rows or collapsed lines kept; 0 = all,
-				  * -1 = the format's default (10 rows, all lines) */
-	int unit;                /* -1: each figure scaled on its own; 0..4: byte
-				  * figures in B, kB, MB, GB, TB, counts whole */
-	const char *focus;       /* POSIX extended regexes matched against frame */
-	const char *ignore;      /* names: keep only the stacks with a frame
-				  * matching focus, drop those with one matching
-				  * ignore; NULL = no filter */
-	const char *peek;        /* tree: only the rows matching; NULL = all */
-	int series;              /* heaptrace-diff --series: the files are a series */
-	int verbose;             /* --verbose: the whole provenance in the header */
-	int peak;                /* --peak: in use at the peak (text and tree) */
-	int nfiles;              /* ht_report_parse_args: file names found */
-	const char *base_label;  /* file names shown in the text header; may be NULL */
-	const char *cur_label;
-	const char *output;      /* ht_report_emit: file to write; NULL or "-": stdout */
-};
-
-/* Sets the defaults: inuse_space, text, lines, top -1, unit -1, no filters,
- * no labels, stdout. */
-void ht_report_opts_init(struct ht_report_opts *o);
-
-/* Parses the options shared by heaptrace-report and heaptrace-diff (argv[0]
- * is skipped; options and files may be mixed; "--" ends options). Exactly
- * nfiles file names must remain, or with --series (accepted only when
- * nfiles is 2, i.e. by heaptrace-diff) two or more; they are stored in
- * files[], which has room for argc entries, and counted in o->nfiles. Sets
- * the labels to the file names. Regexes are checked here. pprof's spellings
- * are accepted where heaptrace has the option: one dash ("-focus=x",
- * "-sample_index=alloc_space", "-top", "-proto") and, for a diff, "-base
- * BASE CURRENT". Returns 0, 1 if --help was given, 2 for --version, or -1
- * after printing one line for a usage error (ht_error). */
-int ht_report_parse_args(int argc, char **argv, int nfiles, const char **files,
-			 struct ht_report_opts *o);
-
-/* The name of a sample index ("inuse_space"), or NULL if out of range. */
-const char *ht_report_index_name(enum ht_index which);
-
-/* Frame naming. A location has max(nlines, 1) frames, innermost first: one
- * per line entry (an inlined callee is a frame of its own), or one for an
- * unsymbolized location, named "module+0xFILEADDR" (module basename, address
- * minus load bias) or "0xADDRESS" outside any module. Control characters in
- * names become '?'. */
-static inline uint32_t ht_report_location_nframes(const struct ht_location *loc)
-{
-	return loc->nlines ? loc->nlines : 1;
-}
-
-/* Writes the name of frame k of location loc of s into *buf, NUL-terminated.
- * *buf is malloc'd (start with NULL and *cap 0) and grown as needed; the
- * caller frees it. s must be valid (decoded, or built by the appenders) and
- * k < ht_report_location_nframes. Names depend on nm (see enum
- * ht_granularity). Returns the length. Exits on out-of-memory. */
-size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t k,
-			    const struct ht_naming *nm, char **buf, size_t *cap);
-
-/* A set of stacks keyed by their frame names: stacks of one or more snapshots
- * whose names are equal share one entry and sum their counters. Names are
- * interned: a stack is a sequence of name ids, leaf first. A stack with no
- * frames is named "[unknown]". All functions exit on out-of-memory. */
-struct ht_report_stacks;
-
-struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm);
-void ht_report_stacks_free(struct ht_report_stacks *a); /* NULL is fine */
-
-/* Sets the --focus and --ignore regexes (either may be NULL). Call before
- * the first add. Returns 0, or -1 with err set if a regex does not compile. */
-int ht_report_stacks_filter(struct ht_report_stacks *a, const char *focus,
-			    const char *ignore, char *err, size_t errlen);
-
-/* Names every stack of s and finds or creates its entry. Returns a malloc'd
- * array (the caller frees it) giving, for each stack of s, its entry's
- * index. Counters are not touched. */
-size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snapshot *s);
-
-/* Adds every stack of s with its four counters multiplied by sign (1, or -1
- * for the base of a diff), and their sampling variances. Entries are never
- * removed, even if they sum to 0. */
-void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *s,
-			  double sign);
-
-size_t ht_report_stacks_count(const struct ht_report_stacks *a);
-
-/* Stack i (< count): its name ids, leaf first, and their number in *n. The
- * pointer is valid until the next add. */
-const uint32_t *ht_report_stacks_frames(const struct ht_report_stacks *a, size_t i,
-					size_t *n);
-
-/* Counter which of stack i, and its sampling error (valid once
- * ht_report_stacks_finish has run). */
-double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
-			      enum ht_index which);
-const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
-					  enum ht_index which);
-
-/* Makes each stack's error from what was added: for a report (diff 0)
- * the current snapshot's; for a diff, within one process (same: base and
- * current are snapshots of one run, base the older) only what changed in
- * between counts, else both sides' errors add. */
-void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same);
-
-/* Whether base and current are snapshots of one run of one process, base
- * taken first, both with per-sample error sums: their samples are shared. */
-int ht_report_same_run(const struct ht_snapshot *base, const struct ht_snapshot *cur);
-
-/* Whether stack i is left out by the filters (its counters still count in
- * the totals that percentages are taken of, as in pprof). */
-int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i);
-
-/* Number of distinct names, and name id (< nnames), owned by a. */
-size_t ht_report_stacks_nnames(const struct ht_report_stacks *a);
-const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id);
-
-/* Sampling error (sampling.h, sampling.c). A sampled block of size S
- * stands for 1/p blocks, p = 1 - exp(-S/rate). The variance of counter
- * which of st (a stack of s): the snapshot's per-sample sum when it has one
- * (stack_error), else, for files written before those sums, every sample
- * taken to have the stack's average size. 0 for exact snapshots (rate 1)
- * and empty stacks. */
-double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_stack *st,
-				enum ht_index which);
-
-/* The error of counter which of st (a stack of s) on its own: estimate,
- * variance and largest share of one sample; all zero when exact. */
-void ht_report_stack_err(const struct ht_snapshot *s, const struct ht_stack *st,
-			 enum ht_index which, struct ht_err *e);
 
 /* Writes the report of cur (or of cur minus base, when base is not NULL) in
  * o->format to out. Returns 0, or -1 if out has its error flag set

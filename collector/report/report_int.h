@@ -1,7 +1,7 @@
-/* Internals shared by the report modules (report.c, pprof.c, flame.c,
- * series.c): the aggregation tables, value formatting and the renderers
- * that ht_report_write dispatches to. Not an API for the tools: the mains
- * use report.h only. Grouped by the file that defines each function. */
+/* The report library that the renderers share (the files of report/): the
+ * aggregation's tables, number formatting, the text header and the rows
+ * of the top table. Not an API for the tools: the mains use report.h.
+ * Grouped by the file that defines each function. */
 #ifndef HT_REPORT_INT_H
 #define HT_REPORT_INT_H
 
@@ -10,10 +10,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "report/report.h"
+#include "report/options.h"
 #include "report/sampling.h"
+#include "report/stacks.h"
 
-/* ---- report.c ---- */
+/* A string from a snapshot, "" for NULL. */
+static inline const char *ht_report_str(const char *s)
+{
+	return s ? s : "";
+}
+
+/* ---- stacks.c ---- */
 
 /* One stack of the aggregation, keyed by its names: ids[first .. first+n),
  * leaf first. v = side[1] - side[0]: what was added with a positive sign
@@ -30,11 +37,15 @@ struct agg_stack {
 	int hidden;         /* left out by --focus/--ignore */
 };
 
+/* name_len: strlen, with this bit set if the name holds a ';' */
+#define HT_NAME_SEMI 0x80000000u
+#define HT_NAME_LEN 0x7fffffffu
+
 struct ht_report_stacks {
 	struct ht_naming naming;
 	/* interned names */
 	char **names;
-	uint32_t *name_len;   /* strlen, with bit 31 set if the name has a ';' */
+	uint32_t *name_len;   /* strlen | HT_NAME_SEMI */
 	uint64_t *name_hash;
 	unsigned char *name_match; /* filter results, see match_name */
 	size_t nnames, names_cap;
@@ -52,6 +63,49 @@ struct ht_report_stacks {
 	int has_focus, has_ignore;
 	size_t nhidden;
 };
+
+/* Compiles the regex re of option opt ("--focus") into rx. Returns 0, or
+ * -1 with err set ("invalid --focus regex 'a(': ..."). */
+int ht_report_regcomp(regex_t *rx, const char *opt, const char *re, char *err, size_t errlen);
+
+/* Builds the aggregation of cur (minus base) that every format starts
+ * from, with o's naming and filters. Returns NULL with err set if a filter
+ * does not compile. */
+struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
+					     const struct ht_snapshot *cur,
+					     const struct ht_report_opts *o,
+					     char *err, size_t errlen);
+
+/* The error of the total of counter w over every stack of a. */
+void ht_report_total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e);
+
+/* ---- stackerr.c ---- */
+
+/* Whether s was recorded with every allocation (no sampling error). */
+int ht_report_exact(const struct ht_snapshot *s);
+
+/* Sum of counter w over the stacks of s. */
+double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w);
+
+/* The total of counter w that s's exact call counts give, in *t: live
+ * objects, blocks handed out, bytes requested. Returns 1, or 0 when they
+ * give none (bytes in use: frees are not counted by size). */
+int ht_report_exact_total(const struct ht_snapshot *s, enum ht_index w, double *t);
+
+/* Whether two snapshots come from one process (same pid and start). */
+int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b);
+
+/* ---- names.c ---- */
+
+/* The last component of path ("a/b.c" -> "b.c"); path itself if it ends
+ * in '/'. */
+const char *ht_report_base_name(const char *path);
+
+/* Whether a frame name is an address rather than a symbol ("0x7f12...",
+ * "libc.so.6+0x9a0f4"). */
+int ht_report_name_is_address(const char *name);
+
+/* ---- format.c ---- */
 
 /* A double as an integer, for any double: decoded counters are at most
  * 2^63 (heaptrace(5)), but their sums, differences and quotients (an
@@ -79,8 +133,18 @@ static inline int64_t ht_report_llround(double v)
 	return ht_report_to_i64(round(v));
 }
 
-/* Whether s was recorded with every allocation (no sampling error). */
-int ht_report_exact(const struct ht_snapshot *s);
+/* The report's units: 0..HT_REPORT_NUNITS-1, by powers of 1024 for bytes
+ * ("B", "kB", "MB", "GB", "TB") and of 1000 for counts ("", "k", "M", ...). */
+#define HT_REPORT_NUNITS 5
+
+/* The name of unit k (< HT_REPORT_NUNITS) of bytes or of counts. */
+const char *ht_report_unit_name(int k, int bytes);
+
+/* The divisor of unit k: 1024^k for bytes, 1000^k for counts. */
+double ht_report_unit_div(int k, int bytes);
+
+/* Whether counter w counts bytes (the space indexes). */
+int ht_report_is_bytes(enum ht_index w);
 
 /* v rounded to an integer, never "-0". */
 double ht_report_rounded(double v);
@@ -90,6 +154,10 @@ double ht_report_rounded(double v);
 const char *ht_report_fmt_value(double v, enum ht_index w, int sign, int unit,
 				char *buf, size_t len);
 
+/* A figure of o's counter in o's unit (ht_report_fmt_value). */
+const char *ht_report_fmt_figure(double v, const struct ht_report_opts *o, int sign,
+				 char *buf, size_t len);
+
 /* pprof's percentages: "100%", "12.50%", "0.5%", signed when negative. */
 const char *ht_report_fmt_pct(double v, double total, char *buf, size_t len);
 
@@ -98,31 +166,22 @@ const char *ht_report_fmt_pct(double v, double total, char *buf, size_t len);
 const char *ht_report_fmt_interval(const struct ht_err *e, enum ht_index w, int unit,
 				   char *buf, size_t len);
 
-/* One row of the top table: a name, its flat and cum figures (of the
- * counter shown) and their errors. */
-struct ht_report_row {
-	uint32_t id;       /* ht_report_stacks_name */
-	double flat, cum;
-	struct ht_err flat_err, cum_err;
-};
+/* "2024-01-31 12:00:00 UTC" of a wall-clock time in ns. */
+void ht_report_fmt_time(int64_t ns, char *buf, size_t len);
 
-/* The rows of the top table of a, as the text format sorts them, cut by
- * o->top (all when it is the default), in a malloc'd *rows the caller
- * frees; *total is the sum of |figure| over every stack, as percentages
- * are taken of. Returns the number of rows. */
-size_t ht_report_rows(const struct ht_report_stacks *a, const struct ht_report_opts *o,
-		      struct ht_report_row **rows, double *total);
+/* ---- header.c ---- */
 
-/* The error of the total of counter w over every stack of a. */
-void ht_report_total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e);
+/* The header of the text and tree formats: by default one line per
+ * snapshot, its warnings, the memory line of a report, the sample index
+ * and the sampling; with --verbose every detail of each snapshot. */
+void ht_report_write_header(FILE *out, const struct ht_report_stacks *a,
+			    const struct ht_snapshot *base, const struct ht_snapshot *cur,
+			    const struct ht_report_opts *o);
 
-/* The total of counter w that s's exact call counts give, in *t: live
- * objects, blocks handed out, bytes requested. Returns 1, or 0 when they
- * give none (bytes in use: frees are not counted by size). */
-int ht_report_exact_total(const struct ht_snapshot *s, enum ht_index w, double *t);
-
-/* Sum of counter w over the stacks of s. */
-double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w);
+/* The whole provenance of the snapshots, labelled with o's labels: "File:"
+ * and the snapshot's lines, or "Base:" and "Current:" blocks for a diff. */
+void ht_report_write_provenance(FILE *out, const struct ht_snapshot *base,
+				const struct ht_snapshot *cur, const struct ht_report_opts *o);
 
 /* The header lines describing one snapshot, each starting with ind
  * (Exe, Command, PID, Snapshot, State, Sampling, Calls, Metrics and the
@@ -134,93 +193,50 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
 			      const struct ht_snapshot *s);
 
-/* Builds the aggregation of cur (minus base) that every format starts
- * from, with o's naming and filters. Returns NULL with err set if a filter
- * does not compile. */
-struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
-					     const struct ht_snapshot *cur,
-					     const struct ht_report_opts *o,
-					     char *err, size_t errlen);
+/* A warning after lead when base was taken after cur by the same process:
+ * the change shown is then the reverse of what happened. */
+void ht_report_reversed_warning(FILE *out, const char *lead, const struct ht_snapshot *base,
+				const struct ht_snapshot *cur);
 
-/* Whether name contains a character that needs a ';' replaced in collapsed
- * output; and a frame name that is an address rather than a symbol
- * ("0x7f12...", "libc.so.6+0x9a0f4"). */
-int ht_report_name_is_address(const char *name);
+/* The line saying that the table shows the peak of s, and when it was. */
+void ht_report_write_peak_note(FILE *out, const struct ht_snapshot *s,
+			       const struct ht_report_opts *o);
 
-/* ---- pprof.c ---- */
+/* ---- rows.c ---- */
 
-/* Writes cur as a gzip'd profile.proto; with base, the samples of cur and
- * those of base negated and labelled pprof::base=true (what pprof's
- * -diff_base builds). Honours o->focus and o->ignore. Returns 0, or -1
- * with err set. */
-int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
-		   const struct ht_snapshot *cur, const struct ht_report_opts *o,
-		   char *err, size_t errlen);
+/* One row of the top table: a name, its flat and cum figures (of the
+ * counter shown) and their errors. */
+struct ht_report_row {
+	uint32_t id;       /* ht_report_stacks_name */
+	double flat, cum;
+	struct ht_err flat_err, cum_err;
+};
 
-/* Writes cur in the legacy heap profile text format ("heap_v2/RATE"), with
- * the module map, for jeprof and google-pprof. Returns 0 or -1 with err. */
-int ht_pprof_write_heap_v2(FILE *out, const struct ht_snapshot *cur,
-			   const struct ht_report_opts *o, char *err, size_t errlen);
+/* The rows of a by frame name: the base of top, tree and json. */
+struct ht_report_rows {
+	struct ht_report_row *r;    /* rows worth showing, sorted */
+	size_t n;
+	double total;               /* sum of |value| of every stack, filtered or not */
+	struct ht_report_row *by_id; /* every name, indexed by id */
+};
 
-/* Rounds a sequence of estimates to integers whose running sum is always
- * the rounded running sum of the estimates: each result is within 1 of its
- * estimate and the results add up to the rounded total. Start with
- * *sum = 0 and *emitted = 0. Used in unit tests. */
-int64_t ht_pprof_round(double v, double *sum, int64_t *emitted);
+/* Sums flat and cum (with their errors) per name over the shown stacks of
+ * a, keeps the names with a non-zero figure (and matching peek, if not
+ * NULL), sorted by flat, then cum, then name. Free with
+ * ht_report_rows_free. */
+void ht_report_rows_make(struct ht_report_rows *r, const struct ht_report_stacks *a,
+			 const struct ht_report_opts *o, const regex_t *peek);
+void ht_report_rows_free(struct ht_report_rows *r);
 
-/* ---- flame.c ---- */
+/* The number of rows kept by --top: o->top, or by default dflt (0: all). */
+size_t ht_report_rows_shown(const struct ht_report_rows *r, const struct ht_report_opts *o,
+			    size_t dflt);
 
-/* Writes the interactive SVG flame graph of a (cur, or cur minus base as a
- * differential flame graph). Returns 0, or -1 if out has an error. */
-int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
-		   const struct ht_snapshot *base, const struct ht_snapshot *cur,
-		   const struct ht_report_opts *o);
-
-/* The head of a heaptrace SVG (also the series chart's): the <svg> element
- * (1200 px wide, height px high), the shared style, the script js (a
- * complete <script> element), the background, the title and subtitle. */
-void ht_flame_svg_head(FILE *out, double height, const char *js, const char *title,
-		       const char *sub);
-
-/* Writes s as XML character data: escapes &<>"' and replaces bytes that
- * are not valid UTF-8 (and XML-forbidden characters) with '?'. */
-void ht_flame_xml(FILE *out, const char *s, size_t n);
-
-/* ---- series.c ---- */
-
-/* Writes the series report of snaps[0..n) (text table, or an SVG chart
- * with o->format HT_FORMAT_SVG), in the order of ht_series_order, with a
- * note on it in the text. labels name the files. Returns 0, or -1 with
- * err set. */
-int ht_series_write(FILE *out, struct ht_snapshot *const *snaps,
-		    const char *const *labels, size_t n,
-		    const struct ht_report_opts *o, char *err, size_t errlen);
-
-/* The order of a series: order[0..n) gets the indices of snaps sorted by
- * process (by its start time, then pid) and then by the time each was
- * taken; *moved says whether that differs from the order given. Returns
- * the number of processes the snapshots come from. */
-size_t ht_series_order(struct ht_snapshot *const *snaps, size_t n, size_t *order, int *moved);
-
-/* One line, after lead, saying that the snapshots come from several
- * processes, or that they were reordered; nothing if neither. */
-void ht_series_order_note(FILE *out, const char *lead, size_t procs, int moved);
-
-/* Whether two snapshots come from one process (same pid and start). */
-int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b);
-
-/* Least-squares fit of y[0..n) against 0..n-1: the slope per step and the
- * coefficient of determination R^2 (0 when y is constant). Used in unit
- * tests. */
-void ht_series_fit(const double *y, size_t n, double *slope, double *r2);
-
-/* ---- json.c ---- */
-
-/* The report of cur (minus base, when not NULL) as one JSON object: the
- * snapshots' facts, the total with its 95% interval and the exact count
- * beside it, the detection limit, and the top table's rows with their
- * intervals (heaptrace-report(1), FORMATS). Names are escaped. */
-void ht_json_write(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
-		   const struct ht_snapshot *cur, const struct ht_report_opts *o);
+/* The rows of the top table of a, as the text format sorts them, cut by
+ * o->top (all when it is the default), in a malloc'd *rows the caller
+ * frees; *total is the sum of |figure| over every stack, as percentages
+ * are taken of. Returns the number of rows. */
+size_t ht_report_rows(const struct ht_report_stacks *a, const struct ht_report_opts *o,
+		      struct ht_report_row **rows, double *total);
 
 #endif

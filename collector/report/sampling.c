@@ -32,7 +32,7 @@
  * process they share samples: what lived through both cancels, so the
  * parts are what was allocated in between and is still live (up) and what
  * was live at base and freed since (down), which are disjoint and so
- * independent; report.c bounds their estimates and variances from the
+ * independent; stacks.c bounds their estimates and variances from the
  * snapshots' cumulative sums. Each part's upper half-width (its upper end
  * minus its estimate) is at least its 97.5% quantile's distance, and the
  * two are combined as independent errors: sqrt(h_up^2 + h_down^2).

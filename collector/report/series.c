@@ -3,6 +3,8 @@
  * step) or an SVG chart, and the stacks ranked by steady growth: the leak
  * suspects. Stacks are matched by their frame names, as in a diff. */
 #include "report/report_int.h"
+#include "report/render.h"
+#include "report/svg.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -219,16 +221,14 @@ static int table_unit(const struct series *s, const struct ht_report_opts *o,
 
 static const char *fmt_in(double v, enum ht_index w, int unit, int sign, char *buf, size_t len)
 {
-	static const char *const bu[] = { "B", "kB", "MB", "GB", "TB" };
-	static const char *const cu[] = { "", "k", "M", "G", "T" };
-	int bytes = w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
+	int bytes = ht_report_is_bytes(w);
 	double r = ht_report_rounded(v);
 	const char *plus = sign && r > 0 ? "+" : "";
 
-	if (r != 0 && unit > 0 && fabs(r) / pow(bytes ? 1024 : 1000, unit) < 0.05) {
+	if (r != 0 && unit > 0 && fabs(r) / ht_report_unit_div(unit, bytes) < 0.05) {
 		/* would show as 0.0 in the table's unit: take a unit of its own */
 		unit = 0;
-		while (unit < 4 && fabs(r) >= 999.95 * pow(bytes ? 1024 : 1000, unit))
+		while (unit < 4 && fabs(r) >= 999.95 * ht_report_unit_div(unit, bytes))
 			unit++;
 	}
 	if (r == 0)
@@ -236,8 +236,8 @@ static const char *fmt_in(double v, enum ht_index w, int unit, int sign, char *b
 	else if (unit == 0)
 		snprintf(buf, len, "%s%.0f%s", plus, r, bytes ? "B" : "");
 	else
-		snprintf(buf, len, "%s%.1f%s", plus, r / pow(bytes ? 1024 : 1000, unit),
-			 bytes ? bu[unit] : cu[unit]);
+		snprintf(buf, len, "%s%.1f%s", plus, r / ht_report_unit_div(unit, bytes),
+			 ht_report_unit_name(unit, bytes));
 	return buf;
 }
 
@@ -277,16 +277,13 @@ static void snapshot_line(FILE *out, size_t k, const char *label, const struct h
 	fprintf(out, "\n");
 }
 
-static void write_text(FILE *out, const struct series *s, struct ht_snapshot *const *snaps,
-		       const char *const *labels, const struct ht_report_opts *o)
+/* The list of snapshots, their warnings and notes, above the tables. */
+static void write_text_head(FILE *out, struct ht_snapshot *const *snaps,
+			    const char *const *labels, size_t n, const struct ht_report_opts *o)
 {
-	size_t *largest = ht_xmalloc((s->nst + 1) * sizeof(size_t));
-	size_t *suspects = ht_xmalloc((s->nst + 1) * sizeof(size_t));
-	size_t nl, ns, n = s->n;
-	int unit, any_sampled = 0, w;
-	char b[64], lead[64];
+	int any_sampled = 0;
+	char lead[64];
 
-	rank(s, o, largest, &nl, suspects, &ns);
 	for (size_t k = 0; k < n; k++) {
 		snapshot_line(out, k, labels[k], snaps[k]);
 		snprintf(lead, sizeof(lead), "  #%zu ", k + 1);
@@ -303,31 +300,55 @@ static void write_text(FILE *out, const struct series *s, struct ht_snapshot *co
 		fprintf(out, "Active filters:%s%s%s%s\n", o->focus ? " focus=" : "",
 			o->focus ? o->focus : "", o->ignore ? " ignore=" : "",
 			o->ignore ? o->ignore : "");
+}
 
-	unit = table_unit(s, o, largest, nl);
-	w = 6;
-	for (size_t c = 0; c < n; c++)
-		if ((int)strlen(fmt_in(s->total[c], o->index, unit, 0, b, sizeof(b))) > w)
-			w = (int)strlen(b);
-	for (size_t r = 0; r < nl; r++) {
-		for (size_t c = 0; c < n; c++)
-			if ((int)strlen(fmt_in(VAL(s, largest[r], c), o->index, unit, 0, b,
-					       sizeof(b))) > w)
-				w = (int)strlen(b);
-		if ((int)strlen(fmt_in(change(s, largest[r]), o->index, unit, 1, b,
-				       sizeof(b))) > w)
-			w = (int)strlen(b);
+/* Widens *w to hold v as the table shows it. */
+static void widen(int *w, double v, const struct ht_report_opts *o, int unit, int sign)
+{
+	char b[64];
+
+	if ((int)strlen(fmt_in(v, o->index, unit, sign, b, sizeof(b))) > *w)
+		*w = (int)strlen(b);
+}
+
+/* The width of a figure's column: the widest figure of the rows, the
+ * totals and their changes, and a space. */
+static int column_width(const struct series *s, const struct ht_report_opts *o, int unit,
+			const size_t *rows, size_t nrows)
+{
+	int w = 6;
+
+	for (size_t c = 0; c < s->n; c++)
+		widen(&w, s->total[c], o, unit, 0);
+	for (size_t r = 0; r < nrows; r++) {
+		for (size_t c = 0; c < s->n; c++)
+			widen(&w, VAL(s, rows[r], c), o, unit, 0);
+		widen(&w, change(s, rows[r]), o, unit, 1);
 	}
-	if ((int)strlen(fmt_in(s->total[n - 1] - s->total[0], o->index, unit, 1, b,
-			       sizeof(b))) > w)
-		w = (int)strlen(b);
-	w += 1;
+	widen(&w, s->total[s->n - 1] - s->total[0], o, unit, 1);
+	return w + 1;
+}
 
-	fprintf(out, "\nLargest stacks, by their peak:\n");
+/* "#1 #2 ... #N", each right-aligned in w. */
+static void write_numbers(FILE *out, size_t n, int w)
+{
+	char b[32];
+
 	for (size_t c = 0; c < n; c++) {
 		snprintf(b, sizeof(b), "#%zu", c + 1);
 		fprintf(out, "%*s", w, b);
 	}
+}
+
+/* The table of the largest stacks, by their peak, with their change. */
+static void write_largest(FILE *out, const struct series *s, const struct ht_report_opts *o,
+			  int unit, int w, const size_t *largest, size_t nl)
+{
+	size_t n = s->n;
+	char b[64];
+
+	fprintf(out, "\nLargest stacks, by their peak:\n");
+	write_numbers(out, n, w);
 	fprintf(out, "%*s   stack\n", w, "change");
 	for (size_t c = 0; c < n; c++)
 		fprintf(out, "%*s", w, fmt_in(s->total[c], o->index, unit, 0, b, sizeof(b)));
@@ -343,46 +364,60 @@ static void write_text(FILE *out, const struct series *s, struct ht_snapshot *co
 		write_stack(out, s->a, i);
 		fprintf(out, "\n");
 	}
+}
+
+/* The table of the leak suspects, by steady growth. */
+static void write_suspects(FILE *out, const struct series *s, const struct ht_report_opts *o,
+			   int unit, int w, const size_t *suspects, size_t ns)
+{
+	int ws = 9;
+	char b[64];
 
 	fprintf(out, "\nLeak suspects, by steady growth (slope per snapshot x fit R^2):\n");
 	if (!ns) {
 		fprintf(out, "  none: no stack grew beyond sampling noise\n");
-	} else {
-		int ws = 9;
-
-		for (size_t r = 0; r < ns; r++)
-			if ((int)strlen(fmt_in(s->slope[suspects[r]], o->index, unit, 1, b,
-					       sizeof(b))) + 1 > ws)
-				ws = (int)strlen(b) + 1;
-		fprintf(out, "%*s %5s", ws, "per step", "fit");
-		for (size_t c = 0; c < n; c++) {
-			snprintf(b, sizeof(b), "#%zu", c + 1);
-			fprintf(out, "%*s", w, b);
-		}
-		fprintf(out, "  stack\n");
-		for (size_t r = 0; r < ns; r++) {
-			size_t i = suspects[r];
-
-			fprintf(out, "%*s %5.2f", ws, fmt_in(s->slope[i], o->index, unit, 1, b,
-							      sizeof(b)), s->r2[i]);
-			for (size_t c = 0; c < n; c++)
-				fprintf(out, "%*s", w, fmt_in(VAL(s, i, c), o->index, unit, 0, b,
-							      sizeof(b)));
-			fprintf(out, "  ");
-			write_stack(out, s->a, i);
-			fprintf(out, "\n");
-		}
+		return;
 	}
+	for (size_t r = 0; r < ns; r++)
+		if ((int)strlen(fmt_in(s->slope[suspects[r]], o->index, unit, 1, b,
+				       sizeof(b))) + 1 > ws)
+			ws = (int)strlen(b) + 1;
+	fprintf(out, "%*s %5s", ws, "per step", "fit");
+	write_numbers(out, s->n, w);
+	fprintf(out, "  stack\n");
+	for (size_t r = 0; r < ns; r++) {
+		size_t i = suspects[r];
+
+		fprintf(out, "%*s %5.2f", ws, fmt_in(s->slope[i], o->index, unit, 1, b,
+						      sizeof(b)), s->r2[i]);
+		for (size_t c = 0; c < s->n; c++)
+			fprintf(out, "%*s", w, fmt_in(VAL(s, i, c), o->index, unit, 0, b,
+						      sizeof(b)));
+		fprintf(out, "  ");
+		write_stack(out, s->a, i);
+		fprintf(out, "\n");
+	}
+}
+
+static void write_text(FILE *out, const struct series *s, struct ht_snapshot *const *snaps,
+		       const char *const *labels, const struct ht_report_opts *o)
+{
+	size_t *largest = ht_xmalloc((s->nst + 1) * sizeof(size_t));
+	size_t *suspects = ht_xmalloc((s->nst + 1) * sizeof(size_t));
+	size_t nl, ns;
+	int unit, w;
+
+	rank(s, o, largest, &nl, suspects, &ns);
+	write_text_head(out, snaps, labels, s->n, o);
+	unit = table_unit(s, o, largest, nl);
+	w = column_width(s, o, unit, largest, nl);
+	write_largest(out, s, o, unit, w, largest, nl);
+	write_suspects(out, s, o, unit, w, suspects, ns);
 	free(largest);
 	free(suspects);
 }
 
 /* ---- the chart ---- */
-
-static void xml(FILE *out, const char *s)
-{
-	ht_flame_xml(out, s, strlen(s));
-}
 
 static const char chart_script[] =
 "<script type=\"text/ecmascript\"><![CDATA[\n"
@@ -439,21 +474,33 @@ static double nice_step(double max)
 	return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
-static void write_chart(FILE *out, const struct series *s, const char *const *labels,
-			struct ht_snapshot *const *snaps, const struct ht_report_opts *o)
+/* Where the chart draws: the plot's edges (px) and the value at its top. */
+struct chart {
+	double left, right, top, bottom;
+	double step, nticks, full; /* gridlines every step, nticks of them up to full */
+	int unit;
+};
+
+static double chart_x(const struct chart *c, size_t k, size_t n)
+{
+	return n > 1 ? c->left + (c->right - c->left) * (double)k / (double)(n - 1) : c->left;
+}
+
+static double chart_y(const struct chart *c, double v)
+{
+	return c->bottom - (c->bottom - c->top) * v / c->full;
+}
+
+/* The chart's lines: the suspects first, then the largest stacks not
+ * among them, in rows[0..return); is_suspect[stack] is set for those. */
+static size_t chart_rows(const struct series *s, const struct ht_report_opts *o,
+			 size_t *rows, int *is_suspect)
 {
 	size_t *largest = ht_xmalloc((s->nst + 1) * sizeof(size_t));
 	size_t *suspects = ht_xmalloc((s->nst + 1) * sizeof(size_t));
-	size_t *rows = ht_xmalloc((2 * s->nst + 1) * sizeof(size_t));
-	int *is_suspect = ht_xcalloc(s->nst + 1, sizeof(int));
-	size_t nl, ns, nr = 0, n = s->n;
-	double left = 90, right = 1180, top = 60, bottom = 420, max = 0, step, unitdiv;
-	double height, nticks, full;
-	int unit, bytes = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE;
-	char title[512], sub[512], b[64], b2[64];
+	size_t nl, ns, nr = 0;
 
 	rank(s, o, largest, &nl, suspects, &ns);
-	/* the suspects first, then the largest stacks not among them */
 	for (size_t r = 0; r < ns; r++) {
 		rows[nr++] = suspects[r];
 		is_suspect[suspects[r]] = 1;
@@ -461,136 +508,158 @@ static void write_chart(FILE *out, const struct series *s, const char *const *la
 	for (size_t r = 0; r < nl; r++)
 		if (!is_suspect[largest[r]])
 			rows[nr++] = largest[r];
+	free(largest);
+	free(suspects);
+	return nr;
+}
+
+/* The value scale: the table's unit, and about 5 round gridlines up to
+ * the largest peak of the rows. */
+static void chart_scale(struct chart *c, const struct series *s, const struct ht_report_opts *o,
+			const size_t *rows, size_t nr)
+{
+	double max = 0, unitdiv;
+
 	for (size_t r = 0; r < nr; r++)
 		if (s->peak[rows[r]] > max)
 			max = s->peak[rows[r]];
-	unit = table_unit(s, o, rows, nr);
-	unitdiv = pow(bytes ? 1024 : 1000, unit);
+	c->unit = table_unit(s, o, rows, nr);
+	unitdiv = ht_report_unit_div(c->unit, ht_report_is_bytes(o->index));
 	if (!(max > 0))
 		max = unitdiv;
-	step = nice_step(max / unitdiv) * unitdiv;
+	c->step = nice_step(max / unitdiv) * unitdiv;
 	/* a gridline per step up to full, counted: about 5 (nice_step), so no
-	 * value can make the loop below run on */
-	if (!(step > 0 && isfinite(step)))
-		step = max;
-	nticks = max / step > 1 ? ceil(max / step) : 1;
-	if (!(nticks <= 20)) {
-		nticks = 1;
-		step = max;
+	 * value can make the loop that draws them run on */
+	if (!(c->step > 0 && isfinite(c->step)))
+		c->step = max;
+	c->nticks = max / c->step > 1 ? ceil(max / c->step) : 1;
+	if (!(c->nticks <= 20)) {
+		c->nticks = 1;
+		c->step = max;
 	}
-	full = nticks * step;
-	height = bottom + 60 + 18.0 * (double)nr + 30;
+	c->full = c->nticks * c->step;
+}
 
-	snprintf(title, sizeof(title), "heaptrace series: %s across %zu snapshots",
-		 ht_report_index_name(o->index), n);
-	snprintf(sub, sizeof(sub), "total %s at #1, %s at #%zu; hover a line for its stack and values",
-		 fmt_in(s->total[0], o->index, unit, 0, b, sizeof(b)),
-		 fmt_in(s->total[n - 1], o->index, unit, 0, b2, sizeof(b2)), n);
-	ht_flame_svg_head(out, height, chart_script, title, sub);
+/* The gridlines with their values, and a column per snapshot. */
+static void chart_axes(FILE *out, const struct chart *c, const char *const *labels,
+		       struct ht_snapshot *const *snaps, size_t n, const struct ht_report_opts *o)
+{
+	char b[64];
 
-	/* axes and grid */
-	for (int k = 0; k <= (int)nticks; k++) {
-		double v = k * step, y = bottom - (bottom - top) * v / full;
+	for (int k = 0; k <= (int)c->nticks; k++) {
+		double v = k * c->step, y = chart_y(c, v);
 
 		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-			"stroke=\"rgb(220,220,220)\"/>\n", left, y, right, y);
+			"stroke=\"rgb(220,220,220)\"/>\n", c->left, y, c->right, y);
 		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" style=\"text-anchor:end\">%s</text>\n",
-			left - 6, y + 4, fmt_in(v, o->index, unit, 0, b, sizeof(b)));
+			c->left - 6, y + 4, fmt_in(v, o->index, c->unit, 0, b, sizeof(b)));
 	}
 	for (size_t k = 0; k < n; k++) {
-		double x = n > 1 ? left + (right - left) * (double)k / (double)(n - 1) : left;
+		double x = chart_x(c, k, n);
 
 		fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-			"stroke=\"rgb(220,220,220)\"/>\n", x, top, x, bottom);
+			"stroke=\"rgb(220,220,220)\"/>\n", x, c->top, x, c->bottom);
 		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" style=\"text-anchor:middle\"><title>",
-			x, bottom + 18);
-		xml(out, labels[k]);
+			x, c->bottom + 18);
+		ht_svg_text(out, labels[k]);
 		fprintf(out, "</title>#%zu</text>\n", k + 1);
 		if (snaps[k]->start_time_ns && snaps[k]->time_ns >= snaps[k]->start_time_ns)
 			fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" style=\"text-anchor:middle;"
-				"fill:rgb(90,90,90)\">%.1fs</text>\n", x, bottom + 34,
+				"fill:rgb(90,90,90)\">%.1fs</text>\n", x, c->bottom + 34,
 				(double)(snaps[k]->time_ns - snaps[k]->start_time_ns) / 1e9);
 	}
-	/* one line per stack */
-	for (size_t r = 0; r < nr; r++) {
-		size_t i = rows[r];
-		const char *color = palette[r % (sizeof(palette) / sizeof(palette[0]))];
-
-		fprintf(out, "<g class=\"s line\"><title>");
-		for (uint32_t k = 0; k < s->a->st[i].n; k++) {
-			if (k)
-				fputs(" &lt; ", out);
-			xml(out, s->a->names[s->a->ids[s->a->st[i].first + k]]);
-		}
-		fprintf(out, "\n");
-		for (size_t k = 0; k < n; k++)
-			fprintf(out, "%s#%zu %s", k ? ", " : "", k + 1,
-				fmt_in(VAL(s, i, k), o->index, unit, 0, b, sizeof(b)));
-		if (is_suspect[i])
-			fprintf(out, "; leak suspect: %s per snapshot, fit %.2f",
-				fmt_in(s->slope[i], o->index, unit, 1, b, sizeof(b)), s->r2[i]);
-		fprintf(out, "</title><polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" "
-			"points=\"", color);
-		for (size_t k = 0; k < n; k++) {
-			double x = n > 1 ? left + (right - left) * (double)k / (double)(n - 1) : left;
-
-			fprintf(out, "%s%.1f,%.1f", k ? " " : "", x,
-				bottom - (bottom - top) * VAL(s, i, k) / full);
-		}
-		fprintf(out, "\"/>");
-		for (size_t k = 0; k < n; k++) {
-			double x = n > 1 ? left + (right - left) * (double)k / (double)(n - 1) : left;
-
-			fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>", x,
-				bottom - (bottom - top) * VAL(s, i, k) / full, color);
-		}
-		fprintf(out, "</g>\n");
-	}
-	/* the legend */
-	fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", left, bottom + 60,
-		nr ? "Stacks (leaf first; leak suspects marked, ranked by steady growth):" :
-		"nothing to show: no stack has a value");
-	for (size_t r = 0; r < nr; r++) {
-		size_t i = rows[r];
-		double y = bottom + 60 + 18 * (double)(r + 1);
-		long room = (long)((right - left - 24) / 7.2);
-		char *name = NULL;
-		size_t len = 0;
-		FILE *m = open_memstream(&name, &len);
-
-		if (!m)
-			continue;
-		if (is_suspect[i])
-			fprintf(m, "[suspect %zu] ", r + 1);
-		for (uint32_t k = 0; k < s->a->st[i].n; k++)
-			fprintf(m, "%s%s", k ? " < " : "",
-				s->a->names[s->a->ids[s->a->st[i].first + k]]);
-		fclose(m);
-		if ((long)len > room && room > 2) {
-			len = (size_t)room - 2;
-			while (len && ((unsigned char)name[len] & 0xc0) == 0x80)
-				len--;
-		}
-		fprintf(out, "<g id=\"key%zu\" class=\"s key\"><rect x=\"%.1f\" y=\"%.1f\" width=\"14\" "
-			"height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">", r, left, y - 10,
-			palette[r % (sizeof(palette) / sizeof(palette[0]))], left + 22, y);
-		ht_flame_xml(out, name, len);
-		if (len < strlen(name))
-			fputs("..", out);
-		fprintf(out, "</text></g>\n");
-		free(name);
-	}
-	fprintf(out, "<text id=\"details\" x=\"10\" y=\"%.0f\"> </text>\n", height - 12);
-	fprintf(out, "</svg>\n");
-	free(largest);
-	free(suspects);
-	free(rows);
-	free(is_suspect);
 }
 
-int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b)
+/* The line of stack i in color, with its tooltip: the stack, its values
+ * and, for a suspect, its growth. */
+static void chart_line(FILE *out, const struct chart *c, const struct series *s, size_t i,
+		       const char *color, int suspect, const struct ht_report_opts *o)
 {
-	return a->pid == b->pid && a->start_time_ns == b->start_time_ns;
+	const struct agg_stack *st = &s->a->st[i];
+	size_t n = s->n;
+	char b[64];
+
+	fprintf(out, "<g class=\"s line\"><title>");
+	for (uint32_t k = 0; k < st->n; k++) {
+		if (k)
+			fputs(" &lt; ", out);
+		ht_svg_text(out, s->a->names[s->a->ids[st->first + k]]);
+	}
+	fprintf(out, "\n");
+	for (size_t k = 0; k < n; k++)
+		fprintf(out, "%s#%zu %s", k ? ", " : "", k + 1,
+			fmt_in(VAL(s, i, k), o->index, c->unit, 0, b, sizeof(b)));
+	if (suspect)
+		fprintf(out, "; leak suspect: %s per snapshot, fit %.2f",
+			fmt_in(s->slope[i], o->index, c->unit, 1, b, sizeof(b)), s->r2[i]);
+	fprintf(out, "</title><polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2.5\" "
+		"points=\"", color);
+	for (size_t k = 0; k < n; k++)
+		fprintf(out, "%s%.1f,%.1f", k ? " " : "", chart_x(c, k, n), chart_y(c, VAL(s, i, k)));
+	fprintf(out, "\"/>");
+	for (size_t k = 0; k < n; k++)
+		fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>",
+			chart_x(c, k, n), chart_y(c, VAL(s, i, k)), color);
+	fprintf(out, "</g>\n");
+}
+
+/* Line r of the legend, for stack i: its color, and the stack cut to fit. */
+static void chart_key(FILE *out, const struct chart *c, const struct series *s, size_t r,
+		      size_t i, const char *color, int suspect)
+{
+	const struct agg_stack *st = &s->a->st[i];
+	double y = c->bottom + 60 + 18 * (double)(r + 1);
+	long room = (long)((c->right - c->left - 24) / HT_SVG_CHAR_W);
+	char *name = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&name, &len);
+
+	if (!m)
+		return;
+	if (suspect)
+		fprintf(m, "[suspect %zu] ", r + 1);
+	for (uint32_t k = 0; k < st->n; k++)
+		fprintf(m, "%s%s", k ? " < " : "", s->a->names[s->a->ids[st->first + k]]);
+	fclose(m);
+	fprintf(out, "<g id=\"key%zu\" class=\"s key\"><rect x=\"%.1f\" y=\"%.1f\" width=\"14\" "
+		"height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">", r, c->left, y - 10,
+		color, c->left + 22, y);
+	ht_svg_text_cut(out, name, len, room);
+	fprintf(out, "</text></g>\n");
+	free(name);
+}
+
+static void write_chart(FILE *out, const struct series *s, const char *const *labels,
+			struct ht_snapshot *const *snaps, const struct ht_report_opts *o)
+{
+	size_t *rows = ht_xmalloc((2 * s->nst + 1) * sizeof(size_t));
+	int *is_suspect = ht_xcalloc(s->nst + 1, sizeof(int));
+	struct chart c = { .left = 90, .right = 1180, .top = 60, .bottom = 420 };
+	size_t nr, n = s->n, npal = sizeof(palette) / sizeof(palette[0]);
+	double height;
+	char title[512], sub[512], b[64], b2[64];
+
+	nr = chart_rows(s, o, rows, is_suspect);
+	chart_scale(&c, s, o, rows, nr);
+	height = c.bottom + 60 + 18.0 * (double)nr + 30;
+	snprintf(title, sizeof(title), "heaptrace series: %s across %zu snapshots",
+		 ht_report_index_name(o->index), n);
+	snprintf(sub, sizeof(sub), "total %s at #1, %s at #%zu; hover a line for its stack and values",
+		 fmt_in(s->total[0], o->index, c.unit, 0, b, sizeof(b)),
+		 fmt_in(s->total[n - 1], o->index, c.unit, 0, b2, sizeof(b2)), n);
+	ht_svg_head(out, height, chart_script, title, sub);
+	chart_axes(out, &c, labels, snaps, n, o);
+	for (size_t r = 0; r < nr; r++)
+		chart_line(out, &c, s, rows[r], palette[r % npal], is_suspect[rows[r]], o);
+	fprintf(out, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", c.left, c.bottom + 60,
+		nr ? "Stacks (leaf first; leak suspects marked, ranked by steady growth):" :
+		"nothing to show: no stack has a value");
+	for (size_t r = 0; r < nr; r++)
+		chart_key(out, &c, s, r, rows[r], palette[r % npal], is_suspect[rows[r]]);
+	fprintf(out, "<text id=\"details\" x=\"10\" y=\"%.0f\"> </text>\n", height - 12);
+	fprintf(out, "</svg>\n");
+	free(rows);
+	free(is_suspect);
 }
 
 /* By process (its start, then its pid), then by the time each snapshot

@@ -1,0 +1,407 @@
+/* Aggregation by name: the stacks of one or more snapshots keyed by their
+ * frame names (interned), with their four counters summed, the --focus and
+ * --ignore filters applied, and each stack's sampling error made from what
+ * each side added. */
+#include "report/report_int.h"
+#include "lib/util.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return p;
+	*cap = *cap ? *cap : 16;
+	while (*cap < need)
+		*cap *= 2;
+	return ht_xrealloc(p, *cap * size);
+}
+
+/* Rebuilds a slot table of 2*n..4*n slots from the stored hashes. */
+static uint32_t *rehash(uint32_t *slots, size_t *mask, size_t n,
+			const void *items, size_t stride, size_t hash_off)
+{
+	size_t size = 64;
+
+	while (size < 4 * n)
+		size *= 2;
+	free(slots);
+	slots = ht_xcalloc(size, sizeof(uint32_t));
+	*mask = size - 1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h;
+		size_t j;
+
+		memcpy(&h, (const char *)items + i * stride + hash_off, sizeof(h));
+		for (j = h & *mask; slots[j]; j = (j + 1) & *mask)
+			;
+		slots[j] = (uint32_t)i + 1;
+	}
+	return slots;
+}
+
+static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len)
+{
+	uint64_t h = hash_bytes(name, len);
+	size_t j;
+
+	for (j = h & a->name_mask; a->name_slots[j]; j = (j + 1) & a->name_mask) {
+		uint32_t id = a->name_slots[j] - 1;
+
+		if (a->name_hash[id] == h && strcmp(a->names[id], name) == 0)
+			return id;
+	}
+	if (a->nnames == a->names_cap) { /* the parallel arrays grow together */
+		a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
+		a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
+		a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
+		a->name_match = ht_xrealloc(a->name_match, a->names_cap);
+	}
+	a->names[a->nnames] = ht_xstrdup(name);
+	a->name_len[a->nnames] = (uint32_t)(len & HT_NAME_LEN) |
+				 (memchr(name, ';', len) ? HT_NAME_SEMI : 0);
+	a->name_hash[a->nnames] = h;
+	a->name_match[a->nnames] = 0;
+	a->name_slots[j] = (uint32_t)++a->nnames;
+	if (2 * a->nnames > a->name_mask)
+		a->name_slots = rehash(a->name_slots, &a->name_mask, a->nnames,
+				       a->name_hash, sizeof(uint64_t), 0);
+	return (uint32_t)(a->nnames - 1);
+}
+
+struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm)
+{
+	struct ht_report_stacks *a = ht_xcalloc(1, sizeof(*a));
+
+	a->naming = *nm;
+	a->name_slots = rehash(NULL, &a->name_mask, 0, NULL, 0, 0);
+	a->st_slots = rehash(NULL, &a->st_mask, 0, NULL, 0, 0);
+	return a;
+}
+
+void ht_report_stacks_free(struct ht_report_stacks *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nnames; i++)
+		free(a->names[i]);
+	if (a->has_focus)
+		regfree(&a->focus);
+	if (a->has_ignore)
+		regfree(&a->ignore);
+	free(a->names);
+	free(a->name_hash);
+	free(a->name_len);
+	free(a->name_match);
+	free(a->name_slots);
+	free(a->ids);
+	free(a->st);
+	free(a->st_slots);
+	free(a);
+}
+
+int ht_report_regcomp(regex_t *rx, const char *opt, const char *re, char *err, size_t errlen)
+{
+	int rc = regcomp(rx, re, REG_EXTENDED | REG_NOSUB);
+	char why[256];
+
+	if (rc == 0)
+		return 0;
+	regerror(rc, rx, why, sizeof(why));
+	return ht_fail(err, errlen, "invalid %s regex '%s': %s", opt, re, why);
+}
+
+int ht_report_stacks_filter(struct ht_report_stacks *a, const char *focus,
+			    const char *ignore, char *err, size_t errlen)
+{
+	if (focus) {
+		if (ht_report_regcomp(&a->focus, "--focus", focus, err, errlen))
+			return -1;
+		a->has_focus = 1;
+	}
+	if (ignore) {
+		if (ht_report_regcomp(&a->ignore, "--ignore", ignore, err, errlen))
+			return -1;
+		a->has_ignore = 1;
+	}
+	return 0;
+}
+
+/* name_match bits: each name is matched once */
+#define M_DONE 1
+#define M_FOCUS 2
+#define M_IGNORE 4
+
+static unsigned match_name(struct ht_report_stacks *a, uint32_t id)
+{
+	unsigned m = a->name_match[id];
+
+	if (!(m & M_DONE)) {
+		m = M_DONE;
+		if (a->has_focus && regexec(&a->focus, a->names[id], 0, NULL, 0) == 0)
+			m |= M_FOCUS;
+		if (a->has_ignore && regexec(&a->ignore, a->names[id], 0, NULL, 0) == 0)
+			m |= M_IGNORE;
+		a->name_match[id] = (unsigned char)m;
+	}
+	return m;
+}
+
+/* pprof's semantics: a stack is shown if a frame matches focus (or there
+ * is no focus) and no frame matches ignore. */
+static int filtered_out(struct ht_report_stacks *a, const uint32_t *key, uint32_t n)
+{
+	unsigned all = 0;
+
+	if (!a->has_focus && !a->has_ignore)
+		return 0;
+	for (uint32_t k = 0; k < n; k++)
+		all |= match_name(a, key[k]);
+	return (a->has_focus && !(all & M_FOCUS)) || (all & M_IGNORE);
+}
+
+/* Finds or appends the stack key[0..n) and returns its index. */
+static size_t find_stack(struct ht_report_stacks *a, const uint32_t *key, uint32_t n)
+{
+	uint64_t h = hash_bytes(key, n * sizeof(uint32_t));
+	struct agg_stack *st;
+	size_t j;
+
+	for (j = h & a->st_mask; a->st_slots[j]; j = (j + 1) & a->st_mask) {
+		st = &a->st[a->st_slots[j] - 1];
+		if (st->hash == h && st->n == n &&
+		    memcmp(a->ids + st->first, key, n * sizeof(uint32_t)) == 0)
+			return a->st_slots[j] - 1;
+	}
+	a->ids = grow(a->ids, &a->ids_cap, a->nids + n, sizeof(uint32_t));
+	memcpy(a->ids + a->nids, key, n * sizeof(uint32_t));
+	a->st = grow(a->st, &a->st_cap, a->nst + 1, sizeof(*a->st));
+	st = &a->st[a->nst];
+	memset(st, 0, sizeof(*st));
+	st->first = (uint32_t)a->nids;
+	st->n = n;
+	st->hash = h;
+	st->hidden = filtered_out(a, key, n);
+	a->nhidden += st->hidden != 0;
+	a->nids += n;
+	a->st_slots[j] = (uint32_t)++a->nst;
+	if (2 * a->nst > a->st_mask)
+		a->st_slots = rehash(a->st_slots, &a->st_mask, a->nst, a->st,
+				     sizeof(*a->st), offsetof(struct agg_stack, hash));
+	return a->nst - 1;
+}
+
+size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snapshot *s)
+{
+	/* Each location is named once: loc_first[l] indexes loc_ids. */
+	uint32_t *loc_first = ht_xmalloc((s->nlocations + 1) * sizeof(uint32_t));
+	uint32_t *loc_ids = NULL, *key = NULL;
+	size_t nloc_ids = 0, loc_cap = 0, key_cap = 0, cap = 0;
+	size_t *map = ht_xmalloc((s->nstacks + 1) * sizeof(size_t));
+	char *name = NULL;
+	uint32_t unknown = HT_NONE;
+
+	for (size_t l = 0; l < s->nlocations; l++)
+		loc_first[l] = HT_NONE;
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+		size_t n = 0;
+
+		for (uint32_t f = 0; f < st->nframes; f++) {
+			uint32_t loc = s->frames[st->first_frame + f];
+			uint32_t nf = ht_report_location_nframes(&s->locations[loc]);
+
+			if (loc_first[loc] == HT_NONE) {
+				loc_first[loc] = (uint32_t)nloc_ids;
+				loc_ids = grow(loc_ids, &loc_cap, nloc_ids + nf, sizeof(uint32_t));
+				for (uint32_t k = 0; k < nf; k++) {
+					size_t len = ht_report_frame_name(s, loc, k, &a->naming,
+									  &name, &cap);
+					loc_ids[nloc_ids++] = intern(a, name, len);
+				}
+			}
+			key = grow(key, &key_cap, n + nf, sizeof(uint32_t));
+			memcpy(key + n, loc_ids + loc_first[loc], nf * sizeof(uint32_t));
+			n += nf;
+		}
+		if (n == 0) {
+			if (unknown == HT_NONE)
+				unknown = intern(a, "[unknown]", 9);
+			key = grow(key, &key_cap, 1, sizeof(uint32_t));
+			key[n++] = unknown;
+		}
+		map[i] = find_stack(a, key, (uint32_t)n);
+	}
+	free(name);
+	free(key);
+	free(loc_ids);
+	free(loc_first);
+	return map;
+}
+
+void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *s,
+			  double sign)
+{
+	size_t *map = ht_report_stacks_intern(a, s);
+	int side = sign < 0 ? 0 : 1;
+
+	for (size_t i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+		struct agg_stack *as = &a->st[map[i]];
+
+		for (int w = 0; w < 4; w++) {
+			double v = ht_stack_value(st, (enum ht_index)w);
+			struct ht_err e;
+
+			/* a NaN would break every sort; the reader should refuse it */
+			if (!isfinite(v))
+				continue;
+			as->v[w] += sign * v;
+			as->side[side][w] += fabs(sign) * v;
+			ht_report_stack_err(s, st, (enum ht_index)w, &e);
+			ht_err_add(&as->side_err[side][w], &e);
+		}
+	}
+	free(map);
+}
+
+static double clamp0(double v)
+{
+	return v > 0 ? v : 0;
+}
+
+/* Within one run the samples of blocks that lived through both snapshots
+ * cancel, and the error is that of what changed (sampling.c): the blocks
+ * allocated in between and live at the current snapshot (up), and those
+ * live at the base and freed since (down). Neither is in the snapshots as
+ * such; each is bounded by two figures that hold it: up by the current
+ * in-use and by what was allocated in between, down by the base's in-use
+ * and by what was freed in between (alloc - inuse grew by it). The
+ * allocation counters only grow: their change is the allocations in
+ * between, exactly. */
+static void same_run_err(const struct agg_stack *as, int w, struct ht_err *e)
+{
+	int bytes = w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
+	int aw = bytes ? HT_ALLOC_SPACE : HT_ALLOC_OBJECTS, iw = bytes ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
+	double ab = as->side[0][aw], ac = as->side[1][aw], ib = as->side[0][iw], ic = as->side[1][iw];
+	double vab = as->side_err[0][aw].up_var, vac = as->side_err[1][aw].up_var;
+	double vib = as->side_err[0][iw].up_var, vic = as->side_err[1][iw].up_var;
+
+	/* shares and lumps: the larger side's, which holds the other */
+	*e = as->side_err[1][aw];
+	ht_err_add(e, &as->side_err[0][aw]);
+	e->lump_mass = fmax(as->side_err[0][aw].lump_mass, as->side_err[1][aw].lump_mass);
+	e->diff = 1;
+	if (w == aw) {
+		e->up = clamp0(ac - ab);
+		e->up_var = clamp0(vac - vab);
+		e->down = e->down_var = 0;
+		return;
+	}
+	e->up = clamp0(fmin(ic, ac - ab));
+	e->up_var = clamp0(fmin(vic, vac - vab));
+	e->down = clamp0(fmin(ib, (ac - ic) - (ab - ib)));
+	e->down_var = clamp0(fmin(vib, (vac - vic) - (vab - vib)));
+}
+
+void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same)
+{
+	for (size_t i = 0; i < a->nst; i++) {
+		struct agg_stack *as = &a->st[i];
+
+		for (int w = 0; w < 4; w++) {
+			struct ht_err *e = &as->err[w];
+			const struct ht_err *b = &as->side_err[0][w];
+
+			if (same) {
+				same_run_err(as, w, e);
+				continue;
+			}
+			*e = as->side_err[1][w];
+			e->down = b->up;
+			e->down_var = b->up_var;
+			e->share = fmax(e->share, b->share);
+			e->lump = fmax(e->lump, b->lump);
+			e->lump_mass += b->lump_mass;
+			e->lump_one = fmax(e->lump_one, b->lump_one);
+			e->diff = diff;
+		}
+	}
+}
+
+size_t ht_report_stacks_count(const struct ht_report_stacks *a)
+{
+	return a->nst;
+}
+
+const uint32_t *ht_report_stacks_frames(const struct ht_report_stacks *a, size_t i,
+					size_t *n)
+{
+	*n = a->st[i].n;
+	return a->ids + a->st[i].first;
+}
+
+double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
+			      enum ht_index which)
+{
+	return a->st[i].v[which];
+}
+
+const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
+					  enum ht_index which)
+{
+	return &a->st[i].err[which];
+}
+
+int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i)
+{
+	return a->st[i].hidden;
+}
+
+size_t ht_report_stacks_nnames(const struct ht_report_stacks *a)
+{
+	return a->nnames;
+}
+
+const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id)
+{
+	return a->names[id];
+}
+
+struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
+					     const struct ht_snapshot *cur,
+					     const struct ht_report_opts *o,
+					     char *err, size_t errlen)
+{
+	struct ht_report_stacks *a = ht_report_stacks_new(&o->naming);
+
+	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
+		ht_report_stacks_free(a);
+		return NULL;
+	}
+	if (base)
+		ht_report_stacks_add(a, base, -1);
+	ht_report_stacks_add(a, cur, 1);
+	ht_report_stacks_finish(a, base != NULL, ht_report_same_run(base, cur));
+	return a;
+}
+
+void ht_report_total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e)
+{
+	memset(e, 0, sizeof(*e));
+	for (size_t i = 0; i < a->nst; i++)
+		ht_err_add(e, &a->st[i].err[w]);
+}
+
