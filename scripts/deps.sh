@@ -8,7 +8,7 @@ PKGS="gcc g++ make libc6-dev pkg-config libunwind-dev libzstd-dev libdw-dev libe
 libstdc++-12-dev zstd python3 sqlite3 libjemalloc2 libjemalloc-dev libgoogle-perftools4
 redis-server redis-tools golang-go heaptrack hyperfine procps valgrind
 clang libclang-rt-14-dev libc6-dbg
-zlib1g-dev chromium"
+zlib1g-dev chromium graphviz libcurl4-openssl-dev prometheus"
 
 missing=
 for p in $PKGS; do
