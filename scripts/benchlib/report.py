@@ -67,6 +67,16 @@ def over(bad):
 
 
 def print_tables(rows, results, na, runs, pairs):
+    """The suite's tables: overhead, memory, CPU time, allocation calls."""
+    print_overhead(rows, results, na, runs, pairs)
+    print_memory(rows)
+    print_cpu(rows)
+    print_calls(rows)
+
+
+def print_overhead(rows, results, na, runs, pairs):
+    """The table of slowdown ratios, how they were taken and how far the
+    default rate's spread, and what was not run."""
     print("| workload | untraced | heaptrace default | heaptrace rate 1 | heaptrack | "
           "jemalloc prof (vs jemalloc) | tracer MiB (default) | dropped (default) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -105,6 +115,22 @@ def print_tables(rows, results, na, runs, pairs):
         if "skipped" in r:
             print("skipped %s: %s." % (name, r["skipped"]))
     print()
+
+
+def memory_cell(m, cpu=True):
+    """A tracer's memory in the memory table: the program's growth, the
+    tracer's peak RSS (the shared ring in it), and its CPU time."""
+    if m["tracer"] is None and m["delta"] is None:
+        return "n/a"
+    t = "%s, %s" % (sign_mib(m["delta"]), mib(m["tracer"]))
+    if m["shmem"]:
+        t += " (%s)" % mib(m["shmem"])
+    if cpu and m["cpu"] is not None:
+        t += ", %.2f" % m["cpu"]
+    return t
+
+
+def print_memory(rows):
     print("Memory (MiB; medians; tracer = tracer processes' peak RSS minus the shared ring "
           "counted in both, plus the growth of the program's own peak RSS):")
     print()
@@ -113,20 +139,14 @@ def print_tables(rows, results, na, runs, pairs):
           "interpret+zstd | budget |")
     print("|---|---|---|---|---|---|---|")
     for name, s in rows.items():
-        def part(m, cpu=True):
-            if m["tracer"] is None and m["delta"] is None:
-                return "n/a"
-            t = "%s, %s" % (sign_mib(m["delta"]), mib(m["tracer"]))
-            if m["shmem"]:
-                t += " (%s)" % mib(m["shmem"])
-            if cpu and m["cpu"] is not None:
-                t += ", %.2f" % m["cpu"]
-            return t
         print("| %s | %s (%s) | %s | %s | %s | %s | %s |" % (
             name, mib(s["peak_heap"]), s["peak_src"], mib(s["app_rss"]),
-            part(s["ht_mem"]), part(s["ht1_mem"]), part(s["heaptrack_mem"], False),
-            mib(s["budget"])))
+            memory_cell(s["ht_mem"]), memory_cell(s["ht1_mem"]),
+            memory_cell(s["heaptrack_mem"], False), mib(s["budget"])))
     print()
+
+
+def print_cpu(rows):
     print("CPU time (s of CPU, program plus tracer processes; medians) against the untraced "
           "run; less sensitive than wall time to other load on the machine:")
     print()
@@ -138,6 +158,10 @@ def print_tables(rows, results, na, runs, pairs):
                                    " | ".join(fmt_ratio(s[c + "_cpu"]) for c in
                                               ("ht", "ht1", "heaptrack", "jeprof"))))
     print()
+
+
+def print_calls(rows):
+    """heaptrace's and heaptrack's counts of allocation calls, side by side."""
     cross = [(n, s["calls_ht1"], s["calls_hk"]) for n, s in rows.items()
              if s["calls_ht1"] or s["calls_hk"]]
     if cross:
@@ -149,46 +173,61 @@ def print_tables(rows, results, na, runs, pairs):
 
 
 def verdicts(rows):
-    """The budget lines; returns True if every target passed."""
+    """The budget lines, then the problems the runs reported; returns True if
+    every target passed."""
+    each = paired_overheads(rows)
     ok_all = True
-    lines = []
-
-    def verdict(ok, text):
-        nonlocal ok_all
+    for ok, text in (overhead_verdict(rows, each), geomean_verdict(each), rate1_verdict(rows),
+                     memory_verdict(rows), lost_verdict(rows)):
         if ok is None:
-            lines.append("n/a  " + text)
-            return
+            print("n/a  " + text)
+            continue
         ok_all &= ok
-        lines.append(("PASS " if ok else "FAIL ") + text)
+        print(("PASS " if ok else "FAIL ") + text)
+    print_problems(rows)
+    return ok_all
 
-    # judged by the median of the paired ratios (each default-rate run
-    # against the untraced run beside it), which a machine that changes
-    # speed between phases of the bench moves least: the ratio of the two
-    # medians can fall between such phases (+14.4% where the pairs said
-    # +3.0%); that, the table's figure, is shown beside it
-    each = [(n, median(s["ht_paired"]) if s.get("ht_paired") else s["ht"])
+
+def paired_overheads(rows):
+    """(workload, default-rate slowdown) as the bars judge it: the median of
+    the paired ratios (each default-rate run against the untraced run beside
+    it), which a machine that changes speed between phases of the bench moves
+    least: the ratio of the two medians can fall between such phases. That,
+    the table's figure, is shown beside it; it stands in if nothing paired."""
+    return [(n, median(s["ht_paired"]) if s.get("ht_paired") else s["ht"])
             for n, s in rows.items()]
+
+
+def interval_note(s):
+    """How far the machine's load leaves the figure open: a 95% interval for
+    the paired median, and the ratio of medians."""
+    xs = s.get("ht_paired") or []
+    if not xs:
+        return " (not paired: the ratio of medians)"
+    iv = median_interval(xs)
+    return " (%sratio of medians %s)" % (
+        "95%% interval %s to %s; " % (pct(iv[0]), pct(iv[1])) if iv else "", pct(s["ht"]))
+
+
+# Each *_verdict returns (True, False or None if not measured, the line's text).
+def overhead_verdict(rows, each):
     limit = slowdown_bar("overhead")
     bad = [n for n, r in each if r is not None and r > limit]
-
-    def context(s):
-        # how far the machine's load leaves the figure open: a 95% interval
-        # for the paired median
-        xs = s.get("ht_paired") or []
-        if not xs:
-            return " (not paired: the ratio of medians)"
-        iv = median_interval(xs)
-        return " (%sratio of medians %s)" % (
-            "95%% interval %s to %s; " % (pct(iv[0]), pct(iv[1])) if iv else "", pct(s["ht"]))
-    verdict(None if all(r is None for _, r in each) else not bad,
+    return (None if all(r is None for _, r in each) else not bad,
             "wall overhead at the default rate <= %g%% each (paired median): %s" % (
                 bar("overhead"),
                 ", ".join("%s %s%s%s" % (n, pct(r), over(r is not None and r > limit),
-                                         context(rows[n])) for n, r in each)))
+                                         interval_note(rows[n])) for n, r in each)))
+
+
+def geomean_verdict(each):
     g = geomean([r for _, r in each])
-    verdict(None if g is None else g <= slowdown_bar("overhead_geomean"),
+    return (None if g is None else g <= slowdown_bar("overhead_geomean"),
             "wall overhead at the default rate <= %g%% geomean (of the paired medians): %s"
             % (bar("overhead_geomean"), pct(g)))
+
+
+def rate1_verdict(rows):
     parts, oks = [], []
     for n, s in rows.items():
         if s["ht1"] is None or s["heaptrack"] is None:
@@ -198,9 +237,12 @@ def verdicts(rows):
         oks.append(o1 <= oh * bar("overhead_rate1"))
         parts.append("%s %s vs heaptrack %s%s" % (n, pct(s["ht1"]), pct(s["heaptrack"]),
                                                   over(o1 > oh * bar("overhead_rate1"))))
-    verdict(all(oks) if oks else None,
+    return (all(oks) if oks else None,
             "overhead at rate 1 <= %s of heaptrack's: " % fraction(bar("overhead_rate1")) +
             ", ".join(parts))
+
+
+def memory_verdict(rows):
     parts, oks = [], []
     for n, s in rows.items():
         t, b = s["ht_mem"]["total"], s["budget"]
@@ -210,18 +252,23 @@ def verdicts(rows):
         oks.append(t <= b)
         parts.append("%s %s <= %s MiB" % (n, mib(t), mib(b)) if t <= b else
                      "%s %s > %s MiB" % (n, mib(t), mib(b)))
-    verdict(all(oks) if oks else None,
+    return (all(oks) if oks else None,
             "tracer memory at the default rate <= %g MiB + %g%% of peak heap: " % (
                 bar("tracer_memory"), bar("tracer_memory_heap")) + ", ".join(parts))
+
+
+def lost_verdict(rows):
     d = [(n, s["drops"]) for n, s in rows.items()]
     lost = bar("lost_events")
-    verdict(None if all(x is None for _, x in d) else
+    return (None if all(x is None for _, x in d) else
             all(x is not None and x <= lost for _, x in d),
             "%g dropped events at the default rate: " % lost +
             ", ".join("%s %s%s" % (n, "n/a" if x is None else x,
                                    over(x is not None and x > lost)) for n, x in d))
-    for l in lines:
-        print(l)
+
+
+def print_problems(rows):
+    """What the runs said went wrong, and events that did not fit."""
     notes = [(n, x) for n, s in rows.items() for x in s["notes"]]
     unmatched = [(n, s["unmatched"]) for n, s in rows.items() if s["unmatched"]]
     d1 = [(n, s["drops1"]) for n, s in rows.items() if s["drops1"]]
@@ -234,4 +281,3 @@ def verdicts(rows):
             print("- %s: %d events did not match a live block" % (n, x))
         for n, x in d1:
             print("- %s: %d events dropped at rate 1" % (n, x))
-    return ok_all
