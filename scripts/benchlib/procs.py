@@ -62,7 +62,7 @@ def ppid_map():
 
 class Poller(threading.Thread):
     """Samples the memory of our descendants while a run goes on.
-    mode "tree": every descendant, every 50 ms (heaptrack's processes).
+    mode "tree": every descendant, every 100 ms (heaptrack's processes).
     mode "collector": finds heaptrace's collector once, then reads only its
     status every 200 ms, so that the run being timed is not disturbed."""
 

@@ -9,7 +9,6 @@ import subprocess
 
 from .common import FWDSHIM, REPORT, SHIM
 
-
 HUGE_RATE = str(1 << 40)  # the largest HEAPTRACE_RATE: nothing is ever sampled
 JE_PROF_CONF = "prof:true,lg_prof_sample:19"
 

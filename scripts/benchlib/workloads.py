@@ -241,9 +241,8 @@ class Redis(Workload):
         """Instructions the server executes under callgrind while serving
         INSTR_REQUESTS requests per test, or None. Not the same from run to
         run: redis seeds its hash tables at random, so a command's lookup
-        makes more or fewer string compares (eight untraced runs: 1972.6 to
-        2014.4 M, with 1.2 M to 1.8 M calls of strcasecmp for the same
-        400004 commands); run_instructions takes the median of three."""
+        makes more or fewer string compares (up to 2% apart for the same
+        commands); run_instructions takes the median of INSTR_REDIS_RUNS."""
         sock = os.path.join(ctx.tmp, "redis-cg.sock")
         err_path = os.path.join(ctx.tmp, "callgrind.err")
         with open(err_path, "w") as err:
