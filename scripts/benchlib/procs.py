@@ -21,12 +21,19 @@ def become_subreaper():
         return False
 
 
+def read_proc(pid, name):
+    """The text of /proc/PID/NAME, or None once the process is gone."""
+    try:
+        with open("/proc/%s/%s" % (pid, name)) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def read_status(pid):
     """Fields of /proc/PID/status that matter here (kB), or None."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            text = f.read()
-    except OSError:
+    text = read_proc(pid, "status")
+    if text is None:
         return None
     out = {}
     for line in text.splitlines():
@@ -47,10 +54,8 @@ def ppid_map():
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                s = f.read()
-        except OSError:
+        s = read_proc(d, "stat")
+        if s is None:
             continue
         r = s.rfind(")")
         comm = s[s.find("(") + 1:r]
@@ -151,10 +156,8 @@ def make_poller(cfg):
 
 def alive(pid):
     """True while pid runs (not yet a zombie); does not reap it."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
+    s = read_proc(pid, "stat")
+    if s is None:
         return False
     return s[s.rfind(")") + 2:].split()[0] not in ("Z", "X")
 
