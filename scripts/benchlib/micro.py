@@ -1,0 +1,133 @@
+"""The microbenchmarks: malloc(32)+free pairs on the fast path against a
+forwarding-only shim, with callgrind's instructions per pair, and buffers
+grown by realloc from 4 KiB to 32 MiB."""
+import os
+import re
+import resource
+import shutil
+import subprocess
+
+from .common import MICRO, RUN_TIMEOUT, log
+from .measure import callgrind_collected, median
+from .procs import reap_orphans
+from .runners import micro_env
+
+MICRO_CONFIGS = ["none", "fwd", "hthuge", "ht"]
+MICRO_NAMES = {"none": "no preload", "fwd": "forwarding-only shim",
+               "hthuge": "heaptrace, nothing sampled (rate 2^40)",
+               "ht": "heaptrace, default rate"}
+
+
+def run_micro(ctx, runs, pairs, callgrind, raw):
+    snap = os.path.join(ctx.tmp, "micro.heap")
+    res = {(c, t): [] for c in MICRO_CONFIGS for t in (1, 2)}
+    log("bench: micro: %d repetitions of %s, 1 and 2 threads, %d pairs each"
+        % (runs, " ".join(MICRO_CONFIGS), pairs))
+    for rep in range(runs):
+        order = MICRO_CONFIGS[rep % 4:] + MICRO_CONFIGS[:rep % 4]
+        for t in (1, 2):
+            for c in order:
+                r = subprocess.run([MICRO, "-t", str(t), "-n", str(pairs)],
+                                   env=micro_env(c, ctx.base_env, snap),
+                                   capture_output=True, text=True, timeout=RUN_TIMEOUT)
+                reap_orphans()
+                m = re.search(r"ns_per_pair=([\d.]+)", r.stdout)
+                if r.returncode != 0 or not m:
+                    log("bench: microbench under %s failed: %s" % (c, r.stderr.strip()[-300:]))
+                    continue
+                res[(c, t)].append(float(m.group(1)))
+                raw.append({"workload": "micro", "cfg": c, "threads": t,
+                            "ns_per_pair": float(m.group(1))})
+                if os.path.exists(snap):
+                    os.unlink(snap)
+    instr = {}
+    if callgrind and shutil.which("valgrind"):
+        log("bench: micro: instruction counts under callgrind")
+        for c in ("none", "fwd", "hthuge"):
+            counts = []
+            for n in (100000, 200000):
+                out = os.path.join(ctx.tmp, "callgrind.out")
+                r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                                    MICRO, "-t", "1", "-n", str(n)],
+                                   env=micro_env(c, ctx.base_env, snap),
+                                   capture_output=True, text=True, timeout=RUN_TIMEOUT)
+                reap_orphans()
+                counts.append(callgrind_collected(out, r.stderr))
+                if os.path.exists(snap):
+                    os.unlink(snap)
+            if None not in counts:
+                instr[c] = (counts[1] - counts[0]) / 100000.0
+    print("Fast path: malloc(32)+free pairs, ns per pair (median of %d runs of %d pairs; "
+          "2 threads: each thread makes that many pairs at once)" % (runs, pairs))
+    print()
+    print("| preload | 1 thread | +ns vs forwarding | 2 threads | +ns vs forwarding | "
+          "instructions per pair |")
+    print("|---|---|---|---|---|---|")
+    for c in MICRO_CONFIGS:
+        cells = [MICRO_NAMES[c]]
+        for t in (1, 2):
+            m = median(res[(c, t)])
+            f = median(res[("fwd", t)])
+            cells.append("n/a" if m is None else "%.2f" % m)
+            cells.append("" if m is None or f is None or c == "fwd" else "%+.2f" % (m - f))
+        cells.append("%.1f" % instr[c] if c in instr else "")
+        print("| " + " | ".join(cells) + " |")
+    print()
+    if instr:
+        print("Instructions per pair: callgrind, the difference between %d and %d pairs, "
+              "so start-up cancels out." % (100000, 200000))
+        print()
+
+
+GROW_CONFIGS = ["none", "fwd", "ht", "ht1"]
+GROW_NAMES = {"none": "no preload", "fwd": "forwarding-only shim",
+              "ht": "heaptrace, default rate", "ht1": "heaptrace, rate 1"}
+GROW_MAX = 32 << 20
+
+
+def run_grow(ctx, runs, buffers, raw):
+    """Buffers grown by realloc as vectors grow, an eighth at a time from
+    4 KiB to 32 MiB, then freed: glibc grows a large block in place or by
+    mremap and keeps its pages for the next; a tracer that copies large
+    blocks, or faults their pages in anew, shows here."""
+    snap = os.path.join(ctx.tmp, "grow.heap")
+    res = {c: [] for c in GROW_CONFIGS}
+    log("bench: micro: %d repetitions of %s, %d buffers grown to %d MiB"
+        % (runs, " ".join(GROW_CONFIGS), buffers, GROW_MAX >> 20))
+    for rep in range(runs):
+        order = GROW_CONFIGS[rep % 4:] + GROW_CONFIGS[:rep % 4]
+        for c in order:
+            env = micro_env("fwd" if c == "fwd" else "ht" if c.startswith("ht") else "none",
+                            ctx.base_env, snap)
+            if c == "ht1":
+                env["HEAPTRACE_RATE"] = "1"
+            # the program's own page faults: the collector, also a child
+            # here (a subreaper), is reaped only after
+            f0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+            r = subprocess.run([MICRO, "-g", str(GROW_MAX), "-n", str(buffers)], env=env,
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - f0
+            reap_orphans()
+            m = re.search(r"us_per_buffer=([\d.]+)", r.stdout)
+            if r.returncode != 0 or not m:
+                log("bench: microbench -g under %s failed: %s" % (c, r.stderr.strip()[-300:]))
+                continue
+            res[c].append((float(m.group(1)), faults / (buffers + 1)))
+            raw.append({"workload": "grow", "cfg": c, "us_per_buffer": float(m.group(1)),
+                        "faults_per_buffer": res[c][-1][1]})
+            if os.path.exists(snap):
+                os.unlink(snap)
+    print("realloc growth: buffers grown by an eighth at a time from 4 KiB to %d MiB, each new "
+          "byte written, then freed (median of %d runs of %d buffers)" % (GROW_MAX >> 20, runs, buffers))
+    print()
+    print("| preload | ms per buffer | vs no preload | page faults per buffer |")
+    print("|---|---|---|---|")
+    base = median([x[0] for x in res["none"]])
+    for c in GROW_CONFIGS:
+        t = median([x[0] for x in res[c]])
+        f = median([x[1] for x in res[c] if x[1] is not None])
+        print("| %s | %s | %s | %s |" % (GROW_NAMES[c], "n/a" if t is None else "%.2f" % (t / 1000),
+                                        "" if t is None or not base or c == "none"
+                                        else "%.2fx" % (t / base),
+                                        "n/a" if f is None else "%.0f" % f))
+    print()
