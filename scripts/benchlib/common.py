@@ -42,7 +42,7 @@ def build():
         if missing:
             die("not built: %s" % ", ".join(os.path.relpath(p, TOP) for p in missing))
         return
-    targets = ["all"] + [os.path.relpath(p, TOP) for p in (STRESS, MICRO, FWDSHIM)]
+    targets = ["all"] + [os.path.relpath(p, TOP) for p in (STRESS, MICRO, FWDSHIM, MANY)]
     r = subprocess.run(["make", "-s", "-C", TOP] + targets)
     if r.returncode != 0:
         die("make failed")
