@@ -1,0 +1,144 @@
+/* Snapshot files: a snapshot encoded and written as lib/fileio.h writes
+ * files, and a file read back no further than its header can justify. */
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot_int.h"
+#include "snapshot/format.h"
+#include "lib/fileio.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
+			   char *err, size_t errlen)
+{
+	char why[512];
+	void *buf;
+	size_t len;
+	int rc;
+
+	if (ht_snapshot_encode(s, &buf, &len, why, sizeof(why)))
+		return ht_fail(err, errlen, "cannot write '%s': %s", path, why);
+	rc = ht_write_file(path, buf, len, err, errlen);
+	free(buf);
+	return rc;
+}
+
+/* Reads up to n bytes (fewer only at the end of the input) into buf. Returns
+ * the count, or -1 with errno set. */
+static ssize_t read_full(int fd, unsigned char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
+			  char *err, size_t errlen)
+{
+	char why[512];
+	struct stat st = { 0 };
+	unsigned char *buf = NULL;
+	uint64_t bodylen, limit;
+	size_t len, cap;
+	ssize_t r;
+	int fd, e;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ht_fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size > HT_SNAPSHOT_MAX_FILE) {
+		close(fd);
+		return ht_fail(err, errlen, "'%s': %llu bytes, larger than the largest snapshot accepted (%llu)",
+			       path, (unsigned long long)st.st_size,
+			       (unsigned long long)HT_SNAPSHOT_MAX_FILE);
+	}
+	/* The header first: a file that is not a snapshot (a device, an
+	 * endless pipe) is refused before more of it is read. */
+	cap = HEADER_SIZE;
+	buf = malloc(cap);
+	if (!buf) {
+		e = ENOMEM;
+		goto fail;
+	}
+	r = read_full(fd, buf, HEADER_SIZE);
+	if (r < 0) {
+		e = errno;
+		goto fail;
+	}
+	len = (size_t)r;
+	if (len < HEADER_SIZE || ht_snapshot_check_header(buf, len, &bodylen, why, sizeof(why)))
+		goto bad; /* decode says what is wrong */
+	/* A zstd frame of bodylen bytes is never larger than its bound. */
+	limit = bodylen <= HT_SNAPSHOT_MAX_BODY ?
+		HEADER_SIZE + ZSTD_compressBound((size_t)bodylen) : HT_SNAPSHOT_MAX_FILE;
+	if (limit > HT_SNAPSHOT_MAX_FILE)
+		limit = HT_SNAPSHOT_MAX_FILE;
+	for (;;) {
+		size_t want;
+
+		if (len == cap) {
+			size_t ncap = cap < (1u << 16) ? (1u << 16) : cap * 2;
+			unsigned char *p;
+
+			if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap)
+				ncap = (size_t)st.st_size + 1; /* +1: see EOF in one read */
+			if (ncap > limit + 1)
+				ncap = (size_t)limit + 1;
+			p = realloc(buf, ncap);
+			if (!p) {
+				e = ENOMEM;
+				goto fail;
+			}
+			buf = p;
+			cap = ncap;
+		}
+		want = cap - len;
+		r = read_full(fd, buf + len, want);
+		if (r < 0) {
+			e = errno;
+			goto fail;
+		}
+		len += (size_t)r;
+		if ((size_t)r < want)
+			break;
+		if (len > limit) {
+			close(fd);
+			free(buf);
+			return ht_fail(err, errlen, "'%s': larger than the %llu bytes that a snapshot "
+				       "of a %llu-byte body can take", path, (unsigned long long)limit,
+				       (unsigned long long)bodylen);
+		}
+	}
+bad:
+	close(fd);
+	if (ht_snapshot_decode(buf, len, out, why, sizeof(why))) {
+		free(buf);
+		return ht_fail(err, errlen, "'%s': %s", path, why);
+	}
+	free(buf);
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return ht_fail(err, errlen, "cannot read '%s': %s", path, strerror(e));
+}
