@@ -51,20 +51,16 @@ static int check_body_size(uint64_t bodylen, uint64_t srclen, char *err, size_t 
 	return 0;
 }
 
-/* Decompresses the single zstd frame in src into a malloc'd body of exactly
- * bodylen bytes. Memory grows with the output actually produced, so a header
- * that lies about the size costs nothing. */
-static int inflate_body(const unsigned char *src, size_t srclen, uint64_t bodylen,
-			unsigned char **body, char *err, size_t errlen)
+/* Checks the zstd frame in src before anything is inflated: one frame
+ * that ends exactly at the end of the file, carries a checksum, records
+ * its content size, and that size is the header's bodylen and no more
+ * than srclen bytes can justify. */
+static int check_frame(const unsigned char *src, size_t srclen, uint64_t bodylen,
+		       char *err, size_t errlen)
 {
-	ZSTD_DCtx *d = NULL;
-	ZSTD_inBuffer in;
-	ZSTD_outBuffer ob = { NULL, 0, 0 };
 	unsigned long long fcs;
-	size_t csize, r;
-	int rc = -1;
+	size_t csize;
 
-	*body = NULL;
 	if (srclen < 4)
 		return ht_fail(err, errlen, "truncated snapshot");
 	if (rd32(src) != ZSTD_MAGICNUMBER)
@@ -84,7 +80,55 @@ static int inflate_body(const unsigned char *src, size_t srclen, uint64_t bodyle
 	if (fcs != bodylen)
 		return ht_fail(err, errlen, "corrupt snapshot: header says %llu body bytes, compressed body says %llu",
 			       (unsigned long long)bodylen, fcs);
-	if (check_body_size(bodylen, srclen, err, errlen))
+	return check_body_size(bodylen, srclen, err, errlen);
+}
+
+/* Runs d over in into ob until the frame ends, growing ob (by doubling,
+ * up to bodylen) only as output arrives. Returns 0, or -1 with err set;
+ * ob->dst is the caller's to free either way. */
+static int inflate_stream(ZSTD_DCtx *d, ZSTD_inBuffer *in, ZSTD_outBuffer *ob,
+			  uint64_t bodylen, char *err, size_t errlen)
+{
+	size_t r;
+
+	for (;;) {
+		size_t in_was = in->pos, out_was = ob->pos;
+
+		if (ob->pos == ob->size && ob->size < bodylen) {
+			size_t ncap = ob->size > bodylen / 2 ? (size_t)bodylen : ob->size * 2;
+			void *p = realloc(ob->dst, ncap);
+
+			if (!p)
+				return ht_fail(err, errlen, "out of memory");
+			ob->dst = p;
+			ob->size = ncap;
+		}
+		r = ZSTD_decompressStream(d, ob, in);
+		if (ZSTD_isError(r))
+			return zstd_fail(r, err, errlen);
+		if (r == 0)
+			return 0;
+		if (in->pos == in_was && ob->pos == out_was) {
+			if (ob->pos == bodylen)
+				return ht_fail(err, errlen, "corrupt snapshot: compressed body is larger than its header says");
+			return ht_fail(err, errlen, "truncated snapshot");
+		}
+	}
+}
+
+/* Decompresses the single zstd frame in src into a malloc'd body of exactly
+ * bodylen bytes. Memory grows with the output actually produced, so a header
+ * that lies about the size costs nothing. */
+static int inflate_body(const unsigned char *src, size_t srclen, uint64_t bodylen,
+			unsigned char **body, char *err, size_t errlen)
+{
+	ZSTD_DCtx *d = NULL;
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer ob = { NULL, 0, 0 };
+	int rc = -1;
+
+	*body = NULL;
+	if (check_frame(src, srclen, bodylen, err, errlen))
 		return -1;
 
 	d = ZSTD_createDCtx();
@@ -97,35 +141,8 @@ static int inflate_body(const unsigned char *src, size_t srclen, uint64_t bodyle
 	in.src = src;
 	in.size = srclen;
 	in.pos = 0;
-	for (;;) {
-		size_t in_was = in.pos, out_was = ob.pos;
-
-		if (ob.pos == ob.size && ob.size < bodylen) {
-			size_t ncap = ob.size > bodylen / 2 ? (size_t)bodylen : ob.size * 2;
-			void *p = realloc(ob.dst, ncap);
-
-			if (!p) {
-				ht_fail(err, errlen, "out of memory");
-				goto out;
-			}
-			ob.dst = p;
-			ob.size = ncap;
-		}
-		r = ZSTD_decompressStream(d, &ob, &in);
-		if (ZSTD_isError(r)) {
-			zstd_fail(r, err, errlen);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		if (in.pos == in_was && ob.pos == out_was) {
-			if (ob.pos == bodylen)
-				ht_fail(err, errlen, "corrupt snapshot: compressed body is larger than its header says");
-			else
-				ht_fail(err, errlen, "truncated snapshot");
-			goto out;
-		}
-	}
+	if (inflate_stream(d, &in, &ob, bodylen, err, errlen))
+		goto out;
 	if (ob.pos != bodylen || in.pos != srclen) {
 		ht_fail(err, errlen, "corrupt snapshot: body is %zu bytes, header says %llu",
 			ob.pos, (unsigned long long)bodylen);
@@ -351,15 +368,14 @@ static int read_peak(struct reader *rd, struct ht_snapshot *s)
 	return 0;
 }
 
-static int read_arrays(struct reader *rd, struct ht_snapshot *s)
+static int read_metrics(struct reader *rd, struct ht_snapshot *s)
 {
-	struct ht_snapshot_pool *pool = s->pool;
 	const unsigned char *p;
 	size_t i, n;
 	void *a;
 
 	if (array_section(rd, SEC_METRICS, METRIC_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &pool->cap_metrics, n, sizeof(*s->metrics)))
+	    alloc_array(rd, &a, &s->pool->cap_metrics, n, sizeof(*s->metrics)))
 		return -1;
 	s->metrics = a;
 	for (i = 0; i < n; i++, p += METRIC_SIZE) {
@@ -369,9 +385,17 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		s->metrics[i].value = rdf64(p + 8);
 		s->nmetrics++;
 	}
+	return 0;
+}
+
+static int read_modules(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
 
 	if (array_section(rd, SEC_MODULES, MODULE_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &pool->cap_modules, n, sizeof(*s->modules)))
+	    alloc_array(rd, &a, &s->pool->cap_modules, n, sizeof(*s->modules)))
 		return -1;
 	s->modules = a;
 	if (n && !(rd->mweight = malloc(n * sizeof(uint64_t))))
@@ -394,9 +418,17 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		memcpy(m->build_id, p + 32, m->build_id_len);
 		s->nmodules++;
 	}
+	return 0;
+}
+
+static int read_functions(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
 
 	if (array_section(rd, SEC_FUNCTIONS, FUNCTION_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &pool->cap_functions, n, sizeof(*s->functions)))
+	    alloc_array(rd, &a, &s->pool->cap_functions, n, sizeof(*s->functions)))
 		return -1;
 	s->functions = a;
 	if (n && !(rd->fweight = malloc(n * sizeof(uint64_t))))
@@ -416,6 +448,17 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		rd->listed += rd->fweight[i] + name;
 		s->nfunctions++;
 	}
+	return 0;
+}
+
+/* lines, locations and frames: plain records, their indices checked later
+ * (ht_snapshot_validate) */
+static int read_places(struct reader *rd, struct ht_snapshot *s)
+{
+	struct ht_snapshot_pool *pool = s->pool;
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
 
 	if (array_section(rd, SEC_LINES, LINE_SIZE, &n, &p) ||
 	    alloc_array(rd, &a, &pool->cap_lines, n, sizeof(*s->lines)))
@@ -446,9 +489,17 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 	for (i = 0; i < n; i++, p += FRAME_SIZE)
 		s->frames[i] = rd32(p);
 	s->nframes = n;
+	return 0;
+}
+
+static int read_stacks(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
 
 	if (array_section(rd, SEC_STACKS, STACK_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &pool->cap_stacks, n, sizeof(*s->stacks)))
+	    alloc_array(rd, &a, &s->pool->cap_stacks, n, sizeof(*s->stacks)))
 		return -1;
 	s->stacks = a;
 	for (i = 0; i < n; i++, p += STACK_SIZE) {
@@ -466,10 +517,18 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		st->peak_samples = 0;
 	}
 	s->nstacks = n;
+	return 0;
+}
 
-	/* optional (files before it have none): one record per stack */
+/* The error sums (optional: files before it have none): one record per
+ * stack. */
+static int read_stack_error(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+
 	if (!rd->sec[SEC_STACK_ERROR].present)
-		return read_peak(rd, s);
+		return 0;
 	if (array_section(rd, SEC_STACK_ERROR, STACK_ERROR_SIZE, &n, &p))
 		return -1;
 	if (n != s->nstacks)
@@ -489,7 +548,15 @@ static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 		st->err.lump_one = rdf64(p + 80);
 	}
 	s->stack_error = 1;
-	return read_peak(rd, s);
+	return 0;
+}
+
+/* The array sections, each after those it names. */
+static int read_arrays(struct reader *rd, struct ht_snapshot *s)
+{
+	return read_metrics(rd, s) || read_modules(rd, s) || read_functions(rd, s) ||
+	       read_places(rd, s) || read_stacks(rd, s) || read_stack_error(rd, s) ||
+	       read_peak(rd, s) ? -1 : 0;
 }
 
 /* The note section, if any: one line of text for the reader. */

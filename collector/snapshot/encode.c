@@ -173,12 +173,8 @@ static uint32_t intern(struct enc_strings *es, const char *str)
 	return (uint32_t)es->n++;
 }
 
-static void write_body(struct writer *w, const struct ht_snapshot *s,
-		       const struct enc_strings *es, const uint32_t *ids)
+static void write_strings(struct writer *w, const struct enc_strings *es)
 {
-	const uint32_t *mid = ids + 2, *modid = mid + s->nmetrics;
-	const uint32_t *fid = modid + s->nmodules;
-	unsigned char *p;
 	size_t i;
 
 	w_section(w, SEC_STRINGS, 8 + es->bytes);
@@ -189,6 +185,12 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		w_u32(w, (uint32_t)len);
 		w_bytes(w, es->list[i], len);
 	}
+}
+
+/* meta (exe and cmdline are strings ids[0] and ids[1]), counts, drops */
+static void write_meta(struct writer *w, const struct ht_snapshot *s, const uint32_t *ids)
+{
+	unsigned char *p;
 
 	w_section(w, SEC_META, META_SIZE);
 	p = w_room(w, META_SIZE);
@@ -217,6 +219,14 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 	le64(p + 16, s->drops.other_events);
 	le64(p + 24, s->drops.arena_full);
 	le64(p + 32, s->drops.unmatched);
+}
+
+/* metrics and modules, named by the string ids mid[] and modid[] */
+static void write_metrics_modules(struct writer *w, const struct ht_snapshot *s,
+				  const uint32_t *mid, const uint32_t *modid)
+{
+	unsigned char *p;
+	size_t i;
 
 	w_section(w, SEC_METRICS, 8 + (uint64_t)s->nmetrics * METRIC_SIZE);
 	w_u64(w, s->nmetrics);
@@ -241,6 +251,13 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		memset(p + 32, 0, sizeof(m->build_id));
 		memcpy(p + 32, m->build_id, m->build_id_len);
 	}
+}
+
+/* functions (three string ids each in fid[]), lines, locations, frames */
+static void write_symbols(struct writer *w, const struct ht_snapshot *s, const uint32_t *fid)
+{
+	unsigned char *p;
+	size_t i;
 
 	w_section(w, SEC_FUNCTIONS, 8 + (uint64_t)s->nfunctions * FUNCTION_SIZE);
 	w_u64(w, s->nfunctions);
@@ -270,6 +287,12 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 	w_section(w, SEC_FRAMES, 8 + (uint64_t)s->nframes * FRAME_SIZE);
 	w_u64(w, s->nframes);
 	w_u32s(w, s->frames, s->nframes);
+}
+
+static void write_stacks(struct writer *w, const struct ht_snapshot *s)
+{
+	unsigned char *p;
+	size_t i;
 
 	w_section(w, SEC_STACKS, 8 + (uint64_t)s->nstacks * STACK_SIZE);
 	w_u64(w, s->nstacks);
@@ -286,31 +309,38 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		le64(p + 40, st->inuse_samples);
 		le64(p + 48, st->alloc_samples);
 	}
+}
 
-	if (s->stack_error) {
-		w_section(w, SEC_STACK_ERROR, 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE);
-		w_u64(w, s->nstacks);
-		for (i = 0; i < s->nstacks; i++) {
-			const struct ht_stack *st = &s->stacks[i];
+/* The optional section: the error sums of each stack. */
+static void write_stack_error(struct writer *w, const struct ht_snapshot *s)
+{
+	unsigned char *p;
+	size_t i;
 
-			p = w_room(w, STACK_ERROR_SIZE);
-			for (int k = 0; k < 4; k++)
-				le64(p + 8 * k, f64bits(st->err.var[k]));
-			le64(p + 32, f64bits(st->err.share_objects));
-			le64(p + 40, f64bits(st->err.share_space));
-			le64(p + 48, st->err.min_size);
-			le64(p + 56, st->err.max_size);
-			le64(p + 64, st->err.lump_size);
-			le64(p + 72, f64bits(st->err.lump_mass));
-			le64(p + 80, f64bits(st->err.lump_one));
-		}
+	w_section(w, SEC_STACK_ERROR, 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE);
+	w_u64(w, s->nstacks);
+	for (i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		p = w_room(w, STACK_ERROR_SIZE);
+		for (int k = 0; k < 4; k++)
+			le64(p + 8 * k, f64bits(st->err.var[k]));
+		le64(p + 32, f64bits(st->err.share_objects));
+		le64(p + 40, f64bits(st->err.share_space));
+		le64(p + 48, st->err.min_size);
+		le64(p + 56, st->err.max_size);
+		le64(p + 64, st->err.lump_size);
+		le64(p + 72, f64bits(st->err.lump_mass));
+		le64(p + 80, f64bits(st->err.lump_one));
 	}
-	if (s->note && *s->note) {
-		w_section(w, SEC_NOTE, strlen(s->note));
-		w_bytes(w, s->note, strlen(s->note));
-	}
-	if (!s->peak_time_ns)
-		return;
+}
+
+/* The optional section: the peak profile's time and per-stack counters. */
+static void write_peak(struct writer *w, const struct ht_snapshot *s)
+{
+	unsigned char *p;
+	size_t i;
+
 	w_section(w, SEC_PEAK, PEAK_HEAD + 8 + (uint64_t)s->nstacks * PEAK_SIZE);
 	p = w_room(w, PEAK_HEAD);
 	le64(p, (uint64_t)s->peak_time_ns);
@@ -323,6 +353,29 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 		le64(p + 8, f64bits(st->peak_space));
 		le64(p + 16, st->peak_samples);
 	}
+}
+
+/* The sections in the order heaptrace(5) gives; ids holds the string ids
+ * in the order ht_snapshot_encode interned them. */
+static void write_body(struct writer *w, const struct ht_snapshot *s,
+		       const struct enc_strings *es, const uint32_t *ids)
+{
+	const uint32_t *mid = ids + 2, *modid = mid + s->nmetrics;
+	const uint32_t *fid = modid + s->nmodules;
+
+	write_strings(w, es);
+	write_meta(w, s, ids);
+	write_metrics_modules(w, s, mid, modid);
+	write_symbols(w, s, fid);
+	write_stacks(w, s);
+	if (s->stack_error)
+		write_stack_error(w, s);
+	if (s->note && *s->note) {
+		w_section(w, SEC_NOTE, strlen(s->note));
+		w_bytes(w, s->note, strlen(s->note));
+	}
+	if (s->peak_time_ns)
+		write_peak(w, s);
 }
 
 static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings *es)

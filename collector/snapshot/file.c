@@ -50,6 +50,45 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t n)
 	return (ssize_t)got;
 }
 
+/* Reads the rest of fd after the *len bytes in *buf (*cap bytes long),
+ * growing *buf to at most limit + 1 bytes (a regular file's whole size at
+ * once). Returns 0 at the end of the input, 1 as soon as more than limit
+ * bytes came, or -1 with errno set. */
+static int read_rest(int fd, const struct stat *st, uint64_t limit, unsigned char **buf,
+		     size_t *len, size_t *cap)
+{
+	for (;;) {
+		size_t want;
+		ssize_t r;
+
+		if (*len == *cap) {
+			size_t ncap = *cap < (1u << 16) ? (1u << 16) : *cap * 2;
+			unsigned char *p;
+
+			if (S_ISREG(st->st_mode) && (uint64_t)st->st_size >= *cap)
+				ncap = (size_t)st->st_size + 1; /* +1: see EOF in one read */
+			if (ncap > limit + 1)
+				ncap = (size_t)limit + 1;
+			p = realloc(*buf, ncap);
+			if (!p) {
+				errno = ENOMEM;
+				return -1;
+			}
+			*buf = p;
+			*cap = ncap;
+		}
+		want = *cap - *len;
+		r = read_full(fd, *buf + *len, want);
+		if (r < 0)
+			return -1;
+		*len += (size_t)r;
+		if ((size_t)r < want)
+			return 0;
+		if (*len > limit)
+			return 1;
+	}
+}
+
 int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen)
 {
@@ -59,7 +98,7 @@ int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 	uint64_t bodylen, limit;
 	size_t len, cap;
 	ssize_t r;
-	int fd, e;
+	int fd, e, rc;
 
 	*out = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -93,41 +132,17 @@ int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 		HEADER_SIZE + ZSTD_compressBound((size_t)bodylen) : HT_SNAPSHOT_MAX_FILE;
 	if (limit > HT_SNAPSHOT_MAX_FILE)
 		limit = HT_SNAPSHOT_MAX_FILE;
-	for (;;) {
-		size_t want;
-
-		if (len == cap) {
-			size_t ncap = cap < (1u << 16) ? (1u << 16) : cap * 2;
-			unsigned char *p;
-
-			if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap)
-				ncap = (size_t)st.st_size + 1; /* +1: see EOF in one read */
-			if (ncap > limit + 1)
-				ncap = (size_t)limit + 1;
-			p = realloc(buf, ncap);
-			if (!p) {
-				e = ENOMEM;
-				goto fail;
-			}
-			buf = p;
-			cap = ncap;
-		}
-		want = cap - len;
-		r = read_full(fd, buf + len, want);
-		if (r < 0) {
-			e = errno;
-			goto fail;
-		}
-		len += (size_t)r;
-		if ((size_t)r < want)
-			break;
-		if (len > limit) {
-			close(fd);
-			free(buf);
-			return ht_fail(err, errlen, "'%s': larger than the %llu bytes that a snapshot "
-				       "of a %llu-byte body can take", path, (unsigned long long)limit,
-				       (unsigned long long)bodylen);
-		}
+	rc = read_rest(fd, &st, limit, &buf, &len, &cap);
+	if (rc < 0) {
+		e = errno;
+		goto fail;
+	}
+	if (rc > 0) {
+		close(fd);
+		free(buf);
+		return ht_fail(err, errlen, "'%s': larger than the %llu bytes that a snapshot "
+			       "of a %llu-byte body can take", path, (unsigned long long)limit,
+			       (unsigned long long)bodylen);
 	}
 bad:
 	close(fd);

@@ -335,6 +335,30 @@ static int check_counter(double v, const char *name, size_t i, const char *what,
 	return 0;
 }
 
+/* The counters of stack i, and its error sums if it has them. */
+static int check_values(const struct ht_stack *st, size_t i, int stack_error, const char *what,
+			char *err, size_t errlen)
+{
+	if (check_counter(st->inuse_objects, "inuse_objects", i, what, err, errlen) ||
+	    check_counter(st->inuse_space, "inuse_space", i, what, err, errlen) ||
+	    check_counter(st->peak_objects, "peak_objects", i, what, err, errlen) ||
+	    check_counter(st->peak_space, "peak_space", i, what, err, errlen) ||
+	    check_counter(st->alloc_objects, "alloc_objects", i, what, err, errlen) ||
+	    check_counter(st->alloc_space, "alloc_space", i, what, err, errlen))
+		return -1;
+	if (stack_error &&
+	    (check_error(st->err.var[0], "error of inuse_space", i, what, err, errlen) ||
+	     check_error(st->err.var[1], "error of inuse_objects", i, what, err, errlen) ||
+	     check_error(st->err.var[2], "error of alloc_space", i, what, err, errlen) ||
+	     check_error(st->err.var[3], "error of alloc_objects", i, what, err, errlen) ||
+	     check_error(st->err.share_objects, "error share of objects", i, what, err, errlen) ||
+	     check_error(st->err.share_space, "error share of bytes", i, what, err, errlen) ||
+	     check_error(st->err.lump_mass, "missed blocks", i, what, err, errlen) ||
+	     check_error(st->err.lump_one, "missed blocks", i, what, err, errlen)))
+		return -1;
+	return 0;
+}
+
 int ht_snapshot_validate(const struct ht_snapshot *s, const char *what, char *err, size_t errlen)
 {
 	uint64_t stack_frames = 0;
@@ -396,22 +420,7 @@ int ht_snapshot_validate(const struct ht_snapshot *s, const char *what, char *er
 		if (stack_frames > s->nframes)
 			return ht_fail(err, errlen, "%s: stacks 0..%zu name %llu frames, more than the %zu there are",
 				       what, i, (unsigned long long)stack_frames, s->nframes);
-		if (check_counter(st->inuse_objects, "inuse_objects", i, what, err, errlen) ||
-		    check_counter(st->inuse_space, "inuse_space", i, what, err, errlen) ||
-		    check_counter(st->peak_objects, "peak_objects", i, what, err, errlen) ||
-		    check_counter(st->peak_space, "peak_space", i, what, err, errlen) ||
-		    check_counter(st->alloc_objects, "alloc_objects", i, what, err, errlen) ||
-		    check_counter(st->alloc_space, "alloc_space", i, what, err, errlen))
-			return -1;
-		if (s->stack_error &&
-		    (check_error(st->err.var[0], "error of inuse_space", i, what, err, errlen) ||
-		     check_error(st->err.var[1], "error of inuse_objects", i, what, err, errlen) ||
-		     check_error(st->err.var[2], "error of alloc_space", i, what, err, errlen) ||
-		     check_error(st->err.var[3], "error of alloc_objects", i, what, err, errlen) ||
-		     check_error(st->err.share_objects, "error share of objects", i, what, err, errlen) ||
-		     check_error(st->err.share_space, "error share of bytes", i, what, err, errlen) ||
-		     check_error(st->err.lump_mass, "missed blocks", i, what, err, errlen) ||
-		     check_error(st->err.lump_one, "missed blocks", i, what, err, errlen)))
+		if (check_values(st, i, s->stack_error, what, err, errlen))
 			return -1;
 	}
 	return 0;
