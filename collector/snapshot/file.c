@@ -1,5 +1,6 @@
-/* Snapshot files: a snapshot encoded and written as lib/fileio.h writes
- * files, and a file read back no further than its header can justify. */
+/* Snapshot files: a snapshot encoded and written by the policy of
+ * lib/fileio.h, and a file read back no further than its header can
+ * justify. */
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_int.h"
 #include "snapshot/format.h"
@@ -14,8 +15,11 @@
 #include <unistd.h>
 #include <zstd.h>
 
-int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
-			   char *err, size_t errlen)
+/* Encodes s and writes it to path: by the output policy (ht_file_save)
+ * when how is given, else as ht_file_write does ("-" is a file). */
+static int encode_and_write(const struct ht_snapshot *s, const char *path,
+			    const enum ht_file_name *how, char *used, size_t usedcap,
+			    char *err, size_t errlen)
 {
 	char why[512];
 	void *buf;
@@ -24,30 +28,24 @@ int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
 
 	if (ht_snapshot_encode(s, &buf, &len, why, sizeof(why)))
 		return ht_fail(err, errlen, "cannot write '%s': %s", path, why);
-	rc = ht_write_file(path, buf, len, err, errlen);
+	if (how)
+		rc = ht_file_save(path, *how, used, usedcap, buf, len, err, errlen);
+	else
+		rc = ht_file_write(path, buf, len, err, errlen);
 	free(buf);
 	return rc;
 }
 
-/* Reads up to n bytes (fewer only at the end of the input) into buf. Returns
- * the count, or -1 with errno set. */
-static ssize_t read_full(int fd, unsigned char *buf, size_t n)
+int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
+			   char *err, size_t errlen)
 {
-	size_t got = 0;
+	return encode_and_write(s, path, NULL, NULL, 0, err, errlen);
+}
 
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
+int ht_snapshot_save(const struct ht_snapshot *s, const char *path, enum ht_file_name how,
+		     char *used, size_t usedcap, char *err, size_t errlen)
+{
+	return encode_and_write(s, path, &how, used, usedcap, err, errlen);
 }
 
 /* Reads the rest of fd after the *len bytes in *buf (*cap bytes long),
@@ -78,7 +76,7 @@ static int read_rest(int fd, const struct stat *st, uint64_t limit, unsigned cha
 			*cap = ncap;
 		}
 		want = *cap - *len;
-		r = read_full(fd, *buf + *len, want);
+		r = ht_file_read_full(fd, *buf + *len, want);
 		if (r < 0)
 			return -1;
 		*len += (size_t)r;
@@ -119,7 +117,7 @@ int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 		e = ENOMEM;
 		goto fail;
 	}
-	r = read_full(fd, buf, HEADER_SIZE);
+	r = ht_file_read_full(fd, buf, HEADER_SIZE);
 	if (r < 0) {
 		e = errno;
 		goto fail;
