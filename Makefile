@@ -33,7 +33,8 @@ TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -I. -Icollector
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
 	collector/lib/parseopt.o collector/lib/http.o
-SNAPSHOT_OBJ = collector/snapshot/snapshot.o
+SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/snapshot/decode.o \
+	collector/snapshot/file.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
 DAEMON_OBJ = collector/daemon/aggregate.o collector/daemon/ringread.o
 REPORT_OBJ = collector/report/options.o collector/report/names.o collector/report/stacks.o \
@@ -127,8 +128,8 @@ tests/test_ring_tsan: tests/test_ring.c preload/ring.h
 # The snapshot reader under libFuzzer: `make fuzz` for long runs,
 # tests/t_fuzz.sh runs it briefly in `make test`.
 FUZZ_SECONDS ?= 600
-FUZZ_SNAP_SRC = collector/snapshot/snapshot.c collector/lib/util.c collector/lib/fileio.c
-tests/fuzz_snapshot: tests/fuzz_snapshot.c $(FUZZ_SNAP_SRC) collector/snapshot/snapshot.h
+FUZZ_SNAP_SRC = $(SNAPSHOT_OBJ:.o=.c) collector/lib/util.c collector/lib/fileio.c
+tests/fuzz_snapshot: tests/fuzz_snapshot.c $(FUZZ_SNAP_SRC) $(wildcard collector/snapshot/*.h)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-I. -Icollector -o $@ tests/fuzz_snapshot.c $(FUZZ_SNAP_SRC) -lzstd -lm
 

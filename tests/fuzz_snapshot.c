@@ -1,7 +1,7 @@
 /* libFuzzer target for the snapshot reader: any input must decode or fail
  * with a message, never crash, leak or read out of bounds. Build with
  *   clang -fsanitize=fuzzer,address -I. -Icollector tests/fuzz_snapshot.c \
- *         collector/snapshot/snapshot.c collector/lib/util.c collector/lib/fileio.c -lzstd -lm
+ *         collector/snapshot/{model,encode,decode,file}.c collector/lib/util.c collector/lib/fileio.c -lzstd -lm
  * A raw input is tried twice: as a whole file, and as a body wrapped in a
  * valid header and zstd frame, so mutations reach the section parser. */
 #include "snapshot/snapshot.h"

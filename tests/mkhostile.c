@@ -88,7 +88,7 @@ static int put(const char *dir, const char *name, const struct body *b)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (ht_snapshot_wrap_body(b->p, b->n, &img, &len, err, sizeof(err)))
 		return ht_error("%s: %s", name, err);
-	rc = ht_write_file(path, img, len, err, sizeof(err));
+	rc = ht_file_write(path, img, len, err, sizeof(err));
 	if (rc)
 		ht_error("%s", err);
 	free(img);
@@ -340,7 +340,7 @@ static int bomb(const char *dir)
 			done = 0;
 	}
 	snprintf(path, sizeof(path), "%s/bomb.heap", dir);
-	rc = ht_write_file(path, out.p, out.n, err, sizeof(err));
+	rc = ht_file_write(path, out.p, out.n, err, sizeof(err));
 	if (rc)
 		ht_error("%s", err);
 	ZSTD_freeCCtx(cc);

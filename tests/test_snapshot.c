@@ -1034,9 +1034,9 @@ static void test_files(const struct ht_snapshot *full)
 
 		snprintf(first, sizeof(first), "%s/default.heap", dir);
 		snprintf(name, sizeof(name), "%s", first);
-		ok(ht_write_file_unique(name, sizeof(name), "one", 3, err, ERRLEN) == 0 &&
-		   !strcmp(name, first), "write_file_unique: a free name is used as is");
-		ok(ht_write_file_unique(name, sizeof(name), "two", 3, err, ERRLEN) == 0, "and again");
+		ok(ht_file_write_unique(name, sizeof(name), "one", 3, err, ERRLEN) == 0 &&
+		   !strcmp(name, first), "write_unique: a free name is used as is");
+		ok(ht_file_write_unique(name, sizeof(name), "two", 3, err, ERRLEN) == 0, "and again");
 		snprintf(taken, sizeof(taken), "%s/default-1.heap", dir);
 		is_str(name, taken, "a taken name gets a suffix");
 		ok(stat(first, &a) == 0 && stat(taken, &b) == 0 && a.st_ino != b.st_ino,
@@ -1044,7 +1044,7 @@ static void test_files(const struct ht_snapshot *full)
 		snprintf(taken, sizeof(taken), "%s/link.heap", dir);
 		ok(symlink(first, taken) == 0, "a symlink where the next file would go");
 		snprintf(name, sizeof(name), "%s", taken);
-		ok(ht_write_file_unique(name, sizeof(name), "three", 5, err, ERRLEN) == 0 &&
+		ok(ht_file_write_unique(name, sizeof(name), "three", 5, err, ERRLEN) == 0 &&
 		   strcmp(name, taken) != 0, "a symlink counts as taken");
 		ok(stat(first, &a) == 0 && a.st_size == 3, "its target is untouched");
 		is_int(count_entries(dir), 4, "no temporary file remains");
@@ -1054,6 +1054,61 @@ static void test_files(const struct ht_snapshot *full)
 		snprintf(name, sizeof(name), "%s/default-1.heap", dir);
 		unlink(name);
 	}
+	rmdir(dir);
+}
+
+/* The output policy (ht_file_save) and the names derived from a .heap path. */
+static void test_save(const struct ht_snapshot *full)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	char dir[512], path[600], used[700], want[700], err[ERRLEN] = "";
+	struct stat st;
+	FILE *f;
+
+	is_int(ht_file_heap_stem("d/app.heap"), 5, "heap stem: without .heap");
+	is_int(ht_file_heap_stem("app"), 3, "heap stem: all of a name without .heap");
+	is_int(ht_file_heap_stem(".heap"), 5, "heap stem: .heap alone is a name");
+	is_int(ht_file_heap_stem("a.heap.gz"), 9, "heap stem: only a final .heap");
+	ok(ht_file_heap_name(used, sizeof(used), "/d/app.heap", "peak") == 0, "heap name");
+	is_str(used, "/d/app.peak.heap", "heap name: STEM.TAG.heap");
+	ht_file_heap_name(used, sizeof(used), "/d/app", "0001");
+	is_str(used, "/d/app.0001.heap", "heap name: .heap added");
+	ok(ht_file_heap_name(used, 8, "/d/app.heap", "peak") == -1 && strlen(used) == 7,
+	   "heap name: too long is -1, truncated");
+
+	snprintf(dir, sizeof(dir), "%s/ht-save-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+	if (!ok(mkdtemp(dir) != NULL, "temporary directory"))
+		return;
+	snprintf(path, sizeof(path), "%s/out.heap", dir);
+	ok(ht_file_save(path, HT_FILE_NAMED, used, sizeof(used), "one", 3, err, ERRLEN) == 0 &&
+	   !strcmp(used, path), "save: a named path is written under its name");
+	ok(ht_file_save(path, HT_FILE_NAMED, NULL, 0, "two!", 4, err, ERRLEN) == 0 &&
+	   stat(path, &st) == 0 && st.st_size == 4, "save: a named path is replaced");
+	ok(ht_file_save(path, HT_FILE_DEFAULT, used, sizeof(used), "three", 5, err, ERRLEN) == 0,
+	   "save: a default name that is taken");
+	snprintf(want, sizeof(want), "%s/out-1.heap", dir);
+	is_str(used, want, "save: ... is never replaced: NAME-1.heap");
+	ok(stat(path, &st) == 0 && st.st_size == 4, "save: the file there is untouched");
+	unlink(used);
+	ok(ht_file_save(path, HT_FILE_DEFAULT, NULL, 0, "x", 1, err, ERRLEN) == -1,
+	   "save: a default name needs room for the name used");
+	ok(ht_file_save(path, HT_FILE_DEFAULT, used, 8, "x", 1, err, ERRLEN) == -1 &&
+	   strstr(err, "too long"), "save: a default name that does not fit is refused");
+	ok(ht_file_save("/dev/null", HT_FILE_NAMED, NULL, 0, "x", 1, err, ERRLEN) == 0 &&
+	   stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "save: /dev/null stays a device");
+	fflush(stdout);
+	ok(ht_file_save("-", HT_FILE_NAMED, NULL, 0, "# to standard output\n", 21, err,
+			ERRLEN) == 0, "save: - is standard output");
+	ok(ht_snapshot_save(full, path, HT_FILE_DEFAULT, path, sizeof(path), err, ERRLEN) == 0,
+	   "snapshot save: the name used may be path itself");
+	is_str(path, want, "snapshot save: the name used");
+	ok((f = fopen(path, "rb")) != NULL, "snapshot save: written");
+	if (f)
+		fclose(f);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/out.heap", dir);
+	unlink(path);
+	is_int(count_entries(dir), 0, "save: no temporary file remains");
 	rmdir(dir);
 }
 
@@ -1192,6 +1247,7 @@ int main(void)
 	test_mutations(img, len);
 	test_large();
 	test_files(full);
+	test_save(full);
 
 	free(img);
 	ht_snapshot_free(full);

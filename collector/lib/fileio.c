@@ -1,8 +1,8 @@
-/* Writing files: a whole image to a path in the way its kind of target
- * needs (a regular file is replaced atomically through a temporary file in
- * the same directory; a device or a FIFO is written in place), or under a
- * name that is free; and the removal of the temporary files that writers
- * killed before their rename left behind. */
+/* Files: the output policy (a name the user gave is replaced, atomically
+ * for a regular file and in place for a device or a FIFO; a default name
+ * never replaces anything; "-" is standard output), the writers behind it,
+ * the names derived from a .heap path, and the removal of the temporary
+ * files that writers killed before their rename left behind. */
 #include "lib/fileio.h"
 #include "lib/util.h"
 
@@ -48,6 +48,26 @@ static int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)r;
 	}
 	return 0;
+}
+
+ssize_t ht_file_read_full(int fd, void *buf, size_t n)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, p + got, n - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
 }
 
 /* The start time of process pid in clock ticks after boot, or 0 if it
@@ -202,7 +222,7 @@ static int stale(int dirfd, const char *name)
 	return start && now && now != start;
 }
 
-int ht_clean_temps(const char *dir)
+int ht_file_clean_temps(const char *dir)
 {
 	struct dirent *e;
 	DIR *d = opendir(dir);
@@ -242,7 +262,7 @@ static void after_rename(const char *path)
 		fsync(fd);
 		close(fd);
 	}
-	ht_clean_temps(dir);
+	ht_file_clean_temps(dir);
 	free(dir);
 }
 
@@ -313,7 +333,7 @@ fail:
 	return ht_fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
 }
 
-int ht_write_file(const char *path, const void *buf, size_t len, char *err, size_t errlen)
+int ht_file_write(const char *path, const void *buf, size_t len, char *err, size_t errlen)
 {
 	struct stat st;
 	int follow = 0;
@@ -349,7 +369,7 @@ int ht_write_file(const char *path, const void *buf, size_t len, char *err, size
 	return in_place(path, follow, buf, len, err, errlen);
 }
 
-int ht_write_file_unique(char *path, size_t cap, const void *buf, size_t len,
+int ht_file_write_unique(char *path, size_t cap, const void *buf, size_t len,
 			 char *err, size_t errlen)
 {
 	char *tmp = NULL, *base;
@@ -358,7 +378,7 @@ int ht_write_file_unique(char *path, size_t cap, const void *buf, size_t len,
 
 	if (n >= cap || !(base = strdup(path)))
 		return ht_fail(err, errlen, "cannot write '%s': %s", path, strerror(ENOMEM));
-	stem = n > 5 && !strcmp(base + n - 5, ".heap") ? n - 5 : n;
+	stem = ht_file_heap_stem(base);
 	fd = open_temp(path, &tmp);
 	if (fd < 0) {
 		e = errno;
@@ -397,4 +417,39 @@ fail:
 	snprintf(path, cap, "%s", base);
 	free(base);
 	return ht_fail(err, errlen, "cannot write '%s': %s", path, strerror(e));
+}
+
+int ht_file_save(const char *path, enum ht_file_name how, char *used, size_t usedcap,
+		 const void *buf, size_t len, char *err, size_t errlen)
+{
+	int fits = 1;
+
+	if (used && used != path)
+		fits = (size_t)snprintf(used, usedcap, "%s", path) < usedcap;
+	if (how == HT_FILE_DEFAULT) {
+		/* the name is chosen in used: it must hold all of path */
+		if (!used || !fits)
+			return ht_fail(err, errlen, "cannot write '%s': %s", path,
+				       strerror(used ? ENAMETOOLONG : EINVAL));
+		return ht_file_write_unique(used, usedcap, buf, len, err, errlen);
+	}
+	if (strcmp(path, "-") != 0)
+		return ht_file_write(path, buf, len, err, errlen);
+	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout) != 0)
+		return ht_fail(err, errlen, "cannot write to standard output: %s", strerror(errno));
+	return 0;
+}
+
+size_t ht_file_heap_stem(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 5 && !strcmp(path + n - 5, ".heap") ? n - 5 : n;
+}
+
+int ht_file_heap_name(char *out, size_t cap, const char *path, const char *tag)
+{
+	int n = snprintf(out, cap, "%.*s.%s.heap", (int)ht_file_heap_stem(path), path, tag);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }

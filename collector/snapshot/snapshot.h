@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/fileio.h" /* enum ht_file_name */
+
 #define HT_SNAPSHOT_VERSION 1
 #define HT_NONE UINT32_MAX /* "no index": a location outside any module, etc. */
 
@@ -190,12 +192,20 @@ int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
 int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		       char *err, size_t errlen);
 
-/* Encodes s and writes it to path as ht_write_file (fileio.h) does: a
+/* Encodes s and writes it to path as ht_file_write (lib/fileio.h) does: a
  * regular file is replaced atomically, a device or FIFO written in place.
  * Returns 0, or -1 with err set ("cannot write 'x.heap': No space left on
  * device"). */
 int ht_snapshot_write_file(const struct ht_snapshot *s, const char *path,
 			   char *err, size_t errlen);
+
+/* Encodes s and writes it by the output policy, ht_file_save: a name the
+ * user gave (HT_FILE_NAMED) is replaced, "-" is standard output; a default
+ * name (HT_FILE_DEFAULT) never replaces a file, and the name used goes to
+ * used (usedcap bytes; it may be path itself). Returns 0, or -1 with err
+ * set ("cannot write 'x.heap': ..."). */
+int ht_snapshot_save(const struct ht_snapshot *s, const char *path, enum ht_file_name how,
+		     char *used, size_t usedcap, char *err, size_t errlen);
 
 /* Reads and decodes path. The header is checked before the rest is read,
  * and no more is read than the header's body size can justify (at most

@@ -1,0 +1,756 @@
+/* Decoding: a file image from anywhere is hostile input. The header and
+ * the zstd frame are checked before the body is inflated, every section is
+ * bounded before it is read, and the result is validated and its rendering
+ * cost capped by the file's size (heaptrace(5), VALIDATION). */
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot_int.h"
+#include "snapshot/format.h"
+#include "lib/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+static const char *const sec_name[SEC_MAX] = {
+	"", "strings", "meta", "counts", "drops", "metrics", "modules",
+	"functions", "lines", "locations", "frames", "stacks", "stack error", "note",
+	"peak",
+};
+
+static int zstd_fail(size_t r, char *err, size_t errlen)
+{
+	char name[128];
+	size_t i;
+
+	if (ZSTD_getErrorCode(r) == ZSTD_error_srcSize_wrong)
+		return ht_fail(err, errlen, "truncated snapshot");
+	snprintf(name, sizeof(name), "%s", ZSTD_getErrorName(r));
+	for (i = 0; name[i]; i++)
+		if (name[i] >= 'A' && name[i] <= 'Z')
+			name[i] = (char)(name[i] - 'A' + 'a');
+	return ht_fail(err, errlen, "corrupt snapshot: compressed body: %s", name);
+}
+
+/* The body a file of srclen compressed bytes may have (heaptrace(5),
+ * VALIDATION): snapshots compress some 10 to 50 times, zstd up to 32768. */
+static int check_body_size(uint64_t bodylen, uint64_t srclen, char *err, size_t errlen)
+{
+	uint64_t cap = HT_SNAPSHOT_MAX_BODY;
+
+	if (srclen < (HT_SNAPSHOT_MAX_BODY - HT_SNAPSHOT_BODY_FREE) / HT_SNAPSHOT_BODY_RATIO)
+		cap = HT_SNAPSHOT_BODY_FREE + HT_SNAPSHOT_BODY_RATIO * srclen;
+	if (bodylen > HT_SNAPSHOT_MAX_BODY || bodylen > SIZE_MAX)
+		return ht_fail(err, errlen, "snapshot too large: a body of %llu bytes, more than the %llu accepted",
+			       (unsigned long long)bodylen, (unsigned long long)HT_SNAPSHOT_MAX_BODY);
+	if (bodylen > cap)
+		return ht_fail(err, errlen, "snapshot too large: a body of %llu bytes from %llu compressed bytes, "
+			       "more than the %llu accepted", (unsigned long long)bodylen,
+			       (unsigned long long)srclen, (unsigned long long)cap);
+	return 0;
+}
+
+/* Checks the zstd frame in src before anything is inflated: one frame
+ * that ends exactly at the end of the file, carries a checksum, records
+ * its content size, and that size is the header's bodylen and no more
+ * than srclen bytes can justify. */
+static int check_frame(const unsigned char *src, size_t srclen, uint64_t bodylen,
+		       char *err, size_t errlen)
+{
+	unsigned long long fcs;
+	size_t csize;
+
+	if (srclen < 4)
+		return ht_fail(err, errlen, "truncated snapshot");
+	if (rd32(src) != ZSTD_MAGICNUMBER)
+		return ht_fail(err, errlen, "corrupt snapshot: body is not a zstd frame");
+	csize = ZSTD_findFrameCompressedSize(src, srclen);
+	if (ZSTD_isError(csize))
+		return zstd_fail(csize, err, errlen);
+	if (csize < srclen)
+		return ht_fail(err, errlen, "corrupt snapshot: %zu stray bytes after the compressed body",
+			       srclen - csize);
+	/* Frame header descriptor, bit 2: content checksum present. */
+	if (!(src[4] & 0x04))
+		return ht_fail(err, errlen, "corrupt snapshot: compressed body has no checksum");
+	fcs = ZSTD_getFrameContentSize(src, srclen);
+	if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs == ZSTD_CONTENTSIZE_UNKNOWN)
+		return ht_fail(err, errlen, "corrupt snapshot: compressed body does not record its size");
+	if (fcs != bodylen)
+		return ht_fail(err, errlen, "corrupt snapshot: header says %llu body bytes, compressed body says %llu",
+			       (unsigned long long)bodylen, fcs);
+	return check_body_size(bodylen, srclen, err, errlen);
+}
+
+/* Runs d over in into ob until the frame ends, growing ob (by doubling,
+ * up to bodylen) only as output arrives. Returns 0, or -1 with err set;
+ * ob->dst is the caller's to free either way. */
+static int inflate_stream(ZSTD_DCtx *d, ZSTD_inBuffer *in, ZSTD_outBuffer *ob,
+			  uint64_t bodylen, char *err, size_t errlen)
+{
+	size_t r;
+
+	for (;;) {
+		size_t in_was = in->pos, out_was = ob->pos;
+
+		if (ob->pos == ob->size && ob->size < bodylen) {
+			size_t ncap = ob->size > bodylen / 2 ? (size_t)bodylen : ob->size * 2;
+			void *p = realloc(ob->dst, ncap);
+
+			if (!p)
+				return ht_fail(err, errlen, "out of memory");
+			ob->dst = p;
+			ob->size = ncap;
+		}
+		r = ZSTD_decompressStream(d, ob, in);
+		if (ZSTD_isError(r))
+			return zstd_fail(r, err, errlen);
+		if (r == 0)
+			return 0;
+		if (in->pos == in_was && ob->pos == out_was) {
+			if (ob->pos == bodylen)
+				return ht_fail(err, errlen, "corrupt snapshot: compressed body is larger than its header says");
+			return ht_fail(err, errlen, "truncated snapshot");
+		}
+	}
+}
+
+/* Decompresses the single zstd frame in src into a malloc'd body of exactly
+ * bodylen bytes. Memory grows with the output actually produced, so a header
+ * that lies about the size costs nothing. */
+static int inflate_body(const unsigned char *src, size_t srclen, uint64_t bodylen,
+			unsigned char **body, char *err, size_t errlen)
+{
+	ZSTD_DCtx *d = NULL;
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer ob = { NULL, 0, 0 };
+	int rc = -1;
+
+	*body = NULL;
+	if (check_frame(src, srclen, bodylen, err, errlen))
+		return -1;
+
+	d = ZSTD_createDCtx();
+	ob.size = bodylen < (1u << 20) ? (size_t)bodylen : (1u << 20);
+	ob.dst = malloc(ob.size ? ob.size : 1);
+	if (!d || !ob.dst) {
+		ht_fail(err, errlen, "out of memory");
+		goto out;
+	}
+	in.src = src;
+	in.size = srclen;
+	in.pos = 0;
+	if (inflate_stream(d, &in, &ob, bodylen, err, errlen))
+		goto out;
+	if (ob.pos != bodylen || in.pos != srclen) {
+		ht_fail(err, errlen, "corrupt snapshot: body is %zu bytes, header says %llu",
+			ob.pos, (unsigned long long)bodylen);
+		goto out;
+	}
+	*body = ob.dst;
+	ob.dst = NULL;
+	rc = 0;
+out:
+	ZSTD_freeDCtx(d);
+	free(ob.dst);
+	return rc;
+}
+
+struct sect {
+	const unsigned char *p;
+	size_t len;
+	int present;
+};
+
+struct reader {
+	struct sect sec[SEC_MAX];
+	const char **strs;
+	uint32_t *lens;     /* strlen of each string */
+	size_t nstrs;
+	uint64_t *fweight;  /* name bytes of each function, see name_bytes */
+	uint64_t *mweight;  /* and of each module */
+	uint64_t listed;    /* of the metrics, modules and functions, each once */
+	char *err;
+	size_t errlen;
+};
+
+/* Resolves string index i, named by element k of kind what. */
+static int get_str(struct reader *rd, uint32_t i, const char *what, size_t k,
+		   const char **out)
+{
+	if (i >= rd->nstrs)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s %zu names string %u of %zu",
+			       what, k, i, rd->nstrs);
+	*out = rd->strs[i];
+	return 0;
+}
+
+/* A fixed-size section: absent (returns 0, *p NULL) or exactly size bytes. */
+static int fixed_section(struct reader *rd, int tag, size_t size,
+			 const unsigned char **p)
+{
+	const struct sect *sc = &rd->sec[tag];
+
+	*p = NULL;
+	if (!sc->present)
+		return 0;
+	if (sc->len != size)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section is %zu bytes, expected %zu",
+			       sec_name[tag], sc->len, size);
+	*p = sc->p;
+	return 0;
+}
+
+/* An array section: absent (no elements) or a u64 count followed by exactly
+ * count records of recsize bytes. Sets *p to the first record. */
+static int array_section(struct reader *rd, int tag, size_t recsize, size_t *n,
+			 const unsigned char **p)
+{
+	const struct sect *sc = &rd->sec[tag];
+	uint64_t count;
+
+	*n = 0;
+	*p = NULL;
+	if (!sc->present)
+		return 0;
+	if (sc->len < 8)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section is %zu bytes, too short for its count",
+			       sec_name[tag], sc->len);
+	count = rd64(sc->p);
+	if (count > (sc->len - 8) / recsize || count * recsize != sc->len - 8)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section holds %zu bytes for %llu entries of %zu",
+			       sec_name[tag], sc->len - 8, (unsigned long long)count, recsize);
+	if (count > MAX_ELEMS)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section has more entries than an index can name",
+			       sec_name[tag]);
+	*n = (size_t)count;
+	*p = sc->p + 8;
+	return 0;
+}
+
+/* Allocates an array of n elements (none when n is 0); -1 on out-of-memory.
+ * n is bounded by the section that holds them, so this cannot be abused. */
+static int alloc_array(struct reader *rd, void **arr, size_t *cap, size_t n, size_t elsize)
+{
+	*arr = NULL;
+	*cap = 0;
+	if (n == 0)
+		return 0;
+	*arr = malloc(n * elsize);
+	if (!*arr)
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	*cap = n;
+	return 0;
+}
+
+static int read_strings(struct reader *rd, struct ht_snapshot *s)
+{
+	const struct sect *sc = &rd->sec[SEC_STRINGS];
+	const unsigned char *p;
+	size_t left, i, space;
+	uint64_t count;
+	char *dst;
+
+	if (sc->len < 8)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: strings section is %zu bytes, too short for its count",
+			       sc->len);
+	count = rd64(sc->p);
+	left = sc->len - 8;
+	if (count > left / 4 || count > MAX_ELEMS)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: strings section is too short for %llu strings",
+			       (unsigned long long)count);
+	rd->nstrs = (size_t)count;
+	if (count) {
+		rd->strs = malloc(rd->nstrs * sizeof(*rd->strs));
+		rd->lens = malloc(rd->nstrs * sizeof(*rd->lens));
+		if (!rd->strs || !rd->lens)
+			return ht_fail(rd->err, rd->errlen, "out of memory");
+	}
+	/* Each string loses its 4-byte length and gains a NUL: a section
+	 * that is well formed needs exactly this much storage. */
+	space = left - 4 * rd->nstrs + rd->nstrs;
+	dst = ht_snapshot_pool_chunk(s->pool, space ? space : 1);
+	if (!dst)
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	p = sc->p + 8;
+	for (i = 0; i < rd->nstrs; i++) {
+		uint32_t len;
+
+		if (left < 4)
+			return ht_fail(rd->err, rd->errlen, "corrupt snapshot: string %zu runs past its section", i);
+		len = rd32(p);
+		p += 4;
+		left -= 4;
+		/* A string that leaves too little for the lengths of those
+		 * after it would also overrun the storage. */
+		if (len > left || (size_t)len + 1 > space)
+			return ht_fail(rd->err, rd->errlen, "corrupt snapshot: string %zu runs past its section", i);
+		if (memchr(p, 0, len))
+			return ht_fail(rd->err, rd->errlen, "corrupt snapshot: string %zu holds a NUL byte", i);
+		memcpy(dst, p, len);
+		dst[len] = '\0';
+		rd->strs[i] = dst;
+		rd->lens[i] = len;
+		dst += len + 1;
+		space -= len + 1;
+		p += len;
+		left -= len;
+	}
+	if (left)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %zu stray bytes after the strings", left);
+	return 0;
+}
+
+static int read_meta(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+
+	if (fixed_section(rd, SEC_META, META_SIZE, &p))
+		return -1;
+	s->flags = rd32(p);
+	s->max_depth = rd32(p + 4);
+	s->pid = (int64_t)rd64(p + 8);
+	if (get_str(rd, rd32(p + 16), "meta field", 0, &s->exe) ||
+	    get_str(rd, rd32(p + 20), "meta field", 1, &s->cmdline))
+		return -1;
+	s->start_time_ns = (int64_t)rd64(p + 24);
+	s->time_ns = (int64_t)rd64(p + 32);
+	s->rate = rd64(p + 40);
+	s->seq = rd32(p + 48);
+
+	if (fixed_section(rd, SEC_COUNTS, COUNTS_SIZE, &p))
+		return -1;
+	if (p) {
+		s->counts.alloc_calls = rd64(p);
+		s->counts.free_calls = rd64(p + 8);
+		s->counts.realloc_calls = rd64(p + 16);
+		s->counts.alloc_bytes = rd64(p + 24);
+	}
+	if (fixed_section(rd, SEC_DROPS, DROPS_SIZE, &p))
+		return -1;
+	if (p) {
+		s->drops.alloc_events = rd64(p);
+		s->drops.free_events = rd64(p + 8);
+		s->drops.other_events = rd64(p + 16);
+		s->drops.arena_full = rd64(p + 24);
+		s->drops.unmatched = rd64(p + 32);
+	}
+	return 0;
+}
+
+/* The peak profile (optional): its time, then one record per stack. */
+static int read_peak(struct reader *rd, struct ht_snapshot *s)
+{
+	const struct sect *sc = &rd->sec[SEC_PEAK];
+	uint64_t count;
+	const unsigned char *p;
+
+	if (!sc->present)
+		return 0;
+	if (sc->len < PEAK_HEAD + 8)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section is %zu bytes, "
+			       "too short for its time and count", sc->len);
+	count = rd64(sc->p + PEAK_HEAD);
+	if (count != s->nstacks || sc->len - PEAK_HEAD - 8 != count * PEAK_SIZE)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section holds %zu bytes "
+			       "for %llu entries of %d; there are %zu stacks", sc->len,
+			       (unsigned long long)count, PEAK_SIZE, s->nstacks);
+	s->peak_time_ns = (int64_t)rd64(sc->p);
+	if (!s->peak_time_ns)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section without a time");
+	p = sc->p + PEAK_HEAD + 8;
+	for (size_t i = 0; i < s->nstacks; i++, p += PEAK_SIZE) {
+		s->stacks[i].peak_objects = rdf64(p);
+		s->stacks[i].peak_space = rdf64(p + 8);
+		s->stacks[i].peak_samples = rd64(p + 16);
+	}
+	return 0;
+}
+
+static int read_metrics(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
+
+	if (array_section(rd, SEC_METRICS, METRIC_SIZE, &n, &p) ||
+	    alloc_array(rd, &a, &s->pool->cap_metrics, n, sizeof(*s->metrics)))
+		return -1;
+	s->metrics = a;
+	for (i = 0; i < n; i++, p += METRIC_SIZE) {
+		if (get_str(rd, rd32(p), "metric", i, &s->metrics[i].name))
+			return -1;
+		rd->listed += (uint64_t)rd->lens[rd32(p)] + NAME_EXTRA;
+		s->metrics[i].value = rdf64(p + 8);
+		s->nmetrics++;
+	}
+	return 0;
+}
+
+static int read_modules(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
+
+	if (array_section(rd, SEC_MODULES, MODULE_SIZE, &n, &p) ||
+	    alloc_array(rd, &a, &s->pool->cap_modules, n, sizeof(*s->modules)))
+		return -1;
+	s->modules = a;
+	if (n && !(rd->mweight = malloc(n * sizeof(uint64_t))))
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	for (i = 0; i < n; i++, p += MODULE_SIZE) {
+		struct ht_module *m = &s->modules[i];
+
+		if (get_str(rd, rd32(p), "module", i, &m->path))
+			return -1;
+		rd->mweight[i] = (uint64_t)rd->lens[rd32(p)] + NAME_EXTRA;
+		rd->listed += rd->mweight[i];
+		m->build_id_len = rd32(p + 4);
+		if (m->build_id_len > sizeof(m->build_id))
+			return ht_fail(rd->err, rd->errlen, "corrupt snapshot: module %zu has a build id of %u bytes, more than %zu",
+				       i, m->build_id_len, sizeof(m->build_id));
+		m->start = rd64(p + 8);
+		m->end = rd64(p + 16);
+		m->bias = rd64(p + 24);
+		memset(m->build_id, 0, sizeof(m->build_id));
+		memcpy(m->build_id, p + 32, m->build_id_len);
+		s->nmodules++;
+	}
+	return 0;
+}
+
+static int read_functions(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
+
+	if (array_section(rd, SEC_FUNCTIONS, FUNCTION_SIZE, &n, &p) ||
+	    alloc_array(rd, &a, &s->pool->cap_functions, n, sizeof(*s->functions)))
+		return -1;
+	s->functions = a;
+	if (n && !(rd->fweight = malloc(n * sizeof(uint64_t))))
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	for (i = 0; i < n; i++, p += FUNCTION_SIZE) {
+		struct ht_function *f = &s->functions[i];
+		uint32_t name, sys;
+
+		if (get_str(rd, rd32(p), "function", i, &f->name) ||
+		    get_str(rd, rd32(p + 4), "function", i, &f->system_name) ||
+		    get_str(rd, rd32(p + 8), "function", i, &f->file))
+			return -1;
+		name = rd->lens[rd32(p)];
+		sys = rd->lens[rd32(p + 4)];
+		rd->fweight[i] = (uint64_t)(name > sys ? name : sys) + rd->lens[rd32(p + 8)] +
+				 NAME_EXTRA;
+		rd->listed += rd->fweight[i] + name;
+		s->nfunctions++;
+	}
+	return 0;
+}
+
+/* lines, locations and frames: plain records, their indices checked later
+ * (ht_snapshot_validate) */
+static int read_places(struct reader *rd, struct ht_snapshot *s)
+{
+	struct ht_snapshot_pool *pool = s->pool;
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
+
+	if (array_section(rd, SEC_LINES, LINE_SIZE, &n, &p) ||
+	    alloc_array(rd, &a, &pool->cap_lines, n, sizeof(*s->lines)))
+		return -1;
+	s->lines = a;
+	for (i = 0; i < n; i++, p += LINE_SIZE) {
+		s->lines[i].function = rd32(p);
+		s->lines[i].line = rd32(p + 4);
+	}
+	s->nlines = n;
+
+	if (array_section(rd, SEC_LOCATIONS, LOCATION_SIZE, &n, &p) ||
+	    alloc_array(rd, &a, &pool->cap_locations, n, sizeof(*s->locations)))
+		return -1;
+	s->locations = a;
+	for (i = 0; i < n; i++, p += LOCATION_SIZE) {
+		s->locations[i].address = rd64(p);
+		s->locations[i].module = rd32(p + 8);
+		s->locations[i].first_line = rd32(p + 12);
+		s->locations[i].nlines = rd32(p + 16);
+	}
+	s->nlocations = n;
+
+	if (array_section(rd, SEC_FRAMES, FRAME_SIZE, &n, &p) ||
+	    alloc_array(rd, &a, &pool->cap_frames, n, sizeof(*s->frames)))
+		return -1;
+	s->frames = a;
+	for (i = 0; i < n; i++, p += FRAME_SIZE)
+		s->frames[i] = rd32(p);
+	s->nframes = n;
+	return 0;
+}
+
+static int read_stacks(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+	void *a;
+
+	if (array_section(rd, SEC_STACKS, STACK_SIZE, &n, &p) ||
+	    alloc_array(rd, &a, &s->pool->cap_stacks, n, sizeof(*s->stacks)))
+		return -1;
+	s->stacks = a;
+	for (i = 0; i < n; i++, p += STACK_SIZE) {
+		struct ht_stack *st = &s->stacks[i];
+
+		st->first_frame = rd32(p);
+		st->nframes = rd32(p + 4);
+		st->inuse_objects = rdf64(p + 8);
+		st->inuse_space = rdf64(p + 16);
+		st->alloc_objects = rdf64(p + 24);
+		st->alloc_space = rdf64(p + 32);
+		st->inuse_samples = rd64(p + 40);
+		st->alloc_samples = rd64(p + 48);
+		st->peak_objects = st->peak_space = 0; /* unless a peak section says */
+		st->peak_samples = 0;
+	}
+	s->nstacks = n;
+	return 0;
+}
+
+/* The error sums (optional: files before it have none): one record per
+ * stack. */
+static int read_stack_error(struct reader *rd, struct ht_snapshot *s)
+{
+	const unsigned char *p;
+	size_t i, n;
+
+	if (!rd->sec[SEC_STACK_ERROR].present)
+		return 0;
+	if (array_section(rd, SEC_STACK_ERROR, STACK_ERROR_SIZE, &n, &p))
+		return -1;
+	if (n != s->nstacks)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: stack error section has %zu "
+			       "entries for %zu stacks", n, s->nstacks);
+	for (i = 0; i < n; i++, p += STACK_ERROR_SIZE) {
+		struct ht_stack *st = &s->stacks[i];
+
+		for (int k = 0; k < 4; k++)
+			st->err.var[k] = rdf64(p + 8 * k);
+		st->err.share_objects = rdf64(p + 32);
+		st->err.share_space = rdf64(p + 40);
+		st->err.min_size = rd64(p + 48);
+		st->err.max_size = rd64(p + 56);
+		st->err.lump_size = rd64(p + 64);
+		st->err.lump_mass = rdf64(p + 72);
+		st->err.lump_one = rdf64(p + 80);
+	}
+	s->stack_error = 1;
+	return 0;
+}
+
+/* The array sections, each after those it names. */
+static int read_arrays(struct reader *rd, struct ht_snapshot *s)
+{
+	return read_metrics(rd, s) || read_modules(rd, s) || read_functions(rd, s) ||
+	       read_places(rd, s) || read_stacks(rd, s) || read_stack_error(rd, s) ||
+	       read_peak(rd, s) ? -1 : 0;
+}
+
+/* The note section, if any: one line of text for the reader. */
+static int read_note(struct reader *rd, struct ht_snapshot *s)
+{
+	const struct sect *sc = &rd->sec[SEC_NOTE];
+	char *tmp;
+
+	if (!sc->present || sc->len == 0)
+		return 0;
+	if (sc->len > HT_NOTE_LIMIT)
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: a note of %zu bytes, more than %d",
+			       sc->len, HT_NOTE_LIMIT);
+	if (memchr(sc->p, 0, sc->len))
+		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: the note holds a NUL byte");
+	tmp = malloc(sc->len + 1);
+	if (!tmp)
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	memcpy(tmp, sc->p, sc->len);
+	tmp[sc->len] = 0;
+	s->note = ht_snapshot_strdup(s, tmp);
+	free(tmp);
+	return s->note ? 0 : ht_fail(rd->err, rd->errlen, "out of memory");
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* The bytes that writing out every frame name of every stack of s (valid)
+ * takes, counted generously (heaptrace(5), VALIDATION), plus each
+ * location's names once (they are made once per location) and the names
+ * of each metric, module and function (listed or hashed once each, and
+ * many may share one long string); saturates. Linear in the size of s,
+ * as the stacks own their frames. */
+static int name_bytes(struct reader *rd, const struct ht_snapshot *s, uint64_t *out)
+{
+	uint64_t *pre = malloc((s->nlines + 1) * sizeof(uint64_t));
+	uint64_t *lw = malloc((s->nlocations + 1) * sizeof(uint64_t));
+	uint64_t total = rd->listed;
+	size_t i;
+
+	if (!pre || !lw) {
+		free(pre);
+		free(lw);
+		return ht_fail(rd->err, rd->errlen, "out of memory");
+	}
+	/* pre[i]: the name bytes of lines 0 .. i-1, so that a location's
+	 * costs one subtraction however many locations share its lines */
+	pre[0] = 0;
+	for (i = 0; i < s->nlines; i++)
+		pre[i + 1] = sat_add(pre[i], rd->fweight[s->lines[i].function]);
+	for (i = 0; i < s->nlocations; i++) {
+		const struct ht_location *l = &s->locations[i];
+
+		if (l->nlines)
+			lw[i] = pre[l->first_line + l->nlines] - pre[l->first_line];
+		else
+			lw[i] = l->module == HT_NONE ? NAME_EXTRA : rd->mweight[l->module];
+		if (pre[l->first_line + l->nlines] == UINT64_MAX)
+			lw[i] = UINT64_MAX;
+		total = sat_add(total, lw[i]);
+	}
+	for (i = 0; i < s->nstacks && total < UINT64_MAX; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		total = sat_add(total, NAME_EXTRA);
+		for (uint32_t k = 0; k < st->nframes; k++)
+			total = sat_add(total, lw[s->frames[st->first_frame + k]]);
+	}
+	free(pre);
+	free(lw);
+	*out = total;
+	return 0;
+}
+
+/* Refuses a snapshot whose rendering would cost more than a file of len
+ * bytes can justify (heaptrace(5), VALIDATION). */
+static int check_work(struct reader *rd, const struct ht_snapshot *s, uint64_t len)
+{
+	uint64_t cap = HT_SNAPSHOT_MAX_NAMES, have = 0;
+
+	if (len < (HT_SNAPSHOT_MAX_NAMES - HT_SNAPSHOT_NAMES_FREE) / HT_SNAPSHOT_NAMES_RATIO)
+		cap = HT_SNAPSHOT_NAMES_FREE + HT_SNAPSHOT_NAMES_RATIO * len;
+	if (name_bytes(rd, s, &have))
+		return -1;
+	if (have > cap)
+		return ht_fail(rd->err, rd->errlen, "snapshot too large: its names take %llu%s bytes to write out, "
+			       "more than the %llu accepted for a file of %llu bytes",
+			       (unsigned long long)have, have == UINT64_MAX ? " or more" : "",
+			       (unsigned long long)cap, (unsigned long long)len);
+	return 0;
+}
+
+/* Splits the body into sections, then reads them in dependency order. */
+static int parse_body(const unsigned char *body, size_t len, uint64_t filelen,
+		      struct ht_snapshot *s, char *err, size_t errlen)
+{
+	struct reader rd = { .err = err, .errlen = errlen };
+	size_t off = 0;
+	int rc = -1;
+
+	while (off < len) {
+		uint32_t tag;
+		uint64_t plen;
+
+		if (len - off < SECTION_HEAD)
+			return ht_fail(err, errlen, "corrupt snapshot: section header at body offset %zu is cut short",
+				       off);
+		tag = rd32(body + off);
+		plen = rd64(body + off + 8);
+		if (plen > len - off - SECTION_HEAD)
+			return ht_fail(err, errlen, "corrupt snapshot: section %u at body offset %zu runs past the end",
+				       tag, off);
+		if (tag > 0 && tag < SEC_MAX) {
+			/* Unknown tags are skipped: later versions may add sections. */
+			if (rd.sec[tag].present)
+				return ht_fail(err, errlen, "corrupt snapshot: two %s sections",
+					       sec_name[tag]);
+			rd.sec[tag].present = 1;
+			rd.sec[tag].p = body + off + SECTION_HEAD;
+			rd.sec[tag].len = (size_t)plen;
+		}
+		off += SECTION_HEAD + (size_t)plen;
+	}
+	if (!rd.sec[SEC_STRINGS].present)
+		return ht_fail(err, errlen, "corrupt snapshot: no strings section");
+	if (read_strings(&rd, s))
+		goto out;
+	if (!rd.sec[SEC_META].present) {
+		ht_fail(err, errlen, "corrupt snapshot: no meta section");
+		goto out;
+	}
+	if (read_meta(&rd, s) || read_arrays(&rd, s) || read_note(&rd, s) ||
+	    ht_snapshot_validate(s, "corrupt snapshot", err, errlen) || check_work(&rd, s, filelen))
+		goto out;
+	rc = 0;
+out:
+	free(rd.strs);
+	free(rd.lens);
+	free(rd.fweight);
+	free(rd.mweight);
+	return rc;
+}
+
+int ht_snapshot_check_header(const unsigned char *b, size_t len, uint64_t *bodylen,
+		 char *err, size_t errlen)
+{
+	uint32_t version;
+
+	if (len == 0)
+		return ht_fail(err, errlen, "empty file, not a heaptrace snapshot");
+	if (memcmp(b, MAGIC, len < MAGIC_SIZE ? len : MAGIC_SIZE) != 0)
+		return ht_fail(err, errlen, "not a heaptrace snapshot");
+	if (len < 12)
+		return ht_fail(err, errlen, "truncated snapshot");
+	version = rd32(b + 8);
+	if (version != HT_SNAPSHOT_VERSION)
+		return ht_fail(err, errlen, "unsupported snapshot version %u", version);
+	if (len < HEADER_SIZE)
+		return ht_fail(err, errlen, "truncated snapshot");
+	*bodylen = rd64(b + 16);
+	if (*bodylen > HT_SNAPSHOT_MAX_BODY)
+		return ht_fail(err, errlen, "snapshot too large: a body of %llu bytes, more than the %llu accepted",
+			       (unsigned long long)*bodylen, (unsigned long long)HT_SNAPSHOT_MAX_BODY);
+	return 0;
+}
+
+int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
+		       char *err, size_t errlen)
+{
+	const unsigned char *b = buf;
+	struct ht_snapshot *s;
+	unsigned char *body;
+	uint64_t bodylen;
+
+	*out = NULL;
+	if (ht_snapshot_check_header(b, len, &bodylen, err, errlen))
+		return -1;
+	if (inflate_body(b + HEADER_SIZE, len - HEADER_SIZE, bodylen, &body, err, errlen))
+		return -1;
+	s = ht_snapshot_new();
+	if (!s) {
+		free(body);
+		return ht_fail(err, errlen, "out of memory");
+	}
+	s->version = HT_SNAPSHOT_VERSION;
+	if (parse_body(body, (size_t)bodylen, len, s, err, errlen)) {
+		free(body);
+		ht_snapshot_free(s);
+		return -1;
+	}
+	free(body);
+	*out = s;
+	return 0;
+}

@@ -1,0 +1,427 @@
+/* The snapshot in memory: a pool that owns its strings (each distinct one
+ * stored once) and arrays, the appenders that build it, and the checks of
+ * what a valid snapshot holds, which the encoder and the decoder share. */
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot_int.h"
+#include "snapshot/format.h"
+#include "lib/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the pool: strings and array capacities ---- */
+
+#define CHUNK_SIZE 65536
+
+uint64_t ht_snapshot_hash(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+struct strent *ht_strtab_slot(const struct strtab *t, const char *str, size_t len, uint64_t h)
+{
+	size_t mask = t->cap - 1, i = (size_t)h & mask;
+
+	for (;;) {
+		struct strent *e = &t->ent[i];
+
+		if (!e->str || (e->hash == h && e->len == len &&
+				memcmp(e->str, str, len) == 0))
+			return e;
+		i = (i + 1) & mask;
+	}
+}
+
+int ht_strtab_reserve(struct strtab *t)
+{
+	struct strtab old = *t;
+	size_t ncap, i;
+
+	if ((t->n + 1) * 2 <= t->cap)
+		return 0;
+	if (t->cap > SIZE_MAX / 2 / sizeof(*t->ent))
+		return -1;
+	ncap = t->cap ? t->cap * 2 : 64;
+	t->ent = calloc(ncap, sizeof(*t->ent));
+	if (!t->ent) {
+		*t = old;
+		return -1;
+	}
+	t->cap = ncap;
+	for (i = 0; i < old.cap; i++) {
+		struct strent *e = &old.ent[i];
+
+		if (e->str)
+			*ht_strtab_slot(t, e->str, e->len, e->hash) = *e;
+	}
+	free(old.ent);
+	return 0;
+}
+
+void *ht_snapshot_pool_chunk(struct ht_snapshot_pool *p, size_t size)
+{
+	struct chunk *c;
+
+	if (size > SIZE_MAX - sizeof(*c))
+		return NULL;
+	c = malloc(sizeof(*c) + size);
+	if (!c)
+		return NULL;
+	c->next = p->chunks;
+	p->chunks = c;
+	return c->data;
+}
+
+static char *pool_alloc(struct ht_snapshot_pool *p, size_t n)
+{
+	char *r;
+
+	if (n > p->left) {
+		/* Big strings get a chunk of their own; the current one stays. */
+		if (n > CHUNK_SIZE / 4)
+			return ht_snapshot_pool_chunk(p, n);
+		r = ht_snapshot_pool_chunk(p, CHUNK_SIZE);
+		if (!r)
+			return NULL;
+		p->cur = r;
+		p->left = CHUNK_SIZE;
+	}
+	r = p->cur;
+	p->cur += n;
+	p->left -= n;
+	return r;
+}
+
+struct ht_snapshot *ht_snapshot_new(void)
+{
+	struct ht_snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->pool = calloc(1, sizeof(*s->pool));
+	if (!s->pool) {
+		free(s);
+		return NULL;
+	}
+	s->version = HT_SNAPSHOT_VERSION;
+	return s;
+}
+
+void ht_snapshot_free(struct ht_snapshot *s)
+{
+	struct chunk *c, *next;
+
+	if (!s)
+		return;
+	free(s->metrics);
+	free(s->modules);
+	free(s->functions);
+	free(s->lines);
+	free(s->locations);
+	free(s->frames);
+	free(s->stacks);
+	if (s->pool) {
+		for (c = s->pool->chunks; c; c = next) {
+			next = c->next;
+			free(c);
+		}
+		free(s->pool->strings.ent);
+		free(s->pool);
+	}
+	free(s);
+}
+
+const char *ht_snapshot_strdup(struct ht_snapshot *s, const char *str)
+{
+	struct ht_snapshot_pool *p = s->pool;
+	struct strent *e;
+	size_t len;
+	uint64_t h;
+	char *copy;
+
+	if (!str)
+		str = "";
+	len = strlen(str);
+	h = ht_snapshot_hash(str, len);
+	if (ht_strtab_reserve(&p->strings))
+		return NULL;
+	e = ht_strtab_slot(&p->strings, str, len, h);
+	if (e->str)
+		return e->str;
+	copy = pool_alloc(p, len + 1);
+	if (!copy)
+		return NULL;
+	memcpy(copy, str, len + 1);
+	e->str = copy;
+	e->hash = h;
+	e->len = len;
+	p->strings.n++;
+	return copy;
+}
+
+void *ht_snapshot_grow(void *arr, size_t *cap, size_t n, size_t more, size_t elsize)
+{
+	size_t ncap;
+	void *a;
+
+	if (n > MAX_ELEMS || more > MAX_ELEMS - n)
+		return NULL;
+	if (n + more <= *cap)
+		return arr;
+	ncap = *cap ? *cap : 16;
+	while (ncap < n + more)
+		ncap = ncap > MAX_ELEMS / 2 ? MAX_ELEMS : ncap * 2;
+	if (ncap > SIZE_MAX / elsize)
+		return NULL;
+	a = realloc(arr, ncap * elsize);
+	if (!a)
+		return NULL;
+	*cap = ncap;
+	return a;
+}
+
+uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double value)
+{
+	struct ht_metric *a;
+	const char *owned = ht_snapshot_strdup(s, name);
+
+	if (!owned)
+		return HT_NONE;
+	a = ht_snapshot_grow(s->metrics, &s->pool->cap_metrics, s->nmetrics, 1, sizeof(*a));
+	if (!a)
+		return HT_NONE;
+	s->metrics = a;
+	a[s->nmetrics].name = owned;
+	/* Figures can come from the traced process's shared memory: one
+	 * beyond what a file may hold must not cost the whole snapshot. */
+	if (value > HT_SNAPSHOT_MAX_VALUE)
+		value = HT_SNAPSHOT_MAX_VALUE;
+	else if (value < -HT_SNAPSHOT_MAX_VALUE)
+		value = -HT_SNAPSHOT_MAX_VALUE;
+	a[s->nmetrics].value = value;
+	return (uint32_t)s->nmetrics++;
+}
+
+uint32_t ht_snapshot_add_module(struct ht_snapshot *s, const struct ht_module *x)
+{
+	struct ht_module *a = ht_snapshot_grow(s->modules, &s->pool->cap_modules,
+				   s->nmodules, 1, sizeof(*a));
+
+	if (!a)
+		return HT_NONE;
+	s->modules = a;
+	a[s->nmodules] = *x;
+	return (uint32_t)s->nmodules++;
+}
+
+uint32_t ht_snapshot_add_function(struct ht_snapshot *s, const struct ht_function *x)
+{
+	struct ht_function *a = ht_snapshot_grow(s->functions, &s->pool->cap_functions,
+				     s->nfunctions, 1, sizeof(*a));
+
+	if (!a)
+		return HT_NONE;
+	s->functions = a;
+	a[s->nfunctions] = *x;
+	return (uint32_t)s->nfunctions++;
+}
+
+uint32_t ht_snapshot_add_line(struct ht_snapshot *s, const struct ht_line *x)
+{
+	struct ht_line *a = ht_snapshot_grow(s->lines, &s->pool->cap_lines, s->nlines, 1,
+				 sizeof(*a));
+
+	if (!a)
+		return HT_NONE;
+	s->lines = a;
+	a[s->nlines] = *x;
+	return (uint32_t)s->nlines++;
+}
+
+uint32_t ht_snapshot_add_location(struct ht_snapshot *s, const struct ht_location *x)
+{
+	struct ht_location *a = ht_snapshot_grow(s->locations, &s->pool->cap_locations,
+				     s->nlocations, 1, sizeof(*a));
+
+	if (!a)
+		return HT_NONE;
+	s->locations = a;
+	a[s->nlocations] = *x;
+	return (uint32_t)s->nlocations++;
+}
+
+uint32_t ht_snapshot_add_frames(struct ht_snapshot *s, const uint32_t *locs, size_t n)
+{
+	uint32_t *a;
+	size_t first = s->nframes;
+
+	if (n == 0)
+		return first <= MAX_ELEMS ? (uint32_t)first : HT_NONE;
+	a = ht_snapshot_grow(s->frames, &s->pool->cap_frames, s->nframes, n, sizeof(*a));
+	if (!a)
+		return HT_NONE;
+	s->frames = a;
+	memcpy(a + first, locs, n * sizeof(*a));
+	s->nframes += n;
+	return (uint32_t)first;
+}
+
+uint32_t ht_snapshot_add_stack(struct ht_snapshot *s, const struct ht_stack *x)
+{
+	struct ht_stack *a = ht_snapshot_grow(s->stacks, &s->pool->cap_stacks, s->nstacks,
+				  1, sizeof(*a));
+
+	if (!a)
+		return HT_NONE;
+	s->stacks = a;
+	a[s->nstacks] = *x;
+	return (uint32_t)s->nstacks++;
+}
+
+double ht_stack_value(const struct ht_stack *st, enum ht_index which)
+{
+	switch (which) {
+	case HT_INUSE_SPACE:   return st->inuse_space;
+	case HT_INUSE_OBJECTS: return st->inuse_objects;
+	case HT_ALLOC_SPACE:   return st->alloc_space;
+	case HT_ALLOC_OBJECTS: return st->alloc_objects;
+	}
+	return 0;
+}
+
+int64_t ht_snapshot_live_objects(const struct ht_snapshot *s)
+{
+	/* two's complement: more frees than allocations is a small negative
+	 * number, never 2^64 minus it */
+	return (int64_t)(s->counts.alloc_calls - s->counts.free_calls);
+}
+
+/* ---- validation, shared by the encoder and the decoder ---- */
+
+/* A counter must be a number from 0 to 2^63 (this also rejects NaN and
+ * infinities): no program holds more bytes or objects, and sums of such
+ * values stay far from overflowing a double. */
+static int bad_counter(double v)
+{
+	return !(v >= 0 && v <= HT_SNAPSHOT_MAX_VALUE);
+}
+
+/* An error sum (struct ht_stack_error): finite and not negative, with no
+ * bound of 2^63, since a variance is a square (a byte count's, at a rate of
+ * a terabyte, passes 2^63) and no loop or allocation is sized by one. */
+static int check_error(double v, const char *name, size_t i, const char *what,
+		       char *err, size_t errlen)
+{
+	if (!(v >= 0) || !isfinite(v))
+		return ht_fail(err, errlen, "%s: stack %zu %s is %g, not a finite number >= 0",
+			       what, i, name, v);
+	return 0;
+}
+
+static int check_counter(double v, const char *name, size_t i, const char *what,
+			 char *err, size_t errlen)
+{
+	if (bad_counter(v))
+		return ht_fail(err, errlen, "%s: stack %zu %s is %g, not a number from 0 to 2^63",
+			       what, i, name, v);
+	return 0;
+}
+
+/* The counters of stack i, and its error sums if it has them. */
+static int check_values(const struct ht_stack *st, size_t i, int stack_error, const char *what,
+			char *err, size_t errlen)
+{
+	if (check_counter(st->inuse_objects, "inuse_objects", i, what, err, errlen) ||
+	    check_counter(st->inuse_space, "inuse_space", i, what, err, errlen) ||
+	    check_counter(st->peak_objects, "peak_objects", i, what, err, errlen) ||
+	    check_counter(st->peak_space, "peak_space", i, what, err, errlen) ||
+	    check_counter(st->alloc_objects, "alloc_objects", i, what, err, errlen) ||
+	    check_counter(st->alloc_space, "alloc_space", i, what, err, errlen))
+		return -1;
+	if (stack_error &&
+	    (check_error(st->err.var[0], "error of inuse_space", i, what, err, errlen) ||
+	     check_error(st->err.var[1], "error of inuse_objects", i, what, err, errlen) ||
+	     check_error(st->err.var[2], "error of alloc_space", i, what, err, errlen) ||
+	     check_error(st->err.var[3], "error of alloc_objects", i, what, err, errlen) ||
+	     check_error(st->err.share_objects, "error share of objects", i, what, err, errlen) ||
+	     check_error(st->err.share_space, "error share of bytes", i, what, err, errlen) ||
+	     check_error(st->err.lump_mass, "missed blocks", i, what, err, errlen) ||
+	     check_error(st->err.lump_one, "missed blocks", i, what, err, errlen)))
+		return -1;
+	return 0;
+}
+
+int ht_snapshot_validate(const struct ht_snapshot *s, const char *what, char *err, size_t errlen)
+{
+	uint64_t stack_frames = 0;
+	size_t i;
+
+	if (s->nmetrics > MAX_ELEMS || s->nmodules > MAX_ELEMS ||
+	    s->nfunctions > MAX_ELEMS || s->nlines > MAX_ELEMS ||
+	    s->nlocations > MAX_ELEMS || s->nframes > MAX_ELEMS ||
+	    s->nstacks > MAX_ELEMS)
+		return ht_fail(err, errlen, "%s: more elements than a 32-bit index can name", what);
+	if (s->note && strlen(s->note) > HT_NOTE_LIMIT)
+		return ht_fail(err, errlen, "%s: a note of %zu bytes, more than %d", what,
+			       strlen(s->note), HT_NOTE_LIMIT);
+	if (s->start_time_ns < 0 || s->time_ns < 0)
+		return ht_fail(err, errlen, "%s: a time before 1970 (start_time_ns %lld, time_ns %lld)",
+			       what, (long long)s->start_time_ns, (long long)s->time_ns);
+	for (i = 0; i < s->nmetrics; i++)
+		if (!(fabs(s->metrics[i].value) <= HT_SNAPSHOT_MAX_VALUE))
+			return ht_fail(err, errlen, "%s: metric %zu is %g, not a number from -2^63 to 2^63",
+				       what, i, s->metrics[i].value);
+	for (i = 0; i < s->nmodules; i++) {
+		const struct ht_module *m = &s->modules[i];
+
+		if (m->build_id_len > sizeof(m->build_id))
+			return ht_fail(err, errlen, "%s: module %zu has a build id of %u bytes, more than %zu",
+				       what, i, m->build_id_len, sizeof(m->build_id));
+		if (m->start > m->end)
+			return ht_fail(err, errlen, "%s: module %zu starts after it ends", what, i);
+	}
+	for (i = 0; i < s->nlines; i++)
+		if (s->lines[i].function >= s->nfunctions)
+			return ht_fail(err, errlen, "%s: line %zu names function %u of %zu",
+				       what, i, s->lines[i].function, s->nfunctions);
+	for (i = 0; i < s->nlocations; i++) {
+		const struct ht_location *l = &s->locations[i];
+
+		if (l->module != HT_NONE && l->module >= s->nmodules)
+			return ht_fail(err, errlen, "%s: location %zu names module %u of %zu",
+				       what, i, l->module, s->nmodules);
+		if ((uint64_t)l->first_line + l->nlines > s->nlines)
+			return ht_fail(err, errlen, "%s: location %zu names lines %u..%llu of %zu",
+				       what, i, l->first_line,
+				       (unsigned long long)l->first_line + l->nlines, s->nlines);
+	}
+	for (i = 0; i < s->nframes; i++)
+		if (s->frames[i] >= s->nlocations)
+			return ht_fail(err, errlen, "%s: frame %zu names location %u of %zu",
+				       what, i, s->frames[i], s->nlocations);
+	for (i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		if ((uint64_t)st->first_frame + st->nframes > s->nframes)
+			return ht_fail(err, errlen, "%s: stack %zu names frames %u..%llu of %zu",
+				       what, i, st->first_frame,
+				       (unsigned long long)st->first_frame + st->nframes, s->nframes);
+		/* Each stack owns its run of frames: runs that overlap would
+		 * let a small file name more frames than it holds. */
+		stack_frames += st->nframes;
+		if (stack_frames > s->nframes)
+			return ht_fail(err, errlen, "%s: stacks 0..%zu name %llu frames, more than the %zu there are",
+				       what, i, (unsigned long long)stack_frames, s->nframes);
+		if (check_values(st, i, s->stack_error, what, err, errlen))
+			return -1;
+	}
+	return 0;
+}
