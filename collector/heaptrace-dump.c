@@ -1,5 +1,5 @@
 /* heaptrace-dump: asks the collector of a traced process for a snapshot
- * now and writes it to a file (see ht_write_file) or standard output;
+ * now and writes it to a file (see ht_file_save) or standard output;
  * prints the file's path. */
 #include <dirent.h>
 #include <errno.h>
@@ -133,7 +133,7 @@ static int list(void)
 	if (!l.n)
 		fprintf(stderr, "%s: no traced processes found\n", ht_progname);
 	/* where dumps go by default: the litter of dumps that were killed */
-	n = ht_clean_temps(".");
+	n = ht_file_clean_temps(".");
 	if (n > 0)
 		fprintf(stderr, "%s: removed %d temporary file%s left here by writers that "
 			"were killed\n", ht_progname, n, n == 1 ? "" : "s");
@@ -221,21 +221,14 @@ static void write_snapshot(const char *out, char *path, size_t pathlen, const vo
 			   size_t len)
 {
 	char err[1024];
+	const char *to = out ? out : path;
 
-	if (out && !strcmp(out, "-")) {
-		if (fwrite(body, 1, len, stdout) != len || fflush(stdout) != 0)
-			ht_die(1, "cannot write to standard output: %s", strerror(errno));
-		return;
-	}
-	if (out) {
-		if (ht_write_file(out, body, len, err, sizeof(err)) != 0)
-			ht_die(1, "%s", err);
-	} else if (ht_write_file_unique(path, pathlen, body, len, err, sizeof(err)) != 0) {
+	if (ht_file_save(to, out ? HT_FILE_NAMED : HT_FILE_DEFAULT, out ? NULL : path, pathlen,
+			 body, len, err, sizeof(err)) != 0)
 		ht_die(1, "%s", err);
-	}
 	/* the path, unless the snapshot itself went to standard output */
-	if (!same_file(out ? out : path, 1))
-		printf("%s\n", out ? out : path);
+	if (strcmp(to, "-") != 0 && !same_file(to, 1))
+		printf("%s\n", to);
 }
 
 int main(int argc, char **argv)

@@ -1155,7 +1155,7 @@ static int write_fixtures(const char *dir)
 			junk[i] = (unsigned char)(x >> 16);
 		}
 		snprintf(path, sizeof(path), "%s/random.heap", dir);
-		if (ht_write_file(path, junk, sizeof(junk), err, sizeof(err)))
+		if (ht_file_write(path, junk, sizeof(junk), err, sizeof(err)))
 			ht_die(1, "%s", err);
 	}
 	return 0;

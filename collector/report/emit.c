@@ -149,12 +149,8 @@ int ht_report_write(FILE *out, const struct ht_snapshot *base,
 static int put_out(const char *buf, size_t len, const struct ht_report_opts *o,
 		   char *err, size_t errlen)
 {
-	if (o->output && strcmp(o->output, "-") != 0)
-		return ht_write_file(o->output, buf, len, err, errlen);
-	if (fwrite(buf, 1, len, stdout) != len || fflush(stdout))
-		return ht_fail(err, errlen, "cannot write to standard output: %s",
-			       strerror(errno));
-	return 0;
+	return ht_file_save(o->output ? o->output : "-", HT_FILE_NAMED, NULL, 0, buf, len, err,
+			    errlen);
 }
 
 static int to_terminal(const struct ht_report_opts *o, char *err, size_t errlen)
