@@ -20,10 +20,14 @@ ifneq ($(SANITIZE),)
 SANFLAGS = -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 endif
 
-# The shim: never instrumented, exports only the libc names it wraps.
+# The shim: never instrumented, exports only the libc names it wraps. Its
+# files are one program to the optimiser (-flto): the sampled path crosses
+# them (trace, stacks, emit) and is inlined as it would be within one file.
 SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
-	-fno-stack-protector -I/usr/include/x86_64-linux-gnu
-SHIM_OBJ = preload/shim.o preload/trace.o preload/arena.o preload/arena_move.o preload/signals.o
+	-fno-stack-protector -flto -I/usr/include/x86_64-linux-gnu
+SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
+	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
+	preload/arena_move.o preload/signals.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name
@@ -50,7 +54,7 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_aggregate tests/test_arena \
-	tests/test_shm tests/test_util tests/test_http
+	tests/test_shm tests/test_util tests/test_http tests/test_stacks
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
@@ -67,7 +71,7 @@ preload/%.o: preload/%.c
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
 
 preload/libheaptrace.so: $(SHIM_OBJ)
-	$(CC) -shared -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
+	$(CC) -shared $(OPT) -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
 		-o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
 # The shim starts the collector found next to it.
@@ -102,6 +106,9 @@ tests/%.o: tests/%.c
 
 tests/test_%: tests/test_%.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+
+# the shim's stacks, included whole (as test_arena includes the arena), walk with libunwind
+tests/test_stacks: TOOL_LIBS += -lunwind
 
 tests/mkhostile: tests/mkhostile.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ring.h"
 
@@ -107,7 +108,7 @@ void ht_arena_move(void *p, void *q, size_t n);
 /* Bytes of arena slots in use, and bytes of the arena made read-write. */
 extern uint64_t ht_arena_live, ht_arena_committed;
 
-/* ---- trace.c: the tracing core ----------------------------------------- */
+/* ---- thread.c: per-thread state ---------------------------------------- */
 
 #define HT_IN_HANDLER (1u << 16) /* in ht_tls.busy: a signal handler runs */
 #define HT_HANDLER_FRAMES 4      /* handlers within handlers whose frames are known */
@@ -134,14 +135,11 @@ struct ht_tls {
 	uint64_t rng;
 	uint32_t busy;        /* the shim's own calls into the real allocator under way
 			       * (low 16 bits), and signal handlers running (the rest,
-			       * HT_IN_HANDLER each): see ht_alloc_nested */
+			       * HT_IN_HANDLER each): see ht_trace_alloc */
 	void *deferred;       /* frees made meanwhile by signal handlers, linked through the blocks */
 	uint32_t self;        /* doing the shim's own work: no sampling, no recursion */
 	uint32_t attached;
-	size_t grow_room;     /* set by a realloc that moves an arena block */
-	uintptr_t caller_cfa; /* set by a realloc that moves a block: its caller's
-			       * stack pointer, for the stack cache (trace.c) */
-	void *scache;         /* its last stacks (trace.c), in the arena */
+	void *scache;         /* its last stacks (stacks.c), in the arena */
 	uint32_t own;         /* allocations now are the shim's own (with busy): uncounted */
 	int64_t hcount;       /* the countdown of allocations in signal handlers */
 	uintptr_t handler_frame[HT_HANDLER_FRAMES]; /* the trampoline's frame of
@@ -150,80 +148,30 @@ struct ht_tls {
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 
-
-
-/* Kinds of allocating call, for the slow path. */
-enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
-
-/* The slow path of every allocating call: first call of a thread, a sample
- * is due, or the shim is not set up yet. Returns what the call returns
- * (NULL with errno ENOMEM on failure). For HT_OP_ALIGNED, align is a valid
- * power of two. */
-void *ht_alloc_slow(size_t n, size_t align, enum ht_op op);
-
-/* An allocation made while this thread is busy (the slow path sends it
- * here): by a signal handler, which may have interrupted the program's or
- * the shim's call into the real allocator, or by the shim's own work.
- * Calling the allocator again could deadlock on the lock the interrupted
- * call holds, so it is served from the arena, which takes no lock: a
- * handler's sampled as any other, the shim's own as HT_BLK_INTERNAL,
- * uncounted (ht_tls.own). Falls back to the real allocator if the arena
- * has no room. */
-void *ht_alloc_nested(size_t n, size_t align, enum ht_op op);
-
-/* Frees a block inside the arena, recording it if it was sampled. */
-void ht_free_arena(void *p);
-
-/* realloc of an arena block (sampled or plain) to n bytes that fit in its
- * slot: counted and recorded as a move would be (the free of the old
- * block, an allocation of n bytes, sampled or not), without the copy.
- * Returns p, or NULL if it must move after all (tracing is not on).
- * cfa: realloc's caller's stack pointer (__builtin_dwarf_cfa in realloc),
- * so that its stack may come from the thread's stack cache. */
-void *ht_realloc_in_place(void *p, size_t n, uintptr_t cfa);
-
-/* realloc of a large arena block (sampled or plain) that must move: the
- * new block stays in the arena, sampled or plain as the draw says, and the
- * bytes move by their pages (ht_arena_move), not by a copy into the real
- * allocator and back. Counted and recorded as a move. Returns the new
- * block, or NULL if the block is small (under HT_MOVE_COLD_MIN, or under
- * HT_MOVE_MIN and not sampled), tracing is not on or the arena has no
- * room: then it moves as any block does. cfa: as for ht_realloc_in_place. */
-void *ht_realloc_move(void *p, size_t n, uintptr_t cfa);
-
-/* The room a block that grows by moving is given: twice its new size, so
- * that a buffer grown step by step moves at every few steps. */
-static inline size_t ht_grow_room(size_t n)
-{
-	return n <= SIZE_MAX / 2 ? 2 * n : n;
-}
-
-/* Sets up a thread that frees before it allocates. */
+/* Sets up a thread: its slot of counters and its countdown, as tracing
+ * now is (on, starting, off). Also for a thread that frees before it
+ * allocates. */
 void ht_thread_attach(struct ht_tls *t);
 
-/* Resolves ht_hot.real if not done yet. Returns 0 once resolved, -1 while
- * resolution is under way on this thread (the caller then serves the
- * request from the arena). */
-int ht_resolve(void);
+/* Makes t start over on its next call (its slot retired, or a forked
+ * child that starts tracing anew). */
+void ht_thread_reset(struct ht_tls *t);
 
-/* Returns 1 if the shim must stay out of this process altogether: it runs
- * in secure-execution mode (getauxval(AT_SECURE): set-user-ID or
- * set-group-ID, file capabilities), or its program is one of heaptrace's
- * own (the note of untraced.h). Then nothing starts, no variable is read,
- * nothing is said, and every call is passed on untouched. Decided on the
- * first call, from any thread, at any time (it neither allocates nor
- * takes a lock but the loader's); async-signal-safe after that. */
-int ht_untraced(void);
+/* Sets t's slot to one that counts nowhere, and its countdowns to never:
+ * tracing is off for good in this process. */
+void ht_thread_off(struct ht_tls *t);
 
-/* ---- signals.c: signal handlers, through the shim ---------------------- */
+/* Registers the key whose destructor retires a thread's slot at its exit.
+ * Returns 0, or -1 if there is none (then a slot is kept to the end). */
+int ht_thread_hooks(void);
 
-/* Finds the real sigaction, signal() family and longjmp family; called
- * with the allocator's, and again on first use if need be. */
-void ht_signals_resolve(void);
+/* Frees what signal handlers freed while this thread was inside the real
+ * allocator (ht_tls.deferred); called with busy still set, so a handler
+ * that interrupts these frees defers its own too. */
+void ht_flush_deferred(struct ht_tls *t);
 
-/* Counts out of t->busy the handlers whose frames are gone (left by a jump
- * the longjmp wrappers did not see). */
-void ht_handler_recheck(struct ht_tls *t);
+/* Same, when this thread is neither in a handler nor inside the allocator. */
+void ht_thread_flush(struct ht_tls *t);
 
 /* The biases the countdown holds for the handlers running on the thread. */
 static inline int64_t ht_handler_bias(const struct ht_tls *t)
@@ -270,17 +218,29 @@ static inline int ht_handler_only(const struct ht_tls *t)
 	return t->busy >= HT_IN_HANDLER && !(t->busy % HT_IN_HANDLER) && !t->self && !t->own;
 }
 
-/* Frees what signal handlers freed while this thread was inside the real
- * allocator (ht_tls.deferred); called with busy still set, so a handler
- * that interrupts these frees defers its own too. */
-void ht_flush_deferred(struct ht_tls *t);
-
 /* Leaves a stretch inside the real allocator (busy++ before it). */
 static inline void ht_busy_leave(struct ht_tls *t)
 {
 	if (ht_unlikely(t->deferred != NULL) && t->busy == 1)
 		ht_flush_deferred(t);
 	t->busy--;
+}
+
+/* A stretch of the shim's own work that may allocate (the loader, glibc's
+ * thread attributes): what it allocates comes from the arena, neither
+ * counted nor traced, then or when it is freed. */
+static inline void ht_own_enter(struct ht_tls *t)
+{
+	t->busy++;
+	t->own++;
+	ht_countdown_lower(t);
+}
+
+static inline void ht_own_leave(struct ht_tls *t)
+{
+	ht_countdown_raise(t);
+	t->own--;
+	ht_busy_leave(t);
 }
 
 /* Adds d to one of this thread's counters, which only this thread writes
@@ -339,9 +299,223 @@ static inline void ht_count_realloc(struct ht_tls *t)
 	ht_bump(&s->realloc_calls, 1);
 }
 
+/* ---- startup.c: start-up, the shared state, fork and exit --------------- */
+
+/* ht_hot (above, with the arena's range) is defined in startup.c. */
+
+enum { HT_ST_NEW, HT_ST_RESOLVING, HT_ST_RESOLVED }; /* ht_core.resolve_state */
+enum { HT_TR_OFF, HT_TR_STARTING, HT_TR_ON };        /* ht_core.tracing */
+
+/* What belongs to one collector: a forked child that starts its own
+ * starts these over (HT_RUN_INIT). */
+struct ht_run {
+	pid_t collector_pid;
+	uint32_t stalled;  /* ring full with no progress: drop without waiting */
+	int warned_dead;   /* said that the collector is gone */
+	uint64_t dl_seen;  /* dlpi_adds + dlpi_subs when modules were last sent */
+	uint64_t dl_sent;  /* ... and once they are all in the ring */
+};
+#define HT_RUN_INIT { .dl_seen = UINT64_MAX, .dl_sent = UINT64_MAX }
+
+/* The state the shim's files share, written at start-up (and in a forked
+ * child) before tracing is HT_TR_ON, then read. The layout of the shared
+ * memory is kept here as this process made it: the collector, and whoever
+ * may write to the collector's memory, can change the shared header, so no
+ * index or size is ever read back from it. */
+struct ht_core {
+	int resolve_state;             /* HT_ST_* */
+	int tracing;                   /* HT_TR_*: may events be written? */
+	int fork_pending;              /* a forked child that starts its own collector */
+	int depth;                     /* HEAPTRACE_DEPTH */
+	uint64_t rate;                 /* HEAPTRACE_RATE */
+	uintptr_t self_lo, self_hi;    /* the shim's own code: frames to skip */
+	struct ht_shm *shm;
+	struct ht_ring ring;           /* the ring's place and size */
+	struct ht_slot *slots;         /* the per-thread counters */
+	uint32_t slot_count;
+	size_t shm_size;               /* the whole mapping */
+	struct ht_slot early_slot;     /* counts made before the shared memory exists */
+	struct ht_run run;
+	char exe_path[HT_PATH_MAX];
+};
+extern struct ht_core ht_core __attribute__((visibility("hidden")));
+
+/* One line on stderr, "heaptrace: " first, without stdio (which may
+ * allocate or hold locks). */
+void ht_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Resolves ht_hot.real if not done yet. Returns 0 once resolved, -1 while
+ * resolution is under way on this thread (the caller then serves the
+ * request from the arena). */
+int ht_startup_resolve(void);
+
+/* Returns 1 if the shim must stay out of this process altogether: it runs
+ * in secure-execution mode (getauxval(AT_SECURE): set-user-ID or
+ * set-group-ID, file capabilities), or its program is one of heaptrace's
+ * own (the note of untraced.h). Then nothing starts, no variable is read,
+ * nothing is said, and every call is passed on untouched. Decided on the
+ * first call, from any thread, at any time (it neither allocates nor
+ * takes a lock but the loader's); async-signal-safe after that. */
+int ht_startup_untraced(void);
+
+/* The first allocation of a forked child that is to be traced (with
+ * ht_core.fork_pending taken): starts its collector. */
+void ht_startup_forked(void);
+
+/* ---- options.c: what the environment asks for --------------------------- */
+
+/* The settings HEAPTRACE_* give. ht_options_read changes the ones set;
+ * the others keep what o holds (the defaults, HT_OPTIONS_INIT, or what a
+ * forked child's parent read); ring_size is made anew. A value out of
+ * range is ignored with one message. */
+struct ht_options {
+	uint64_t rate;
+	int depth;
+	int follow_fork;         /* HEAPTRACE_FOLLOW_FORK */
+	uint64_t ring_size;      /* bytes, a power of two */
+	double exit_timeout;     /* seconds */
+};
+#define HT_OPTIONS_INIT { .rate = 524288, .depth = 64, .exit_timeout = 30 }
+void ht_options_read(struct ht_options *o);
+
+/* getenv, which allocates nothing in glibc. */
+const char *ht_options_env(const char *name);
+
+/* Whether HEAPTRACE_DISABLE and HEAPTRACE_PID let this process be traced:
+ * 1, with *only_me 1 if HEAPTRACE_PID names it (then its children are
+ * never traced); 0 if not. A HEAPTRACE_PID that is no process id is
+ * ignored with one message. */
+int ht_options_wanted(int *only_me);
+
+/* The final snapshot's path into out (cap bytes): HEAPTRACE_OUTPUT (with
+ * %p and %e expanded), or heaptrace.EXE.PID.heap, made absolute against the
+ * working directory; a forked child's named file gets .PID before .heap.
+ * *is_default: no HEAPTRACE_OUTPUT. Returns 0, or -1 if it does not fit. */
+int ht_options_output(char *out, size_t cap, int forked, int *is_default);
+
+/* ---- spawn.c: starting the collector ------------------------------------ */
+
+/* Starts the collector (not as the program's child) on the shared memory
+ * memfd and the read end pipe_rd of the pipe it watches; sets
+ * ht_core.run.collector_pid. Returns 0, or -1 after one message. */
+int ht_spawn_collector(int memfd, int pipe_rd);
+
+/* Whether the collector runs (a zombie does not). Only called when the
+ * ring is full or at exit. */
+int ht_spawn_alive(void);
+
+/* The collector is gone: says so once, and turns tracing off. */
+void ht_spawn_lost(void);
+
+/* Adds this image's record to the heaptrace launcher's file
+ * (HEAPTRACE_REPORT_TO), if any; failures are silent. */
+void ht_spawn_tell_launcher(void);
+
+/* ---- emit.c: the ring writer and module events -------------------------- */
+
+/* Reserves len bytes in the ring at *pos, or returns NULL if it stays full
+ * (then the caller counts its drop). May wait briefly for the collector. */
+struct ht_rec *ht_emit_reserve(uint32_t len, uint64_t *pos);
+
+/* Publishes a record reserved by ht_emit_reserve; wakes the collector
+ * when the ring fills up and for the EXIT event. */
+void ht_emit_commit(struct ht_rec *r, uint64_t pos, uint32_t len, int kind, int nframes);
+
+/* Wakes the collector if it sleeps. Async-signal-safe. */
+void ht_emit_kick(void);
+
+/* Sends the module list if a library was loaded or unloaded since it was
+ * last sent. Returns the loader's count of loads and unloads. */
+uint64_t ht_emit_modules(void);
+
+/* The events of the sampled path. ht_emit_alloc and ht_emit_stack return
+ * 0, or -1 if the ring had no room (the caller counts the drop); the
+ * others count their own. */
+int ht_emit_alloc(void *p, size_t n, void *const *frames, int nf, uint32_t id);
+int ht_emit_stack(uint32_t id, void *const *ips, int nf);
+void ht_emit_free(void *p);
+void ht_emit_exit(void);
+
+/* ---- mstats.c: the underlying allocator's own figures ------------------- */
+
+/* Finds which allocator is underneath (jemalloc, glibc), for its figures. */
+void ht_mstats_find(void);
+
+/* Copies the allocator's figures into the shared memory when the
+ * collector asked for them (force 0), or now (force 1, at exit). On the
+ * sampled path only, never from a signal handler. */
+void ht_mstats_refresh(int force);
+
+/* ---- stacks.c: stack ids and the per-thread stack cache ----------------- */
+
+/* Makes the table of stack ids anew (a new collector): ids start over.
+ * Without memory for it, every stack is sent in full. */
+void ht_stacks_init(void);
+
+/* The stack of a sample, taken in the sampled path of this thread: frames
+ * (in buf, HT_MAX_DEPTH + 8 entries, or in the stack cache), *nf of them,
+ * and *id, its id, 0 if it has none (it is sent in full). cfa: the stack
+ * pointer of the program's call into the allocator, 0 if not known (then
+ * the stack is walked, not looked up). */
+void *const *ht_stacks_get(uintptr_t cfa, void **buf, int *nf, uint32_t *id);
+
+/* A thread's stack cache goes with it. */
+void ht_stacks_drop(struct ht_tls *t);
+
 /* dlclose calls so far (the wrapper in shim.c): a stack remembered before
- * one may name code that is gone (trace.c). */
+ * one may name code that is gone. */
 extern uint32_t ht_unloads;
+
+/* ---- trace.c: the sampled path ------------------------------------------ */
+
+/* Kinds of allocating call, for the slow path. */
+enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
+
+/* The slow path of every allocating call, after the caller took n off the
+ * countdown: first call of a thread, a sample is due, the thread is busy
+ * (a signal handler, the shim's own work) or the shim is not set up yet.
+ * Returns what the call returns (NULL with errno ENOMEM on failure). For
+ * HT_OP_ALIGNED, align is a valid power of two. room: the bytes a sampled
+ * block gets room for, if more than n (ht_grow_room), else 0. cfa: the
+ * stack pointer of the program's call into the allocator (its
+ * __builtin_dwarf_cfa), for the stack cache, or 0. */
+void *ht_trace_alloc(size_t n, size_t align, enum ht_op op, size_t room, uintptr_t cfa);
+
+/* Frees a block inside the arena, recording it if it was sampled. */
+void ht_trace_free(void *p);
+
+/* realloc of an arena block (sampled or plain) to n bytes that fit in its
+ * slot: counted and recorded as a move would be (the free of the old
+ * block, an allocation of n bytes, sampled or not), without the copy.
+ * Returns p, or NULL if it must move after all (tracing is not on).
+ * cfa: as for ht_trace_alloc. */
+void *ht_trace_realloc_in_place(void *p, size_t n, uintptr_t cfa);
+
+/* realloc of a large arena block (sampled or plain) that must move: the
+ * new block stays in the arena, sampled or plain as the draw says, and the
+ * bytes move by their pages (ht_arena_move), not by a copy into the real
+ * allocator and back. Counted and recorded as a move. Returns the new
+ * block, or NULL if the block is small (under HT_MOVE_COLD_MIN, or under
+ * HT_MOVE_MIN and not sampled), tracing is not on or the arena has no
+ * room: then it moves as any block does. cfa: as for ht_trace_alloc. */
+void *ht_trace_realloc_move(void *p, size_t n, uintptr_t cfa);
+
+/* The room a block that grows by moving is given: twice its new size, so
+ * that a buffer grown step by step moves at every few steps. */
+static inline size_t ht_grow_room(size_t n)
+{
+	return n <= SIZE_MAX / 2 ? 2 * n : n;
+}
+
+/* ---- signals.c: signal handlers, through the shim ----------------------- */
+
+/* Finds the real sigaction, signal() family and longjmp family; called
+ * with the allocator's, and again on first use if need be. */
+void ht_signals_resolve(void);
+
+/* Counts out of t->busy the handlers whose frames are gone (left by a jump
+ * the longjmp wrappers did not see). */
+void ht_signals_recheck(struct ht_tls *t);
 
 /* ---- sample.h holds the sampling math (shared with the unit tests). --- */
 

@@ -1,6 +1,7 @@
 /* The interposed allocation functions, and nothing else. The fast path of
  * each is a thread-local countdown and a branch; sampling, start-up and
- * recording live behind ht_alloc_slow / ht_free_arena in trace.c. */
+ * recording live behind the ht_trace_* calls (trace.c), which are told
+ * what they need as arguments. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
@@ -11,20 +12,27 @@
 
 #include "internal.h"
 
+/* The stack pointer of the program's call into the exported function this
+ * is written in, for the stack cache (stacks.c); taken where it is used:
+ * held from the start, it cost the fast path a register and three
+ * instructions. */
+#define CALLER_CFA ((uintptr_t)__builtin_dwarf_cfa())
+
 /* The unsampled path: the countdown, the thread's counts, and a jump into
  * the real allocator. A signal handler that interrupts the allocator and
  * allocates must not enter it again (it could wait forever on the lock its
  * thread holds): handlers run through the shim (signals.c), which counts
  * them in busy and lowers the countdown, so that what they allocate goes
- * to the slow path, and is served from the arena. */
-static inline void *alloc(size_t n, size_t align, enum ht_op op)
+ * to the slow path, and is served from the arena. room and cfa: as for
+ * ht_trace_alloc. */
+static inline void *alloc_at(size_t n, size_t align, enum ht_op op, size_t room, uintptr_t cfa)
 {
 	struct ht_tls *t = &ht_tls;
 	void *p;
 	int err;
 
 	if (ht_unlikely(ht_countdown(t, n)))
-		return ht_alloc_slow(n, align, op);
+		return ht_trace_alloc(n, align, op, room, cfa);
 	ht_count_alloc(t, n);
 	if (op == HT_OP_MALLOC)
 		return ht_hot.real.malloc(n);
@@ -38,6 +46,18 @@ static inline void *alloc(size_t n, size_t align, enum ht_op op)
 	return p;
 }
 
+/* NULL with errno ENOMEM; out of line, so that a function that may fail
+ * so needs no stack frame on its fast path for the call to errno's
+ * location. */
+static __attribute__((noinline, cold)) void *no_memory(void)
+{
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* An allocation the program asked for, in the exported function it called. */
+#define alloc(n, align, op) alloc_at(n, align, op, 0, CALLER_CFA)
+
 HT_EXPORT void *malloc(size_t n)
 {
 	return alloc(n, 0, HT_OP_MALLOC);
@@ -49,7 +69,7 @@ static __attribute__((noinline)) void free_in_arena(void *p)
 	uint32_t f = ht_arena_flags(p);
 
 	if (f & HT_BLK_SAMPLED) {
-		ht_free_arena(p);
+		ht_trace_free(p);
 		return;
 	}
 	if (f & (HT_BLK_NESTED | HT_BLK_PLAIN))
@@ -60,12 +80,12 @@ static __attribute__((noinline)) void free_in_arena(void *p)
 /* free on a thread not set up yet, or by a signal handler, which may have
  * interrupted its thread inside the real allocator, holding the lock this
  * free would need: then it is freed by the thread's next slow path outside
- * a handler (ht_alloc_slow), or at its exit */
+ * a handler (ht_trace_alloc), or at its exit */
 static __attribute__((noinline)) void free_rare(void *p)
 {
 	ht_count_free(&ht_tls);
 	if (ht_tls.busy >= HT_IN_HANDLER)
-		ht_handler_recheck(&ht_tls);
+		ht_signals_recheck(&ht_tls);
 	if (ht_tls.busy) {
 		*(void **)p = ht_tls.deferred;
 		ht_tls.deferred = p;
@@ -104,8 +124,7 @@ HT_EXPORT void *calloc(size_t n, size_t m)
 	size_t total;
 
 	if (__builtin_mul_overflow(n, m, &total)) {
-		errno = ENOMEM;
-		return NULL;
+		return no_memory();
 	}
 	return alloc(total, 0, HT_OP_CALLOC);
 }
@@ -116,18 +135,11 @@ HT_EXPORT void *calloc(size_t n, size_t m)
  * up to malloc_usable_size and expect realloc to keep it. An arena block
  * that grows gets, if sampled again, a slot with room for twice n, where
  * it can grow on in place (see realloc). cfa: realloc's caller's stack
- * pointer, for the stack cache (record_alloc in trace.c). */
+ * pointer, for the stack cache. */
 static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
 {
-	void *q;
-	uintptr_t caller = ht_tls.caller_cfa;
-
-	if (n > old && ht_in_arena(p))
-		ht_tls.grow_room = ht_grow_room(n);
-	ht_tls.caller_cfa = cfa;
-	q = alloc(n, 0, HT_OP_MALLOC);
-	ht_tls.caller_cfa = caller; /* a signal handler's realloc may nest */
-	ht_tls.grow_room = 0;
+	size_t room = n > old && ht_in_arena(p) ? ht_grow_room(n) : 0;
+	void *q = alloc_at(n, 0, HT_OP_MALLOC, room, cfa);
 
 	if (!q)
 		return NULL;
@@ -135,11 +147,6 @@ static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
 	free(p);
 	return q;
 }
-
-/* realloc's caller's stack pointer, for the stack cache (trace.c); taken
- * where it is used: held from the start, it cost the fast path a register
- * and three instructions */
-#define CALLER_CFA ((uintptr_t)__builtin_dwarf_cfa())
 
 /* realloc of an arena block (sampled, or a start-up, nested or plain one) */
 static __attribute__((noinline)) void *realloc_arena(void *p, size_t n, uintptr_t cfa)
@@ -161,9 +168,9 @@ static __attribute__((noinline)) void *realloc_arena(void *p, size_t n, uintptr_
 		 * grows stays even then: one that moved was given room for
 		 * twice its size, more after rounding to its class) */
 		if (n <= usable && (n > usable / 2 || n >= ht_arena_size(p)) &&
-		    ht_realloc_in_place(p, n, cfa))
+		    ht_trace_realloc_in_place(p, n, cfa))
 			return p;
-		q = ht_realloc_move(p, n, cfa);
+		q = ht_trace_realloc_move(p, n, cfa);
 		if (q)
 			return q;
 	}
@@ -237,8 +244,7 @@ HT_EXPORT void *reallocarray(void *p, size_t n, size_t m)
 	size_t total;
 
 	if (__builtin_mul_overflow(n, m, &total)) {
-		errno = ENOMEM;
-		return NULL;
+		return no_memory();
 	}
 	return realloc(p, total);
 }
@@ -256,7 +262,7 @@ static void *odd_align(void *(*real)(size_t, size_t), size_t align, size_t n)
 	struct ht_tls *t = &ht_tls;
 	void *p;
 
-	if (ht_resolve() != 0) {
+	if (ht_startup_resolve() != 0) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -312,8 +318,7 @@ HT_EXPORT void *pvalloc(size_t n)
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
 	if (n > SIZE_MAX - page) {
-		errno = ENOMEM;
-		return NULL;
+		return no_memory();
 	}
 	n = n ? (n + page - 1) & ~(page - 1) : page;
 	return alloc(n, page, HT_OP_ALIGNED);
@@ -381,13 +386,9 @@ static void *cxx_real(int op)
 
 	if (f)
 		return f;
-	t->busy++;
-	t->own++;
-	ht_countdown_lower(t);
+	ht_own_enter(t);
 	f = dlsym(RTLD_NEXT, cxx_names[op]);
-	ht_countdown_raise(t);
-	t->own--;
-	ht_busy_leave(t);
+	ht_own_leave(t);
 	__atomic_store_n(&cxx_next[op], f, __ATOMIC_RELEASE);
 	return f;
 }
@@ -409,7 +410,7 @@ static __attribute__((noinline)) int cxx_decide(void)
 	void *next;
 	int mode = CXX_MALLOC;
 
-	if (ht_resolve() != 0)
+	if (ht_startup_resolve() != 0)
 		return CXX_MALLOC; /* the shim is starting: its own blocks */
 	next = cxx_real(NEW);
 	if (next && dladdr(next, &nw) && nw.dli_fname && !cxx_runtime(nw.dli_fname) &&
@@ -425,19 +426,6 @@ static inline int cxx_malloc(void)
 	       cxx_decide() == CXX_MALLOC;
 }
 
-/* new's slow path: ht_alloc_slow, told the program's stack pointer for
- * its stack cache (see move), as new is not a jump into it */
-static __attribute__((noinline)) void *new_slow(size_t n, size_t align, enum ht_op op, uintptr_t cfa)
-{
-	uintptr_t caller = ht_tls.caller_cfa;
-	void *p;
-
-	ht_tls.caller_cfa = cfa;
-	p = ht_alloc_slow(n, align, op);
-	ht_tls.caller_cfa = caller;
-	return p;
-}
-
 /* new's allocation as malloc's (alloc), or NULL */
 static inline void *new_alloc(size_t n, size_t align, uintptr_t cfa)
 {
@@ -446,7 +434,7 @@ static inline void *new_alloc(size_t n, size_t align, uintptr_t cfa)
 	int err;
 
 	if (ht_unlikely(ht_countdown(t, n)))
-		return new_slow(n, align, align ? HT_OP_ALIGNED : HT_OP_MALLOC, cfa);
+		return ht_trace_alloc(n, align, align ? HT_OP_ALIGNED : HT_OP_MALLOC, 0, cfa);
 	ht_count_alloc(t, n);
 	if (!align)
 		return ht_hot.real.malloc(n);

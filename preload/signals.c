@@ -1,22 +1,10 @@
-/* Signal handlers run through the shim, so that the thread knows it is in
- * one. A handler that allocates (C does not allow it, programs do) may
- * have interrupted its thread inside the real allocator, holding its lock;
- * while ht_tls.busy counts a handler (HT_IN_HANDLER) and the countdown is
- * lowered (HT_CD_BIAS), the handler's calls take the slow path: its
- * allocations are served from the arena and its frees of ordinary blocks
- * wait (trace.c). Marking each call into the allocator instead cost every
- * malloc and free a stack frame and two stores, and testing the mark a
- * load and a branch each (2 ns a pair in all); a handler is rare, so it
- * pays instead.
- *
- * sigaction and the signal() family install the program's handler as
- * ever, except that the kernel calls ht_trampoline, which calls it; what
- * they report back is the program's handler, with its flags. A handler
- * left by longjmp does not come back through the trampoline: the longjmp
- * family is wrapped to notice, and the slow path notices a handler whose
- * frame is gone (ht_handler_recheck). In a process the shim stays out of
- * (ht_untraced: secure-execution mode, heaptrace's own programs) they
- * pass every call on untouched. */
+/* Signal handlers run through the shim (ht_trampoline), so that a thread
+ * knows it is in one: a handler that allocates may have interrupted the
+ * real allocator, holding its lock, so while one runs (ht_tls.busy, the
+ * countdown lowered) its allocations come from the arena and its frees
+ * wait. The program sees its own handlers and flags; the longjmp family
+ * is wrapped to notice handlers left by a jump. In a process the shim
+ * stays out of, every call passes on untouched. */
 #undef _FORTIFY_SOURCE
 #include <dlfcn.h>
 #include <setjmp.h>
@@ -167,7 +155,7 @@ HT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	uint64_t prev = 0;
 	int set = 0, r;
 
-	if (ht_untraced())
+	if (ht_startup_untraced())
 		return f(sig, act, old); /* the program's handler, not ours */
 	if (sig > 0 && sig < HT_NSIG) {
 		prev = user_of(sig);
@@ -222,7 +210,7 @@ static handler1 rewrap(int sig, handler1 old, uint64_t prev)
 		uint64_t prev = user_of(sig);                                     \
                                                                                   \
 		NEXT(sigaction, "sigaction");                                     \
-		if (ht_untraced())                                                \
+		if (ht_startup_untraced())                                                \
 			return f(sig, h);                                         \
 		return rewrap(sig, f(sig, h), prev);                              \
 	}
@@ -278,7 +266,7 @@ JUMP_WRAPPER(_longjmp, longjmp, "longjmp")
 JUMP_WRAPPER(siglongjmp, siglongjmp, "siglongjmp")
 JUMP_WRAPPER(__longjmp_chk, longjmp_chk, "__longjmp_chk")
 
-void ht_handler_recheck(struct ht_tls *t)
+void ht_signals_recheck(struct ht_tls *t)
 {
 	pop_stale(t, (uintptr_t)__builtin_frame_address(0));
 }

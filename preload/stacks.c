@@ -1,0 +1,355 @@
+/* The stack of a sample: the walk (libunwind), the ids of the stacks
+ * already sent (so that a known stack goes as its id), and each thread's
+ * cache of its last stacks (so that a call made from where it was made
+ * before is not walked again). */
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "internal.h"
+
+/* The stacks already sent, by hash, so that a sample at a known stack sends
+ * its id (a 48-byte event) instead of its frames, and the collector finds
+ * its stack by index instead of hashing and comparing them. Insert-only
+ * open addressing, lock-free. An entry whose id is 0 is being defined, or
+ * its STACK event did not fit in the ring: its stack is sent in full. The
+ * hash covers the loader's load/unload count, so that a library loaded
+ * where another was gets new ids, bound to it. Half full, the table takes
+ * no more stacks: later new stacks are sent in full. */
+struct stack_ent {
+	uint64_t hash; /* 0: free */
+	uint32_t id;
+	uint32_t pad;
+};
+#define STACK_PROBES 8
+static struct {
+	struct stack_ent *tab;
+	size_t tab_size;
+	uint32_t mask, used, next;
+	uint32_t epoch; /* bumped when the ids start over (a new collector) */
+} ids;
+uint32_t ht_unloads;
+
+void ht_stacks_init(void)
+{
+	size_t n = ht_core.rate == 1 ? (size_t)1 << 16 : (size_t)1 << 13;
+	void *m;
+
+	if (ids.tab)
+		munmap(ids.tab, ids.tab_size);
+	ids.tab = NULL;
+	ids.used = ids.next = 0;
+	__atomic_add_fetch(&ids.epoch, 1, __ATOMIC_RELEASE);
+	m = mmap(NULL, n * sizeof(struct stack_ent), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return; /* every stack is sent in full */
+	ids.tab = m;
+	ids.tab_size = n * sizeof(struct stack_ent);
+	ids.mask = (uint32_t)n - 1;
+}
+
+static uint64_t stack_hash(void *const *ips, int n, uint64_t gen)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ gen * 0xc2b2ae3d27d4eb4full ^ (uint64_t)n << 48;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		h = (h ^ (uint64_t)(uintptr_t)ips[i]) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	h ^= h >> 32;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	return h | 1; /* never 0, which marks a free entry */
+}
+
+/* Writes the STACK event defining e's stack; publishes its id once the
+ * event is in the ring, so any ALLOC_ID naming it comes later. */
+static uint32_t define_stack(struct stack_ent *e, void *const *ips, int nf)
+{
+	uint32_t id = __atomic_add_fetch(&ids.next, 1, __ATOMIC_RELAXED);
+
+	if (id > HT_MAX_STACK_ID || ht_emit_stack(id, ips, nf) != 0)
+		return 0;
+	__atomic_store_n(&e->id, id, __ATOMIC_RELEASE);
+	return id;
+}
+
+/* The id of this stack, defining it if new; 0 if it has none (send it in
+ * full). */
+static uint32_t stack_id(uint64_t h, void *const *ips, int nf)
+{
+	uint32_t j = (uint32_t)(h >> 24) & ids.mask;
+	int k;
+
+	for (k = 0; k < STACK_PROBES; k++, j = (j + 1) & ids.mask) {
+		struct stack_ent *e = &ids.tab[j];
+		uint64_t eh = __atomic_load_n(&e->hash, __ATOMIC_ACQUIRE);
+
+		if (eh == 0) {
+			if (__atomic_load_n(&ids.used, __ATOMIC_RELAXED) >= ids.mask / 2)
+				return 0;
+			if (__atomic_compare_exchange_n(&e->hash, &eh, h, 0, __ATOMIC_ACQ_REL,
+							__ATOMIC_ACQUIRE)) {
+				__atomic_fetch_add(&ids.used, 1, __ATOMIC_RELAXED);
+				return define_stack(e, ips, nf);
+			}
+			/* another thread took the entry; eh is its hash */
+		}
+		if (eh == h)
+			return __atomic_load_n(&e->id, __ATOMIC_ACQUIRE);
+	}
+	return 0;
+}
+
+/* A thread that allocates at one place over and over walks the same stack
+ * each time. libunwind finds each frame's rule in its cache, but that is a
+ * line per frame, cold when samples are far apart, and the walks dominate
+ * the sampled path at rate 1. So each thread keeps its last
+ * stacks by where the call came from (the caller's return address and
+ * stack pointer), with the address on the stack of every frame's return
+ * address. The stack is the same while each of those addresses holds the
+ * same return address: frame by frame, the same function, returning to
+ * the same place with the same stack pointer, finds its caller's return
+ * address where it was before. (A frame that varies its size from call to
+ * call with alloca could have left a stale copy there while its callers
+ * changed; a program that does that can get an older stack for a sample.)
+ * Frames are checked from the innermost out, so every address read is in
+ * a frame that is live. */
+#define SC_SETS 16
+#define SC_WAYS 4
+
+struct sc_ent {
+	uintptr_t cfa;   /* the caller's stack pointer after the call; 0: empty */
+	uintptr_t ra;    /* the caller's return address */
+	uint32_t epoch;  /* ids.epoch it holds for */
+	uint32_t unloads; /* and ht_unloads */
+	uint32_t id;     /* its stack id; 0: send it in full */
+	int nf;          /* frames; -1: this call's stack cannot be cached */
+	uint32_t used;   /* when last found (the thread's count of lookups) */
+	uint32_t hits;   /* times its stack held, and times it did not: a call */
+	uint32_t fails;  /* made from changing callers is not worth caching */
+	/* then: void *ips[depth]; uintptr_t where[depth] */
+};
+
+/* A thread's cache: its stack's bounds (found once), then the entries. */
+struct sc_head {
+	uintptr_t lo, hi; /* hi 0: not known, no caching */
+	struct sc_ent *last; /* filled last */
+	uint32_t clock;
+	uint32_t pad;
+};
+
+static size_t sc_ent_size(void)
+{
+	return sizeof(struct sc_ent) + (size_t)ht_core.depth * 2 * sizeof(void *);
+}
+
+static inline struct sc_ent *sc_set(struct sc_head *h, uintptr_t ra, uintptr_t cfa)
+{
+	size_t k = (size_t)((ra ^ cfa * 0x9e3779b97f4a7c15ull) >> 58) % SC_SETS;
+
+	return (struct sc_ent *)((char *)(h + 1) + k * SC_WAYS * sc_ent_size());
+}
+
+static inline struct sc_ent *sc_next(struct sc_ent *e)
+{
+	return (struct sc_ent *)((char *)e + sc_ent_size());
+}
+
+static inline void **sc_ips(struct sc_ent *e)
+{
+	return (void **)(e + 1);
+}
+
+static inline uintptr_t *sc_where(struct sc_ent *e)
+{
+	return (uintptr_t *)(e + 1) + ht_core.depth;
+}
+
+/* The thread's cache, made on first use; NULL if there is none. */
+static struct sc_head *sc_head(void)
+{
+	struct ht_tls *t = &ht_tls;
+	struct sc_head *h = t->scache;
+	pthread_attr_t a;
+	void *lo;
+	size_t size;
+
+	if (h)
+		return h->hi ? h : NULL;
+	h = ht_arena_alloc(sizeof(*h) + SC_SETS * SC_WAYS * sc_ent_size(), 0, HT_BLK_INTERNAL, 1);
+	if (!h)
+		return NULL;
+	t->scache = h;
+	/* glibc allocates here (and reads /proc/self/maps for the main
+	 * thread): those blocks are the shim's, from the arena, uncounted */
+	ht_own_enter(t);
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &lo, &size) == 0) {
+			h->lo = (uintptr_t)lo;
+			h->hi = (uintptr_t)lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+	ht_own_leave(t);
+	return h->hi ? h : NULL;
+}
+
+/* The entry for a call whose caller's stack pointer was cfa: its stack,
+ * if it still holds (*hit 1); an entry to fill (*hit 0); or NULL if the
+ * stack is not to be cached. */
+static struct sc_ent *sc_find(uintptr_t cfa, int *hit)
+{
+	struct sc_head *h = sc_head();
+	uintptr_t ra;
+	struct sc_ent *set, *e, *old, *match = NULL;
+	uint32_t epoch = __atomic_load_n(&ids.epoch, __ATOMIC_ACQUIRE);
+	uint32_t unloads = __atomic_load_n(&ht_unloads, __ATOMIC_ACQUIRE);
+	int w;
+
+	*hit = 0;
+	/* on the thread's own stack (not a signal stack or a coroutine's):
+	 * every address looked at lies between cfa and its end */
+	if (!h || cfa - 8 < h->lo || cfa >= h->hi)
+		return NULL;
+	ra = *(const uintptr_t *)(cfa - 8);
+	set = sc_set(h, ra, cfa);
+	old = set;
+	for (w = 0, e = set; w < SC_WAYS; w++, e = sc_next(e)) {
+		if (e->used < old->used)
+			old = e;
+		if (e->cfa == cfa && e->ra == ra && e->epoch == epoch && e->unloads == unloads) {
+			void **ips = sc_ips(e);
+			uintptr_t *where = sc_where(e);
+			int i;
+
+			if (e->nf < 0)
+				return NULL;
+			for (i = 1; i < e->nf; i++)
+				if (*(void *const *)where[i] != ips[i])
+					break;
+			if (i == e->nf) {
+				e->used = ++h->clock;
+				e->hits++;
+				*hit = 1;
+				return e;
+			}
+			/* the frames above changed: another way may hold this
+			 * call's other stack (a function called from several
+			 * places at one depth), else the oldest way takes it;
+			 * not cached when the callers keep changing */
+			if (!match)
+				match = e;
+		}
+	}
+	if (match && ++match->fails > 2 * match->hits + 8) {
+		match->nf = -1;
+		return NULL;
+	}
+	return old;
+}
+
+/* Fills e with the stack ips[0..nf) of a call whose caller's stack
+ * pointer was cfa, finding where on the stack each frame's return address
+ * is: above the one before, below the stack's end. */
+static void sc_keep(struct sc_ent *e, uintptr_t cfa, void *const *ips, int nf, uint32_t id)
+{
+	struct sc_head *h = ht_tls.scache;
+	struct sc_ent *l = h->last && h->last != e && h->last->nf > 0 ? h->last : NULL;
+	uintptr_t at, *where = sc_where(e), *lw = l ? sc_where(l) : NULL;
+	void **li = l ? sc_ips(l) : NULL;
+	int i, k;
+
+	if (e->cfa != cfa || e->ra != *(const uintptr_t *)(cfa - 8))
+		e->hits = e->fails = 0; /* another call's */
+	e->cfa = cfa;
+	e->ra = *(const uintptr_t *)(cfa - 8);
+	e->epoch = __atomic_load_n(&ids.epoch, __ATOMIC_ACQUIRE);
+	e->unloads = __atomic_load_n(&ht_unloads, __ATOMIC_ACQUIRE);
+	e->used = ++h->clock;
+	e->id = id;
+	e->nf = -1;
+	if (nf <= 0 || (uintptr_t)ips[0] != e->ra)
+		return; /* the walk did not start at the caller */
+	where[0] = cfa - 8;
+	for (i = 1, k = 0; i < nf; i++) {
+		at = 0;
+		if (l) {
+			/* once a frame is where it was in the last stack, with
+			 * the same return address, its caller's is where it was
+			 * too: no need to search (the outer frames, main's with
+			 * its big locals, are mostly the same) */
+			while (k < l->nf && lw[k] < where[i - 1])
+				k++;
+			if (k + 1 < l->nf && lw[k] == where[i - 1] && li[k] == ips[i - 1] &&
+			    li[k + 1] == ips[i] && *(void *const *)lw[k + 1] == ips[i])
+				at = lw[k + 1];
+		}
+		if (!at) {
+			for (at = where[i - 1] + 8; at + 8 <= h->hi; at += 8)
+				if (*(void *const *)at == ips[i])
+					break;
+			if (at + 8 > h->hi)
+				return; /* not a return address on this stack */
+		}
+		where[i] = at;
+	}
+	memcpy(sc_ips(e), ips, (size_t)nf * sizeof(void *));
+	e->nf = nf;
+	h->last = e;
+}
+
+/* A thread's cache goes with it. */
+void ht_stacks_drop(struct ht_tls *t)
+{
+	if (t->scache)
+		ht_arena_free(t->scache);
+	t->scache = NULL;
+}
+
+/* Walks this call's stack into buf: the frames above the shim's own, at
+ * most depth of them. Returns where they start; *nf their count. */
+static void *const *walk(void **buf, int *nf)
+{
+	int got = unw_backtrace(buf, ht_core.depth + 8), skip = 0, n;
+
+	while (skip < got && (uintptr_t)buf[skip] >= ht_core.self_lo &&
+	       (uintptr_t)buf[skip] < ht_core.self_hi)
+		skip++;
+	n = got - skip;
+	if (n > ht_core.depth)
+		n = ht_core.depth;
+	*nf = n < 0 ? 0 : n;
+	return buf + skip;
+}
+
+void *const *ht_stacks_get(uintptr_t cfa, void **buf, int *nf, uint32_t *id)
+{
+	void *const *frames;
+	struct sc_ent *e;
+	uint64_t gen;
+	int hit = 0;
+
+	/* a remembered stack's frames are live, and no library was unloaded
+	 * since it was walked (sc_find), so their modules are as they were:
+	 * the loader's list need not be read (dl_iterate_phdr takes a lock) */
+	e = cfa ? sc_find(cfa, &hit) : NULL;
+	if (hit) {
+		*nf = e->nf;
+		if (!e->id && ids.tab)
+			e->id = stack_id(stack_hash(sc_ips(e), e->nf, ht_emit_modules()), sc_ips(e), e->nf);
+		*id = e->id;
+		return sc_ips(e);
+	}
+	gen = ht_emit_modules();
+	frames = walk(buf, nf);
+	*id = ids.tab ? stack_id(stack_hash(frames, *nf, gen), frames, *nf) : 0;
+	if (e)
+		sc_keep(e, cfa, frames, *nf, *id);
+	return frames;
+}
