@@ -31,16 +31,21 @@ void ht_emit_kick(void)
  * where the profile is meant to be exact, and while the collector is still
  * starting (the program does not wait for it at start-up), the wait lasts
  * as long as the collector lives. */
+#define YIELDS 64 /* waits on a full ring that only yield the processor */
+
 struct ht_rec *ht_emit_reserve(uint32_t len, uint64_t *pos)
 {
 	struct ht_rec *r;
 	int waits = 0;
 
 	while (!(r = ht_ring_reserve(&ht_core.ring, len, pos))) {
-		struct timespec ts = { 0, 200000 };
+		/* the collector, woken, frees room within microseconds when
+		 * it is already draining: yield first, then sleep */
+		struct timespec ts = { 0, waits < YIELDS ? 0 : 200000 };
 
 		if (__atomic_load_n(&ht_core.run.stalled, __ATOMIC_RELAXED) ||
-		    (waits >= 50 && ht_core.rate > 1 && __atomic_load_n(&ht_core.shm->collector_ready, __ATOMIC_ACQUIRE)) ||
+		    (waits >= YIELDS + 50 && ht_core.rate > 1 &&
+		     __atomic_load_n(&ht_core.shm->collector_ready, __ATOMIC_ACQUIRE)) ||
 		    (waits % 50 == 49 && !ht_spawn_alive())) {
 			__atomic_store_n(&ht_core.run.stalled, 1, __ATOMIC_RELAXED);
 			if (!ht_spawn_alive())
@@ -49,7 +54,10 @@ struct ht_rec *ht_emit_reserve(uint32_t len, uint64_t *pos)
 		}
 		waits++;
 		ht_emit_kick();
-		nanosleep(&ts, NULL);
+		if (ts.tv_nsec)
+			nanosleep(&ts, NULL);
+		else
+			sched_yield();
 	}
 	if (ht_unlikely(__atomic_load_n(&ht_core.run.stalled, __ATOMIC_RELAXED)))
 		__atomic_store_n(&ht_core.run.stalled, 0, __ATOMIC_RELAXED);

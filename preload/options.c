@@ -133,7 +133,7 @@ void ht_options_read(struct ht_options *o)
 		o->rate = v;
 	if (env_u64("HEAPTRACE_DEPTH", 1, HT_MAX_DEPTH, &v))
 		o->depth = (int)v;
-	o->ring_size = o->rate == 1 ? 64u << 20 : 2u << 20;
+	o->ring_size = 2u << 20;
 	if (env_u64("HEAPTRACE_RING_MB", 1, 4096, &v)) {
 		o->ring_size = 1u << 20;
 		while (o->ring_size < (v << 20))
