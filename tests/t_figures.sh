@@ -161,6 +161,7 @@ is "$got" "${d:-undocumented}" "HEAPTRACE_DEPTH: documented default $d is the nu
 d=$(doc libheaptrace.7 HEAPTRACE_RING_MB)
 d1=$(printf '%s' "$d" | num_after_default)
 d2=$(printf '%s' "$d" | sed -n 's/.*or \([0-9]*\) at rate 1.*/\1/p')
+d2=${d2:-$d1} # one default, at every rate, unless one for rate 1 is named
 for r in default 1; do
 	want=$d1; [ "$r" = 1 ] && want=$d2
 	coproc I { if [ "$r" = 1 ]; then export HEAPTRACE_RATE=1; fi
