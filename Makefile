@@ -34,7 +34,7 @@ TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o
 SNAPSHOT_OBJ = collector/snapshot/snapshot.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
-DAEMON_OBJ = collector/daemon/aggregate.o collector/daemon/ringread.o
+DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o
 REPORT_OBJ = collector/report/report.o collector/report/stats.o collector/report/pprof.o \
 	collector/report/flame.o collector/report/series.o collector/report/sampling.o \
 	collector/report/json.o
@@ -44,7 +44,7 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
-	tests/test_pprof tests/test_flame tests/test_series tests/test_aggregate tests/test_arena \
+	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
 	tests/test_shm tests/test_util
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/aggregate.h"
+#include "daemon/profile.h"
 #include "lib/control.h"
 #include "lib/fileio.h"
 #include "preload/ring.h"

@@ -1,7 +1,7 @@
 /* The collector's profile: a table of distinct stacks with unbiased
  * counters, a table of live sampled blocks (address -> stack, size), and
  * the module map. Hash tables use open addressing with linear probing. */
-#include "daemon/aggregate.h"
+#include "daemon/profile.h"
 
 #include <stdlib.h>
 #include <string.h>
