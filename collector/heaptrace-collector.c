@@ -882,13 +882,16 @@ static void serve(int fd)
 		}
 		ht_snapshot_free(s);
 	} else if (strcmp(line, "info") == 0) {
+		struct ht_control_info in = { 0 };
 		char info[HT_PATH_MAX + 128];
-		int k = snprintf(info, sizeof(info), "pid %lld\nexe %s\nstart %lld\ninuse %.0f\n",
-				 (long long)fixed.pid, fixed.exe, (long long)fixed.start_time_ns,
-				 ht_profile_inuse(prof));
+		size_t len;
 
-		reply(fd, info, (size_t)k < sizeof(info) ? (size_t)k : sizeof(info) - 1, nsnaps,
-		      deadline);
+		in.pid = (long long)fixed.pid;
+		snprintf(in.exe, sizeof(in.exe), "%s", fixed.exe);
+		in.start_ns = (long long)fixed.start_time_ns;
+		in.inuse = ht_profile_inuse(prof);
+		len = ht_control_info_format(info, sizeof(info), &in);
+		reply(fd, info, len, nsnaps, deadline);
 	} else {
 		reply_error(fd, "unknown request", deadline);
 	}
