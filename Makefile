@@ -34,7 +34,10 @@ TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o
 SNAPSHOT_OBJ = collector/snapshot/snapshot.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
-DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o
+DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
+	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
+	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
+	collector/daemon/start.o
 REPORT_OBJ = collector/report/report.o collector/report/stats.o collector/report/pprof.o \
 	collector/report/flame.o collector/report/series.o collector/report/sampling.o \
 	collector/report/json.o
