@@ -33,7 +33,8 @@ TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -I. -Icollector
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o
 SNAPSHOT_OBJ = collector/snapshot/snapshot.o
-SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
+SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
+	collector/symbolize/symtab.o collector/symbolize/dwarf.o collector/symbolize/debugfile.o
 DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
 	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
 	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
