@@ -511,7 +511,8 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 	m->bias = bias;
 	if (build_id_len > sizeof(m->build_id))
 		build_id_len = 0;
-	memcpy(m->build_id, build_id, build_id_len);
+	if (build_id_len) /* build_id may be NULL then */
+		memcpy(m->build_id, build_id, build_id_len);
 	m->build_id_len = build_id_len;
 	m->stamp = ++p->modstamp;
 	p->nmodules++;
