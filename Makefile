@@ -39,8 +39,12 @@ LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
 	collector/lib/parseopt.o collector/lib/http.o
 SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/snapshot/decode.o \
 	collector/snapshot/file.o
-SYMBOLIZE_OBJ = collector/symbolize/symbolize.o
-DAEMON_OBJ = collector/daemon/aggregate.o collector/daemon/ringread.o
+SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
+	collector/symbolize/symtab.o collector/symbolize/dwarf.o collector/symbolize/debugfile.o
+DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
+	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
+	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
+	collector/daemon/start.o
 REPORT_OBJ = collector/report/options.o collector/report/names.o collector/report/stacks.o \
 	collector/report/stackerr.o collector/report/sampling.o collector/report/format.o \
 	collector/report/header.o collector/report/rows.o collector/report/text.o \
@@ -53,8 +57,8 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
-	tests/test_pprof tests/test_flame tests/test_series tests/test_aggregate tests/test_arena \
-	tests/test_shm tests/test_util tests/test_http tests/test_stacks
+	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
+	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \

@@ -3,8 +3,8 @@
  * closed form, the detection limit against its probability, and the
  * coverage of the 95% intervals by simulation. The simulation runs the
  * product's own parts end to end: the shim's gap and countdown
- * (preload/sample.h), the collector's profile (aggregate.c) and the
- * report's errors (stacks.c), over synthetic heaps whose truth is known:
+ * (preload/sample.h), the collector's profile (daemon/profile.c) and the
+ * report's errors (report/stacks.c), over synthetic heaps whose truth is known:
  * rows of about 1, 2, 5, 20 and 200 samples, one size or mixed sizes, in
  * reports, in diffs within one run and between two runs, and in totals.
  * Fixed seeds: the same figures every run. */
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/aggregate.h"
+#include "daemon/profile.h"
 #include "report/report_int.h"
 #include "report/sampling.h"
 #include "preload/sample.h"

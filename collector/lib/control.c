@@ -1,6 +1,6 @@
 /* The control socket: its private directory, both ends' peer checks, how
- * heaptrace-dump finds and trusts a collector, and I/O with a deadline
- * (see control.h). */
+ * heaptrace-dump finds and trusts a collector, I/O with a deadline, and
+ * both halves of the "info" reply (see control.h). */
 #include "lib/control.h"
 
 #include <ctype.h>
@@ -698,4 +698,52 @@ int ht_control_request(pid_t pid, const char *cmd, int timeout_ms, void **body, 
 		return ht_fail(err, errlen, "%s", first);
 	return ht_fail(err, errlen, "process %d is not traced by heaptrace (no collector listens "
 		       "for it)", (int)pid);
+}
+
+/* ---- the "info" reply ----------------------------------------------------- */
+
+size_t ht_control_info_format(char *buf, size_t cap, const struct ht_control_info *info)
+{
+	int k = snprintf(buf, cap, "pid %lld\nexe %s\nstart %lld\ninuse %.0f\n", info->pid,
+			 info->exe, info->start_ns, info->inuse);
+
+	if (k < 0)
+		return 0;
+	return (size_t)k < cap ? (size_t)k : cap - 1;
+}
+
+int ht_control_info_parse(const void *body, size_t len, struct ht_control_info *info)
+{
+	char *p = malloc(len + 1), *line, *next;
+	int in_exe = 0;
+
+	memset(info, 0, sizeof(*info));
+	snprintf(info->exe, sizeof(info->exe), "?");
+	if (!p)
+		return -1;
+	memcpy(p, body, len);
+	p[len] = 0;
+	for (line = p; line; line = next) {
+		char *nl = strchr(line, '\n');
+
+		next = nl ? nl + 1 : NULL;
+		if (nl)
+			*nl = 0;
+		else if (!*line)
+			break; /* after the last newline */
+		if (!strncmp(line, "exe ", 4)) {
+			snprintf(info->exe, sizeof(info->exe), "%s", line + 4);
+			in_exe = 1;
+		} else if (sscanf(line, "start %lld", &info->start_ns) == 1 ||
+			   sscanf(line, "inuse %lf", &info->inuse) == 1 ||
+			   (!strncmp(line, "pid ", 4) && (sscanf(line, "pid %lld", &info->pid), 1))) {
+			in_exe = 0;
+		} else if (in_exe) {
+			size_t n = strlen(info->exe);
+
+			snprintf(info->exe + n, sizeof(info->exe) - n, "\n%s", line);
+		}
+	}
+	free(p);
+	return 0;
 }

@@ -80,6 +80,26 @@ int ht_control_each(void (*fn)(const struct ht_control_sock *s, void *arg), void
 int ht_control_request_at(const struct ht_control_sock *s, const char *cmd, int timeout_ms,
 			  void **body, size_t *len, uint32_t *seq, char *err, size_t errlen);
 
+/* The "info" reply: what a collector says of the process it traces, as
+ * "KEY VALUE" lines ("pid", "exe", "start", "inuse"). The executable's
+ * name may hold newlines: a line with no key of ours continues it. */
+#define HT_CONTROL_INFO_EXE 4096
+struct ht_control_info {
+	long long pid;
+	char exe[HT_CONTROL_INFO_EXE]; /* "?" when the reply names none */
+	long long start_ns;            /* the process's start, wall clock; 0 unknown */
+	double inuse;                  /* estimated bytes in use */
+};
+
+/* Collector side: writes the reply body for info into buf (cap > 0 bytes,
+ * NUL-terminated, cut to fit). Returns its length, without the NUL. */
+size_t ht_control_info_format(char *buf, size_t cap, const struct ht_control_info *info);
+
+/* Client side: reads a reply body of len bytes (not NUL-terminated) into
+ * info; keys it lacks leave pid, start_ns and inuse 0 and exe "?", and
+ * lines it does not know are ignored. Returns 0, or -1 on out-of-memory. */
+int ht_control_info_parse(const void *body, size_t len, struct ht_control_info *info);
+
 /* Reads/writes exactly n bytes of a non-blocking fd by deadline_ns
  * (ht_now_ns clock), retrying on EINTR and short transfers. Return 0, or
  * -1 with errno set: ETIMEDOUT past the deadline, 0 at end of file. */

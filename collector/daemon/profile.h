@@ -2,8 +2,8 @@
  * with the four counters, the blocks still live, and the module map, and
  * turned into a snapshot on demand. Single-threaded: the collector's loop
  * owns it. */
-#ifndef HT_AGGREGATE_H
-#define HT_AGGREGATE_H
+#ifndef HT_PROFILE_H
+#define HT_PROFILE_H
 
 #include <stdint.h>
 

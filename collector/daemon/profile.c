@@ -1,7 +1,7 @@
 /* The collector's profile: a table of distinct stacks with unbiased
  * counters, a table of live sampled blocks (address -> stack, size), and
  * the module map. Hash tables use open addressing with linear probing. */
-#include "daemon/aggregate.h"
+#include "daemon/profile.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -511,7 +511,8 @@ int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
 	m->bias = bias;
 	if (build_id_len > sizeof(m->build_id))
 		build_id_len = 0;
-	memcpy(m->build_id, build_id, build_id_len);
+	if (build_id_len) /* build_id may be NULL then */
+		memcpy(m->build_id, build_id, build_id_len);
 	m->build_id_len = build_id_len;
 	m->stamp = ++p->modstamp;
 	p->nmodules++;

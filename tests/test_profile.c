@@ -1,11 +1,11 @@
-/* Unit test of the collector's live profile (collector/daemon/aggregate.c) as the
+/* Unit test of the collector's live profile (collector/daemon/profile.c) as the
  * ring feeds it: allocations with their frames or by stack id, frees, lost
  * and unknown events, and frames bound to the module loaded at the time of
  * the sample. At rate 1, so every figure is exact. */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "daemon/aggregate.h"
+#include "daemon/profile.h"
 #include "preload/ring.h"
 #include "tap.h"
 

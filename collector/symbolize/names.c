@@ -1,0 +1,316 @@
+/* Names: the strings the symbolizer hands out, each interned once (equal
+ * strings, equal pointers), the functions made of them, and the display
+ * name of a symbol (without its version, demangled by libstdc++'s
+ * __cxa_demangle, loaded at run time). */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "symbolize/symbolize_int.h"
+
+#define CHUNK_SIZE 65536
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return mix64(h);
+}
+
+/* ---- interned strings ---- */
+
+static char *arena_alloc(struct ht_symbolizer *sym, size_t len)
+{
+	char *p;
+
+	if (len > sym->left) {
+		size_t size = len > CHUNK_SIZE ? len : CHUNK_SIZE;
+		char **chunks = grow(sym->chunks, &sym->capchunks, sym->nchunks + 1,
+				     sizeof(*chunks));
+
+		if (!chunks)
+			return NULL;
+		sym->chunks = chunks;
+		p = malloc(size);
+		if (!p)
+			return NULL;
+		sym->chunks[sym->nchunks++] = p;
+		sym->cur = p;
+		sym->left = size;
+	}
+	p = sym->cur;
+	sym->cur += len;
+	sym->left -= len;
+	return p;
+}
+
+static struct str_slot *str_slot(const struct ht_symbolizer *sym, const char *str, uint64_t h)
+{
+	size_t mask = sym->scap - 1;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		struct str_slot *e = &sym->strs[i];
+
+		if (!e->str || (e->hash == h && strcmp(e->str, str) == 0))
+			return e;
+	}
+}
+
+/* The interned copy of str, or NULL if it was never interned. */
+const char *ht_sym_str_find(const struct ht_symbolizer *sym, const char *str)
+{
+	if (!sym->scap)
+		return NULL;
+	return str_slot(sym, str, hash_str(str))->str;
+}
+
+/* The interned copy of str, made if needed; NULL on OOM. */
+const char *ht_sym_intern(struct ht_symbolizer *sym, const char *str)
+{
+	uint64_t h = hash_str(str);
+	struct str_slot *e;
+	size_t len;
+	char *copy;
+
+	if ((sym->sused + 1) * 4 > sym->scap * 3) {
+		size_t ncap = sym->scap ? sym->scap * 2 : 1024;
+		struct str_slot *old = sym->strs, *n = calloc(ncap, sizeof(*n));
+		size_t ocap = sym->scap;
+
+		if (!n)
+			return NULL;
+		sym->strs = n;
+		sym->scap = ncap;
+		for (size_t i = 0; i < ocap; i++)
+			if (old[i].str)
+				*str_slot(sym, old[i].str, old[i].hash) = old[i];
+		free(old);
+	}
+	e = str_slot(sym, str, h);
+	if (e->str)
+		return e->str;
+	len = strlen(str) + 1;
+	copy = arena_alloc(sym, len);
+	if (!copy)
+		return NULL;
+	memcpy(copy, str, len);
+	e->str = copy;
+	e->hash = h;
+	sym->sused++;
+	return copy;
+}
+
+/* ---- interned functions ---- */
+
+static uint64_t hash_func(const char *name, const char *system_name, const char *file)
+{
+	return mix64((uintptr_t)name ^ mix64((uintptr_t)system_name ^ mix64((uintptr_t)file)));
+}
+
+static uint32_t *func_slot(const struct ht_symbolizer *sym, const char *name,
+			   const char *system_name, const char *file)
+{
+	size_t mask = sym->fcap - 1;
+
+	for (size_t i = hash_func(name, system_name, file) & mask;; i = (i + 1) & mask) {
+		uint32_t *slot = &sym->fslots[i];
+		const struct sym_func *f;
+
+		if (!*slot)
+			return slot;
+		f = &sym->funcs[*slot - 1];
+		if (f->name == name && f->system_name == system_name && f->file == file)
+			return slot;
+	}
+}
+
+/* Index of the function with these interned strings, or HT_NONE if none. */
+uint32_t ht_sym_func_find(const struct ht_symbolizer *sym, const char *name,
+			  const char *system_name, const char *file)
+{
+	uint32_t *slot;
+
+	if (!sym->fcap)
+		return HT_NONE;
+	slot = func_slot(sym, name, system_name, file);
+	return *slot ? *slot - 1 : HT_NONE;
+}
+
+/* Index of the function with these interned strings, added if needed;
+ * HT_NONE on OOM. */
+static uint32_t func_intern(struct ht_symbolizer *sym, const char *name,
+			    const char *system_name, const char *file)
+{
+	struct sym_func *funcs;
+	uint32_t *slot;
+
+	if ((sym->nfuncs + 1) * 4 > sym->fcap * 3) {
+		size_t ncap = sym->fcap ? sym->fcap * 2 : 1024;
+		uint32_t *n = calloc(ncap, sizeof(*n));
+
+		if (!n)
+			return HT_NONE;
+		free(sym->fslots);
+		sym->fslots = n;
+		sym->fcap = ncap;
+		for (size_t i = 0; i < sym->nfuncs; i++) {
+			const struct sym_func *f = &sym->funcs[i];
+
+			*func_slot(sym, f->name, f->system_name, f->file) = i + 1;
+		}
+	}
+	slot = func_slot(sym, name, system_name, file);
+	if (*slot)
+		return *slot - 1;
+	if (sym->nfuncs >= HT_NONE - 1)
+		return HT_NONE;
+	funcs = grow(sym->funcs, &sym->capfuncs, sym->nfuncs + 1, sizeof(*funcs));
+	if (!funcs)
+		return HT_NONE;
+	sym->funcs = funcs;
+	sym->funcs[sym->nfuncs] = (struct sym_func){ name, system_name, file };
+	*slot = ++sym->nfuncs;
+	return *slot - 1;
+}
+
+/* ---- demangling ---- */
+
+static void load_demangler(struct ht_symbolizer *sym)
+{
+	void *fn;
+
+	sym->demangler_loaded = 1;
+	/* The C++ runtime is not linked into the C tools: use the process's
+	 * copy if there is one, else load it, else names stay mangled. */
+	fn = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+	if (!fn) {
+		sym->libstdcxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+		if (sym->libstdcxx)
+			fn = dlsym(sym->libstdcxx, "__cxa_demangle");
+	}
+	sym->cxa_demangle = (cxa_demangle_fn)fn;
+}
+
+char *ht_symbolizer_demangle(struct ht_symbolizer *sym, const char *name)
+{
+	int status = -1;
+	char *out;
+
+	if (!name || name[0] != '_' || name[1] != 'Z')
+		return NULL;
+	if (!sym->demangler_loaded)
+		load_demangler(sym);
+	if (!sym->cxa_demangle)
+		return NULL;
+	out = sym->cxa_demangle(name, NULL, NULL, &status);
+	if (status != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static struct ptr_slot *dem_slot(const struct ht_symbolizer *sym, const char *key)
+{
+	size_t mask = sym->dcap - 1;
+
+	for (size_t i = mix64((uintptr_t)key) & mask;; i = (i + 1) & mask)
+		if (!sym->dem[i].key || sym->dem[i].key == key)
+			return &sym->dem[i];
+}
+
+/* The display name for an interned system name: without a symbol version
+ * ("xdr_uint32_t@GLIBC_2.2.5"), demangled. Interned; NULL on OOM. */
+static const char *display_name(struct ht_symbolizer *sym, const char *system_name)
+{
+	const char *at = system_name[0] ? strchr(system_name + 1, '@') : NULL;
+	struct ptr_slot *e;
+	const char *name;
+	char *base = NULL, *d;
+
+	if ((system_name[0] != '_' || system_name[1] != 'Z') && !at)
+		return system_name;
+	if ((sym->dused + 1) * 4 > sym->dcap * 3) {
+		size_t ncap = sym->dcap ? sym->dcap * 2 : 256;
+		struct ptr_slot *old = sym->dem, *n = calloc(ncap, sizeof(*n));
+		size_t ocap = sym->dcap;
+
+		if (!n)
+			return NULL;
+		sym->dem = n;
+		sym->dcap = ncap;
+		for (size_t i = 0; i < ocap; i++)
+			if (old[i].key)
+				*dem_slot(sym, old[i].key) = old[i];
+		free(old);
+	}
+	e = dem_slot(sym, system_name);
+	if (e->key)
+		return e->val;
+	if (at) {
+		base = strndup(system_name, (size_t)(at - system_name));
+		if (!base)
+			return NULL;
+	}
+	d = ht_symbolizer_demangle(sym, base ? base : system_name);
+	name = d ? ht_sym_intern(sym, d) : base ? ht_sym_intern(sym, base) : system_name;
+	free(d);
+	free(base);
+	if (!name)
+		return NULL;
+	e->key = system_name;
+	e->val = name;
+	sym->dused++;
+	return name;
+}
+
+/* The interned copy of a file name from libdw, whose strings live as long as
+ * the module: a small cache by address spares hashing the same path again. */
+static const char *intern_file(struct ht_symbolizer *sym, const char *file)
+{
+	struct ptr_slot *e;
+	const char *f;
+
+	if (!file)
+		return ht_sym_intern(sym, "");
+	e = &sym->files[mix64((uintptr_t)file) % FILE_CACHE];
+	if (e->key == file)
+		return e->val;
+	f = ht_sym_intern(sym, file);
+	if (f) {
+		e->key = file;
+		e->val = f;
+	}
+	return f;
+}
+
+/* Appends a frame for the function with (interned) symbol name system_name
+ * and source name plain (may be NULL) at file:line. The display name is
+ * system_name demangled, else plain (a C function renamed with an asm label,
+ * like glibc's __GI_getenv, shows as getenv), else system_name. Returns 0,
+ * or -1 on OOM. */
+int ht_sym_push_frame(struct ht_symbolizer *sym, const char *system_name, const char *plain,
+		      const char *file, int line)
+{
+	const char *name = display_name(sym, system_name);
+	const char *f = intern_file(sym, file);
+	struct sym_frame *frames;
+	uint32_t func;
+
+	if (name == system_name && plain)
+		name = plain;
+	if (!name || !f)
+		return -1;
+	func = func_intern(sym, name, system_name, f);
+	if (func == HT_NONE)
+		return -1;
+	frames = grow(sym->frames, &sym->capframes, sym->nframes + 1, sizeof(*frames));
+	if (!frames)
+		return -1;
+	sym->frames = frames;
+	sym->frames[sym->nframes++] = (struct sym_frame){ func, line > 0 ? (uint32_t)line : 0 };
+	return 0;
+}

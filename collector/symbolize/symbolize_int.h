@@ -1,0 +1,190 @@
+/* Internals shared by the symbolizer's files (symbolize.c, names.c,
+ * symtab.c, dwarf.c, debugfile.c): the symbolizer's state and each module
+ * file's, and the functions one file calls in another. Not an API: the
+ * tools use symbolize.h only. Grouped by the file that defines each
+ * function. */
+#ifndef HT_SYMBOLIZE_INT_H
+#define HT_SYMBOLIZE_INT_H
+
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "symbolize/symbolize.h"
+
+/* One frame of a resolved address: a function and the line in it. */
+struct sym_frame {
+	uint32_t func; /* index into sym->funcs */
+	uint32_t line; /* 0 if unknown */
+};
+
+/* A function; its strings are interned, so equal functions have equal pointers. */
+struct sym_func {
+	const char *name;
+	const char *system_name;
+	const char *file;
+};
+
+#define SLOT_EMPTY UINT32_MAX
+
+/* The answer for one file address: frames[first .. first+n), innermost first. */
+struct addr_slot {
+	uint64_t addr;  /* file address: process address - load bias */
+	uint32_t first;
+	uint32_t n;     /* SLOT_EMPTY: free slot; 0: nothing could be resolved */
+};
+
+struct cu_index;   /* dwarf.c */
+struct unit_range; /* dwarf.c */
+struct sym_entry;  /* symtab.c */
+
+enum mod_state { MOD_UNOPENED, MOD_OPEN, MOD_UNREADABLE };
+
+/* One module file, identified by path and build id, read at most once. */
+struct sym_module {
+	char *path;
+	uint8_t build_id[32];
+	uint32_t build_id_len;
+	enum mod_state state;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	Dwarf_Addr dwfl_bias;    /* libdwfl address = file address + dwfl_bias */
+	void *map;               /* the file, mapped: libdwfl keeps no descriptor */
+	size_t map_size;
+	struct addr_slot *slots; /* open addressing, capacity a power of two */
+	size_t cap, used;
+	Dwarf *dw;               /* its DWARF, NULL if none */
+	Dwarf_Addr dwbias;       /* DWARF address = libdwfl address - dwbias */
+	int dw_loaded;
+	struct cu_index **cus;   /* CU indexes by unit, for one call only */
+	size_t cucap, ncus;
+	struct unit_range *units; /* sorted by address; loaded if needed */
+	size_t nunits;
+	int units_loaded;
+	struct sym_entry *syms;  /* sorted by address */
+	size_t nsyms;
+	int symtab_loaded;
+};
+
+struct str_slot {
+	const char *str;
+	uint64_t hash;
+};
+
+struct ptr_slot {
+	const char *key;
+	const char *val;
+};
+
+#define FILE_CACHE 256
+
+typedef char *(*cxa_demangle_fn)(const char *name, char *buf, size_t *len, int *status);
+
+struct ht_symbolizer {
+	unsigned flags;
+	uint64_t dwarf_max; /* largest DWARF unpacked per module (bytes) */
+
+	struct sym_module *mods;
+	size_t nmods, capmods;
+
+	struct sym_func *funcs;
+	size_t nfuncs, capfuncs;
+	uint32_t *fslots; /* function index + 1; 0 is free */
+	size_t fcap;
+
+	struct sym_frame *frames;
+	size_t nframes, capframes;
+
+	struct str_slot *strs; /* interned strings */
+	size_t scap, sused;
+	char **chunks;         /* storage of the interned strings */
+	size_t nchunks, capchunks;
+	char *cur;
+	size_t left;
+
+	struct ptr_slot *dem;  /* interned system name -> interned display name */
+	size_t dcap, dused;
+	struct ptr_slot files[FILE_CACHE]; /* libdw's file name -> interned */
+
+	int demangler_loaded;
+	void *libstdcxx;
+	cxa_demangle_fn cxa_demangle;
+};
+
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Returns p grown to hold need elements of elem bytes (*cap is its capacity,
+ * updated), p itself if it is large enough, or NULL on OOM (p stays valid). */
+static inline void *grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 16;
+
+	if (need <= *cap)
+		return p;
+	while (n < need)
+		n *= 2;
+	if (n > SIZE_MAX / elem)
+		return NULL;
+	p = realloc(p, n * elem);
+	if (p)
+		*cap = n;
+	return p;
+}
+
+/* ---- names.c ---- */
+
+/* The interned copy of str, made if needed; NULL on OOM. */
+const char *ht_sym_intern(struct ht_symbolizer *sym, const char *str);
+
+/* The interned copy of str, or NULL if it was never interned. */
+const char *ht_sym_str_find(const struct ht_symbolizer *sym, const char *str);
+
+/* Index of the function with these interned strings, or HT_NONE if none. */
+uint32_t ht_sym_func_find(const struct ht_symbolizer *sym, const char *name,
+			  const char *system_name, const char *file);
+
+/* Appends a frame to sym->frames for the function with (interned) symbol
+ * name system_name and source name plain (may be NULL) at file:line (file
+ * as libdw keeps it, or NULL). Returns 0, or -1 on OOM. */
+int ht_sym_push_frame(struct ht_symbolizer *sym, const char *system_name, const char *plain,
+		      const char *file, int line);
+
+/* ---- symtab.c ---- */
+
+/* Reads m's code symbols, sorted by address, once. Returns 0, or -1 on OOM. */
+int ht_sym_symtab_load(struct sym_module *m);
+
+/* The symbol naming file address pc of m, or NULL. */
+const char *ht_sym_symtab_name(struct sym_module *m, uint64_t pc);
+
+/* ---- dwarf.c ---- */
+
+/* Pushes the frames of file address pc (already the call site) of m from
+ * its DWARF, if it has some that may be read (see ht_symbolizer_set_dwarf_max):
+ * the innermost function at its line, then each inlined call's caller.
+ * Returns how many (0: no function covers pc; *file and *line are then the
+ * line table's answer, if any), or -1 on OOM. */
+int ht_sym_dwarf_resolve(struct ht_symbolizer *sym, struct sym_module *m, uint64_t pc,
+			 const char **file, int *line);
+
+/* Frees the CU indexes of m: they are rebuilt if ever needed again, while
+ * resolved addresses stay cached. */
+void ht_sym_cu_drop_all(struct sym_module *m);
+
+/* ---- debugfile.c ---- */
+
+/* Opens m once (m->state becomes MOD_OPEN or MOD_UNREADABLE): its own
+ * file, else the debug file named by its build id under the debug roots
+ * (HEAPTRACE_DEBUGINFO_PATH, then /usr/lib/debug). */
+void ht_sym_module_open(struct sym_module *m);
+
+#endif

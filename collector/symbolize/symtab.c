@@ -1,0 +1,91 @@
+/* The symbol table of a module, sorted once by address: the names of
+ * functions without debug info, and of those whose debug info names none. */
+#include <gelf.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "symbolize/symbolize_int.h"
+
+/* A code symbol; name points into the module's ELF data. */
+struct sym_entry {
+	uint64_t lo, size;
+	const char *name;
+	unsigned rank;
+};
+
+/* Binding and type ranks: at one address, the lowest rank names it. */
+static unsigned sym_rank(const GElf_Sym *s)
+{
+	unsigned bind = GELF_ST_BIND(s->st_info), type = GELF_ST_TYPE(s->st_info);
+
+	return (s->st_size == 0) * 8 + (type == STT_NOTYPE) * 4 +
+	       (bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2);
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct sym_entry *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return (int)x->rank - (int)y->rank;
+}
+
+/* Reads the code symbols of m (.symtab, else .dynsym, possibly from the debug
+ * file) into an array sorted by address, one name per address; -1 on OOM.
+ * libdwfl's own address lookup scans every symbol, too slow here. */
+int ht_sym_symtab_load(struct sym_module *m)
+{
+	int n = dwfl_module_getsymtab(m->mod);
+	size_t k = 0, cap = 0;
+
+	m->symtab_loaded = 1;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym s;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		const char *name = dwfl_module_getsym_info(m->mod, i, &s, &addr, &shndx, NULL, NULL);
+		unsigned type = GELF_ST_TYPE(s.st_info);
+		struct sym_entry *syms;
+
+		if (!name || !*name || shndx == SHN_UNDEF || shndx == SHN_ABS ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE))
+			continue;
+		syms = grow(m->syms, &cap, k + 1, sizeof(*syms));
+		if (!syms)
+			return -1;
+		m->syms = syms;
+		m->syms[k++] = (struct sym_entry){ addr - m->dwfl_bias, s.st_size, name,
+						   sym_rank(&s) };
+	}
+	if (k)
+		qsort(m->syms, k, sizeof(*m->syms), sym_cmp);
+	m->nsyms = 0;
+	for (size_t i = 0; i < k; i++)
+		if (!m->nsyms || m->syms[m->nsyms - 1].lo != m->syms[i].lo)
+			m->syms[m->nsyms++] = m->syms[i];
+	return 0;
+}
+
+/* The symbol naming pc: the nearest one before it whose size covers it
+ * (a few back, for symbols nested in others), else the nearest sizeless one. */
+const char *ht_sym_symtab_name(struct sym_module *m, uint64_t pc)
+{
+	size_t lo = 0, hi = m->nsyms;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->syms[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t j = lo; j > 0 && j + 16 > lo; j--) {
+		const struct sym_entry *e = &m->syms[j - 1];
+
+		if (e->size && pc - e->lo < e->size)
+			return e->name;
+	}
+	return lo && !m->syms[lo - 1].size ? m->syms[lo - 1].name : NULL;
+}
