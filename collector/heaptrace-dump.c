@@ -50,58 +50,34 @@ static int same_file(const char *path, int fd)
  * broken one gets a line on stderr, another user's nothing. */
 static int list_one(const struct ht_control_sock *sk, int64_t now)
 {
-	char err[512], exe[4096] = "?";
-	long long pid = 0, start = 0;
-	double inuse = 0;
+	char err[512];
+	struct ht_control_info info;
+	long long pid = sk->pid;
 	void *body;
 	size_t len;
-	char *p, *line, *next;
 	char inbuf[32], upbuf[32];
 	double up;
 	int rc;
-	int in_exe = 0;
 
-	pid = sk->pid;
 	rc = ht_control_request_at(sk, "info", HT_CONTROL_LIST_TIMEOUT_MS, &body, &len, NULL, err,
 				   sizeof(err));
 	if (rc < 0 && !strstr(err, "no collector at") && !strstr(err, "no such process"))
 		ht_error("skipping: %s", err);
 	if (rc != 0)
 		return 0; /* gone, or not ours: not listed */
-	p = ht_xrealloc(body, len + 1);
-	p[len] = 0;
-	/* "KEY VALUE" lines; the executable's name may hold newlines: a line
-	 * with no key of ours continues it */
-	for (line = p; line; line = next) {
-		char *nl = strchr(line, '\n');
-
-		next = nl ? nl + 1 : NULL;
-		if (nl)
-			*nl = 0;
-		else if (!*line)
-			break; /* after the last newline */
-		if (!strncmp(line, "exe ", 4)) {
-			snprintf(exe, sizeof(exe), "%s", line + 4);
-			in_exe = 1;
-		} else if (sscanf(line, "start %lld", &start) == 1 ||
-			   sscanf(line, "inuse %lf", &inuse) == 1 || !strncmp(line, "pid ", 4)) {
-			in_exe = 0;
-		} else if (in_exe) {
-			size_t n = strlen(exe);
-
-			snprintf(exe + n, sizeof(exe) - n, "\n%s", line);
-		}
-	}
-	free(p);
-	up = start ? (double)(now - start) / 1e9 : 0;
+	rc = ht_control_info_parse(body, len, &info);
+	free(body);
+	if (rc != 0)
+		ht_die(2, "out of memory");
+	up = info.start_ns ? (double)(now - info.start_ns) / 1e9 : 0;
 	if (up < 120)
 		snprintf(upbuf, sizeof(upbuf), "%.0fs", up);
 	else if (up < 7200)
 		snprintf(upbuf, sizeof(upbuf), "%.0fm", up / 60);
 	else
 		snprintf(upbuf, sizeof(upbuf), "%.1fh", up / 3600);
-	printf("%8lld %8s %10s  ", pid, upbuf, ht_fmt_bytes(inuse, inbuf, sizeof(inbuf)));
-	ht_fputs_escaped(stdout, exe);
+	printf("%8lld %8s %10s  ", pid, upbuf, ht_fmt_bytes(info.inuse, inbuf, sizeof(inbuf)));
+	ht_fputs_escaped(stdout, info.exe);
 	putchar('\n');
 	return 1;
 }

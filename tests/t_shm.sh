@@ -22,6 +22,21 @@ if [ -e "$work/evil.heap" ]; then
 else
 	pass "scribble: the output path written into the header is ignored"
 fi
+# the collector cleans stale temporary files from the output's directory:
+# the one it was given, never one the program writes into the header
+mkdir -p "$work/other"
+deadpid=999999
+while kill -0 "$deadpid" 2>/dev/null; do deadpid=$((deadpid - 1)); done
+stale=".z.heap.ht-tmp-$deadpid-1-abcdef"
+: >"$work/other/$stale"
+: >"$work/$stale"
+run early traced HEAPTRACE_OUTPUT="$work/e.heap" -- "$progs/shm_scribble" "$work/other/x.heap" early
+is "$(cat early.out)" done "early scribble: the program runs to its end"
+valid "$work/e.heap" "early scribble: the final snapshot is written where it was to go"
+[ -e "$work/other/$stale" ]
+check $? "early scribble: nothing is removed from the directory written into the header"
+[ ! -e "$work/$stale" ]
+check $? "early scribble: the output's own directory is cleaned of a dead writer's temporary file"
 if grep -q 'warning: [0-9]* module or control events were dropped' "$work/s.heap.txt"; then
 	pass "scribble: the snapshot reports the damage as dropped events"
 else

@@ -211,16 +211,18 @@ void ht_collector_check_output_dir(struct collector *c)
 	}
 }
 
-/* See ht_clean_temps. */
+/* See ht_file_clean_temps. The directory is the trusted copy's, given on
+ * the command line, never the shared header's, which the traced process
+ * can rewrite. */
 void ht_collector_clean_output_dir(struct collector *c)
 {
-	char dir[sizeof(c->shm->output)];
+	char dir[HT_PATH_MAX];
 	char *slash;
 
-	snprintf(dir, sizeof(dir), "%s", c->shm->output);
+	snprintf(dir, sizeof(dir), "%s", c->fixed.output);
 	slash = strrchr(dir, '/');
 	if (!slash)
 		return;
 	slash[slash == dir] = 0; /* "/x.heap": "/" */
-	ht_clean_temps(dir);
+	ht_file_clean_temps(dir);
 }

@@ -49,21 +49,12 @@ static int save_file(struct collector *c, const struct ht_snapshot *s, const cha
 		     char *out, size_t out_cap, int quiet)
 {
 	char err[512], name[HT_PATH_MAX + 64];
-	void *buf = NULL;
-	size_t len;
-	int rc = 0;
+	int rc;
 
-	if (!c->fixed.output_default) {
-		rc = ht_snapshot_write_file(s, path, err, sizeof(err));
-		snprintf(name, sizeof(name), "%s", path);
-	} else {
-		snprintf(name, sizeof(name), "%s", path);
-		rc = ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0 ||
-		     ht_write_file_unique(name, sizeof(name), buf, len, err, sizeof(err)) != 0 ? -1 : 0;
-		if (rc == 0 && strcmp(name, path))
-			ht_error("'%s' exists; snapshot written to '%s'", path, name);
-		free(buf);
-	}
+	rc = ht_snapshot_save(s, path, c->fixed.output_default ? HT_FILE_DEFAULT : HT_FILE_NAMED,
+			      name, sizeof(name), err, sizeof(err));
+	if (rc == 0 && strcmp(name, path))
+		ht_error("'%s' exists; snapshot written to '%s'", path, name);
 	if (rc != 0 && !quiet)
 		ht_error("%s", err);
 	snprintf(out, out_cap, "%s", rc == 0 ? name : err);
@@ -89,12 +80,7 @@ static int save(struct collector *c, const struct ht_snapshot *s, const char *pa
 /* The final snapshot's path with ".heap" replaced by ".TAG.heap". */
 static void sibling_path(struct collector *c, char *out, size_t cap, const char *tag)
 {
-	const char *o = c->fixed.output;
-	size_t n = strlen(o);
-
-	if (n > 5 && !strcmp(o + n - 5, ".heap"))
-		n -= 5;
-	snprintf(out, cap, "%.*s.%s.heap", (int)n, o, tag);
+	ht_file_heap_name(out, cap, c->fixed.output, tag);
 }
 
 /* The peak's figures, not the current ones: in use is what was in use
@@ -146,20 +132,13 @@ static void write_peak(struct collector *c, int at_exit)
 	at_peak(c, s);
 	c->peak_written = c->peak_seen;
 	if (!path[0]) {
-		void *buf = NULL;
-		size_t len;
-
 		sibling_path(c, path, sizeof(c->peak_path), "peak");
-		if (!c->fixed.output_default) {
-			if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0)
-				ht_error("%s", err);
-		} else if (ht_snapshot_encode(s, &buf, &len, err, sizeof(err)) != 0 ||
-			   ht_write_file_unique(path, sizeof(c->peak_path), buf, len, err,
-						sizeof(err)) != 0) {
+		if (ht_snapshot_save(s, path, c->fixed.output_default ? HT_FILE_DEFAULT : HT_FILE_NAMED,
+				     path, sizeof(c->peak_path), err, sizeof(err)) != 0) {
 			ht_error("%s", err);
-			path[0] = 0;
+			if (c->fixed.output_default)
+				path[0] = 0;
 		}
-		free(buf);
 	} else if (ht_snapshot_write_file(s, path, err, sizeof(err)) != 0) {
 		ht_error("%s", err);
 	}

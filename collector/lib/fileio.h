@@ -83,22 +83,4 @@ int ht_file_heap_name(char *out, size_t cap, const char *path, const char *tag);
  * set. */
 ssize_t ht_file_read_full(int fd, void *buf, size_t n);
 
-/* The names these had before; callers move to the ht_file_ names. */
-static inline int ht_write_file(const char *path, const void *buf, size_t len, char *err,
-				size_t errlen)
-{
-	return ht_file_write(path, buf, len, err, errlen);
-}
-
-static inline int ht_write_file_unique(char *path, size_t cap, const void *buf, size_t len,
-				       char *err, size_t errlen)
-{
-	return ht_file_write_unique(path, cap, buf, len, err, errlen);
-}
-
-static inline int ht_clean_temps(const char *dir)
-{
-	return ht_file_clean_temps(dir);
-}
-
 #endif

@@ -3,6 +3,10 @@
  * collector) could. Usage:
  *   shm_scribble PATH   header and ring scribbled on; PATH is written into
  *                       the header's output field, which must be ignored
+ *   shm_scribble PATH early
+ *                       PATH written into the output field at once, before
+ *                       the collector has settled; then 500 ms of sleep,
+ *                       "done", and a normal exit
  * It keeps 1000 blocks of 1000 bytes in before_scribble, waits (up to 10 s)
  * for the collector to read them, scribbles, then
  * keeps 1000 blocks of 2000 bytes in after_scribble (on a thread of its
@@ -45,12 +49,18 @@ int main(int argc, char **argv)
 	char *ring;
 	uint64_t size;
 
-	before_scribble();
 	h = find_shm();
 	if (!h || h->magic != HT_SHM_MAGIC) {
 		printf("no heaptrace shared memory\n");
 		return 1;
 	}
+	if (argc > 2 && !strcmp(argv[2], "early")) {
+		snprintf(h->output, sizeof(h->output), "%s", argv[1]);
+		usleep(500000);
+		printf("done\n");
+		return 0;
+	}
+	before_scribble();
 	/* the collector reads those events, and the modules, first */
 	for (int i = 0; i < 1000 && __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) !=
 					__atomic_load_n(&h->head, __ATOMIC_ACQUIRE); i++)
