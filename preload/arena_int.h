@@ -54,9 +54,9 @@ _Static_assert(MAX_CLASSES < TAG_HUGE && REGIONS_MAX <= TAG_LOW, "tags hold clas
 #define BLK_KEPT 0x40000000u
 /* A free large slot whose pages past the header's read as zeros (given
  * back, mapped afresh or moved away): calloc then clears only the rest of
- * the header's page, as glibc's calloc skips a fresh mmapped chunk;
- * clearing it all faulted every page in (128-512 KiB calloc blocks an
- * allocation stress never writes: a whole 1% of its instructions). */
+ * the header's page, as glibc's calloc skips a fresh mmapped chunk
+ * (clearing it all would fault in every page of a block the program may
+ * never touch). */
 #define BLK_CLEAN 0x20000000u
 #define BLK_OWN (BLK_SPLIT | BLK_KEPT | BLK_CLEAN)
 

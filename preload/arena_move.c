@@ -87,10 +87,9 @@ static int move_pages(struct blk *src, uint32_t src_flags, struct blk *dst, size
 }
 
 /* Copying into pages that are there costs less than moving pages up to
- * about 1 MiB; faulting pages in costs more than moving them from 64 KiB
- * on (2 vCPUs, Linux 6.18: a move and the remap that heals it 10-20 us at
- * any size to 8 MiB; a copy 1.2 us per 64 KiB into pages that are there,
- * 36 us into pages that are not). */
+ * about 1 MiB (HT_MOVE_MIN); faulting pages in costs more than moving
+ * them from 64 KiB on (HT_MOVE_COLD_MIN): a move costs about the same at
+ * any size, a copy grows with the size and more into absent pages. */
 void ht_arena_move(void *p, void *q, size_t n)
 {
 	int cs, cd;
