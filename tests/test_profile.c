@@ -85,8 +85,57 @@ static void test_peak(void)
 	ht_profile_free(p);
 }
 
+/* The live table: a block of 4 GiB or more keeps its whole size, and
+ * many blocks, freed in any order, come back out exactly, through the
+ * table's growth and its deletions that move entries. */
+static void test_live_sizes(void)
+{
+	struct ht_profile *p = ht_profile_new(1);
+	const uint64_t a[] = { 0x1010 }, b[] = { 0x1040 };
+	const uint64_t huge = (uint64_t)5 << 30, more = ((uint64_t)1 << 32) - 1;
+	uint64_t sum = 0;
+	int bad = 0;
+
+	ht_profile_alloc(p, 0x10, huge, a, 1);
+	ht_profile_alloc(p, 0x20, more, a, 1);
+	ht_profile_alloc(p, 0x30, 7, b, 1);
+	is_int((int64_t)ht_profile_inuse(p), (int64_t)(huge + more + 7),
+	       "live sizes: 5 GiB, 4 GiB - 1 and 7 bytes in use");
+	ht_profile_release(p, 0x10);
+	is_int((int64_t)ht_profile_inuse(p), (int64_t)(more + 7), "live sizes: the 5 GiB block freed");
+	ht_profile_alloc(p, 0x40, huge + 1, b, 1);
+	ht_profile_release(p, 0x20);
+	ht_profile_release(p, 0x30);
+	is_int((int64_t)ht_profile_inuse(p), (int64_t)(huge + 1),
+	       "live sizes: another big one kept aside, the others freed");
+	ht_profile_release(p, 0x40);
+	is_int((int64_t)ht_profile_inuse(p), 0, "live sizes: all freed");
+
+	/* 100000 blocks (the table grows from 1024 slots), freed in an
+	 * order unrelated to their addresses; every tenth of 4 GiB or more */
+	for (uint64_t i = 1; i <= 100000; i++) {
+		uint64_t size = i % 10 ? i : ((uint64_t)4 << 30) + i;
+
+		ht_profile_alloc(p, i * 48, size, a, 1);
+		sum += size;
+	}
+	bad += (uint64_t)ht_profile_inuse(p) != sum;
+	for (uint64_t k = 0; k < 100000; k++) {
+		uint64_t i = (k * 7919) % 100000 + 1;
+
+		ht_profile_release(p, i * 48);
+		sum -= i % 10 ? i : ((uint64_t)4 << 30) + i;
+		if (k % 9973 == 0)
+			bad += (uint64_t)ht_profile_inuse(p) != sum;
+	}
+	ok(bad == 0 && ht_profile_inuse(p) == 0 && ht_profile_unmatched(p) == 0,
+	   "live sizes: 100000 blocks in and out, the total exact all along (%d off)", bad);
+	ht_profile_free(p);
+}
+
 int main(void)
 {
+	test_live_sizes();
 	struct ht_profile *p = ht_profile_new(1);
 	const uint64_t a[] = { 0x1010, 0x1020, 0x1030 }, b[] = { 0x1040, 0x1020, 0x1030 };
 	const uint64_t c[] = { 0x1050 };

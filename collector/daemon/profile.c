@@ -59,10 +59,18 @@ static double block_error(uint64_t size, uint64_t rate, double *w)
 	return *w > 1 ? *w * (*w - 1) : 0;
 }
 
+/* A live sampled block: 16 bytes, as at rate 1 there is one for every
+ * block the program holds. A size of 4 GiB or more is kept aside (see
+ * struct big). */
 struct live {
 	uint64_t addr;    /* 0 = empty slot */
-	uint64_t size;
 	uint32_t stack;
+	uint32_t size;    /* LIVE_BIG: in p->big */
+};
+#define LIVE_BIG UINT32_MAX
+
+struct big {
+	uint64_t addr, size;
 };
 
 struct pmodule {
@@ -95,7 +103,9 @@ struct ht_profile {
 	uint64_t *frames;
 	size_t nframes, capframes;
 	struct live *live;
-	size_t nlive, live_cap;  /* power of two */
+	size_t nlive, live_cap;  /* power of two, at most 3/4 full */
+	struct big *big;         /* the live blocks of LIVE_BIG bytes or more */
+	size_t nbig, capbig;
 	struct pmodule *modules;
 	size_t nmodules, capmodules;
 	uint64_t unmatched;
@@ -169,6 +179,7 @@ void ht_profile_free(struct ht_profile *p)
 	free(p->frames);
 	free(p->fmods);
 	free(p->live);
+	free(p->big);
 	free(p->ids);
 	free(p->dirty);
 	free(p);
@@ -275,9 +286,49 @@ static size_t live_find(const struct ht_profile *p, uint64_t addr)
 }
 
 /* Removes slot j by shifting later members of its probe run back. */
+/* The size of the live block in slot j. */
+static uint64_t live_size(const struct ht_profile *p, size_t j)
+{
+	if (p->live[j].size != LIVE_BIG)
+		return p->live[j].size;
+	for (size_t i = 0; i < p->nbig; i++)
+		if (p->big[i].addr == p->live[j].addr)
+			return p->big[i].size;
+	return 0; /* cannot be: every LIVE_BIG block is in big */
+}
+
+/* Sets slot j's size; -1 on out-of-memory (a big size with no room). */
+static int live_set_size(struct ht_profile *p, size_t j, uint64_t size)
+{
+	if (size < LIVE_BIG) {
+		p->live[j].size = (uint32_t)size;
+		return 0;
+	}
+	if (p->nbig == p->capbig) {
+		size_t cap = p->capbig ? 2 * p->capbig : 8;
+		struct big *n = realloc(p->big, cap * sizeof(*n));
+
+		if (!n)
+			return -1;
+		p->big = n;
+		p->capbig = cap;
+	}
+	p->big[p->nbig].addr = p->live[j].addr;
+	p->big[p->nbig++].size = size;
+	p->live[j].size = LIVE_BIG;
+	return 0;
+}
+
 static void live_remove(struct ht_profile *p, size_t j)
 {
 	size_t mask = p->live_cap - 1, k = j;
+
+	if (p->live[j].size == LIVE_BIG)
+		for (size_t i = 0; i < p->nbig; i++)
+			if (p->big[i].addr == p->live[j].addr) {
+				p->big[i] = p->big[--p->nbig];
+				break;
+			}
 
 	for (;;) {
 		size_t home;
@@ -360,14 +411,15 @@ static void retire(struct ht_profile *p, size_t j)
 {
 	struct live *b = &p->live[j];
 	struct pstack *s = &p->stacks[b->stack];
-	double w, e = block_error(b->size, p->rate, &w);
+	uint64_t size = live_size(p, j);
+	double w, e = block_error(size, p->rate, &w);
 
 	/* the total only falls here: a new high just before is the peak */
 	if (p->inuse_space > p->peak_space)
 		take_peak(p);
 	mark(p, b->stack);
 	s->inuse_samples--;
-	p->inuse_space -= w * (double)b->size;
+	p->inuse_space -= w * (double)size;
 	if (s->inuse_samples == 0) {
 		/* exact zero, not the sum of rounding errors */
 		s->inuse_objects = 0;
@@ -376,9 +428,9 @@ static void retire(struct ht_profile *p, size_t j)
 		s->err.var[HT_INUSE_SPACE] = 0;
 	} else {
 		s->inuse_objects -= w;
-		s->inuse_space -= w * (double)b->size;
+		s->inuse_space -= w * (double)size;
 		s->err.var[HT_INUSE_OBJECTS] -= e;
-		s->err.var[HT_INUSE_SPACE] -= e * (double)b->size * (double)b->size;
+		s->err.var[HT_INUSE_SPACE] -= e * (double)size * (double)size;
 	}
 	live_remove(p, j);
 }
@@ -401,14 +453,18 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 		p->unmatched++;
 		return -1;
 	}
-	if ((p->nlive + 1) * 2 > p->live_cap && live_grow(p) != 0) {
+	if ((p->nlive + 1) * 4 > p->live_cap * 3 && live_grow(p) != 0) {
 		p->unmatched++;
 		return -1;
 	}
 	j = live_find(p, addr);
 	p->live[j].addr = addr;
-	p->live[j].size = size;
 	p->live[j].stack = (uint32_t)si;
+	if (live_set_size(p, j, size) != 0) {
+		p->live[j].addr = 0;
+		p->unmatched++;
+		return -1;
+	}
 	p->nlive++;
 	s = &p->stacks[si];
 	mark(p, (size_t)si);
