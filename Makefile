@@ -35,6 +35,8 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 # home ("preload/ring.h").
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -I. -Icollector
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
+# the readers push profiles (report/push.c); the collector never links it
+READER_LIBS = $(TOOL_LIBS) -lcurl
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
 	collector/lib/parseopt.o collector/lib/http.o
 SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/snapshot/decode.o \
@@ -44,13 +46,13 @@ SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
 DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
 	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
 	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
-	collector/daemon/start.o
+	collector/daemon/start.o collector/daemon/push.o
 REPORT_OBJ = collector/report/options.o collector/report/names.o collector/report/stacks.o \
 	collector/report/stackerr.o collector/report/sampling.o collector/report/format.o \
 	collector/report/header.o collector/report/rows.o collector/report/text.o \
 	collector/report/collapsed.o collector/report/stats.o collector/report/pprof.o \
 	collector/report/svg.o collector/report/flame.o collector/report/series.o \
-	collector/report/json.o collector/report/emit.o
+	collector/report/json.o collector/report/emit.o collector/report/push.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
@@ -97,7 +99,7 @@ collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/unt
 	$(CC) -o $@ $^ $(TOOL_LIBS)
 
 collector/heaptrace-%: collector/heaptrace-%.o collector/lib/untraced.o $(READER_OBJ)
-	$(CC) -o $@ $^ $(TOOL_LIBS)
+	$(CC) -o $@ $^ $(READER_LIBS)
 
 # The version is defined once, in collector/lib/version.h.
 HT_VERSION := $(shell sed -n 's/^\#define HT_VERSION "\(.*\)"$$/\1/p' collector/lib/version.h)
@@ -109,13 +111,13 @@ tests/%.o: tests/%.c
 	$(CC) $(TOOL_CFLAGS) -c -o $@ $<
 
 tests/test_%: tests/test_%.o collector/libht.a
-	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
 
 # the shim's stacks, included whole (as test_arena includes the arena), walk with libunwind
 tests/test_stacks: TOOL_LIBS += -lunwind
 
 tests/mkhostile: tests/mkhostile.o collector/libht.a
-	$(CC) -o $@ $< collector/libht.a $(TOOL_LIBS)
+	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
 
 # Test subjects: plain programs with frame info, never sanitized.
 tests/progs/%: tests/progs/%.c
@@ -153,7 +155,7 @@ fuzz: tests/fuzz_snapshot
 RENDER_SRC = $(FUZZ_SNAP_SRC) collector/lib/parseopt.c $(REPORT_OBJ:.o=.c)
 tests/fuzz_render: tests/fuzz_render.c $(RENDER_SRC) $(wildcard collector/*/*.h)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-I. -Icollector -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm
+		-I. -Icollector -o $@ tests/fuzz_render.c $(RENDER_SRC) -lzstd -lz -lm -lcurl
 
 RENDER_SEEDS = shared-frames huge-value tiny-count max-value bad-time bomb
 fuzz-render: tests/fuzz_render tests/mkhostile
@@ -225,6 +227,8 @@ install: all
 	install -m 755 collector/heaptrace-dump collector/heaptrace-report \
 		collector/heaptrace-diff $(DESTDIR)$(BINDIR)/
 	install -m 755 scripts/heaptrace $(DESTDIR)$(BINDIR)/heaptrace
+	# the collector runs heaptrace-report to push profiles: it looks next to itself
+	ln -sf ../../bin/heaptrace-report $(DESTDIR)$(LIBDIR)/heaptrace-report
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/

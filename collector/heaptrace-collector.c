@@ -82,6 +82,7 @@ static void settle(struct collector *c)
 	ht_collector_detach();
 	ht_collector_clean_output_dir(c);
 	ht_collector_read_env(c);
+	ht_collector_push_setup(c);
 	c->next_interval = ht_now_ns() + (int64_t)(c->interval * 1e9);
 	ht_collector_start_naming(c);
 	/* the process's end: its pidfd where the kernel has them, else polling */
@@ -177,6 +178,7 @@ static void run(struct collector *c)
 		}
 		now = ht_now_ns();
 		ht_collector_timed_snapshots(c, now);
+		ht_collector_push_tick(c, now);
 		refresh_status(c, now);
 		c->idle = got ? 0 : c->idle + 1;
 		ht_collector_name_ahead(c);
@@ -206,6 +208,7 @@ static void stop(struct collector *c)
 
 	if (c->lfd >= 0 && stat(c->sock, &st) == 0 && st.st_ino == c->sock_ino)
 		unlink(c->sock); /* not one a later image of this pid (exec) bound */
+	ht_collector_push_cleanup(c);
 	pthread_mutex_lock(&c->sym_lock); /* the naming thread is done with it */
 	ht_symbolizer_free(c->sym);
 	ht_profile_free(c->prof);

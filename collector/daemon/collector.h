@@ -6,6 +6,7 @@
 #ifndef HT_COLLECTOR_H
 #define HT_COLLECTOR_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,17 @@ struct ht_creds {
 	gid_t gid;
 	int ngroups;
 	gid_t *groups;
+};
+
+/* Pushing profiles (push.c). */
+struct ht_push {
+	const char *url;             /* HEAPTRACE_PUSH, or NULL: off */
+	double interval;             /* seconds between pushes */
+	int64_t next;                /* when the next falls due */
+	pid_t child;                 /* the push on its way, or -1 */
+	char report[PATH_MAX];       /* heaptrace-report */
+	char dir[PATH_MAX];          /* the private directory of its snapshots */
+	uint64_t sent, failed, skipped;
 };
 
 struct collector {
@@ -78,6 +90,8 @@ struct collector {
 	int lfd;                     /* listening, or -1 */
 	char sock[256];
 	ino_t sock_ino;
+
+	struct ht_push push;
 
 	/* sleeping between drains (wake.c) */
 	int wake_pipe[2];
@@ -205,5 +219,22 @@ int ht_collector_sleep_ms(struct collector *c);
 /* After poll(): tells the shim we are awake, and empties the wake pipe if
  * pipe_ready (it polled readable). */
 void ht_collector_woken(struct collector *c, int pipe_ready);
+
+/* ---- push.c ---- */
+
+/* Reads HEAPTRACE_PUSH and HEAPTRACE_PUSH_INTERVAL; makes the private
+ * directory the pushed snapshots go through. Off (one message) when the
+ * URL is bad or heaptrace-report cannot be found. */
+void ht_collector_push_setup(struct collector *c);
+
+/* Counts a push that ended; starts the next one when it falls due. */
+void ht_collector_push_tick(struct collector *c, int64_t now);
+
+/* At exit: the final snapshot s pushed, waiting for it (and one on its
+ * way) for a bounded time; the program does not wait for it. */
+void ht_collector_push_final(struct collector *c, const struct ht_snapshot *s);
+
+/* Removes the private directory. */
+void ht_collector_push_cleanup(struct collector *c);
 
 #endif

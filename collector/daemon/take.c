@@ -68,6 +68,11 @@ static void add_metrics(struct collector *c, struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "process.rss_peak_bytes", c->rss_peak);
 	}
 	add_allocator_metrics(c, s);
+	if (c->push.url) {
+		ht_snapshot_add_metric(s, "push.sent_total", (double)c->push.sent);
+		ht_snapshot_add_metric(s, "push.failed_total", (double)c->push.failed);
+		ht_snapshot_add_metric(s, "push.skipped_total", (double)c->push.skipped);
+	}
 }
 
 /* The shim reads fresh figures at its next sampled allocation; a program

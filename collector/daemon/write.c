@@ -171,9 +171,11 @@ void ht_collector_write_final(struct collector *c, int cut_short)
 	} else {
 		ht_collector_tell_launcher(c, 'E', what);
 	}
-	ht_snapshot_free(s);
 	__atomic_store_n(&c->shm->done, 1, __ATOMIC_RELEASE);
 	syscall(SYS_futex, &c->shm->done, FUTEX_WAKE, 1, NULL, NULL, 0);
+	/* the program goes on; the last push is the collector's own time */
+	ht_collector_push_final(c, s);
+	ht_snapshot_free(s);
 }
 
 /* The next numbered snapshot, next to where the final one goes. */

@@ -80,6 +80,19 @@ const struct ht_option ht_reader_options[] = {
 	{ HT_OPT_NO_DEMANGLE, "no-demangle", 0, NULL, NULL, RD, 0, "show raw symbol names" },
 	{ HT_OPT_OUTPUT, "output", 'o', "FILE", NULL, RD, 0,
 	  "write to FILE (atomically) instead of stdout" },
+	{ HT_OPT_PUSH, "push", 0, "URL", NULL, HT_TOOL_REPORT, 0,
+	  "push the snapshot to the Pyroscope server at URL instead\n"
+	  "of writing a report" },
+	{ HT_OPT_PUSH_BASE, "push-base", 0, "FILE", NULL, HT_TOOL_REPORT, 0,
+	  "with --push: allocations since FILE, an earlier snapshot\n"
+	  "of the same process" },
+	{ HT_OPT_PUSH_APP, "app", 0, "NAME", NULL, HT_TOOL_REPORT, 0,
+	  "with --push: the application's name (default: the\n"
+	  "executable's)" },
+	{ HT_OPT_PUSH_LABELS, "labels", 0, "K=V,...", NULL, HT_TOOL_REPORT, 0,
+	  "with --push: labels of the profile" },
+	{ HT_OPT_PUSH_AUTH, "push-auth-file", 0, "FILE", NULL, HT_TOOL_REPORT, 0,
+	  "with --push: credentials, 'user:password' or a token" },
 	{ HT_OPT_BASE, "base", 0, "BASE", NULL, RD, 0, NULL },
 	{ HT_OPT_BASE, "diff_base", 0, "BASE", NULL, RD, 0, NULL },
 	{ HT_OPT_VERSION, "version", 0, NULL, NULL, ALL, 0, "print the version" },

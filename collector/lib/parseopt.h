@@ -37,6 +37,11 @@ enum ht_opt_id {
 	HT_OPT_IGNORE,
 	HT_OPT_PEEK,
 	HT_OPT_BASE,         /* pprof's -base BASE */
+	HT_OPT_PUSH,         /* heaptrace-report --push URL, and its settings: */
+	HT_OPT_PUSH_BASE,
+	HT_OPT_PUSH_APP,
+	HT_OPT_PUSH_LABELS,
+	HT_OPT_PUSH_AUTH,
 };
 
 /* Entry flags. */

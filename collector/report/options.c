@@ -3,6 +3,7 @@
  * of options that do not go together, and the usage printed from the
  * table. */
 #include "report/options.h"
+#include "report/push.h"
 #include "report/report_int.h"
 #include "lib/parseopt.h"
 #include "lib/util.h"
@@ -212,14 +213,52 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 	case HT_OPT_OUTPUT:
 		o->output = v;
 		return 0;
+	case HT_OPT_PUSH:
+		o->push = v;
+		return 0;
+	case HT_OPT_PUSH_BASE:
+		o->push_base = v;
+		return 0;
+	case HT_OPT_PUSH_APP:
+		o->push_app = v;
+		return 0;
+	case HT_OPT_PUSH_LABELS:
+		o->push_labels = v;
+		return 0;
+	case HT_OPT_PUSH_AUTH:
+		o->push_auth = v;
+		return 0;
 	default:
 		return unknown_option(p->arg);
 	}
 }
 
 /* Options that do not go together, once all are known. */
+/* --push and its settings. */
+static int check_push(const struct ht_report_opts *o)
+{
+	char err[512];
+
+	if (!o->push) {
+		if (o->push_base || o->push_app || o->push_labels || o->push_auth)
+			return ht_error("options '--push-base', '--app', '--labels' and "
+					"'--push-auth-file' go with '--push URL'");
+		return 0;
+	}
+	if (strncmp(o->push, "http://", 7) != 0 && strncmp(o->push, "https://", 8) != 0)
+		return ht_error("bad push URL '%s': want http://HOST[:PORT][/PATH] or https://...",
+				o->push);
+	if (o->output)
+		return ht_error("option '--push' sends the snapshot away; it takes no -o");
+	if (o->push_labels && ht_push_check_labels(o->push_labels, err, sizeof(err)) != 0)
+		return ht_error("%s", err);
+	return 0;
+}
+
 static int check_combination(struct ht_report_opts *o, enum ht_report_mode mode)
 {
+	if (check_push(o))
+		return -1;
 	if (o->peek) {
 		if (o->format == HT_FORMAT_TEXT)
 			o->format = HT_FORMAT_TREE;

@@ -46,6 +46,11 @@ struct ht_report_opts {
 	const char *base_label;  /* file names shown in the text header; may be NULL */
 	const char *cur_label;
 	const char *output;      /* ht_report_emit: file to write; NULL or "-": stdout */
+	const char *push;        /* --push URL (push.h): push instead of a report */
+	const char *push_base;   /* its base snapshot's file, or NULL */
+	const char *push_app;    /* its application name, or NULL: the executable's */
+	const char *push_labels; /* "k=v,..." or NULL */
+	const char *push_auth;   /* the credentials file, or NULL */
 };
 
 /* Sets the defaults: inuse_space, text, lines, top -1, unit -1, no filters,

@@ -35,6 +35,9 @@ static const struct row rows[] = {
 	{ "heaptrace arena: live", "heaptrace.arena_live_bytes", BYTES },
 	{ "heaptrace arena: committed", "heaptrace.arena_committed_bytes", BYTES },
 	{ "RSS minus heap in use", "process.rss_minus_heap_bytes", BYTES },
+	{ "profiles pushed", "push.sent_total", COUNT },
+	{ "pushes failed", "push.failed_total", COUNT },
+	{ "pushes skipped", "push.skipped_total", COUNT },
 };
 
 static int metric(const struct ht_snapshot *s, const char *name, double *v)
