@@ -11,9 +11,10 @@ STRESS = os.path.join(TOP, "tests", "progs", "stress")
 MICRO = os.path.join(TOP, "tests", "progs", "microbench")
 FWDSHIM = os.path.join(TOP, "tests", "progs", "libfwdshim.so")
 MANY = os.path.join(TOP, "tests", "progs", "many")
+MTALLOC = os.path.join(TOP, "tests", "progs", "mtalloc")
 DUMP = os.path.join(TOP, "collector", "heaptrace-dump")
 DIFF = os.path.join(TOP, "collector", "heaptrace-diff")
-BUILT = [SHIM, REPORT, STRESS, MICRO, FWDSHIM, MANY, DUMP, DIFF,
+BUILT = [SHIM, REPORT, STRESS, MICRO, FWDSHIM, MANY, MTALLOC, DUMP, DIFF,
          os.path.join(TOP, "preload", "heaptrace-collector")]
 RUN_TIMEOUT = 600  # seconds for one run of one configuration
 MiB = 1024 * 1024
@@ -42,7 +43,8 @@ def build():
         if missing:
             die("not built: %s" % ", ".join(os.path.relpath(p, TOP) for p in missing))
         return
-    targets = ["all"] + [os.path.relpath(p, TOP) for p in (STRESS, MICRO, FWDSHIM, MANY)]
+    targets = ["all"] + [os.path.relpath(p, TOP) for p in (STRESS, MICRO, FWDSHIM, MANY,
+                                                            MTALLOC)]
     r = subprocess.run(["make", "-s", "-C", TOP] + targets)
     if r.returncode != 0:
         die("make failed")

@@ -1,6 +1,7 @@
 """The microbenchmarks: malloc(32)+free pairs on the fast path against a
-forwarding-only shim, with callgrind's instructions per pair, and buffers
-grown by realloc from 4 KiB to 32 MiB."""
+forwarding-only shim, with callgrind's instructions per pair; the cost of
+one sample at stack depths 8, 32 and 128; and buffers grown by realloc
+from 4 KiB to 32 MiB."""
 import os
 import re
 import resource
@@ -130,4 +131,50 @@ def run_grow(ctx, runs, buffers, raw):
                                         "" if t is None or not base or c == "none"
                                         else "%.2fx" % (t / base),
                                         "n/a" if f is None else "%.0f" % f))
+    print()
+
+
+SAMPLE_DEPTHS = (8, 32, 128)
+
+
+def run_sample_cost(ctx, runs, pairs, raw):
+    """The cost of a sample: malloc(32)+free pairs made DEPTH calls deep,
+    every one sampled (rate 1: its stack walked, its block in the arena,
+    its allocation and its free sent), minus the same pairs untraced. The
+    loop allocates from one place, so the shim's stack cache serves the
+    part of the stack above the loop's caller, as in a program's hot loop."""
+    snap = os.path.join(ctx.tmp, "depth.heap")
+    res = {(d, c): [] for d in SAMPLE_DEPTHS for c in ("none", "ht1")}
+    log("bench: micro: %d repetitions of the sample cost at depths %s, %d pairs each"
+        % (runs, ", ".join(map(str, SAMPLE_DEPTHS)), pairs))
+    for rep in range(runs):
+        for d in SAMPLE_DEPTHS:
+            for c in (("none", "ht1") if rep % 2 == 0 else ("ht1", "none")):
+                env = micro_env("ht" if c == "ht1" else "none", ctx.base_env, snap)
+                if c == "ht1":
+                    env["HEAPTRACE_RATE"] = "1"
+                    env["HEAPTRACE_DEPTH"] = "256"
+                r = subprocess.run([MICRO, "-n", str(pairs), "-d", str(d)], env=env,
+                                   capture_output=True, text=True, timeout=RUN_TIMEOUT)
+                reap_orphans()
+                m = re.search(r"ns_per_pair=([\d.]+)", r.stdout)
+                if r.returncode != 0 or not m:
+                    log("bench: microbench -d %d under %s failed: %s"
+                        % (d, c, r.stderr.strip()[-300:]))
+                    continue
+                res[(d, c)].append(float(m.group(1)))
+                raw.append({"workload": "sample_cost", "cfg": c, "depth": d,
+                            "ns_per_pair": float(m.group(1))})
+                if os.path.exists(snap):
+                    os.unlink(snap)
+    print("Cost of a sample: malloc(32)+free pairs DEPTH calls deep, each sampled (rate 1), "
+          "minus the same untraced (median of %d runs of %d pairs)" % (runs, pairs))
+    print()
+    print("| depth | untraced ns per pair | rate 1 ns per pair | ns per sample |")
+    print("|---|---|---|---|")
+    for d in SAMPLE_DEPTHS:
+        u, t = median(res[(d, "none")]), median(res[(d, "ht1")])
+        print("| %d | %s | %s | %s |" % (d, "n/a" if u is None else "%.1f" % u,
+                                        "n/a" if t is None else "%.1f" % t,
+                                        "n/a" if u is None or t is None else "%.0f" % (t - u)))
     print()

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from .common import RUN_TIMEOUT, STRESS
+from .common import MTALLOC, RUN_TIMEOUT, STRESS
 from .measure import callgrind_collected
 from .procs import alive, cpu_of, kill_group, make_poller, reap_orphans, wait_pid
 from .runners import JE_PROF_CONF, config_env, heaptrace_facts, heaptrack_facts
@@ -310,6 +310,13 @@ def make_workloads(quick, tmp):
                                                  "PYTHONHASHSEED": "0"},
                  need=[python3()]),
         Redis(300000 if quick else 1000000),
+        # threads that allocate much, on every core: what the sampled path
+        # shares between cores shows here
+        Workload("mt2", [MTALLOC, "-t", "2", "-n", "1000000" if quick else "3000000"]),
+        Workload("mt4", [MTALLOC, "-t", "4", "-n", "500000" if quick else "1500000"]),
+        # a shell that runs short programs: each traced exec starts a collector
+        Workload("exec", ["/bin/sh", "-c", "i=0; while [ $i -lt %d ]; do /bin/true; "
+                          "i=$((i + 1)); done" % (50 if quick else 100)]),
     ]
 
 

@@ -2,7 +2,9 @@
  * cost a heap profiler's fast path adds to. Each thread runs the same loop
  * after a warm-up; prints one line with the nanoseconds per pair (wall time
  * of the timed loops divided by the pairs each thread made).
- *   microbench [-t THREADS] [-n PAIRS] [-s SIZE]
+ *   microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-d DEPTH]
+ * With -d, the pairs are made DEPTH calls deeper (the cost of a sample
+ * grows with the stack it walks).
  * With -g MAX, times instead buffers grown by realloc as a vector grows, by
  * an eighth at a time from 4 KiB to MAX bytes, writing each step's new
  * bytes, then freed: PAIRS buffers on one thread; prints the microseconds
@@ -16,6 +18,7 @@
 
 static long pairs = 20000000;
 static size_t size = 32, grow_max;
+static long depth;
 static pthread_barrier_t start;
 
 static double now(void)
@@ -60,12 +63,22 @@ static __attribute__((noinline)) void grow(long n)
 	}
 }
 
+/* loop(n), d calls deeper. */
+static __attribute__((noinline)) void deep(long d, long n)
+{
+	if (d > 0)
+		deep(d - 1, n);
+	else
+		loop(n);
+	__asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
 static void *run(void *arg)
 {
 	(void)arg;
-	loop(10000); /* first calls set up the thread's state */
+	deep(depth, 10000); /* first calls set up the thread's state */
 	pthread_barrier_wait(&start);
-	loop(pairs);
+	deep(depth, pairs);
 	return NULL;
 }
 
@@ -88,14 +101,16 @@ int main(int argc, char **argv)
 	double t0, t1;
 	int c;
 
-	while ((c = getopt(argc, argv, "t:n:s:g:")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:g:d:")) != -1) {
 		switch (c) {
 		case 't': threads = arg_long(optarg, "-t"); break;
 		case 'n': pairs = arg_long(optarg, "-n"); break;
 		case 's': size = (size_t)arg_long(optarg, "-s"); break;
 		case 'g': grow_max = (size_t)arg_long(optarg, "-g"); break;
+		case 'd': depth = arg_long(optarg, "-d"); break;
 		default:
-			fprintf(stderr, "usage: microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-g MAX]\n");
+			fprintf(stderr, "usage: microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-d DEPTH] "
+				"[-g MAX]\n");
 			return 2;
 		}
 	}
