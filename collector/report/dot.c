@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -564,6 +565,20 @@ static void write_edge(FILE *out, const struct dotctx *c, const struct graph *g,
 	fputs(e->residual ? " style=\"dotted\"]\n" : "]\n", out);
 }
 
+/* One line of the legend, ended by a NUL: a name in it (the executable's,
+ * a filter) may hold any other byte, a newline too. */
+static void line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void line(FILE *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	putc('\0', out);
+}
+
 /* "Time: Jan 2, 2006 at 3:04pm (UTC)", pprof's layout. */
 static void write_time(FILE *out, int64_t ns)
 {
@@ -572,7 +587,7 @@ static void write_time(FILE *out, int64_t ns)
 	char b[64];
 
 	if (gmtime_r(&t, &tm) && strftime(b, sizeof(b), "%b %-d, %Y at %-I:%M%P (UTC)", &tm))
-		fprintf(out, "Time: %s\n", b);
+		line(out, "Time: %s", b);
 }
 
 /* "Dropped 3 nodes (cum <= 1.2kB)" */
@@ -582,11 +597,11 @@ static void write_dropped(FILE *out, const struct dotctx *c, size_t n, const cha
 	char b[64];
 
 	if (n)
-		fprintf(out, "Dropped %zu %s%s (%s <= %s)\n", n, what, n > 1 ? "s" : "", by,
+		line(out, "Dropped %zu %s%s (%s <= %s)", n, what, n > 1 ? "s" : "", by,
 			ht_report_fmt_figure(cut, c->o, 0, b, sizeof(b)));
 }
 
-/* The legend's lines, each ended by '\n', raw (escaped when written). */
+/* The legend's lines, each ended by a NUL, raw (escaped when written). */
 static void legend_lines(FILE *out, const struct dotctx *c, const struct graph *g,
 			 const struct pruned *p, const struct ht_snapshot *cur)
 {
@@ -595,23 +610,23 @@ static void legend_lines(FILE *out, const struct dotctx *c, const struct graph *
 	double shown = 0;
 
 	if (ht_report_str(cur->exe)[0])
-		fprintf(out, "File: %s\n", ht_report_base_name(cur->exe));
-	fprintf(out, "Type: %s%s\n", ht_report_index_name(o->index),
+		line(out, "File: %s", ht_report_base_name(cur->exe));
+	line(out, "Type: %s%s", ht_report_index_name(o->index),
 		c->diff ? ", current minus base" : "");
 	if (cur->time_ns)
 		write_time(out, cur->time_ns);
 	if (c->intervals)
-		fprintf(out, "±: 95%% interval of the sampling error%s\n",
+		line(out, "±: 95%% interval of the sampling error%s",
 			c->diff ? "; ~: the change is within it (sampling noise)" : "");
 	if (o->focus || o->ignore)
-		fprintf(out, "Active filters:\n");
+		line(out, "Active filters:");
 	if (o->focus)
-		fprintf(out, "   focus=%s\n", o->focus);
+		line(out, "   focus=%s", o->focus);
 	if (o->ignore)
-		fprintf(out, "   ignore=%s\n", o->ignore);
+		line(out, "   ignore=%s", o->ignore);
 	for (size_t i = 0; i < g->nn; i++)
 		shown += g->n[i].flat;
-	fprintf(out, "Showing nodes accounting for %s, %s of %s total\n",
+	line(out, "Showing nodes accounting for %s, %s of %s total",
 		ht_report_fmt_figure(shown, o, c->diff, b1, sizeof(b1)),
 		ht_report_fmt_pct(shown, c->r->total, b2, sizeof(b2)),
 		ht_report_fmt_figure(c->r->total, o, 0, b3, sizeof(b3)));
@@ -620,7 +635,7 @@ static void legend_lines(FILE *out, const struct dotctx *c, const struct graph *
 	write_dropped(out, c, p->dropped_nodes, "node", "cum", p->nodecut);
 	write_dropped(out, c, p->dropped_edges, "edge", "freq", p->edgecut);
 	if (g->nn < p->orig)
-		fprintf(out, "Showing top %zu nodes out of %zu\n", g->nn, p->orig);
+		line(out, "Showing top %zu nodes out of %zu", g->nn, p->orig);
 }
 
 /* The title, the default node style and the legend box, as pprof's. */
@@ -640,12 +655,12 @@ static void write_head(FILE *out, const struct dotctx *c, const struct graph *g,
 	fputs("digraph \"", out);
 	ht_dot_escape(out, title, strlen(title));
 	fputs("\" {\nnode [style=filled fillcolor=\"#f8f8f8\"]\n", out);
-	first = lines ? strcspn(lines, "\n") : 0;
+	first = len ? strlen(lines) : 0;
 	fputs("subgraph cluster_L { \"", out);
 	ht_dot_escape(out, lines ? lines : "", first);
 	fputs("\" [shape=box fontsize=16 label=\"", out);
 	for (size_t i = 0, n; i < len; i += n + 1) {
-		n = strcspn(lines + i, "\n");
+		n = strlen(lines + i);
 		ht_dot_escape(out, lines + i, n);
 		fputs("\\l", out);
 	}
