@@ -510,6 +510,26 @@ static void test_diff(void)
 	ht_snapshot_free(c);
 }
 
+/* Figures near the counters' limit of 2^63 (heaptrace(5)): their sums
+ * and scores must neither overflow nor lose the order. */
+static void test_huge(void)
+{
+	struct ht_snapshot *s = snap(1);
+	struct ht_report_opts o;
+	char *dot;
+
+	add(s, "main;big", 9e18, 1);
+	add(s, "main;other;bigger", 9.2e18, 1);
+	add(s, "main;small", 1, 1);
+	graph_opts(&o);
+	dot = report(NULL, s, &o);
+	ok(node(dot, "main", NULL) == 1 && node(dot, "bigger", NULL) == 2 &&
+	   node(dot, "big", NULL) == 3 && node(dot, "small", NULL) && graphviz_reads(dot),
+	   "huge: ranked by score, drawn, read by Graphviz");
+	free(dot);
+	ht_snapshot_free(s);
+}
+
 int main(void)
 {
 	ht_progname = "test_dot";
@@ -518,5 +538,6 @@ int main(void)
 	test_prune();
 	test_escape();
 	test_diff();
+	test_huge();
 	return done_testing();
 }

@@ -23,7 +23,7 @@
 struct gnode {
 	uint32_t id;          /* name id */
 	double flat, cum;     /* rounded, as the top table shows them */
-	int64_t score;        /* pprof's entropy score, the sort key */
+	double score;         /* pprof's entropy score, the sort key */
 	double in_sum, out_sum, in_ent, out_ent; /* scoring */
 	int nin, nout;
 };
@@ -226,7 +226,9 @@ static void score_nodes(struct graph *g)
 			score += 1;
 		else
 			score += n->out_ent + (n->flat > 0 ? entropy(n->flat, n->out_sum) : 0);
-		n->score = ht_report_to_i64(score * n->cum) + ht_report_to_i64(n->flat);
+		/* pprof's int64(score * cum) + flat, as a double: near the
+		 * counters' limit of 2^63 an integer would overflow */
+		n->score = trunc(score * n->cum) + n->flat;
 	}
 }
 
@@ -234,8 +236,7 @@ static int cmp_score(const void *x, const void *y, void *ctx)
 {
 	const struct gnode *p = x, *q = y;
 	const struct ht_report_stacks *a = ctx;
-	uint64_t sp = p->score < 0 ? -(uint64_t)p->score : (uint64_t)p->score;
-	uint64_t sq = q->score < 0 ? -(uint64_t)q->score : (uint64_t)q->score;
+	double sp = fabs(p->score), sq = fabs(q->score);
 	int c;
 
 	if (sp != sq)
