@@ -338,11 +338,10 @@ static void test_edges(void)
 
 /* Pruning as pprof's: nodes under nodefraction of the total, then all but
  * --nodecount in entropy order (pass-through nodes first), residual edges
- * over what was left out, edges under edgefraction, residual edges that
- * another path makes redundant. */
+ * over what was left out, edges under edgefraction. */
 static void test_prune(void)
 {
-	struct ht_snapshot *s = snap(1), *t = snap(1);
+	struct ht_snapshot *s = snap(1);
 	struct ht_report_opts o;
 	char *dot, b[512];
 
@@ -392,6 +391,16 @@ static void test_prune(void)
 	ok(strstr(dot, "\\lDropped 3 edges (freq <= 1203B)\\l") != NULL,
 	   "edgefraction: the legend says so");
 	free(dot);
+	ht_snapshot_free(s);
+}
+
+/* pprof's last step: residual edges that another path makes redundant go,
+ * the lightest first, none above an edge that is not residual. */
+static void test_redundant(void)
+{
+	struct ht_snapshot *t = snap(1);
+	struct ht_report_opts o;
+	char *dot, b[512];
 
 	/* c is dropped; main ... leaf over it is redundant: main -> a -> leaf */
 	add(t, "main;a;leaf", 3000, 3);
@@ -419,7 +428,6 @@ static void test_prune(void)
 	   !strcmp(edge_attr(dot, "main", "leaf", "style", b, sizeof(b)), "dotted"),
 	   "redundant: none removed above an edge that is not residual");
 	free(dot);
-	ht_snapshot_free(s);
 	ht_snapshot_free(t);
 }
 
@@ -536,6 +544,7 @@ int main(void)
 	test_rows();
 	test_edges();
 	test_prune();
+	test_redundant();
 	test_escape();
 	test_diff();
 	test_huge();
