@@ -195,8 +195,8 @@ static int to_terminal(const struct ht_report_opts *o, char *err, size_t errlen)
 {
 	if ((o->format == HT_FORMAT_PPROF || o->format == HT_FORMAT_PNG) &&
 	    (!o->output || strcmp(o->output, "-") == 0) && isatty(1))
-		return ht_fail(err, errlen, "not writing a binary %s profile to a terminal "
-			       "(use -o FILE)", ht_report_format_name(o->format));
+		return ht_fail(err, errlen, "not writing %s to a terminal (use -o FILE)",
+			       o->format == HT_FORMAT_PNG ? "a PNG image" : "a binary pprof profile");
 	return 0;
 }
 
