@@ -1,13 +1,13 @@
 /* libFuzzer target for the readers and every renderer: an input that
  * decodes must render in each output format (text top, tree, peek,
- * collapsed, pprof, heap_v2, SVG flame graph, stats, series text and SVG,
- * and diffs against itself and a fixed base) without a crash, a leak, a
- * sanitizer report or a hang; one that does not decode must say why.
- * Options (counter, granularity, unit, top, filters) are chosen from a
- * hash of the input, so mutations reach them too. `make fuzz-render` runs
- * it for long, tests/t_fuzz.sh briefly. As tests/fuzz_snapshot, a raw
- * input is tried as a whole file and as a body wrapped in a valid header
- * and zstd frame. */
+ * collapsed, pprof, heap_v2, SVG flame graph, stats, the call graph in
+ * DOT, series text and SVG, and diffs against itself and a fixed base)
+ * without a crash, a leak, a sanitizer report or a hang; one that does not
+ * decode must say why. Options (counter, granularity, unit, top, filters,
+ * the graph's fractions) are chosen from a hash of the input, so mutations
+ * reach them too. `make fuzz-render` runs it for long, tests/t_fuzz.sh
+ * briefly. As tests/fuzz_snapshot, a raw input is tried as a whole file
+ * and as a body wrapped in a valid header and zstd frame. */
 #include "report/report.h"
 #include "report/render.h"
 #include "report/report_int.h"
@@ -72,9 +72,10 @@ static void render_all(struct ht_snapshot *s, uint64_t h)
 {
 	static const enum ht_format formats[] = {
 		HT_FORMAT_TEXT, HT_FORMAT_TREE, HT_FORMAT_COLLAPSED, HT_FORMAT_PPROF,
-		HT_FORMAT_SVG, HT_FORMAT_HEAP_V2, HT_FORMAT_STATS,
+		HT_FORMAT_SVG, HT_FORMAT_HEAP_V2, HT_FORMAT_STATS, HT_FORMAT_DOT,
 	};
 	static const char *const filters[] = { NULL, "main", "^0x", "[;]|a" };
+	static const double fractions[] = { -1, 0, 0.01, 1 };
 	struct ht_snapshot *series[3] = { s, fixed_base, s };
 	const char *labels[3] = { "a.heap", "b.heap", "c.heap" };
 	struct ht_report_opts o;
@@ -90,6 +91,8 @@ static void render_all(struct ht_snapshot *s, uint64_t h)
 	o.top = (long)(h >> 8 & 7) - 1;
 	o.focus = filters[h >> 11 & 3];
 	o.ignore = filters[h >> 13 & 3];
+	o.nodefraction = fractions[h >> 15 & 3];
+	o.edgefraction = fractions[h >> 17 & 3];
 	o.base_label = "base.heap";
 	o.cur_label = "cur.heap";
 

@@ -114,9 +114,12 @@ check $? "-inuse_objects -functions -focus REGEX too"
 check $? "heaptrace-diff -base BASE CURRENT is pprof's -base"
 "$report" -proto -output=p.pb.gz cur.heap && "$report" --format pprof -o p2.pb.gz cur.heap && cmp -s p.pb.gz p2.pb.gz
 check $? "-proto -output=FILE"
-"$report" -png cur.heap >out.txt 2>err.txt
-is "$?:$(cat err.txt)" "2:heaptrace-report: unknown option '-png' (did you mean --format svg? heaptrace draws flame graphs, not call graphs)" \
-	"-png: unknown, with what to use instead"
+"$report" -pdf cur.heap >out.txt 2>err.txt
+is "$?:$(cat err.txt)" "2:heaptrace-report: unknown option '-pdf' (did you mean --format png? heaptrace draws pprof's graph as dot, png or graph-svg)" \
+	"-pdf: unknown, with what to use instead"
+"$report" -png cur.heap >out.png 2>err.txt && "$report" --format png -o out2.png cur.heap 2>/dev/null &&
+	cmp -s out.png out2.png
+check $? "pprof's -png is --format png"
 "$report" -func cur.heap >out.txt 2>err.txt
 is "$?:$(cat err.txt)" "2:heaptrace-report: unknown option '-func' (did you mean --functions?)" \
 	"a single-dash word that begins an option: did you mean"

@@ -579,28 +579,28 @@ static void test_naming(void)
 	char *buf = NULL;
 	size_t cap = 0, len;
 
-	len = ht_report_frame_name(s, l_lib, 0, &nm, &buf, &cap);
+	len = ht_report_frame_name(s, l_lib, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "libz.so.1+0x12345", "unsymbolized: module basename + file address");
 	is_int(len, strlen("libz.so.1+0x12345"), "name length returned");
-	ht_report_frame_name(s, l_none, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_none, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "0xdeadbeef", "outside any module: absolute address");
-	ht_report_frame_name(s, l_nopath, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_nopath, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "0x1234", "module without a path: absolute address");
-	ht_report_frame_name(s, l_anon, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_anon, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "libz.so.1+0x12000 x.c:9", "function without a name: module+offset, then file:line");
-	ht_report_frame_name(s, l_ctl, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_ctl, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "bad?name", "control characters replaced, no line 0");
-	ht_report_frame_name(s, l_nofile, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_nofile, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "deflate", "no file: function only");
 	nm.granularity = HT_GRAN_FILES;
-	ht_report_frame_name(s, l_nofile, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_nofile, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "deflate", "--files without a file: the function");
-	ht_report_frame_name(s, l_anon, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_anon, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "/src/x.c", "--files: the path as stored");
 	nm.granularity = HT_GRAN_ADDRESSES;
-	ht_report_frame_name(s, l_lib, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_lib, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "libz.so.1+0x12345 0x7f0000012345", "--addresses, unsymbolized");
-	ht_report_frame_name(s, l_none, 0, &nm, &buf, &cap);
+	ht_report_frame_name(s, l_none, 0, &nm, &buf, &cap, NULL);
 	is_str(buf, "0xdeadbeef", "--addresses: a bare address is not repeated");
 	free(buf);
 	ht_snapshot_free(s);
@@ -800,7 +800,21 @@ static void test_args(void)
 	is_int(parse(&o, 1, f, "--version", "x", NULL), 2, "args: --version");
 	is_int(parse(&o, 1, f, "--verbose", "x", NULL), 0, "args: --verbose");
 	ok(o.verbose, "args: verbose set");
-	is_int(parse(&o, 1, f, "-png", "x", NULL), -1, "args: pprof's -png is not heaptrace's");
+	is_int(parse(&o, 1, f, "-png", "x", NULL), 0, "args: pprof's -png");
+	ok(o.format == HT_FORMAT_PNG, "args: -png draws the graph as PNG");
+	is_int(parse(&o, 1, f, "-svg", "x", NULL), 0, "args: pprof's -svg");
+	ok(o.format == HT_FORMAT_GRAPH_SVG, "args: -svg is pprof's graph, not the flame graph");
+	is_int(parse(&o, 2, f, "-dot", "-nodefraction=0.01", "--edgefraction", "0", "a", "b", NULL), 0,
+	       "args: pprof's -dot and its fractions");
+	ok(o.format == HT_FORMAT_DOT && o.nodefraction == 0.01 && o.edgefraction == 0,
+	   "args: their values");
+	is_int(parse(&o, 1, f, "--nodefraction", "0.1", "x", NULL), -1,
+	       "args: --nodefraction with a format that is not a graph");
+	is_int(parse(&o, 1, f, "--format=dot", "--edgefraction", "1.5", "x", NULL), -1,
+	       "args: --edgefraction above 1");
+	is_int(parse(&o, 1, f, "--format=dot", "--nodefraction", "0.1x", "x", NULL), -1,
+	       "args: --nodefraction not a number");
+	is_int(parse(&o, 1, f, "-pdf", "x", NULL), -1, "args: pprof's -pdf is not heaptrace's");
 	is_int(parse(&o, 1, f, "-base", "a", "b", NULL), -1, "args: -base in heaptrace-report");
 	is_int(parse(&o, 2, f, "-base", "a", "b", "c", NULL), -1, "args: -base and two more files");
 }

@@ -31,12 +31,15 @@ const struct ht_option ht_reader_options[] = {
 	  "profile.proto; binary: -o FILE or a pipe), svg\n"
 	  "(interactive flame graph), heap_v2 (legacy text, for\n"
 	  "jeprof), stats (call counts, RSS, the allocator's figures),\n"
-	  "json (the header's facts and the top table)" },
+	  "json (the header's facts and the top table), dot\n"
+	  "(pprof's call graph), png or graph-svg (that graph drawn\n"
+	  "by Graphviz)" },
 	{ HT_OPT_FORMAT, "format", 0, "F", NULL, HT_TOOL_DIFF, 0,
 	  "text (default), tree, collapsed (signed values), pprof\n"
 	  "(for go tool pprof; -o FILE or a pipe), svg (differential\n"
 	  "flame graph; with --series, a chart), stats (calls, RSS,\n"
-	  "allocator figures: base, current, change), json" },
+	  "allocator figures: base, current, change), json, dot,\n"
+	  "png or graph-svg (pprof's call graph, coloured by change)" },
 	{ HT_OPT_FORMAT, "stats", 0, NULL, "stats", RD, 0, "the stats format" },
 	{ HT_OPT_STATS, "stats", 0, NULL, NULL, HT_TOOL_DUMP, 0,
 	  "print the process's memory statistics instead of writing\n"
@@ -53,9 +56,18 @@ const struct ht_option ht_reader_options[] = {
 	{ HT_OPT_FORMAT, "top", 0, NULL, "text", RD, DASH1, NULL },
 	{ HT_OPT_FORMAT, "text", 0, NULL, "text", RD, DASH1, NULL },
 	{ HT_OPT_FORMAT, "proto", 0, NULL, "pprof", RD, DASH1, NULL },
+	{ HT_OPT_FORMAT, "dot", 0, NULL, "dot", RD, DASH1, NULL },
+	{ HT_OPT_FORMAT, "png", 0, NULL, "png", RD, DASH1, NULL },
+	{ HT_OPT_FORMAT, "svg", 0, NULL, "graph-svg", RD, DASH1, NULL },
 	{ HT_OPT_TOP, "top", 0, "N", NULL, RD, 0,
-	  "rows to show (default 10; 0 = all); also --nodecount" },
+	  "rows to show (default 10; 0 = all), or nodes of a\n"
+	  "graph (default 80); also --nodecount" },
 	{ HT_OPT_TOP, "nodecount", 0, "N", NULL, RD, 0, NULL },
+	{ HT_OPT_NODEFRACTION, "nodefraction", 0, "F", NULL, RD, 0,
+	  "graph: drop the nodes whose cum is under F of the total\n"
+	  "(default 0.005)" },
+	{ HT_OPT_EDGEFRACTION, "edgefraction", 0, "F", NULL, RD, 0,
+	  "graph: drop the edges under F of the total (default 0.001)" },
 	{ HT_OPT_FORMAT, "tree", 0, NULL, "tree", RD, 0, "the tree format" },
 	{ HT_OPT_PEEK, "peek", 0, "REGEX", NULL, RD, 0, "tree of the frames matching REGEX only" },
 	{ HT_OPT_FOCUS, "focus", 0, "REGEX", NULL, RD, 0, "only stacks with a frame matching REGEX" },

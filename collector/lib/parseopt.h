@@ -32,6 +32,8 @@ enum ht_opt_id {
 	HT_OPT_PEAK,
 	HT_OPT_SERIES,
 	HT_OPT_TOP,          /* --top N, --nodecount N */
+	HT_OPT_NODEFRACTION, /* --nodefraction F (graphs) */
+	HT_OPT_EDGEFRACTION, /* --edgefraction F (graphs) */
 	HT_OPT_UNIT,
 	HT_OPT_FOCUS,
 	HT_OPT_IGNORE,

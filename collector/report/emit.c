@@ -100,9 +100,41 @@ static int render_aggregate(FILE *out, const struct ht_report_stacks *a,
 	case HT_FORMAT_JSON:
 		ht_json_write(out, a, base, cur, o);
 		return 0;
+	case HT_FORMAT_DOT:
+		ht_dot_write(out, a, base, cur, o);
+		return 0;
 	default:
 		return 0;
 	}
+}
+
+static int render(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		  const struct ht_report_opts *o, char *err, size_t errlen);
+
+/* png and graph-svg: the dot format, drawn by Graphviz. */
+static int render_drawn(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
+			const struct ht_report_opts *o, char *err, size_t errlen)
+{
+	struct ht_report_opts d = *o;
+	char *dot = NULL, *img = NULL;
+	size_t len = 0, imglen = 0;
+	FILE *mem = open_memstream(&dot, &len);
+	int rc;
+
+	if (!mem)
+		return ht_fail(err, errlen, "cannot render the graph: %s", strerror(errno));
+	d.format = HT_FORMAT_DOT;
+	rc = render(mem, base, cur, &d, err, errlen);
+	if (fclose(mem) && !rc)
+		rc = ht_fail(err, errlen, "cannot render the graph: out of memory");
+	if (!rc)
+		rc = ht_graphviz_render(dot, len, o->format == HT_FORMAT_PNG ? "png" : "svg",
+					&img, &imglen, err, errlen);
+	if (!rc && fwrite(img, 1, imglen, out) != imglen)
+		rc = ht_fail(err, errlen, "cannot write the graph: %s", strerror(errno));
+	free(dot);
+	free(img);
+	return rc;
 }
 
 static int render(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
@@ -113,6 +145,8 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	struct ht_stack *peak_stacks = NULL;
 	int rc = 0;
 
+	if (o->format == HT_FORMAT_PNG || o->format == HT_FORMAT_GRAPH_SVG)
+		return render_drawn(out, base, cur, o, err, errlen);
 	if (render_direct(out, base, cur, o, err, errlen, &rc))
 		return rc;
 	if (o->peak && !cur->peak_time_ns && (o->format == HT_FORMAT_TEXT ||
@@ -155,10 +189,10 @@ static int put_out(const char *buf, size_t len, const struct ht_report_opts *o,
 
 static int to_terminal(const struct ht_report_opts *o, char *err, size_t errlen)
 {
-	if (o->format == HT_FORMAT_PPROF && (!o->output || strcmp(o->output, "-") == 0) &&
-	    isatty(1))
-		return ht_fail(err, errlen, "not writing a binary %s profile to a terminal "
-			       "(use -o FILE)", ht_report_format_name(o->format));
+	if ((o->format == HT_FORMAT_PPROF || o->format == HT_FORMAT_PNG) &&
+	    (!o->output || strcmp(o->output, "-") == 0) && isatty(1))
+		return ht_fail(err, errlen, "not writing %s to a terminal (use -o FILE)",
+			       o->format == HT_FORMAT_PNG ? "a PNG image" : "a binary pprof profile");
 	return 0;
 }
 

@@ -43,8 +43,10 @@ const char *ht_report_base_name(const char *path)
 	return slash && slash[1] ? slash + 1 : path;
 }
 
+/* "module+0xOFFSET" (with_address: and " 0xADDRESS"), or "0xADDRESS";
+ * *head is the length of the name before the absolute address. */
 static void name_unsymbolized(struct sbuf *b, const struct ht_snapshot *s,
-			      const struct ht_location *l, int with_address)
+			      const struct ht_location *l, int with_address, size_t *head)
 {
 	const struct ht_module *m = NULL;
 
@@ -52,23 +54,26 @@ static void name_unsymbolized(struct sbuf *b, const struct ht_snapshot *s,
 		m = &s->modules[l->module];
 	if (!m) {
 		sb_add(b, "0x%" PRIx64, l->address);
+		*head = b->n;
 		return;
 	}
 	sb_add(b, "%s+0x%" PRIx64, ht_report_base_name(m->path), l->address - m->bias);
+	*head = b->n;
 	if (with_address)
 		sb_add(b, " 0x%" PRIx64, l->address);
 }
 
 size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t k,
-			    const struct ht_naming *nm, char **buf, size_t *cap)
+			    const struct ht_naming *nm, char **buf, size_t *cap, size_t *head)
 {
 	const struct ht_location *l = &s->locations[loc];
 	struct sbuf b = { buf, cap, 0 };
 	enum ht_granularity g = nm->granularity;
+	size_t h = 0;
 
 	sb_add(&b, "%s", "");
 	if (l->nlines == 0) {
-		name_unsymbolized(&b, s, l, g == HT_GRAN_ADDRESSES);
+		name_unsymbolized(&b, s, l, g == HT_GRAN_ADDRESSES, &h);
 	} else {
 		const struct ht_line *ln = &s->lines[l->first_line + k];
 		const struct ht_function *f = &s->functions[ln->function];
@@ -79,11 +84,13 @@ size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t 
 			fn = ht_report_str(nm->no_demangle ? f->name : f->system_name);
 		if (g == HT_GRAN_FILES && file[0]) {
 			sb_add(&b, "%s", file);
+			h = b.n;
 		} else {
 			if (fn[0])
 				sb_add(&b, "%s", fn);
 			else
-				name_unsymbolized(&b, s, l, 0);
+				name_unsymbolized(&b, s, l, 0, &h);
+			h = b.n;
 			if ((g == HT_GRAN_LINES || g == HT_GRAN_ADDRESSES) && file[0]) {
 				sb_add(&b, " %s", ht_report_base_name(file));
 				if (ln->line)
@@ -97,6 +104,8 @@ size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t 
 	for (size_t i = 0, w; i < b.n; i += w ? w : 1)
 		if (!(w = ht_char_printable(*buf + i, b.n - i)))
 			(*buf)[i] = '?';
+	if (head)
+		*head = h;
 	return b.n;
 }
 

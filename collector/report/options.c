@@ -30,6 +30,9 @@ static const char *const format_names[] = {
 	[HT_FORMAT_HEAP_V2] = "heap_v2",
 	[HT_FORMAT_STATS] = "stats",
 	[HT_FORMAT_JSON] = "json",
+	[HT_FORMAT_DOT] = "dot",
+	[HT_FORMAT_PNG] = "png",
+	[HT_FORMAT_GRAPH_SVG] = "graph-svg",
 };
 
 /* Indexed by enum ht_granularity: the flags that choose one. */
@@ -64,6 +67,8 @@ void ht_report_opts_init(struct ht_report_opts *o)
 	o->naming.granularity = HT_GRAN_LINES;
 	o->top = -1;
 	o->unit = -1;
+	o->nodefraction = -1;
+	o->edgefraction = -1;
 }
 
 static int lookup(const char *const *names, int n, const char *v)
@@ -104,8 +109,7 @@ static int check_regex(const char *opt, const char *re)
 static int unknown_option(const char *arg)
 {
 	static const char *const graphs[] = {
-		"png", "pdf", "gif", "svg", "dot", "ps", "web", "gv", "eog", "evince",
-		"callgrind", "weblist",
+		"pdf", "gif", "ps", "web", "gv", "eog", "evince", "callgrind", "weblist",
 	};
 	const char *guess;
 	char word[32];
@@ -118,8 +122,8 @@ static int unknown_option(const char *arg)
 		 arg + 1);
 	for (int k = 0; k < COUNT(graphs); k++)
 		if (!strcmp(word, graphs[k]))
-			return ht_error("unknown option '%s' (did you mean --format svg? heaptrace "
-					"draws flame graphs, not call graphs)", arg);
+			return ht_error("unknown option '%s' (did you mean --format png? heaptrace "
+					"draws pprof's graph as dot, png or graph-svg)", arg);
 	if (!strcmp(word, "traces") || !strcmp(word, "raw"))
 		return ht_error("unknown option '%s' (did you mean --format collapsed?)", arg);
 	/* a word that begins a long option: "-func" is "--functions" */
@@ -147,6 +151,20 @@ static int set_top(struct ht_report_opts *o, const char *name, const char *v)
 		return ht_error("invalid %s value '%s' (expected a number, 0 for all)",
 				strstr(name, "top") ? "--top" : "--nodecount", v);
 	o->top = (long)n;
+	return 0;
+}
+
+/* A share of the total, 0 to 1: "0.005", "1e-3". */
+static int set_fraction(double *to, const char *name, const char *v)
+{
+	char *end;
+	double f;
+
+	f = strtod(v, &end);
+	if (!*v || *end || !(f >= 0 && f <= 1))
+		return ht_error("invalid --%s value '%s' (expected a share of the total, "
+				"0 to 1)", name + strspn(name, "-"), v);
+	*to = f;
 	return 0;
 }
 
@@ -178,7 +196,7 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 	case HT_OPT_FORMAT:
 		if (set_named(&k, format_names, COUNT(format_names), v) < 0)
 			return ht_error("unknown format '%s' (supported: text, tree, collapsed, "
-					"pprof, svg, heap_v2, stats, json)", v);
+					"pprof, svg, heap_v2, stats, json, dot, png, graph-svg)", v);
 		o->format = (enum ht_format)k;
 		return 0;
 	case HT_OPT_NAMING:
@@ -192,6 +210,10 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 		return 0;
 	case HT_OPT_TOP:
 		return set_top(o, p->name, v);
+	case HT_OPT_NODEFRACTION:
+		return set_fraction(&o->nodefraction, p->name, v);
+	case HT_OPT_EDGEFRACTION:
+		return set_fraction(&o->edgefraction, p->name, v);
 	case HT_OPT_FOCUS:
 		return set_regex(&o->focus, p->name, v);
 	case HT_OPT_IGNORE:
@@ -266,6 +288,10 @@ static int check_combination(struct ht_report_opts *o, enum ht_report_mode mode)
 			return ht_error("option '--peek' needs the text or tree format, not '%s'",
 					format_names[o->format]);
 	}
+	if ((o->nodefraction >= 0 || o->edgefraction >= 0) && !ht_report_format_is_graph(o->format))
+		return ht_error("option '--%s' applies to the graph formats (dot, png, "
+				"graph-svg), not '%s'", o->nodefraction >= 0 ? "nodefraction" :
+				"edgefraction", format_names[o->format]);
 	if (o->series) {
 		if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_SVG)
 			return ht_error("option '--series' supports the text and svg formats, "

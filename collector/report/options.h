@@ -17,7 +17,16 @@ enum ht_format {
 	HT_FORMAT_HEAP_V2,   /* legacy "heap_v2/RATE" text, for jeprof */
 	HT_FORMAT_STATS,     /* call counts, RSS, allocator figures (see stats.h) */
 	HT_FORMAT_JSON,      /* the header's facts and the top table, for scripts */
+	HT_FORMAT_DOT,       /* pprof's call graph in Graphviz's DOT language */
+	HT_FORMAT_PNG,       /* that graph drawn by Graphviz's dot program: PNG */
+	HT_FORMAT_GRAPH_SVG, /* the same: SVG */
 };
+
+/* Whether f draws pprof's call graph (dot, png, graph-svg). */
+static inline int ht_report_format_is_graph(enum ht_format f)
+{
+	return f == HT_FORMAT_DOT || f == HT_FORMAT_PNG || f == HT_FORMAT_GRAPH_SVG;
+}
 
 /* Which tool parses: a report of one snapshot, or a diff of two (or, with
  * --series, a series of two or more). */
@@ -30,8 +39,12 @@ struct ht_report_opts {
 	enum ht_index index;     /* the counter shown; HT_INUSE_SPACE by default */
 	enum ht_format format;
 	struct ht_naming naming;
-	long top;                /* text rows or collapsed lines kept; 0 = all,
-				  * -1 = the format's default (10 rows, all lines) */
+	long top;                /* text rows, collapsed lines or graph nodes kept;
+				  * 0 = all, -1 = the format's default (10 rows,
+				  * all lines, 80 nodes) */
+	double nodefraction;     /* graphs: nodes whose cum is under this share of
+				  * the total are dropped; -1: pprof's 0.005 */
+	double edgefraction;     /* graphs: edges under this share; -1: 0.001 */
 	int unit;                /* -1: each figure scaled on its own; 0..4: byte
 				  * figures in B, kB, MB, GB, TB, counts whole */
 	const char *focus;       /* POSIX extended regexes matched against frame */
@@ -53,8 +66,8 @@ struct ht_report_opts {
 	const char *push_auth;   /* the credentials file, or NULL */
 };
 
-/* Sets the defaults: inuse_space, text, lines, top -1, unit -1, no filters,
- * no labels, stdout. */
+/* Sets the defaults: inuse_space, text, lines, top -1, unit -1, fractions
+ * -1, no filters, no labels, stdout. */
 void ht_report_opts_init(struct ht_report_opts *o);
 
 /* Parses the options of heaptrace-report (mode HT_MODE_REPORT) or

@@ -95,4 +95,35 @@ void ht_series_fit(const double *y, size_t n, double *slope, double *r2);
 void ht_json_write(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
 		   const struct ht_snapshot *cur, const struct ht_report_opts *o);
 
+/* ---- dot.c ---- */
+
+/* pprof's call graph of a (cur, or cur minus base) in Graphviz's DOT
+ * language, pruned by o->top (--nodecount, default 80), o->nodefraction
+ * and o->edgefraction as pprof prunes, with pprof's legend. Node figures
+ * are the top table's (ht_report_rows_make). */
+void ht_dot_write(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
+		  const struct ht_snapshot *cur, const struct ht_report_opts *o);
+
+/* Writes s[0..n) as the inside of a DOT string: '"' and '\' escaped,
+ * '&' as "&amp;" (Graphviz reads entities in labels), a control
+ * character or a byte of invalid UTF-8 (what ht_char_printable refuses)
+ * as '?'. Used in unit tests. */
+void ht_dot_escape(FILE *out, const char *s, size_t n);
+
+/* pprof's colour "#rrggbb" for score, a share of the total from -1 to 1
+ * (clamped): red when positive, green when negative, grey near 0; the
+ * light one for a fill with bg. Returns buf. Used in unit tests. */
+const char *ht_dot_color(double score, int bg, char *buf, size_t len);
+
+/* ---- graphviz.c ---- */
+
+/* Draws the graph dot[0..len) with Graphviz's dot program (found in
+ * PATH, run without a shell, "dot -T<type>"), the graph on its standard
+ * input and its standard output, the image, in *img (malloc'd, *imglen
+ * bytes; the caller frees it). Its standard error is ours. Returns 0, or
+ * -1 with err set: dot not found ("cannot run Graphviz's 'dot' ..."),
+ * failed, or killed. */
+int ht_graphviz_render(const char *dot, size_t len, const char *type, char **img,
+		       size_t *imglen, char *err, size_t errlen);
+
 #endif

@@ -46,6 +46,7 @@ struct ht_report_stacks {
 	/* interned names */
 	char **names;
 	uint32_t *name_len;   /* strlen | HT_NAME_SEMI */
+	uint32_t *name_head;  /* length of the first part (ht_report_frame_name) */
 	uint64_t *name_hash;
 	unsigned char *name_match; /* filter results, see match_name */
 	size_t nnames, names_cap;

@@ -52,7 +52,9 @@ static uint32_t *rehash(uint32_t *slots, size_t *mask, size_t n,
 	return slots;
 }
 
-static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len)
+/* The id of name (len bytes, its first head of them the name's first
+ * part), added if new. */
+static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len, size_t head)
 {
 	uint64_t h = hash_bytes(name, len);
 	size_t j;
@@ -67,12 +69,14 @@ static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len)
 		a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
 		a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
 		a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
+		a->name_head = ht_xrealloc(a->name_head, a->names_cap * sizeof(uint32_t));
 		a->name_match = ht_xrealloc(a->name_match, a->names_cap);
 	}
 	a->names[a->nnames] = ht_xstrdup(name);
 	a->name_len[a->nnames] = (uint32_t)(len & HT_NAME_LEN) |
 				 (memchr(name, ';', len) ? HT_NAME_SEMI : 0);
 	a->name_hash[a->nnames] = h;
+	a->name_head[a->nnames] = (uint32_t)((head < len ? head : len) & HT_NAME_LEN);
 	a->name_match[a->nnames] = 0;
 	a->name_slots[j] = (uint32_t)++a->nnames;
 	if (2 * a->nnames > a->name_mask)
@@ -104,6 +108,7 @@ void ht_report_stacks_free(struct ht_report_stacks *a)
 	free(a->names);
 	free(a->name_hash);
 	free(a->name_len);
+	free(a->name_head);
 	free(a->name_match);
 	free(a->name_slots);
 	free(a->ids);
@@ -212,6 +217,7 @@ size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snap
 	size_t *map = ht_xmalloc((s->nstacks + 1) * sizeof(size_t));
 	char *name = NULL;
 	uint32_t unknown = HT_NONE;
+	size_t head;
 
 	for (size_t l = 0; l < s->nlocations; l++)
 		loc_first[l] = HT_NONE;
@@ -228,8 +234,8 @@ size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snap
 				loc_ids = grow(loc_ids, &loc_cap, nloc_ids + nf, sizeof(uint32_t));
 				for (uint32_t k = 0; k < nf; k++) {
 					size_t len = ht_report_frame_name(s, loc, k, &a->naming,
-									  &name, &cap);
-					loc_ids[nloc_ids++] = intern(a, name, len);
+									  &name, &cap, &head);
+					loc_ids[nloc_ids++] = intern(a, name, len, head);
 				}
 			}
 			key = grow(key, &key_cap, n + nf, sizeof(uint32_t));
@@ -238,7 +244,7 @@ size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snap
 		}
 		if (n == 0) {
 			if (unknown == HT_NONE)
-				unknown = intern(a, "[unknown]", 9);
+				unknown = intern(a, "[unknown]", 9, 9);
 			key = grow(key, &key_cap, 1, sizeof(uint32_t));
 			key[n++] = unknown;
 		}
@@ -378,6 +384,11 @@ size_t ht_report_stacks_nnames(const struct ht_report_stacks *a)
 const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id)
 {
 	return a->names[id];
+}
+
+size_t ht_report_stacks_name_head(const struct ht_report_stacks *a, uint32_t id)
+{
+	return a->name_head[id];
 }
 
 struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,

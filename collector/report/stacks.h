@@ -40,9 +40,12 @@ static inline uint32_t ht_report_location_nframes(const struct ht_location *loc)
  * *buf is malloc'd (start with NULL and *cap 0) and grown as needed; the
  * caller frees it. s must be valid (decoded, or built by the appenders) and
  * k < ht_report_location_nframes. Names depend on nm (see enum
- * ht_granularity). Returns the length. Exits on out-of-memory. */
+ * ht_granularity). Returns the length. If head is not NULL, *head gets the
+ * length of the name's first part, what it names before the source
+ * location or address that may follow: the function ("main" of "main
+ * main.c:20"), the module and offset, or the file. Exits on out-of-memory. */
 size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t k,
-			    const struct ht_naming *nm, char **buf, size_t *cap);
+			    const struct ht_naming *nm, char **buf, size_t *cap, size_t *head);
 
 /* ---- stacks.c ---- */
 
@@ -98,6 +101,10 @@ int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i);
 /* Number of distinct names, and name id (< nnames), owned by a. */
 size_t ht_report_stacks_nnames(const struct ht_report_stacks *a);
 const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id);
+
+/* The length of the first part of name id (see ht_report_frame_name's
+ * head): the whole name when no source location follows it. */
+size_t ht_report_stacks_name_head(const struct ht_report_stacks *a, uint32_t id);
 
 /* ---- stackerr.c ---- */
 
