@@ -135,8 +135,8 @@ is "$?" 0 "pushing to nothing: the program exits 0"
 same_output d.out
 check $? "with its output unchanged"
 wait_file d.heap
-failed=$("$report" --stats d.heap | awk '$1 == "push.failed_total" { print $2 }')
-check "$([ "${failed:-0}" -ge 1 ]; echo $?)" "the failures are counted (${failed:-none})"
+pfailed=$("$report" --stats d.heap | awk '$1 == "push.failed_total" { print $2 }')
+check "$([ "${pfailed:-0}" -ge 1 ]; echo $?)" "the failures are counted (${pfailed:-none})"
 
 receiver "$work/rslow" slow
 feed | HEAPTRACE_PUSH="http://127.0.0.1:$port" HEAPTRACE_PUSH_INTERVAL=1 \
