@@ -68,6 +68,7 @@ static void add_metrics(struct collector *c, struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "process.rss_peak_bytes", c->rss_peak);
 	}
 	add_allocator_metrics(c, s);
+	ht_collector_add_trim(c, s);
 }
 
 /* The shim reads fresh figures at its next sampled allocation; a program

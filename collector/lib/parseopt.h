@@ -37,6 +37,7 @@ enum ht_opt_id {
 	HT_OPT_IGNORE,
 	HT_OPT_PEEK,
 	HT_OPT_BASE,         /* pprof's -base BASE */
+	HT_OPT_TRIM,         /* heaptrace-dump --trim */
 };
 
 /* Entry flags. */
