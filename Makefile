@@ -27,7 +27,7 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-stack-protector -flto -I/usr/include/x86_64-linux-gnu
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
-	preload/arena_move.o preload/signals.o
+	preload/arena_move.o preload/signals.o preload/helper.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name
@@ -46,11 +46,11 @@ SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
 DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
 	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
 	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
-	collector/daemon/start.o collector/daemon/push.o
+	collector/daemon/start.o collector/daemon/push.o collector/daemon/trim.o
 REPORT_OBJ = collector/report/options.o collector/report/names.o collector/report/stacks.o \
 	collector/report/stackerr.o collector/report/sampling.o collector/report/format.o \
 	collector/report/header.o collector/report/rows.o collector/report/text.o \
-	collector/report/collapsed.o collector/report/stats.o collector/report/pprof.o \
+	collector/report/collapsed.o collector/report/stats.o collector/report/trim.o collector/report/pprof.o \
 	collector/report/svg.o collector/report/flame.o collector/report/series.o \
 	collector/report/json.o collector/report/dot.o collector/report/graphviz.o \
 	collector/report/emit.o collector/report/push.o
@@ -68,7 +68,8 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
-	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap
+	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
+	tests/progs/trimprog
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile
 

@@ -14,12 +14,14 @@
 #include "lib/parseopt.h"
 #include "snapshot/snapshot.h"
 #include "report/stats.h"
+#include "report/trim.h"
 #include "lib/util.h"
 #include "lib/version.h"
 
 static const char usage_head[] =
 	"usage: heaptrace-dump [-o FILE] PID\n"
 	"       heaptrace-dump --stats PID\n"
+	"       heaptrace-dump --trim [--stats] [-o FILE] PID\n"
 	"       heaptrace-dump --list\n"
 	"Writes a heap snapshot of the running, traced process PID now.\n";
 
@@ -120,6 +122,7 @@ struct dump_args {
 	const char *out;  /* -o FILE; NULL: the default name */
 	uint64_t pid;
 	int stats;
+	int trim;
 };
 
 /* The command line into *a; --help, --version and --list are done here. */
@@ -143,6 +146,9 @@ static void parse_args(int argc, char **argv, struct dump_args *a)
 			break;
 		case HT_OPT_STATS:
 			a->stats = 1;
+			break;
+		case HT_OPT_TRIM:
+			a->trim = 1;
 			break;
 		case HT_OPT_LIST:
 			if (argc != 2)
@@ -169,6 +175,8 @@ static void parse_args(int argc, char **argv, struct dump_args *a)
 		ht_die(2, "not writing a binary snapshot to a terminal (use -o FILE)");
 	if (a->out && a->stats)
 		ht_die(2, "--stats prints to standard output; it takes no -o");
+	if (a->out && a->trim && !strcmp(a->out, "-"))
+		ht_die(2, "--trim prints to standard output; -o - is not possible with it");
 }
 
 /* --stats: the statistics of the snapshot s, on stdout. */
@@ -209,7 +217,7 @@ static void write_snapshot(const char *out, char *path, size_t pathlen, const vo
 
 int main(int argc, char **argv)
 {
-	struct dump_args a = { NULL, 0, 0 };
+	struct dump_args a = { NULL, 0, 0, 0 };
 	char err[1024], path[4096];
 	struct ht_snapshot *s;
 	uint32_t seq = 0;
@@ -218,14 +226,21 @@ int main(int argc, char **argv)
 
 	ht_progname = "heaptrace-dump";
 	parse_args(argc, argv, &a);
-	if (ht_control_request((pid_t)a.pid, "snapshot", HT_CONTROL_TIMEOUT_MS, &body, &len, &seq,
-			       err, sizeof(err)) != 0)
+	if (ht_control_request((pid_t)a.pid, a.trim ? "trim" : "snapshot", HT_CONTROL_TIMEOUT_MS,
+			       &body, &len, &seq, err, sizeof(err)) != 0)
 		ht_die(1, "%s", err);
 	/* check what we got before it becomes a file */
 	if (ht_snapshot_decode(body, len, &s, err, sizeof(err)) != 0)
 		ht_die(1, "process %llu sent an unreadable snapshot: %s",
 		       (unsigned long long)a.pid, err);
-	if (a.stats) {
+	if (a.trim && ht_trim_print(stdout, s, a.stats) != 0)
+		ht_die(1, "cannot write the trim's figures: %s", strerror(errno));
+	if (a.trim && !a.out) {
+		ht_snapshot_free(s);
+		free(body);
+		return 0;
+	}
+	if (a.stats && !a.trim) {
 		print_stats(s);
 		ht_snapshot_free(s);
 		free(body);

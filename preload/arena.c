@@ -546,6 +546,8 @@ void ht_arena_huge_release(struct blk *b, uint32_t flags, uint64_t bytes)
 	give_regions(r, k);
 }
 
+static void give_pages(int c, struct blk *b, uint32_t flags, int gone);
+
 /* Returns slot b of class c, whose flags were flags, to its free lists.
  * gone: its pages were moved away. A slot holding moved pages keeps them
  * while it is kept for reuse, and is mapped afresh when it gives them
@@ -583,6 +585,17 @@ void ht_arena_release(int c, struct blk *b, uint32_t flags, int gone)
 		}
 		__atomic_fetch_sub(&retained, sz, __ATOMIC_RELAXED);
 	}
+	give_pages(c, b, flags, gone);
+}
+
+/* The end of ht_arena_release for a slot that keeps no pages: they go
+ * back to the system (the header's page stays), and the slot to the
+ * class's free list. */
+static void give_pages(int c, struct blk *b, uint32_t flags, int gone)
+{
+	size_t sz = ht_arena_classes[c].slot_size;
+	uint32_t split = flags & BLK_SPLIT;
+
 	if (split) {
 		if (mmap(b, sz, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != (void *)b)
@@ -602,6 +615,29 @@ void ht_arena_release(int c, struct blk *b, uint32_t flags, int gone)
 			b->flags = BLK_CLEAN;
 	}
 	push(c, &ht_arena_classes[c].free_head, b);
+}
+
+uint64_t ht_arena_trim(void)
+{
+	uint64_t given = 0;
+	int c;
+
+	for (c = 0; c < nclasses; c++) {
+		uint64_t sz = ht_arena_classes[c].slot_size;
+		/* at most the slots kept now: frees that come meanwhile may
+		 * keep theirs (this never loops forever behind them) */
+		uint64_t n = __atomic_load_n(&retained, __ATOMIC_RELAXED) / sz + 1;
+		struct blk *b;
+
+		if (sz < RELEASE_MIN)
+			continue;
+		while (n-- > 0 && (b = pop(c, &ht_arena_classes[c].kept_head)) != NULL) {
+			__atomic_fetch_sub(&retained, sz, __ATOMIC_RELAXED);
+			give_pages(c, b, blk_flags(c, b), 0);
+			given += sz;
+		}
+	}
+	return given;
 }
 
 void ht_arena_free(void *p)

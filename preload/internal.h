@@ -105,6 +105,12 @@ void ht_arena_free(void *p);
  * not by a copy. Lock-free and async-signal-safe. */
 void ht_arena_move(void *p, void *q, size_t n);
 
+/* Gives the pages of the free large slots the arena keeps for reuse back
+ * to the system (as if they had not been kept); returns their bytes.
+ * Lock-free: any thread, alongside allocations and frees; not async-
+ * signal-safe in spirit (it makes system calls for every slot). */
+uint64_t ht_arena_trim(void);
+
 /* Bytes of arena slots in use, and bytes of the arena made read-write. */
 extern uint64_t ht_arena_live, ht_arena_committed;
 
@@ -445,6 +451,39 @@ void ht_mstats_find(void);
  * collector asked for them (force 0), or now (force 1, at exit). On the
  * sampled path only, never from a signal handler. */
 void ht_mstats_refresh(int force);
+
+/* Takes the collector's request for a trim, if there is one: 1 if this
+ * thread is to do it now (ht_mstats_trim), 0 if none is asked for. */
+int ht_mstats_trim_due(void);
+
+/* Trims: gives back what the allocator underneath holds free (glibc's
+ * malloc_trim(0), jemalloc's purge of every arena, tcmalloc's
+ * ReleaseFreeMemory) and the arena's kept pages, and publishes the RSS and
+ * the figures before and after, and how long it took. Only at a safe
+ * point: on a thread that is neither inside the real allocator nor in a
+ * signal handler (the sampled path checks; the helper thread is one). */
+void ht_mstats_trim(void);
+
+/* ---- helper.c: the thread that serves the collector on an idle process -- */
+
+/* Starts the helper thread, if it is not running: it waits on the shared
+ * memory's trim_kick and trims when asked (a program that makes no
+ * allocation would never reach the sampled path). It blocks every signal
+ * and allocates nothing. Called from start-up (and a traced forked
+ * child's), never from a signal handler. Failures are silent: a trim then
+ * waits for a sampled allocation. */
+void ht_helper_start(void);
+
+/* In a forked child: the helper did not come along. */
+void ht_helper_forget(void);
+
+/* Stops the helper and waits for it to end (the program is about to do
+ * what a process with more than one thread may not: unshare or setns);
+ * it is started again at the next sampled allocation. */
+void ht_helper_stop(void);
+
+/* Starts the helper again after ht_helper_stop, at a safe point. */
+void ht_helper_resume(void);
 
 /* ---- stacks.c: stack ids and the per-thread stack cache ----------------- */
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 5
+#define HT_SHM_VERSION 6
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -158,6 +158,30 @@ struct ht_shm {
 	_Alignas(64) uint32_t done;  /* futex word: 1 when the final snapshot is on disk */
 	uint32_t collector_ready;    /* 1 once the collector drains the ring */
 	uint32_t stats_wanted;       /* 1: read the allocator's figures (shim clears it) */
+
+	/* trimming (heaptrace-dump --trim): the collector sets trim_wanted
+	 * and bumps trim_kick, a futex word the shim's helper thread waits
+	 * on; whichever thread of the shim exchanges trim_wanted to 0 first
+	 * trims, and the collector takes it back the same way when it stops
+	 * waiting. The shim's record of its last trim is a seqlock (trim_seq
+	 * odd while it writes); trim_count is the trims done so far. */
+	_Alignas(64) uint32_t trim_wanted;
+	uint32_t trim_kick;
+	uint64_t trim_seq;
+	uint32_t trim_count;
+	uint32_t trim_what;          /* HT_TRIM_* done by the last one */
+	int64_t trim_time_ns;        /* CLOCK_REALTIME when it began */
+	int64_t trim_took_ns;        /* how long it took */
+	uint64_t trim_rss_before, trim_rss_after; /* bytes */
+	uint64_t trim_stats_before[8], trim_stats_after[8]; /* as stats[] */
+};
+
+/* What a trim did (ht_shm.trim_what). */
+enum {
+	HT_TRIM_GLIBC = 1,      /* malloc_trim(0) */
+	HT_TRIM_JEMALLOC = 2,   /* arena.<all>.purge */
+	HT_TRIM_TCMALLOC = 4,   /* MallocExtension_ReleaseFreeMemory */
+	HT_TRIM_ARENA = 8,      /* the shim's arena gave its kept pages back */
 };
 
 /* What ht_shm.stats holds, by allocator. */

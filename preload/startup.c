@@ -403,6 +403,7 @@ static void after_fork_child(void)
 		munmap(ht_core.shm, ht_core.shm_size);
 	ht_core.shm = NULL;
 	ht_core.run = (struct ht_run)HT_RUN_INIT;
+	ht_helper_forget();
 	ht_thread_off(&ht_tls);
 	if (boot.snap_sig && !follow) {
 		/* an untraced child gets the signal's old meaning back */
@@ -577,6 +578,8 @@ static void setup(void)
 	__atomic_store_n(&ht_core.tracing, HT_TR_ON, __ATOMIC_RELEASE);
 	ht_emit_modules();
 	ht_thread_attach(&ht_tls);
+	if (!ht_core.shm->untraced[0])
+		ht_helper_start();
 }
 
 void ht_startup_forked(void)

@@ -2,7 +2,8 @@
  * size class computed for a request is the smallest that holds it, and
  * freed slots are reused, small ones and large ones (whose pages are kept
  * up to a limit, or given back), and realloc's moves inside the arena
- * keep the bytes, moving large blocks by their pages. */
+ * keep the bytes, moving large blocks by their pages; a trim gives the
+ * kept pages back. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,6 +495,43 @@ out:
 	free(b);
 }
 
+/* ht_arena_trim gives the kept slots' pages back: the slots go to the
+ * free lists, their pages are no longer resident, nothing stays counted
+ * as kept, and a slot taken again reads as zeros. */
+static void trim(void)
+{
+	size_t n = (size_t)3 << 20, i;
+	unsigned char *p[3];
+	uint64_t kept = retained, given;
+	int in = 0;
+
+	/* the slots kept by the tests above are left out of the lists */
+	for (int c = 0; c < nclasses; c++)
+		ht_arena_classes[c].kept_head = 0;
+	retained = 0;
+	for (i = 0; i < 3; i++) {
+		p[i] = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 0);
+		memset(p[i], 0x5a, n);
+	}
+	for (i = 0; i < 3; i++)
+		ht_arena_free(p[i]);
+	ok(retained >= 3 * n && resident(p[0] + 4096, n - 8192) > 0,
+	   "trim: three freed 3 MiB slots are kept, pages and all (%llu bytes kept)",
+	   (unsigned long long)retained);
+	given = ht_arena_trim();
+	for (i = 0; i < 3; i++)
+		in += (int)resident(p[i] + 4096, n - 8192);
+	ok(given >= 3 * n && retained == 0 && in == 0,
+	   "trim: their pages are given back (%llu bytes, %d pages left, %llu kept)",
+	   (unsigned long long)given, in, (unsigned long long)retained);
+	is_int((int)ht_arena_trim(), 0, "trim: a second trim finds nothing kept");
+	p[0] = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 1);
+	ok(p[0] && zeros(p[0], n), "trim: a slot taken again after it reads as zeros");
+	ht_arena_free(p[0]);
+	ht_arena_trim();
+	retained = kept;
+}
+
 int main(void)
 {
 	size_t need, bad = 0, checked = 0;
@@ -564,5 +602,6 @@ int main(void)
 	keep_to_peak();
 	calloc_clean();
 	regions();
+	trim();
 	return done_testing();
 }

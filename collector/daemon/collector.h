@@ -195,6 +195,18 @@ void ht_collector_timed_snapshots(struct collector *c, int64_t now);
 /* Answers one request on an accepted (non-blocking) connection. */
 void ht_collector_serve(struct collector *c, int fd);
 
+/* ---- trim.c ---- */
+
+/* Asks the shim to trim (heaptrace-dump --trim) and waits for it, a few
+ * seconds at most, draining meanwhile. Returns 0 once it is done, or -1
+ * with a one-line err: the process did not answer in time (the request
+ * is then taken back, and the process left as it was), or cannot trim. */
+int ht_collector_trim(struct collector *c, char *err, size_t errlen);
+
+/* Adds the record of the shim's last trim to s ("trim.*" metrics, see
+ * heaptrace(5)); nothing if it never trimmed. */
+void ht_collector_add_trim(struct collector *c, struct ht_snapshot *s);
+
 /* ---- warm.c ---- */
 
 /* Starts the thread that names frames ahead; without it frames are named

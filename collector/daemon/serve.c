@@ -1,5 +1,5 @@
 /* The collector's end of the control socket (see lib/control.h): one
- * request per connection, "snapshot" or "info", answered synchronously
+ * request per connection, "snapshot", "trim" or "info", answered synchronously
  * within a deadline, to root or the traced process's user only. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +63,19 @@ static void serve_snapshot(struct collector *c, int fd)
 	ht_snapshot_free(s);
 }
 
+/* "trim": the process gives its free memory back; the reply is the
+ * snapshot taken right after, which records the trim. */
+static void serve_trim(struct collector *c, int fd)
+{
+	char err[512];
+
+	if (ht_collector_trim(c, err, sizeof(err)) != 0) {
+		reply_error(fd, err, ht_now_ns() + (int64_t)HT_CONTROL_TIMEOUT_MS * 1000000);
+		return;
+	}
+	serve_snapshot(c, fd);
+}
+
 /* "info": the process, its start and its memory in use, for a row of
  * heaptrace-dump --list. */
 static void serve_info(struct collector *c, int fd, int64_t deadline)
@@ -94,6 +107,8 @@ void ht_collector_serve(struct collector *c, int fd)
 	line[n] = 0;
 	if (strcmp(line, "snapshot") == 0)
 		serve_snapshot(c, fd);
+	else if (strcmp(line, "trim") == 0)
+		serve_trim(c, fd);
 	else if (strcmp(line, "info") == 0)
 		serve_info(c, fd, deadline);
 	else

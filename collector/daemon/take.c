@@ -73,6 +73,7 @@ static void add_metrics(struct collector *c, struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "push.failed_total", (double)c->push.failed);
 		ht_snapshot_add_metric(s, "push.skipped_total", (double)c->push.skipped);
 	}
+	ht_collector_add_trim(c, s);
 }
 
 /* The shim reads fresh figures at its next sampled allocation; a program

@@ -46,6 +46,10 @@ const struct ht_option ht_reader_options[] = {
 	  "a file" },
 	{ HT_OPT_LIST, "list", 0, NULL, NULL, HT_TOOL_DUMP, 0,
 	  "list the traced processes you may dump" },
+	{ HT_OPT_TRIM, "trim", 0, NULL, NULL, HT_TOOL_DUMP, 0,
+	  "have the process give its free memory back to the\n"
+	  "system, and print RSS and the allocator's figures\n"
+	  "before and after (-o FILE: also the snapshot after)" },
 	{ HT_OPT_VERBOSE, "verbose", 0, NULL, NULL, RD, 0,
 	  "the whole provenance of each snapshot in the header" },
 	{ HT_OPT_PEAK, "peak", 0, NULL, NULL, HT_TOOL_REPORT, 0,

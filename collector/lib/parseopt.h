@@ -44,6 +44,7 @@ enum ht_opt_id {
 	HT_OPT_PUSH_APP,
 	HT_OPT_PUSH_LABELS,
 	HT_OPT_PUSH_AUTH,
+	HT_OPT_TRIM,         /* heaptrace-dump --trim */
 };
 
 /* Entry flags. */

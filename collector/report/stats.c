@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "report/trim.h"
 
 enum kind { BYTES, COUNT };
 
@@ -158,14 +159,13 @@ void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s
 
 int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur)
 {
+	return ht_stats_write_as(out, base, cur, "base", "current");
+}
+
+void ht_stats_memory(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
 	size_t i;
 
-	fprintf(out, "Process %lld: ", (long long)cur->pid);
-	ht_fputs_escaped(out, cur->exe ? cur->exe : "");
-	putc('\n', out);
-	if (base)
-		fprintf(out, "  %-28s %14s %14s %14s\n", "", "base", "current", "change");
-	counts(out, base, cur);
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		double b = 0, c = 0, age;
 		int hb = metric(base, rows[i].metric, &b), hc = metric(cur, rows[i].metric, &c);
@@ -179,6 +179,20 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 		if (hc || hb)
 			line(out, rows[i].label, base, hb, b, hc, c, rows[i].kind);
 	}
+}
+
+int ht_stats_write_as(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		      const char *bname, const char *cname)
+{
+	size_t i;
+
+	fprintf(out, "Process %lld: ", (long long)cur->pid);
+	ht_fputs_escaped(out, cur->exe ? cur->exe : "");
+	putc('\n', out);
+	if (base)
+		fprintf(out, "  %-28s %14s %14s %14s\n", "", bname, cname, "change");
+	counts(out, base, cur);
+	ht_stats_memory(out, base, cur);
 	line(out, "events not recorded", base, 1, base ? (double)dropped(base) : 0, 1,
 	     (double)dropped(cur), COUNT);
 	{
@@ -202,6 +216,7 @@ int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_sn
 				"program does not use\n(allocator caches and fragmentation, "
 				"stacks, code, other mappings).\n");
 	}
+	ht_trim_note(out, base, cur);
 	if (base && ht_snapshot_live_objects(base) < 0) {
 		fprintf(out, "\n");
 		ht_stats_negative_note(out, "base: ", base);

@@ -12,6 +12,14 @@
  * the change, one line each. Returns 0, or -1 if writing failed. */
 int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur);
 
+/* The same, with the two columns named bname and cname. */
+int ht_stats_write_as(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		      const char *bname, const char *cname);
+
+/* The rows of the table on memory only (RSS, the allocator's figures),
+ * without a header: as ht_stats_write prints them. */
+void ht_stats_memory(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur);
+
 /* One line for a report's header: RSS, heap in use by the allocator's
  * count, and the gap, as far as s has them; nothing if it has none. */
 void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s);
