@@ -21,6 +21,7 @@ static struct {
 	int running;   /* the thread exists in this process */
 	int stop;      /* asks it to end */
 	int stopped;   /* stopped for unshare or setns: start again later */
+	int failed;    /* could not be created: not tried again */
 } helper;
 
 static void *helper_main(void *arg)
@@ -65,6 +66,8 @@ void ht_helper_start(void)
 		if (pthread_create(&helper.th, &a, helper_main, ht_core.shm) == 0) {
 			helper.running = 1;
 			pthread_setname_np(helper.th, "heaptrace");
+		} else {
+			helper.failed = 1;
 		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&a);
@@ -76,6 +79,7 @@ void ht_helper_forget(void)
 {
 	helper.running = 0;
 	helper.stopped = 0;
+	helper.failed = 0;
 }
 
 void ht_helper_stop(void)
@@ -96,8 +100,13 @@ void ht_helper_stop(void)
 
 void ht_helper_resume(void)
 {
-	if (helper.stopped && __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON)
-		ht_helper_start();
+	if (helper.running || helper.failed ||
+	    __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
+		return;
+	/* one that stepped aside for unshare or setns comes back for a trim */
+	if (helper.stopped && !__atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED))
+		return;
+	ht_helper_start();
 }
 
 /* The calls that fail (EINVAL) in a process with more than one thread:

@@ -469,9 +469,9 @@ void ht_mstats_trim(void);
 /* Starts the helper thread, if it is not running: it waits on the shared
  * memory's trim_kick and trims when asked (a program that makes no
  * allocation would never reach the sampled path). It blocks every signal
- * and allocates nothing. Called from start-up (and a traced forked
- * child's), never from a signal handler. Failures are silent: a trim then
- * waits for a sampled allocation. */
+ * and allocates nothing. Called through ht_helper_resume from the
+ * sampled path, never from a signal handler. Failures are silent and not
+ * retried: a trim then waits for a sampled allocation. */
 void ht_helper_start(void);
 
 /* In a forked child: the helper did not come along. */
@@ -482,7 +482,10 @@ void ht_helper_forget(void);
  * it is started again at the next sampled allocation. */
 void ht_helper_stop(void);
 
-/* Starts the helper again after ht_helper_stop, at a safe point. */
+/* Starts the helper if it is not running: first at the first sampled
+ * allocation, and after ht_helper_stop at a sampled allocation when a trim
+ * is wanted; at a safe point: not in a signal handler, not inside the
+ * real allocator. */
 void ht_helper_resume(void);
 
 /* ---- stacks.c: stack ids and the per-thread stack cache ----------------- */

@@ -260,10 +260,14 @@ void ht_mstats_refresh(int force)
 	int stats;
 
 	if (!force && __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON &&
-	    __atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED) && !ht_tls.busy &&
-	    !in_signal_handler()) {
-		ht_helper_resume(); /* if unshare or setns stopped it */
-		if (ht_mstats_trim_due())
+	    !ht_tls.busy && !in_signal_handler()) {
+		/* the helper starts with the first sample, not with the
+		 * program: a short one that samples nothing has no extra
+		 * thread (and an exec costs no thread's start) */
+		if (!ht_core.shm->untraced[0])
+			ht_helper_resume();
+		if (__atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED) &&
+		    ht_mstats_trim_due())
 			ht_mstats_trim();
 	}
 	if (!ht_core.shm->allocator)

@@ -578,8 +578,6 @@ static void setup(void)
 	__atomic_store_n(&ht_core.tracing, HT_TR_ON, __ATOMIC_RELEASE);
 	ht_emit_modules();
 	ht_thread_attach(&ht_tls);
-	if (!ht_core.shm->untraced[0])
-		ht_helper_start();
 }
 
 void ht_startup_forked(void)

@@ -110,8 +110,12 @@ int main(int argc, char **argv)
 		return keep();
 	/* alone in a user namespace of its own first: the shim's helper
 	 * thread steps aside for that, so nothing can trim it while it waits */
-	if (argc == 2 && !strcmp(argv[1], "alone"))
+	if (argc == 2 && !strcmp(argv[1], "alone")) {
+		/* sampled blocks first: the helper starts with the first */
+		for (int i = 0; i < 64; i++)
+			free(memset(malloc(1 << 20), 1, 1 << 20));
 		return unshare(CLONE_NEWUSER) != 0 ? 3 : keep();
+	}
 	if (argc == 4 && !strcmp(argv[1], "busy"))
 		return busy(atoi(argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: trimprog keep | alone | busy THREADS ROUNDS\n");
