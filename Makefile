@@ -50,7 +50,7 @@ REPORT_OBJ = collector/report/options.o collector/report/names.o collector/repor
 	collector/report/header.o collector/report/rows.o collector/report/text.o \
 	collector/report/collapsed.o collector/report/stats.o collector/report/pprof.o \
 	collector/report/svg.o collector/report/flame.o collector/report/series.o \
-	collector/report/json.o collector/report/emit.o
+	collector/report/json.o collector/report/metrics.o collector/report/emit.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff

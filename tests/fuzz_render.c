@@ -1,6 +1,7 @@
 /* libFuzzer target for the readers and every renderer: an input that
  * decodes must render in each output format (text top, tree, peek,
  * collapsed, pprof, heap_v2, SVG flame graph, stats, series text and SVG,
+ * Prometheus metrics,
  * and diffs against itself and a fixed base) without a crash, a leak, a
  * sanitizer report or a hang; one that does not decode must say why.
  * Options (counter, granularity, unit, top, filters) are chosen from a
@@ -111,6 +112,7 @@ static void render_all(struct ht_snapshot *s, uint64_t h)
 	ht_series_write(sink, series, labels, 3, &o, err, sizeof(err));
 	o.format = HT_FORMAT_SVG;
 	ht_series_write(sink, series, labels, 3, &o, err, sizeof(err));
+	ht_report_write_metrics(sink, s, (size_t)(h % 20));
 }
 
 static void try_render(const void *buf, size_t len, uint64_t h)

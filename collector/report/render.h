@@ -95,4 +95,14 @@ void ht_series_fit(const double *y, size_t n, double *slope, double *r2);
 void ht_json_write(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
 		   const struct ht_snapshot *cur, const struct ht_report_opts *o);
 
+/* ---- metrics.c ---- */
+
+/* The figures of s (ht_stats_write's) in Prometheus's text exposition
+ * format 0.0.4, each labelled pid and exe: the in-use estimate with its
+ * 95% interval, exact calls and bytes, RSS, the allocator's figures,
+ * events not recorded; and the in-use bytes of the top stacks (at most
+ * top, by function, leaf first) as one gauge labelled stack. Returns 0,
+ * or -1 if out has an error. */
+int ht_metrics_write(FILE *out, const struct ht_snapshot *s, size_t top);
+
 #endif
