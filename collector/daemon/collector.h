@@ -25,6 +25,9 @@ struct ht_creds {
 	gid_t *groups;
 };
 
+/* heaptrace-dumps answering HTTP connections at once, at most. */
+#define HT_HTTP_KIDS 4
+
 struct collector {
 	/* the traced process */
 	struct ht_shm *shm;          /* shared with it: atomics only */
@@ -78,6 +81,15 @@ struct collector {
 	int lfd;                     /* listening, or -1 */
 	char sock[256];
 	ino_t sock_ino;
+
+	/* HEAPTRACE_METRICS (http.c) */
+	int http_fd;                 /* listening, or -1 */
+	char http_dump[4096];        /* the heaptrace-dump that answers */
+	pid_t http_kids[HT_HTTP_KIDS]; /* those answering now */
+	int http_nkids;
+	int http_busy[HT_HTTP_KIDS]; /* told 503, closed once the client is done */
+	int64_t http_busy_until[HT_HTTP_KIDS];
+	int http_nbusy;
 
 	/* sleeping between drains (wake.c) */
 	int wake_pipe[2];
@@ -180,6 +192,22 @@ void ht_collector_timed_snapshots(struct collector *c, int64_t now);
 
 /* Answers one request on an accepted (non-blocking) connection. */
 void ht_collector_serve(struct collector *c, int fd);
+
+/* ---- http.c ---- */
+
+/* HEAPTRACE_METRICS: listens on its address (lib/http.h), and says the
+ * port on stderr when the kernel chose it; a bad value or a missing
+ * heaptrace-dump gets one message and no listener (c->http_fd -1). */
+void ht_collector_http_start(struct collector *c);
+
+/* Takes the waiting connections and hands each to a heaptrace-dump
+ * --serve-fd of its own; past HT_HTTP_KIDS at once, answers 503. Never
+ * waits for a client. */
+void ht_collector_http_accept(struct collector *c);
+
+/* Reaps the heaptrace-dumps that are done, and closes the connections
+ * told 503 whose clients are done or that waited long enough. */
+void ht_collector_http_reap(struct collector *c);
 
 /* ---- warm.c ---- */
 

@@ -2,7 +2,8 @@
  * lives (a directory only its user can enter), who may connect (root, or
  * the user the traced process runs as), how heaptrace-dump finds and
  * trusts the collector, and the request/reply protocol:
- *   request:  one line, "snapshot\n" or "info\n"
+ *   request:  one line, "snapshot\n", "view\n" (a snapshot numbered 0,
+ *             which takes no number of the user's dumps) or "info\n"
  *   reply:    "ok LEN SEQ\n" then LEN bytes (a .heap image for snapshot,
  *             text for info), or "error MESSAGE\n".
  * Every read and write of either side has a total deadline. */

@@ -37,6 +37,8 @@ enum ht_opt_id {
 	HT_OPT_IGNORE,
 	HT_OPT_PEEK,
 	HT_OPT_BASE,         /* pprof's -base BASE */
+	HT_OPT_METRICS,      /* heaptrace-dump --metrics */
+	HT_OPT_SERVE_FD,     /* heaptrace-dump --serve-fd FD: the collector's, unlisted */
 };
 
 /* Entry flags. */
