@@ -46,14 +46,15 @@ SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
 DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
 	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
 	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
-	collector/daemon/start.o collector/daemon/push.o collector/daemon/trim.o
+	collector/daemon/start.o collector/daemon/push.o collector/daemon/trim.o \
+	collector/daemon/http.o
 REPORT_OBJ = collector/report/options.o collector/report/names.o collector/report/stacks.o \
 	collector/report/stackerr.o collector/report/sampling.o collector/report/format.o \
 	collector/report/header.o collector/report/rows.o collector/report/text.o \
 	collector/report/collapsed.o collector/report/stats.o collector/report/trim.o collector/report/pprof.o \
 	collector/report/svg.o collector/report/flame.o collector/report/series.o \
 	collector/report/json.o collector/report/dot.o collector/report/graphviz.o \
-	collector/report/emit.o collector/report/push.o
+	collector/report/metrics.o collector/report/emit.o collector/report/push.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff
@@ -102,6 +103,10 @@ collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/unt
 
 collector/heaptrace-%: collector/heaptrace-%.o collector/lib/untraced.o $(READER_OBJ)
 	$(CC) -o $@ $^ $(READER_LIBS)
+
+# heaptrace-dump also answers the collector's HTTP connections (dump/)
+DUMP_OBJ = collector/dump/serve.o
+collector/heaptrace-dump: $(DUMP_OBJ)
 
 # The version is defined once, in collector/lib/version.h.
 HT_VERSION := $(shell sed -n 's/^\#define HT_VERSION "\(.*\)"$$/\1/p' collector/lib/version.h)
@@ -232,8 +237,10 @@ install: all
 	install -m 755 collector/heaptrace-dump collector/heaptrace-report \
 		collector/heaptrace-diff $(DESTDIR)$(BINDIR)/
 	install -m 755 scripts/heaptrace $(DESTDIR)$(BINDIR)/heaptrace
-	# the collector runs heaptrace-report to push profiles: it looks next to itself
+	# the collector runs heaptrace-report (to push profiles) and heaptrace-dump
+	# (to answer HTTP) from next to itself
 	ln -sf ../../bin/heaptrace-report $(DESTDIR)$(LIBDIR)/heaptrace-report
+	ln -sf ../../bin/heaptrace-dump $(DESTDIR)$(LIBDIR)/heaptrace-dump
 	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/

@@ -28,6 +28,7 @@ static struct collector collector = {
 	.warm_mu = PTHREAD_MUTEX_INITIALIZER,
 	.warm_cv = PTHREAD_COND_INITIALIZER,
 	.lfd = -1,
+	.http_fd = -1,
 	.wake_pipe = { -1, -1 },
 };
 
@@ -83,6 +84,7 @@ static void settle(struct collector *c)
 	ht_collector_clean_output_dir(c);
 	ht_collector_read_env(c);
 	ht_collector_push_setup(c);
+	ht_collector_http_start(c);
 	c->next_interval = ht_now_ns() + (int64_t)(c->interval * 1e9);
 	ht_collector_start_naming(c);
 	/* the process's end: its pidfd where the kernel has them, else polling */
@@ -167,8 +169,9 @@ static int process_ended(struct collector *c, const struct pollfd *pf)
 static void run(struct collector *c)
 {
 	for (;;) {
-		struct pollfd pf[4] = { { c->lfd, POLLIN, 0 }, { c->alive_fd, POLLIN, 0 },
-					{ c->pid_fd, POLLIN, 0 }, { c->wake_pipe[0], POLLIN, 0 } };
+		struct pollfd pf[5] = { { c->lfd, POLLIN, 0 }, { c->alive_fd, POLLIN, 0 },
+					{ c->pid_fd, POLLIN, 0 }, { c->wake_pipe[0], POLLIN, 0 },
+					{ c->http_fd, POLLIN, 0 } };
 		size_t got = ht_collector_drain(c, 0);
 		int64_t now;
 
@@ -182,11 +185,15 @@ static void run(struct collector *c)
 		refresh_status(c, now);
 		c->idle = got ? 0 : c->idle + 1;
 		ht_collector_name_ahead(c);
-		if (poll(pf, 4, ht_collector_sleep_ms(c)) < 0 && errno != EINTR)
+		if (poll(pf, 5, ht_collector_sleep_ms(c)) < 0 && errno != EINTR)
 			return;
 		ht_collector_woken(c, pf[3].revents & POLLIN);
 		if (c->lfd >= 0 && (pf[0].revents & POLLIN))
 			accept_request(c);
+		if (c->http_fd >= 0 && (pf[4].revents & POLLIN))
+			ht_collector_http_accept(c);
+		if (c->http_nkids || c->http_nbusy)
+			ht_collector_http_reap(c);
 		if (process_ended(c, pf)) {
 			/* its pid may name another process soon: its ids are
 			 * the last ones read, and a record it never completed

@@ -9,12 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dump/serve.h"
 #include "lib/control.h"
 #include "lib/fileio.h"
 #include "lib/parseopt.h"
-#include "snapshot/snapshot.h"
+#include "report/report.h"
 #include "report/stats.h"
 #include "report/trim.h"
+#include "snapshot/snapshot.h"
 #include "lib/util.h"
 #include "lib/version.h"
 
@@ -22,6 +24,7 @@ static const char usage_head[] =
 	"usage: heaptrace-dump [-o FILE] PID\n"
 	"       heaptrace-dump --stats PID\n"
 	"       heaptrace-dump --trim [--stats] [-o FILE] PID\n"
+	"       heaptrace-dump --metrics PID\n"
 	"       heaptrace-dump --list\n"
 	"Writes a heap snapshot of the running, traced process PID now.\n";
 
@@ -123,6 +126,8 @@ struct dump_args {
 	uint64_t pid;
 	int stats;
 	int trim;
+	int metrics;
+	int serve_fd;     /* --serve-fd: the connection to answer on, or -1 */
 };
 
 /* The command line into *a; --help, --version and --list are done here. */
@@ -150,6 +155,17 @@ static void parse_args(int argc, char **argv, struct dump_args *a)
 		case HT_OPT_TRIM:
 			a->trim = 1;
 			break;
+		case HT_OPT_METRICS:
+			a->metrics = 1;
+			break;
+		case HT_OPT_SERVE_FD: {
+			uint64_t fd;
+
+			if (ht_parse_u64(p.value, &fd) != 0 || fd > 1024)
+				ht_die(2, "'%s' is not a file descriptor", p.value);
+			a->serve_fd = (int)fd;
+			break;
+		}
 		case HT_OPT_LIST:
 			if (argc != 2)
 				usage_error("--list takes no other arguments%s\n%s", "");
@@ -173,8 +189,13 @@ static void parse_args(int argc, char **argv, struct dump_args *a)
 		ht_die(2, "empty output file name");
 	if (a->out && !strcmp(a->out, "-") && isatty(1))
 		ht_die(2, "not writing a binary snapshot to a terminal (use -o FILE)");
-	if (a->out && a->stats)
-		ht_die(2, "--stats prints to standard output; it takes no -o");
+	if (a->out && (a->stats || a->metrics))
+		ht_die(2, "--%s prints to standard output; it takes no -o",
+		       a->stats ? "stats" : "metrics");
+	if (a->stats && a->metrics)
+		ht_die(2, "--stats and --metrics cannot be used together");
+	if (a->trim && (a->metrics || a->serve_fd >= 0))
+		ht_die(2, "--trim and --metrics cannot be used together");
 	if (a->out && a->trim && !strcmp(a->out, "-"))
 		ht_die(2, "--trim prints to standard output; -o - is not possible with it");
 }
@@ -184,6 +205,21 @@ static int print_stats(const struct ht_snapshot *s)
 {
 	if (ht_stats_write(stdout, NULL, s) || fflush(stdout) != 0)
 		ht_die(1, "cannot write the statistics: %s", strerror(errno));
+	return 0;
+}
+
+/* --metrics: the process's metrics for Prometheus, on stdout, from a
+ * snapshot that takes no number of the process's. */
+static int print_metrics(pid_t pid)
+{
+	char err[1024];
+	struct ht_snapshot *s = ht_dump_view(pid, err, sizeof(err));
+
+	if (!s)
+		ht_die(1, "%s", err);
+	if (ht_report_write_metrics(stdout, s, ht_dump_metrics_top()) || fflush(stdout) != 0)
+		ht_die(1, "cannot write the metrics: %s", strerror(errno));
+	ht_snapshot_free(s);
 	return 0;
 }
 
@@ -217,7 +253,7 @@ static void write_snapshot(const char *out, char *path, size_t pathlen, const vo
 
 int main(int argc, char **argv)
 {
-	struct dump_args a = { NULL, 0, 0, 0 };
+	struct dump_args a = { NULL, 0, 0, 0, 0, -1 };
 	char err[1024], path[4096];
 	struct ht_snapshot *s;
 	uint32_t seq = 0;
@@ -226,6 +262,10 @@ int main(int argc, char **argv)
 
 	ht_progname = "heaptrace-dump";
 	parse_args(argc, argv, &a);
+	if (a.serve_fd >= 0)
+		return ht_dump_serve(a.serve_fd, (pid_t)a.pid);
+	if (a.metrics)
+		return print_metrics((pid_t)a.pid);
 	if (ht_control_request((pid_t)a.pid, a.trim ? "trim" : "snapshot", HT_CONTROL_TIMEOUT_MS,
 			       &body, &len, &seq, err, sizeof(err)) != 0)
 		ht_die(1, "%s", err);

@@ -1,13 +1,13 @@
 /* libFuzzer target for the readers and every renderer: an input that
  * decodes must render in each output format (text top, tree, peek,
  * collapsed, pprof, heap_v2, SVG flame graph, stats, the call graph in
- * DOT, series text and SVG, and diffs against itself and a fixed base)
- * without a crash, a leak, a sanitizer report or a hang; one that does not
- * decode must say why. Options (counter, granularity, unit, top, filters,
- * the graph's fractions) are chosen from a hash of the input, so mutations
- * reach them too. `make fuzz-render` runs it for long, tests/t_fuzz.sh
- * briefly. As tests/fuzz_snapshot, a raw input is tried as a whole file
- * and as a body wrapped in a valid header and zstd frame. */
+ * DOT, Prometheus metrics, series text and SVG, and diffs against itself
+ * and a fixed base) without a crash, a leak, a sanitizer report or a hang;
+ * one that does not decode must say why. Options (counter, granularity,
+ * unit, top, filters, the graph's fractions) are chosen from a hash of the
+ * input, so mutations reach them too. `make fuzz-render` runs it for long,
+ * tests/t_fuzz.sh briefly. As tests/fuzz_snapshot, a raw input is tried as
+ * a whole file and as a body wrapped in a valid header and zstd frame. */
 #include "report/report.h"
 #include "report/render.h"
 #include "report/report_int.h"
@@ -114,6 +114,7 @@ static void render_all(struct ht_snapshot *s, uint64_t h)
 	ht_series_write(sink, series, labels, 3, &o, err, sizeof(err));
 	o.format = HT_FORMAT_SVG;
 	ht_series_write(sink, series, labels, 3, &o, err, sizeof(err));
+	ht_report_write_metrics(sink, s, (size_t)(h % 20));
 }
 
 static void try_render(const void *buf, size_t len, uint64_t h)

@@ -36,6 +36,8 @@ struct ht_push {
 	char dir[PATH_MAX];          /* the private directory of its snapshots */
 	uint64_t sent, failed, skipped;
 };
+/* heaptrace-dumps answering HTTP connections at once, at most. */
+#define HT_HTTP_KIDS 4
 
 struct collector {
 	/* the traced process */
@@ -92,6 +94,14 @@ struct collector {
 	ino_t sock_ino;
 
 	struct ht_push push;
+	/* HEAPTRACE_METRICS (http.c) */
+	int http_fd;                 /* listening, or -1 */
+	char http_dump[4096];        /* the heaptrace-dump that answers */
+	pid_t http_kids[HT_HTTP_KIDS]; /* those answering now */
+	int http_nkids;
+	int http_busy[HT_HTTP_KIDS]; /* told 503, closed once the client is done */
+	int64_t http_busy_until[HT_HTTP_KIDS];
+	int http_nbusy;
 
 	/* sleeping between drains (wake.c) */
 	int wake_pipe[2];
@@ -206,6 +216,21 @@ int ht_collector_trim(struct collector *c, char *err, size_t errlen);
 /* Adds the record of the shim's last trim to s ("trim.*" metrics, see
  * heaptrace(5)); nothing if it never trimmed. */
 void ht_collector_add_trim(struct collector *c, struct ht_snapshot *s);
+/* ---- http.c ---- */
+
+/* HEAPTRACE_METRICS: listens on its address (lib/http.h), and says the
+ * port on stderr when the kernel chose it; a bad value or a missing
+ * heaptrace-dump gets one message and no listener (c->http_fd -1). */
+void ht_collector_http_start(struct collector *c);
+
+/* Takes the waiting connections and hands each to a heaptrace-dump
+ * --serve-fd of its own; past HT_HTTP_KIDS at once, answers 503. Never
+ * waits for a client. */
+void ht_collector_http_accept(struct collector *c);
+
+/* Reaps the heaptrace-dumps that are done, and closes the connections
+ * told 503 whose clients are done or that waited long enough. */
+void ht_collector_http_reap(struct collector *c);
 
 /* ---- warm.c ---- */
 

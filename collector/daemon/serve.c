@@ -1,5 +1,5 @@
 /* The collector's end of the control socket (see lib/control.h): one
- * request per connection, "snapshot", "trim" or "info", answered synchronously
+ * request per connection, "snapshot", "view", "trim" or "info", answered synchronously
  * within a deadline, to root or the traced process's user only. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +31,11 @@ static void reply(int fd, const void *body, size_t len, uint32_t seq, int64_t de
 		ht_io_write(fd, body, len, deadline);
 }
 
-/* "snapshot": the next numbered snapshot, as a .heap image. The reply's
- * own deadline is the time to write it, not to build it. */
-static void serve_snapshot(struct collector *c, int fd)
+/* "snapshot": the next numbered snapshot, as a .heap image; "view": the
+ * same, numbered 0, for the HTTP endpoints, which must not use up the
+ * numbers of the user's dumps. The reply's own deadline is the time to
+ * write it, not to build it. */
+static void serve_snapshot(struct collector *c, int fd, int numbered)
 {
 	char err[512];
 	struct ht_snapshot *s;
@@ -43,7 +45,7 @@ static void serve_snapshot(struct collector *c, int fd)
 
 	ht_collector_ask_stats(c);
 	ht_collector_drain(c, 1);
-	s = ht_collector_take(c, ++c->nsnaps, 0);
+	s = ht_collector_take(c, numbered ? ++c->nsnaps : 0, 0);
 	deadline = ht_now_ns() + (int64_t)HT_CONTROL_TIMEOUT_MS * 1000000;
 	if (!s) {
 		reply_error(fd, "out of memory", deadline);
@@ -57,7 +59,7 @@ static void serve_snapshot(struct collector *c, int fd)
 		reply_error(fd, err, deadline);
 		free(buf);
 	} else {
-		reply(fd, buf, len, c->nsnaps, deadline);
+		reply(fd, buf, len, s->seq, deadline);
 		free(buf);
 	}
 	ht_snapshot_free(s);
@@ -73,7 +75,7 @@ static void serve_trim(struct collector *c, int fd)
 		reply_error(fd, err, ht_now_ns() + (int64_t)HT_CONTROL_TIMEOUT_MS * 1000000);
 		return;
 	}
-	serve_snapshot(c, fd);
+	serve_snapshot(c, fd, 1);
 }
 
 /* "info": the process, its start and its memory in use, for a row of
@@ -105,8 +107,8 @@ void ht_collector_serve(struct collector *c, int fd)
 	while (n < sizeof(line) - 1 && ht_io_read(fd, &line[n], 1, deadline) == 0 && line[n] != '\n')
 		n++;
 	line[n] = 0;
-	if (strcmp(line, "snapshot") == 0)
-		serve_snapshot(c, fd);
+	if (strcmp(line, "snapshot") == 0 || strcmp(line, "view") == 0)
+		serve_snapshot(c, fd, line[0] == 's');
 	else if (strcmp(line, "trim") == 0)
 		serve_trim(c, fd);
 	else if (strcmp(line, "info") == 0)

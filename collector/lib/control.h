@@ -2,7 +2,8 @@
  * lives (a directory only its user can enter), who may connect (root, or
  * the user the traced process runs as), how heaptrace-dump finds and
  * trusts the collector, and the request/reply protocol:
- *   request:  one line, "snapshot\n", "trim\n" or "info\n"
+ *   request:  one line, "snapshot\n", "view\n" (a snapshot numbered 0,
+ *             which takes no number of the user's dumps), "trim\n" or "info\n"
  *   reply:    "ok LEN SEQ\n" then LEN bytes (a .heap image for snapshot,
  *             and for trim the one taken right after the trim; text for
  *             info), or "error MESSAGE\n".

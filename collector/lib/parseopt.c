@@ -50,6 +50,10 @@ const struct ht_option ht_reader_options[] = {
 	  "have the process give its free memory back to the\n"
 	  "system, and print RSS and the allocator's figures\n"
 	  "before and after (-o FILE: also the snapshot after)" },
+	{ HT_OPT_METRICS, "metrics", 0, NULL, NULL, HT_TOOL_DUMP, 0,
+	  "print the process's metrics in Prometheus's text format\n"
+	  "instead of writing a file" },
+	{ HT_OPT_SERVE_FD, "serve-fd", 0, "FD", NULL, HT_TOOL_DUMP, 0, NULL },
 	{ HT_OPT_VERBOSE, "verbose", 0, NULL, NULL, RD, 0,
 	  "the whole provenance of each snapshot in the header" },
 	{ HT_OPT_PEAK, "peak", 0, NULL, NULL, HT_TOOL_REPORT, 0,

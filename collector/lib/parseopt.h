@@ -45,6 +45,8 @@ enum ht_opt_id {
 	HT_OPT_PUSH_LABELS,
 	HT_OPT_PUSH_AUTH,
 	HT_OPT_TRIM,         /* heaptrace-dump --trim */
+	HT_OPT_METRICS,      /* heaptrace-dump --metrics */
+	HT_OPT_SERVE_FD,     /* heaptrace-dump --serve-fd FD: the collector's, unlisted */
 };
 
 /* Entry flags. */

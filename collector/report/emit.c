@@ -288,3 +288,8 @@ int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *l
 		series_warnings(snaps, labels, n);
 	return put_out_free(buf, len, o, err, errlen);
 }
+
+int ht_report_write_metrics(FILE *out, const struct ht_snapshot *cur, size_t top)
+{
+	return ht_metrics_write(out, cur, top);
+}

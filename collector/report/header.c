@@ -74,6 +74,8 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 
 	if (s->flags & HT_SNAP_PEAK)
 		fprintf(out, "%sSnapshot: peak", ind);
+	else if (!s->seq && !(s->flags & HT_SNAP_FINAL))
+		fprintf(out, "%sSnapshot: unnumbered (over HTTP or --metrics)", ind);
 	else if (s->seq || !(s->flags & HT_SNAP_FINAL))
 		fprintf(out, "%sSnapshot: %" PRIu32, ind, s->seq);
 	else
@@ -196,6 +198,8 @@ static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
 	fprintf(out, ", pid %" PRId64 "), ", s->pid);
 	if (s->flags & HT_SNAP_PEAK)
 		fprintf(out, "peak snapshot");
+	else if (!s->seq && !(s->flags & HT_SNAP_FINAL))
+		fprintf(out, "unnumbered snapshot");
 	else if (s->seq || !(s->flags & HT_SNAP_FINAL))
 		fprintf(out, "snapshot %" PRIu32, s->seq);
 	else

@@ -564,7 +564,7 @@ int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
 		pb_int(&w.out, P_DURATION_NANOS, cur->time_ns - cur->start_time_ns);
 	value_type(&w, P_PERIOD_TYPE, "space", "bytes");
 	pb_int(&w.out, P_PERIOD, (int64_t)(cur->rate ? cur->rate : 1));
-	pb_int(&w.out, P_DEFAULT_SAMPLE_TYPE, str_id(&w.st, "inuse_space"));
+	pb_int(&w.out, P_DEFAULT_SAMPLE_TYPE, str_id(&w.st, ht_report_index_name(o->index)));
 	if (base) {
 		comment(&w, "heaptrace-diff: current minus base; the samples labelled "
 			"pprof::base=true are the base, negated (as pprof -diff_base)");

@@ -126,4 +126,14 @@ const char *ht_dot_color(double score, int bg, char *buf, size_t len);
 int ht_graphviz_render(const char *dot, size_t len, const char *type, char **img,
 		       size_t *imglen, char *err, size_t errlen);
 
+/* ---- metrics.c ---- */
+
+/* The figures of s (ht_stats_write's) in Prometheus's text exposition
+ * format 0.0.4, each labelled pid and exe: the in-use estimate with its
+ * 95% interval, exact calls and bytes, RSS, the allocator's figures,
+ * events not recorded; and the in-use bytes of the top stacks (at most
+ * top, by function, leaf first) as one gauge labelled stack. Returns 0,
+ * or -1 if out has an error. */
+int ht_metrics_write(FILE *out, const struct ht_snapshot *s, size_t top);
+
 #endif

@@ -34,4 +34,8 @@ int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur
 int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *labels,
 			  size_t n, const struct ht_report_opts *o, char *err, size_t errlen);
 
+/* The metrics of cur for Prometheus (ht_metrics_write in render.h): at
+ * most top stacks. Returns 0, or -1 if out has an error. */
+int ht_report_write_metrics(FILE *out, const struct ht_snapshot *cur, size_t top);
+
 #endif
