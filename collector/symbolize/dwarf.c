@@ -91,7 +91,7 @@ static int cu_add_rec(struct cu_index *cu, Dwarf_Die *die, uint32_t parent, uint
 
 		if (end <= start)
 			continue;
-		ranges = grow(cu->ranges, &cu->capranges, cu->nranges + 1, sizeof(*ranges));
+		ranges = ht_grow(cu->ranges, &cu->capranges, cu->nranges + 1, sizeof(*ranges));
 		if (!ranges)
 			return -1;
 		cu->ranges = ranges;
@@ -101,7 +101,7 @@ static int cu_add_rec(struct cu_index *cu, Dwarf_Die *die, uint32_t parent, uint
 		return 0;
 	if (cu->nrecs >= HT_NONE - 1)
 		return -1;
-	recs = grow(cu->recs, &cu->caprecs, cu->nrecs + 1, sizeof(*recs));
+	recs = ht_grow(cu->recs, &cu->caprecs, cu->nrecs + 1, sizeof(*recs));
 	if (!recs)
 		return -1;
 	cu->recs = recs;
@@ -190,7 +190,7 @@ static struct cu_index *cu_build(Dwarf_Die *cudie)
 	    type == DW_UT_skeleton && split.addr)
 		fns = &split;
 	while ((off = dwarf_ranges(cudie, off, &base, &start, &end)) > 0) {
-		struct fn_range *own = grow(cu->own, &cu->capown, cu->nown + 1, sizeof(*own));
+		struct fn_range *own = ht_grow(cu->own, &cu->capown, cu->nown + 1, sizeof(*own));
 
 		if (!own)
 			goto oom;
@@ -264,7 +264,7 @@ static struct cu_index **cu_slot(const struct sym_module *m, const void *key)
 {
 	size_t mask = m->cucap - 1;
 
-	for (size_t i = mix64((uintptr_t)key) & mask;; i = (i + 1) & mask)
+	for (size_t i = ht_mix64((uintptr_t)key) & mask;; i = (i + 1) & mask)
 		if (!m->cus[i] || m->cus[i]->key == key)
 			return &m->cus[i];
 }
@@ -326,7 +326,7 @@ static int units_load(struct sym_module *m)
 
 			if (end <= start)
 				continue;
-			units = grow(m->units, &cap, m->nunits + 1, sizeof(*units));
+			units = ht_grow(m->units, &cap, m->nunits + 1, sizeof(*units));
 			if (!units)
 				return -1;
 			m->units = units;

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 
 #include "symbolize/symbolize.h"
+#include "lib/hash.h"
+#include "lib/strtab.h"
+#include "lib/util.h"
 
 /* One frame of a resolved address: a function and the line in it. */
 struct sym_frame {
@@ -67,11 +70,6 @@ struct sym_module {
 	int symtab_loaded;
 };
 
-struct str_slot {
-	const char *str;
-	uint64_t hash;
-};
-
 struct ptr_slot {
 	const char *key;
 	const char *val;
@@ -96,12 +94,7 @@ struct ht_symbolizer {
 	struct sym_frame *frames;
 	size_t nframes, capframes;
 
-	struct str_slot *strs; /* interned strings */
-	size_t scap, sused;
-	char **chunks;         /* storage of the interned strings */
-	size_t nchunks, capchunks;
-	char *cur;
-	size_t left;
+	struct ht_strtab strs; /* interned strings */
 
 	struct ptr_slot *dem;  /* interned system name -> interned display name */
 	size_t dcap, dused;
@@ -111,34 +104,6 @@ struct ht_symbolizer {
 	void *libstdcxx;
 	cxa_demangle_fn cxa_demangle;
 };
-
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
-/* Returns p grown to hold need elements of elem bytes (*cap is its capacity,
- * updated), p itself if it is large enough, or NULL on OOM (p stays valid). */
-static inline void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 16;
-
-	if (need <= *cap)
-		return p;
-	while (n < need)
-		n *= 2;
-	if (n > SIZE_MAX / elem)
-		return NULL;
-	p = realloc(p, n * elem);
-	if (p)
-		*cap = n;
-	return p;
-}
 
 /* ---- names.c ---- */
 

@@ -51,7 +51,7 @@ int ht_sym_symtab_load(struct sym_module *m)
 		if (!name || !*name || shndx == SHN_UNDEF || shndx == SHN_ABS ||
 		    (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE))
 			continue;
-		syms = grow(m->syms, &cap, k + 1, sizeof(*syms));
+		syms = ht_grow(m->syms, &cap, k + 1, sizeof(*syms));
 		if (!syms)
 			return -1;
 		m->syms = syms;
