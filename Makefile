@@ -36,7 +36,7 @@ SHIM_LIBS = -lunwind -lm -ldl -lpthread
 TOOL_CFLAGS = $(CFLAGS_ALL) $(SANFLAGS) -I. -Icollector
 TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
-	collector/lib/parseopt.o collector/lib/http.o collector/lib/strtab.o
+	collector/lib/parseopt.o collector/lib/http.o collector/lib/strtab.o collector/lib/ptrmap.o
 SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/snapshot/decode.o \
 	collector/snapshot/file.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
@@ -59,7 +59,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
 	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
-	tests/test_strtab
+	tests/test_strtab tests/test_ptrmap
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \

@@ -161,21 +161,16 @@ void ht_profile_free(struct ht_profile *p)
 
 static int rehash_stacks(struct ht_profile *p)
 {
-	size_t cap = p->stack_index_cap * 2, i;
-	uint32_t *idx = calloc(cap, sizeof(uint32_t));
+	size_t mask, i;
+	uint32_t *idx = ht_slots_new(p->stack_index_cap * 2, &mask);
 
 	if (!idx)
 		return -1;
-	for (i = 0; i < p->nstacks; i++) {
-		size_t j = p->stacks[i].hash & (cap - 1);
-
-		while (idx[j])
-			j = (j + 1) & (cap - 1);
-		idx[j] = (uint32_t)i + 1;
-	}
+	for (i = 0; i < p->nstacks; i++)
+		ht_slots_put(idx, mask, p->stacks[i].hash, (uint32_t)i);
 	free(p->stack_index);
 	p->stack_index = idx;
-	p->stack_index_cap = cap;
+	p->stack_index_cap = mask + 1;
 	return 0;
 }
 

@@ -31,7 +31,7 @@ static uint32_t *slot_of(const struct ht_strtab *t, const char *s, size_t len, u
  * (rebuilt twice as large when half full). Returns 0, or -1 on OOM. */
 static int reserve(struct ht_strtab *t)
 {
-	size_t size = t->mask ? 2 * (t->mask + 1) : 64;
+	size_t mask;
 	uint32_t *slots;
 
 	if (t->n >= UINT32_MAX - 1)
@@ -57,13 +57,14 @@ static int reserve(struct ht_strtab *t)
 	}
 	if (t->mask && 2 * (t->n + 1) <= t->mask + 1)
 		return 0;
-	if (size > SIZE_MAX / sizeof(*slots) || !(slots = calloc(size, sizeof(*slots))))
+	slots = ht_slots_new(2 * (t->mask + 1), &mask);
+	if (!slots)
 		return -1;
 	free(t->slots);
 	t->slots = slots;
-	t->mask = size - 1;
+	t->mask = mask;
 	for (size_t id = 0; id < t->n; id++)
-		*slot_of(t, t->str[id], t->len[id], t->hash[id]) = (uint32_t)id + 1;
+		ht_slots_put(slots, mask, t->hash[id], (uint32_t)id);
 	return 0;
 }
 

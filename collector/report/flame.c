@@ -39,33 +39,25 @@ struct ftree {
 	uint32_t maxdepth;
 };
 
-static size_t slot_of(uint32_t parent, uint32_t name, size_t mask)
+static uint64_t node_hash(uint32_t parent, uint32_t name)
 {
 	/* mixed: parents are often consecutive numbers */
-	return (size_t)ht_mix64((uint64_t)parent << 32 | name) & mask;
+	return ht_mix64((uint64_t)parent << 32 | name);
 }
 
 static void ft_rehash(struct ftree *t)
 {
-	size_t size = 1024;
-
-	while (size < 4 * t->nn)
-		size *= 2;
 	free(t->slots);
-	t->slots = ht_xcalloc(size, sizeof(uint32_t));
-	t->mask = size - 1;
-	for (size_t i = 1; i < t->nn; i++) {
-		size_t j = slot_of(t->n[i].parent, t->n[i].name, t->mask);
-
-		while (t->slots[j])
-			j = (j + 1) & t->mask;
-		t->slots[j] = (uint32_t)i + 1;
-	}
+	t->slots = ht_slots_new(4 * t->nn, &t->mask);
+	if (!t->slots)
+		ht_die(2, "out of memory");
+	for (size_t i = 1; i < t->nn; i++)
+		ht_slots_put(t->slots, t->mask, node_hash(t->n[i].parent, t->n[i].name), (uint32_t)i);
 }
 
 static uint32_t ft_child(struct ftree *t, uint32_t parent, uint32_t name)
 {
-	size_t j = slot_of(parent, name, t->mask);
+	size_t j = node_hash(parent, name) & t->mask;
 	struct fnode *n;
 
 	for (; t->slots[j]; j = (j + 1) & t->mask) {
@@ -73,10 +65,7 @@ static uint32_t ft_child(struct ftree *t, uint32_t parent, uint32_t name)
 		if (n->parent == parent && n->name == name)
 			return t->slots[j] - 1;
 	}
-	if (t->nn == t->cap) {
-		t->cap *= 2;
-		t->n = ht_xrealloc(t->n, t->cap * sizeof(*t->n));
-	}
+	t->n = ht_xgrow(t->n, &t->cap, t->nn + 1, sizeof(*t->n));
 	n = &t->n[t->nn];
 	memset(n, 0, sizeof(*n));
 	n->name = name;

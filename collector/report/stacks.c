@@ -10,23 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rebuilds the stacks' slots, 2*nst..4*nst of them, from their hashes. */
+/* Rebuilds the stacks' slots, 4*nst or more of them, from their hashes. */
 static void rehash_stacks(struct ht_report_stacks *a)
 {
-	size_t size = 64;
-
-	while (size < 4 * a->nst)
-		size *= 2;
 	free(a->st_slots);
-	a->st_slots = ht_xcalloc(size, sizeof(uint32_t));
-	a->st_mask = size - 1;
-	for (size_t i = 0; i < a->nst; i++) {
-		size_t j = a->st[i].hash & a->st_mask;
-
-		while (a->st_slots[j])
-			j = (j + 1) & a->st_mask;
-		a->st_slots[j] = (uint32_t)i + 1;
-	}
+	a->st_slots = ht_slots_new(4 * a->nst, &a->st_mask);
+	if (!a->st_slots)
+		ht_die(2, "out of memory");
+	for (size_t i = 0; i < a->nst; i++)
+		ht_slots_put(a->st_slots, a->st_mask, a->st[i].hash, (uint32_t)i);
 }
 
 /* The id of name (len bytes), added if new, with its length and whether it

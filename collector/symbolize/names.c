@@ -138,43 +138,19 @@ char *ht_symbolizer_demangle(struct ht_symbolizer *sym, const char *name)
 	return out;
 }
 
-static struct ptr_slot *dem_slot(const struct ht_symbolizer *sym, const char *key)
-{
-	size_t mask = sym->dcap - 1;
-
-	for (size_t i = ht_mix64((uintptr_t)key) & mask;; i = (i + 1) & mask)
-		if (!sym->dem[i].key || sym->dem[i].key == key)
-			return &sym->dem[i];
-}
-
 /* The display name for an interned system name: without a symbol version
  * ("xdr_uint32_t@GLIBC_2.2.5"), demangled. Interned; NULL on OOM. */
 static const char *display_name(struct ht_symbolizer *sym, const char *system_name)
 {
 	const char *at = system_name[0] ? strchr(system_name + 1, '@') : NULL;
-	struct ptr_slot *e;
 	const char *name;
 	char *base = NULL, *d;
 
 	if ((system_name[0] != '_' || system_name[1] != 'Z') && !at)
 		return system_name;
-	if ((sym->dused + 1) * 4 > sym->dcap * 3) {
-		size_t ncap = sym->dcap ? sym->dcap * 2 : 256;
-		struct ptr_slot *old = sym->dem, *n = calloc(ncap, sizeof(*n));
-		size_t ocap = sym->dcap;
-
-		if (!n)
-			return NULL;
-		sym->dem = n;
-		sym->dcap = ncap;
-		for (size_t i = 0; i < ocap; i++)
-			if (old[i].key)
-				*dem_slot(sym, old[i].key) = old[i];
-		free(old);
-	}
-	e = dem_slot(sym, system_name);
-	if (e->key)
-		return e->val;
+	name = ht_ptrmap_get(&sym->dem, system_name);
+	if (name)
+		return name;
 	if (at) {
 		base = strndup(system_name, (size_t)(at - system_name));
 		if (!base)
@@ -184,11 +160,8 @@ static const char *display_name(struct ht_symbolizer *sym, const char *system_na
 	name = d ? ht_sym_intern(sym, d) : base ? ht_sym_intern(sym, base) : system_name;
 	free(d);
 	free(base);
-	if (!name)
+	if (!name || ht_ptrmap_put(&sym->dem, system_name, (char *)name) != 0)
 		return NULL;
-	e->key = system_name;
-	e->val = name;
-	sym->dused++;
 	return name;
 }
 

@@ -204,7 +204,7 @@ void ht_symbolizer_free(struct ht_symbolizer *sym)
 	free(sym->fslots);
 	free(sym->frames);
 	ht_strtab_free(&sym->strs);
-	free(sym->dem);
+	ht_ptrmap_free(&sym->dem);
 	if (sym->libstdcxx)
 		dlclose(sym->libstdcxx);
 	free(sym);

@@ -9,10 +9,13 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "symbolize/symbolize.h"
 #include "lib/hash.h"
+#include "lib/ptrmap.h"
 #include "lib/strtab.h"
 #include "lib/util.h"
 
@@ -60,8 +63,7 @@ struct sym_module {
 	Dwarf *dw;               /* its DWARF, NULL if none */
 	Dwarf_Addr dwbias;       /* DWARF address = libdwfl address - dwbias */
 	int dw_loaded;
-	struct cu_index **cus;   /* CU indexes by unit, for one call only */
-	size_t cucap, ncus;
+	struct ht_ptrmap cus;    /* libdw's unit -> its struct cu_index */
 	struct unit_range *units; /* sorted by address; loaded if needed */
 	size_t nunits;
 	int units_loaded;
@@ -96,14 +98,33 @@ struct ht_symbolizer {
 
 	struct ht_strtab strs; /* interned strings */
 
-	struct ptr_slot *dem;  /* interned system name -> interned display name */
-	size_t dcap, dused;
+	struct ht_ptrmap dem;  /* interned system name -> interned display name */
 	struct ptr_slot files[FILE_CACHE]; /* libdw's file name -> interned */
 
 	int demangler_loaded;
 	void *libstdcxx;
 	cxa_demangle_fn cxa_demangle;
 };
+
+/* How many of the n elements at base, stride bytes apart and sorted by
+ * the uint64_t each starts with (an address range's lo), start at or
+ * before pc: 1 + the index of the last one that does, 0 if none. */
+static inline size_t ht_sym_upper_bound(const void *base, size_t n, size_t stride, uint64_t pc)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t start;
+
+		memcpy(&start, (const char *)base + mid * stride, sizeof(start));
+		if (start <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 /* ---- names.c ---- */
 
