@@ -38,7 +38,7 @@ TOOL_LIBS = -lzstd -ldw -lelf -lm -lz $(SANFLAGS)
 # the readers push profiles (report/push.c); the collector never links it
 READER_LIBS = $(TOOL_LIBS) -lcurl
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
-	collector/lib/parseopt.o collector/lib/http.o
+	collector/lib/parseopt.o collector/lib/http.o collector/lib/strtab.o collector/lib/ptrmap.o
 SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/snapshot/decode.o \
 	collector/snapshot/file.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
@@ -62,7 +62,8 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
-	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control tests/test_dot
+	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
+	tests/test_dot tests/test_strtab tests/test_ptrmap
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
@@ -148,7 +149,8 @@ tests/test_ring_tsan: tests/test_ring.c preload/ring.h
 # The snapshot reader under libFuzzer: `make fuzz` for long runs,
 # tests/t_fuzz.sh runs it briefly in `make test`.
 FUZZ_SECONDS ?= 600
-FUZZ_SNAP_SRC = $(SNAPSHOT_OBJ:.o=.c) collector/lib/util.c collector/lib/fileio.c
+FUZZ_SNAP_SRC = $(SNAPSHOT_OBJ:.o=.c) collector/lib/util.c collector/lib/fileio.c \
+	collector/lib/strtab.c
 tests/fuzz_snapshot: tests/fuzz_snapshot.c $(FUZZ_SNAP_SRC) $(wildcard collector/snapshot/*.h)
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-I. -Icollector -o $@ tests/fuzz_snapshot.c $(FUZZ_SNAP_SRC) -lzstd -lm

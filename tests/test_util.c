@@ -1,11 +1,68 @@
-/* Unit tests for the names of util.c: what may reach a terminal raw
- * (ht_char_printable, ht_fputs_escaped) and what may be part of a file
- * name (ht_safe_name). */
+/* Unit tests for util.c and hash.h: what may reach a terminal raw
+ * (ht_char_printable, ht_fputs_escaped), what may be part of a file name
+ * (ht_safe_name), the growable array, the units, and the hash. */
+#include "lib/hash.h"
 #include "lib/util.h"
 #include "tap.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+static void test_grow(void)
+{
+	size_t cap = 0, cap2;
+	int *a = ht_grow(NULL, &cap, 1, sizeof(int)), *b;
+
+	ok(a && cap == 16, "grow: a first array holds 16");
+	b = ht_grow(a, &cap, 16, sizeof(int));
+	ok(b == a && cap == 16, "grow: room enough, the same array");
+	a = ht_grow(b, &cap, 100, sizeof(int));
+	ok(a && cap == 128, "grow: doubled until it holds 100 (%zu)", cap);
+	a[99] = 7;
+	cap2 = cap;
+	ok(ht_grow(a, &cap2, SIZE_MAX / 2, sizeof(int)) == NULL && cap2 == cap,
+	   "grow: a size that overflows: NULL, capacity unchanged");
+	ok(ht_grow(a, &cap2, SIZE_MAX, 1) == NULL && cap2 == cap,
+	   "grow: a count that cannot double: NULL");
+	is_int(a[99], 7, "grow: the array intact after a refusal");
+	a = ht_xgrow(a, &cap, 129, sizeof(int));
+	ok(cap == 256 && a[99] == 7, "xgrow: grown, contents kept");
+	free(a);
+}
+
+static void test_units(void)
+{
+	char b[32];
+
+	is_str(ht_unit_name(0, 1), "B", "units: bytes");
+	is_str(ht_unit_name(2, 1), "MB", "units: MB");
+	is_str(ht_unit_name(0, 0), "", "units: a count has no unit");
+	is_str(ht_unit_name(HT_NUNITS - 1, 0), "T", "units: the last count unit");
+	ok(ht_unit_div(2, 1) == 1048576.0 && ht_unit_div(2, 0) == 1e6, "units: MB = 1024^2, M = 1000^2");
+	is_str(ht_fmt_bytes(512, b, sizeof(b)), "512B", "fmt: bytes below 1kB");
+	is_str(ht_fmt_bytes(1536 * 1024, b, sizeof(b)), "1.50MB", "fmt: 1.5 MB");
+	is_str(ht_fmt_bytes(-2048, b, sizeof(b)), "-2.00kB", "fmt: negative");
+	is_str(ht_fmt_bytes(3e18, b, sizeof(b)), "2728484.11TB", "fmt: TB is the last unit");
+	is_str(ht_fmt_count(1200, b, sizeof(b)), "1.20k", "fmt: counts by 1000");
+	is_str(ht_fmt_count(999, b, sizeof(b)), "999", "fmt: a small count");
+}
+
+static void test_hash(void)
+{
+	uint32_t k[2] = { 1, 2 }, k2[2] = { 2, 1 };
+
+	ok(ht_fnv1a("", 0) == 0xcbf29ce484222325ull, "fnv1a: the offset basis for nothing");
+	ok(ht_fnv1a("a", 1) == 0xaf63dc4c8601ec8cull, "fnv1a: the published value of 'a'");
+	ok(ht_fnv1a("foobar", 6) == 0x85944171f73967e8ull, "fnv1a: of 'foobar'");
+	ok(ht_mix64(0) == 0, "mix64: 0 stays 0 (fmix64)");
+	ok(ht_mix64(1) != 1 && ht_mix64(1) != ht_mix64(2), "mix64: small keys spread");
+	ok(ht_hash_bytes("abc", 3) == ht_mix64(ht_fnv1a("abc", 3)), "hash: fnv1a, mixed");
+	ok(ht_hash_str("abc") == ht_hash_bytes("abc", 3), "hash: a string as its bytes");
+	ok(ht_hash_bytes(k, sizeof(k)) != ht_hash_bytes(k2, sizeof(k2)), "hash: order counts");
+	ok((ht_hash_str("x1") & 63) != (ht_hash_str("x2") & 63) ||
+	   (ht_hash_str("x2") & 63) != (ht_hash_str("x3") & 63), "hash: low bits differ");
+}
 
 /* s escaped by ht_fputs_escaped, in a static buffer */
 static const char *escaped(const char *s)
@@ -72,5 +129,8 @@ int main(void)
 	longname[sizeof(longname) - 1] = 0;
 	is_int(strlen(safe(longname)), HT_SAFE_NAME_MAX, "at most HT_SAFE_NAME_MAX bytes");
 	is_str(ht_safe_name(small, sizeof(small), "abcdef"), "abc", "cut to the buffer");
+	test_grow();
+	test_units();
+	test_hash();
 	return done_testing();
 }

@@ -9,6 +9,7 @@
 #include "preload/ring.h"
 #include "preload/sample.h"
 #include "symbolize/symbolize.h"
+#include "lib/hash.h"
 #include "lib/util.h"
 
 struct pstack {
@@ -120,30 +121,14 @@ struct ht_profile {
 	size_t capids;
 };
 
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
+/* ht_grow in place: 0, or -1 on OOM with *arr intact. */
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
-	size_t c = *cap ? *cap : 64;
-	void *n;
+	void *n = ht_grow(*arr, cap, need, elem);
 
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	n = realloc(*arr, c * elem);
 	if (!n)
 		return -1;
 	*arr = n;
-	*cap = c;
 	return 0;
 }
 
@@ -187,21 +172,16 @@ void ht_profile_free(struct ht_profile *p)
 
 static int rehash_stacks(struct ht_profile *p)
 {
-	size_t cap = p->stack_index_cap * 2, i;
-	uint32_t *idx = calloc(cap, sizeof(uint32_t));
+	size_t mask, i;
+	uint32_t *idx = ht_slots_new(p->stack_index_cap * 2, &mask);
 
 	if (!idx)
 		return -1;
-	for (i = 0; i < p->nstacks; i++) {
-		size_t j = p->stacks[i].hash & (cap - 1);
-
-		while (idx[j])
-			j = (j + 1) & (cap - 1);
-		idx[j] = (uint32_t)i + 1;
-	}
+	for (i = 0; i < p->nstacks; i++)
+		ht_slots_put(idx, mask, p->stacks[i].hash, (uint32_t)i);
 	free(p->stack_index);
 	p->stack_index = idx;
-	p->stack_index_cap = cap;
+	p->stack_index_cap = mask + 1;
 	return 0;
 }
 
@@ -235,10 +215,10 @@ static int64_t intern_stack(struct ht_profile *p, const uint64_t *frames, uint32
 
 	if (n > HT_MAX_DEPTH)
 		n = HT_MAX_DEPTH;
-	h = mix(n + 1);
+	h = ht_mix64(n + 1);
 	for (i = 0; i < n; i++) {
 		mods[i] = module_of(p, frames[i]);
-		h = mix(h ^ frames[i] ^ (uint64_t)mods[i] << 48);
+		h = ht_mix64(h ^ frames[i] ^ (uint64_t)mods[i] << 48);
 	}
 	for (j = h & (p->stack_index_cap - 1); p->stack_index[j];
 	     j = (j + 1) & (p->stack_index_cap - 1)) {
@@ -278,7 +258,7 @@ static int64_t intern_stack(struct ht_profile *p, const uint64_t *frames, uint32
 
 static size_t live_find(const struct ht_profile *p, uint64_t addr)
 {
-	size_t j = mix(addr) & (p->live_cap - 1);
+	size_t j = ht_mix64(addr) & (p->live_cap - 1);
 
 	while (p->live[j].addr && p->live[j].addr != addr)
 		j = (j + 1) & (p->live_cap - 1);
@@ -336,7 +316,7 @@ static void live_remove(struct ht_profile *p, size_t j)
 		k = (k + 1) & mask;
 		if (!p->live[k].addr)
 			break;
-		home = mix(p->live[k].addr) & mask;
+		home = ht_mix64(p->live[k].addr) & mask;
 		/* move k into the hole j unless its home lies in (j, k] */
 		if ((j < k) ? (home <= j || home > k) : (home <= j && home > k)) {
 			p->live[j] = p->live[k];
@@ -620,7 +600,7 @@ static void locmap_free(struct locmap *lm)
  * OOM. */
 static uint32_t location_of(struct locmap *lm, struct ht_snapshot *s, uint64_t a, uint32_t m)
 {
-	size_t j = mix(a ^ (uint64_t)m << 48) & (lm->cap - 1);
+	size_t j = ht_mix64(a ^ (uint64_t)m << 48) & (lm->cap - 1);
 	struct ht_location l = { 0 };
 	uint32_t li;
 

@@ -188,22 +188,29 @@ uint64_t ht_collector_dwarf_max_bytes(void)
 	return mb << 20;
 }
 
+/* The directory of the trusted output name into dir (len bytes): 1, or 0
+ * if the name has none (the current directory). "/x.heap" gives "/". */
+static int output_dir(const struct collector *c, char *dir, size_t len)
+{
+	char *slash;
+
+	snprintf(dir, len, "%s", c->fixed.output);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return 0;
+	slash[slash == dir] = 0;
+	return 1;
+}
+
 /* Said at start, in one line, rather than when the program has ended and
  * its profile is lost (it is tried then all the same: the directory may
  * have become writable). */
 void ht_collector_check_output_dir(struct collector *c)
 {
 	char dir[HT_PATH_MAX];
-	char *slash;
 
-	snprintf(dir, sizeof(dir), "%s", c->fixed.output);
-	slash = strrchr(dir, '/');
-	if (!slash)
+	if (!output_dir(c, dir, sizeof(dir)))
 		return;
-	if (slash == dir)
-		slash[1] = 0;
-	else
-		*slash = 0;
 	if (access(dir, W_OK | X_OK) != 0) {
 		ht_error("cannot write the snapshot '%s': directory '%s': %s; "
 			 "the profile will be lost", c->fixed.output, dir, strerror(errno));
@@ -217,12 +224,7 @@ void ht_collector_check_output_dir(struct collector *c)
 void ht_collector_clean_output_dir(struct collector *c)
 {
 	char dir[HT_PATH_MAX];
-	char *slash;
 
-	snprintf(dir, sizeof(dir), "%s", c->fixed.output);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		return;
-	slash[slash == dir] = 0; /* "/x.heap": "/" */
-	ht_file_clean_temps(dir);
+	if (output_dir(c, dir, sizeof(dir)))
+		ht_file_clean_temps(dir);
 }

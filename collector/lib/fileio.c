@@ -4,6 +4,7 @@
  * the names derived from a .heap path, and the removal of the temporary
  * files that writers killed before their rename left behind. */
 #include "lib/fileio.h"
+#include "lib/hash.h"
 #include "lib/util.h"
 
 #include <dirent.h>
@@ -134,14 +135,11 @@ static int open_temp(const char *path, char **tmp)
 		char *suffix = name + head;
 		int i;
 
-		/* splitmix64 over time, pid and a counter: unique enough, and
-		 * O_EXCL catches the rest. */
+		/* time, pid and a counter, mixed: unique enough, and O_EXCL
+		 * catches the rest. */
 		x += 0x9e3779b97f4a7c15ull *
 		     (atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed) + 1u);
-		z = x;
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		z ^= z >> 31;
+		z = ht_mix64(x);
 		for (i = 0; i < TEMP_RAND; i++, z /= 62)
 			suffix[i] = alnum[z % 62];
 		suffix[TEMP_RAND] = '\0';

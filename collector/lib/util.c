@@ -1,5 +1,5 @@
-/* Error reporting, checked allocation, number formatting and safe names
- * for the collector and the tools (see util.h). */
+/* Error reporting, checked allocation, the growable array, number
+ * formatting and safe names for the collector and the tools (see util.h). */
 #include "lib/util.h"
 
 #include <errno.h>
@@ -84,6 +84,30 @@ void *ht_xcalloc(size_t n, size_t m) { return checked(calloc(n ? n : 1, m ? m : 
 void *ht_xrealloc(void *p, size_t n) { return checked(realloc(p, n ? n : 1)); }
 char *ht_xstrdup(const char *s) { return checked(strdup(s)); }
 
+void *ht_grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n = *cap ? *cap : 16;
+
+	if (need <= *cap)
+		return p;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return NULL;
+		n *= 2;
+	}
+	if (!elem || n > SIZE_MAX / elem)
+		return NULL;
+	p = realloc(p, n * elem);
+	if (p)
+		*cap = n;
+	return p;
+}
+
+void *ht_xgrow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	return checked(ht_grow(p, cap, need, elem));
+}
+
 int ht_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
@@ -99,37 +123,36 @@ int ht_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static const char *scaled(double v, char *buf, size_t len, double base,
-			  const char *const *units, int nunits)
+const char *ht_unit_name(int k, int bytes)
 {
-	double a = fabs(v);
+	static const char *const byte_units[HT_NUNITS] = { "B", "kB", "MB", "GB", "TB" };
+	static const char *const count_units[HT_NUNITS] = { "", "k", "M", "G", "T" };
+
+	return bytes ? byte_units[k] : count_units[k];
+}
+
+double ht_unit_div(int k, int bytes)
+{
+	return pow(bytes ? 1024 : 1000, k);
+}
+
+static const char *scaled(double v, char *buf, size_t len, int bytes)
+{
+	double a = fabs(v), base = bytes ? 1024 : 1000;
 	int i = 0;
 
-	while (a >= base && i < nunits - 1) {
+	/* divided step by step, not by ht_unit_div: the same digits as ever */
+	while (a >= base && i < HT_NUNITS - 1) {
 		a /= base;
 		v /= base;
 		i++;
 	}
-	if (i == 0)
-		snprintf(buf, len, "%.0f%s", v, units[0]);
-	else
-		snprintf(buf, len, "%.2f%s", v, units[i]);
+	snprintf(buf, len, i ? "%.2f%s" : "%.0f%s", v, ht_unit_name(i, bytes));
 	return buf;
 }
 
-const char *ht_fmt_bytes(double v, char *buf, size_t len)
-{
-	static const char *const u[] = { "B", "kB", "MB", "GB", "TB" };
-
-	return scaled(v, buf, len, 1024, u, 5);
-}
-
-const char *ht_fmt_count(double v, char *buf, size_t len)
-{
-	static const char *const u[] = { "", "k", "M", "G", "T" };
-
-	return scaled(v, buf, len, 1000, u, 5);
-}
+const char *ht_fmt_bytes(double v, char *buf, size_t len) { return scaled(v, buf, len, 1); }
+const char *ht_fmt_count(double v, char *buf, size_t len) { return scaled(v, buf, len, 0); }
 
 size_t ht_utf8_char(const char *s, size_t n, uint32_t *cp)
 {

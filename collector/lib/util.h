@@ -1,6 +1,7 @@
 /* Small helpers shared by the collector and the command-line tools: error
- * messages in one style, checked allocation, number formatting, and names
- * from a traced program made safe for a terminal or a file name. */
+ * messages in one style, checked allocation, the growable array, number
+ * formatting with the one table of units, and names from a traced program
+ * made safe for a terminal or a file name. */
 #ifndef HT_UTIL_H
 #define HT_UTIL_H
 
@@ -32,11 +33,27 @@ void *ht_xcalloc(size_t n, size_t m);
 void *ht_xrealloc(void *p, size_t n);
 char *ht_xstrdup(const char *s);
 
+/* The growable array: returns p (elements of elem bytes, capacity *cap)
+ * with room for at least need elements, p itself if it has it, else moved
+ * to a capacity doubled from 16 and *cap updated. Returns NULL, with p and
+ * *cap intact, on out-of-memory or if the size overflows. ht_xgrow prints
+ * "out of memory" and exits instead, like ht_xrealloc. */
+void *ht_grow(void *p, size_t *cap, size_t need, size_t elem);
+void *ht_xgrow(void *p, size_t *cap, size_t need, size_t elem);
+
 /* Parses a whole decimal unsigned number; returns 0, or -1 if s is empty,
  * has other characters, or overflows. */
 int ht_parse_u64(const char *s, uint64_t *out);
 
-/* Human-readable bytes ("1.50MB", "512B") or counts ("1.20k") into buf. */
+/* The units of every figure shown: 0..HT_NUNITS-1, by powers of 1024 for
+ * bytes ("B", "kB", "MB", "GB", "TB") and of 1000 for counts ("", "k",
+ * "M", "G", "T"). ht_unit_name is unit k's name, ht_unit_div its size. */
+#define HT_NUNITS 5
+const char *ht_unit_name(int k, int bytes);
+double ht_unit_div(int k, int bytes);
+
+/* Human-readable bytes ("1.50MB", "512B") or counts ("1.20k") into buf,
+ * in the largest unit the value reaches. */
 const char *ht_fmt_bytes(double v, char *buf, size_t len);
 const char *ht_fmt_count(double v, char *buf, size_t len);
 

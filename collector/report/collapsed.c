@@ -24,8 +24,8 @@ static int cmp_collapsed(const void *x, const void *y, void *ctx)
 
 		if (ii == ij)
 			continue;
-		p = (const unsigned char *)a->names[ii];
-		q = (const unsigned char *)a->names[ij];
+		p = (const unsigned char *)a->names.str[ii];
+		q = (const unsigned char *)a->names.str[ij];
 		if (!((a->name_len[ii] | a->name_len[ij]) & HT_NAME_SEMI)) {
 			/* the common case, no ';' to show as ':': memcmp the
 			 * common length, then compare where the shorter ends */
@@ -108,7 +108,7 @@ void ht_collapsed_write(FILE *out, const struct ht_report_stacks *a,
 		const struct agg_stack *st = &a->st[lines[i].stack];
 
 		for (uint32_t k = st->n; k-- > 0; ) {
-			const char *name = a->names[a->ids[st->first + k]];
+			const char *name = a->names.str[a->ids[st->first + k]];
 
 			if (strchr(name, ';')) {
 				for (const char *p = name; *p; p++)

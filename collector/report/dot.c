@@ -241,7 +241,7 @@ static int cmp_score(const void *x, const void *y, void *ctx)
 
 	if (sp != sq)
 		return sp > sq ? -1 : 1;
-	if ((c = strcmp(a->names[p->id], a->names[q->id])))
+	if ((c = strcmp(a->names.str[p->id], a->names.str[q->id])))
 		return c;
 	return fabs(p->flat) > fabs(q->flat) ? -1 : fabs(p->flat) < fabs(q->flat);
 }
@@ -274,9 +274,9 @@ static int cmp_edges(const void *x, const void *y, void *ctx)
 
 	if (wp != wq)
 		return wp > wq ? -1 : 1;
-	if ((c = strcmp(a->names[p->src], a->names[q->src])))
+	if ((c = strcmp(a->names.str[p->src], a->names.str[q->src])))
 		return c;
-	return strcmp(a->names[p->dst], a->names[q->dst]);
+	return strcmp(a->names.str[p->dst], a->names.str[q->dst]);
 }
 
 /* The edges not gone, heaviest first, in a malloc'd array; *n of them. */
@@ -422,7 +422,7 @@ static void graph_init(struct graph *g, const struct ht_report_stacks *a,
 	g->a = a;
 	g->r = r;
 	g->n = ht_xcalloc(r->n + 1, sizeof(*g->n));
-	g->slot = ht_xcalloc(a->nnames + 1, sizeof(uint32_t));
+	g->slot = ht_xcalloc(a->names.n + 1, sizeof(uint32_t));
 	g->emask = 1023;
 	g->eslot = ht_xcalloc(g->emask + 1, sizeof(uint32_t));
 }
@@ -488,7 +488,7 @@ static void write_figure(FILE *out, const struct dotctx *c, double v, const stru
  * the function in the name), flat and "of" cum when they differ. */
 static void write_label(FILE *out, const struct dotctx *c, const struct gnode *n)
 {
-	const char *name = c->a->names[n->id];
+	const char *name = c->a->names.str[n->id];
 	size_t len = c->a->name_len[n->id] & HT_NAME_LEN, head = c->a->name_head[n->id];
 	const struct ht_report_row *row = &c->r->by_id[n->id];
 
@@ -512,7 +512,7 @@ static void write_label(FILE *out, const struct dotctx *c, const struct gnode *n
 static void write_node(FILE *out, const struct dotctx *c, const struct gnode *n, size_t k,
 		       double maxflat)
 {
-	const char *name = c->a->names[n->id];
+	const char *name = c->a->names.str[n->id];
 	double share = c->r->total != 0 ? n->cum / fabs(c->r->total) : 0;
 	int size = 8;
 	char b[64];
@@ -534,9 +534,9 @@ static void write_edge_tip(FILE *out, const struct dotctx *c, const struct gedge
 			   const char *w)
 {
 	putc('"', out);
-	ht_dot_escape(out, c->a->names[e->src], c->a->name_len[e->src] & HT_NAME_LEN);
+	ht_dot_escape(out, c->a->names.str[e->src], c->a->name_len[e->src] & HT_NAME_LEN);
 	fputs(e->residual ? " ... " : " -> ", out);
-	ht_dot_escape(out, c->a->names[e->dst], c->a->name_len[e->dst] & HT_NAME_LEN);
+	ht_dot_escape(out, c->a->names.str[e->dst], c->a->name_len[e->dst] & HT_NAME_LEN);
 	fprintf(out, " (%s)\"", w);
 }
 

@@ -6,6 +6,7 @@
 #include "report/report_int.h"
 #include "report/render.h"
 #include "report/svg.h"
+#include "lib/hash.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -38,37 +39,25 @@ struct ftree {
 	uint32_t maxdepth;
 };
 
-static size_t slot_of(uint32_t parent, uint32_t name, size_t mask)
+static uint64_t node_hash(uint32_t parent, uint32_t name)
 {
-	uint64_t k = (uint64_t)parent << 32 | name;
-
-	/* splitmix64's finalizer: parents are often consecutive numbers */
-	k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ull;
-	k = (k ^ (k >> 27)) * 0x94d049bb133111ebull;
-	return (size_t)(k ^ (k >> 31)) & mask;
+	/* mixed: parents are often consecutive numbers */
+	return ht_mix64((uint64_t)parent << 32 | name);
 }
 
 static void ft_rehash(struct ftree *t)
 {
-	size_t size = 1024;
-
-	while (size < 4 * t->nn)
-		size *= 2;
 	free(t->slots);
-	t->slots = ht_xcalloc(size, sizeof(uint32_t));
-	t->mask = size - 1;
-	for (size_t i = 1; i < t->nn; i++) {
-		size_t j = slot_of(t->n[i].parent, t->n[i].name, t->mask);
-
-		while (t->slots[j])
-			j = (j + 1) & t->mask;
-		t->slots[j] = (uint32_t)i + 1;
-	}
+	t->slots = ht_slots_new(4 * t->nn, &t->mask);
+	if (!t->slots)
+		ht_die(2, "out of memory");
+	for (size_t i = 1; i < t->nn; i++)
+		ht_slots_put(t->slots, t->mask, node_hash(t->n[i].parent, t->n[i].name), (uint32_t)i);
 }
 
 static uint32_t ft_child(struct ftree *t, uint32_t parent, uint32_t name)
 {
-	size_t j = slot_of(parent, name, t->mask);
+	size_t j = node_hash(parent, name) & t->mask;
 	struct fnode *n;
 
 	for (; t->slots[j]; j = (j + 1) & t->mask) {
@@ -76,10 +65,7 @@ static uint32_t ft_child(struct ftree *t, uint32_t parent, uint32_t name)
 		if (n->parent == parent && n->name == name)
 			return t->slots[j] - 1;
 	}
-	if (t->nn == t->cap) {
-		t->cap *= 2;
-		t->n = ht_xrealloc(t->n, t->cap * sizeof(*t->n));
-	}
+	t->n = ht_xgrow(t->n, &t->cap, t->nn + 1, sizeof(*t->n));
 	n = &t->n[t->nn];
 	memset(n, 0, sizeof(*n));
 	n->name = name;
@@ -139,7 +125,7 @@ static int cmp_children(const void *x, const void *y, void *ctx)
 
 	if (p->w != q->w)
 		return p->w > q->w ? -1 : 1;
-	return strcmp(c->a->names[p->name], c->a->names[q->name]);
+	return strcmp(c->a->names.str[p->name], c->a->names.str[q->name]);
 }
 
 /* Links the children of every node, widest first, and places them. */
@@ -195,12 +181,12 @@ static void label(FILE *out, const char *name, double w)
 		ht_svg_text_cut(out, name, strlen(name), fit);
 }
 
+/* The colour's hash of a name: FNV-1a with its own final step, kept as
+ * it is so that a name keeps its colour from one version to the next. */
 static uint64_t hash_name(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = ht_fnv1a(s, strlen(s));
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
 	return h ^ (h >> 31);
 }
 
@@ -423,7 +409,7 @@ static size_t frames(FILE *out, const struct ftree *t, const struct ht_report_st
 			maxabs = fabs(t->n[i].c - t->n[i].b);
 	for (size_t i = 0; i < t->nn; i++) {
 		const struct fnode *n = &t->n[i];
-		const char *name = n->name == HT_NONE ? "all" : a->names[n->name];
+		const char *name = n->name == HT_NONE ? "all" : a->names.str[n->name];
 		double w = n->w * scale, y = TOP + n->depth * ROW;
 
 		if (!(w >= MIN_W) || (n->parent != HT_NONE && t->n[n->parent].w * scale < MIN_W))

@@ -1,6 +1,6 @@
 /* How a report writes its numbers: figures in the unit asked for or
- * scaled each on its own, percentages, error bars and times; the one
- * table of units of the report wing. */
+ * scaled each on its own, percentages, error bars and times, in the
+ * units of lib/util.h. */
 #include "report/report_int.h"
 #include "lib/util.h"
 
@@ -20,19 +20,6 @@ int ht_report_is_bytes(enum ht_index w)
 	return w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
 }
 
-const char *ht_report_unit_name(int k, int bytes)
-{
-	static const char *const byte_units[HT_REPORT_NUNITS] = { "B", "kB", "MB", "GB", "TB" };
-	static const char *const count_units[HT_REPORT_NUNITS] = { "", "k", "M", "G", "T" };
-
-	return bytes ? byte_units[k] : count_units[k];
-}
-
-double ht_report_unit_div(int k, int bytes)
-{
-	return pow(bytes ? 1024 : 1000, k);
-}
-
 /* "1.50MB", "+1.50MB" (signed, for diffs), "0"; in a fixed unit "1536.00kB"
  * and whole counts. */
 const char *ht_report_fmt_value(double v, enum ht_index w, int sign, int unit,
@@ -48,7 +35,7 @@ const char *ht_report_fmt_value(double v, enum ht_index w, int sign, int unit,
 	else if (unit == 0)
 		snprintf(tmp, sizeof(tmp), "%.0fB", v);
 	else if (unit > 0)
-		snprintf(tmp, sizeof(tmp), "%.2f%s", v / ht_report_unit_div(unit, 1), ht_report_unit_name(unit, 1));
+		snprintf(tmp, sizeof(tmp), "%.2f%s", v / ht_unit_div(unit, 1), ht_unit_name(unit, 1));
 	else if (ht_report_is_bytes(w))
 		ht_fmt_bytes(v, tmp, sizeof(tmp));
 	else
@@ -75,13 +62,13 @@ const char *ht_report_fmt_interval(const struct ht_err *e, enum ht_index w, int 
 		k = bytes ? unit : 0;
 	} else {
 		/* at most three digits before the point: "±0.98MB", not "±1004kB" */
-		while (v >= 999.5 * ht_report_unit_div(k, bytes) && k < 4)
+		while (v >= 999.5 * ht_unit_div(k, bytes) && k < 4)
 			k++;
 	}
-	v /= ht_report_unit_div(k, bytes);
+	v /= ht_unit_div(k, bytes);
 	/* an error bar needs two or three significant digits, no more */
 	snprintf(buf, len, "±%.*f%s", v >= 9.95 || k == 0 ? 0 : v >= 0.995 ? 1 : 2, v,
-		 ht_report_unit_name(k, bytes));
+		 ht_unit_name(k, bytes));
 	return buf;
 }
 

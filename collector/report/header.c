@@ -26,27 +26,24 @@ void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
 			      const struct ht_snapshot *s)
 {
 	const struct ht_drops *d = &s->drops;
+	/* each count of dropped events, and what it means for the figures */
+	const uint64_t n[] = { d->alloc_events, d->free_events, d->arena_full,
+			       d->other_events, d->unmatched };
+	static const char *const means[] = {
+		"sampled events were dropped; figures are low",
+		"frees of sampled blocks were dropped; in-use figures are high",
+		"sampled allocations went unrecorded (sample arena full); figures are low",
+		"module or control events were dropped; some frames may be unnamed",
+		"events did not match a live block; figures may be off",
+	};
 
 	if (s->flags & HT_SNAP_UNTRACED)
 		fprintf(out, "%swarning: %s%s\n", lead, what,
 			s->note && *s->note ? s->note : "the program's malloc was not the "
 			"shim's: nothing was traced");
-	if (d->alloc_events)
-		fprintf(out, "%swarning: %s%" PRIu64 " sampled events were dropped; "
-			"figures are low\n", lead, what, d->alloc_events);
-	if (d->free_events)
-		fprintf(out, "%swarning: %s%" PRIu64 " frees of sampled blocks were "
-			"dropped; in-use figures are high\n", lead, what, d->free_events);
-	if (d->arena_full)
-		fprintf(out, "%swarning: %s%" PRIu64 " sampled allocations went "
-			"unrecorded (sample arena full); figures are low\n", lead, what,
-			d->arena_full);
-	if (d->other_events)
-		fprintf(out, "%swarning: %s%" PRIu64 " module or control events were "
-			"dropped; some frames may be unnamed\n", lead, what, d->other_events);
-	if (d->unmatched)
-		fprintf(out, "%swarning: %s%" PRIu64 " events did not match a live "
-			"block; figures may be off\n", lead, what, d->unmatched);
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
+		if (n[i])
+			fprintf(out, "%swarning: %s%" PRIu64 " %s\n", lead, what, n[i], means[i]);
 }
 
 /* "LEAD" and a name from outside (a file name, a program's) on one line. */

@@ -86,8 +86,8 @@ static int parse_unit(const char *v)
 
 	if (strcasecmp(v, "auto") == 0)
 		return -1;
-	for (int i = 0; i < HT_REPORT_NUNITS; i++)
-		if (strcasecmp(v, ht_report_unit_name(i, 1)) == 0 || strcasecmp(v, alt[i]) == 0)
+	for (int i = 0; i < HT_NUNITS; i++)
+		if (strcasecmp(v, ht_unit_name(i, 1)) == 0 || strcasecmp(v, alt[i]) == 0)
 			return i;
 	return -2;
 }

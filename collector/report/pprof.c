@@ -6,6 +6,7 @@
  * address inside inlined calls, innermost first, as in the snapshot. */
 #include "report/report_int.h"
 #include "report/render.h"
+#include "lib/strtab.h"
 #include "lib/util.h"
 
 #include <inttypes.h>
@@ -87,76 +88,14 @@ static void pb_msg(struct pb *b, int field, struct pb *m)
 
 /* ---- the string table ---- */
 
-struct strtab {
-	char **s;
-	uint64_t *hash;
-	size_t n, cap;
-	uint32_t *slots; /* id + 1 */
-	size_t mask;
-};
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return h ^ (h >> 29);
-}
-
-static void str_slots(struct strtab *t, size_t size)
-{
-	free(t->slots);
-	t->slots = ht_xcalloc(size, sizeof(uint32_t));
-	t->mask = size - 1;
-	for (size_t i = 0; i < t->n; i++) {
-		size_t j = t->hash[i] & t->mask;
-
-		while (t->slots[j])
-			j = (j + 1) & t->mask;
-		t->slots[j] = (uint32_t)i + 1;
-	}
-}
-
 /* The index of s in the table, adding it. "" is always 0. */
-static int64_t str_id(struct strtab *t, const char *s)
+static int64_t str_id(struct ht_strtab *t, const char *s)
 {
-	uint64_t h;
-	size_t j;
-
 	if (!s)
 		s = "";
-	if (!t->slots) {
-		str_slots(t, 1024);
-		str_id(t, ""); /* string_table[0] must be "" */
-	}
-	h = hash_str(s);
-	for (j = h & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
-		uint32_t id = t->slots[j] - 1;
-
-		if (t->hash[id] == h && strcmp(t->s[id], s) == 0)
-			return id;
-	}
-	if (t->n == t->cap) {
-		t->cap = t->cap ? 2 * t->cap : 256;
-		t->s = ht_xrealloc(t->s, t->cap * sizeof(char *));
-		t->hash = ht_xrealloc(t->hash, t->cap * sizeof(uint64_t));
-	}
-	t->s[t->n] = ht_xstrdup(s);
-	t->hash[t->n] = h;
-	t->slots[j] = (uint32_t)++t->n;
-	if (2 * t->n > t->mask)
-		str_slots(t, 2 * (t->mask + 1));
-	return (int64_t)t->n - 1;
-}
-
-static void str_free(struct strtab *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		free(t->s[i]);
-	free(t->s);
-	free(t->hash);
-	free(t->slots);
+	if (!t->n)
+		ht_strtab_xintern(t, "", 0); /* string_table[0] must be "" */
+	return ht_strtab_xintern(t, s, strlen(s));
 }
 
 /* ---- rounding estimates to pprof's integers ---- */
@@ -203,7 +142,7 @@ static const struct { enum ht_index index; const char *type, *unit; } values[4] 
 struct pw {
 	struct pb out;         /* the Profile message */
 	struct pb m, sub, pk;  /* scratch for nested messages and packed fields */
-	struct strtab st;
+	struct ht_strtab st;
 	uint64_t next_mapping, next_location, next_function;
 	uint64_t *mapping_of;  /* per module of the snapshot being written */
 	int64_t *delta_of;     /* address shift of that module (diff base) */
@@ -514,7 +453,7 @@ static void free_pw(struct pw *w)
 	free(w->pk.p);
 	free(w->mapping_of);
 	free(w->delta_of);
-	str_free(&w->st);
+	ht_strtab_free(&w->st);
 }
 
 int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
@@ -583,7 +522,7 @@ int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
 	}
 	/* the string table goes last: every message above has added to it */
 	for (size_t i = 0; i < w.st.n; i++)
-		pb_bytes(&w.out, P_STRING_TABLE, w.st.s[i], strlen(w.st.s[i]));
+		pb_bytes(&w.out, P_STRING_TABLE, w.st.str[i], w.st.len[i]);
 
 	rc = gzip_out(out, &w.out, err, errlen);
 	free(cur_ids);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/hash.h"
 #include "lib/util.h"
 #include "lib/version.h"
 #include "report/render.h"
@@ -66,13 +67,10 @@ int ht_push_check_labels(const char *labels, char *err, size_t errlen)
 
 static uint64_t stack_key(const struct ht_snapshot *s, const struct ht_stack *st)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ st->nframes;
+	uint64_t h = st->nframes;
 
-	for (uint32_t i = 0; i < st->nframes; i++) {
-		h ^= s->locations[s->frames[st->first_frame + i]].address;
-		h *= 0x100000001b3ull;
-		h ^= h >> 29;
-	}
+	for (uint32_t i = 0; i < st->nframes; i++)
+		h = ht_mix64(h ^ s->locations[s->frames[st->first_frame + i]].address);
 	return h;
 }
 

@@ -13,6 +13,7 @@
 #include "report/options.h"
 #include "report/sampling.h"
 #include "report/stacks.h"
+#include "lib/strtab.h"
 
 /* A string from a snapshot, "" for NULL. */
 static inline const char *ht_report_str(const char *s)
@@ -43,15 +44,12 @@ struct agg_stack {
 
 struct ht_report_stacks {
 	struct ht_naming naming;
-	/* interned names */
-	char **names;
-	uint32_t *name_len;   /* strlen | HT_NAME_SEMI */
-	uint32_t *name_head;  /* length of the first part (ht_report_frame_name) */
-	uint64_t *name_hash;
-	unsigned char *name_match; /* filter results, see match_name */
-	size_t nnames, names_cap;
-	uint32_t *name_slots; /* open addressing: id + 1, 0 = empty */
-	size_t name_mask;
+	/* interned names: a name id is its id in names, names.str[id] the name */
+	struct ht_strtab names;
+	uint32_t *name_len;   /* by id: strlen | HT_NAME_SEMI */
+	uint32_t *name_head;  /* by id: length of the first part (ht_report_frame_name) */
+	unsigned char *name_match; /* by id: filter results, see match_name */
+	size_t names_cap;     /* room in name_len, name_head and name_match */
 	/* stacks */
 	uint32_t *ids;
 	size_t nids, ids_cap;
@@ -133,16 +131,6 @@ static inline int64_t ht_report_llround(double v)
 {
 	return ht_report_to_i64(round(v));
 }
-
-/* The report's units: 0..HT_REPORT_NUNITS-1, by powers of 1024 for bytes
- * ("B", "kB", "MB", "GB", "TB") and of 1000 for counts ("", "k", "M", ...). */
-#define HT_REPORT_NUNITS 5
-
-/* The name of unit k (< HT_REPORT_NUNITS) of bytes or of counts. */
-const char *ht_report_unit_name(int k, int bytes);
-
-/* The divisor of unit k: 1024^k for bytes, 1000^k for counts. */
-double ht_report_unit_div(int k, int bytes);
 
 /* Whether counter w counts bytes (the space indexes). */
 int ht_report_is_bytes(enum ht_index w);

@@ -18,13 +18,13 @@ static int cmp_nodes(const void *x, const void *y, void *ctx)
 		return fp > fq ? -1 : 1;
 	if (cp != cq)
 		return cp > cq ? -1 : 1;
-	return strcmp(a->names[p->id], a->names[q->id]);
+	return strcmp(a->names.str[p->id], a->names.str[q->id]);
 }
 
 void ht_report_rows_make(struct ht_report_rows *r, const struct ht_report_stacks *a,
 			 const struct ht_report_opts *o, const regex_t *peek)
 {
-	size_t nn = a->nnames;
+	size_t nn = a->names.n;
 	size_t *seen = ht_xcalloc(nn, sizeof(size_t));
 	struct ht_report_row *by = ht_xcalloc(nn + 1, sizeof(*by));
 
@@ -58,7 +58,7 @@ void ht_report_rows_make(struct ht_report_rows *r, const struct ht_report_stacks
 		by[id].id = (uint32_t)id;
 		if (ht_report_rounded(by[id].flat) == 0 && ht_report_rounded(by[id].cum) == 0)
 			continue;
-		if (peek && regexec(peek, a->names[id], 0, NULL, 0) != 0)
+		if (peek && regexec(peek, a->names.str[id], 0, NULL, 0) != 0)
 			continue;
 		r->r[r->n++] = by[id];
 	}

@@ -225,10 +225,10 @@ static const char *fmt_in(double v, enum ht_index w, int unit, int sign, char *b
 	double r = ht_report_rounded(v);
 	const char *plus = sign && r > 0 ? "+" : "";
 
-	if (r != 0 && unit > 0 && fabs(r) / ht_report_unit_div(unit, bytes) < 0.05) {
+	if (r != 0 && unit > 0 && fabs(r) / ht_unit_div(unit, bytes) < 0.05) {
 		/* would show as 0.0 in the table's unit: take a unit of its own */
 		unit = 0;
-		while (unit < 4 && fabs(r) >= 999.95 * ht_report_unit_div(unit, bytes))
+		while (unit < 4 && fabs(r) >= 999.95 * ht_unit_div(unit, bytes))
 			unit++;
 	}
 	if (r == 0)
@@ -236,8 +236,8 @@ static const char *fmt_in(double v, enum ht_index w, int unit, int sign, char *b
 	else if (unit == 0)
 		snprintf(buf, len, "%s%.0f%s", plus, r, bytes ? "B" : "");
 	else
-		snprintf(buf, len, "%s%.1f%s", plus, r / ht_report_unit_div(unit, bytes),
-			 ht_report_unit_name(unit, bytes));
+		snprintf(buf, len, "%s%.1f%s", plus, r / ht_unit_div(unit, bytes),
+			 ht_unit_name(unit, bytes));
 	return buf;
 }
 
@@ -247,7 +247,7 @@ static void write_stack(FILE *out, const struct ht_report_stacks *a, size_t i)
 	const struct agg_stack *st = &a->st[i];
 
 	for (uint32_t k = 0; k < st->n; k++)
-		fprintf(out, "%s%s", k ? " < " : "", a->names[a->ids[st->first + k]]);
+		fprintf(out, "%s%s", k ? " < " : "", a->names.str[a->ids[st->first + k]]);
 }
 
 static void snapshot_line(FILE *out, size_t k, const char *label, const struct ht_snapshot *s)
@@ -524,7 +524,7 @@ static void chart_scale(struct chart *c, const struct series *s, const struct ht
 		if (s->peak[rows[r]] > max)
 			max = s->peak[rows[r]];
 	c->unit = table_unit(s, o, rows, nr);
-	unitdiv = ht_report_unit_div(c->unit, ht_report_is_bytes(o->index));
+	unitdiv = ht_unit_div(c->unit, ht_report_is_bytes(o->index));
 	if (!(max > 0))
 		max = unitdiv;
 	c->step = nice_step(max / unitdiv) * unitdiv;
@@ -583,7 +583,7 @@ static void chart_line(FILE *out, const struct chart *c, const struct series *s,
 	for (uint32_t k = 0; k < st->n; k++) {
 		if (k)
 			fputs(" &lt; ", out);
-		ht_svg_text(out, s->a->names[s->a->ids[st->first + k]]);
+		ht_svg_text(out, s->a->names.str[s->a->ids[st->first + k]]);
 	}
 	fprintf(out, "\n");
 	for (size_t k = 0; k < n; k++)
@@ -619,7 +619,7 @@ static void chart_key(FILE *out, const struct chart *c, const struct series *s, 
 	if (suspect)
 		fprintf(m, "[suspect %zu] ", r + 1);
 	for (uint32_t k = 0; k < st->n; k++)
-		fprintf(m, "%s%s", k ? " < " : "", s->a->names[s->a->ids[st->first + k]]);
+		fprintf(m, "%s%s", k ? " < " : "", s->a->names.str[s->a->ids[st->first + k]]);
 	fclose(m);
 	fprintf(out, "<g id=\"key%zu\" class=\"s key\"><rect x=\"%.1f\" y=\"%.1f\" width=\"14\" "
 		"height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">", r, c->left, y - 10,

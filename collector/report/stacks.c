@@ -3,86 +3,42 @@
  * --ignore filters applied, and each stack's sampling error made from what
  * each side added. */
 #include "report/report_int.h"
+#include "lib/hash.h"
 #include "lib/util.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hash_bytes(const void *p, size_t n)
+/* Rebuilds the stacks' slots, 4*nst or more of them, from their hashes. */
+static void rehash_stacks(struct ht_report_stacks *a)
 {
-	const unsigned char *c = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ c[i]) * 0x100000001b3ull;
-	return h ^ (h >> 29);
-}
-
-static void *grow(void *p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return p;
-	*cap = *cap ? *cap : 16;
-	while (*cap < need)
-		*cap *= 2;
-	return ht_xrealloc(p, *cap * size);
-}
-
-/* Rebuilds a slot table of 2*n..4*n slots from the stored hashes. */
-static uint32_t *rehash(uint32_t *slots, size_t *mask, size_t n,
-			const void *items, size_t stride, size_t hash_off)
-{
-	size_t size = 64;
-
-	while (size < 4 * n)
-		size *= 2;
-	free(slots);
-	slots = ht_xcalloc(size, sizeof(uint32_t));
-	*mask = size - 1;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t h;
-		size_t j;
-
-		memcpy(&h, (const char *)items + i * stride + hash_off, sizeof(h));
-		for (j = h & *mask; slots[j]; j = (j + 1) & *mask)
-			;
-		slots[j] = (uint32_t)i + 1;
-	}
-	return slots;
+	free(a->st_slots);
+	a->st_slots = ht_slots_new(4 * a->nst, &a->st_mask);
+	if (!a->st_slots)
+		ht_die(2, "out of memory");
+	for (size_t i = 0; i < a->nst; i++)
+		ht_slots_put(a->st_slots, a->st_mask, a->st[i].hash, (uint32_t)i);
 }
 
 /* The id of name (len bytes, its first head of them the name's first
- * part), added if new. */
+ * part), added if new, with its length, whether it holds a ';'
+ * (collapsed.c's quick path) and its first part's length kept by id. */
 static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len, size_t head)
 {
-	uint64_t h = hash_bytes(name, len);
-	size_t j;
+	size_t n = a->names.n, cap = a->names_cap;
+	uint32_t id = ht_strtab_xintern(&a->names, name, len);
 
-	for (j = h & a->name_mask; a->name_slots[j]; j = (j + 1) & a->name_mask) {
-		uint32_t id = a->name_slots[j] - 1;
-
-		if (a->name_hash[id] == h && strcmp(a->names[id], name) == 0)
-			return id;
-	}
-	if (a->nnames == a->names_cap) { /* the parallel arrays grow together */
-		a->names = grow(a->names, &a->names_cap, a->nnames + 1, sizeof(char *));
-		a->name_hash = ht_xrealloc(a->name_hash, a->names_cap * sizeof(uint64_t));
-		a->name_len = ht_xrealloc(a->name_len, a->names_cap * sizeof(uint32_t));
-		a->name_head = ht_xrealloc(a->name_head, a->names_cap * sizeof(uint32_t));
-		a->name_match = ht_xrealloc(a->name_match, a->names_cap);
-	}
-	a->names[a->nnames] = ht_xstrdup(name);
-	a->name_len[a->nnames] = (uint32_t)(len & HT_NAME_LEN) |
-				 (memchr(name, ';', len) ? HT_NAME_SEMI : 0);
-	a->name_hash[a->nnames] = h;
-	a->name_head[a->nnames] = (uint32_t)((head < len ? head : len) & HT_NAME_LEN);
-	a->name_match[a->nnames] = 0;
-	a->name_slots[j] = (uint32_t)++a->nnames;
-	if (2 * a->nnames > a->name_mask)
-		a->name_slots = rehash(a->name_slots, &a->name_mask, a->nnames,
-				       a->name_hash, sizeof(uint64_t), 0);
-	return (uint32_t)(a->nnames - 1);
+	if (a->names.n == n)
+		return id;
+	a->name_len = ht_xgrow(a->name_len, &cap, a->names.n, sizeof(uint32_t));
+	cap = a->names_cap;
+	a->name_head = ht_xgrow(a->name_head, &cap, a->names.n, sizeof(uint32_t));
+	a->name_match = ht_xgrow(a->name_match, &a->names_cap, a->names.n, 1);
+	a->name_len[id] = (uint32_t)(len & HT_NAME_LEN) | (memchr(name, ';', len) ? HT_NAME_SEMI : 0);
+	a->name_head[id] = (uint32_t)((head < len ? head : len) & HT_NAME_LEN);
+	a->name_match[id] = 0;
+	return id;
 }
 
 struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm)
@@ -90,8 +46,7 @@ struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm)
 	struct ht_report_stacks *a = ht_xcalloc(1, sizeof(*a));
 
 	a->naming = *nm;
-	a->name_slots = rehash(NULL, &a->name_mask, 0, NULL, 0, 0);
-	a->st_slots = rehash(NULL, &a->st_mask, 0, NULL, 0, 0);
+	rehash_stacks(a);
 	return a;
 }
 
@@ -99,18 +54,14 @@ void ht_report_stacks_free(struct ht_report_stacks *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->nnames; i++)
-		free(a->names[i]);
 	if (a->has_focus)
 		regfree(&a->focus);
 	if (a->has_ignore)
 		regfree(&a->ignore);
-	free(a->names);
-	free(a->name_hash);
+	ht_strtab_free(&a->names);
 	free(a->name_len);
 	free(a->name_head);
 	free(a->name_match);
-	free(a->name_slots);
 	free(a->ids);
 	free(a->st);
 	free(a->st_slots);
@@ -155,9 +106,9 @@ static unsigned match_name(struct ht_report_stacks *a, uint32_t id)
 
 	if (!(m & M_DONE)) {
 		m = M_DONE;
-		if (a->has_focus && regexec(&a->focus, a->names[id], 0, NULL, 0) == 0)
+		if (a->has_focus && regexec(&a->focus, a->names.str[id], 0, NULL, 0) == 0)
 			m |= M_FOCUS;
-		if (a->has_ignore && regexec(&a->ignore, a->names[id], 0, NULL, 0) == 0)
+		if (a->has_ignore && regexec(&a->ignore, a->names.str[id], 0, NULL, 0) == 0)
 			m |= M_IGNORE;
 		a->name_match[id] = (unsigned char)m;
 	}
@@ -180,7 +131,7 @@ static int filtered_out(struct ht_report_stacks *a, const uint32_t *key, uint32_
 /* Finds or appends the stack key[0..n) and returns its index. */
 static size_t find_stack(struct ht_report_stacks *a, const uint32_t *key, uint32_t n)
 {
-	uint64_t h = hash_bytes(key, n * sizeof(uint32_t));
+	uint64_t h = ht_hash_bytes(key, n * sizeof(uint32_t));
 	struct agg_stack *st;
 	size_t j;
 
@@ -190,9 +141,9 @@ static size_t find_stack(struct ht_report_stacks *a, const uint32_t *key, uint32
 		    memcmp(a->ids + st->first, key, n * sizeof(uint32_t)) == 0)
 			return a->st_slots[j] - 1;
 	}
-	a->ids = grow(a->ids, &a->ids_cap, a->nids + n, sizeof(uint32_t));
+	a->ids = ht_xgrow(a->ids, &a->ids_cap, a->nids + n, sizeof(uint32_t));
 	memcpy(a->ids + a->nids, key, n * sizeof(uint32_t));
-	a->st = grow(a->st, &a->st_cap, a->nst + 1, sizeof(*a->st));
+	a->st = ht_xgrow(a->st, &a->st_cap, a->nst + 1, sizeof(*a->st));
 	st = &a->st[a->nst];
 	memset(st, 0, sizeof(*st));
 	st->first = (uint32_t)a->nids;
@@ -203,8 +154,7 @@ static size_t find_stack(struct ht_report_stacks *a, const uint32_t *key, uint32
 	a->nids += n;
 	a->st_slots[j] = (uint32_t)++a->nst;
 	if (2 * a->nst > a->st_mask)
-		a->st_slots = rehash(a->st_slots, &a->st_mask, a->nst, a->st,
-				     sizeof(*a->st), offsetof(struct agg_stack, hash));
+		rehash_stacks(a);
 	return a->nst - 1;
 }
 
@@ -231,21 +181,21 @@ size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snap
 
 			if (loc_first[loc] == HT_NONE) {
 				loc_first[loc] = (uint32_t)nloc_ids;
-				loc_ids = grow(loc_ids, &loc_cap, nloc_ids + nf, sizeof(uint32_t));
+				loc_ids = ht_xgrow(loc_ids, &loc_cap, nloc_ids + nf, sizeof(uint32_t));
 				for (uint32_t k = 0; k < nf; k++) {
 					size_t len = ht_report_frame_name(s, loc, k, &a->naming,
 									  &name, &cap, &head);
 					loc_ids[nloc_ids++] = intern(a, name, len, head);
 				}
 			}
-			key = grow(key, &key_cap, n + nf, sizeof(uint32_t));
+			key = ht_xgrow(key, &key_cap, n + nf, sizeof(uint32_t));
 			memcpy(key + n, loc_ids + loc_first[loc], nf * sizeof(uint32_t));
 			n += nf;
 		}
 		if (n == 0) {
 			if (unknown == HT_NONE)
 				unknown = intern(a, "[unknown]", 9, 9);
-			key = grow(key, &key_cap, 1, sizeof(uint32_t));
+			key = ht_xgrow(key, &key_cap, 1, sizeof(uint32_t));
 			key[n++] = unknown;
 		}
 		map[i] = find_stack(a, key, (uint32_t)n);
@@ -378,12 +328,12 @@ int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i)
 
 size_t ht_report_stacks_nnames(const struct ht_report_stacks *a)
 {
-	return a->nnames;
+	return a->names.n;
 }
 
 const char *ht_report_stacks_name(const struct ht_report_stacks *a, uint32_t id)
 {
-	return a->names[id];
+	return a->names.str[id];
 }
 
 size_t ht_report_stacks_name_head(const struct ht_report_stacks *a, uint32_t id)

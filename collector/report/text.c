@@ -3,6 +3,7 @@
  * callers and callees). The header above them is header.c's. */
 #include "report/report_int.h"
 #include "report/render.h"
+#include "lib/hash.h"
 #include "lib/util.h"
 
 #include <math.h>
@@ -102,7 +103,7 @@ void ht_text_write_top(FILE *out, const struct ht_report_stacks *a,
 					putc(v != 0 && ht_err_within(v, e) ? '~' : ' ', out);
 				}
 			}
-			fprintf(out, "  %s\n", a->names[n->id]);
+			fprintf(out, "  %s\n", a->names.str[n->id]);
 		}
 	}
 	ht_report_rows_free(&r);
@@ -123,13 +124,9 @@ struct edges {
 
 static struct edge *edge_find(struct edges *t, uint32_t caller, uint32_t callee)
 {
-	uint64_t key = ((uint64_t)caller << 32 | callee) + 1, h = key;
-	size_t j;
-
-	/* splitmix64's finalizer: name ids are small consecutive numbers */
-	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
-	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-	j = (size_t)(h ^ (h >> 31)) & t->mask;
+	uint64_t key = ((uint64_t)caller << 32 | callee) + 1;
+	/* mixed: name ids are small consecutive numbers */
+	size_t j = (size_t)ht_mix64(key) & t->mask;
 
 	for (; t->e[j].key; j = (j + 1) & t->mask)
 		if (t->e[j].key == key)
@@ -167,7 +164,7 @@ static int cmp_links(const void *x, const void *y, void *ctx)
 
 	if (vp != vq)
 		return vp > vq ? -1 : 1;
-	return strcmp(a->names[p->other], a->names[q->other]);
+	return strcmp(a->names.str[p->other], a->names.str[q->other]);
 }
 
 /* The callers and callees of the shown rows: by[1] the callers, by[0]
@@ -286,14 +283,14 @@ static const char *tree_cells(const struct tree *t, const struct ht_report_row *
 	if (e) {
 		ht_report_fmt_figure(e->v, o, t->diff, cell[T_CALLS], 64);
 		ht_report_fmt_pct(e->v, fabs(n->cum), cell[T_CALLSP], 64);
-		return t->a->names[e->other];
+		return t->a->names.str[e->other];
 	}
 	ht_report_fmt_figure(n->flat, o, t->diff, cell[T_FLAT], 64);
 	ht_report_fmt_pct(n->flat, t->r->total, cell[T_FLATP], 64);
 	ht_report_fmt_pct(sum, t->r->total, cell[T_SUM], 64);
 	ht_report_fmt_figure(n->cum, o, t->diff, cell[T_CUM], 64);
 	ht_report_fmt_pct(n->cum, t->r->total, cell[T_CUMP], 64);
-	return t->a->names[n->id];
+	return t->a->names.str[n->id];
 }
 
 /* "-----...+-------------", as wide as the columns. */
@@ -361,7 +358,7 @@ int ht_text_write_tree(FILE *out, const struct ht_report_stacks *a,
 	ht_report_rows_make(&r, a, o, o->peek ? &peek : NULL);
 	t.r = &r;
 	t.shown = ht_report_rows_shown(&r, o, o->peek ? 0 : 10);
-	row_of = ht_xcalloc(a->nnames + 1, sizeof(uint32_t));
+	row_of = ht_xcalloc(a->names.n + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < t.shown; i++)
 		row_of[r.r[i].id] = (uint32_t)i + 1;
 	count_edges(&edges, a, row_of, o->index);

@@ -131,11 +131,10 @@ static void w_u32s(struct writer *w, const uint32_t *v, size_t n)
 	}
 }
 
-/* The encoder's string table: each distinct string once, in first-use order. */
+/* The encoder's string table: each distinct string once, in first-use
+ * order (the ids the file names them by), borrowed from the snapshot. */
 struct enc_strings {
-	struct strtab tab;
-	const char **list;
-	size_t n, cap;
+	struct ht_strtab tab;
 	uint64_t bytes; /* payload size of the strings section */
 };
 
@@ -143,34 +142,18 @@ struct enc_strings {
  * out-of-memory or a string too long for the format. */
 static uint32_t intern(struct enc_strings *es, const char *str)
 {
-	struct strent *e;
-	size_t len;
-	uint64_t h;
-	const char **l;
+	size_t len, n = es->tab.n;
+	uint32_t id;
 
 	if (!str)
 		str = "";
 	len = strlen(str);
 	if (len > UINT32_MAX)
 		return HT_NONE;
-	h = ht_snapshot_hash(str, len);
-	if (ht_strtab_reserve(&es->tab))
-		return HT_NONE;
-	e = ht_strtab_slot(&es->tab, str, len, h);
-	if (e->str)
-		return e->idx;
-	l = ht_snapshot_grow(es->list, &es->cap, es->n, 1, sizeof(*l));
-	if (!l)
-		return HT_NONE;
-	es->list = l;
-	l[es->n] = str;
-	e->str = str;
-	e->hash = h;
-	e->len = len;
-	e->idx = (uint32_t)es->n;
-	es->tab.n++;
-	es->bytes += 4 + len;
-	return (uint32_t)es->n++;
+	id = ht_strtab_intern(&es->tab, str, len);
+	if (id != HT_STRTAB_NONE && es->tab.n > n)
+		es->bytes += 4 + len;
+	return id == HT_STRTAB_NONE ? HT_NONE : id;
 }
 
 static void write_strings(struct writer *w, const struct enc_strings *es)
@@ -178,12 +161,10 @@ static void write_strings(struct writer *w, const struct enc_strings *es)
 	size_t i;
 
 	w_section(w, SEC_STRINGS, 8 + es->bytes);
-	w_u64(w, es->n);
-	for (i = 0; i < es->n; i++) {
-		size_t len = strlen(es->list[i]);
-
-		w_u32(w, (uint32_t)len);
-		w_bytes(w, es->list[i], len);
+	w_u64(w, es->tab.n);
+	for (i = 0; i < es->tab.n; i++) {
+		w_u32(w, (uint32_t)es->tab.len[i]);
+		w_bytes(w, es->tab.str[i], es->tab.len[i]);
 	}
 }
 
@@ -471,7 +452,7 @@ static void fill_body(struct writer *w, const void *arg)
 int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
 		       char *err, size_t errlen)
 {
-	struct enc_strings es = { 0 };
+	struct enc_strings es = { .tab = { .borrow = 1 } };
 	struct body_args args;
 	uint32_t *ids = NULL, *p;
 	size_t nids, i;
@@ -513,8 +494,7 @@ int ht_snapshot_encode(const struct ht_snapshot *s, void **buf, size_t *len,
 			    err, errlen);
 out:
 	free(ids);
-	free(es.list);
-	free(es.tab.ent);
+	ht_strtab_free(&es.tab);
 	return rc;
 }
 

@@ -12,60 +12,6 @@
 
 /* ---- the pool: strings and array capacities ---- */
 
-#define CHUNK_SIZE 65536
-
-uint64_t ht_snapshot_hash(const char *s, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-struct strent *ht_strtab_slot(const struct strtab *t, const char *str, size_t len, uint64_t h)
-{
-	size_t mask = t->cap - 1, i = (size_t)h & mask;
-
-	for (;;) {
-		struct strent *e = &t->ent[i];
-
-		if (!e->str || (e->hash == h && e->len == len &&
-				memcmp(e->str, str, len) == 0))
-			return e;
-		i = (i + 1) & mask;
-	}
-}
-
-int ht_strtab_reserve(struct strtab *t)
-{
-	struct strtab old = *t;
-	size_t ncap, i;
-
-	if ((t->n + 1) * 2 <= t->cap)
-		return 0;
-	if (t->cap > SIZE_MAX / 2 / sizeof(*t->ent))
-		return -1;
-	ncap = t->cap ? t->cap * 2 : 64;
-	t->ent = calloc(ncap, sizeof(*t->ent));
-	if (!t->ent) {
-		*t = old;
-		return -1;
-	}
-	t->cap = ncap;
-	for (i = 0; i < old.cap; i++) {
-		struct strent *e = &old.ent[i];
-
-		if (e->str)
-			*ht_strtab_slot(t, e->str, e->len, e->hash) = *e;
-	}
-	free(old.ent);
-	return 0;
-}
-
 void *ht_snapshot_pool_chunk(struct ht_snapshot_pool *p, size_t size)
 {
 	struct chunk *c;
@@ -78,26 +24,6 @@ void *ht_snapshot_pool_chunk(struct ht_snapshot_pool *p, size_t size)
 	c->next = p->chunks;
 	p->chunks = c;
 	return c->data;
-}
-
-static char *pool_alloc(struct ht_snapshot_pool *p, size_t n)
-{
-	char *r;
-
-	if (n > p->left) {
-		/* Big strings get a chunk of their own; the current one stays. */
-		if (n > CHUNK_SIZE / 4)
-			return ht_snapshot_pool_chunk(p, n);
-		r = ht_snapshot_pool_chunk(p, CHUNK_SIZE);
-		if (!r)
-			return NULL;
-		p->cur = r;
-		p->left = CHUNK_SIZE;
-	}
-	r = p->cur;
-	p->cur += n;
-	p->left -= n;
-	return r;
 }
 
 struct ht_snapshot *ht_snapshot_new(void)
@@ -133,7 +59,7 @@ void ht_snapshot_free(struct ht_snapshot *s)
 			next = c->next;
 			free(c);
 		}
-		free(s->pool->strings.ent);
+		ht_strtab_free(&s->pool->strings);
 		free(s->pool);
 	}
 	free(s);
@@ -141,51 +67,20 @@ void ht_snapshot_free(struct ht_snapshot *s)
 
 const char *ht_snapshot_strdup(struct ht_snapshot *s, const char *str)
 {
-	struct ht_snapshot_pool *p = s->pool;
-	struct strent *e;
-	size_t len;
-	uint64_t h;
-	char *copy;
+	struct ht_strtab *t = &s->pool->strings;
+	uint32_t id;
 
 	if (!str)
 		str = "";
-	len = strlen(str);
-	h = ht_snapshot_hash(str, len);
-	if (ht_strtab_reserve(&p->strings))
-		return NULL;
-	e = ht_strtab_slot(&p->strings, str, len, h);
-	if (e->str)
-		return e->str;
-	copy = pool_alloc(p, len + 1);
-	if (!copy)
-		return NULL;
-	memcpy(copy, str, len + 1);
-	e->str = copy;
-	e->hash = h;
-	e->len = len;
-	p->strings.n++;
-	return copy;
+	id = ht_strtab_intern(t, str, strlen(str));
+	return id == HT_STRTAB_NONE ? NULL : t->str[id];
 }
 
 void *ht_snapshot_grow(void *arr, size_t *cap, size_t n, size_t more, size_t elsize)
 {
-	size_t ncap;
-	void *a;
-
 	if (n > MAX_ELEMS || more > MAX_ELEMS - n)
 		return NULL;
-	if (n + more <= *cap)
-		return arr;
-	ncap = *cap ? *cap : 16;
-	while (ncap < n + more)
-		ncap = ncap > MAX_ELEMS / 2 ? MAX_ELEMS : ncap * 2;
-	if (ncap > SIZE_MAX / elsize)
-		return NULL;
-	a = realloc(arr, ncap * elsize);
-	if (!a)
-		return NULL;
-	*cap = ncap;
-	return a;
+	return ht_grow(arr, cap, n + more, elsize);
 }
 
 uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double value)

@@ -34,7 +34,6 @@ struct fn_range {
 /* The functions of one compilation unit, built when an address first falls
  * in it: a faster dwarf_getscopes for many addresses. */
 struct cu_index {
-	const void *key;          /* the unit's Dwarf_CU */
 	Dwarf_Die cudie;          /* its DIE: the line table's owner */
 	struct fn_rec *recs;
 	size_t nrecs, caprecs;
@@ -50,6 +49,10 @@ struct unit_range {
 	uint64_t lo, hi;
 	Dwarf_Die cudie;
 };
+
+/* ht_sym_upper_bound searches both by lo */
+_Static_assert(offsetof(struct fn_range, lo) == 0, "lo first");
+_Static_assert(offsetof(struct unit_range, lo) == 0, "lo first");
 
 static int is_function_tag(int tag)
 {
@@ -91,7 +94,7 @@ static int cu_add_rec(struct cu_index *cu, Dwarf_Die *die, uint32_t parent, uint
 
 		if (end <= start)
 			continue;
-		ranges = grow(cu->ranges, &cu->capranges, cu->nranges + 1, sizeof(*ranges));
+		ranges = ht_grow(cu->ranges, &cu->capranges, cu->nranges + 1, sizeof(*ranges));
 		if (!ranges)
 			return -1;
 		cu->ranges = ranges;
@@ -101,7 +104,7 @@ static int cu_add_rec(struct cu_index *cu, Dwarf_Die *die, uint32_t parent, uint
 		return 0;
 	if (cu->nrecs >= HT_NONE - 1)
 		return -1;
-	recs = grow(cu->recs, &cu->caprecs, cu->nrecs + 1, sizeof(*recs));
+	recs = ht_grow(cu->recs, &cu->caprecs, cu->nrecs + 1, sizeof(*recs));
 	if (!recs)
 		return -1;
 	cu->recs = recs;
@@ -184,13 +187,12 @@ static struct cu_index *cu_build(Dwarf_Die *cudie)
 
 	if (!cu)
 		return NULL;
-	cu->key = cudie->cu;
 	cu->cudie = *cudie;
 	if (dwarf_cu_info(cudie->cu, NULL, &type, NULL, &split, NULL, NULL, NULL) == 0 &&
 	    type == DW_UT_skeleton && split.addr)
 		fns = &split;
 	while ((off = dwarf_ranges(cudie, off, &base, &start, &end)) > 0) {
-		struct fn_range *own = grow(cu->own, &cu->capown, cu->nown + 1, sizeof(*own));
+		struct fn_range *own = ht_grow(cu->own, &cu->capown, cu->nown + 1, sizeof(*own));
 
 		if (!own)
 			goto oom;
@@ -238,17 +240,9 @@ static int cu_contains(const struct cu_index *cu, uint64_t pc)
  * it is the last range starting at or before pc, or one of its parents. */
 static uint32_t cu_find(const struct cu_index *cu, uint64_t pc)
 {
-	size_t lo = 0, hi = cu->nranges;
+	size_t lo = ht_sym_upper_bound(cu->sorted, cu->nranges, sizeof(*cu->sorted), pc);
 	uint32_t rec;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (cu->sorted[mid].lo <= pc)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (!lo)
 		return HT_NONE;
 	if (pc < cu->sorted[lo - 1].hi)
@@ -260,42 +254,19 @@ static uint32_t cu_find(const struct cu_index *cu, uint64_t pc)
 	return HT_NONE;
 }
 
-static struct cu_index **cu_slot(const struct sym_module *m, const void *key)
-{
-	size_t mask = m->cucap - 1;
-
-	for (size_t i = mix64((uintptr_t)key) & mask;; i = (i + 1) & mask)
-		if (!m->cus[i] || m->cus[i]->key == key)
-			return &m->cus[i];
-}
-
 /* The index of the CU cudie of m, built on first use; NULL on OOM. */
 static struct cu_index *cu_get(struct sym_module *m, Dwarf_Die *cudie)
 {
-	struct cu_index **slot;
+	struct cu_index *cu = ht_ptrmap_get(&m->cus, cudie->cu);
 
-	if ((m->ncus + 1) * 2 > m->cucap) {
-		size_t ncap = m->cucap ? m->cucap * 2 : 64;
-		struct cu_index **old = m->cus, **n = calloc(ncap, sizeof(*n));
-		size_t ocap = m->cucap;
-
-		if (!n)
-			return NULL;
-		m->cus = n;
-		m->cucap = ncap;
-		for (size_t i = 0; i < ocap; i++)
-			if (old[i])
-				*cu_slot(m, old[i]->key) = old[i];
-		free(old);
+	if (cu)
+		return cu;
+	cu = cu_build(cudie);
+	if (cu && ht_ptrmap_put(&m->cus, cudie->cu, cu) != 0) {
+		cu_free(cu);
+		cu = NULL;
 	}
-	slot = cu_slot(m, cudie->cu);
-	if (!*slot) {
-		*slot = cu_build(cudie);
-		if (!*slot)
-			return NULL;
-		m->ncus++;
-	}
-	return *slot;
+	return cu;
 }
 
 static int unit_cmp(const void *a, const void *b)
@@ -326,7 +297,7 @@ static int units_load(struct sym_module *m)
 
 			if (end <= start)
 				continue;
-			units = grow(m->units, &cap, m->nunits + 1, sizeof(*units));
+			units = ht_grow(m->units, &cap, m->nunits + 1, sizeof(*units));
 			if (!units)
 				return -1;
 			m->units = units;
@@ -344,7 +315,7 @@ static int find_cu(struct sym_module *m, Dwarf_Addr a, Dwarf_Addr pc, struct cu_
 {
 	Dwarf_Addr bias;
 	Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, a, &bias);
-	size_t lo = 0, hi;
+	size_t lo;
 
 	*out = NULL;
 	if (cudie) {
@@ -358,15 +329,7 @@ static int find_cu(struct sym_module *m, Dwarf_Addr a, Dwarf_Addr pc, struct cu_
 	/* no .debug_aranges, or libdwfl guessed the CU before a gap */
 	if (!m->units_loaded && units_load(m) < 0)
 		return -1;
-	hi = m->nunits;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->units[mid].lo <= pc)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	lo = ht_sym_upper_bound(m->units, m->nunits, sizeof(*m->units), pc);
 	if (!lo || pc >= m->units[lo - 1].hi)
 		return 0;
 	*out = cu_get(m, &m->units[lo - 1].cudie);
@@ -377,11 +340,9 @@ static int find_cu(struct sym_module *m, Dwarf_Addr a, Dwarf_Addr pc, struct cu_
  * resolved addresses stay cached. */
 void ht_sym_cu_drop_all(struct sym_module *m)
 {
-	for (size_t i = 0; i < m->cucap; i++)
-		cu_free(m->cus[i]);
-	free(m->cus);
-	m->cus = NULL;
-	m->cucap = m->ncus = 0;
+	for (size_t i = 0; i < m->cus.cap; i++)
+		cu_free(m->cus.e[i].val);
+	ht_ptrmap_free(&m->cus);
 }
 
 /* Sets r's interned names once: the linkage name, else the source name,

@@ -9,105 +9,30 @@
 
 #include "symbolize/symbolize_int.h"
 
-#define CHUNK_SIZE 65536
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return mix64(h);
-}
-
 /* ---- interned strings ---- */
-
-static char *arena_alloc(struct ht_symbolizer *sym, size_t len)
-{
-	char *p;
-
-	if (len > sym->left) {
-		size_t size = len > CHUNK_SIZE ? len : CHUNK_SIZE;
-		char **chunks = grow(sym->chunks, &sym->capchunks, sym->nchunks + 1,
-				     sizeof(*chunks));
-
-		if (!chunks)
-			return NULL;
-		sym->chunks = chunks;
-		p = malloc(size);
-		if (!p)
-			return NULL;
-		sym->chunks[sym->nchunks++] = p;
-		sym->cur = p;
-		sym->left = size;
-	}
-	p = sym->cur;
-	sym->cur += len;
-	sym->left -= len;
-	return p;
-}
-
-static struct str_slot *str_slot(const struct ht_symbolizer *sym, const char *str, uint64_t h)
-{
-	size_t mask = sym->scap - 1;
-
-	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		struct str_slot *e = &sym->strs[i];
-
-		if (!e->str || (e->hash == h && strcmp(e->str, str) == 0))
-			return e;
-	}
-}
 
 /* The interned copy of str, or NULL if it was never interned. */
 const char *ht_sym_str_find(const struct ht_symbolizer *sym, const char *str)
 {
-	if (!sym->scap)
-		return NULL;
-	return str_slot(sym, str, hash_str(str))->str;
+	uint32_t id = ht_strtab_find(&sym->strs, str, strlen(str));
+
+	return id == HT_STRTAB_NONE ? NULL : sym->strs.str[id];
 }
 
 /* The interned copy of str, made if needed; NULL on OOM. */
 const char *ht_sym_intern(struct ht_symbolizer *sym, const char *str)
 {
-	uint64_t h = hash_str(str);
-	struct str_slot *e;
-	size_t len;
-	char *copy;
+	uint32_t id = ht_strtab_intern(&sym->strs, str, strlen(str));
 
-	if ((sym->sused + 1) * 4 > sym->scap * 3) {
-		size_t ncap = sym->scap ? sym->scap * 2 : 1024;
-		struct str_slot *old = sym->strs, *n = calloc(ncap, sizeof(*n));
-		size_t ocap = sym->scap;
-
-		if (!n)
-			return NULL;
-		sym->strs = n;
-		sym->scap = ncap;
-		for (size_t i = 0; i < ocap; i++)
-			if (old[i].str)
-				*str_slot(sym, old[i].str, old[i].hash) = old[i];
-		free(old);
-	}
-	e = str_slot(sym, str, h);
-	if (e->str)
-		return e->str;
-	len = strlen(str) + 1;
-	copy = arena_alloc(sym, len);
-	if (!copy)
-		return NULL;
-	memcpy(copy, str, len);
-	e->str = copy;
-	e->hash = h;
-	sym->sused++;
-	return copy;
+	return id == HT_STRTAB_NONE ? NULL : sym->strs.str[id];
 }
 
 /* ---- interned functions ---- */
 
 static uint64_t hash_func(const char *name, const char *system_name, const char *file)
 {
-	return mix64((uintptr_t)name ^ mix64((uintptr_t)system_name ^ mix64((uintptr_t)file)));
+	return ht_mix64((uintptr_t)name ^
+			ht_mix64((uintptr_t)system_name ^ ht_mix64((uintptr_t)file)));
 }
 
 static uint32_t *func_slot(const struct ht_symbolizer *sym, const char *name,
@@ -167,7 +92,7 @@ static uint32_t func_intern(struct ht_symbolizer *sym, const char *name,
 		return *slot - 1;
 	if (sym->nfuncs >= HT_NONE - 1)
 		return HT_NONE;
-	funcs = grow(sym->funcs, &sym->capfuncs, sym->nfuncs + 1, sizeof(*funcs));
+	funcs = ht_grow(sym->funcs, &sym->capfuncs, sym->nfuncs + 1, sizeof(*funcs));
 	if (!funcs)
 		return HT_NONE;
 	sym->funcs = funcs;
@@ -213,43 +138,19 @@ char *ht_symbolizer_demangle(struct ht_symbolizer *sym, const char *name)
 	return out;
 }
 
-static struct ptr_slot *dem_slot(const struct ht_symbolizer *sym, const char *key)
-{
-	size_t mask = sym->dcap - 1;
-
-	for (size_t i = mix64((uintptr_t)key) & mask;; i = (i + 1) & mask)
-		if (!sym->dem[i].key || sym->dem[i].key == key)
-			return &sym->dem[i];
-}
-
 /* The display name for an interned system name: without a symbol version
  * ("xdr_uint32_t@GLIBC_2.2.5"), demangled. Interned; NULL on OOM. */
 static const char *display_name(struct ht_symbolizer *sym, const char *system_name)
 {
 	const char *at = system_name[0] ? strchr(system_name + 1, '@') : NULL;
-	struct ptr_slot *e;
 	const char *name;
 	char *base = NULL, *d;
 
 	if ((system_name[0] != '_' || system_name[1] != 'Z') && !at)
 		return system_name;
-	if ((sym->dused + 1) * 4 > sym->dcap * 3) {
-		size_t ncap = sym->dcap ? sym->dcap * 2 : 256;
-		struct ptr_slot *old = sym->dem, *n = calloc(ncap, sizeof(*n));
-		size_t ocap = sym->dcap;
-
-		if (!n)
-			return NULL;
-		sym->dem = n;
-		sym->dcap = ncap;
-		for (size_t i = 0; i < ocap; i++)
-			if (old[i].key)
-				*dem_slot(sym, old[i].key) = old[i];
-		free(old);
-	}
-	e = dem_slot(sym, system_name);
-	if (e->key)
-		return e->val;
+	name = ht_ptrmap_get(&sym->dem, system_name);
+	if (name)
+		return name;
 	if (at) {
 		base = strndup(system_name, (size_t)(at - system_name));
 		if (!base)
@@ -259,11 +160,8 @@ static const char *display_name(struct ht_symbolizer *sym, const char *system_na
 	name = d ? ht_sym_intern(sym, d) : base ? ht_sym_intern(sym, base) : system_name;
 	free(d);
 	free(base);
-	if (!name)
+	if (!name || ht_ptrmap_put(&sym->dem, system_name, (char *)name) != 0)
 		return NULL;
-	e->key = system_name;
-	e->val = name;
-	sym->dused++;
 	return name;
 }
 
@@ -276,7 +174,7 @@ static const char *intern_file(struct ht_symbolizer *sym, const char *file)
 
 	if (!file)
 		return ht_sym_intern(sym, "");
-	e = &sym->files[mix64((uintptr_t)file) % FILE_CACHE];
+	e = &sym->files[ht_mix64((uintptr_t)file) % FILE_CACHE];
 	if (e->key == file)
 		return e->val;
 	f = ht_sym_intern(sym, file);
@@ -307,7 +205,7 @@ int ht_sym_push_frame(struct ht_symbolizer *sym, const char *system_name, const 
 	func = func_intern(sym, name, system_name, f);
 	if (func == HT_NONE)
 		return -1;
-	frames = grow(sym->frames, &sym->capframes, sym->nframes + 1, sizeof(*frames));
+	frames = ht_grow(sym->frames, &sym->capframes, sym->nframes + 1, sizeof(*frames));
 	if (!frames)
 		return -1;
 	sym->frames = frames;

@@ -29,7 +29,7 @@ static uint32_t module_get(struct ht_symbolizer *sym, const struct ht_module *x)
 	}
 	if (sym->nmods >= HT_NONE - 1)
 		return HT_NONE;
-	mods = grow(sym->mods, &sym->capmods, sym->nmods + 1, sizeof(*mods));
+	mods = ht_grow(sym->mods, &sym->capmods, sym->nmods + 1, sizeof(*mods));
 	if (!mods)
 		return HT_NONE;
 	sym->mods = mods;
@@ -48,7 +48,7 @@ static struct addr_slot *addr_slot(const struct sym_module *m, uint64_t addr)
 {
 	size_t mask = m->cap - 1;
 
-	for (size_t i = mix64(addr) & mask;; i = (i + 1) & mask)
+	for (size_t i = ht_mix64(addr) & mask;; i = (i + 1) & mask)
 		if (m->slots[i].n == SLOT_EMPTY || m->slots[i].addr == addr)
 			return &m->slots[i];
 }
@@ -203,11 +203,8 @@ void ht_symbolizer_free(struct ht_symbolizer *sym)
 	free(sym->funcs);
 	free(sym->fslots);
 	free(sym->frames);
-	free(sym->strs);
-	for (size_t i = 0; i < sym->nchunks; i++)
-		free(sym->chunks[i]);
-	free(sym->chunks);
-	free(sym->dem);
+	ht_strtab_free(&sym->strs);
+	ht_ptrmap_free(&sym->dem);
 	if (sym->libstdcxx)
 		dlclose(sym->libstdcxx);
 	free(sym);

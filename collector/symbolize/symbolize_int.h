@@ -9,9 +9,15 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "symbolize/symbolize.h"
+#include "lib/hash.h"
+#include "lib/ptrmap.h"
+#include "lib/strtab.h"
+#include "lib/util.h"
 
 /* One frame of a resolved address: a function and the line in it. */
 struct sym_frame {
@@ -57,19 +63,13 @@ struct sym_module {
 	Dwarf *dw;               /* its DWARF, NULL if none */
 	Dwarf_Addr dwbias;       /* DWARF address = libdwfl address - dwbias */
 	int dw_loaded;
-	struct cu_index **cus;   /* CU indexes by unit, for one call only */
-	size_t cucap, ncus;
+	struct ht_ptrmap cus;    /* libdw's unit -> its struct cu_index */
 	struct unit_range *units; /* sorted by address; loaded if needed */
 	size_t nunits;
 	int units_loaded;
 	struct sym_entry *syms;  /* sorted by address */
 	size_t nsyms;
 	int symtab_loaded;
-};
-
-struct str_slot {
-	const char *str;
-	uint64_t hash;
 };
 
 struct ptr_slot {
@@ -96,15 +96,9 @@ struct ht_symbolizer {
 	struct sym_frame *frames;
 	size_t nframes, capframes;
 
-	struct str_slot *strs; /* interned strings */
-	size_t scap, sused;
-	char **chunks;         /* storage of the interned strings */
-	size_t nchunks, capchunks;
-	char *cur;
-	size_t left;
+	struct ht_strtab strs; /* interned strings */
 
-	struct ptr_slot *dem;  /* interned system name -> interned display name */
-	size_t dcap, dused;
+	struct ht_ptrmap dem;  /* interned system name -> interned display name */
 	struct ptr_slot files[FILE_CACHE]; /* libdw's file name -> interned */
 
 	int demangler_loaded;
@@ -112,32 +106,24 @@ struct ht_symbolizer {
 	cxa_demangle_fn cxa_demangle;
 };
 
-static inline uint64_t mix64(uint64_t x)
+/* How many of the n elements at base, stride bytes apart and sorted by
+ * the uint64_t each starts with (an address range's lo), start at or
+ * before pc: 1 + the index of the last one that does, 0 if none. */
+static inline size_t ht_sym_upper_bound(const void *base, size_t n, size_t stride, uint64_t pc)
 {
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
+	size_t lo = 0, hi = n;
 
-/* Returns p grown to hold need elements of elem bytes (*cap is its capacity,
- * updated), p itself if it is large enough, or NULL on OOM (p stays valid). */
-static inline void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-	size_t n = *cap ? *cap : 16;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t start;
 
-	if (need <= *cap)
-		return p;
-	while (n < need)
-		n *= 2;
-	if (n > SIZE_MAX / elem)
-		return NULL;
-	p = realloc(p, n * elem);
-	if (p)
-		*cap = n;
-	return p;
+		memcpy(&start, (const char *)base + mid * stride, sizeof(start));
+		if (start <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* ---- names.c ---- */

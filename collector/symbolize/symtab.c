@@ -12,6 +12,7 @@ struct sym_entry {
 	const char *name;
 	unsigned rank;
 };
+_Static_assert(offsetof(struct sym_entry, lo) == 0, "ht_sym_upper_bound searches by lo");
 
 /* Binding and type ranks: at one address, the lowest rank names it. */
 static unsigned sym_rank(const GElf_Sym *s)
@@ -51,7 +52,7 @@ int ht_sym_symtab_load(struct sym_module *m)
 		if (!name || !*name || shndx == SHN_UNDEF || shndx == SHN_ABS ||
 		    (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_NOTYPE))
 			continue;
-		syms = grow(m->syms, &cap, k + 1, sizeof(*syms));
+		syms = ht_grow(m->syms, &cap, k + 1, sizeof(*syms));
 		if (!syms)
 			return -1;
 		m->syms = syms;
@@ -71,16 +72,8 @@ int ht_sym_symtab_load(struct sym_module *m)
  * (a few back, for symbols nested in others), else the nearest sizeless one. */
 const char *ht_sym_symtab_name(struct sym_module *m, uint64_t pc)
 {
-	size_t lo = 0, hi = m->nsyms;
+	size_t lo = ht_sym_upper_bound(m->syms, m->nsyms, sizeof(*m->syms), pc);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->syms[mid].lo <= pc)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	for (size_t j = lo; j > 0 && j + 16 > lo; j--) {
 		const struct sym_entry *e = &m->syms[j - 1];
 
