@@ -98,6 +98,11 @@ void ht_helper_stop(void)
 	helper.stopped = 1;
 }
 
+int ht_helper_wanted(void)
+{
+	return !helper.running && !helper.failed && !helper.stopped;
+}
+
 void ht_helper_resume(void)
 {
 	if (helper.running || helper.failed ||

@@ -482,6 +482,10 @@ void ht_helper_forget(void);
  * it is started again at the next sampled allocation. */
 void ht_helper_stop(void);
 
+/* Whether the helper was never started (nor could not be, nor stepped
+ * aside): the first sampled allocation then starts it. */
+int ht_helper_wanted(void);
+
 /* Starts the helper if it is not running: first at the first sampled
  * allocation, and after ht_helper_stop at a sampled allocation when a trim
  * is wanted; at a safe point: not in a signal handler, not inside the

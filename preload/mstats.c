@@ -260,15 +260,21 @@ void ht_mstats_refresh(int force)
 	int stats;
 
 	if (!force && __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON &&
-	    !ht_tls.busy && !in_signal_handler()) {
+	    !ht_tls.busy) {
+		int trim = __atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED) != 0;
+
 		/* the helper starts with the first sample, not with the
 		 * program: a short one that samples nothing has no extra
-		 * thread (and an exec costs no thread's start) */
-		if (!ht_core.shm->untraced[0])
-			ht_helper_resume();
-		if (__atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED) &&
-		    ht_mstats_trim_due())
-			ht_mstats_trim();
+		 * thread (and an exec costs no thread's start); the walk
+		 * that tells a signal handler is made only then, or for a
+		 * trim, not at every sample */
+		if ((trim || (!ht_core.shm->untraced[0] && ht_helper_wanted())) &&
+		    !in_signal_handler()) {
+			if (!ht_core.shm->untraced[0])
+				ht_helper_resume();
+			if (trim && ht_mstats_trim_due())
+				ht_mstats_trim();
+		}
 	}
 	if (!ht_core.shm->allocator)
 		return;
