@@ -8,6 +8,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/single_threaded.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -98,9 +99,14 @@ void ht_helper_stop(void)
 	helper.stopped = 1;
 }
 
+/* A program of one thread gets no helper unless HEAPTRACE_TRIM_IDLE says
+ * so: a second thread turns off glibc's single-thread fast paths (its
+ * malloc and free take their locks), which cost python3 and sqlite3 1-2%
+ * of their time. A program with threads of its own pays that already. */
 int ht_helper_wanted(void)
 {
-	return !helper.running && !helper.failed && !helper.stopped;
+	return !helper.running && !helper.failed && !helper.stopped &&
+	       (!__libc_single_threaded || ht_core.trim_idle);
 }
 
 void ht_helper_resume(void)
@@ -108,9 +114,14 @@ void ht_helper_resume(void)
 	if (helper.running || helper.failed ||
 	    __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
 		return;
-	/* one that stepped aside for unshare or setns comes back for a trim */
-	if (helper.stopped && !__atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED))
+	/* one that stepped aside for unshare or setns comes back for a trim;
+	 * a program of one thread gets none unless asked (ht_helper_wanted) */
+	if (helper.stopped) {
+		if (!__atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED))
+			return;
+	} else if (__libc_single_threaded && !ht_core.trim_idle) {
 		return;
+	}
 	ht_helper_start();
 }
 

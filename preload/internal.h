@@ -334,6 +334,8 @@ struct ht_core {
 	int fork_pending;              /* a forked child that starts its own collector */
 	int depth;                     /* HEAPTRACE_DEPTH */
 	uint64_t rate;                 /* HEAPTRACE_RATE */
+	int trim_idle;                 /* HEAPTRACE_TRIM_IDLE: a helper thread even in a
+					* program of one thread */
 	uintptr_t self_lo, self_hi;    /* the shim's own code: frames to skip */
 	struct ht_shm *shm;
 	struct ht_ring ring;           /* the ring's place and size */
@@ -378,6 +380,7 @@ struct ht_options {
 	uint64_t rate;
 	int depth;
 	int follow_fork;         /* HEAPTRACE_FOLLOW_FORK */
+	int trim_idle;           /* HEAPTRACE_TRIM_IDLE */
 	uint64_t ring_size;      /* bytes, a power of two */
 	double exit_timeout;     /* seconds */
 };
@@ -483,7 +486,8 @@ void ht_helper_forget(void);
 void ht_helper_stop(void);
 
 /* Whether the helper was never started (nor could not be, nor stepped
- * aside): the first sampled allocation then starts it. */
+ * aside), and the program has threads of its own or HEAPTRACE_TRIM_IDLE
+ * is set: a sampled allocation then starts it. */
 int ht_helper_wanted(void);
 
 /* Starts the helper if it is not running: first at the first sampled

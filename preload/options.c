@@ -143,6 +143,8 @@ void ht_options_read(struct ht_options *o)
 		o->exit_timeout = (double)v;
 	if (env_u64("HEAPTRACE_FOLLOW_FORK", 0, 1, &v))
 		o->follow_fork = (int)v;
+	if (env_u64("HEAPTRACE_TRIM_IDLE", 0, 1, &v))
+		o->trim_idle = (int)v;
 }
 
 int ht_options_wanted(int *only_me)

@@ -553,6 +553,7 @@ static void setup(void)
 	ht_options_read(&boot.opt);
 	ht_core.rate = boot.opt.rate;
 	ht_core.depth = boot.opt.depth;
+	ht_core.trim_idle = boot.opt.trim_idle;
 	ht_stacks_init();
 
 	n = readlink("/proc/self/exe", ht_core.exe_path, sizeof(ht_core.exe_path) - 1);

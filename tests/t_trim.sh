@@ -17,11 +17,12 @@ metric() { # FILE NAME: the metric's value, from the end of --stats
 }
 rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
-# start_keep NAME PRELOAD: trimprog keep, traced, waiting on a fifo
+# start_keep NAME PRELOAD [TRIM_IDLE]: trimprog keep, traced, waiting on a fifo
 start_keep() {
 	rm -f "$1.in"
 	mkfifo "$1.in"
-	LD_PRELOAD=$2 "$progs/trimprog" keep <"$1.in" >"$1.out" 2>"$1.err" &
+	env ${3:+HEAPTRACE_TRIM_IDLE=$3} LD_PRELOAD="$2" "$progs/trimprog" keep <"$1.in" \
+		>"$1.out" 2>"$1.err" &
 	kpid=$!
 	exec 9>"$1.in"
 	for _ in $(seq 300); do grep -q ready "$1.err" 2>/dev/null && break; sleep 0.1; done
@@ -31,10 +32,22 @@ finish_keep() { echo go >&9; exec 9>&-; wait "$kpid"; krc=$?; }
 "$progs/trimprog" keep <<<go >plain.out 2>/dev/null
 want=$(cat plain.out)
 
+# --- a program of one thread keeps one thread: no helper unless asked -------
+# (a second thread would turn off glibc's single-thread fast paths); idle,
+# it then cannot be trimmed, and the message says what would let it
+start_keep lone "$lib"
+is "$(ls "/proc/$kpid/task" | wc -l)" 1 "a traced program of one thread has no helper thread"
+"$dump" --trim "$kpid" >lone.txt 2>&1
+is "$?" 1 "... and idle, it is not trimmed: exit 1"
+grep -q "an idle program of one thread is trimmed only when traced with HEAPTRACE_TRIM_IDLE=1" lone.txt
+check $? "... the message names HEAPTRACE_TRIM_IDLE"
+finish_keep
+is "$krc$(cat lone.out)" "0$want" "... and it runs on, its output unchanged"
+
 for under in glibc jemalloc; do
 	pre=$lib
 	[ $under = jemalloc ] && pre=$lib:$je
-	start_keep $under "$pre"
+	start_keep $under "$pre" 1
 	"$dump" -o "$under.base.heap" "$kpid" >/dev/null
 	r0=$(rss "$kpid")
 	"$dump" --trim -o "$under.heap" "$kpid" >"$under.trim.txt" 2>&1
@@ -73,7 +86,7 @@ grep -q "^  jemalloc: resident .* -[0-9.]*MB$" jemalloc.trim.txt
 check $? "jemalloc: the dump's table shows resident falling"
 
 # --stats: the --stats table with a before and an after column
-start_keep st "$lib"
+start_keep st "$lib" 1
 "$dump" --trim --stats "$kpid" >st.txt 2>&1
 is "$?" 0 "--trim --stats succeeds"
 grep -q "^  *before  *after  *change$" st.txt && grep -q "^  alloc calls " st.txt &&
@@ -124,7 +137,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	[ -d /sys/fs/cgroup/pids ] || cg=/sys/fs/cgroup/heaptrace-t_trim-$$
 	mkdir "$cg" && echo 16 >"$cg/pids.max"
 	check $? "a pids cgroup with pids.max 16 holds the other user"
-	start_keep other "$lib"
+	start_keep other "$lib" 1
 	chmod 755 "$work"
 	( echo $BASHPID >"$cg/cgroup.procs" &&
 	  exec setpriv --reuid=65534 --regid=65534 --clear-groups "$dump" --trim "$kpid" ) \

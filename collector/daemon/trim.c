@@ -57,8 +57,9 @@ int ht_collector_trim(struct collector *c, char *err, size_t errlen)
 	/* taken back, unless the shim took it meanwhile: then it runs */
 	if (__atomic_exchange_n(&shm->trim_wanted, 0, __ATOMIC_ACQ_REL)) {
 		snprintf(err, errlen, "process %lld did not answer within %d s (no thread of "
-			 "it could trim at a safe point); it was left as it was", pid,
-			 TRIM_WAIT_MS / 1000);
+			 "it could trim at a safe point; an idle program of one thread is "
+			 "trimmed only when traced with HEAPTRACE_TRIM_IDLE=1); it was left "
+			 "as it was", pid, TRIM_WAIT_MS / 1000);
 		return -1;
 	}
 	if (wait_count(c, n, ht_now_ns() + (int64_t)TRIM_RUN_MS * 1000000))
