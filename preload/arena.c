@@ -41,12 +41,18 @@ static uint64_t *region_committed;
 static uint64_t *taken;
 
 /* Classes: 32..256 in steps of 16 (a slot size must keep the user's bytes
- * 16-aligned), then CLASS_STEPS per doubling up to a quarter of a region:
- * a slot wastes at most 1/CLASS_STEPS of itself above 256 bytes (a heap
- * of 4 KiB pages plus a header, as sqlite's page cache, lost 19% to four
- * steps), and every region holds >= 4 slots. */
+ * 16-aligned), then CLASS_STEPS per doubling up to 64 KiB: a slot wastes
+ * at most 1/CLASS_STEPS of itself there (a heap of 4 KiB pages plus a
+ * header, as sqlite's page cache, lost 19% to four steps); then
+ * LARGE_STEPS per doubling up to a quarter of a region, so that a large
+ * slot kept with its pages serves more sizes (see retained). Finer steps
+ * cost memory too: with sixteen below 64 KiB, an allocation stress's
+ * sampled blocks spread over more classes' pages (+3 MB). Every region
+ * holds >= 4 slots. */
 #define SMALL_TOP 256
 #define SMALL_CLASSES 15 /* 32, 48, ... 256 */
+#define MID_TOP ((uint64_t)64 << 10)
+#define MID_CLASSES (SMALL_CLASSES + 8 * CLASS_STEPS) /* ... 64 KiB */
 static void make_classes(void)
 {
 	uint64_t s;
@@ -54,9 +60,9 @@ static void make_classes(void)
 	for (s = 32; s <= SMALL_TOP; s += 16)
 		ht_arena_classes[nclasses++].slot_size = s;
 	for (s = SMALL_TOP; nclasses < MAX_CLASSES; s *= 2) {
-		uint64_t step = s / CLASS_STEPS, k;
+		uint64_t steps = s < MID_TOP ? CLASS_STEPS : LARGE_STEPS, step = s / steps, k;
 
-		for (k = 1; k <= CLASS_STEPS && nclasses < MAX_CLASSES; k++) {
+		for (k = 1; k <= steps && nclasses < MAX_CLASSES; k++) {
 			uint64_t size = s + k * step;
 
 			if (size > REGION_SIZE / 4)
@@ -228,13 +234,15 @@ static int class_for(size_t need)
 	if (need <= 32)
 		return 0;
 	if (need <= SMALL_TOP)
-		c = (int)((need - 32 + 15) / 16);
-	else {
-		e = 63 - __builtin_clzll((unsigned long long)need - 1); /* 2^e < need <= 2^(e+1) */
-		s = (uint64_t)1 << e;
+		return (int)((need - 32 + 15) / 16);
+	e = 63 - __builtin_clzll((unsigned long long)need - 1); /* 2^e < need <= 2^(e+1) */
+	s = (uint64_t)1 << e;
+	if (need <= MID_TOP)
 		c = SMALL_CLASSES + (e - 8) * CLASS_STEPS +
 		    (int)((need - s + (s >> CLASS_SHIFT) - 1) >> (e - CLASS_SHIFT)) - 1;
-	}
+	else
+		c = MID_CLASSES + (e - 16) * LARGE_STEPS +
+		    (int)((need - s + (s >> LARGE_SHIFT) - 1) >> (e - LARGE_SHIFT)) - 1;
 	return c < nclasses ? c : -1;
 }
 

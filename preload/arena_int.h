@@ -26,10 +26,12 @@
 #define REGIONS_MIN 256u
 #define REGIONS_MAX (1u << 16)
 #define REGIONS_LEAST 4u /* fewer could not be reserved: no arena */
-/* Size classes: 32..128 in steps of 16, then CLASS_STEPS per doubling */
-#define CLASS_STEPS 16
-#define CLASS_SHIFT 4 /* log2(CLASS_STEPS) */
-#define MAX_CLASSES 320
+/* Size classes (see make_classes in arena.c) */
+#define CLASS_STEPS 8 /* per doubling from 256 bytes to 64 KiB */
+#define CLASS_SHIFT 3  /* log2(CLASS_STEPS) */
+#define LARGE_STEPS 4  /* per doubling above */
+#define LARGE_SHIFT 2
+#define MAX_CLASSES 192
 /* A region's tag (see tags): 0 free, else its class + 1 in the top bits
  * and the class's number for it below, or TAG_HUGE and how many regions
  * back the huge block starts. */
@@ -43,8 +45,8 @@ _Static_assert(MAX_CLASSES < TAG_HUGE && REGIONS_MAX <= TAG_LOW, "tags hold clas
 #define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
 #define RETAIN_MIN ((uint64_t)8 << 20) /* ... once this much is kept for reuse, */
 #define RETAIN_TOP ((uint64_t)128 << 20) /* or more (see retained), up to this */
-#define BORROW 12 /* a large block may take a kept slot up to 12 classes bigger, */
-#define BORROW_GROW 96 /* one that grows by realloc up to 96 (64 times its room) */
+#define BORROW 3 /* a large block may take a kept slot up to 3 classes bigger, */
+#define BORROW_GROW 24 /* one that grows by realloc up to 24 (64 times its room) */
 #define SPLIT_MAX 1024 /* slots holding moved pages at once (see move_pages) */
 /* In a slot's flags, never seen outside this file: the slot holds pages
  * moved in by mremap, a mapping of its own (see move_pages). */
