@@ -358,6 +358,42 @@ int ht_startup_resolve(void);
  * takes a lock but the loader's); async-signal-safe after that. */
 int ht_startup_untraced(void);
 
+/* heaptrace -p, in the running process (attach.c calls them): starts
+ * tracing as at a start, then redirects the program's modules to the shim
+ * (got.c); 0, or -1 after one message (in ht_say_last). Stopping turns
+ * tracing off for good, the hooks staying in place, inert, and asks the
+ * collector for its final snapshot. */
+int ht_startup_attach(void);
+void ht_startup_detach(void);
+
+/* The last line ht_say wrote, "heaptrace: " first. */
+extern char ht_say_last[256];
+
+/* ---- attach.c: loaded into a running process ---------------------------- */
+
+/* 1 if the shim was loaded by dlopen after the program started (by
+ * heaptrace-attach), not preloaded. Decided on the first call. */
+int ht_attach_late(void);
+
+/* The entry point of heaptrace -p (exported; see attach.c). */
+int heaptrace_attach(const char *req, char *msg, size_t cap) __attribute__((visibility("default")));
+
+/* The setting heaptrace-attach gave for HEAPTRACE_* name, or NULL; *given:
+ * settings were given, and the environment's are not to be read. */
+const char *ht_attach_env(const char *name, int *given);
+
+/* The settings as "NAME=VALUE" strings into out (cap at most): how many. */
+size_t ht_attach_envv(char **out, size_t cap);
+
+/* ---- got.c: redirecting a running program's calls ----------------------- */
+
+/* Finds the shim's functions and the ones the program is bound to. 0, or -1. */
+int ht_got_init(void);
+
+/* Redirects every loaded module's calls to the malloc family and dlopen
+ * (after ht_got_init). Thread-safe; takes the loader's lock. */
+void ht_got_patch(void);
+
 /* The first allocation of a forked child that is to be traced (with
  * ht_core.fork_pending taken): starts its collector. */
 void ht_startup_forked(void);
