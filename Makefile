@@ -27,7 +27,7 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-stack-protector -flto -I/usr/include/x86_64-linux-gnu
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
-	preload/arena_move.o preload/signals.o
+	preload/arena_move.o preload/signals.o preload/attach.o preload/got.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name
@@ -53,7 +53,7 @@ REPORT_OBJ = collector/report/options.o collector/report/names.o collector/repor
 	collector/report/json.o collector/report/emit.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
-	collector/heaptrace-report collector/heaptrace-diff
+	collector/heaptrace-report collector/heaptrace-diff collector/heaptrace-attach
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
@@ -95,6 +95,12 @@ COLLECTOR_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ)
 READER_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(REPORT_OBJ)
 collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/untraced.o $(COLLECTOR_OBJ)
 	$(CC) -o $@ $^ $(TOOL_LIBS)
+
+# heaptrace -p's injector: ptrace and ELF symbols, no snapshot code
+ATTACH_OBJ = collector/attach/proc.o collector/attach/elfsym.o collector/attach/inject.o
+collector/heaptrace-attach: collector/heaptrace-attach.o collector/lib/untraced.o $(ATTACH_OBJ) \
+		collector/lib/util.o
+	$(CC) -o $@ $^ $(SANFLAGS)
 
 collector/heaptrace-%: collector/heaptrace-%.o collector/lib/untraced.o $(READER_OBJ)
 	$(CC) -o $@ $^ $(TOOL_LIBS)
@@ -221,7 +227,8 @@ bench: check-deps all
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
-	install -m 755 preload/libheaptrace.so collector/heaptrace-collector $(DESTDIR)$(LIBDIR)/
+	install -m 755 preload/libheaptrace.so collector/heaptrace-collector \
+		collector/heaptrace-attach $(DESTDIR)$(LIBDIR)/
 	install -m 755 collector/heaptrace-dump collector/heaptrace-report \
 		collector/heaptrace-diff $(DESTDIR)$(BINDIR)/
 	install -m 755 scripts/heaptrace $(DESTDIR)$(BINDIR)/heaptrace
