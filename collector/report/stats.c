@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "report/report_int.h"
 
 enum kind { BYTES, COUNT };
 
@@ -35,6 +36,7 @@ static const struct row rows[] = {
 	{ "heaptrace arena: live", "heaptrace.arena_live_bytes", BYTES },
 	{ "heaptrace arena: committed", "heaptrace.arena_committed_bytes", BYTES },
 	{ "RSS minus heap in use", "process.rss_minus_heap_bytes", BYTES },
+	{ "heap in use at the attach", "attach.heap_bytes", BYTES },
 };
 
 static int metric(const struct ht_snapshot *s, const char *name, double *v)
@@ -151,6 +153,23 @@ void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s
 			ht_fmt_bytes(rss - gap, a, sizeof(a)), who, ht_fmt_bytes(gap, c, sizeof(c)));
 	}
 	fprintf(out, " (--stats for more)\n");
+	ht_stats_attach_line(out, indent, s);
+}
+
+void ht_stats_attach_line(FILE *out, const char *indent, const struct ht_snapshot *s)
+{
+	char t[64], a[48];
+	double at, heap;
+
+	if (!metric(s, "attach.time_seconds", &at))
+		return;
+	ht_report_fmt_time((int64_t)(at * 1e9), t, sizeof(t));
+	fprintf(out, "%sAttached: at %s (heaptrace -p); heap in use then ", indent, t);
+	if (metric(s, "attach.heap_bytes", &heap))
+		fprintf(out, "%s (the allocator's figure)", ht_fmt_bytes(heap, a, sizeof(a)));
+	else
+		fprintf(out, "unknown");
+	fprintf(out, ", not attributed to stacks: only what was allocated since is\n");
 }
 
 int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur)
