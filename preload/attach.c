@@ -130,9 +130,6 @@ HT_EXPORT int heaptrace_attach(const char *req, char *msg, size_t cap)
 	if (!ht_attach_late())
 		return answer(msg, cap, -1, "it was started with the shim preloaded, and its tracing "
 			      "is off (its collector %ld is gone, or never started)", coll);
-	if (ht_core.shm)
-		return answer(msg, cap, -1, "it was attached to before and stopped: attaching again "
-			      "is not supported yet");
 	if (keep_settings(req) != 0)
 		return answer(msg, cap, -1, "bad settings from heaptrace-attach");
 	if (ht_startup_attach() != 0)

@@ -145,6 +145,7 @@ struct ht_tls {
 	uintptr_t handler_frame[HT_HANDLER_FRAMES]; /* the trampoline's frame of
 						     * each handler running (signals.c),
 						     * the outermost first */
+	uint32_t gen;         /* ht_core.gen its slot belongs to */
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 
@@ -336,6 +337,8 @@ struct ht_core {
 	size_t shm_size;               /* the whole mapping */
 	struct ht_slot early_slot;     /* counts made before the shared memory exists */
 	struct ht_run run;
+	uint32_t gen;                  /* bumped when heaptrace -p attaches again: every
+					* thread takes a slot anew */
 	char exe_path[HT_PATH_MAX];
 };
 extern struct ht_core ht_core __attribute__((visibility("hidden")));

@@ -517,7 +517,8 @@ static int fill_header(uint64_t nslots, uint64_t ring_size)
 	snprintf(shm->exe, sizeof(shm->exe), "%s", ht_core.exe_path);
 	read_cmdline(shm->cmdline, sizeof(shm->cmdline));
 	check_interposed(shm->untraced, sizeof(shm->untraced));
-	if (ht_options_output(shm->output, sizeof(shm->output), shm->forked, &is_default) != 0) {
+	if (ht_options_output(shm->output, sizeof(shm->output), shm->forked && !shm->attached,
+			      &is_default) != 0) {
 		ht_say("output path too long; tracing is off");
 		return -1;
 	}
@@ -645,9 +646,32 @@ static int64_t heap_in_use(void)
 	return (int64_t)(m.uordblks + m.hblkhd);
 }
 
+/* Attached before, and stopped: the last collector's shared memory is
+ * replaced where it is by zeros (a thread may still write there), and
+ * every thread takes a new slot at its next sample (ht_core.gen). The
+ * shim's hooks stay: the new header says forked, so that the frees of
+ * blocks sampled before are no errors. */
+static int start_over(void)
+{
+	if (ht_spawn_alive()) {
+		ht_say("the collector of the last attach (pid %d) is still writing its snapshot; "
+		       "try again", (int)ht_core.run.collector_pid);
+		return -1;
+	}
+	mmap(ht_core.shm, ht_core.shm_size, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ht_core.shm = NULL;
+	ht_core.run = (struct ht_run)HT_RUN_INIT;
+	__atomic_add_fetch(&ht_core.gen, 1, __ATOMIC_ACQ_REL);
+	ht_tls.gen = ht_core.gen;
+	return 0;
+}
+
 int ht_startup_attach(void)
 {
 	ht_say_last[0] = 0;
+	if (ht_core.shm && start_over() != 0)
+		return -1;
 	if (ht_startup_resolve() != 0)
 		return -1;
 	if (ht_got_init() != 0) {
@@ -656,6 +680,7 @@ int ht_startup_attach(void)
 	}
 	boot.attach_heap = heap_in_use();
 	__atomic_store_n(&ht_core.tracing, HT_TR_STARTING, __ATOMIC_RELEASE);
+	ht_thread_reset(&ht_tls);
 	setup();
 	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON) {
 		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);

@@ -105,11 +105,13 @@ static uint64_t dropped(const struct ht_snapshot *s)
 void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snapshot *s)
 {
 	int64_t live = ht_snapshot_live_objects(s);
+	double at;
 
 	if (live < 0)
 		fprintf(out, "%snote: %" PRId64 " live objects: the process freed blocks "
-			"allocated before tracing began (inherited from its parent)\n",
-			indent, live);
+			"allocated before tracing began (%s)\n", indent, live,
+			metric(s, "attach.time_seconds", &at) ? "sampled in an earlier attach" :
+			"inherited from its parent");
 }
 
 /* Allocator figures read further than this from the snapshot's time are
