@@ -34,6 +34,8 @@ static const char *const names[] = {
 static struct {
 	void *to[NNAMES];     /* the shim's function for each name */
 	void *from[NNAMES];   /* what the program's modules were bound to */
+	void *canon[NNAMES];  /* its address as the program sees it (an executable's
+			       * PLT entry, when it is not position-independent) */
 	uintptr_t self_base;  /* the shim's load address: its own GOT is done apart */
 	long page;
 	int ready;
@@ -111,8 +113,8 @@ static void patch_table(const struct module *m, const ElfW(Rela) *r, size_t byte
 		cur = __atomic_load_n((void **)slot, __ATOMIC_ACQUIRE);
 		if (cur == got.to[k])
 			continue;
-		if (cur == got.from[k] || (type == R_X86_64_JUMP_SLOT && (uintptr_t)cur >= m->lo &&
-					   (uintptr_t)cur < m->hi))
+		if ((cur && (cur == got.from[k] || cur == got.canon[k])) ||
+		    (type == R_X86_64_JUMP_SLOT && (uintptr_t)cur >= m->lo && (uintptr_t)cur < m->hi))
 			store(slot, got.to[k], m->relro_lo, m->relro_hi);
 	}
 }
@@ -172,6 +174,48 @@ static int patch_module(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* Does lm define name (not merely use it: an executable that is not
+ * position-independent has a symbol for each function whose address it
+ * takes, whose value is its PLT entry, and dlsym answers with that)? */
+static void *defined_in(struct link_map *lm, void *h, const char *name)
+{
+	struct link_map *at = NULL;
+	const ElfW(Sym) *sym = NULL;
+	Dl_info di;
+	void *p = dlsym(h, name);
+
+	return p && dladdr1(p, &di, (void **)&at, RTLD_DL_LINKMAP) && at == lm &&
+	       dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) && sym && di.dli_saddr == p &&
+	       sym->st_shndx != SHN_UNDEF ? p : NULL;
+}
+
+void *ht_got_real(const char *name)
+{
+	struct link_map *me = NULL, *lm;
+	Dl_info mine;
+	void *p = NULL;
+
+	if (!dladdr1((void *)ht_got_real, &mine, (void **)&me, RTLD_DL_LINKMAP) || !me)
+		return NULL;
+	for (lm = me; lm->l_prev; lm = lm->l_prev)
+		;
+	/* in the loader's order, which is the global scope's: the first
+	 * object that defines it, the shim aside */
+	for (; lm && !p; lm = lm->l_next) {
+		void *h = lm->l_prev ? NULL : dlopen(NULL, RTLD_LAZY);
+
+		if (lm == me)
+			continue;
+		if (!h && lm->l_name && strchr(lm->l_name, '/'))
+			h = dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD);
+		if (!h)
+			continue;
+		p = defined_in(lm, h, name);
+		dlclose(h);
+	}
+	return p;
+}
+
 int ht_got_init(void)
 {
 	Dl_info di;
@@ -189,13 +233,15 @@ int ht_got_init(void)
 		return -1;
 	for (i = 0; i < DLOPEN; i++) {
 		got.to[i] = dlsym(self, names[i]);
-		got.from[i] = dlsym(RTLD_DEFAULT, names[i]);
+		got.from[i] = ht_got_real(names[i]);
+		got.canon[i] = dlsym(RTLD_DEFAULT, names[i]);
 		if (got.from[i] == got.to[i])
 			got.from[i] = NULL;
 	}
 	dlclose(self);
-	real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_DEFAULT, "dlopen");
+	real_dlopen = (void *(*)(const char *, int))ht_got_real("dlopen");
 	got.from[DLOPEN] = (void *)real_dlopen;
+	got.canon[DLOPEN] = dlsym(RTLD_DEFAULT, "dlopen");
 	got.to[DLOPEN] = real_dlopen ? (void *)hook_dlopen : NULL;
 	return got.to[0] && got.from[0] ? 0 : -1;
 }

@@ -393,6 +393,10 @@ size_t ht_attach_envv(char **out, size_t cap);
 /* Finds the shim's functions and the ones the program is bound to. 0, or -1. */
 int ht_got_init(void);
 
+/* The function name as the program's calls are bound to it: the first
+ * definition in the loader's order, the shim's aside; NULL if none. */
+void *ht_got_real(const char *name);
+
 /* Redirects every loaded module's calls to the malloc family and dlopen
  * (after ht_got_init). Thread-safe; takes the loader's lock. */
 void ht_got_patch(void);

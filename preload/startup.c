@@ -75,11 +75,18 @@ void ht_say(const char *fmt, ...)
 
 /* ---- the real allocator ---------------------------------------------- */
 
+/* The underlying allocator's name: the next definition after the shim;
+ * loaded late (heaptrace -p), the shim is no part of the global scope, and
+ * it is the one the program's calls are bound to. */
+static void *real_sym(const char *name)
+{
+	return ht_attach_late() ? ht_got_real(name) : dlsym(RTLD_NEXT, name);
+}
+
 int ht_startup_resolve(void)
 {
 	int st = __atomic_load_n(&ht_core.resolve_state, __ATOMIC_ACQUIRE);
 	struct ht_real r;
-	void *next;
 
 	if (ht_likely(st == HT_ST_RESOLVED))
 		return 0;
@@ -95,19 +102,16 @@ int ht_startup_resolve(void)
 	 * it does without) */
 	if (!ht_startup_untraced())
 		ht_arena_init();
-	/* loaded late (heaptrace -p), the shim is no part of the global
-	 * scope: the allocator is the one the program's modules are bound to */
-	next = ht_attach_late() ? RTLD_DEFAULT : RTLD_NEXT;
-	r.malloc = (void *(*)(size_t))dlsym(next, "malloc");
-	r.free = (void (*)(void *))dlsym(next, "free");
-	r.calloc = (void *(*)(size_t, size_t))dlsym(next, "calloc");
-	r.realloc = (void *(*)(void *, size_t))dlsym(next, "realloc");
-	r.posix_memalign = (int (*)(void **, size_t, size_t))dlsym(next, "posix_memalign");
-	r.aligned_alloc = (void *(*)(size_t, size_t))dlsym(next, "aligned_alloc");
-	r.memalign = (void *(*)(size_t, size_t))dlsym(next, "memalign");
-	r.valloc = (void *(*)(size_t))dlsym(next, "valloc");
-	r.pvalloc = (void *(*)(size_t))dlsym(next, "pvalloc");
-	r.malloc_usable_size = (size_t (*)(void *))dlsym(next, "malloc_usable_size");
+	r.malloc = (void *(*)(size_t))real_sym("malloc");
+	r.free = (void (*)(void *))real_sym("free");
+	r.calloc = (void *(*)(size_t, size_t))real_sym("calloc");
+	r.realloc = (void *(*)(void *, size_t))real_sym("realloc");
+	r.posix_memalign = (int (*)(void **, size_t, size_t))real_sym("posix_memalign");
+	r.aligned_alloc = (void *(*)(size_t, size_t))real_sym("aligned_alloc");
+	r.memalign = (void *(*)(size_t, size_t))real_sym("memalign");
+	r.valloc = (void *(*)(size_t))real_sym("valloc");
+	r.pvalloc = (void *(*)(size_t))real_sym("pvalloc");
+	r.malloc_usable_size = (size_t (*)(void *))real_sym("malloc_usable_size");
 	ht_signals_resolve();
 	ht_tls.self = 0;
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc || !r.posix_memalign ||

@@ -110,7 +110,7 @@ void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snaps
 	if (live < 0)
 		fprintf(out, "%snote: %" PRId64 " live objects: the process freed blocks "
 			"allocated before tracing began (%s)\n", indent, live,
-			metric(s, "attach.time_seconds", &at) ? "sampled in an earlier attach" :
+			metric(s, "attach.time_seconds", &at) ? "before the attach, or in an earlier one" :
 			"inherited from its parent");
 }
 
