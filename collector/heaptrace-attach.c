@@ -155,7 +155,8 @@ int main(int argc, char **argv)
 {
 	char shim[PATH_MAX], err[1024], msg[MSG_CAP], req[4096];
 	const char *shim_arg = NULL;
-	struct ht_target *t = ht_xcalloc(1, sizeof(*t));
+	static struct ht_target target; /* large: not on the stack */
+	struct ht_target *t = &target;
 	struct ht_stopped *s;
 	int stop = 0, i = 1, code = -1, rc;
 	size_t reqlen;
