@@ -124,6 +124,9 @@ extern uint64_t ht_arena_live, ht_arena_committed;
 #define HT_CD_MAX (1ll << 58)
 #define HT_CD_BIAS (1ll << 60)
 #define HT_BIAS_LEVELS 6
+/* Tracing off in a process heaptrace -p may attach to again: the bytes
+ * between two looks of a thread's slow path at whether it has */
+#define HT_CD_RECHECK ((int64_t)1 << 20)
 
 /* Per-thread state, in initial-exec TLS so the fast path is a few
  * instructions. countdown is the bytes left before the next sample; it is

@@ -42,7 +42,7 @@ void ht_thread_off(struct ht_tls *t)
 	t->slot = &null_slot;
 	t->attached = 1;
 	/* heaptrace -p may attach again: then back to the slow path now and then */
-	ht_countdown_set(t, ht_attach_late() ? ht_sample_gap(&t->rng, ht_core.rate) : HT_CD_MAX);
+	ht_countdown_set(t, ht_attach_late() ? HT_CD_RECHECK : HT_CD_MAX);
 	t->hcount = HT_CD_MAX;
 }
 

@@ -154,7 +154,7 @@ void *ht_trace_alloc(size_t n, size_t align, enum ht_op op, size_t room, uintptr
 	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON) {
 		/* stopped by heaptrace -p, which may attach again: back here
 		 * now and then to see */
-		ht_countdown_set(t, ht_attach_late() ? ht_sample_gap(&t->rng, ht_core.rate) : HT_CD_MAX);
+		ht_countdown_set(t, ht_attach_late() ? HT_CD_RECHECK : HT_CD_MAX);
 		return real_alloc(t, n, align, op);
 	}
 	t->self++;
