@@ -106,6 +106,32 @@ is "$?" 0 "python3 exits 0"
 v=$("$report" --format collapsed --top 0 --sample-index alloc_space py.heap 2>/dev/null | awk '{ s += $NF } END { print s + 0 }')
 check "$([ "${v:-0}" -ge 1000000 ]; echo $?)" "python3's snapshot holds its bytearrays ($v bytes)"
 
+# --- redis-server (jemalloc underneath) under redis-benchmark load -------------
+port=$((20000 + RANDOM % 20000))
+redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >redis.log 2>&1 &
+rpid=$!
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+timeout 60 redis-benchmark -p "$port" -q -n 100000 -c 10 -P 4 -t set,lpush >bench.txt 2>&1 &
+bpid=$!
+sleep 0.3
+T "$attach" "$rpid" HEAPTRACE_RATE=16384 HEAPTRACE_OUTPUT="$PWD/redis.heap" >redis_at.out 2>&1
+check $? "redis-server attached to under load"
+sleep 0.5
+T "$dump" -o r1.heap "$rpid" >/dev/null 2>&1 && sleep 0.5 && T "$dump" -o r2.heap "$rpid" >/dev/null 2>&1
+check $? "two dumps of it"
+T "$hdiff" r1.heap r2.heap >rdiff.txt 2>&1
+check $? "and their diff"
+T "$attach" --stop "$rpid" >/dev/null 2>&1
+check $? "stopped"
+wait "$bpid"
+check "$([ $? -eq 0 ] && [ "$(grep -c 'requests per second' bench.txt)" -eq 2 ]; echo $?)" \
+	"every request of redis-benchmark answered"
+"$report" --functions --top 0 --sample-index alloc_space redis.heap 2>/dev/null | grep -q zmalloc
+check $? "the snapshot names redis's allocator wrapper (zmalloc)"
+redis-cli -p "$port" shutdown nosave >/dev/null 2>&1
+wait "$rpid"
+is "$?" 0 "redis-server shuts down cleanly after the detach"
+
 # --- what cannot be attached to says why, and runs on ---------------------------
 errs() { # NAME WANT DESCRIPTION: heaptrace -p PID ($spid) fails with WANT in one line
 	T "$launcher" -p "$spid" >"$1.out" 2>"$1.err"
