@@ -87,6 +87,20 @@ kill -TERM "$spid"
 wait "$spid" 2>/dev/null
 is "$?" 0 "the program exits as it would have"
 
+# --- C++: operators new and delete redirected too ---------------------------
+started cxx "$progs/attachee_cxx" 100
+T "$attach" "$spid" HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/cxx.heap" >cxx_at.out 2>&1
+check $? "a C++ program attached to"
+kill -USR1 "$spid"
+wait_line cxx.out '^made' || fail "it made its widgets"
+T "$dump" -o cxx_live.heap "$spid" >/dev/null 2>&1
+is "$(value cxx_live.heap make_widget inuse_space):$(value cxx_live.heap make_widget alloc_objects)" \
+	"50000:100" "new and delete after the attach, exactly, at make_widget"
+T "$attach" --stop "$spid" >/dev/null 2>&1
+kill -TERM "$spid"
+wait "$spid" 2>/dev/null
+is "$?" 0 "it deletes what it kept (some from the attach) and exits 0"
+
 # --- python3 -----------------------------------------------------------------
 cat >grow.py <<'EOF'
 import os, sys, time
