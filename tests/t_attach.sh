@@ -35,6 +35,10 @@ fi
 # as many rounds as fit in 20 s (at least 10), each with a snapshot of its
 # own window; the program's own checks and exit status are unchanged
 started churn "$progs/attachee" churn 8 30
+cpid=$!
+# real-time signals queue: every one sent while it is attached to and
+# stopped must be delivered, once
+(k=0; for _ in $(seq 200); do kill -RTMIN "$spid" 2>/dev/null && k=$((k + 1)); sleep 0.02; done; echo "$k" >sent) &
 rounds=0 bad=0 empty=0 start=$SECONDS
 while [ $((SECONDS - start)) -lt 20 ] && alive "$spid"; do
 	rounds=$((rounds + 1))
@@ -52,9 +56,11 @@ check "$([ "$rounds" -ge 10 ] && [ "$bad" -eq 0 ]; echo $?)" \
 is "$empty" 0 "each window's snapshot holds what that window allocated at churn_alloc"
 "$report" w1.heap 2>&1 | grep -q ', detached$' && pass "the snapshot says detached" ||
 	fail "the snapshot says detached"
-wait "$!" 2>/dev/null
+wait "$cpid" 2>/dev/null
 is "$?:$(sed -n 2p churn.out)" "0:checked many blocks" \
 	"after $rounds attaches: no byte changed, no crash, no deadlock, exit status 0"
+is "$(sed -n 3p churn.out)" "signals $(cat sent 2>/dev/null)" \
+	"the real-time signals sent meanwhile ($(cat sent 2>/dev/null) of 200): each delivered, once"
 
 # --- a known growth after the attach, through the launcher -------------------
 started grow "$progs/attachee" grow 10
