@@ -93,6 +93,14 @@ kill -TERM "$spid"
 wait "$spid" 2>/dev/null
 is "$?" 0 "the program exits as it would have"
 
+# --duration: it stops by itself
+started dur "$progs/attachee" grow 1
+T "$launcher" -p "$spid" --duration 1 -o dur.heap >dur.out 2>dur.err
+is "$?:$(grep -c '^heaptrace: snapshot written to dur.heap$' dur.err)" "0:1" \
+	"--duration 1: stops by itself and writes the snapshot"
+check "$(alive "$spid"; echo $?)" "... the process runs on"
+kill -TERM "$spid"
+
 # --- C++: operators new and delete redirected too ---------------------------
 started cxx "$progs/attachee_cxx" 100
 T "$attach" "$spid" HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/cxx.heap" >cxx_at.out 2>&1
@@ -182,6 +190,13 @@ else
 	skip "no static C library to build a static program with"
 fi
 
+# a thread always inside the C library is never made to call dlopen
+started inlibc "$progs/attachee" libc
+errs inlibc "no thread of process $spid could be stopped safely in 100 tries \(the last one was running in the C library" \
+	"a process always inside the C library: gives up, saying why"
+check "$(alive "$spid"; echo $?)" "... runs on"
+kill -TERM "$spid"
+
 strace -f -o /dev/null "$progs/attachee" grow 1 >traced.out &
 for _ in $(seq 100); do [ -s traced.out ] && break; sleep 0.05; done
 spid=$(head -1 traced.out)
@@ -204,6 +219,8 @@ is "$?:$(grep -c "it runs as user 0; attaching needs the same user or CAP_SYS_PT
 	"another user's process: says which user and capability"
 check "$(alive "$spid"; echo $?)" "... runs on"
 kill -TERM "$spid"
+# nothing left behind to hang the suite
+for j in $(jobs -p); do kill "$j" 2>/dev/null; done
 wait 2>/dev/null
 
 done_testing

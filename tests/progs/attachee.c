@@ -6,6 +6,8 @@
  *     "checked N blocks" and exits 0, or 3 at the first bad byte. Blocks
  *     allocated before an attach are resized and freed after it. Counts
  *     the real-time signals SIGRTMIN it gets, and prints "signals N" last.
+ *   attachee libc: one thread that is (almost) always inside the C library
+ *     (memchr over 64 MiB, again and again) until SIGTERM.
  *   attachee grow N: waits for SIGUSR1, then keeps N blocks of 100000
  *     bytes allocated at grow_known and prints "grown"; exits 0 at SIGTERM.
  * Prints its pid first. */
@@ -197,6 +199,15 @@ int main(int argc, char **argv)
 		return run_churn(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "grow"))
 		return run_grow(atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "libc")) {
+		size_t n = (size_t)64 << 20;
+		char *b = calloc(1, n);
+		static volatile uintptr_t sink;
+
+		while (b) /* the whole buffer, every time: no 1 in it */
+			sink += (uintptr_t)memchr(b, 1, n);
+		return 1;
+	}
 	fprintf(stderr, "usage: attachee churn THREADS SECONDS | attachee grow N\n");
 	return 2;
 }
