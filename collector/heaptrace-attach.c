@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attach/attach.h"
@@ -105,6 +106,17 @@ static int load(struct ht_target *t, struct ht_stopped *s, uintptr_t path, char 
 	return 0;
 }
 
+static double ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* How long the dlopen call and heaptrace_attach's took, in ms. */
+static double took_load, took_call;
+
 /* The request for heaptrace_attach: "start" and the settings, one a line,
  * or "stop". */
 static size_t request(char *out, size_t cap, int stop, char **set, int nset)
@@ -139,13 +151,17 @@ static int run(struct ht_target *t, struct ht_stopped *s, const char *req, size_
 	if (ht_inject_write(s, data, plen + reqlen + MSG_CAP, &at) != 0)
 		return ht_fail(err, cap, "cannot write to the stack of thread %d of process %d",
 			       (int)ht_inject_tid(s), (int)t->pid);
+	took_load = ms_now();
 	if (!t->shim_base && load(t, s, at, err, cap) != 0)
 		return -1;
+	took_load = ms_now() - took_load;
 	if (place(t->shim_file, t->shim_base, "heaptrace_attach", &fn) != 0)
 		return ht_fail(err, cap, "the shim loaded in process %d has no heaptrace_attach "
 			       "(another version?)", (int)t->pid);
+	took_call = ms_now();
 	if (ht_inject_call(s, fn, at + plen, at + plen + reqlen, MSG_CAP, &rc, err, cap) != 0)
 		return -1;
+	took_call = ms_now() - took_call;
 	*code = (int)(int32_t)rc;
 	read_str(s, at + plen + reqlen, msg, MSG_CAP);
 	return 0;
@@ -196,8 +212,8 @@ int main(int argc, char **argv)
 		ht_die(1, "%s; the process runs on", err);
 	if (code < 0 || code == 3)
 		ht_die(1, "process %d (%s): %s", (int)pid, t->comm, msg);
-	printf("%s process %d (%s): %s; one thread paused %.1f ms\n",
+	printf("%s process %d (%s): %s; one thread paused %.1f ms (loading %.1f, the call %.1f)\n",
 	       code == 0 ? "attached to" : code == 1 ? "not attached to" : "detached from",
-	       (int)pid, t->comm, msg, (double)paused / 1e6);
+	       (int)pid, t->comm, msg, (double)paused / 1e6, took_load, took_call);
 	return code == 1 ? 3 : 0;
 }
