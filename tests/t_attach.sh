@@ -115,6 +115,20 @@ kill -TERM "$spid"
 wait "$spid" 2>/dev/null
 is "$?" 0 "it deletes what it kept (some from the attach) and exits 0"
 
+# --- a user's own process, without any privilege ------------------------------
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
+chmod 755 "$work" && mkdir nob && chmod 777 nob
+started nob "${nobody[@]}" "$progs/attachee" grow 10
+"${nobody[@]}" timeout 60 "$launcher" -p "$spid" --rate 1 -o nob/nob.heap >nob.lout 2>nob.lerr &
+lpid=$!
+check "$(wait_line nob.lerr '^heaptrace: tracing'; echo $?)" "nobody attaches to a process of its own"
+kill -USR1 "$spid"
+wait_line nob.out '^grown' || fail "it grew"
+kill -TERM "$lpid"
+wait "$lpid"
+is "$?:$(value nob/nob.heap grow_known inuse_space)" 0:1000000 "... and sees its growth exactly"
+kill -TERM "$spid"
+
 # --- python3 -----------------------------------------------------------------
 cat >grow.py <<'EOF'
 import os, sys, time

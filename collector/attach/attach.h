@@ -30,11 +30,11 @@ struct ht_range {
 struct ht_target {
 	pid_t pid;
 	char comm[64];
-	char libc[4096];         /* its C library's file, through /proc/PID/root */
+	char libc[4200];         /* its C library's file (see struct mod in proc.c) */
 	uintptr_t libc_base;     /* where it is loaded (its first mapping's start) */
 	char shim[4096];         /* libheaptrace.so, as heaptrace-attach loads it */
 	uintptr_t shim_base;     /* 0: not loaded */
-	char shim_file[96];      /* the one loaded, as /proc/PID/map_files names it */
+	char shim_file[4200];    /* the one loaded, the same way */
 	/* code where no thread may be stopped to call dlopen: the C library,
 	 * the loader, the shim, an allocator of the program's own */
 	struct ht_range unsafe[HT_MAX_RANGES];

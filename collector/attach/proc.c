@@ -171,7 +171,11 @@ static int is_loader(const char *b)
 /* One module's mappings as the maps file lists them, one after another. */
 struct mod {
 	char path[4096];
-	char file[96];   /* /proc/PID/map_files/LO-HI of its first mapping */
+	char file[4200]; /* where to read it: /proc/PID/map_files/LO-HI of its first
+			  * mapping (the very file, even replaced on disk since; only
+			  * with CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN), else
+			  * /proc/PID/root/PATH (the file of that name in its
+			  * mount namespace) */
 	uintptr_t base;
 	int unsafe;      /* its code is the C library's, the loader's, the shim's or
 			  * an allocator's */
@@ -195,6 +199,8 @@ static void new_mod(struct ht_target *t, struct mod *m, const char *path, uintpt
 	snprintf(m->path, sizeof(m->path), "%s", path);
 	snprintf(m->file, sizeof(m->file), "/proc/%d/map_files/%lx-%lx", (int)t->pid,
 		 (unsigned long)lo, (unsigned long)hi);
+	if (access(m->file, R_OK) != 0)
+		snprintf(m->file, sizeof(m->file), "/proc/%d/root%s", (int)t->pid, path);
 	m->base = lo;
 	m->unsafe = is_libc(b) || is_loader(b) || !strcmp(b, "libheaptrace.so") ||
 		    ht_elf_symbol(m->file, "malloc", &v, &sz, &first) == 0;
