@@ -153,7 +153,7 @@ port=$((20000 + RANDOM % 20000))
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >redis.log 2>&1 &
 rpid=$!
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-timeout 60 redis-benchmark -p "$port" -q -n 100000 -c 10 -P 4 -t set,lpush >bench.txt 2>&1 &
+timeout 60 redis-benchmark -p "$port" -q -n 300000 -c 10 -P 4 -t set,lpush >bench.txt 2>&1 &
 bpid=$!
 sleep 0.3
 T "$attach" "$rpid" HEAPTRACE_RATE=16384 HEAPTRACE_OUTPUT="$PWD/redis.heap" >redis_at.out 2>&1
