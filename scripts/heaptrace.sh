@@ -145,7 +145,7 @@ running() {
 # writes the final snapshot, and the records below say where, as for a
 # program run here.
 attach_run() {
-	local set=(HEAPTRACE_OUTPUT="$output" HEAPTRACE_REPORT_TO="$records") rc stop= start=$SECONDS
+	local set=(HEAPTRACE_OUTPUT="$output" HEAPTRACE_REPORT_TO="$records") rc stop= end
 	[ -z "$rate" ] || set+=(HEAPTRACE_RATE="$rate")
 	[ -z "$depth" ] || set+=(HEAPTRACE_DEPTH="$depth")
 	unset HEAPTRACE_RATE HEAPTRACE_DEPTH
@@ -158,8 +158,9 @@ attach_run() {
 	[ -n "$quiet" ] || printf 'heaptrace: tracing; Ctrl-C%s to stop and write the snapshot\n' \
 		"${duration:+ or $duration s}" >&2
 	trap 'stop=1' INT TERM HUP QUIT
+	end=$((${EPOCHREALTIME/[.,]/} + ${duration:-0} * 1000000)) # microseconds
 	while [ -z "$stop" ] && running "$apid"; do
-		[ -z "$duration" ] || [ $((SECONDS - start)) -lt "$duration" ] || break
+		[ -z "$duration" ] || [ "${EPOCHREALTIME/[.,]/}" -lt "$end" ] || break
 		sleep 0.2
 	done
 	trap - INT TERM HUP QUIT
