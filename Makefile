@@ -27,7 +27,7 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-stack-protector -flto -I/usr/include/x86_64-linux-gnu
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
-	preload/arena_move.o preload/signals.o preload/helper.o
+	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name
@@ -57,7 +57,7 @@ REPORT_OBJ = collector/report/options.o collector/report/names.o collector/repor
 	collector/report/metrics.o collector/report/emit.o collector/report/push.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
-	collector/heaptrace-report collector/heaptrace-diff
+	collector/heaptrace-report collector/heaptrace-diff collector/heaptrace-attach
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
@@ -71,7 +71,7 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
-	tests/progs/trimprog
+	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile
 
@@ -101,6 +101,12 @@ COLLECTOR_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ)
 READER_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(REPORT_OBJ)
 collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/untraced.o $(COLLECTOR_OBJ)
 	$(CC) -o $@ $^ $(TOOL_LIBS)
+
+# heaptrace -p's injector: ptrace and ELF symbols, no snapshot code
+ATTACH_OBJ = collector/attach/proc.o collector/attach/elfsym.o collector/attach/inject.o
+collector/heaptrace-attach: collector/heaptrace-attach.o collector/lib/untraced.o $(ATTACH_OBJ) \
+		collector/lib/util.o
+	$(CC) -o $@ $^ $(SANFLAGS)
 
 collector/heaptrace-%: collector/heaptrace-%.o collector/lib/untraced.o $(READER_OBJ)
 	$(CC) -o $@ $^ $(READER_LIBS)
@@ -235,7 +241,8 @@ bench: check-deps all
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
-	install -m 755 preload/libheaptrace.so collector/heaptrace-collector $(DESTDIR)$(LIBDIR)/
+	install -m 755 preload/libheaptrace.so collector/heaptrace-collector \
+		collector/heaptrace-attach $(DESTDIR)$(LIBDIR)/
 	install -m 755 collector/heaptrace-dump collector/heaptrace-report \
 		collector/heaptrace-diff $(DESTDIR)$(BINDIR)/
 	install -m 755 scripts/heaptrace $(DESTDIR)$(BINDIR)/heaptrace

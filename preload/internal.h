@@ -130,6 +130,9 @@ extern uint64_t ht_arena_live, ht_arena_committed;
 #define HT_CD_MAX (1ll << 58)
 #define HT_CD_BIAS (1ll << 60)
 #define HT_BIAS_LEVELS 6
+/* Tracing off in a process heaptrace -p may attach to again: the bytes
+ * between two looks of a thread's slow path at whether it has */
+#define HT_CD_RECHECK ((int64_t)1 << 20)
 
 /* Per-thread state, in initial-exec TLS so the fast path is a few
  * instructions. countdown is the bytes left before the next sample; it is
@@ -151,6 +154,7 @@ struct ht_tls {
 	uintptr_t handler_frame[HT_HANDLER_FRAMES]; /* the trampoline's frame of
 						     * each handler running (signals.c),
 						     * the outermost first */
+	uint32_t gen;         /* ht_core.gen its slot belongs to */
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 
@@ -344,6 +348,8 @@ struct ht_core {
 	size_t shm_size;               /* the whole mapping */
 	struct ht_slot early_slot;     /* counts made before the shared memory exists */
 	struct ht_run run;
+	uint32_t gen;                  /* bumped when heaptrace -p attaches again: every
+					* thread takes a slot anew */
 	char exe_path[HT_PATH_MAX];
 };
 extern struct ht_core ht_core __attribute__((visibility("hidden")));
@@ -365,6 +371,46 @@ int ht_startup_resolve(void);
  * first call, from any thread, at any time (it neither allocates nor
  * takes a lock but the loader's); async-signal-safe after that. */
 int ht_startup_untraced(void);
+
+/* heaptrace -p, in the running process (attach.c calls them): starts
+ * tracing as at a start, then redirects the program's modules to the shim
+ * (got.c); 0, or -1 after one message (in ht_say_last). Stopping turns
+ * tracing off for good, the hooks staying in place, inert, and asks the
+ * collector for its final snapshot. */
+int ht_startup_attach(void);
+void ht_startup_detach(void);
+
+/* The last line ht_say wrote, "heaptrace: " first. */
+extern char ht_say_last[256];
+
+/* ---- attach.c: loaded into a running process ---------------------------- */
+
+/* 1 if the shim was loaded by dlopen after the program started (by
+ * heaptrace-attach), not preloaded. Decided on the first call. */
+int ht_attach_late(void);
+
+/* The entry point of heaptrace -p (exported; see attach.c). */
+int heaptrace_attach(const char *req, char *msg, size_t cap) __attribute__((visibility("default")));
+
+/* The setting heaptrace-attach gave for HEAPTRACE_* name, or NULL; *given:
+ * settings were given, and the environment's are not to be read. */
+const char *ht_attach_env(const char *name, int *given);
+
+/* The settings as "NAME=VALUE" strings into out (cap at most): how many. */
+size_t ht_attach_envv(char **out, size_t cap);
+
+/* ---- got.c: redirecting a running program's calls ----------------------- */
+
+/* Finds the shim's functions and the ones the program is bound to. 0, or -1. */
+int ht_got_init(void);
+
+/* The function name as the program's calls are bound to it: the first
+ * definition in the loader's order, the shim's aside; NULL if none. */
+void *ht_got_real(const char *name);
+
+/* Redirects every loaded module's calls to the malloc family and dlopen
+ * (after ht_got_init). Thread-safe; takes the loader's lock. */
+void ht_got_patch(void);
 
 /* The first allocation of a forked child that is to be traced (with
  * ht_core.fork_pending taken): starts its collector. */

@@ -11,6 +11,11 @@
 
 const char *ht_options_env(const char *name)
 {
+	int given;
+	const char *v = ht_attach_env(name, &given);
+
+	if (given && !strncmp(name, "HEAPTRACE_", 10))
+		return v; /* heaptrace -p's, not the program's */
 	return getenv(name); /* no allocation in glibc's getenv */
 }
 

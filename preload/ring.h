@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 6
+#define HT_SHM_VERSION 7
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -121,6 +121,10 @@ struct ht_shm {
 				   * blocks its parent sampled, which are not errors */
 	char untraced[HT_NOTE_MAX]; /* "": the program's malloc is the shim's; else why
 				     * it is not (one line: nothing is traced) */
+	uint32_t attached;        /* 1: loaded into the running process (heaptrace -p);
+				   * start_time_ns is the attach's time */
+	uint32_t pad0;
+	int64_t attach_heap;      /* then: the allocator's bytes in use, -1 unknown */
 
 	/* producer reservation point (absolute byte count), shim threads only */
 	_Alignas(64) uint64_t head;
@@ -135,6 +139,9 @@ struct ht_shm {
 	uint64_t retired[4];     /* counts of exited threads: alloc, free, realloc, bytes */
 	uint32_t next_slot;      /* slots handed out so far (high-water mark) */
 	uint32_t exiting;        /* 1: the shim wrote HT_EV_EXIT and waits for done */
+	uint32_t detached;       /* 1: heaptrace -p stopped tracing (with exiting, no
+				  * EXIT event): the program runs on */
+	uint32_t pad_detached;
 
 	/* allocator statistics, refreshed by the shim at a sampled allocation
 	 * when the collector asks (stats_wanted), and at exit; a seqlock:

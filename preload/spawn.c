@@ -62,15 +62,21 @@ static char **collector_env(void)
 	size_t n = 0, i, j = 0;
 	char **e;
 
+	char *given[64];
+	size_t ng = ht_attach_envv(given, 64);
+
 	while (environ && environ[n])
 		n++;
-	e = map_anon((n + 2) * sizeof(char *));
+	e = map_anon((n + ng + 2) * sizeof(char *));
 	if (!e)
 		return NULL;
 	for (i = 0; i < n; i++)
 		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
-		    strncmp(environ[i], "HEAPTRACE_DISABLE=", 18) != 0)
+		    strncmp(environ[i], "HEAPTRACE_DISABLE=", 18) != 0 &&
+		    (!ng || strncmp(environ[i], "HEAPTRACE_", 10) != 0))
 			e[j++] = environ[i];
+	for (i = 0; i < ng; i++)
+		e[j++] = given[i]; /* heaptrace -p's settings, not the program's */
 	e[j++] = disable;
 	e[j] = NULL;
 	return e;

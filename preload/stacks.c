@@ -38,13 +38,17 @@ void ht_stacks_init(void)
 	size_t n = ht_core.rate == 1 ? (size_t)1 << 16 : (size_t)1 << 13;
 	void *m;
 
-	if (ids.tab)
-		munmap(ids.tab, ids.tab_size);
+	struct stack_ent *old = ids.tab;
+
+	/* other threads may still read the old table (attached again by
+	 * heaptrace -p): it is replaced where it is by zeros, never unmapped */
 	ids.tab = NULL;
 	ids.used = ids.next = 0;
 	__atomic_add_fetch(&ids.epoch, 1, __ATOMIC_RELEASE);
-	m = mmap(NULL, n * sizeof(struct stack_ent), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (old && ids.tab_size != n * sizeof(struct stack_ent))
+		old = NULL; /* a new size: the old one stays as it is */
+	m = mmap(old, n * sizeof(struct stack_ent), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | (old ? MAP_FIXED : 0), -1, 0);
 	if (m == MAP_FAILED)
 		return; /* every stack is sent in full */
 	ids.tab = m;

@@ -46,7 +46,10 @@ static struct {
 	int only_me;               /* HEAPTRACE_PID names us: children never traced */
 	int snap_sig;              /* HEAPTRACE_SIGNAL's signal, 0 if none */
 	struct sigaction snap_old; /* what it did before */
+	int64_t attach_heap;       /* the allocator's bytes in use at the attach, -1 unknown */
 } boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1 };
+
+char ht_say_last[256];
 
 void ht_say(const char *fmt, ...)
 {
@@ -63,12 +66,22 @@ void ht_say(const char *fmt, ...)
 	n += 11;
 	if (n > (int)sizeof(buf) - 1)
 		n = sizeof(buf) - 1;
+	memcpy(ht_say_last, buf, (size_t)n < sizeof(ht_say_last) ? (size_t)n : sizeof(ht_say_last) - 1);
+	ht_say_last[(size_t)n < sizeof(ht_say_last) ? (size_t)n : sizeof(ht_say_last) - 1] = 0;
 	buf[n++] = '\n';
 	if (write(2, buf, n) < 0)
 		return;
 }
 
 /* ---- the real allocator ---------------------------------------------- */
+
+/* The underlying allocator's name: the next definition after the shim;
+ * loaded late (heaptrace -p), the shim is no part of the global scope, and
+ * it is the one the program's calls are bound to. */
+static void *real_sym(const char *name)
+{
+	return ht_attach_late() ? ht_got_real(name) : dlsym(RTLD_NEXT, name);
+}
 
 int ht_startup_resolve(void)
 {
@@ -89,20 +102,26 @@ int ht_startup_resolve(void)
 	 * it does without) */
 	if (!ht_startup_untraced())
 		ht_arena_init();
-	r.malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-	r.free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-	r.calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-	r.realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-	r.posix_memalign = (int (*)(void **, size_t, size_t))dlsym(RTLD_NEXT, "posix_memalign");
-	r.aligned_alloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "aligned_alloc");
-	r.memalign = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "memalign");
-	r.valloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "valloc");
-	r.pvalloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "pvalloc");
-	r.malloc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+	r.malloc = (void *(*)(size_t))real_sym("malloc");
+	r.free = (void (*)(void *))real_sym("free");
+	r.calloc = (void *(*)(size_t, size_t))real_sym("calloc");
+	r.realloc = (void *(*)(void *, size_t))real_sym("realloc");
+	r.posix_memalign = (int (*)(void **, size_t, size_t))real_sym("posix_memalign");
+	r.aligned_alloc = (void *(*)(size_t, size_t))real_sym("aligned_alloc");
+	r.memalign = (void *(*)(size_t, size_t))real_sym("memalign");
+	r.valloc = (void *(*)(size_t))real_sym("valloc");
+	r.pvalloc = (void *(*)(size_t))real_sym("pvalloc");
+	r.malloc_usable_size = (size_t (*)(void *))real_sym("malloc_usable_size");
 	ht_signals_resolve();
 	ht_tls.self = 0;
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc || !r.posix_memalign ||
 	    !r.memalign || !r.malloc_usable_size) {
+		if (ht_attach_late()) {
+			/* in a running program: say so, and leave it as it was */
+			ht_say("cannot find the program's malloc; tracing is off");
+			__atomic_store_n(&ht_core.resolve_state, HT_ST_NEW, __ATOMIC_RELEASE);
+			return -1;
+		}
 		ht_say("cannot find the underlying malloc; aborting");
 		abort(); /* before main: there is no allocator to run on */
 	}
@@ -145,6 +164,8 @@ static void check_interposed(char *note, size_t cap)
 
 	char *c;
 
+	if (ht_attach_late())
+		checked = 1; /* the program's malloc is what the GOT now leads from */
 	if (!checked && dladdr1((void *)check_interposed, &mine, (void **)&me, RTLD_DL_LINKMAP) && me) {
 		checked = 1;
 		/* what the loader allocates here (dlerror's message, a search
@@ -494,12 +515,15 @@ static int fill_header(uint64_t nslots, uint64_t ring_size)
 	shm->rate = ht_core.rate;
 	shm->pid = getpid();
 	shm->forked = boot.hooks_set; /* set up before: this is a forked child */
+	shm->attached = ht_attach_late();
+	shm->attach_heap = shm->attached ? boot.attach_heap : -1;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	shm->start_time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	snprintf(shm->exe, sizeof(shm->exe), "%s", ht_core.exe_path);
 	read_cmdline(shm->cmdline, sizeof(shm->cmdline));
 	check_interposed(shm->untraced, sizeof(shm->untraced));
-	if (ht_options_output(shm->output, sizeof(shm->output), shm->forked, &is_default) != 0) {
+	if (ht_options_output(shm->output, sizeof(shm->output), shm->forked && !shm->attached,
+			      &is_default) != 0) {
 		ht_say("output path too long; tracing is off");
 		return -1;
 	}
@@ -594,6 +618,8 @@ void ht_startup_forked(void)
  * even that one, is looked at. */
 __attribute__((constructor)) static void ht_init(void)
 {
+	if (ht_attach_late())
+		return; /* loaded by heaptrace -p: heaptrace_attach starts it (attach.c) */
 	if (ht_startup_untraced()) {
 		if (ht_startup_resolve() == 0)
 			ht_thread_attach(&ht_tls);
@@ -607,6 +633,81 @@ __attribute__((constructor)) static void ht_init(void)
 		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
 		ht_thread_attach(&ht_tls);
 	}
+}
+
+/* glibc's figure of the bytes in use (mallinfo2: uordblks + hblkhd), -1
+ * under another allocator */
+static int64_t heap_in_use(void)
+{
+	struct mi2 { size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks,
+		     uordblks, fordblks, keepcost; };
+	struct mi2 (*f)(void) = (struct mi2 (*)(void))dlsym(RTLD_DEFAULT, "mallinfo2");
+	Dl_info a, b;
+	struct mi2 m;
+
+	if (!f || !dladdr((void *)f, &a) || !dladdr((void *)ht_hot.real.malloc, &b) ||
+	    a.dli_fbase != b.dli_fbase)
+		return -1;
+	m = f();
+	return (int64_t)(m.uordblks + m.hblkhd);
+}
+
+/* Attached before, and stopped: the last collector's shared memory is
+ * replaced where it is by zeros (a thread may still write there), and
+ * every thread takes a new slot at its next sample (ht_core.gen). The
+ * shim's hooks stay: the new header says forked, so that the frees of
+ * blocks sampled before are no errors. */
+static int start_over(void)
+{
+	if (ht_spawn_alive()) {
+		ht_say("the collector of the last attach (pid %d) is still writing its snapshot; "
+		       "try again", (int)ht_core.run.collector_pid);
+		return -1;
+	}
+	mmap(ht_core.shm, ht_core.shm_size, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ht_core.shm = NULL;
+	ht_core.run = (struct ht_run)HT_RUN_INIT;
+	__atomic_add_fetch(&ht_core.gen, 1, __ATOMIC_ACQ_REL);
+	ht_tls.gen = ht_core.gen;
+	return 0;
+}
+
+int ht_startup_attach(void)
+{
+	ht_say_last[0] = 0;
+	if (ht_core.shm && start_over() != 0)
+		return -1;
+	if (ht_startup_resolve() != 0)
+		return -1;
+	if (ht_got_init() != 0) {
+		ht_say("cannot find the shim's own functions; tracing is off");
+		return -1;
+	}
+	boot.attach_heap = heap_in_use();
+	__atomic_store_n(&ht_core.tracing, HT_TR_STARTING, __ATOMIC_RELEASE);
+	ht_thread_reset(&ht_tls);
+	setup();
+	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON) {
+		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
+		return -1;
+	}
+	ht_got_patch();
+	return 0;
+}
+
+void ht_startup_detach(void)
+{
+	__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
+	ht_tls.self++;
+	ht_mstats_refresh(1);
+	ht_tls.self--;
+	__atomic_store_n(&ht_core.shm->detached, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&ht_core.shm->exiting, 1, __ATOMIC_SEQ_CST);
+	ht_emit_kick();
+	if (still_ours(boot.alive_fd, boot.alive_dev, boot.alive_ino))
+		close(boot.alive_fd);
+	boot.alive_fd = -1;
 }
 
 /* ---- the end ------------------------------------------------------------ */

@@ -41,7 +41,8 @@ void ht_thread_off(struct ht_tls *t)
 {
 	t->slot = &null_slot;
 	t->attached = 1;
-	ht_countdown_set(t, HT_CD_MAX);
+	/* heaptrace -p may attach again: then back to the slow path now and then */
+	ht_countdown_set(t, ht_attach_late() ? HT_CD_RECHECK : HT_CD_MAX);
 	t->hcount = HT_CD_MAX;
 }
 

@@ -134,6 +134,13 @@ void *ht_trace_alloc(size_t n, size_t align, enum ht_op op, size_t room, uintptr
 		ht_startup_forked();
 		t->self--;
 	}
+	if (ht_unlikely(t->gen != __atomic_load_n(&ht_core.gen, __ATOMIC_ACQUIRE))) {
+		/* attached again (heaptrace -p): its slot was the last collector's */
+		t->gen = __atomic_load_n(&ht_core.gen, __ATOMIC_ACQUIRE);
+		t->countdown += (int64_t)n;
+		ht_thread_reset(t);
+		t->countdown -= (int64_t)n;
+	}
 	if (!t->attached || t->slot == &ht_core.early_slot) {
 		t->countdown += (int64_t)n; /* undo the caller's decrement */
 		ht_thread_attach(t);
@@ -145,7 +152,9 @@ void *ht_trace_alloc(size_t n, size_t align, enum ht_op op, size_t room, uintptr
 	}
 	ht_count_alloc(t, n);
 	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON) {
-		ht_countdown_set(t, HT_CD_MAX);
+		/* stopped by heaptrace -p, which may attach again: back here
+		 * now and then to see */
+		ht_countdown_set(t, ht_attach_late() ? HT_CD_RECHECK : HT_CD_MAX);
 		return real_alloc(t, n, align, op);
 	}
 	t->self++;

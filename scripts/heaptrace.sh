@@ -6,12 +6,17 @@
 usage() {
 	cat <<'USAGE'
 usage: heaptrace [-o FILE] [--rate N] [--depth N] [--no-children] [-q] [--] PROG [ARGS...]
-Runs PROG traced; writes its heap profile at exit.
+       heaptrace -p PID [-o FILE] [--rate N] [--depth N] [--duration SEC] [-q]
+Runs PROG traced; writes its heap profile at exit. With -p, attaches to the
+running process PID instead, traces it until Ctrl-C, --duration or its end,
+then writes the profile of what it allocated meanwhile and detaches.
   -o, --output FILE  final snapshot path (%p: pid, %e: executable's name)
                      default: heaptrace.EXE.PID.heap in the current directory
   -r, --rate N       mean bytes between samples (default 524288; 1 = every allocation)
   -d, --depth N      stack frames recorded at most (default 64, at most 256)
   --no-children      trace PROG only, not the programs it runs
+  -p, --pid PID      attach to the running process PID (see ATTACH in heaptrace(1))
+  --duration SEC     with -p: detach after SEC seconds (default: at Ctrl-C)
   -q, --quiet        print only the snapshot's path, no summary
   --version          print the version
 USAGE
@@ -36,14 +41,16 @@ die() { printf 'heaptrace: %s\n' "$(shown "$*")" >&2; exit 2; }
 here=$(dirname "$(readlink -f "$0")")
 if [ -f "$here/../lib/heaptrace/libheaptrace.so" ]; then
 	lib=$here/../lib/heaptrace/libheaptrace.so report=$here/heaptrace-report
+	attach=$here/../lib/heaptrace/heaptrace-attach
 elif [ -f "$here/../preload/libheaptrace.so" ]; then
 	lib=$here/../preload/libheaptrace.so report=$here/../collector/heaptrace-report
+	attach=$here/../collector/heaptrace-attach
 else
 	die "cannot find libheaptrace.so next to '$0'"
 fi
 lib=$(readlink -f "$lib")
 
-output= rate= depth= quiet= only=
+output= rate= depth= quiet= only= apid= duration=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-h|--help) usage; exit 0 ;;
@@ -56,12 +63,28 @@ while [ $# -gt 0 ]; do
 	--depth=*) depth=${1#*=}; shift ;;
 	-q|--quiet) quiet=1; shift ;;
 	--no-children) only=1; shift ;;
+	-p|--pid) [ $# -ge 2 ] || die "option '$1' needs a process id"; apid=$2; shift 2 ;;
+	--pid=*) apid=${1#*=}; shift ;;
+	--duration) [ $# -ge 2 ] || die "option '$1' needs a number of seconds"; duration=$2; shift 2 ;;
+	--duration=*) duration=${1#*=}; shift ;;
 	--) shift; break ;;
 	-*) die "unknown option '$1' (see heaptrace --help)" ;;
 	*) break ;;
 	esac
 done
-[ $# -gt 0 ] || { usage >&2; exit 2; }
+if [ -n "$apid" ]; then
+	case $apid in ''|*[!0-9]*|0*) die "-p takes a process id, not '$apid'" ;; esac
+	[ $# -eq 0 ] || die "-p attaches to a running process: no program to run ('$1')"
+	[ -z "$only" ] || die "--no-children is for a program heaptrace runs, not with -p"
+	[ -x "$attach" ] || die "cannot find heaptrace-attach next to '$0'"
+elif [ -n "$duration" ]; then
+	die "--duration is for -p"
+fi
+if [ -n "$duration" ]; then
+	case $duration in ''|*[!0-9]*) die "--duration takes a whole number of seconds, not '$duration'" ;; esac
+	[ "${#duration}" -le 7 ] && [ "$duration" -ge 1 ] || die "--duration must be from 1 to 9999999 seconds"
+fi
+[ $# -gt 0 ] || [ -n "$apid" ] || { usage >&2; exit 2; }
 [ "$output" != - ] || die "-o -: the program's standard output is its own; name a file"
 [ -z "$output" ] || [ -n "${output##*/}" ] || die "'$output' names a directory, not a file"
 if [ -n "$rate" ]; then
@@ -75,9 +98,17 @@ if [ -n "$depth" ]; then
 	[ "${#depth}" -le 3 ] && [ "$depth" -ge 1 ] && [ "$depth" -le 256 ] || die "--depth must be from 1 to 256"
 	export HEAPTRACE_DEPTH=$depth
 fi
+if [ -n "$apid" ]; then
+	prog=$(readlink "/proc/$apid/exe" 2>/dev/null) || prog=process-$apid
+	set -- "$prog"
+	# the process's working directory is not ours: names are made absolute
+	[ -n "$output" ] || output=heaptrace.%e.%p.heap
+	[ "${output#/}" != "$output" ] || output=$(pwd)/$output
+else
 # a program, not a shell builtin or function: it is exec'd below
 prog=$(type -P -- "$1") || { printf "heaptrace: cannot run '%s': command not found\n" "$(shown "$1")" >&2; exit 127; }
 [ -n "$output" ] || output=${HEAPTRACE_OUTPUT:-}
+fi
 
 # The snapshot's directory must take a new file before the program runs,
 # not when it has ended and its profile would be lost. A directory named
@@ -102,11 +133,52 @@ case $dir in
 	;;
 esac
 
+# running PID: PID is a live process (not a zombie)
+running() {
+	local st
+	read -r _ _ st _ 2>/dev/null <"/proc/$1/stat" || return 1
+	[ "$st" != Z ] && [ "$st" != X ]
+}
+# -p: attaches to $apid (heaptrace-attach loads the shim into it, which
+# starts a collector as at a start, with our settings), waits for Ctrl-C,
+# the duration or the process's end, then stops tracing: the collector
+# writes the final snapshot, and the records below say where, as for a
+# program run here.
+attach_run() {
+	local set=(HEAPTRACE_OUTPUT="$output" HEAPTRACE_REPORT_TO="$records") rc stop= end
+	[ -z "$rate" ] || set+=(HEAPTRACE_RATE="$rate")
+	[ -z "$depth" ] || set+=(HEAPTRACE_DEPTH="$depth")
+	unset HEAPTRACE_RATE HEAPTRACE_DEPTH
+	# the shim writes the records as the process's user
+	[ "$(id -u)" != 0 ] || chown "$(stat -c %u "/proc/$apid" 2>/dev/null || echo 0)" "$records" 2>/dev/null
+	pid=$apid
+	"$attach" --shim "$lib" "$apid" "${set[@]}" | sed 's/^/heaptrace: /' >&2
+	rc=${PIPESTATUS[0]}
+	[ "$rc" -eq 0 ] || exit "$((rc == 3 ? 1 : rc))"
+	[ -n "$quiet" ] || printf 'heaptrace: tracing; Ctrl-C%s to stop and write the snapshot\n' \
+		"${duration:+ or $duration s}" >&2
+	trap 'stop=1' INT TERM HUP QUIT
+	end=$((${EPOCHREALTIME/[.,]/} + ${duration:-0} * 1000000)) # microseconds
+	while [ -z "$stop" ] && running "$apid"; do
+		[ -z "$duration" ] || [ "${EPOCHREALTIME/[.,]/}" -lt "$end" ] || break
+		sleep 0.2
+	done
+	trap - INT TERM HUP QUIT
+	if running "$apid"; then
+		"$attach" --stop --shim "$lib" "$apid" >/dev/null ||
+			printf 'heaptrace: could not stop tracing process %s\n' "$apid" >&2
+	fi
+	status=0
+}
+
 # Each traced image of the program adds records to this file (see
 # HEAPTRACE_REPORT_TO in heaptrace(1)); made before LD_PRELOAD is set, so
 # that mktemp itself is not traced.
 records=$(mktemp "${TMPDIR:-/tmp}/heaptrace.XXXXXX") || die "cannot create a temporary file"
 trap 'rm -f -- "$records"' EXIT
+if [ -n "$apid" ]; then
+	attach_run
+else
 [ -z "$output" ] || export HEAPTRACE_OUTPUT=$output
 export LD_PRELOAD=$lib${LD_PRELOAD:+:$LD_PRELOAD} HEAPTRACE_REPORT_TO=$records
 
@@ -134,6 +206,7 @@ while :; do
 	kill -0 "$pid" 2>/dev/null || break
 done
 trap - INT QUIT TERM HUP
+fi
 
 # The records, NUL-terminated, "KIND PID COLLECTOR_PID [TEXT]": S from the
 # shim of each image as it starts (in the order the images ran, so the last
@@ -165,12 +238,6 @@ read_records() {
 	text=${f[$collector]}
 	[ -z "$text" ] || state=${text%% *} file=${text#* }
 	why=${e[$collector]} note=${u[$collector]} peak=${p[$collector]}
-}
-# running PID: PID is a live process (not a zombie)
-running() {
-	local st
-	read -r _ _ st _ 2>/dev/null <"/proc/$1/stat" || return 1
-	[ "$st" != Z ] && [ "$st" != X ]
 }
 # After a normal exit the file is complete already (the program waited for
 # it); after a crash, a kill or an exec the collector of the final image

@@ -62,6 +62,15 @@ static void add_metrics(struct collector *c, struct ht_snapshot *s)
 {
 	ht_snapshot_add_metric(s, "heap.live_objects", (double)ht_snapshot_live_objects(s));
 	ht_snapshot_add_metric(s, "heap.inuse_bytes_estimate", ht_profile_inuse(c->prof));
+	if (c->fixed.attached) {
+		/* traced from an attach (heaptrace -p): what came before is not in
+		 * the stacks; the shim's figure is checked as it is read */
+		ht_snapshot_add_metric(s, "attach.time_seconds", (double)c->fixed.start_time_ns / 1e9);
+		if (c->fixed.attach_heap >= 0)
+			ht_snapshot_add_metric(s, "attach.heap_bytes", (double)c->fixed.attach_heap);
+		if (__atomic_load_n(&c->shm->detached, __ATOMIC_ACQUIRE))
+			ht_snapshot_add_metric(s, "attach.detached", 1);
+	}
 	ht_collector_read_status(c);
 	if (c->rss > 0) {
 		ht_snapshot_add_metric(s, "process.rss_bytes", c->rss);

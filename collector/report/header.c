@@ -9,16 +9,40 @@
 #include <string.h>
 
 /* ", taken TIME, Ns after start" of s, as far as it knows them. */
+/* The value of metric name in s, if it has it. */
+static int has_metric(const struct ht_snapshot *s, const char *name, double *v)
+{
+	size_t i;
+
+	for (i = 0; i < s->nmetrics; i++)
+		if (!strcmp(s->metrics[i].name, name)) {
+			*v = s->metrics[i].value;
+			return 1;
+		}
+	return 0;
+}
+
+/* Traced from an attach (heaptrace -p), and stopped then (detached)? */
+static int attached(const struct ht_snapshot *s, int *detached)
+{
+	double v = 0;
+
+	*detached = has_metric(s, "attach.detached", &v) && v > 0;
+	return has_metric(s, "attach.time_seconds", &v);
+}
+
 static void write_when(FILE *out, const struct ht_snapshot *s)
 {
 	char t[64];
+	int det;
 
 	if (!s->time_ns)
 		return;
 	ht_report_fmt_time(s->time_ns, t, sizeof(t));
 	fprintf(out, ", taken %s", t);
 	if (s->start_time_ns && s->time_ns >= s->start_time_ns)
-		fprintf(out, ", %.1fs after start", (double)(s->time_ns - s->start_time_ns) / 1e9);
+		fprintf(out, ", %.1fs after %s", (double)(s->time_ns - s->start_time_ns) / 1e9,
+			attached(s, &det) ? "the attach" : "start");
 }
 
 /* Lines a reader must not miss: "<lead>warning: <what>N ...". */
@@ -58,6 +82,7 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 {
 	const struct ht_counts *c = &s->counts;
 	char b1[64], b2[64];
+	int det;
 
 	if (ht_report_str(s->exe)[0]) {
 		fputs(ind, out);
@@ -81,6 +106,8 @@ void ht_report_write_snapshot_info(FILE *out, const char *ind, const struct ht_s
 	fprintf(out, "\n");
 	if (s->flags & HT_SNAP_CUT_SHORT)
 		fprintf(out, "%sState: cut short (the program ended without a clean exit)\n", ind);
+	else if (attached(s, &det) && det)
+		fprintf(out, "%sState: detached (heaptrace -p stopped; the program runs on)\n", ind);
 	else if (s->flags & HT_SNAP_FINAL)
 		fprintf(out, "%sState: final (the program exited)\n", ind);
 	else
@@ -187,6 +214,8 @@ static void write_sampling(FILE *out, const struct ht_report_stacks *a,
 static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
 				const char *label, const struct ht_snapshot *s)
 {
+	int det;
+
 	/* the label and the executable's name are data: escaped */
 	fputs(lead, out);
 	ht_fputs_escaped(out, label ? label : "-");
@@ -204,6 +233,8 @@ static void write_snapshot_line(FILE *out, const char *lead, const char *ind,
 	write_when(out, s);
 	if (s->flags & HT_SNAP_CUT_SHORT)
 		fprintf(out, ", cut short (no clean exit)\n");
+	else if (attached(s, &det) && det)
+		fprintf(out, ", detached\n");
 	else if (s->flags & HT_SNAP_FINAL)
 		fprintf(out, ", exited\n");
 	else

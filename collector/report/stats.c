@@ -8,6 +8,7 @@
 
 #include "lib/util.h"
 #include "report/trim.h"
+#include "report/report_int.h"
 
 enum kind { BYTES, COUNT };
 
@@ -39,6 +40,7 @@ static const struct row rows[] = {
 	{ "profiles pushed", "push.sent_total", COUNT },
 	{ "pushes failed", "push.failed_total", COUNT },
 	{ "pushes skipped", "push.skipped_total", COUNT },
+	{ "heap in use at the attach", "attach.heap_bytes", BYTES },
 };
 
 static int metric(const struct ht_snapshot *s, const char *name, double *v)
@@ -107,11 +109,13 @@ static uint64_t dropped(const struct ht_snapshot *s)
 void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snapshot *s)
 {
 	int64_t live = ht_snapshot_live_objects(s);
+	double at;
 
 	if (live < 0)
 		fprintf(out, "%snote: %" PRId64 " live objects: the process freed blocks "
-			"allocated before tracing began (inherited from its parent)\n",
-			indent, live);
+			"allocated before tracing began (%s)\n", indent, live,
+			metric(s, "attach.time_seconds", &at) ? "before the attach, or in an earlier one" :
+			"inherited from its parent");
 }
 
 /* Allocator figures read further than this from the snapshot's time are
@@ -155,6 +159,23 @@ void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s
 			ht_fmt_bytes(rss - gap, a, sizeof(a)), who, ht_fmt_bytes(gap, c, sizeof(c)));
 	}
 	fprintf(out, " (--stats for more)\n");
+	ht_stats_attach_line(out, indent, s);
+}
+
+void ht_stats_attach_line(FILE *out, const char *indent, const struct ht_snapshot *s)
+{
+	char t[64], a[48];
+	double at, heap;
+
+	if (!metric(s, "attach.time_seconds", &at))
+		return;
+	ht_report_fmt_time((int64_t)(at * 1e9), t, sizeof(t));
+	fprintf(out, "%sAttached: at %s (heaptrace -p); heap in use then ", indent, t);
+	if (metric(s, "attach.heap_bytes", &heap))
+		fprintf(out, "%s (the allocator's figure)", ht_fmt_bytes(heap, a, sizeof(a)));
+	else
+		fprintf(out, "unknown");
+	fprintf(out, ", not attributed to stacks: only what was allocated since is\n");
 }
 
 int ht_stats_write(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur)

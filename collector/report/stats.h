@@ -24,6 +24,10 @@ void ht_stats_memory(FILE *out, const struct ht_snapshot *base, const struct ht_
  * count, and the gap, as far as s has them; nothing if it has none. */
 void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s);
 
+/* For a snapshot of a process attached to (heaptrace -p): "Attached: at
+ * TIME; heap in use then X ..., not attributed to stacks"; else nothing. */
+void ht_stats_attach_line(FILE *out, const char *indent, const struct ht_snapshot *s);
+
 /* A note, on one line, when s's live-object count is negative, saying why
  * it can be; nothing when it is not. */
 void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snapshot *s);
