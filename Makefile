@@ -106,7 +106,7 @@ collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/unt
 ATTACH_OBJ = collector/attach/proc.o collector/attach/elfsym.o collector/attach/inject.o
 collector/heaptrace-attach: collector/heaptrace-attach.o collector/lib/untraced.o $(ATTACH_OBJ) \
 		collector/lib/util.o
-	$(CC) -o $@ $^ $(SANFLAGS)
+	$(CC) -o $@ $^ -lm $(SANFLAGS)
 
 collector/heaptrace-%: collector/heaptrace-%.o collector/lib/untraced.o $(READER_OBJ)
 	$(CC) -o $@ $^ $(READER_LIBS)
