@@ -107,8 +107,19 @@ same_output() { # FILE: what grow printed, as untraced (its pid aside)
 feed() { echo "grow 1000"; sleep 1.3; echo "grow 2000"; sleep 1.3; echo "churn 500"; sleep 1.3; echo "grow 10"; }
 feed | HEAPTRACE_RATE=1 HEAPTRACE_PUSH="http://127.0.0.1:$port" HEAPTRACE_PUSH_INTERVAL=1 \
 	HEAPTRACE_LABELS=env=test HEAPTRACE_OUTPUT=$work/g.heap LD_PRELOAD="$lib" \
-	"$progs/grow" >g.out 2>g.err
+	"$progs/grow" >g.out 2>g.err &
+gpid=$!
+# while it runs (the pushes at 1 s and 2 s are done by 3.2 s): the counts
+# in the metrics heaptrace-dump prints, as /metrics serves them
+for _ in $(seq 100); do grep -q '^ready' g.out 2>/dev/null && break; sleep 0.05; done
+sleep 3.2
+"$dump" --metrics "$(sed -n 's/^ready //p' g.out)" >g.prom 2>&1
+wait "$gpid"
 is "$?" 0 "a program that pushes exits 0"
+sent_mid=$(awk '$1 ~ /^heaptrace_push_sent_total/ { print $2 }' g.prom)
+check "$([ "${sent_mid:-0}" -ge 1 ]; echo $?)" "the metrics count the pushes sent (${sent_mid:-none})"
+grep -q '^heaptrace_push_failed_total{.*} 0$' g.prom && grep -q '^# TYPE heaptrace_push_sent_total counter$' g.prom
+check $? "... and the failed ones, as counters"
 feed | "$progs/grow" >g0.out 2>/dev/null
 same_output g.out
 check $? "and prints what it prints untraced"
