@@ -8,29 +8,16 @@
 #include <inttypes.h>
 #include <string.h>
 
-/* ", taken TIME, Ns after start" of s, as far as it knows them. */
-/* The value of metric name in s, if it has it. */
-static int has_metric(const struct ht_snapshot *s, const char *name, double *v)
-{
-	size_t i;
-
-	for (i = 0; i < s->nmetrics; i++)
-		if (!strcmp(s->metrics[i].name, name)) {
-			*v = s->metrics[i].value;
-			return 1;
-		}
-	return 0;
-}
-
 /* Traced from an attach (heaptrace -p), and stopped then (detached)? */
 static int attached(const struct ht_snapshot *s, int *detached)
 {
 	double v = 0;
 
-	*detached = has_metric(s, "attach.detached", &v) && v > 0;
-	return has_metric(s, "attach.time_seconds", &v);
+	*detached = ht_snapshot_metric(s, "attach.detached", &v) && v > 0;
+	return ht_snapshot_metric(s, "attach.time_seconds", &v);
 }
 
+/* ", taken TIME, Ns after start" of s, as far as it knows them. */
 static void write_when(FILE *out, const struct ht_snapshot *s)
 {
 	char t[64];

@@ -76,16 +76,6 @@ static void one(struct mw *w, const char *name, const char *type, const char *he
 	sample(w, name, v);
 }
 
-static int metric(const struct ht_snapshot *s, const char *name, double *v)
-{
-	for (size_t i = 0; i < s->nmetrics; i++)
-		if (!strcmp(s->metrics[i].name, name)) {
-			*v = s->metrics[i].value;
-			return 1;
-		}
-	return 0;
-}
-
 /* The snapshot's metrics shown as gauges, as --stats shows them. */
 static const struct {
 	const char *metric, *name, *help;
@@ -130,7 +120,7 @@ static int allocator_stale(const struct ht_snapshot *s)
 {
 	double age;
 
-	return metric(s, "allocator.stats_age_seconds", &age) && fabs(age) > 1.0;
+	return ht_snapshot_metric(s, "allocator.stats_age_seconds", &age) && fabs(age) > 1.0;
 }
 
 static void figures(struct mw *w)
@@ -150,9 +140,9 @@ static void figures(struct mw *w)
 	one(w, "heaptrace_requested_bytes_total", "counter",
 	    "Bytes requested by allocation calls, exact.", (double)c->alloc_bytes);
 	for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
-		if (metric(s, gauges[i].metric, &v))
+		if (ht_snapshot_metric(s, gauges[i].metric, &v))
 			one(w, gauges[i].name, "gauge", gauges[i].help, v);
-	if (!allocator_stale(s) && metric(s, "process.rss_minus_heap_bytes", &v))
+	if (!allocator_stale(s) && ht_snapshot_metric(s, "process.rss_minus_heap_bytes", &v))
 		one(w, "heaptrace_process_rss_minus_heap_bytes", "gauge",
 		    "RSS minus the heap in use by the allocator's count.", v);
 	one(w, "heaptrace_events_not_recorded_total", "counter",
@@ -162,7 +152,7 @@ static void figures(struct mw *w)
 	one(w, "heaptrace_sampling_rate_bytes", "gauge",
 	    "Mean bytes between samples (1: every allocation recorded).", (double)s->rate);
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-		if (metric(s, counters[i].metric, &v))
+		if (ht_snapshot_metric(s, counters[i].metric, &v))
 			one(w, counters[i].name, "counter", counters[i].help, v);
 }
 

@@ -43,18 +43,6 @@ static const struct row rows[] = {
 	{ "heap in use at the attach", "attach.heap_bytes", BYTES },
 };
 
-static int metric(const struct ht_snapshot *s, const char *name, double *v)
-{
-	size_t i;
-
-	for (i = 0; s && i < s->nmetrics; i++)
-		if (!strcmp(s->metrics[i].name, name)) {
-			*v = s->metrics[i].value;
-			return 1;
-		}
-	return 0;
-}
-
 static const char *fmt(double v, enum kind k, int sign, char *buf, size_t len)
 {
 	char tmp[48];
@@ -114,7 +102,7 @@ void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snaps
 	if (live < 0)
 		fprintf(out, "%snote: %" PRId64 " live objects: the process freed blocks "
 			"allocated before tracing began (%s)\n", indent, live,
-			metric(s, "attach.time_seconds", &at) ? "before the attach, or in an earlier one" :
+			ht_snapshot_metric(s, "attach.time_seconds", &at) ? "before the attach, or in an earlier one" :
 			"inherited from its parent");
 }
 
@@ -130,7 +118,7 @@ void ht_stats_negative_note(FILE *out, const char *indent, const struct ht_snaps
 static int stale(const struct ht_snapshot *s, double *age)
 {
 	*age = 0;
-	return s && metric(s, "allocator.stats_age_seconds", age) &&
+	return s && ht_snapshot_metric(s, "allocator.stats_age_seconds", age) &&
 	       fabs(*age) > (s->flags & HT_SNAP_PEAK ? STALE_SECONDS_PEAK : STALE_SECONDS);
 }
 
@@ -140,21 +128,21 @@ void ht_stats_summary(FILE *out, const char *indent, const struct ht_snapshot *s
 	double rss, peak, heap, gap, arena = 0, age;
 	const char *who = NULL;
 
-	if (!metric(s, "process.rss_bytes", &rss) || !metric(s, "process.rss_peak_bytes", &peak))
+	if (!ht_snapshot_metric(s, "process.rss_bytes", &rss) || !ht_snapshot_metric(s, "process.rss_peak_bytes", &peak))
 		return;
-	if (metric(s, "glibc.in_use_bytes", &heap))
+	if (ht_snapshot_metric(s, "glibc.in_use_bytes", &heap))
 		who = "glibc";
-	else if (metric(s, "jemalloc.allocated_bytes", &heap))
+	else if (ht_snapshot_metric(s, "jemalloc.allocated_bytes", &heap))
 		who = "jemalloc";
 	fprintf(out, "%sMemory: RSS %s (peak %s)", indent, ht_fmt_bytes(rss, a, sizeof(a)),
 		ht_fmt_bytes(peak, b, sizeof(b)));
 	if (who && stale(s, &age)) {
 		/* never shown as current, nor subtracted from a current RSS */
-		metric(s, "heaptrace.arena_live_bytes", &arena);
+		ht_snapshot_metric(s, "heaptrace.arena_live_bytes", &arena);
 		fprintf(out, "; allocator figures %.1fs %s than the snapshot: heap in use %s (%s) then",
 			fabs(age), age > 0 ? "older" : "newer",
 			ht_fmt_bytes(heap + arena, a, sizeof(a)), who);
-	} else if (who && metric(s, "process.rss_minus_heap_bytes", &gap)) {
+	} else if (who && ht_snapshot_metric(s, "process.rss_minus_heap_bytes", &gap)) {
 		fprintf(out, ", heap in use %s (%s), RSS minus heap %s",
 			ht_fmt_bytes(rss - gap, a, sizeof(a)), who, ht_fmt_bytes(gap, c, sizeof(c)));
 	}
@@ -167,11 +155,11 @@ void ht_stats_attach_line(FILE *out, const char *indent, const struct ht_snapsho
 	char t[64], a[48];
 	double at, heap;
 
-	if (!metric(s, "attach.time_seconds", &at))
+	if (!ht_snapshot_metric(s, "attach.time_seconds", &at))
 		return;
 	ht_report_fmt_time((int64_t)(at * 1e9), t, sizeof(t));
 	fprintf(out, "%sAttached: at %s (heaptrace -p); heap in use then ", indent, t);
-	if (metric(s, "attach.heap_bytes", &heap))
+	if (ht_snapshot_metric(s, "attach.heap_bytes", &heap))
 		fprintf(out, "%s (the allocator's figure)", ht_fmt_bytes(heap, a, sizeof(a)));
 	else
 		fprintf(out, "unknown");
@@ -189,7 +177,7 @@ void ht_stats_memory(FILE *out, const struct ht_snapshot *base, const struct ht_
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		double b = 0, c = 0, age;
-		int hb = metric(base, rows[i].metric, &b), hc = metric(cur, rows[i].metric, &c);
+		int hb = ht_snapshot_metric(base, rows[i].metric, &b), hc = ht_snapshot_metric(cur, rows[i].metric, &c);
 
 		/* a current RSS minus a stale heap figure means nothing */
 		if (!strcmp(rows[i].metric, "process.rss_minus_heap_bytes")) {
@@ -228,11 +216,11 @@ int ht_stats_write_as(FILE *out, const struct ht_snapshot *base, const struct ht
 				"allocation when a\nsnapshot is taken, and the program made none in "
 				"between. RSS minus heap\nin use is left out.\n", fabs(age),
 				age > 0 ? "older" : "newer");
-		else if (metric(cur, "allocator.stats_age_seconds", &age))
+		else if (ht_snapshot_metric(cur, "allocator.stats_age_seconds", &age))
 			fprintf(out, "\nThe allocator's figures were read %.1f s before the snapshot "
 				"(the shim reads them\nat its next sampled allocation when a "
 				"snapshot is taken, and at exit).\n", age);
-		if (!stale(cur, &age) && metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
+		if (!stale(cur, &age) && ht_snapshot_metric(cur, "process.rss_minus_heap_bytes", &gap) && gap > 0)
 			fprintf(out, "\nRSS minus heap in use is memory the process holds but the "
 				"program does not use\n(allocator caches and fragmentation, "
 				"stacks, code, other mappings).\n");

@@ -20,18 +20,6 @@ static const struct {
 	{ 8, "heaptrace arena's kept pages" },
 };
 
-static int get(const struct ht_snapshot *s, const char *name, double *v)
-{
-	size_t i;
-
-	for (i = 0; s && i < s->nmetrics; i++)
-		if (!strcmp(s->metrics[i].name, name)) {
-			*v = s->metrics[i].value;
-			return 1;
-		}
-	return 0;
-}
-
 /* A copy of s's header and counts, with its metrics as they were before
  * (before 1) or after (0) the trim: the shim's own reading at the trim
  * stands in for the snapshot's. The trim's record is left out. */
@@ -59,9 +47,9 @@ static struct ht_snapshot *as_at_trim(const struct ht_snapshot *s, int before)
 		    !strcmp(n, "process.rss_minus_heap_bytes"))
 			continue;
 		snprintf(key, sizeof(key), "%s%s", pre, n);
-		get(s, key, &v); /* the trim's own figure, where it has one */
+		ht_snapshot_metric(s, key, &v); /* the trim's own figure, where it has one */
 		if (!strcmp(n, "process.rss_bytes"))
-			get(s, before ? "trim.rss_before_bytes" : "trim.rss_after_bytes", &v);
+			ht_snapshot_metric(s, before ? "trim.rss_before_bytes" : "trim.rss_after_bytes", &v);
 		if (!strcmp(n, "process.rss_bytes"))
 			rss = v;
 		else if (!strcmp(n, "glibc.in_use_bytes") || !strcmp(n, "jemalloc.allocated_bytes"))
@@ -108,16 +96,16 @@ int ht_trim_print(FILE *out, const struct ht_snapshot *s, int stats)
 	char x[48], y[48];
 	int rc;
 
-	if (!get(s, "trim.count", &what) || !get(s, "trim.duration_seconds", &took)) {
+	if (!ht_snapshot_metric(s, "trim.count", &what) || !ht_snapshot_metric(s, "trim.duration_seconds", &took)) {
 		errno = EINVAL;
 		return -1;
 	}
-	get(s, "trim.what", &what);
+	ht_snapshot_metric(s, "trim.what", &what);
 	fprintf(out, "Trimmed process %lld (", (long long)s->pid);
 	ht_fputs_escaped(out, s->exe ? s->exe : "");
 	fprintf(out, ") in %.1f ms: ", took * 1e3);
 	what_line(out, what);
-	if (get(s, "trim.rss_before_bytes", &r0) && get(s, "trim.rss_after_bytes", &r1))
+	if (ht_snapshot_metric(s, "trim.rss_before_bytes", &r0) && ht_snapshot_metric(s, "trim.rss_after_bytes", &r1))
 		fprintf(out, "\nRSS %s -> %s", ht_fmt_bytes(r0, x, sizeof(x)),
 			ht_fmt_bytes(r1, y, sizeof(y)));
 	fprintf(out, "\n\n");
@@ -140,14 +128,14 @@ void ht_trim_note(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	double n = 0, nb = 0, at = 0, r0 = 0, r1 = 0;
 	char x[48], y[48];
 
-	if (!get(cur, "trim.count", &n) || !get(cur, "trim.last_time_seconds", &at))
+	if (!ht_snapshot_metric(cur, "trim.count", &n) || !ht_snapshot_metric(cur, "trim.last_time_seconds", &at))
 		return;
-	if (base && get(base, "trim.count", &nb) && nb >= n)
+	if (base && ht_snapshot_metric(base, "trim.count", &nb) && nb >= n)
 		return; /* no trim in between */
 	fprintf(out, "\nTrimmed (heaptrace-dump --trim) %.0f time%s%s; the last %.1f s before this "
 		"snapshot", n - nb, n - nb == 1 ? "" : "s", base ? " since the base" : "",
 		(double)cur->time_ns / 1e9 - at);
-	if (get(cur, "trim.rss_before_bytes", &r0) && get(cur, "trim.rss_after_bytes", &r1))
+	if (ht_snapshot_metric(cur, "trim.rss_before_bytes", &r0) && ht_snapshot_metric(cur, "trim.rss_after_bytes", &r1))
 		fprintf(out, ", RSS %s -> %s", ht_fmt_bytes(r0, x, sizeof(x)),
 			ht_fmt_bytes(r1, y, sizeof(y)));
 	fprintf(out, ".\nMemory the allocator gave back then is not memory the program "

@@ -83,6 +83,16 @@ void *ht_snapshot_grow(void *arr, size_t *cap, size_t n, size_t more, size_t els
 	return ht_grow(arr, cap, n + more, elsize);
 }
 
+int ht_snapshot_metric(const struct ht_snapshot *s, const char *name, double *v)
+{
+	for (size_t i = 0; s && i < s->nmetrics; i++)
+		if (!strcmp(s->metrics[i].name, name)) {
+			*v = s->metrics[i].value;
+			return 1;
+		}
+	return 0;
+}
+
 uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double value)
 {
 	struct ht_metric *a;

@@ -164,6 +164,10 @@ const char *ht_snapshot_strdup(struct ht_snapshot *s, const char *str);
  * the index of the first. add_metric stores a value beyond +-2^63 as
  * +-2^63, the most a file holds (NaN stays NaN, which the encoder refuses). */
 uint32_t ht_snapshot_add_metric(struct ht_snapshot *s, const char *name, double value);
+
+/* The value of the first metric called name in s, into *v: 1, or 0 if s
+ * (which may be NULL) has none. */
+int ht_snapshot_metric(const struct ht_snapshot *s, const char *name, double *v);
 uint32_t ht_snapshot_add_module(struct ht_snapshot *s, const struct ht_module *x);
 uint32_t ht_snapshot_add_function(struct ht_snapshot *s, const struct ht_function *x);
 uint32_t ht_snapshot_add_line(struct ht_snapshot *s, const struct ht_line *x);
