@@ -140,6 +140,11 @@ void ht_collector_read_env(struct collector *c);
 /* Says at start when the final snapshot's directory cannot be written. */
 void ht_collector_check_output_dir(struct collector *c);
 
+/* The program name next to the collector's own executable (the build
+ * tree, or where make install links the readers) into out (cap bytes).
+ * Returns 0 if it can be run, or -1 with errno set. */
+int ht_collector_sibling(const char *name, char *out, size_t cap);
+
 /* Removes the temporary files killed writers left where snapshots go. */
 void ht_collector_clean_output_dir(struct collector *c);
 

@@ -24,24 +24,9 @@
 /* heaptrace-dump next to our own executable into c->http_dump. */
 static int find_dump(struct collector *c)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return ht_error("cannot find heaptrace-dump: cannot read '/proc/self/exe': %s",
-				strerror(errno));
-	self[n] = 0;
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
-	if ((size_t)snprintf(c->http_dump, sizeof(c->http_dump), "%s/heaptrace-dump", self) >=
-	    sizeof(c->http_dump))
-		return ht_error("cannot find heaptrace-dump: '%s' is too long", self);
-	if (access(c->http_dump, X_OK) != 0)
-		return ht_error("cannot serve HEAPTRACE_METRICS: '%s': %s", c->http_dump,
-				strerror(errno));
+	if (ht_collector_sibling("heaptrace-dump", c->http_dump, sizeof(c->http_dump)) != 0)
+		return ht_error("cannot serve HEAPTRACE_METRICS: no heaptrace-dump next to the "
+				"collector ('%s'): %s", c->http_dump, strerror(errno));
 	return 0;
 }
 

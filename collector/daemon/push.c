@@ -25,26 +25,6 @@
 #define PUSH_DEFAULT_SECONDS 15.0
 #define FINAL_WAIT_MS 30000 /* the most the collector lingers at exit for the last push */
 
-/* heaptrace-report, next to the collector (the build tree) or where
- * make install puts a link to it (next to the collector too). */
-static int find_report(char *out, size_t cap)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	self[n] = 0;
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
-	if (snprintf(out, cap, "%s/heaptrace-report", self) >= (int)cap)
-		return -1;
-	return access(out, X_OK);
-}
-
 void ht_collector_push_setup(struct collector *c)
 {
 	struct ht_push *p = &c->push;
@@ -71,7 +51,7 @@ void ht_collector_push_setup(struct collector *c)
 		else
 			p->interval = d;
 	}
-	if (find_report(p->report, sizeof(p->report)) != 0) {
+	if (ht_collector_sibling("heaptrace-report", p->report, sizeof(p->report)) != 0) {
 		ht_error("not pushing profiles: heaptrace-report is not next to the collector");
 		return;
 	}

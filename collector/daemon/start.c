@@ -228,3 +228,25 @@ void ht_collector_clean_output_dir(struct collector *c)
 	if (output_dir(c, dir, sizeof(dir)))
 		ht_file_clean_temps(dir);
 }
+
+int ht_collector_sibling(const char *name, char *out, size_t cap)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash) {
+		errno = ENOENT;
+		return -1;
+	}
+	*slash = 0;
+	if ((size_t)snprintf(out, cap, "%s/%s", self, name) >= cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return access(out, X_OK);
+}
