@@ -19,6 +19,21 @@ MICRO_NAMES = {"none": "no preload", "fwd": "forwarding-only shim",
                "ht": "heaptrace, default rate"}
 
 
+def pairs_once(args, env, snap, what):
+    """One run of the microbenchmark with args: its ns per pair, or None
+    (said) if it failed; the snapshot it may have written is removed."""
+    r = subprocess.run([MICRO] + args, env=env, capture_output=True, text=True,
+                       timeout=RUN_TIMEOUT)
+    reap_orphans()
+    if os.path.exists(snap):
+        os.unlink(snap)
+    m = re.search(r"ns_per_pair=([\d.]+)", r.stdout)
+    if r.returncode != 0 or not m:
+        log("bench: microbench %s failed: %s" % (what, r.stderr.strip()[-300:]))
+        return None
+    return float(m.group(1))
+
+
 def run_micro(ctx, runs, pairs, callgrind, raw):
     snap = os.path.join(ctx.tmp, "micro.heap")
     res = {(c, t): [] for c in MICRO_CONFIGS for t in (1, 2)}
@@ -28,19 +43,12 @@ def run_micro(ctx, runs, pairs, callgrind, raw):
         order = MICRO_CONFIGS[rep % 4:] + MICRO_CONFIGS[:rep % 4]
         for t in (1, 2):
             for c in order:
-                r = subprocess.run([MICRO, "-t", str(t), "-n", str(pairs)],
-                                   env=micro_env(c, ctx.base_env, snap),
-                                   capture_output=True, text=True, timeout=RUN_TIMEOUT)
-                reap_orphans()
-                m = re.search(r"ns_per_pair=([\d.]+)", r.stdout)
-                if r.returncode != 0 or not m:
-                    log("bench: microbench under %s failed: %s" % (c, r.stderr.strip()[-300:]))
+                ns = pairs_once(["-t", str(t), "-n", str(pairs)],
+                                micro_env(c, ctx.base_env, snap), snap, "under " + c)
+                if ns is None:
                     continue
-                res[(c, t)].append(float(m.group(1)))
-                raw.append({"workload": "micro", "cfg": c, "threads": t,
-                            "ns_per_pair": float(m.group(1))})
-                if os.path.exists(snap):
-                    os.unlink(snap)
+                res[(c, t)].append(ns)
+                raw.append({"workload": "micro", "cfg": c, "threads": t, "ns_per_pair": ns})
     instr = {}
     if callgrind and shutil.which("valgrind"):
         log("bench: micro: instruction counts under callgrind")
@@ -154,19 +162,12 @@ def run_sample_cost(ctx, runs, pairs, raw):
                 if c == "ht1":
                     env["HEAPTRACE_RATE"] = "1"
                     env["HEAPTRACE_DEPTH"] = "256"
-                r = subprocess.run([MICRO, "-n", str(pairs), "-d", str(d)], env=env,
-                                   capture_output=True, text=True, timeout=RUN_TIMEOUT)
-                reap_orphans()
-                m = re.search(r"ns_per_pair=([\d.]+)", r.stdout)
-                if r.returncode != 0 or not m:
-                    log("bench: microbench -d %d under %s failed: %s"
-                        % (d, c, r.stderr.strip()[-300:]))
+                ns = pairs_once(["-n", str(pairs), "-d", str(d)], env, snap,
+                                "-d %d under %s" % (d, c))
+                if ns is None:
                     continue
-                res[(d, c)].append(float(m.group(1)))
-                raw.append({"workload": "sample_cost", "cfg": c, "depth": d,
-                            "ns_per_pair": float(m.group(1))})
-                if os.path.exists(snap):
-                    os.unlink(snap)
+                res[(d, c)].append(ns)
+                raw.append({"workload": "sample_cost", "cfg": c, "depth": d, "ns_per_pair": ns})
     print("Cost of a sample: malloc(32)+free pairs DEPTH calls deep, each sampled (rate 1), "
           "minus the same untraced (median of %d runs of %d pairs)" % (runs, pairs))
     print()
