@@ -54,6 +54,7 @@ void ht_snapshot_free(struct ht_snapshot *s)
 	free(s->locations);
 	free(s->frames);
 	free(s->stacks);
+	free(s->cells);
 	if (s->pool) {
 		for (c = s->pool->chunks; c; c = next) {
 			next = c->next;
@@ -189,6 +190,63 @@ uint32_t ht_snapshot_add_stack(struct ht_snapshot *s, const struct ht_stack *x)
 	s->stacks = a;
 	a[s->nstacks] = *x;
 	return (uint32_t)s->nstacks++;
+}
+
+static int cell_before(const struct ht_cell *a, const struct ht_cell *b)
+{
+	if (a->stack != b->stack)
+		return a->stack < b->stack;
+	if (a->kind != b->kind)
+		return a->kind < b->kind;
+	return a->bucket < b->bucket;
+}
+
+uint32_t ht_snapshot_add_cell(struct ht_snapshot *s, const struct ht_cell *x)
+{
+	struct ht_cell *a;
+	struct ht_stack *st;
+	unsigned nb = x->kind == HT_CELL_SIZE ? HT_SIZE_BUCKETS : HT_TIME_BUCKETS;
+
+	if (x->stack >= s->nstacks || x->kind < HT_CELL_LIFE || x->kind > HT_CELL_SIZE ||
+	    x->bucket >= nb || (s->ncells && !cell_before(&s->cells[s->ncells - 1], x)))
+		return HT_NONE;
+	a = ht_snapshot_grow(s->cells, &s->pool->cap_cells, s->ncells, 1, sizeof(*a));
+	if (!a)
+		return HT_NONE;
+	s->cells = a;
+	a[s->ncells] = *x;
+	st = &s->stacks[x->stack];
+	if (!st->ncells)
+		st->first_cell = (uint32_t)s->ncells;
+	st->ncells++;
+	s->has_cells = 1;
+	return (uint32_t)s->ncells++;
+}
+
+uint64_t ht_time_edge_ns(unsigned k)
+{
+	static const uint64_t step[3] = { 1, 2, 5 };
+	uint64_t v = 1000;
+
+	if (k == 0 || k >= HT_TIME_BUCKETS)
+		return 0;
+	for (unsigned d = 0; d < (k - 1) / 3; d++)
+		v *= 10;
+	return v * step[(k - 1) % 3];
+}
+
+unsigned ht_time_bucket(uint64_t t_ns)
+{
+	unsigned k = 0;
+
+	while (k + 1 < HT_TIME_BUCKETS && t_ns >= ht_time_edge_ns(k + 1))
+		k++;
+	return k;
+}
+
+unsigned ht_size_bucket(uint64_t size)
+{
+	return size ? 64u - (unsigned)__builtin_clzll(size) : 0;
 }
 
 double ht_stack_value(const struct ht_stack *st, enum ht_index which)

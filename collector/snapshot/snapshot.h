@@ -114,7 +114,52 @@ struct ht_stack {
 	/* in use at the process's peak (see ht_snapshot.peak_time_ns) */
 	double peak_objects, peak_space;
 	uint64_t peak_samples;
+	/* temporary blocks (heaptrack's sense): freed before the thread that
+	 * made them made any other allocation; unbiased, like the others */
+	double temp_objects, temp_space;
+	uint64_t temp_samples;
+	double temp_var[2];        /* sum of w(w-1) and of b^2 w(w-1) over them */
+	/* this stack's run of cells (time and size histograms), see
+	 * ht_snapshot_add_cell; ncells 0 when there are none */
+	uint32_t first_cell, ncells;
 };
+
+/* Histograms by time and by size, per stack ("cells"): each cell is one
+ * bucket of one kind at one stack, its figures unbiased estimates like a
+ * stack's (a sample of b bytes counts w = 1/P(b) objects, w b bytes) with
+ * the sums behind their sampling error. */
+enum ht_cell_kind {
+	HT_CELL_LIFE = 1, /* blocks freed, by lifetime (time from allocation to free) */
+	HT_CELL_AGE = 2,  /* blocks in use when the snapshot was taken, by age */
+	HT_CELL_SIZE = 3, /* blocks allocated, by requested size */
+};
+
+/* Time buckets, shared by lifetimes and ages: bucket 0 holds t < 1 us;
+ * bucket k (1..30) holds ht_time_edge_ns(k) <= t < ht_time_edge_ns(k+1),
+ * the edges going 1, 2, 5, 10, 20, 50 ... us (bucket 10 starts at 1 ms,
+ * 19 at 1 s); bucket 31 holds t >= 1e10 us (2.8 h). */
+#define HT_TIME_BUCKETS 32
+/* Size buckets: bucket 0 holds size 0, bucket k (1..64) sizes in
+ * [2^(k-1), 2^k - 1]. */
+#define HT_SIZE_BUCKETS 65
+
+struct ht_cell {
+	uint32_t stack;   /* index into stacks */
+	uint8_t kind;     /* enum ht_cell_kind */
+	uint8_t bucket;   /* < HT_TIME_BUCKETS or HT_SIZE_BUCKETS by kind */
+	uint16_t pad;
+	double objects, space;         /* unbiased estimates */
+	double var_objects, var_space; /* sums of w(w-1) and of b^2 w(w-1) */
+	uint64_t samples;              /* raw samples behind them */
+};
+
+/* The lower edge of time bucket k (1..31) in nanoseconds: 1000, 2000,
+ * 5000, 10000, ...; 0 for bucket 0. */
+uint64_t ht_time_edge_ns(unsigned k);
+/* The time bucket of t nanoseconds. */
+unsigned ht_time_bucket(uint64_t t_ns);
+/* The size bucket of a request of size bytes. */
+unsigned ht_size_bucket(uint64_t size);
 
 struct ht_snapshot {
 	uint32_t version;
@@ -143,6 +188,10 @@ struct ht_snapshot {
 	struct ht_location *locations; size_t nlocations;
 	uint32_t *frames;              size_t nframes;
 	struct ht_stack *stacks;       size_t nstacks;
+	/* sorted by (stack, kind, bucket), each triple at most once; has_cells
+	 * says the file carries them (files before them do not) */
+	struct ht_cell *cells;         size_t ncells;
+	int has_cells;
 
 	struct ht_snapshot_pool *pool; /* owns strings and arrays (private) */
 };
@@ -174,6 +223,11 @@ uint32_t ht_snapshot_add_line(struct ht_snapshot *s, const struct ht_line *x);
 uint32_t ht_snapshot_add_location(struct ht_snapshot *s, const struct ht_location *x);
 uint32_t ht_snapshot_add_frames(struct ht_snapshot *s, const uint32_t *locs, size_t n);
 uint32_t ht_snapshot_add_stack(struct ht_snapshot *s, const struct ht_stack *x);
+/* Appends a cell to the stack x->stack (which must exist), keeping the
+ * order: cells come in (stack, kind, bucket) order, each triple once; one
+ * out of order is refused (HT_NONE). Sets the stack's first_cell and
+ * ncells, and s->has_cells. */
+uint32_t ht_snapshot_add_cell(struct ht_snapshot *s, const struct ht_cell *x);
 
 /* Serializes s into a complete .heap file image in a malloc'd buffer (*buf,
  * *len; the caller frees it). Returns 0, or -1 with a message in err. */

@@ -20,7 +20,7 @@ struct ht_snapshot_pool {
 	struct chunk *chunks;     /* ht_snapshot_pool_chunk's */
 	struct ht_strtab strings; /* what ht_snapshot_strdup made */
 	size_t cap_metrics, cap_modules, cap_functions, cap_lines;
-	size_t cap_locations, cap_frames, cap_stacks;
+	size_t cap_locations, cap_frames, cap_stacks, cap_cells;
 };
 
 /* model.c */
