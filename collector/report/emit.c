@@ -94,6 +94,9 @@ static int render_aggregate(FILE *out, const struct ht_report_stacks *a,
 	case HT_FORMAT_COLLAPSED:
 		ht_collapsed_write(out, a, o);
 		return 0;
+	case HT_FORMAT_TRACES:
+		ht_traces_write(out, a, base, cur, o);
+		return 0;
 	case HT_FORMAT_SVG:
 		ht_flame_write(out, a, base, cur, o);
 		return 0;
@@ -246,7 +249,8 @@ int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur
 	if (to_terminal(o, err, errlen) || render_to_memory(&r, o, &buf, &len, err, errlen))
 		return -1;
 	/* formats without a header: the warnings go to stderr */
-	if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE) {
+	if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE &&
+	    o->format != HT_FORMAT_TRACES) {
 		snprintf(lead, sizeof(lead), "%s: ", ht_progname);
 		if (base)
 			ht_report_reversed_warning(stderr, lead, base, cur);
