@@ -196,30 +196,55 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+size_t ht_hide_names(const struct ht_hide *h, const char ***names)
+{
+	size_t n = h->hit.n;
+
+	*names = ht_xmalloc((n + 1) * sizeof(**names));
+	if (n)
+		memcpy(*names, h->hit.str, n * sizeof(**names));
+	qsort(*names, n, sizeof(**names), cmp_str);
+	return n;
+}
+
 /* At most this many names on the line; the rest are counted. */
 #define HIDDEN_NAMES 8
 
-void ht_hide_write_line(FILE *out, const char *lead, const struct ht_hide *h)
+char *ht_hide_line(const struct ht_hide *h)
 {
 	const char **names;
-	size_t n = h->hit.n;
+	size_t n = ht_hide_names(h, &names), len = 0;
+	char *buf = NULL;
+	FILE *out;
 
-	if (!n)
-		return;
-	names = ht_xmalloc(n * sizeof(*names));
-	memcpy(names, h->hit.str, n * sizeof(*names));
-	qsort(names, n, sizeof(*names), cmp_str);
-	fprintf(out, "%sHidden: ", lead);
+	if (!n || !(out = open_memstream(&buf, &len))) {
+		free(names);
+		return NULL;
+	}
+	fprintf(out, "Hidden: ");
 	for (size_t i = 0; i < n && i < HIDDEN_NAMES; i++) {
 		fputs(i ? ", " : "", out);
 		ht_fputs_escaped(out, names[i]);
 	}
 	if (n > HIDDEN_NAMES)
 		fprintf(out, " and %zu more", n - HIDDEN_NAMES);
-	if (!h->re) {
-		fprintf(out, " (the built-in list; --hide '' shows them)\n");
-	} else {
-		fprintf(out, " (--hide '%s')\n", h->re);
-	}
+	if (!h->re)
+		fprintf(out, " (the built-in list; --hide '' shows them)");
+	else
+		fprintf(out, " (--hide '%s')", h->re);
 	free(names);
+	if (fclose(out) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+void ht_hide_write_line(FILE *out, const char *lead, const struct ht_hide *h)
+{
+	char *line = ht_hide_line(h);
+
+	if (line)
+		fprintf(out, "%s%s\n", lead, line);
+	free(line);
 }

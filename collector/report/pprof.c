@@ -167,16 +167,11 @@ static void comment(struct pw *w, const char *text)
 /* The text header's "Hidden:" line, as a comment. */
 static void hidden_comment(struct pw *w, const struct ht_report_stacks *a)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	char *line = ht_hide_line(&a->hide);
 
-	if (!f)
-		return;
-	ht_hide_write_line(f, "", &a->hide);
-	if (fclose(f) == 0 && len > 1)
-		comment(w, (buf[len - 1] = '\0', buf));
-	free(buf);
+	if (line)
+		comment(w, line);
+	free(line);
 }
 
 /* Every line of f as a comment. */

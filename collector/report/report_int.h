@@ -60,6 +60,14 @@ int ht_hide_location(struct ht_hide *h, const struct ht_snapshot *s, uint32_t lo
 void ht_hide_note(struct ht_hide *h, const struct ht_snapshot *s, uint32_t loc, uint32_t k,
 		  const struct ht_naming *nm);
 
+/* The short names of what was hidden, sorted, in *names (malloc'd; the
+ * caller frees it, not the names, which are h's). Returns their number. */
+size_t ht_hide_names(const struct ht_hide *h, const char ***names);
+
+/* The "Hidden:" line below, without lead or newline, malloc'd (the caller
+ * frees it); NULL if nothing was hidden. */
+char *ht_hide_line(const struct ht_hide *h);
+
 /* "<lead>Hidden: operator new, xmalloc (the built-in list; --hide '' shows
  * them)" or "(--hide 'RE')": one line naming what was hidden, sorted, at
  * most 8 names and a count of the others; nothing if nothing was. */

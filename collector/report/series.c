@@ -409,6 +409,7 @@ static void write_text(FILE *out, const struct series *s, struct ht_snapshot *co
 
 	rank(s, o, largest, &nl, suspects, &ns);
 	write_text_head(out, snaps, labels, s->n, o);
+	ht_hide_write_line(out, "", &s->a->hide);
 	unit = table_unit(s, o, largest, nl);
 	w = column_width(s, o, unit, largest, nl);
 	write_largest(out, s, o, unit, w, largest, nl);
