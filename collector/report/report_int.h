@@ -25,7 +25,8 @@ static inline const char *ht_report_str(const char *s)
 
 /* --hide: which frames are taken out of the stacks, and which were. */
 struct ht_hide {
-	regex_t rx;
+	const regex_t *rx;      /* &own, or the built-in list's */
+	regex_t own;            /* the user's, compiled */
 	int active;             /* rx is to be applied */
 	const char *re;         /* the user's regex; NULL: the built-in list */
 	struct ht_strtab hit;   /* short names of the functions hidden */
@@ -40,7 +41,9 @@ struct ht_hide {
 
 /* Sets up h for the regex re: NULL for the built-in list of allocation
  * wrappers, "" for none. Returns 0, or -1 with err set if re does not
- * compile ("invalid --hide regex ..."). Free with ht_hide_free. */
+ * compile ("invalid --hide regex ..."). Free with ht_hide_free. The
+ * built-in list is compiled once per process and kept (not thread-safe:
+ * the reader tools are single-threaded). */
 int ht_hide_init(struct ht_hide *h, const char *re, char *err, size_t errlen);
 void ht_hide_free(struct ht_hide *h);
 
