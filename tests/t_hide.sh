@@ -135,6 +135,16 @@ is "$(cat top1.txt)" 1 "--traces --top 1: one trace"
 "$hdiff" --traces --functions hidenew.heap xwrap.heap | grep -q '^trace 1 value=-100000 .*inuse_space=-100000 '
 check $? "heaptrace-diff --traces: signed changes"
 
+# --peak: the traces at the peak, when asked for (tests/progs/churn holds one
+# 64 kB block at a time, and nothing at the end)
+HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=$work/churn.heap traced -- "$progs/churn" >/dev/null 2>>run.err
+"$report" --traces churn.heap >nopeak.txt
+"$report" --traces --peak churn.heap >peak.txt
+! grep -q '^# Peak:' nopeak.txt && ! grep -q 'inuse_space=65536' nopeak.txt &&
+	grep -q '^# Peak: 64.00kB in use at the peak, .*; the traces show the peak$' peak.txt &&
+	grep -q '^trace 1 value=65536 interval=0 inuse_space=65536 inuse_objects=1 ' peak.txt
+check $? "--traces --peak: in use at the peak, and the header says so; not without --peak"
+
 # ---- bad input ----
 "$report" --hide 'a(' xwrap.heap >bad.out 2>bad.err
 rc=$?

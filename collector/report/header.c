@@ -305,7 +305,8 @@ void ht_report_write_peak_note(FILE *out, const struct ht_snapshot *s, const str
 	if (s->start_time_ns && s->peak_time_ns >= s->start_time_ns)
 		fprintf(out, ", %.1fs after start",
 			(double)(s->peak_time_ns - s->start_time_ns) / 1e9);
-	fprintf(out, "; the table shows the peak%s\n",
+	fprintf(out, "; the %s the peak%s\n",
+		o->format == HT_FORMAT_TRACES ? "traces show" : "table shows",
 		o->peak ? "" : " (nothing is in use at the end)");
 }
 

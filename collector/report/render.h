@@ -27,7 +27,8 @@ int ht_text_write_tree(FILE *out, const struct ht_report_stacks *a,
 
 /* ---- traces.c ---- */
 
-/* pprof's traces: the text header, each line after "# ", then each shown
+/* pprof's traces: the text header (and with peak, cur being the peak's
+ * view, the line that says so), each line after "# ", then each shown
  * stack with a non-zero counter, largest figure of o's index first (cut
  * by o->top when positive): a line "trace N value=V interval=I
  * inuse_space=.. inuse_objects=.. alloc_space=.. alloc_objects=.."
@@ -35,7 +36,7 @@ int ht_text_write_tree(FILE *out, const struct ht_report_stacks *a,
  * per frame, leaf first, each after a tab. */
 void ht_traces_write(FILE *out, const struct ht_report_stacks *a,
 		     const struct ht_snapshot *base, const struct ht_snapshot *cur,
-		     const struct ht_report_opts *o);
+		     const struct ht_report_opts *o, int peak);
 
 /* ---- collapsed.c ---- */
 

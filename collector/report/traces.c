@@ -39,7 +39,7 @@ static int cmp_value(const void *x, const void *y, void *ctx)
 
 /* The text header, each line after "# ". */
 static void header(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
-		   const struct ht_snapshot *cur, const struct ht_report_opts *o)
+		   const struct ht_snapshot *cur, const struct ht_report_opts *o, int peak)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -48,6 +48,8 @@ static void header(FILE *out, const struct ht_report_stacks *a, const struct ht_
 	if (!mem)
 		return;
 	ht_report_write_header(mem, a, base, cur, o);
+	if (peak)
+		ht_report_write_peak_note(mem, cur, o);
 	if (fclose(mem) == 0)
 		for (char *p = buf, *nl; p < buf + len; p = nl + 1) {
 			nl = memchr(p, '\n', (size_t)(buf + len - p));
@@ -79,13 +81,13 @@ static void trace(FILE *out, const struct ht_report_stacks *a, size_t i, size_t 
 
 void ht_traces_write(FILE *out, const struct ht_report_stacks *a,
 		     const struct ht_snapshot *base, const struct ht_snapshot *cur,
-		     const struct ht_report_opts *o)
+		     const struct ht_report_opts *o, int peak)
 {
 	size_t n = ht_report_stacks_count(a), m = 0;
 	size_t *shown = ht_xmalloc((n + 1) * sizeof(*shown));
 	struct order c = { a, o->index };
 
-	header(out, a, base, cur, o);
+	header(out, a, base, cur, o, peak);
 	for (size_t i = 0; i < n; i++) {
 		int any = 0;
 
