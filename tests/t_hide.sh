@@ -47,6 +47,8 @@ is "$("$report" --hide '' hidenew.heap | grep -c '^Hidden:')" 0 "--hide '': no H
 is "$(flat hidenew.heap _Znam --no-demangle)" absent "--no-demangle: _Znam is on the list too"
 is "$(flat hidenew.heap load_table --no-demangle)" 100000 "--no-demangle: load_table has its flat"
 is "$(flat hidenew.heap _Znam --no-demangle --hide '')" 100000 "--no-demangle --hide '': _Znam shown"
+is "$(hidden_line --no-demangle hidenew.heap)" \
+	"Hidden: _Znam, _Znwm (the built-in list; --hide '' shows them)" "--no-demangle: the header's names are raw"
 # a custom regex replaces the list
 is "$(flat hidenew.heap main --hide 'load_table|make_nodes')" absent \
 	"custom --hide: the list is not applied (operator new stays the leaf)"

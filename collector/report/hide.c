@@ -169,10 +169,14 @@ int ht_hide_location(struct ht_hide *h, const struct ht_snapshot *s, uint32_t lo
 	return h->active;
 }
 
+/* The longest name on the Hidden: line. */
+#define SHORT_NAME_MAX 64
+
 /* name without what follows its first '(' and without its template
  * arguments: "std::allocator<int>::allocate(unsigned long)" is
  * "std::allocator::allocate"; "operator new[](unsigned long)" keeps its
- * "[]". The result goes to out (room for strlen(name) + 1). */
+ * "[]"; what is still longer than SHORT_NAME_MAX is cut to it, ending in
+ * "...". The result goes to out (room for strlen(name) + 1). */
 static void short_name(const char *name, char *out)
 {
 	/* an operator named by '<' or '>' has no template arguments to cut */
@@ -190,6 +194,11 @@ static void short_name(const char *name, char *out)
 			depth--;
 		else if (depth == 0)
 			out[n++] = *p;
+	}
+	/* a raw C++ name has no arguments to cut: it is cut short */
+	if (n > SHORT_NAME_MAX) {
+		memcpy(out + SHORT_NAME_MAX - 3, "...", 3);
+		n = SHORT_NAME_MAX;
 	}
 	out[n] = '\0';
 }
