@@ -81,6 +81,13 @@ else
 	diff leaves.want leaves.got | note /dev/stdin
 fi
 
+# a filter on a function the list hid says why it finds nothing
+"$report" --peek xmalloc xwrap.heap >peek.txt
+grep -q "^note: --peek 'xmalloc' matches xmalloc, which the built-in list hid: --hide '' shows it$" peek.txt
+check $? "--peek of a hidden function: a note says --hide '' shows it"
+"$report" --hide '' --peek xmalloc xwrap.heap | grep -q '^ *97.66kB .* | xmalloc xwrap.c:13$'
+check $? "--hide '' --peek xmalloc: its row"
+
 # ---- every format ----
 for fmt in tree collapsed svg json dot traces; do
 	"$report" --format $fmt xwrap.heap >f.$fmt 2>/dev/null

@@ -135,6 +135,9 @@ static void write_filters(FILE *out, const struct ht_report_stacks *a,
 			  const struct ht_report_opts *o)
 {
 	ht_hide_write_line(out, "", &a->hide);
+	ht_hide_filter_note(out, &a->hide, "--focus", o->focus);
+	ht_hide_filter_note(out, &a->hide, "--ignore", o->ignore);
+	ht_hide_filter_note(out, &a->hide, "--peek", o->peek);
 	if (!o->focus && !o->ignore)
 		return;
 	fprintf(out, "Active filters:");

@@ -271,3 +271,23 @@ void ht_hide_write_line(FILE *out, const char *lead, const struct ht_hide *h)
 		fprintf(out, "%s%s\n", lead, line);
 	free(line);
 }
+
+void ht_hide_filter_note(FILE *out, const struct ht_hide *h, const char *opt, const char *re)
+{
+	const char **names;
+	size_t n, k;
+	regex_t rx;
+
+	if (!re || h->re || !h->hit.n || regcomp(&rx, re, REG_EXTENDED | REG_NOSUB))
+		return;
+	n = ht_hide_names(h, &names);
+	for (k = 0; k < n && regexec(&rx, names[k], 0, NULL, 0) != 0; k++)
+		;
+	if (k < n) {
+		fprintf(out, "note: %s '%s' matches ", opt, re);
+		ht_fputs_escaped(out, names[k]);
+		fprintf(out, ", which the built-in list hid: --hide '' shows it\n");
+	}
+	regfree(&rx);
+	free(names);
+}

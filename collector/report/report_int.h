@@ -76,6 +76,12 @@ char *ht_hide_line(const struct ht_hide *h);
  * most 8 names and a count of the others; nothing if nothing was. */
 void ht_hide_write_line(FILE *out, const char *lead, const struct ht_hide *h);
 
+/* A note, when the built-in list hid a function that regex re of
+ * option opt ("--focus") matches (which it then cannot match in the
+ * stacks): "note: --focus 'xmalloc' matches xmalloc, which the built-in
+ * list hid: --hide '' shows it". Nothing if re is NULL. */
+void ht_hide_filter_note(FILE *out, const struct ht_hide *h, const char *opt, const char *re);
+
 /* ---- stacks.c ---- */
 
 /* One stack of the aggregation, keyed by its names: ids[first .. first+n),
