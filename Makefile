@@ -49,6 +49,7 @@ DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/da
 	collector/daemon/start.o collector/daemon/push.o collector/daemon/trim.o \
 	collector/daemon/http.o
 REPORT_OBJ = collector/report/options.o collector/report/names.o collector/report/stacks.o \
+	collector/report/hide.o collector/report/traces.o \
 	collector/report/stackerr.o collector/report/sampling.o collector/report/format.o \
 	collector/report/header.o collector/report/rows.o collector/report/text.o \
 	collector/report/collapsed.o collector/report/stats.o collector/report/trim.o collector/report/pprof.o \
@@ -71,7 +72,8 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
-	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx
+	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
+	tests/progs/hidenew tests/progs/xwrap
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile
 

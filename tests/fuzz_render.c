@@ -73,7 +73,10 @@ static void render_all(struct ht_snapshot *s, uint64_t h)
 	static const enum ht_format formats[] = {
 		HT_FORMAT_TEXT, HT_FORMAT_TREE, HT_FORMAT_COLLAPSED, HT_FORMAT_PPROF,
 		HT_FORMAT_SVG, HT_FORMAT_HEAP_V2, HT_FORMAT_STATS, HT_FORMAT_DOT,
+		HT_FORMAT_TRACES,
 	};
+	/* --hide: the built-in list, none, every frame (stacks keep their leaf) */
+	static const char *const hides[] = { NULL, "", ".", "^x|a" };
 	static const char *const filters[] = { NULL, "main", "^0x", "[;]|a" };
 	static const double fractions[] = { -1, 0, 0.01, 1 };
 	struct ht_snapshot *series[3] = { s, fixed_base, s };
@@ -93,6 +96,7 @@ static void render_all(struct ht_snapshot *s, uint64_t h)
 	o.ignore = filters[h >> 13 & 3];
 	o.nodefraction = fractions[h >> 15 & 3];
 	o.edgefraction = fractions[h >> 17 & 3];
+	o.hide = hides[h >> 19 & 3];
 	o.base_label = "base.heap";
 	o.cur_label = "cur.heap";
 

@@ -57,7 +57,7 @@ golden report_focus_ignore.txt "$report" --functions --focus parse_config --igno
 golden report_unit_bytes.txt "$report" --unit B --nodecount 3 cur.heap
 golden report_heap_v2.txt "$report" --format heap_v2 cur.heap
 golden diff_noise.txt "$hdiff" step1.heap step4.heap
-golden diff_peek.txt "$hdiff" --peek xmalloc --functions base.heap cur.heap
+golden diff_peek.txt "$hdiff" --hide '' --peek xmalloc --functions base.heap cur.heap
 golden series.txt "$hdiff" --series step1.heap step2.heap step3.heap step4.heap
 golden series_objects.txt "$hdiff" --series --inuse_objects --functions --top 3 \
 	step1.heap step2.heap step3.heap step4.heap

@@ -218,6 +218,29 @@ else
 		check $? "heap_v2, sampled, mixed sizes, $idx: go tool pprof $a, jeprof $j, heaptrace $b"
 	done
 fi
+# --hide: the export leaves out what heaptrace hides, so pprof's figures are
+# heaptrace's; and pprof's own -hide on an export of every frame agrees
+# with heaptrace's --hide (a C++ program's own operator new, exact)
+if HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=$work/hn.heap LD_PRELOAD=$shim \
+	"$top/tests/progs/hidenew" >/dev/null 2>>run.err && [ -s hn.heap ]; then
+	"$report" --format pprof -o hn.pb.gz hn.heap
+	"$report" --format pprof --hide '' -o hn_all.pb.gz hn.heap
+	ht_funcs "$report" hn.heap >ht.txt
+	pp_funcs hn.pb.gz >pp.txt
+	grep -q '^load_table	100000	100000$' ht.txt && ! grep -q 'operator new' pp.txt
+	check $? "--hide: the built-in list moves operator new's flat to load_table"
+	same_funcs "--hide: the export of the built-in list, as heaptrace-report" ht.txt pp.txt
+	pp_funcs -hide 'operator new' hn_all.pb.gz >pp2.txt
+	same_funcs "pprof -hide 'operator new' on an export with --hide '': as heaptrace-report" \
+		ht.txt pp2.txt
+	ht_funcs "$report" --hide 'load_table' hn.heap >ht.txt
+	pp_funcs -hide 'load_table' hn_all.pb.gz >pp.txt
+	same_funcs "pprof -hide load_table: as heaptrace-report --hide load_table" ht.txt pp.txt
+	pp -comments hn.pb.gz | grep -q "^Hidden: operator new, operator new\[\] (the built-in list; --hide '' shows them)$"
+	check $? "--hide: the comments say what was hidden"
+else
+	fail "--hide: tests/progs/hidenew left no snapshot"
+fi
 if [ -s pprof.err ] && grep -v '^Local symbolization failed' pprof.err | grep -q .; then
 	echo "# go tool pprof said:"
 	sed 's/^/# /' pprof.err | head -20

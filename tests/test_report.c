@@ -13,6 +13,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+/* The rendering is tested on the fixtures as they are: their xmalloc stays
+ * a frame, as with --hide '' (the built-in list is tested on its own). */
+#define ht_report_opts_init(o) (ht_report_opts_init(o), (o)->hide = "")
+
 #define KB 1024.0
 #define MB (1024.0 * 1024.0)
 
@@ -1175,6 +1179,63 @@ static int write_fixtures(const char *dir)
 	return 0;
 }
 
+/* --hide: the built-in list takes xmalloc out, a regex of one's own
+ * replaces the list, a stack of hidden frames keeps its leaf; --traces. */
+static void test_hide(const struct ht_snapshot *base, const struct ht_snapshot *cur)
+{
+	struct ht_report_opts o;
+	char *out;
+
+	ht_report_opts_init(&o);
+	o.hide = NULL;
+	out = run(NULL, cur, &o);
+	ok(strstr(out, "\nType: inuse_space; one sample per 512.00kB allocated (estimates)\n"
+		    "Hidden: xmalloc (the built-in list; --hide '' shows them)\n") != NULL,
+	   "hide: the built-in list is named in the header, after the type");
+	ok(strstr(out, "xmalloc") == strstr(out, "Hidden: xmalloc") + 8 &&
+	   strstr(out, "  1.00MB ±2.3MB 53.14% 53.14%   1.00MB ±2.3MB 53.14%  parse_config config.c:42\n"),
+	   "hide: xmalloc is in no row; its flat is parse_config's");
+	free(out);
+	o.naming.granularity = HT_GRAN_FUNCTIONS;
+	o.format = HT_FORMAT_COLLAPSED;
+	o.focus = "parse_config";
+	check(NULL, cur, &o, 1,
+	      "main;parse_config 1048576\n"
+	      "main;parse_config;strdup_or_die 4096\n",
+	      "hide: collapsed, an inlined caller of xmalloc gets its figures");
+	o.hide = "^parse_config$";
+	check(NULL, cur, &o, 1, "", "hide: a hidden frame cannot be focused on");
+	o.focus = NULL;
+	o.hide = ".";
+	o.top = 3;
+	check(NULL, cur, &o, 1,
+	      "Cache::put(int) 262144\n"
+	      "make_node 655360\n"
+	      "xmalloc 1052672\n",
+	      "hide: a stack whose frames are all hidden keeps its leaf");
+	o.top = -1;
+	o.hide = "^parse_config$";
+	o.format = HT_FORMAT_TEXT;
+	out = run(base, cur, &o);
+	ok(strstr(out, "\nHidden: parse_config (--hide '^parse_config$')\n") != NULL &&
+	   !strstr(out, "parse_config config.c"), "hide: a regex of one's own, in a diff");
+	free(out);
+	o.hide = NULL;
+	o.format = HT_FORMAT_TRACES;
+	o.top = 1;
+	check(NULL, cur, &o, 1,
+	      "# File: - (demo, pid 4242), snapshot 2, taken 2023-11-14 22:13:40 UTC, 20.0s after start, running\n"
+	      "# Memory: RSS 8.00MB (peak 9.00MB), heap in use 6.00MB (glibc), RSS minus heap 2.00MB (--stats for more)\n"
+	      "# Type: inuse_space; one sample per 512.00kB allocated (estimates)\n"
+	      "# Hidden: xmalloc (the built-in list; --hide '' shows them)\n"
+	      "# Total: 1.88MB ±4.2MB (95% interval 193.13kB to 6.08MB)\n"
+	      "# Detection limit: a stack holding less than 1.50MB has a 5% chance or more of no sample, and is then not listed\n"
+	      "trace 1 value=1048576 interval=2446936 inuse_space=1048576 inuse_objects=4 alloc_space=2097152 alloc_objects=8\n"
+	      "\tparse_config\n"
+	      "\tmain\n",
+	      "traces: the largest stack, whole, after the header");
+}
+
 int main(int argc, char **argv)
 {
 	struct ht_snapshot *cur, *base;
@@ -1197,6 +1258,7 @@ int main(int argc, char **argv)
 	test_noise_marks();
 	test_tree(base, cur);
 	test_filters(base, cur);
+	test_hide(base, cur);
 	test_units(base, cur);
 	test_args();
 	test_write_error(cur);

@@ -33,13 +33,14 @@ const struct ht_option ht_reader_options[] = {
 	  "jeprof), stats (call counts, RSS, the allocator's figures),\n"
 	  "json (the header's facts and the top table), dot\n"
 	  "(pprof's call graph), png or graph-svg (that graph drawn\n"
-	  "by Graphviz)" },
+	  "by Graphviz), traces (each stack with its figures)" },
 	{ HT_OPT_FORMAT, "format", 0, "F", NULL, HT_TOOL_DIFF, 0,
 	  "text (default), tree, collapsed (signed values), pprof\n"
 	  "(for go tool pprof; -o FILE or a pipe), svg (differential\n"
 	  "flame graph; with --series, a chart), stats (calls, RSS,\n"
 	  "allocator figures: base, current, change), json, dot,\n"
-	  "png or graph-svg (pprof's call graph, coloured by change)" },
+	  "png or graph-svg (pprof's call graph, coloured by change),\n"
+	  "traces (each stack with its change)" },
 	{ HT_OPT_FORMAT, "stats", 0, NULL, "stats", RD, 0, "the stats format" },
 	{ HT_OPT_STATS, "stats", 0, NULL, NULL, HT_TOOL_DUMP, 0,
 	  "print the process's memory statistics instead of writing\n"
@@ -77,10 +78,15 @@ const struct ht_option ht_reader_options[] = {
 	{ HT_OPT_EDGEFRACTION, "edgefraction", 0, "F", NULL, RD, 0,
 	  "graph: drop the edges under F of the total (default 0.001)" },
 	{ HT_OPT_FORMAT, "tree", 0, NULL, "tree", RD, 0, "the tree format" },
+	{ HT_OPT_FORMAT, "traces", 0, NULL, "traces", RD, 0, "the traces format" },
 	{ HT_OPT_PEEK, "peek", 0, "REGEX", NULL, RD, 0, "tree of the frames matching REGEX only" },
 	{ HT_OPT_FOCUS, "focus", 0, "REGEX", NULL, RD, 0, "only stacks with a frame matching REGEX" },
 	{ HT_OPT_IGNORE, "ignore", 0, "REGEX", NULL, RD, 0,
 	  "leave out stacks with a frame matching REGEX" },
+	{ HT_OPT_HIDE, "hide", 0, "REGEX", NULL, RD, 0,
+	  "take the frames whose function matches REGEX out of\n"
+	  "every stack: their callers get their figures (default:\n"
+	  "a built-in list of allocation wrappers; '' hides none)" },
 	{ HT_OPT_UNIT, "unit", 0, "U", NULL, RD, 0,
 	  "auto (default), or B, kB, MB, GB, TB for every figure" },
 	{ HT_OPT_NAMING, "lines", 0, NULL, "lines", HT_TOOL_REPORT, 0,

@@ -38,6 +38,7 @@ enum ht_opt_id {
 	HT_OPT_FOCUS,
 	HT_OPT_IGNORE,
 	HT_OPT_PEEK,
+	HT_OPT_HIDE,         /* --hide REGEX */
 	HT_OPT_BASE,         /* pprof's -base BASE */
 	HT_OPT_PUSH,         /* heaptrace-report --push URL, and its settings: */
 	HT_OPT_PUSH_BASE,

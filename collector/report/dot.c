@@ -607,7 +607,7 @@ static void legend_lines(FILE *out, const struct dotctx *c, const struct graph *
 			 const struct pruned *p, const struct ht_snapshot *cur)
 {
 	const struct ht_report_opts *o = c->o;
-	char b1[64], b2[64], b3[64];
+	char b1[64], b2[64], b3[64], *hidden;
 	double shown = 0;
 
 	if (ht_report_str(cur->exe)[0])
@@ -619,6 +619,9 @@ static void legend_lines(FILE *out, const struct dotctx *c, const struct graph *
 	if (c->intervals)
 		line(out, "±: 95%% interval of the sampling error%s",
 			c->diff ? "; ~: the change is within it (sampling noise)" : "");
+	if ((hidden = ht_hide_line(&c->a->hide)))
+		line(out, "%s", hidden);
+	free(hidden);
 	if (o->focus || o->ignore)
 		line(out, "Active filters:");
 	if (o->focus)

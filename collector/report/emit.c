@@ -21,8 +21,12 @@ static int show_peak(const struct ht_snapshot *s, const struct ht_report_opts *o
 {
 	double now, peak = 0;
 
-	if (!s->peak_time_ns || (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE) ||
-	    (o->index != HT_INUSE_SPACE && o->index != HT_INUSE_OBJECTS))
+	if (!s->peak_time_ns || (o->index != HT_INUSE_SPACE && o->index != HT_INUSE_OBJECTS))
+		return 0;
+	/* traces are for scripts: the peak only when asked for */
+	if (o->format == HT_FORMAT_TRACES)
+		return o->peak;
+	if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE)
 		return 0;
 	if (o->peak)
 		return 1;
@@ -94,6 +98,9 @@ static int render_aggregate(FILE *out, const struct ht_report_stacks *a,
 	case HT_FORMAT_COLLAPSED:
 		ht_collapsed_write(out, a, o);
 		return 0;
+	case HT_FORMAT_TRACES:
+		ht_traces_write(out, a, base, cur, o, peak);
+		return 0;
 	case HT_FORMAT_SVG:
 		ht_flame_write(out, a, base, cur, o);
 		return 0;
@@ -150,7 +157,8 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	if (render_direct(out, base, cur, o, err, errlen, &rc))
 		return rc;
 	if (o->peak && !cur->peak_time_ns && (o->format == HT_FORMAT_TEXT ||
-					      o->format == HT_FORMAT_TREE))
+					      o->format == HT_FORMAT_TREE ||
+					      o->format == HT_FORMAT_TRACES))
 		return ht_fail(err, errlen, "option '--peak': the snapshot has no peak profile "
 			       "(an older heaptrace wrote it)");
 	if (!base && show_peak(cur, o)) {
@@ -246,7 +254,8 @@ int ht_report_emit(const struct ht_snapshot *base, const struct ht_snapshot *cur
 	if (to_terminal(o, err, errlen) || render_to_memory(&r, o, &buf, &len, err, errlen))
 		return -1;
 	/* formats without a header: the warnings go to stderr */
-	if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE) {
+	if (o->format != HT_FORMAT_TEXT && o->format != HT_FORMAT_TREE &&
+	    o->format != HT_FORMAT_TRACES) {
 		snprintf(lead, sizeof(lead), "%s: ", ht_progname);
 		if (base)
 			ht_report_reversed_warning(stderr, lead, base, cur);

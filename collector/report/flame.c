@@ -440,7 +440,7 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 	struct ftree t;
 	int diff = base != NULL;
 	double height;
-	char title[1024], sub[1024];
+	char title[1024], sub[1024], *hidden;
 	size_t nframes;
 
 	memset(&t, 0, sizeof(t));
@@ -448,6 +448,12 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 	layout(&t, a);
 	height = TOP + (t.maxdepth + 1) * ROW + 34;
 	titles(title, sub, sizeof(title), base, cur, o);
+	if ((hidden = ht_hide_line(&a->hide))) {
+		size_t len = strlen(sub);
+
+		snprintf(sub + len, sizeof(sub) - len, "; %s", hidden);
+		free(hidden);
+	}
 	ht_svg_head(out, height, script, title, sub);
 	controls(out, height);
 	fprintf(out, "<g id=\"frames\">\n");

@@ -131,8 +131,13 @@ void ht_report_write_provenance(FILE *out, const struct ht_snapshot *base,
 	ht_report_write_snapshot_info(out, "  ", cur);
 }
 
-static void write_filters(FILE *out, const struct ht_report_opts *o)
+static void write_filters(FILE *out, const struct ht_report_stacks *a,
+			  const struct ht_report_opts *o)
 {
+	ht_hide_write_line(out, "", &a->hide);
+	ht_hide_filter_note(out, &a->hide, "--focus", o->focus);
+	ht_hide_filter_note(out, &a->hide, "--ignore", o->ignore);
+	ht_hide_filter_note(out, &a->hide, "--peek", o->peek);
 	if (!o->focus && !o->ignore)
 		return;
 	fprintf(out, "Active filters:");
@@ -263,7 +268,7 @@ void ht_report_write_header(FILE *out, const struct ht_report_stacks *a,
 	if (!base && o->verbose) {
 		ht_report_write_provenance(out, NULL, cur, o);
 		fprintf(out, "Type: %s\n", idx);
-		write_filters(out, o);
+		write_filters(out, a, o);
 		write_sampling(out, a, NULL, cur, o);
 		return;
 	}
@@ -271,7 +276,7 @@ void ht_report_write_header(FILE *out, const struct ht_report_stacks *a,
 		write_snapshot_line(out, "File: ", "", o->cur_label, cur);
 		ht_stats_summary(out, "", cur);
 		fprintf(out, "Type: %s; %s\n", idx, sampling(cur, s1, sizeof(s1)));
-		write_filters(out, o);
+		write_filters(out, a, o);
 		write_sampling(out, a, NULL, cur, o);
 		return;
 	}
@@ -290,7 +295,7 @@ void ht_report_write_header(FILE *out, const struct ht_report_stacks *a,
 		fprintf(out, "Type: %s, current minus base; %s\n", idx, s1);
 	else
 		fprintf(out, "Type: %s, current minus base; base %s, current %s\n", idx, s1, s2);
-	write_filters(out, o);
+	write_filters(out, a, o);
 	write_sampling(out, a, base, cur, o);
 }
 
@@ -303,7 +308,8 @@ void ht_report_write_peak_note(FILE *out, const struct ht_snapshot *s, const str
 	if (s->start_time_ns && s->peak_time_ns >= s->start_time_ns)
 		fprintf(out, ", %.1fs after start",
 			(double)(s->peak_time_ns - s->start_time_ns) / 1e9);
-	fprintf(out, "; the table shows the peak%s\n",
+	fprintf(out, "; the %s the peak%s\n",
+		o->format == HT_FORMAT_TRACES ? "traces show" : "table shows",
 		o->peak ? "" : " (nothing is in use at the end)");
 }
 

@@ -110,6 +110,21 @@ static void figure(FILE *out, const char *key, double v, const struct ht_err *e)
 	jnum(out, ht_report_rounded(hi));
 }
 
+/* "hidden": the functions --hide took out of the stacks, sorted. */
+static void hidden(FILE *out, const struct ht_report_stacks *a)
+{
+	const char **names;
+	size_t n = ht_hide_names(&a->hide, &names);
+
+	fputs(",\n  \"hidden\": [", out);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? ", " : "", out);
+		jstr(out, names[i]);
+	}
+	fputs("]", out);
+	free(names);
+}
+
 void ht_json_write(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
 		   const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
@@ -133,6 +148,7 @@ void ht_json_write(FILE *out, const struct ht_report_stacks *a, const struct ht_
 	snapshot_obj(out, "current", o->cur_label, cur);
 	fputs("\n  ],\n  \"detection_limit_bytes\": ", out);
 	jnum(out, sampled ? round(ht_detection_limit(rate)) : 0);
+	hidden(out, a);
 
 	ht_report_total_err(a, o->index, &e);
 	t = ht_report_snapshot_total(cur, o->index) -

@@ -33,6 +33,7 @@ static const char *const format_names[] = {
 	[HT_FORMAT_DOT] = "dot",
 	[HT_FORMAT_PNG] = "png",
 	[HT_FORMAT_GRAPH_SVG] = "graph-svg",
+	[HT_FORMAT_TRACES] = "traces",
 };
 
 /* Indexed by enum ht_granularity: the flags that choose one. */
@@ -124,7 +125,7 @@ static int unknown_option(const char *arg)
 		if (!strcmp(word, graphs[k]))
 			return ht_error("unknown option '%s' (did you mean --format png? heaptrace "
 					"draws pprof's graph as dot, png or graph-svg)", arg);
-	if (!strcmp(word, "traces") || !strcmp(word, "raw"))
+	if (!strcmp(word, "raw"))
 		return ht_error("unknown option '%s' (did you mean --format collapsed?)", arg);
 	/* a word that begins a long option: "-func" is "--functions" */
 	if (n >= 3 && (guess = ht_opt_guess(HT_TOOL_REPORT | HT_TOOL_DIFF, word, n)))
@@ -196,7 +197,8 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 	case HT_OPT_FORMAT:
 		if (set_named(&k, format_names, COUNT(format_names), v) < 0)
 			return ht_error("unknown format '%s' (supported: text, tree, collapsed, "
-					"pprof, svg, heap_v2, stats, json, dot, png, graph-svg)", v);
+					"pprof, svg, heap_v2, stats, json, dot, png, graph-svg, "
+					"traces)", v);
 		o->format = (enum ht_format)k;
 		return 0;
 	case HT_OPT_NAMING:
@@ -220,6 +222,9 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 		return set_regex(&o->ignore, p->name, v);
 	case HT_OPT_PEEK:
 		return set_regex(&o->peek, p->name, v);
+	case HT_OPT_HIDE:
+		/* '' hides nothing: not a regex to check */
+		return v[0] ? set_regex(&o->hide, p->name, v) : (o->hide = v, 0);
 	case HT_OPT_NO_DEMANGLE:
 		o->naming.no_demangle = 1;
 		return 0;

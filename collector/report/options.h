@@ -20,6 +20,7 @@ enum ht_format {
 	HT_FORMAT_DOT,       /* pprof's call graph in Graphviz's DOT language */
 	HT_FORMAT_PNG,       /* that graph drawn by Graphviz's dot program: PNG */
 	HT_FORMAT_GRAPH_SVG, /* the same: SVG */
+	HT_FORMAT_TRACES,    /* each stack in full with its figures, for scripts */
 };
 
 /* Whether f draws pprof's call graph (dot, png, graph-svg). */
@@ -52,6 +53,10 @@ struct ht_report_opts {
 				  * matching focus, drop those with one matching
 				  * ignore; NULL = no filter */
 	const char *peek;        /* tree: only the rows matching; NULL = all */
+	const char *hide;        /* --hide: frames whose function matches are
+				  * taken out of the stacks; NULL = the
+				  * built-in list of allocation wrappers,
+				  * "" = none */
 	int series;              /* heaptrace-diff --series: the files are a series */
 	int verbose;             /* --verbose: the whole provenance in the header */
 	int peak;                /* --peak: in use at the peak (text and tree) */

@@ -146,6 +146,10 @@ struct pw {
 	uint64_t next_mapping, next_location, next_function;
 	uint64_t *mapping_of;  /* per module of the snapshot being written */
 	int64_t *delta_of;     /* address shift of that module (diff base) */
+	struct ht_report_stacks *a; /* the filters and --hide */
+	const struct ht_naming *naming;
+	unsigned char *loc_hidden; /* per location of that snapshot: --hide
+				    * takes all its frames out */
 };
 
 static void value_type(struct pw *w, int field, const char *type, const char *unit)
@@ -158,6 +162,16 @@ static void value_type(struct pw *w, int field, const char *type, const char *un
 static void comment(struct pw *w, const char *text)
 {
 	pb_int(&w->out, P_COMMENT, str_id(&w->st, text));
+}
+
+/* The text header's "Hidden:" line, as a comment. */
+static void hidden_comment(struct pw *w, const struct ht_report_stacks *a)
+{
+	char *line = ht_hide_line(&a->hide);
+
+	if (line)
+		comment(w, line);
+	free(line);
 }
 
 /* Every line of f as a comment. */
@@ -305,11 +319,38 @@ static void put_base_mappings(struct pw *w, const struct ht_snapshot *b,
 	}
 }
 
+/* The lines of location l (number i of s), innermost first, but those
+ * --hide takes out; the innermost alone when it takes out all, which only
+ * a stack that has no other frame keeps (as ht_report_stacks_intern
+ * does). */
+static void put_lines(struct pw *w, const struct ht_snapshot *s, size_t i, uint64_t fn_base)
+{
+	const struct ht_location *l = &s->locations[i];
+	struct ht_hide *h = &w->a->hide;
+	int all = ht_hide_location(h, s, (uint32_t)i, w->naming);
+
+	w->loc_hidden[i] = (unsigned char)all;
+	for (uint32_t k = 0; k < l->nlines; k++) {
+		const struct ht_line *ln = &s->lines[l->first_line + k];
+		const struct ht_function *f = &s->functions[ln->function];
+
+		if (!(f->name && f->name[0]) && !(f->system_name && f->system_name[0]))
+			continue;
+		if (all ? k > 0 : ht_hide_frame(h, s, (uint32_t)i, k, w->naming))
+			continue;
+		pb_uint(&w->sub, LN_FUNCTION_ID, fn_base + ln->function + 1);
+		pb_int(&w->sub, LN_LINE, ln->line);
+		pb_msg(&w->m, LOC_LINE, &w->sub);
+	}
+}
+
 /* Functions and locations of s, numbered from the current next ids; a
  * function without a name gives no line (pprof then shows the address). */
 static void put_code(struct pw *w, const struct ht_snapshot *s, uint64_t *fn_base,
 		     uint64_t *loc_base)
 {
+	free(w->loc_hidden);
+	w->loc_hidden = ht_xcalloc(s->nlocations + 1, 1);
 	*fn_base = w->next_function;
 	*loc_base = w->next_location;
 	for (size_t i = 0; i < s->nfunctions; i++) {
@@ -333,16 +374,7 @@ static void put_code(struct pw *w, const struct ht_snapshot *s, uint64_t *fn_bas
 		} else {
 			pb_uint(&w->m, LOC_ADDRESS, l->address);
 		}
-		for (uint32_t k = 0; k < l->nlines; k++) {
-			const struct ht_line *ln = &s->lines[l->first_line + k];
-			const struct ht_function *f = &s->functions[ln->function];
-
-			if (!(f->name && f->name[0]) && !(f->system_name && f->system_name[0]))
-				continue;
-			pb_uint(&w->sub, LN_FUNCTION_ID, *fn_base + ln->function + 1);
-			pb_int(&w->sub, LN_LINE, ln->line);
-			pb_msg(&w->m, LOC_LINE, &w->sub);
-		}
+		put_lines(w, s, i, *fn_base);
 		pb_msg(&w->out, P_LOCATION, &w->m);
 	}
 	w->next_function += s->nfunctions;
@@ -356,6 +388,25 @@ static void num_label(struct pw *w, const char *key, int64_t num, const char *un
 	if (unit)
 		pb_int(&w->sub, L_NUM_UNIT, str_id(&w->st, unit));
 	pb_msg(&w->m, S_LABEL, &w->sub);
+}
+
+/* The locations of stack st of s, leaf first, but those --hide takes
+ * out; the leaf when it takes out all. */
+static void put_stack(struct pw *w, const struct ht_snapshot *s, const struct ht_stack *st,
+		      uint64_t loc_base)
+{
+	size_t n = 0;
+
+	for (uint32_t f = 0; f < st->nframes; f++) {
+		uint32_t loc = s->frames[st->first_frame + f];
+
+		if (!w->loc_hidden[loc]) {
+			pb_varint(&w->pk, loc_base + loc + 1);
+			n++;
+		}
+	}
+	if (n == 0 && st->nframes)
+		pb_varint(&w->pk, loc_base + s->frames[st->first_frame] + 1);
 }
 
 /* The samples of s (negated and labelled as the diff base when base),
@@ -372,7 +423,7 @@ static void put_samples(struct pw *w, const struct ht_snapshot *s, uint64_t loc_
 		const struct ht_stack *st = &s->stacks[i];
 		int any = 0;
 
-		if (a && ht_report_stacks_hidden(a, map[i]))
+		if (ht_report_stacks_hidden(a, map[i]))
 			continue;
 		for (int k = 0; k < 4; k++) {
 			double x = ht_stack_value(st, values[k].index);
@@ -394,8 +445,7 @@ static void put_samples(struct pw *w, const struct ht_snapshot *s, uint64_t loc_
 			pb_msg(&w->m, LOC_LINE, &w->sub);
 			pb_msg(&w->out, P_LOCATION, &w->m);
 		}
-		for (uint32_t f = 0; f < st->nframes; f++)
-			pb_varint(&w->pk, loc_base + s->frames[st->first_frame + f] + 1);
+		put_stack(w, s, st, loc_base);
 		if (st->nframes == 0)
 			pb_varint(&w->pk, unknown);
 		pb_msg(&w->m, S_LOCATION_ID, &w->pk);
@@ -453,6 +503,7 @@ static void free_pw(struct pw *w)
 	free(w->pk.p);
 	free(w->mapping_of);
 	free(w->delta_of);
+	free(w->loc_hidden);
 	ht_strtab_free(&w->st);
 }
 
@@ -468,17 +519,15 @@ int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
 	int rc;
 
 	memset(&w, 0, sizeof(w));
-	if (o->focus || o->ignore) {
-		/* the filters match frame names, so name every stack */
-		a = ht_report_stacks_new(&o->naming);
-		if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
-			ht_report_stacks_free(a);
-			return -1;
-		}
-		map_cur = ht_report_stacks_intern(a, cur);
-		if (base)
-			map_base = ht_report_stacks_intern(a, base);
-	}
+	/* the filters match frame names, so name every stack */
+	a = ht_report_stacks_for(o, err, errlen);
+	if (!a)
+		return -1;
+	map_cur = ht_report_stacks_intern(a, cur);
+	if (base)
+		map_base = ht_report_stacks_intern(a, base);
+	w.a = a;
+	w.naming = &o->naming;
 	nmods = cur->nmodules;
 	if (base && base->nmodules > nmods)
 		nmods = base->nmodules;
@@ -520,6 +569,7 @@ int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
 			 o->ignore ? o->ignore : "");
 		comment(&w, line);
 	}
+	hidden_comment(&w, a);
 	/* the string table goes last: every message above has added to it */
 	for (size_t i = 0; i < w.st.n; i++)
 		pb_bytes(&w.out, P_STRING_TABLE, w.st.str[i], w.st.len[i]);
@@ -558,26 +608,42 @@ static void raw_pair(double objects, double space, uint64_t *count, uint64_t *by
 	*bytes = ht_report_to_u64(round(space * -expm1(-avg)));
 }
 
+/* The addresses of stack st of s, but those of locations --hide takes
+ * out whole (inlined frames cannot be taken out of an address); the leaf
+ * when it takes out all. */
+static void v2_stack(FILE *out, const struct ht_snapshot *s, const struct ht_stack *st,
+		     struct ht_hide *h, const struct ht_naming *nm)
+{
+	size_t n = 0;
+
+	for (uint32_t f = 0; f < st->nframes; f++) {
+		uint32_t loc = s->frames[st->first_frame + f];
+
+		if (ht_hide_location(h, s, loc, nm))
+			continue;
+		fprintf(out, " 0x%" PRIx64, s->locations[loc].address);
+		n++;
+	}
+	if (n == 0 && st->nframes)
+		fprintf(out, " 0x%" PRIx64, s->locations[s->frames[st->first_frame]].address);
+}
+
 int ht_pprof_write_heap_v2(FILE *out, const struct ht_snapshot *cur,
 			   const struct ht_report_opts *o, char *err, size_t errlen)
 {
 	struct ht_report_stacks *a = NULL;
 	size_t *map = NULL;
-	uint64_t t[4] = { 0 }, (*rows)[4] = ht_xcalloc(cur->nstacks + 1, sizeof(*rows));
+	uint64_t t[4] = { 0 }, (*rows)[4];
 
-	if (o->focus || o->ignore) {
-		a = ht_report_stacks_new(&o->naming);
-		if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
-			ht_report_stacks_free(a);
-			free(rows);
-			return -1;
-		}
-		map = ht_report_stacks_intern(a, cur);
-	}
+	a = ht_report_stacks_for(o, err, errlen);
+	if (!a)
+		return -1;
+	map = ht_report_stacks_intern(a, cur);
+	rows = ht_xcalloc(cur->nstacks + 1, sizeof(*rows));
 	for (size_t i = 0; i < cur->nstacks; i++) {
 		const struct ht_stack *st = &cur->stacks[i];
 
-		if (a && ht_report_stacks_hidden(a, map[i]))
+		if (ht_report_stacks_hidden(a, map[i]))
 			continue;
 		raw_pair(st->inuse_objects, st->inuse_space, &rows[i][0], &rows[i][1]);
 		raw_pair(st->alloc_objects, st->alloc_space, &rows[i][2], &rows[i][3]);
@@ -593,9 +659,7 @@ int ht_pprof_write_heap_v2(FILE *out, const struct ht_snapshot *cur,
 			continue;
 		fprintf(out, "%" PRIu64 ": %" PRIu64 " [%" PRIu64 ": %" PRIu64 "] @",
 			rows[i][0], rows[i][1], rows[i][2], rows[i][3]);
-		for (uint32_t f = 0; f < st->nframes; f++)
-			fprintf(out, " 0x%" PRIx64,
-				cur->locations[cur->frames[st->first_frame + f]].address);
+		v2_stack(out, cur, st, &a->hide, &o->naming);
 		fprintf(out, "\n");
 	}
 	/* /proc/PID/maps lines; the offset as in the pprof export */

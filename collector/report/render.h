@@ -25,6 +25,19 @@ int ht_text_write_tree(FILE *out, const struct ht_report_stacks *a,
 		       const struct ht_snapshot *base, const struct ht_report_opts *o,
 		       char *err, size_t errlen);
 
+/* ---- traces.c ---- */
+
+/* pprof's traces: the text header (and with peak, cur being the peak's
+ * view, the line that says so), each line after "# ", then each shown
+ * stack with a non-zero counter, largest figure of o's index first (cut
+ * by o->top when positive): a line "trace N value=V interval=I
+ * inuse_space=.. inuse_objects=.. alloc_space=.. alloc_objects=.."
+ * (integers, signed in a diff; I the 95% half-width of V), then one line
+ * per frame, leaf first, each after a tab. */
+void ht_traces_write(FILE *out, const struct ht_report_stacks *a,
+		     const struct ht_snapshot *base, const struct ht_snapshot *cur,
+		     const struct ht_report_opts *o, int peak);
+
 /* ---- collapsed.c ---- */
 
 /* "root;...;leaf VALUE" lines of the shown stacks of a, sorted as strings;

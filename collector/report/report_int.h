@@ -21,6 +21,67 @@ static inline const char *ht_report_str(const char *s)
 	return s ? s : "";
 }
 
+/* ---- hide.c ---- */
+
+/* --hide: which frames are taken out of the stacks, and which were. */
+struct ht_hide {
+	const regex_t *rx;      /* &own, or the built-in list's */
+	regex_t own;            /* the user's, compiled */
+	int active;             /* rx is to be applied */
+	const char *re;         /* the user's regex; NULL: the built-in list */
+	struct ht_strtab hit;   /* short names of the functions hidden */
+	/* what was matched, for the last snapshot seen: by function, and
+	 * by location for frames without a function name */
+	const struct ht_snapshot *memo_s;
+	const void *memo_functions, *memo_locations;
+	unsigned char *memo_fn, *memo_loc;
+	char *name;             /* scratch for frame names */
+	size_t name_cap;
+};
+
+/* Sets up h for the regex re: NULL for the built-in list of allocation
+ * wrappers, "" for none. Returns 0, or -1 with err set if re does not
+ * compile ("invalid --hide regex ..."). Free with ht_hide_free. The
+ * built-in list is compiled once per process and kept (not thread-safe:
+ * the reader tools are single-threaded). */
+int ht_hide_init(struct ht_hide *h, const char *re, char *err, size_t errlen);
+void ht_hide_free(struct ht_hide *h);
+
+/* Whether frame k of location loc of s is to be hidden: its function's
+ * name (as nm names functions: demangled unless no_demangle; the module
+ * and offset when it has none) matches. Each function is matched once per
+ * snapshot. */
+int ht_hide_frame(struct ht_hide *h, const struct ht_snapshot *s, uint32_t loc, uint32_t k,
+		  const struct ht_naming *nm);
+
+/* Whether every frame of location loc of s is to be hidden. */
+int ht_hide_location(struct ht_hide *h, const struct ht_snapshot *s, uint32_t loc,
+		     const struct ht_naming *nm);
+
+/* Records that frame k of loc of s was taken out of a stack: its name,
+ * without arguments and template arguments, joins the "Hidden:" line. */
+void ht_hide_note(struct ht_hide *h, const struct ht_snapshot *s, uint32_t loc, uint32_t k,
+		  const struct ht_naming *nm);
+
+/* The short names of what was hidden, sorted, in *names (malloc'd; the
+ * caller frees it, not the names, which are h's). Returns their number. */
+size_t ht_hide_names(const struct ht_hide *h, const char ***names);
+
+/* The "Hidden:" line below, without lead or newline, malloc'd (the caller
+ * frees it); NULL if nothing was hidden. */
+char *ht_hide_line(const struct ht_hide *h);
+
+/* "<lead>Hidden: operator new, xmalloc (the built-in list; --hide '' shows
+ * them)" or "(--hide 'RE')": one line naming what was hidden, sorted, at
+ * most 8 names and a count of the others; nothing if nothing was. */
+void ht_hide_write_line(FILE *out, const char *lead, const struct ht_hide *h);
+
+/* A note, when the built-in list hid a function that regex re of
+ * option opt ("--focus") matches (which it then cannot match in the
+ * stacks): "note: --focus 'xmalloc' matches xmalloc, which the built-in
+ * list hid: --hide '' shows it". Nothing if re is NULL. */
+void ht_hide_filter_note(FILE *out, const struct ht_hide *h, const char *opt, const char *re);
+
 /* ---- stacks.c ---- */
 
 /* One stack of the aggregation, keyed by its names: ids[first .. first+n),
@@ -61,7 +122,14 @@ struct ht_report_stacks {
 	regex_t focus, ignore;
 	int has_focus, has_ignore;
 	size_t nhidden;
+	/* --hide */
+	struct ht_hide hide;
 };
+
+/* A new aggregation with o's naming, filters and --hide. Returns NULL
+ * with err set if a regex does not compile. */
+struct ht_report_stacks *ht_report_stacks_for(const struct ht_report_opts *o, char *err,
+					      size_t errlen);
 
 /* Compiles the regex re of option opt ("--focus") into rx. Returns 0, or
  * -1 with err set ("invalid --focus regex 'a(': ..."). */

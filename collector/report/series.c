@@ -409,6 +409,7 @@ static void write_text(FILE *out, const struct series *s, struct ht_snapshot *co
 
 	rank(s, o, largest, &nl, suspects, &ns);
 	write_text_head(out, snaps, labels, s->n, o);
+	ht_hide_write_line(out, "", &s->a->hide);
 	unit = table_unit(s, o, largest, nl);
 	w = column_width(s, o, unit, largest, nl);
 	write_largest(out, s, o, unit, w, largest, nl);
@@ -720,11 +721,9 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *given,
 
 	if (n < 2)
 		return ht_fail(err, errlen, "a series needs two or more snapshots");
-	a = ht_report_stacks_new(&o->naming);
-	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
-		ht_report_stacks_free(a);
+	a = ht_report_stacks_for(o, err, errlen);
+	if (!a)
 		return -1;
-	}
 	/* the order of the files named is the shell's (step10 before
 	 * step2), not time's: the snapshots say when they were taken */
 	order = ht_xmalloc(n * sizeof(*order));

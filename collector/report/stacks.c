@@ -58,6 +58,7 @@ void ht_report_stacks_free(struct ht_report_stacks *a)
 		regfree(&a->focus);
 	if (a->has_ignore)
 		regfree(&a->ignore);
+	ht_hide_free(&a->hide);
 	ht_strtab_free(&a->names);
 	free(a->name_len);
 	free(a->name_head);
@@ -158,40 +159,100 @@ static size_t find_stack(struct ht_report_stacks *a, const uint32_t *key, uint32
 	return a->nst - 1;
 }
 
-size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snapshot *s)
+/* The frames of one snapshot's locations, each named once: frames of
+ * location l are ids[first[l] ..], hid[] of each says whether --hide
+ * takes it out (H_SHOWN, or hidden and already in the Hidden: line). */
+struct loc_names {
+	uint32_t *first, *ids;
+	unsigned char *hid;
+	size_t n, cap, hid_cap;
+	char *name;
+	size_t name_cap;
+};
+
+enum { H_SHOWN, H_HIDDEN, H_NOTED };
+
+/* The index in ln->ids of location loc's first frame, naming it if new. */
+static uint32_t name_location(struct ht_report_stacks *a, struct loc_names *ln,
+			      const struct ht_snapshot *s, uint32_t loc)
 {
-	/* Each location is named once: loc_first[l] indexes loc_ids. */
-	uint32_t *loc_first = ht_xmalloc((s->nlocations + 1) * sizeof(uint32_t));
-	uint32_t *loc_ids = NULL, *key = NULL;
-	size_t nloc_ids = 0, loc_cap = 0, key_cap = 0, cap = 0;
-	size_t *map = ht_xmalloc((s->nstacks + 1) * sizeof(size_t));
-	char *name = NULL;
-	uint32_t unknown = HT_NONE;
+	uint32_t nf = ht_report_location_nframes(&s->locations[loc]);
 	size_t head;
 
-	for (size_t l = 0; l < s->nlocations; l++)
-		loc_first[l] = HT_NONE;
-	for (size_t i = 0; i < s->nstacks; i++) {
-		const struct ht_stack *st = &s->stacks[i];
-		size_t n = 0;
+	if (ln->first[loc] != HT_NONE)
+		return ln->first[loc];
+	ln->first[loc] = (uint32_t)ln->n;
+	ln->ids = ht_xgrow(ln->ids, &ln->cap, ln->n + nf, sizeof(uint32_t));
+	ln->hid = ht_xgrow(ln->hid, &ln->hid_cap, ln->n + nf, 1);
+	for (uint32_t k = 0; k < nf; k++) {
+		size_t len = ht_report_frame_name(s, loc, k, &a->naming, &ln->name,
+						  &ln->name_cap, &head);
 
-		for (uint32_t f = 0; f < st->nframes; f++) {
-			uint32_t loc = s->frames[st->first_frame + f];
-			uint32_t nf = ht_report_location_nframes(&s->locations[loc]);
+		ln->hid[ln->n] = ht_hide_frame(&a->hide, s, loc, k, &a->naming) ? H_HIDDEN : H_SHOWN;
+		ln->ids[ln->n++] = intern(a, ln->name, len, head);
+	}
+	return ln->first[loc];
+}
 
-			if (loc_first[loc] == HT_NONE) {
-				loc_first[loc] = (uint32_t)nloc_ids;
-				loc_ids = ht_xgrow(loc_ids, &loc_cap, nloc_ids + nf, sizeof(uint32_t));
-				for (uint32_t k = 0; k < nf; k++) {
-					size_t len = ht_report_frame_name(s, loc, k, &a->naming,
-									  &name, &cap, &head);
-					loc_ids[nloc_ids++] = intern(a, name, len, head);
-				}
+/* Frame k of location loc (its names at ln->ids[at]) is taken out of a
+ * stack: the Hidden: line names it. */
+static void hidden(struct ht_report_stacks *a, struct loc_names *ln, const struct ht_snapshot *s,
+		   uint32_t loc, uint32_t k, uint32_t at)
+{
+	if (ln->hid[at] == H_NOTED)
+		return;
+	ln->hid[at] = H_NOTED;
+	ht_hide_note(&a->hide, s, loc, k, &a->naming);
+}
+
+/* The key of stack st of s, leaf first, in *key (grown): its frames
+ * without those --hide takes out, but the leaf when all are. Returns
+ * its length, 0 for a stack without frames. */
+static size_t stack_key(struct ht_report_stacks *a, struct loc_names *ln,
+			const struct ht_snapshot *s, const struct ht_stack *st,
+			uint32_t **key, size_t *key_cap)
+{
+	size_t n = 0;
+	uint32_t leaf_loc = 0, leaf_at = HT_NONE;
+
+	for (uint32_t f = 0; f < st->nframes; f++) {
+		uint32_t loc = s->frames[st->first_frame + f];
+		uint32_t nf = ht_report_location_nframes(&s->locations[loc]);
+		uint32_t at = name_location(a, ln, s, loc);
+
+		*key = ht_xgrow(*key, key_cap, n + nf, sizeof(uint32_t));
+		for (uint32_t k = 0; k < nf; k++, at++) {
+			if (ln->hid[at] == H_SHOWN) {
+				(*key)[n++] = ln->ids[at];
+			} else if (f == 0 && k == 0) {
+				leaf_loc = loc;
+				leaf_at = at; /* noted once the stack has other frames */
+			} else {
+				hidden(a, ln, s, loc, k, at);
 			}
-			key = ht_xgrow(key, &key_cap, n + nf, sizeof(uint32_t));
-			memcpy(key + n, loc_ids + loc_first[loc], nf * sizeof(uint32_t));
-			n += nf;
 		}
+	}
+	if (leaf_at != HT_NONE && n == 0)
+		(*key)[n++] = ln->ids[leaf_at];
+	else if (leaf_at != HT_NONE)
+		hidden(a, ln, s, leaf_loc, 0, leaf_at);
+	return n;
+}
+
+size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snapshot *s)
+{
+	struct loc_names ln = { 0 };
+	uint32_t *key = NULL;
+	size_t key_cap = 0;
+	size_t *map = ht_xmalloc((s->nstacks + 1) * sizeof(size_t));
+	uint32_t unknown = HT_NONE;
+
+	ln.first = ht_xmalloc((s->nlocations + 1) * sizeof(uint32_t));
+	for (size_t l = 0; l < s->nlocations; l++)
+		ln.first[l] = HT_NONE;
+	for (size_t i = 0; i < s->nstacks; i++) {
+		size_t n = stack_key(a, &ln, s, &s->stacks[i], &key, &key_cap);
+
 		if (n == 0) {
 			if (unknown == HT_NONE)
 				unknown = intern(a, "[unknown]", 9, 9);
@@ -200,10 +261,11 @@ size_t *ht_report_stacks_intern(struct ht_report_stacks *a, const struct ht_snap
 		}
 		map[i] = find_stack(a, key, (uint32_t)n);
 	}
-	free(name);
+	free(ln.name);
+	free(ln.hid);
+	free(ln.ids);
+	free(ln.first);
 	free(key);
-	free(loc_ids);
-	free(loc_first);
 	return map;
 }
 
@@ -341,17 +403,28 @@ size_t ht_report_stacks_name_head(const struct ht_report_stacks *a, uint32_t id)
 	return a->name_head[id];
 }
 
+struct ht_report_stacks *ht_report_stacks_for(const struct ht_report_opts *o, char *err,
+					      size_t errlen)
+{
+	struct ht_report_stacks *a = ht_report_stacks_new(&o->naming);
+
+	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen) ||
+	    ht_hide_init(&a->hide, o->hide, err, errlen)) {
+		ht_report_stacks_free(a);
+		return NULL;
+	}
+	return a;
+}
+
 struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
 					     const struct ht_snapshot *cur,
 					     const struct ht_report_opts *o,
 					     char *err, size_t errlen)
 {
-	struct ht_report_stacks *a = ht_report_stacks_new(&o->naming);
+	struct ht_report_stacks *a = ht_report_stacks_for(o, err, errlen);
 
-	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
-		ht_report_stacks_free(a);
+	if (!a)
 		return NULL;
-	}
 	if (base)
 		ht_report_stacks_add(a, base, -1);
 	ht_report_stacks_add(a, cur, 1);
