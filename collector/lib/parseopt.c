@@ -19,12 +19,15 @@ const struct ht_option ht_reader_options[] = {
 	  "here; -: stdout)" },
 	{ HT_OPT_INDEX, "sample-index", 0, "X", NULL, RD, 0,
 	  "inuse_space (default), inuse_objects, alloc_space,\n"
-	  "alloc_objects; also --inuse_space etc." },
+	  "alloc_objects, temp_space, temp_objects (blocks freed\n"
+	  "at once); also --inuse_space etc." },
 	{ HT_OPT_INDEX, "sample_index", 0, "X", NULL, RD, 0, NULL },
 	{ HT_OPT_INDEX, "inuse_space", 0, NULL, "inuse_space", RD, WORD, NULL },
 	{ HT_OPT_INDEX, "inuse_objects", 0, NULL, "inuse_objects", RD, WORD, NULL },
 	{ HT_OPT_INDEX, "alloc_space", 0, NULL, "alloc_space", RD, WORD, NULL },
 	{ HT_OPT_INDEX, "alloc_objects", 0, NULL, "alloc_objects", RD, WORD, NULL },
+	{ HT_OPT_INDEX, "temp_space", 0, NULL, "temp_space", RD, WORD, NULL },
+	{ HT_OPT_INDEX, "temp_objects", 0, NULL, "temp_objects", RD, WORD, NULL },
 	{ HT_OPT_FORMAT, "format", 0, "F", NULL, HT_TOOL_REPORT, 0,
 	  "text (default; pprof's top), tree (callers and callees),\n"
 	  "collapsed (for flame graph tools), pprof (gzip'd\n"

@@ -18,6 +18,8 @@ static const char *const index_names[] = {
 	[HT_INUSE_OBJECTS] = "inuse_objects",
 	[HT_ALLOC_SPACE] = "alloc_space",
 	[HT_ALLOC_OBJECTS] = "alloc_objects",
+	[HT_TEMP_SPACE] = "temp_space",
+	[HT_TEMP_OBJECTS] = "temp_objects",
 };
 
 /* Indexed by enum ht_format. */
@@ -190,7 +192,8 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 	case HT_OPT_INDEX:
 		if (set_named(&k, index_names, COUNT(index_names), v) < 0)
 			return ht_error("unknown sample index '%s' (expected inuse_space, "
-					"inuse_objects, alloc_space or alloc_objects)", v);
+					"inuse_objects, alloc_space, alloc_objects, temp_space "
+					"or temp_objects)", v);
 		o->index = (enum ht_index)k;
 		return 0;
 	case HT_OPT_FORMAT:

@@ -31,10 +31,10 @@ static inline const char *ht_report_str(const char *s)
 struct agg_stack {
 	uint32_t first, n;  /* into ids */
 	uint64_t hash;
-	double v[4];        /* by enum ht_index */
-	double side[2][4];  /* [0]: base (added with sign < 0), [1]: current */
-	struct ht_err side_err[2][4];
-	struct ht_err err[4];
+	double v[HT_NINDEX];        /* by enum ht_index */
+	double side[2][HT_NINDEX];  /* [0]: base (added with sign < 0), [1]: current */
+	struct ht_err side_err[2][HT_NINDEX];
+	struct ht_err err[HT_NINDEX];
 	int hidden;         /* left out by --focus/--ignore */
 };
 
@@ -90,6 +90,13 @@ double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w);
  * objects, blocks handed out, bytes requested. Returns 1, or 0 when they
  * give none (bytes in use: frees are not counted by size). */
 int ht_report_exact_total(const struct ht_snapshot *s, enum ht_index w, double *t);
+
+/* Whether s carries counter w: the temporary ones came with the cells
+ * (has_cells). Returns 0, or -1 with err set ("sample index 'temp_space':
+ * 'x.heap' has no temporary blocks (an older heaptrace wrote it)"); label
+ * names the file, or NULL: "the snapshot". */
+int ht_report_check_index(const struct ht_snapshot *s, enum ht_index w, const char *label,
+			  char *err, size_t errlen);
 
 /* Whether two snapshots come from one process (same pid and start). */
 int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b);

@@ -200,7 +200,7 @@ static void free_series(struct series *s)
 static int table_unit(const struct series *s, const struct ht_report_opts *o,
 		      const size_t *rows, size_t nrows)
 {
-	double max = 0, base = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE ? 1024 : 1000;
+	double max = 0, base = ht_report_is_bytes(o->index) ? 1024 : 1000;
 	int k = 0;
 
 	if (o->unit >= 0)
@@ -720,6 +720,9 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *given,
 
 	if (n < 2)
 		return ht_fail(err, errlen, "a series needs two or more snapshots");
+	for (size_t i = 0; i < n; i++)
+		if (ht_report_check_index(given[i], o->index, given_labels[i], err, errlen))
+			return -1;
 	a = ht_report_stacks_new(&o->naming);
 	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen)) {
 		ht_report_stacks_free(a);
