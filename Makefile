@@ -54,7 +54,8 @@ REPORT_OBJ = collector/report/options.o collector/report/names.o collector/repor
 	collector/report/collapsed.o collector/report/stats.o collector/report/trim.o collector/report/pprof.o \
 	collector/report/svg.o collector/report/flame.o collector/report/series.o \
 	collector/report/json.o collector/report/dot.o collector/report/graphviz.o \
-	collector/report/metrics.o collector/report/emit.o collector/report/push.o
+	collector/report/metrics.o collector/report/emit.o collector/report/push.o \
+	collector/report/cells.o collector/report/lifeview.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff collector/heaptrace-attach

@@ -101,9 +101,10 @@ static struct ht_snapshot *base_snapshot(uint64_t rate)
 /* Exact (rate 1): churn frees 100 blocks of 64 B, 60 of them temporary,
  * lifetimes: 50 under 1 us (bucket 0), 30 in [2 us, 5 us) (bucket 2), 20
  * in [1 ms, 2 ms) (bucket 10); 4 in use, 1 s to 2 s old (bucket 19).
- * leak: 10 blocks of 1000 B in use, 6 aged [1 h, 2 h) (bucket 28), 4
- * [20 s, 50 s) (bucket 24); none freed. keep: 2 blocks of 4096 B, 1 freed
- * after [10 ms, 20 ms) (bucket 13), 1 in use 20-50 min old (bucket 27). */
+ * leak: 10 blocks of 1000 B in use, 6 aged [5000 s, 10000 s) (bucket 30),
+ * 4 [50 s, 100 s) (bucket 24); none freed. keep: 2 blocks of 4096 B, 1
+ * freed after [10 ms, 20 ms) (bucket 13), 1 in use [500 s, 1000 s) old
+ * (bucket 27). */
 static struct ht_snapshot *exact_snapshot(int cells)
 {
 	struct ht_snapshot *s = base_snapshot(1);
@@ -120,7 +121,7 @@ static struct ht_snapshot *exact_snapshot(int cells)
 	stack2(s, l_leak, l_main, 10000, 10, 10000, 10, 0, 0);
 	if (cells) {
 		cell(s, HT_CELL_AGE, 24, 4, 4000, 0, 0);
-		cell(s, HT_CELL_AGE, 28, 6, 6000, 0, 0);
+		cell(s, HT_CELL_AGE, 30, 6, 6000, 0, 0);
 		cell(s, HT_CELL_SIZE, 10, 10, 10000, 0, 0);
 	}
 	stack2(s, l_keep, l_main, 4096, 1, 8192, 2, 0, 0);
@@ -159,8 +160,33 @@ static void test_temp_index(void)
 	ht_snapshot_free(old);
 }
 
-int main(void)
+static void show(const struct ht_snapshot *s, enum ht_view view, const char *focus)
 {
+	struct ht_report_opts o;
+	char *out;
+	int rc;
+
+	ht_report_opts_init(&o);
+	o.view = view;
+	o.focus = focus;
+	out = run(NULL, s, &o, &rc);
+	printf("%s", out);
+	free(out);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		struct ht_snapshot *s = exact_snapshot(1);
+
+		show(s, HT_VIEW_LIFETIMES, NULL);
+		show(s, HT_VIEW_AGE, NULL);
+		show(s, HT_VIEW_SIZES, NULL);
+		show(s, HT_VIEW_SIZES, "leak");
+		ht_snapshot_free(s);
+		return 0;
+	}
 	test_temp_index();
 	return done_testing();
 }

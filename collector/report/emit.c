@@ -137,6 +137,30 @@ static int render_drawn(FILE *out, const struct ht_snapshot *base, const struct 
 	return rc;
 }
 
+/* --temporary-under: the temp counters of base and cur from their
+ * lifetimes, then the report. */
+static int render_temp_under(FILE *out, const struct ht_snapshot *base,
+			     const struct ht_snapshot *cur, const struct ht_report_opts *o,
+			     char *err, size_t errlen)
+{
+	struct ht_snapshot vb, vc;
+	struct ht_stack *sb = NULL, *sc;
+	struct ht_report_opts d = *o;
+	int rc;
+
+	if ((base && ht_cells_check(base, "option '--temporary-under'", err, errlen)) ||
+	    ht_cells_check(cur, "option '--temporary-under'", err, errlen))
+		return -1;
+	if (base)
+		sb = ht_cells_temp_view(&vb, base, o->temp_edge);
+	sc = ht_cells_temp_view(&vc, cur, o->temp_edge);
+	d.temp_viewed = 1;
+	rc = render(out, base ? &vb : NULL, &vc, &d, err, errlen);
+	free(sb);
+	free(sc);
+	return rc;
+}
+
 static int render(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
 		  const struct ht_report_opts *o, char *err, size_t errlen)
 {
@@ -148,6 +172,10 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	if ((base && ht_report_check_index(base, o->index, o->base_label, err, errlen)) ||
 	    ht_report_check_index(cur, o->index, o->cur_label, err, errlen))
 		return -1;
+	if (o->view)
+		return ht_lifeview_write(out, cur, o, err, errlen);
+	if (o->temp_under_ns > 0 && !o->temp_viewed)
+		return render_temp_under(out, base, cur, o, err, errlen);
 	if (o->format == HT_FORMAT_PNG || o->format == HT_FORMAT_GRAPH_SVG)
 		return render_drawn(out, base, cur, o, err, errlen);
 	if (render_direct(out, base, cur, o, err, errlen, &rc))

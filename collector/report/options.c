@@ -47,6 +47,14 @@ static const char *const naming_names[] = {
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* Indexed by enum ht_view. */
+static const char *const view_names[] = {
+	[HT_VIEW_NONE] = "none",
+	[HT_VIEW_LIFETIMES] = "lifetimes",
+	[HT_VIEW_AGE] = "age",
+	[HT_VIEW_SIZES] = "sizes",
+};
+
 const char *ht_report_index_name(enum ht_index which)
 {
 	if ((unsigned)which >= (unsigned)COUNT(index_names))
@@ -182,6 +190,16 @@ static int set_regex(const char **to, const char *name, const char *v)
 	return 0;
 }
 
+/* --temporary-under: a duration, rounded to the nearest time bucket edge. */
+static int set_temp_under(struct ht_report_opts *o, const char *v)
+{
+	if (ht_cells_parse_duration(v, &o->temp_under_ns))
+		return ht_error("invalid --temporary-under value '%s' (expected a duration: "
+				"100us, 1ms, 2s, 1min)", v);
+	o->temp_edge = ht_cells_edge_near(o->temp_under_ns);
+	return 0;
+}
+
 /* Gives option id (parsed by p) its meaning in o. Returns 0 or -1. */
 static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, int id)
 {
@@ -232,6 +250,17 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 	case HT_OPT_PEAK:
 		o->peak = 1;
 		return 0;
+	case HT_OPT_VIEW:
+		if (set_named(&k, view_names, COUNT(view_names), v) > 0)
+			o->view = (enum ht_view)k;
+		return 0;
+	case HT_OPT_TEMP_UNDER:
+		return set_temp_under(o, v);
+	case HT_OPT_COLOR:
+		if (strcmp(v, "age") && strcmp(v, "name"))
+			return ht_error("unknown colouring '%s' (expected age or name)", v);
+		o->color_age = !strcmp(v, "age");
+		return 0;
 	case HT_OPT_SERIES:
 		o->series = 1;
 		return 0;
@@ -280,9 +309,28 @@ static int check_push(const struct ht_report_opts *o)
 	return 0;
 }
 
+/* The views of the cells, --temporary-under and --color age. */
+static int check_cells(const struct ht_report_opts *o)
+{
+	if (o->view && o->format != HT_FORMAT_TEXT)
+		return ht_error("option '--%s' shows a text table, not format '%s'",
+				view_names[o->view], format_names[o->format]);
+	if (o->view && (o->peak || o->push))
+		return ht_error("option '--%s' does not go with '--%s'", view_names[o->view],
+				o->peak ? "peak" : "push");
+	if (o->color_age && o->format != HT_FORMAT_SVG)
+		return ht_error("option '--color age' colours the svg flame graph, not format "
+				"'%s'", format_names[o->format]);
+	if (o->temp_under_ns > 0 && o->index != HT_TEMP_SPACE && o->index != HT_TEMP_OBJECTS &&
+	    o->format != HT_FORMAT_PPROF)
+		return ht_error("option '--temporary-under' goes with the sample index "
+				"temp_space or temp_objects");
+	return 0;
+}
+
 static int check_combination(struct ht_report_opts *o, enum ht_report_mode mode)
 {
-	if (check_push(o))
+	if (check_push(o) || check_cells(o))
 		return -1;
 	if (o->peek) {
 		if (o->format == HT_FORMAT_TEXT)
