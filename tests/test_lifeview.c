@@ -3,6 +3,7 @@
  * by hand with known cells. */
 #include "report/report.h"
 #include "report/render.h"
+#include "report/report_int.h"
 #include "snapshot/snapshot.h"
 #include "build.h"
 #include "tap.h"
@@ -160,6 +161,141 @@ static void test_temp_index(void)
 	ht_snapshot_free(old);
 }
 
+static void expect(const struct ht_snapshot *s, enum ht_view view, const char *focus,
+		   const char *want, const char *name)
+{
+	struct ht_report_opts o;
+	char *out;
+	int rc;
+
+	ht_report_opts_init(&o);
+	o.view = view;
+	o.focus = focus;
+	out = run(NULL, s, &o, &rc);
+	is_int(rc, 0, "%s: rendered", name);
+	has(out, want, name);
+	free(out);
+}
+
+static void test_views_exact(void)
+{
+	struct ht_snapshot *s = exact_snapshot(1), *old = exact_snapshot(0);
+	struct ht_report_opts o;
+	char *out;
+	int rc;
+
+	expect(s, HT_VIEW_LIFETIMES, NULL,
+	       "freed   bytes median    p90  <1ms  stack\n"
+	       "  101 10.25kB 2.03us 1.46ms 79.2%  (all shown stacks)\n"
+	       "  100  6.25kB    1us 1.41ms 80.0%  churn churn.c:20 < main main.c:10\n"
+	       "    1  4.00kB 14.1ms 18.7ms  0.0%  keep keep.c:40 < main main.c:10\n",
+	       "--lifetimes: medians, p90 and shares, exact");
+	expect(s, HT_VIEW_AGE, NULL,
+	       "  inuse <1s  <1min    <1h  older  median  stack\n"
+	       "14.02kB   0 1.28kB 6.88kB 5.86kB 13.7min  (all shown stacks)\n"
+	       " 9.77kB   0 1.03kB 2.88kB 5.86kB   1.56h  leak leak.c:30 < main main.c:10\n",
+	       "--age: the classes and medians, exact");
+	expect(s, HT_VIEW_SIZES, NULL,
+	       "objects objects%   bytes bytes%  size (bytes)\n"
+	       "    104   89.66%  6.50kB 26.79%  64-127\n"
+	       "     10    8.62%  9.77kB 40.24%  512-1023\n"
+	       "      2    1.72%  8.00kB 32.97%  4096-8191\n"
+	       "    116     100% 24.27kB   100%  (total)\n",
+	       "--sizes: the whole heap");
+	expect(s, HT_VIEW_SIZES, "leak",
+	       "objects objects%  bytes bytes%  size (bytes)\n"
+	       "     10     100% 9.77kB   100%  512-1023\n",
+	       "--sizes --focus: the focused stack only");
+	ht_report_opts_init(&o);
+	o.view = HT_VIEW_AGE;
+	out = run(NULL, old, &o, &rc);
+	is_int(rc, -1, "--age of a file without cells: refused");
+	free(out);
+	ht_snapshot_free(s);
+	ht_snapshot_free(old);
+}
+
+/* Sampled: a stack with lifetimes split between two buckets, known
+ * variance sums. */
+static void test_views_sampled(void)
+{
+	struct ht_snapshot *s = base_snapshot(524288);
+	struct ht_cells g;
+	struct ht_report_stacks *a;
+	struct ht_report_opts o;
+	struct ht_quantile q;
+	double f, v;
+
+	stack2(s, l_churn, l_main, 0, 0, 8192.0 * 64 * 100, 8192.0 * 100, 0, 0);
+	cell(s, HT_CELL_LIFE, 4, 8192.0 * 60, 8192.0 * 60 * 64, 8192.0 * 8191 * 60,
+	     8192.0 * 8191 * 60 * 64 * 64);
+	cell(s, HT_CELL_LIFE, 13, 8192.0 * 40, 8192.0 * 40 * 64, 8192.0 * 8191 * 40,
+	     8192.0 * 8191 * 40 * 64 * 64);
+	ht_report_opts_init(&o);
+	a = ht_report_aggregate(NULL, s, &o, NULL, 0);
+	ht_cells_gather(&g, a, s, HT_CELL_LIFE, 0, 10);
+	is_int(g.n, 1, "gather: one stack with lifetimes");
+	ht_cells_quantile(&g.all, HT_CELL_LIFE, 0, 0.5, &q);
+	/* 60% in [10 us, 20 us): the median is 10 us * 2^(50/60) */
+	ok(fabs(q.v - 1e4 * pow(2, 50.0 / 60)) < 1, "median interpolated in its bucket: %g", q.v);
+	ok(q.lo < q.v && q.v < q.hi && q.lo >= 0, "median's interval around it: %g-%g", q.lo, q.hi);
+	ht_cells_share_below(&g.all, HT_CELL_LIFE, 0, 1e6, &f, &v);
+	ok(fabs(f - 0.6) < 1e-12, "share under 1 ms: %g", f);
+	/* F = S/N: var = (R^2 vS + S^2 vR) / N^4 */
+	ok(fabs(v - (0.4 * 0.4 * 60 + 0.6 * 0.6 * 40) * 8191.0 / (8192.0 * 100 * 100)) < 1e-12,
+	   "its variance, a ratio estimate's: %g", v);
+	ht_cells_free(&g);
+	ht_report_stacks_free(a);
+	o.view = HT_VIEW_LIFETIMES;
+	{
+		int rc;
+		char *out = run(NULL, s, &o, &rc);
+
+		has(out, "  freed  ±95%   bytes  ±95% median           95%    p90           95%  <1ms  ±95%  stack\n", "sampled --lifetimes: intervals shown");
+		has(out, " 60.0% ±9.6%  churn", "sampled --lifetimes: the share with its ±");
+		free(out);
+	}
+	ht_snapshot_free(s);
+}
+
+static void test_durations(void)
+{
+	double ns;
+	char b[32];
+
+	ok(!ht_cells_parse_duration("1ms", &ns) && ns == 1e6, "1ms");
+	ok(!ht_cells_parse_duration("2.5s", &ns) && ns == 2.5e9, "2.5s");
+	ok(!ht_cells_parse_duration("1min", &ns) && ns == 60e9, "1min");
+	ok(ht_cells_parse_duration("5", &ns) == -1, "a bare number is refused");
+	ok(ht_cells_parse_duration("-1ms", &ns) == -1, "a negative one too");
+	is_int(ht_cells_edge_near(1e6), 10, "1 ms is the edge of bucket 10");
+	is_int(ht_cells_edge_near(1.2e6), 10, "1.2 ms rounds to 1 ms");
+	is_int(ht_cells_edge_near(4e6), 12, "4 ms rounds to 5 ms");
+	is_str(ht_cells_fmt_ns(1.5e6, b, sizeof(b)), "1.50ms", "1.50ms");
+	is_str(ht_cells_fmt_ns(5400e9, b, sizeof(b)), "1.50h", "1.50h");
+}
+
+static void test_temp_under(void)
+{
+	struct ht_snapshot *s = exact_snapshot(1);
+	struct ht_report_opts o;
+	char *out;
+	int rc;
+
+	ht_report_opts_init(&o);
+	o.index = HT_TEMP_OBJECTS;
+	o.temp_under_ns = 1.2e6;
+	o.temp_edge = ht_cells_edge_near(o.temp_under_ns);
+	out = run(NULL, s, &o, &rc);
+	is_int(rc, 0, "--temporary-under: a report");
+	has(out, "Temporary: blocks freed within 1ms (--temporary-under 1.20ms, to the nearest "
+	    "bucket edge)\n", "--temporary-under: the header says which edge");
+	has(out, "  80  100% 100%  80 100%  churn churn.c:20\n",
+	    "--temporary-under 1ms: churn's 80 freed under 1 ms");
+	free(out);
+	ht_snapshot_free(s);
+}
+
 static void show(const struct ht_snapshot *s, enum ht_view view, const char *focus)
 {
 	struct ht_report_opts o;
@@ -188,5 +324,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	test_temp_index();
+	test_views_exact();
+	test_views_sampled();
+	test_durations();
+	test_temp_under();
 	return done_testing();
 }
