@@ -310,9 +310,35 @@ static void show(const struct ht_snapshot *s, enum ht_view view, const char *foc
 	free(out);
 }
 
+/* Writes the pprof export of the exact fixture to DIR/cells.pb.gz (and
+ * the same without cells to DIR/nocells.pb.gz) for t_lifeview.sh, which
+ * reads them with go tool pprof: until snapshot files carry cells, the
+ * export is made here. */
+static int write_fixtures(const char *dir)
+{
+	struct ht_report_opts o;
+	char path[4096];
+	int rc = 0;
+
+	ht_report_opts_init(&o);
+	o.format = HT_FORMAT_PPROF;
+	for (int with = 0; with < 2; with++) {
+		struct ht_snapshot *s = exact_snapshot(with);
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s.pb.gz", dir, with ? "cells" : "nocells");
+		f = fopen(path, "w");
+		if (!f || ht_report_write(f, NULL, s, &o) || fclose(f))
+			rc = 1;
+		ht_snapshot_free(s);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	(void)argv;
+	if (argc > 2 && !strcmp(argv[1], "--write-fixtures"))
+		return write_fixtures(argv[2]);
 	if (argc > 1) {
 		struct ht_snapshot *s = exact_snapshot(1);
 

@@ -169,13 +169,13 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	struct ht_stack *peak_stacks = NULL;
 	int rc = 0;
 
-	if ((base && ht_report_check_index(base, o->index, o->base_label, err, errlen)) ||
-	    ht_report_check_index(cur, o->index, o->cur_label, err, errlen))
-		return -1;
 	if (o->view)
 		return ht_lifeview_write(out, cur, o, err, errlen);
 	if (o->temp_under_ns > 0 && !o->temp_viewed)
 		return render_temp_under(out, base, cur, o, err, errlen);
+	if ((base && ht_report_check_index(base, o->index, o->base_label, err, errlen)) ||
+	    ht_report_check_index(cur, o->index, o->cur_label, err, errlen))
+		return -1;
 	if (o->format == HT_FORMAT_PNG || o->format == HT_FORMAT_GRAPH_SVG)
 		return render_drawn(out, base, cur, o, err, errlen);
 	if (render_direct(out, base, cur, o, err, errlen, &rc))

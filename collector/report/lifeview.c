@@ -281,7 +281,8 @@ int ht_lifeview_write(FILE *out, const struct ht_snapshot *cur, const struct ht_
 		      char *err, size_t errlen)
 {
 	static const int kinds[] = { 0, HT_CELL_LIFE, HT_CELL_AGE, HT_CELL_SIZE };
-	static const char *const opt[] = { "", "--lifetimes", "--age", "--sizes" };
+	static const char *const opt[] = { "", "option '--lifetimes'", "option '--age'",
+					   "option '--sizes'" };
 	struct ht_report_stacks *a;
 	struct ht_cells g;
 	size_t top = o->top < 0 ? 10 : (size_t)o->top;
