@@ -162,6 +162,19 @@ void ht_cells_err(const struct ht_cell_row *r, int kind, int bytes, struct ht_er
 	e->share = e->up_var > 0 ? (bytes ? r->share_space : r->share_objects) : 0;
 }
 
+double ht_cells_part_below(int kind, unsigned k, double t)
+{
+	double lo = ht_cells_lower(kind, k), hi = upper(kind, k);
+
+	if (t >= hi)
+		return 1;
+	if (t <= lo)
+		return 0;
+	if (lo <= 0)
+		return t / hi;
+	return log(t / lo) / log(hi / lo);
+}
+
 /* The share of the row's figure in buckets below t (a bucket that t cuts
  * counts in part, as if its values spread evenly over the logarithm of
  * the value, linearly in bucket 0), into *f, and the variance of that
@@ -175,16 +188,8 @@ void ht_cells_share_below(const struct ht_cell_row *r, int kind, int bytes, doub
 	for (unsigned k = 0; k < ht_cells_nbuckets(kind); k++) {
 		double y = bytes ? r->h[k].space : r->h[k].objects;
 		double v = bytes ? r->h[k].var_space : r->h[k].var_objects;
-		double lo = ht_cells_lower(kind, k), hi = upper(kind, k), part;
+		double part = ht_cells_part_below(kind, k, t);
 
-		if (t >= hi)
-			part = 1;
-		else if (t <= lo)
-			part = 0;
-		else if (lo <= 0)
-			part = t / hi;
-		else
-			part = log(t / lo) / log(hi / lo);
 		s += part * y;
 		vs += part * part * v;
 		rest += (1 - part) * y;
@@ -254,6 +259,29 @@ void ht_cells_quantile(const struct ht_cell_row *r, int kind, int bytes, double 
 	q->v = at_share(cdf, kind, p, &q->open);
 	q->lo = at_share(hi, kind, p, &open);
 	q->hi = at_share(lo, kind, p, &q->hi_open);
+}
+
+int ht_cells_kept(const struct ht_snapshot *s, double gap_ns, const size_t *map, size_t nst,
+		  int bytes, double *kept)
+{
+	double *tot = ht_xcalloc(nst + 1, sizeof(double));
+
+	for (size_t i = 0; i < nst; i++)
+		kept[i] = 0;
+	for (size_t i = 0; s->has_cells && i < s->ncells; i++) {
+		const struct ht_cell *c = &s->cells[i];
+		double y = bytes ? c->space : c->objects;
+
+		if (c->kind != HT_CELL_AGE || c->stack >= s->nstacks || c->bucket >= HT_TIME_BUCKETS ||
+		    !(y > 0))
+			continue;
+		tot[map[c->stack]] += y;
+		kept[map[c->stack]] += y * (1 - ht_cells_part_below(HT_CELL_AGE, c->bucket, gap_ns));
+	}
+	for (size_t i = 0; i < nst; i++)
+		kept[i] = tot[i] > 0 ? kept[i] / tot[i] : -1;
+	free(tot);
+	return s->has_cells;
 }
 
 /* ---- durations ---- */

@@ -306,14 +306,54 @@ static void series_warnings(struct ht_snapshot *const *snaps, const char *const 
 	}
 }
 
+/* --temporary-under in a series: views[0..n) of snaps whose temp counters
+ * are those of the limit, their stacks malloc'd. Returns 0, or -1 with
+ * err set when a snapshot has no cells. */
+static int series_temp_views(struct ht_snapshot *const *snaps, const char *const *labels,
+			     size_t n, const struct ht_report_opts *o,
+			     struct ht_snapshot *views, struct ht_snapshot **ptrs,
+			     char *err, size_t errlen)
+{
+	char what[256];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(what, sizeof(what), "option '--temporary-under': '%s'", labels[i]);
+		if (ht_cells_check(snaps[i], what, err, errlen)) {
+			while (i--)
+				free(views[i].stacks);
+			return -1;
+		}
+		ht_cells_temp_view(&views[i], snaps[i], o->temp_edge);
+		ptrs[i] = &views[i];
+	}
+	return 0;
+}
+
 int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *labels,
 			  size_t n, const struct ht_report_opts *o, char *err, size_t errlen)
 {
 	struct rendering r = { NULL, NULL, snaps, labels, n };
+	struct ht_snapshot *views = NULL, **ptrs = NULL;
 	char *buf = NULL;
 	size_t len = 0;
+	int rc;
 
-	if (render_to_memory(&r, o, &buf, &len, err, errlen))
+	if (o->temp_under_ns > 0) {
+		views = ht_xcalloc(n + 1, sizeof(*views));
+		ptrs = ht_xcalloc(n + 1, sizeof(*ptrs));
+		if (series_temp_views(snaps, labels, n, o, views, ptrs, err, errlen)) {
+			free(views);
+			free(ptrs);
+			return -1;
+		}
+		r.snaps = ptrs;
+	}
+	rc = render_to_memory(&r, o, &buf, &len, err, errlen);
+	for (size_t i = 0; views && i < n; i++)
+		free(views[i].stacks);
+	free(views);
+	free(ptrs);
+	if (rc)
 		return -1;
 	if (o->format != HT_FORMAT_TEXT)
 		series_warnings(snaps, labels, n);

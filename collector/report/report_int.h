@@ -296,6 +296,11 @@ double ht_cells_total(const struct ht_cell_row *r, int kind, int bytes, double *
 /* That sum as an error (sampling.h), for its interval. */
 void ht_cells_err(const struct ht_cell_row *r, int kind, int bytes, struct ht_err *e);
 
+/* The part of bucket k of kind below the value t: 1 or 0, or for the
+ * bucket t cuts, the part of its logarithmic width below t (of its width,
+ * for bucket 0). */
+double ht_cells_part_below(int kind, unsigned k, double t);
+
 /* The share of a row below the value t (ns or bytes) into *f, a bucket
  * cut by t counted in part (evenly over the logarithm within it), and the
  * share's variance as a ratio estimate. */
@@ -306,6 +311,13 @@ void ht_cells_share_below(const struct ht_cell_row *r, int kind, int bytes, doub
  * with Woodruff's 95% interval (where the share's band crosses p). */
 void ht_cells_quantile(const struct ht_cell_row *r, int kind, int bytes, double p,
 		       struct ht_quantile *q);
+
+/* The share of each stack's in-use figure (bytes or objects) in s that is
+ * at least gap_ns old, from its AGE cells: kept[map[j]] for stack j of s
+ * (kept[0..nst)), -1 for a stack without them. Returns 0 (and every
+ * kept -1) when s has no cells. */
+int ht_cells_kept(const struct ht_snapshot *s, double gap_ns, const size_t *map, size_t nst,
+		  int bytes, double *kept);
 
 /* A duration "1ms", "2.5s", "500us", "1min", "1h", "100ns" in ns into
  * *ns: 0, or -1 if it is not one (or not positive). */
