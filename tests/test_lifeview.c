@@ -343,6 +343,46 @@ static void test_series_ages(void)
 		ht_snapshot_free(snaps[k]);
 }
 
+/* The frame of name in an SVG flame graph: its title and fill. */
+static void frame_of(const char *svg, const char *name, char *title, char *fill, size_t len)
+{
+	const char *p = strstr(svg, name), *e;
+
+	*title = *fill = 0;
+	if (!p || !(e = strstr(p, "</title>")))
+		return;
+	snprintf(title, len, "%.*s", (int)(e - p), p);
+	if ((p = strstr(e, "fill=\"")) && (e = strchr(p + 6, '"')))
+		snprintf(fill, len, "%.*s", (int)(e - p - 6), p + 6);
+}
+
+static void test_flame_age(void)
+{
+	struct ht_snapshot *s = exact_snapshot(1), *old = exact_snapshot(0);
+	struct ht_report_opts o;
+	char title[512], fill[512], *out;
+	int rc;
+
+	ht_report_opts_init(&o);
+	o.format = HT_FORMAT_SVG;
+	o.color_age = 1;
+	out = run(NULL, s, &o, &rc);
+	is_int(rc, 0, "--color age: an svg");
+	has(out, "colour: the median age of the bytes in use", "--color age: the subtitle says so");
+	frame_of(out, ">leak leak.c:30", title, fill, sizeof(title));
+	has(title, "median age of the bytes in use: 1.56h", "the leak's median age in its tooltip");
+	is_str(fill, "rgb(207,36,47)", "the leak, 1.56 h: dark red, near the old end");
+	frame_of(out, ">churn churn.c:20", title, fill, sizeof(title));
+	has(title, "median age of the bytes in use: 1.41s", "churn's median age");
+	is_str(fill, "rgb(177,128,155)", "churn, 1.4 s: halfway between young and old");
+	free(out);
+	out = run(NULL, old, &o, &rc);
+	is_int(rc, -1, "--color age of a file without cells: refused");
+	free(out);
+	ht_snapshot_free(s);
+	ht_snapshot_free(old);
+}
+
 static void show(const struct ht_snapshot *s, enum ht_view view, const char *focus)
 {
 	struct ht_report_opts o;
@@ -402,5 +442,6 @@ int main(int argc, char **argv)
 	test_durations();
 	test_temp_under();
 	test_series_ages();
+	test_flame_age();
 	return done_testing();
 }

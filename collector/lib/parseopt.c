@@ -74,7 +74,7 @@ const struct ht_option ht_reader_options[] = {
 	  "temp_space, temp_objects: blocks freed within DURATION\n"
 	  "(1ms, 50us; default: freed before their thread's next\n"
 	  "allocation)" },
-	{ HT_OPT_COLOR, "color", 0, "C", NULL, RD, 0,
+	{ HT_OPT_COLOR, "color", 0, "C", NULL, HT_TOOL_REPORT, 0,
 	  "svg: colour frames by 'age', the median age of their\n"
 	  "bytes in use (default: 'name')" },
 	{ HT_OPT_SERIES, "series", 0, NULL, NULL, HT_TOOL_DIFF, 0,

@@ -171,6 +171,8 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 
 	if (o->view)
 		return ht_lifeview_write(out, cur, o, err, errlen);
+	if (o->color_age && ht_cells_check(cur, "option '--color age'", err, errlen))
+		return -1;
 	if (o->temp_under_ns > 0 && !o->temp_viewed)
 		return render_temp_under(out, base, cur, o, err, errlen);
 	if ((base && ht_report_check_index(base, o->index, o->base_label, err, errlen)) ||
