@@ -153,6 +153,28 @@ static void test_temp_index(void)
 	out = run(NULL, s, &o, &rc);
 	is_str(out, "main main.c:10;churn churn.c:20 3840\n", "temp_space: collapsed");
 	free(out);
+	o.format = HT_FORMAT_JSON;
+	out = run(NULL, s, &o, &rc);
+	has(out, "\"type\": \"temp_space\", \"unit\": \"bytes\"", "temp_space: json names it, in bytes");
+	has(out, "3840", "temp_space: json has churn's 3840 bytes");
+	free(out);
+	/* a diff: the base had 20 temporary blocks at churn */
+	{
+		struct ht_snapshot *b = exact_snapshot(1);
+
+		b->stacks[0].temp_objects = 20;
+		b->stacks[0].temp_space = 20 * 64;
+		o.format = HT_FORMAT_TEXT;
+		o.index = HT_TEMP_OBJECTS;
+		out = run(b, s, &o, &rc);
+		has(out, "+40", "temp_objects diff: +40 at churn");
+		free(out);
+		o.format = HT_FORMAT_SVG;
+		out = run(NULL, s, &o, &rc);
+		has(out, "churn churn.c:20\n60 (100%)", "temp_objects: the flame graph's frame");
+		free(out);
+		ht_snapshot_free(b);
+	}
 	o.format = HT_FORMAT_TEXT;
 	out = run(NULL, old, &o, &rc);
 	is_int(rc, -1, "temp_space of an old file: refused");
