@@ -74,6 +74,8 @@ check $? "... and they are the leak's"
 # freed within 1 ms: the lifetime labels are the buckets' lower edges
 is "$(shown -sample_index=alloc_objects -tagfocus=lifetime=:999us cells.pb.gz)" 80 \
 	"pprof -tagfocus=lifetime=:999us: the 80 blocks freed in under 1 ms"
+is "$(shown -sample_index=temp_objects under1ms.pb.gz)" 80 \
+	"with --temporary-under 1ms, pprof's temp_objects are the 80 blocks freed within 1 ms"
 pp -top -sample_index=temp_space nocells.pb.gz >/dev/null
 check $(( $? == 0 )) "an export without cells has no temp_space"
 done_testing

@@ -361,6 +361,23 @@ static void test_series_ages(void)
 	    "   +2.0kB  1.00    0% churn  2.0kB  3.9kB  5.9kB  churn churn.c:20 < main main.c:10\n",
 	    "series: the leak first, the churn marked");
 	free(buf);
+	/* the temporary blocks through a series: each step frees 10 more at
+	 * once at churn */
+	for (int k = 0; k < 3; k++) {
+		snaps[k]->stacks[1].temp_objects = 10.0 * (k + 1);
+		snaps[k]->stacks[1].temp_space = 640.0 * (k + 1);
+	}
+	o.index = HT_TEMP_OBJECTS;
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	is_int(ht_series_write(f, snaps, labels, 3, &o, err, sizeof(err)), 0,
+	       "series of temp_objects: written");
+	fclose(f);
+	has(buf, "Series: 3 snapshots, temp_objects\nTemporary: blocks freed before their "
+	    "thread's next allocation\n", "series of temp_objects: the header says what counts");
+	has(buf, " per step   fit     #1     #2     #3  stack\n      +10  1.00     10     20     30  churn churn.c:20",
+	    "series of temp_objects: churn grows by 10 a step, no kept column");
+	free(buf);
 	for (int k = 0; k < 3; k++)
 		ht_snapshot_free(snaps[k]);
 }
@@ -419,8 +436,9 @@ static void show(const struct ht_snapshot *s, enum ht_view view, const char *foc
 	free(out);
 }
 
-/* Writes the pprof export of the exact fixture to DIR/cells.pb.gz (and
- * the same without cells to DIR/nocells.pb.gz) for t_lifeview.sh, which
+/* Writes the pprof export of the exact fixture to DIR/cells.pb.gz (the
+ * same without cells to DIR/nocells.pb.gz, and with --temporary-under 1ms
+ * to DIR/under1ms.pb.gz) for t_lifeview.sh, which
  * reads them with go tool pprof: until snapshot files carry cells, the
  * export is made here. */
 static int write_fixtures(const char *dir)
@@ -431,11 +449,17 @@ static int write_fixtures(const char *dir)
 
 	ht_report_opts_init(&o);
 	o.format = HT_FORMAT_PPROF;
-	for (int with = 0; with < 2; with++) {
-		struct ht_snapshot *s = exact_snapshot(with);
+	for (int with = 0; with < 3; with++) {
+		struct ht_snapshot *s = exact_snapshot(with > 0);
 		FILE *f;
 
-		snprintf(path, sizeof(path), "%s/%s.pb.gz", dir, with ? "cells" : "nocells");
+		/* the third: temporary means freed within 1 ms */
+		if (with == 2) {
+			o.temp_under_ns = 1e6;
+			o.temp_edge = ht_cells_edge_near(o.temp_under_ns);
+		}
+		snprintf(path, sizeof(path), "%s/%s.pb.gz", dir,
+			 with == 2 ? "under1ms" : with ? "cells" : "nocells");
 		f = fopen(path, "w");
 		if (!f || ht_report_write(f, NULL, s, &o) || fclose(f))
 			rc = 1;

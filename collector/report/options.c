@@ -190,14 +190,30 @@ static int set_regex(const char **to, const char *name, const char *v)
 	return 0;
 }
 
-/* --temporary-under: a duration, rounded to the nearest time bucket edge. */
-static int set_temp_under(struct ht_report_opts *o, const char *v)
+/* The options of time in the heap: --lifetimes, --age, --sizes (a view),
+ * --temporary-under (a duration, rounded to the nearest time bucket
+ * edge), --color. */
+static int set_time_option(struct ht_report_opts *o, int id, const char *v)
 {
-	if (ht_cells_parse_duration(v, &o->temp_under_ns))
-		return ht_error("invalid --temporary-under value '%s' (expected a duration: "
-				"100us, 1ms, 2s, 1min)", v);
-	o->temp_edge = ht_cells_edge_near(o->temp_under_ns);
-	return 0;
+	int k;
+
+	switch (id) {
+	case HT_OPT_VIEW:
+		if (set_named(&k, view_names, COUNT(view_names), v) > 0)
+			o->view = (enum ht_view)k;
+		return 0;
+	case HT_OPT_TEMP_UNDER:
+		if (ht_cells_parse_duration(v, &o->temp_under_ns))
+			return ht_error("invalid --temporary-under value '%s' (expected a "
+					"duration: 100us, 1ms, 2s, 1min)", v);
+		o->temp_edge = ht_cells_edge_near(o->temp_under_ns);
+		return 0;
+	default:
+		if (strcmp(v, "age") && strcmp(v, "name"))
+			return ht_error("unknown colouring '%s' (expected age or name)", v);
+		o->color_age = !strcmp(v, "age");
+		return 0;
+	}
 }
 
 /* Gives option id (parsed by p) its meaning in o. Returns 0 or -1. */
@@ -251,16 +267,9 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 		o->peak = 1;
 		return 0;
 	case HT_OPT_VIEW:
-		if (set_named(&k, view_names, COUNT(view_names), v) > 0)
-			o->view = (enum ht_view)k;
-		return 0;
 	case HT_OPT_TEMP_UNDER:
-		return set_temp_under(o, v);
 	case HT_OPT_COLOR:
-		if (strcmp(v, "age") && strcmp(v, "name"))
-			return ht_error("unknown colouring '%s' (expected age or name)", v);
-		o->color_age = !strcmp(v, "age");
-		return 0;
+		return set_time_option(o, id, v);
 	case HT_OPT_SERIES:
 		o->series = 1;
 		return 0;
