@@ -8,6 +8,7 @@
 #include "build.h"
 #include "tap.h"
 #include "lib/util.h"
+#include "preload/sample.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -274,10 +275,72 @@ static void test_views_sampled(void)
 		char *out = run(NULL, s, &o, &rc);
 
 		has(out, "  freed  ±95%   bytes  ±95% median           95%    p90           95%  <1ms  ±95%  stack\n", "sampled --lifetimes: intervals shown");
-		has(out, " 60.0% ±9.6%  churn", "sampled --lifetimes: the share with its ±");
+		has(out, " 60.0% ±9.8%  churn", "sampled --lifetimes: the share with its ±");
 		free(out);
 	}
 	ht_snapshot_free(s);
+}
+
+/* Samples blocks of size sz whose lifetimes fall in buckets bucket[0..4)
+ * (count[i] of each, interleaved as a program would allocate them)
+ * through the shim's byte process and weights, builds the LIFE cells the
+ * collector would, and counts how often the 95% intervals of the median
+ * and of the share under 1 ms hold the population's own (interpolated the
+ * same way: the truth to within a bucket). */
+static void simulate_lifetimes(const char *what, uint64_t rate, uint64_t sz, const int *count,
+			       int trials, double cover_lo)
+{
+	static const unsigned bucket[4] = { 4, 8, 11, 14 };
+	struct ht_cell_row truth_row = { 0 };
+	struct ht_quantile truth, q;
+	double truth_share, v, f, w = ht_sample_weight(sz, rate);
+	uint64_t rng = 88172645463325252ull;
+	int64_t countdown = ht_sample_gap(&rng, rate);
+	int cov_med = 0, cov_share = 0, most = 0;
+
+	for (int i = 0; i < 4; i++) {
+		truth_row.h[bucket[i]].objects = count[i];
+		most = count[i] > most ? count[i] : most;
+	}
+	ht_cells_quantile(&truth_row, HT_CELL_LIFE, 0, 0.5, &truth);
+	ht_cells_share_below(&truth_row, HT_CELL_LIFE, 0, 1e6, &truth_share, &v);
+	for (int t = 0; t < trials; t++) {
+		struct ht_cell_row r = { 0 };
+		double lo, hi;
+
+		for (int b = 0; b < most; b++)
+			for (int i = 0; i < 4; i++) {
+				if (b >= count[i])
+					continue;
+				countdown -= (int64_t)sz;
+				if (countdown > 0)
+					continue;
+				countdown = ht_sample_gap(&rng, rate);
+				r.h[bucket[i]].objects += w;
+				r.h[bucket[i]].var_objects += w * (w - 1);
+				r.samples++;
+			}
+		ht_cells_quantile(&r, HT_CELL_LIFE, 0, 0.5, &q);
+		cov_med += q.valid && truth.v >= q.lo && truth.v <= q.hi;
+		ht_cells_share_below(&r, HT_CELL_LIFE, 0, 1e6, &f, &v);
+		ht_cells_share_bounds(&r, HT_CELL_LIFE, 0, f, v, &lo, &hi);
+		cov_share += truth_share >= lo && truth_share <= hi;
+	}
+	ok((double)cov_med / trials >= cover_lo, "%s: the median's 95%% interval holds the "
+	   "truth in %.1f%% of %d trials", what, 100.0 * cov_med / trials, trials);
+	ok((double)cov_share / trials >= cover_lo, "%s: the share under 1 ms's holds it in "
+	   "%.1f%%", what, 100.0 * cov_share / trials);
+}
+
+static void test_coverage(void)
+{
+	static const int many[4] = { 3000, 2000, 1500, 1500 }, few[4] = { 300, 200, 150, 150 },
+			 tiny[4] = { 75, 50, 38, 37 };
+
+	/* about 480 samples, and about 48 */
+	simulate_lifetimes("lifetimes, ~480 samples", 65536, 4096, many, 1000, 0.93);
+	simulate_lifetimes("lifetimes, ~48 samples", 65536, 4096, few, 1000, 0.93);
+	simulate_lifetimes("lifetimes, ~12 samples", 65536, 4096, tiny, 1000, 0.94);
 }
 
 static void test_durations(void)
@@ -485,6 +548,7 @@ int main(int argc, char **argv)
 	test_temp_index();
 	test_views_exact();
 	test_views_sampled();
+	test_coverage();
 	test_durations();
 	test_temp_under();
 	test_series_ages();

@@ -56,6 +56,7 @@ static void row_add(struct ht_cell_row *r, const struct ht_cell *c, double so, d
 	r->h[c->bucket].space += c->space;
 	r->h[c->bucket].var_objects += c->var_objects > 0 ? c->var_objects : 0;
 	r->h[c->bucket].var_space += c->var_space > 0 ? c->var_space : 0;
+	r->samples += (double)c->samples;
 	r->share_objects = fmax(r->share_objects, so);
 	r->share_space = fmax(r->share_space, ss);
 }
@@ -200,6 +201,33 @@ void ht_cells_share_below(const struct ht_cell_row *r, int kind, int bytes, doub
 	*var = n > 0 ? (rest * rest * vs + s * s * vr) / (n * n * n * n) : 0;
 }
 
+void ht_cells_share_bounds(const struct ht_cell_row *r, int kind, int bytes, double f,
+			   double var, double *lo, double *hi)
+{
+	double n, z2 = Z975 * Z975, c, h;
+
+	ht_cells_total(r, kind, bytes, &n);
+	if (!(n > 0)) {
+		/* every weight 1: an exact share */
+		*lo = *hi = f;
+		return;
+	}
+	/* the sample size that gives a proportion f the variance var; at 0
+	 * or 1 (no variance), the samples themselves */
+	n = var > 0 && f > 0 && f < 1 ? f * (1 - f) / var : r->samples;
+	if (!(n > 0)) {
+		*lo = 0;
+		*hi = 1;
+		return;
+	}
+	/* Wilson's score interval: it keeps its coverage with few samples
+	 * and near 0 and 1, where f +- 1.96 sd does not */
+	c = (f + z2 / (2 * n)) / (1 + z2 / n);
+	h = Z975 / (1 + z2 / n) * sqrt(f * (1 - f) / n + z2 / (4 * n * n));
+	*lo = c - h > 0 ? c - h : 0;
+	*hi = c + h < 1 ? c + h : 1;
+}
+
 /* The value at which the cumulative share cdf[] (at each bucket's upper
  * end; cdf[-1] = 0) reaches p, interpolated within the bucket as
  * ht_cells_share_below spreads it. */
@@ -250,10 +278,7 @@ void ht_cells_quantile(const struct ht_cell_row *r, int kind, int bytes, double 
 		if (k + 1 == nb)
 			f = 1, v = 0;
 		cdf[k] = f;
-		lo[k] = f - Z975 * sqrt(v);
-		hi[k] = f + Z975 * sqrt(v);
-		if (hi[k] > 1)
-			hi[k] = 1;
+		ht_cells_share_bounds(r, kind, bytes, f, v, &lo[k], &hi[k]);
 	}
 	lo[nb - 1] = hi[nb - 1] = 1;
 	q->v = at_share(cdf, kind, p, &q->open);

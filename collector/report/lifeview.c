@@ -84,11 +84,16 @@ static void put_count(char *v, char *pm, double y, double var, double share, int
 	ht_report_fmt_interval(&e, w, o->unit, pm, CELL);
 }
 
-/* A share of the total and its ±: "49.5%", "±3.1%". */
-static void put_share(char *v, char *pm, double f, double var)
+/* A share of the total and its ±, the larger side of its interval:
+ * "49.5%", "±3.1%". */
+static void put_share(char *v, char *pm, const struct ht_cell_row *r, int kind, double f,
+		      double var)
 {
+	double lo, hi;
+
+	ht_cells_share_bounds(r, kind, 0, f, var, &lo, &hi);
 	snprintf(v, CELL, "%.1f%%", 100 * f);
-	snprintf(pm, CELL, "±%.1f%%", 100 * 1.959963984540054 * sqrt(var > 0 ? var : 0));
+	snprintf(pm, CELL, "±%.1f%%", 100 * (hi - f > f - lo ? hi - f : f - lo));
 }
 
 /* A time quantile and its interval: "1.20ms", "0.9ms-1.9ms". */
@@ -136,7 +141,7 @@ static void lifetime_row(struct table *t, const struct ht_cell_row *r, size_t st
 	ht_cells_quantile(r, HT_CELL_LIFE, 0, 0.9, &q);
 	put_time_quantile(c + P90 * CELL, c + P90I * CELL, &q);
 	ht_cells_share_below(r, HT_CELL_LIFE, 0, 1e6, &f, &fv);
-	put_share(c + SHORT * CELL, c + SHORTI * CELL, f, fv);
+	put_share(c + SHORT * CELL, c + SHORTI * CELL, r, HT_CELL_LIFE, f, fv);
 }
 
 static void write_lifetimes(FILE *out, const struct ht_cells *g, const struct ht_report_stacks *a,

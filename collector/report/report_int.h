@@ -255,6 +255,7 @@ struct ht_cell_row {
 	size_t stack;         /* the aggregation's stack; SIZE_MAX: every shown one */
 	struct ht_cell_bucket h[HT_SIZE_BUCKETS]; /* by bucket (time kinds use 32) */
 	double share_objects, share_space; /* largest share of one sample */
+	double samples;       /* the raw samples behind the cells */
 };
 
 /* The histograms of one kind over the shown stacks (all) and over the
@@ -307,8 +308,16 @@ double ht_cells_part_below(int kind, unsigned k, double t);
 void ht_cells_share_below(const struct ht_cell_row *r, int kind, int bytes, double t,
 			  double *f, double *var);
 
+/* The 95% interval [*lo, *hi] of a share f of a row with variance var
+ * (ht_cells_share_below): Wilson's score interval for the sample size that
+ * var implies (the row's samples when f is 0 or 1); [f, f] when the row
+ * is exact (no variance at all). */
+void ht_cells_share_bounds(const struct ht_cell_row *r, int kind, int bytes, double f,
+			   double var, double *lo, double *hi);
+
 /* The p-quantile (0 < p < 1) of a row, interpolated within its bucket,
- * with Woodruff's 95% interval (where the share's band crosses p). */
+ * with Woodruff's 95% interval (where the share's band, Wilson's, crosses
+ * p). */
 void ht_cells_quantile(const struct ht_cell_row *r, int kind, int bytes, double p,
 		       struct ht_quantile *q);
 
