@@ -444,7 +444,8 @@ static void put_stack(struct pw *w, const struct ht_snapshot *s, const struct ht
 		if (!isfinite(rest.x[k]))
 			rest.x[k] = 0;
 	}
-	for (uint32_t i = 0; s->has_cells && i < st->ncells; i++) {
+	for (uint32_t i = 0; s->has_cells && i < st->ncells &&
+			     (size_t)st->first_cell + i < s->ncells; i++) {
 		const struct ht_cell *c = &s->cells[st->first_cell + i];
 		struct part p = { { 0 }, NULL, 0 };
 		int at = c->kind == HT_CELL_AGE ? V_INUSE : V_ALLOC;
