@@ -214,9 +214,9 @@ static void test_views_exact(void)
 	       "    1  4.00kB 14.1ms 18.7ms  0.0%  keep keep.c:40 < main main.c:10\n",
 	       "--lifetimes: medians, p90 and shares, exact");
 	expect(s, HT_VIEW_AGE, NULL,
-	       "  inuse <1s  <1min    <1h  older  median  stack\n"
-	       "14.02kB   0 1.28kB 6.88kB 5.86kB 13.7min  (all shown stacks)\n"
-	       " 9.77kB   0 1.03kB 2.88kB 5.86kB   1.56h  leak leak.c:30 < main main.c:10\n",
+	       "  inuse <1s 1s-1min 1min-1h    >1h  median  stack\n"
+	       "14.02kB   0  1.28kB  6.88kB 5.86kB 13.7min  (all shown stacks)\n"
+	       " 9.77kB   0  1.03kB  2.88kB 5.86kB   1.56h  leak leak.c:30 < main main.c:10\n",
 	       "--age: the classes and medians, exact");
 	expect(s, HT_VIEW_SIZES, NULL,
 	       "objects objects%   bytes bytes%  size (bytes)\n"
@@ -254,6 +254,11 @@ static void test_views_sampled(void)
 	     8192.0 * 8191 * 60 * 64 * 64);
 	cell(s, HT_CELL_LIFE, 13, 8192.0 * 40, 8192.0 * 40 * 64, 8192.0 * 8191 * 40,
 	     8192.0 * 8191 * 40 * 64 * 64);
+	/* in use: 40 samples of 64 B, half [1 s, 2 s) old, half [2000 s, 5000 s) */
+	cell(s, HT_CELL_AGE, 19, 8192.0 * 20, 8192.0 * 20 * 64, 8192.0 * 8191 * 20,
+	     8192.0 * 8191 * 20 * 64 * 64);
+	cell(s, HT_CELL_AGE, 29, 8192.0 * 20, 8192.0 * 20 * 64, 8192.0 * 8191 * 20,
+	     8192.0 * 8191 * 20 * 64 * 64);
 	ht_report_opts_init(&o);
 	a = ht_report_aggregate(NULL, s, &o, NULL, 0);
 	ht_cells_gather(&g, a, s, HT_CELL_LIFE, 0, 10);
@@ -276,6 +281,13 @@ static void test_views_sampled(void)
 
 		has(out, "  freed  ±95%   bytes  ±95% median           95%    p90           95%  <1ms  ±95%  stack\n", "sampled --lifetimes: intervals shown");
 		has(out, " 60.0% ±9.8%  churn", "sampled --lifetimes: the share with its ±");
+		free(out);
+		o.view = HT_VIEW_AGE;
+		out = run(NULL, s, &o, &rc);
+		has(out, "  inuse   ±95% <1s ±95% 1s-1min   ±95% 1min-1h   ±95%    >1h   ±95% median"
+		    "           95%  stack\n"
+		    "20.00MB ±7.2MB   0   ±0 10.00MB ±5.4MB  6.41MB ±3.8MB 3.59MB ±2.5MB     2s "
+		    "1.71s-41.1min  (all shown stacks)\n", "sampled --age: each class with its ±");
 		free(out);
 	}
 	ht_snapshot_free(s);

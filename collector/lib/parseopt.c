@@ -66,7 +66,7 @@ const struct ht_option ht_reader_options[] = {
 	  "per stack: blocks freed, their median and 90th\n"
 	  "percentile lifetime, the share freed under 1 ms" },
 	{ HT_OPT_VIEW, "age", 0, NULL, "age", HT_TOOL_REPORT, 0,
-	  "per stack: bytes in use by age (< 1 s, < 1 min, < 1 h,\n"
+	  "per stack: bytes in use by age (< 1 s, to 1 min, to 1 h,\n"
 	  "older) and their median age" },
 	{ HT_OPT_VIEW, "sizes", 0, NULL, "sizes", HT_TOOL_REPORT, 0,
 	  "histogram of requested sizes (of the --focus'ed stacks)" },

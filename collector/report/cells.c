@@ -201,6 +201,21 @@ void ht_cells_share_below(const struct ht_cell_row *r, int kind, int bytes, doub
 	*var = n > 0 ? (rest * rest * vs + s * s * vr) / (n * n * n * n) : 0;
 }
 
+double ht_cells_between(const struct ht_cell_row *r, int kind, int bytes, double lo, double hi,
+			double *var)
+{
+	double y = 0, v = 0;
+
+	for (unsigned k = 0; k < ht_cells_nbuckets(kind); k++) {
+		double part = ht_cells_part_below(kind, k, hi) - ht_cells_part_below(kind, k, lo);
+
+		y += part * (bytes ? r->h[k].space : r->h[k].objects);
+		v += part * part * (bytes ? r->h[k].var_space : r->h[k].var_objects);
+	}
+	*var = v;
+	return y;
+}
+
 void ht_cells_share_bounds(const struct ht_cell_row *r, int kind, int bytes, double f,
 			   double var, double *lo, double *hi)
 {

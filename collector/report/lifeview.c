@@ -6,6 +6,7 @@
 #include "report/render.h"
 #include "lib/util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,33 +166,25 @@ static void write_lifetimes(FILE *out, const struct ht_cells *g, const struct ht
 	write_table(out, &t, a, "stack");
 }
 
-/* The age classes of --age: upper ends in ns. */
-static const double age_edges[3] = { 1e9, 60e9, 3600e9 };
+/* The age classes of --age: their ends in ns. */
+static const double age_edges[5] = { 0, 1e9, 60e9, 3600e9, INFINITY };
 
 static void age_row(struct table *t, const struct ht_cell_row *r, size_t st, const char *name,
 		    const struct ht_report_opts *o)
 {
 	enum { INUSE, INUSEI, C1, C1I, C2, C2I, C3, C3I, C4, C4I, MED, MEDI };
 	char *c = row_cells(t, &(size_t){ 0 });
-	double v, y = ht_cells_total(r, HT_CELL_AGE, 1, &v), below = 0, vbelow = 0;
+	double v, y = ht_cells_total(r, HT_CELL_AGE, 1, &v);
 	struct ht_quantile q;
 
 	t->names[t->nrows - 1] = name;
 	t->stack[t->nrows - 1] = st;
 	put_count(c + INUSE * CELL, c + INUSEI * CELL, y, v, r->share_space, 1, o);
-	/* each class as a part of the whole: its share (and the share's
-	 * variance) times the total */
 	for (int k = 0; k < 4; k++) {
-		double f = 1, fv = 0, part, pv;
+		double part = ht_cells_between(r, HT_CELL_AGE, 1, age_edges[k], age_edges[k + 1], &v);
 
-		if (k < 3)
-			ht_cells_share_below(r, HT_CELL_AGE, 1, age_edges[k], &f, &fv);
-		part = f * y - below;
-		pv = fv * y * y + f * f * v - vbelow;
-		put_count(c + (C1 + 2 * k) * CELL, c + (C1I + 2 * k) * CELL, part, pv > 0 ? pv : 0,
+		put_count(c + (C1 + 2 * k) * CELL, c + (C1I + 2 * k) * CELL, part, v,
 			  r->share_space, 1, o);
-		below = f * y;
-		vbelow = fv * y * y + f * f * v;
 	}
 	ht_cells_quantile(r, HT_CELL_AGE, 1, 0.5, &q);
 	put_time_quantile(c + MED * CELL, c + MEDI * CELL, &q);
@@ -201,8 +194,8 @@ static void write_age(FILE *out, const struct ht_cells *g, const struct ht_repor
 		      const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
 	int exact = ht_report_exact(cur);
-	const char *titles[12] = { "inuse", "±95%", "<1s", "±95%", "<1min", "±95%", "<1h", "±95%",
-				   "older", "±95%", "median", "95%" };
+	const char *titles[12] = { "inuse", "±95%", "<1s", "±95%", "1s-1min", "±95%", "1min-1h",
+				   "±95%", ">1h", "±95%", "median", "95%" };
 	struct table t = { 12, titles, NULL, 0, 0, NULL, NULL };
 
 	if (exact)

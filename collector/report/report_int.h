@@ -308,6 +308,12 @@ double ht_cells_part_below(int kind, unsigned k, double t);
 void ht_cells_share_below(const struct ht_cell_row *r, int kind, int bytes, double t,
 			  double *f, double *var);
 
+/* The part of a row from the value lo to hi (buckets cut counted in part,
+ * as ht_cells_share_below does), and its variance: a fixed sum of the
+ * buckets, so the sum of their variances times the parts squared. */
+double ht_cells_between(const struct ht_cell_row *r, int kind, int bytes, double lo, double hi,
+			double *var);
+
 /* The 95% interval [*lo, *hi] of a share f of a row with variance var
  * (ht_cells_share_below): Wilson's score interval for the sample size that
  * var implies (the row's samples when f is 0 or 1); [f, f] when the row
