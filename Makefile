@@ -55,7 +55,8 @@ REPORT_OBJ = collector/report/options.o collector/report/names.o collector/repor
 	collector/report/collapsed.o collector/report/stats.o collector/report/trim.o collector/report/pprof.o \
 	collector/report/svg.o collector/report/flame.o collector/report/series.o \
 	collector/report/json.o collector/report/dot.o collector/report/graphviz.o \
-	collector/report/metrics.o collector/report/emit.o collector/report/push.o
+	collector/report/metrics.o collector/report/emit.o collector/report/push.o \
+	collector/report/cells.o collector/report/lifeview.o
 ALL_OBJ = $(LIB_OBJ) $(SNAPSHOT_OBJ) $(SYMBOLIZE_OBJ) $(DAEMON_OBJ) $(REPORT_OBJ)
 TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 	collector/heaptrace-report collector/heaptrace-diff collector/heaptrace-attach
@@ -64,7 +65,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
 	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
-	tests/test_dot tests/test_strtab tests/test_ptrmap
+	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_lifeview
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \

@@ -19,12 +19,15 @@ const struct ht_option ht_reader_options[] = {
 	  "here; -: stdout)" },
 	{ HT_OPT_INDEX, "sample-index", 0, "X", NULL, RD, 0,
 	  "inuse_space (default), inuse_objects, alloc_space,\n"
-	  "alloc_objects; also --inuse_space etc." },
+	  "alloc_objects, temp_space, temp_objects (blocks freed\n"
+	  "at once); also --inuse_space etc." },
 	{ HT_OPT_INDEX, "sample_index", 0, "X", NULL, RD, 0, NULL },
 	{ HT_OPT_INDEX, "inuse_space", 0, NULL, "inuse_space", RD, WORD, NULL },
 	{ HT_OPT_INDEX, "inuse_objects", 0, NULL, "inuse_objects", RD, WORD, NULL },
 	{ HT_OPT_INDEX, "alloc_space", 0, NULL, "alloc_space", RD, WORD, NULL },
 	{ HT_OPT_INDEX, "alloc_objects", 0, NULL, "alloc_objects", RD, WORD, NULL },
+	{ HT_OPT_INDEX, "temp_space", 0, NULL, "temp_space", RD, WORD, NULL },
+	{ HT_OPT_INDEX, "temp_objects", 0, NULL, "temp_objects", RD, WORD, NULL },
 	{ HT_OPT_FORMAT, "format", 0, "F", NULL, HT_TOOL_REPORT, 0,
 	  "text (default; pprof's top), tree (callers and callees),\n"
 	  "collapsed (for flame graph tools), pprof (gzip'd\n"
@@ -60,6 +63,21 @@ const struct ht_option ht_reader_options[] = {
 	{ HT_OPT_PEAK, "peak", 0, NULL, NULL, HT_TOOL_REPORT, 0,
 	  "in use at the peak (shown by itself when nothing is in\n"
 	  "use at the end)" },
+	{ HT_OPT_VIEW, "lifetimes", 0, NULL, "lifetimes", HT_TOOL_REPORT, 0,
+	  "per stack: blocks freed, their median and 90th\n"
+	  "percentile lifetime, the share freed under 1 ms" },
+	{ HT_OPT_VIEW, "age", 0, NULL, "age", HT_TOOL_REPORT, 0,
+	  "per stack: bytes in use by age (< 1 s, to 1 min, to 1 h,\n"
+	  "older) and their median age" },
+	{ HT_OPT_VIEW, "sizes", 0, NULL, "sizes", HT_TOOL_REPORT, 0,
+	  "histogram of requested sizes (of the --focus'ed stacks)" },
+	{ HT_OPT_TEMP_UNDER, "temporary-under", 0, "DURATION", NULL, RD, 0,
+	  "temp_space, temp_objects: blocks freed within DURATION\n"
+	  "(1ms, 50us; default: freed before their thread's next\n"
+	  "allocation)" },
+	{ HT_OPT_COLOR, "color", 0, "C", NULL, HT_TOOL_REPORT, 0,
+	  "svg: colour frames by 'age', the median age of their\n"
+	  "bytes in use (default: 'name')" },
 	{ HT_OPT_SERIES, "series", 0, NULL, NULL, HT_TOOL_DIFF, 0,
 	  "a series of two or more snapshots (text or svg)" },
 	{ HT_OPT_FORMAT, "top", 0, NULL, "text", RD, DASH1, NULL },

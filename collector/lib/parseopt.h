@@ -48,6 +48,9 @@ enum ht_opt_id {
 	HT_OPT_TRIM,         /* heaptrace-dump --trim */
 	HT_OPT_METRICS,      /* heaptrace-dump --metrics */
 	HT_OPT_SERVE_FD,     /* heaptrace-dump --serve-fd FD: the collector's, unlisted */
+	HT_OPT_VIEW,         /* heaptrace-report --lifetimes, --age, --sizes */
+	HT_OPT_TEMP_UNDER,   /* --temporary-under DURATION */
+	HT_OPT_COLOR,        /* --color age (svg) */
 };
 
 /* Entry flags. */

@@ -144,6 +144,30 @@ static int render_drawn(FILE *out, const struct ht_snapshot *base, const struct 
 	return rc;
 }
 
+/* --temporary-under: the temp counters of base and cur from their
+ * lifetimes, then the report. */
+static int render_temp_under(FILE *out, const struct ht_snapshot *base,
+			     const struct ht_snapshot *cur, const struct ht_report_opts *o,
+			     char *err, size_t errlen)
+{
+	struct ht_snapshot vb, vc;
+	struct ht_stack *sb = NULL, *sc;
+	struct ht_report_opts d = *o;
+	int rc;
+
+	if ((base && ht_cells_check(base, "option '--temporary-under'", err, errlen)) ||
+	    ht_cells_check(cur, "option '--temporary-under'", err, errlen))
+		return -1;
+	if (base)
+		sb = ht_cells_temp_view(&vb, base, o->temp_edge);
+	sc = ht_cells_temp_view(&vc, cur, o->temp_edge);
+	d.temp_viewed = 1;
+	rc = render(out, base ? &vb : NULL, &vc, &d, err, errlen);
+	free(sb);
+	free(sc);
+	return rc;
+}
+
 static int render(FILE *out, const struct ht_snapshot *base, const struct ht_snapshot *cur,
 		  const struct ht_report_opts *o, char *err, size_t errlen)
 {
@@ -152,6 +176,15 @@ static int render(FILE *out, const struct ht_snapshot *base, const struct ht_sna
 	struct ht_stack *peak_stacks = NULL;
 	int rc = 0;
 
+	if (o->view)
+		return ht_lifeview_write(out, cur, o, err, errlen);
+	if (o->color_age && ht_cells_check(cur, "option '--color age'", err, errlen))
+		return -1;
+	if (o->temp_under_ns > 0 && !o->temp_viewed)
+		return render_temp_under(out, base, cur, o, err, errlen);
+	if ((base && ht_report_check_index(base, o->index, o->base_label, err, errlen)) ||
+	    ht_report_check_index(cur, o->index, o->cur_label, err, errlen))
+		return -1;
 	if (o->format == HT_FORMAT_PNG || o->format == HT_FORMAT_GRAPH_SVG)
 		return render_drawn(out, base, cur, o, err, errlen);
 	if (render_direct(out, base, cur, o, err, errlen, &rc))
@@ -284,14 +317,54 @@ static void series_warnings(struct ht_snapshot *const *snaps, const char *const 
 	}
 }
 
+/* --temporary-under in a series: views[0..n) of snaps whose temp counters
+ * are those of the limit, their stacks malloc'd. Returns 0, or -1 with
+ * err set when a snapshot has no cells. */
+static int series_temp_views(struct ht_snapshot *const *snaps, const char *const *labels,
+			     size_t n, const struct ht_report_opts *o,
+			     struct ht_snapshot *views, struct ht_snapshot **ptrs,
+			     char *err, size_t errlen)
+{
+	char what[256];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(what, sizeof(what), "option '--temporary-under': '%s'", labels[i]);
+		if (ht_cells_check(snaps[i], what, err, errlen)) {
+			while (i--)
+				free(views[i].stacks);
+			return -1;
+		}
+		ht_cells_temp_view(&views[i], snaps[i], o->temp_edge);
+		ptrs[i] = &views[i];
+	}
+	return 0;
+}
+
 int ht_report_emit_series(struct ht_snapshot *const *snaps, const char *const *labels,
 			  size_t n, const struct ht_report_opts *o, char *err, size_t errlen)
 {
 	struct rendering r = { NULL, NULL, snaps, labels, n };
+	struct ht_snapshot *views = NULL, **ptrs = NULL;
 	char *buf = NULL;
 	size_t len = 0;
+	int rc;
 
-	if (render_to_memory(&r, o, &buf, &len, err, errlen))
+	if (o->temp_under_ns > 0) {
+		views = ht_xcalloc(n + 1, sizeof(*views));
+		ptrs = ht_xcalloc(n + 1, sizeof(*ptrs));
+		if (series_temp_views(snaps, labels, n, o, views, ptrs, err, errlen)) {
+			free(views);
+			free(ptrs);
+			return -1;
+		}
+		r.snaps = ptrs;
+	}
+	rc = render_to_memory(&r, o, &buf, &len, err, errlen);
+	for (size_t i = 0; views && i < n; i++)
+		free(views[i].stacks);
+	free(views);
+	free(ptrs);
+	if (rc)
 		return -1;
 	if (o->format != HT_FORMAT_TEXT)
 		series_warnings(snaps, labels, n);

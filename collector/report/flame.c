@@ -80,6 +80,18 @@ static uint32_t ft_child(struct ftree *t, uint32_t parent, uint32_t name)
 	return (uint32_t)(t->nn - 1);
 }
 
+/* The child name of parent, or HT_NONE if there is none. */
+static uint32_t ft_find(const struct ftree *t, uint32_t parent, uint32_t name)
+{
+	for (size_t j = node_hash(parent, name) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
+		const struct fnode *n = &t->n[t->slots[j] - 1];
+
+		if (n->parent == parent && n->name == name)
+			return t->slots[j] - 1;
+	}
+	return HT_NONE;
+}
+
 static void ft_add(struct fnode *n, double w, double b, double c, const struct ht_err *e)
 {
 	n->w += w;
@@ -355,6 +367,82 @@ static void titles(char *title, char *sub, size_t len, const struct ht_snapshot 
 		 o->ignore ? "; ignore=" : "", o->ignore ? o->ignore : "");
 }
 
+/* --color age: the median age of the bytes in use under each frame drawn
+ * (their AGE cells), kept only for the frames drawn. */
+struct ages {
+	uint32_t *slot;                 /* by node: its row + 1, 0: not drawn */
+	struct ht_cell_row *row;
+	double *median;                 /* by row: ns, or -1 (no bytes in use) */
+};
+
+/* Whether node i of t is drawn (as frames() decides). */
+static int drawn(const struct ftree *t, size_t i, double scale)
+{
+	const struct fnode *n = &t->n[i];
+
+	return n->w * scale >= MIN_W && (n->parent == HT_NONE || t->n[n->parent].w * scale >= MIN_W);
+}
+
+static void ages_make(struct ages *g, const struct ftree *t, const struct ht_report_stacks *a,
+		      const struct ht_snapshot *cur, enum ht_index w)
+{
+	double scale = t->n[0].w > 0 ? (WIDTH - 2 * PAD) / t->n[0].w : 0;
+	/* interning a snapshot already added finds its entries: a is unchanged */
+	size_t *map = ht_report_stacks_intern((struct ht_report_stacks *)a, cur), nrows = 0;
+
+	g->slot = ht_xcalloc(t->nn + 1, sizeof(uint32_t));
+	for (size_t i = 0; i < t->nn; i++)
+		if (drawn(t, i, scale))
+			g->slot[i] = (uint32_t)++nrows;
+	g->row = ht_xcalloc(nrows + 1, sizeof(*g->row));
+	g->median = ht_xcalloc(nrows + 1, sizeof(double));
+	for (size_t i = 0; i < cur->ncells; i++) {
+		const struct ht_cell *c = &cur->cells[i];
+		const struct agg_stack *st;
+		uint32_t at = 0;
+
+		if (c->kind != HT_CELL_AGE || c->stack >= cur->nstacks || c->bucket >= HT_TIME_BUCKETS)
+			continue;
+		st = &a->st[map[c->stack]];
+		/* the stacks the graph draws, as build() takes them */
+		if (st->hidden || !(st->v[w] > 0))
+			continue;
+		for (uint32_t k = st->n + 1; k-- > 0 && at != HT_NONE && g->slot[at]; ) {
+			g->row[g->slot[at] - 1].h[c->bucket].space += c->space;
+			at = k ? ft_find(t, at, a->ids[st->first + k - 1]) : HT_NONE;
+		}
+	}
+	for (size_t r = 0; r < nrows; r++) {
+		struct ht_quantile q;
+
+		ht_cells_quantile(&g->row[r], HT_CELL_AGE, 1, 0.5, &q);
+		g->median[r] = q.valid ? q.v : -1;
+	}
+	free(map);
+}
+
+static void ages_free(struct ages *g)
+{
+	free(g->slot);
+	free(g->row);
+	free(g->median);
+}
+
+/* Young (1 ms or less) light blue to old (3 h or more) dark red, on the
+ * logarithm of the median age; grey for no bytes in use. */
+static void color_age(char *buf, size_t len, double ns)
+{
+	double f = (log10(ns > 1 ? ns : 1) - 6) / 7;
+
+	if (ns < 0) {
+		snprintf(buf, len, "rgb(220,220,220)");
+		return;
+	}
+	f = f < 0 ? 0 : f > 1 ? 1 : f;
+	snprintf(buf, len, "rgb(%d,%d,%d)", (int)(150 + 60 * f), (int)(210 - 180 * f),
+		 (int)(250 - 210 * f));
+}
+
 /* The tooltip of frame n after its name: its figures and their error;
  * total is the root's width. */
 static void frame_tip(FILE *out, const struct fnode *n, double total, int diff,
@@ -398,11 +486,11 @@ static void controls(FILE *out, double height)
 /* Writes the frames of t wide enough to see, preorder from the node list
  * (a parent always precedes its children). Returns how many. */
 static size_t frames(FILE *out, const struct ftree *t, const struct ht_report_stacks *a,
-		     int diff, const struct ht_report_opts *o)
+		     int diff, const struct ht_report_opts *o, const struct ages *g)
 {
 	double scale = t->n[0].w > 0 ? (WIDTH - 2 * PAD) / t->n[0].w : 0, maxabs = 0;
 	size_t nframes = 0;
-	char fill[64];
+	char fill[64], age[32];
 
 	for (size_t i = 1; i < t->nn; i++)
 		if (fabs(t->n[i].c - t->n[i].b) > maxabs)
@@ -415,7 +503,9 @@ static size_t frames(FILE *out, const struct ftree *t, const struct ht_report_st
 		if (!(w >= MIN_W) || (n->parent != HT_NONE && t->n[n->parent].w * scale < MIN_W))
 			continue;
 		nframes++;
-		if (diff)
+		if (g)
+			color_age(fill, sizeof(fill), g->median[g->slot[i] - 1]);
+		else if (diff)
 			color_diff(fill, sizeof(fill), n, maxabs);
 		else if (i == 0)
 			snprintf(fill, sizeof(fill), "rgb(200,200,200)");
@@ -424,6 +514,9 @@ static size_t frames(FILE *out, const struct ftree *t, const struct ht_report_st
 		fprintf(out, "<g class=\"f\"><title>");
 		ht_svg_text(out, name);
 		frame_tip(out, n, t->n[0].w, diff, o);
+		if (g && g->median[g->slot[i] - 1] >= 0)
+			fprintf(out, "\nmedian age of the bytes in use: %s",
+				ht_cells_fmt_ns(g->median[g->slot[i] - 1], age, sizeof(age)));
 		fprintf(out, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
 			"fill=\"%s\" rx=\"2\"/><text x=\"%.1f\" y=\"%.1f\">", n->x, y, w, ROW - 1,
 			fill, n->x + 3, y + 12);
@@ -438,7 +531,8 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 		   const struct ht_report_opts *o)
 {
 	struct ftree t;
-	int diff = base != NULL;
+	struct ages g;
+	int diff = base != NULL, by_age = o->color_age && !diff && cur->has_cells;
 	double height;
 	char title[1024], sub[1024], *hidden;
 	size_t nframes;
@@ -446,8 +540,14 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 	memset(&t, 0, sizeof(t));
 	build(&t, a, o->index, diff);
 	layout(&t, a);
+	if (by_age)
+		ages_make(&g, &t, a, cur, o->index);
 	height = TOP + (t.maxdepth + 1) * ROW + 34;
 	titles(title, sub, sizeof(title), base, cur, o);
+	if (by_age)
+		snprintf(sub, sizeof(sub), "colour: the median age of the bytes in use, light blue "
+			 "1 ms or younger to dark red 3 h or older, grey none; click to zoom, "
+			 "Ctrl-F to search");
 	if ((hidden = ht_hide_line(&a->hide))) {
 		size_t len = strlen(sub);
 
@@ -457,7 +557,9 @@ int ht_flame_write(FILE *out, const struct ht_report_stacks *a,
 	ht_svg_head(out, height, script, title, sub);
 	controls(out, height);
 	fprintf(out, "<g id=\"frames\">\n");
-	nframes = frames(out, &t, a, diff, o);
+	nframes = frames(out, &t, a, diff, o, by_age ? &g : NULL);
+	if (by_age)
+		ages_free(&g);
 	fprintf(out, "</g>\n");
 	if (nframes <= 1)
 		fprintf(out, "<text x=\"%.0f\" y=\"%.0f\">nothing to show: no %s in the %s</text>\n",

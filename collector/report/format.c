@@ -17,7 +17,7 @@ double ht_report_rounded(double v)
 
 int ht_report_is_bytes(enum ht_index w)
 {
-	return w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
+	return w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE || w == HT_TEMP_SPACE;
 }
 
 /* "1.50MB", "+1.50MB" (signed, for diffs), "0"; in a fixed unit "1536.00kB"

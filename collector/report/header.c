@@ -276,6 +276,7 @@ void ht_report_write_header(FILE *out, const struct ht_report_stacks *a,
 		write_snapshot_line(out, "File: ", "", o->cur_label, cur);
 		ht_stats_summary(out, "", cur);
 		fprintf(out, "Type: %s; %s\n", idx, sampling(cur, s1, sizeof(s1)));
+		ht_report_write_temp_note(out, o);
 		write_filters(out, a, o);
 		write_sampling(out, a, NULL, cur, o);
 		return;
@@ -295,8 +296,36 @@ void ht_report_write_header(FILE *out, const struct ht_report_stacks *a,
 		fprintf(out, "Type: %s, current minus base; %s\n", idx, s1);
 	else
 		fprintf(out, "Type: %s, current minus base; base %s, current %s\n", idx, s1, s2);
+	ht_report_write_temp_note(out, o);
 	write_filters(out, a, o);
 	write_sampling(out, a, base, cur, o);
+}
+
+void ht_report_write_view_header(FILE *out, const struct ht_report_stacks *a,
+				 const struct ht_snapshot *cur,
+				 const struct ht_report_opts *o, const char *what)
+{
+	char s1[96];
+
+	write_snapshot_line(out, "File: ", "", o->cur_label, cur);
+	fprintf(out, "Type: %s; %s\n", what, sampling(cur, s1, sizeof(s1)));
+	write_filters(out, a, o);
+}
+
+void ht_report_write_temp_note(FILE *out, const struct ht_report_opts *o)
+{
+	char b1[32], b2[32];
+
+	if (o->index != HT_TEMP_SPACE && o->index != HT_TEMP_OBJECTS)
+		return;
+	if (!(o->temp_under_ns > 0)) {
+		fprintf(out, "Temporary: blocks freed before their thread's next allocation\n");
+		return;
+	}
+	fprintf(out, "Temporary: blocks freed within %s (--temporary-under %s, to the "
+		"nearest bucket edge)\n",
+		ht_cells_fmt_ns((double)ht_time_edge_ns(o->temp_edge), b1, sizeof(b1)),
+		ht_cells_fmt_ns(o->temp_under_ns, b2, sizeof(b2)));
 }
 
 void ht_report_write_peak_note(FILE *out, const struct ht_snapshot *s, const struct ht_report_opts *o)

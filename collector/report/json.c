@@ -128,7 +128,7 @@ static void hidden(FILE *out, const struct ht_report_stacks *a)
 void ht_json_write(FILE *out, const struct ht_report_stacks *a, const struct ht_snapshot *base,
 		   const struct ht_snapshot *cur, const struct ht_report_opts *o)
 {
-	int bytes = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE;
+	int bytes = ht_report_is_bytes(o->index);
 	int sampled = !ht_report_exact(cur) || (base && !ht_report_exact(base));
 	struct ht_report_row *rows;
 	struct ht_err e;

@@ -18,6 +18,8 @@ static const char *const index_names[] = {
 	[HT_INUSE_OBJECTS] = "inuse_objects",
 	[HT_ALLOC_SPACE] = "alloc_space",
 	[HT_ALLOC_OBJECTS] = "alloc_objects",
+	[HT_TEMP_SPACE] = "temp_space",
+	[HT_TEMP_OBJECTS] = "temp_objects",
 };
 
 /* Indexed by enum ht_format. */
@@ -45,6 +47,14 @@ static const char *const naming_names[] = {
 };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Indexed by enum ht_view. */
+static const char *const view_names[] = {
+	[HT_VIEW_NONE] = "none",
+	[HT_VIEW_LIFETIMES] = "lifetimes",
+	[HT_VIEW_AGE] = "age",
+	[HT_VIEW_SIZES] = "sizes",
+};
 
 const char *ht_report_index_name(enum ht_index which)
 {
@@ -181,6 +191,32 @@ static int set_regex(const char **to, const char *name, const char *v)
 	return 0;
 }
 
+/* The options of time in the heap: --lifetimes, --age, --sizes (a view),
+ * --temporary-under (a duration, rounded to the nearest time bucket
+ * edge), --color. */
+static int set_time_option(struct ht_report_opts *o, int id, const char *v)
+{
+	int k;
+
+	switch (id) {
+	case HT_OPT_VIEW:
+		if (set_named(&k, view_names, COUNT(view_names), v) > 0)
+			o->view = (enum ht_view)k;
+		return 0;
+	case HT_OPT_TEMP_UNDER:
+		if (ht_cells_parse_duration(v, &o->temp_under_ns))
+			return ht_error("invalid --temporary-under value '%s' (expected a "
+					"duration: 100us, 1ms, 2s, 1min)", v);
+		o->temp_edge = ht_cells_edge_near(o->temp_under_ns);
+		return 0;
+	default:
+		if (strcmp(v, "age") && strcmp(v, "name"))
+			return ht_error("unknown colouring '%s' (expected age or name)", v);
+		o->color_age = !strcmp(v, "age");
+		return 0;
+	}
+}
+
 /* Gives option id (parsed by p) its meaning in o. Returns 0 or -1. */
 static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, int id)
 {
@@ -191,7 +227,8 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 	case HT_OPT_INDEX:
 		if (set_named(&k, index_names, COUNT(index_names), v) < 0)
 			return ht_error("unknown sample index '%s' (expected inuse_space, "
-					"inuse_objects, alloc_space or alloc_objects)", v);
+					"inuse_objects, alloc_space, alloc_objects, temp_space "
+					"or temp_objects)", v);
 		o->index = (enum ht_index)k;
 		return 0;
 	case HT_OPT_FORMAT:
@@ -234,6 +271,10 @@ static int set_option(struct ht_report_opts *o, const struct ht_opt_parser *p, i
 	case HT_OPT_PEAK:
 		o->peak = 1;
 		return 0;
+	case HT_OPT_VIEW:
+	case HT_OPT_TEMP_UNDER:
+	case HT_OPT_COLOR:
+		return set_time_option(o, id, v);
 	case HT_OPT_SERIES:
 		o->series = 1;
 		return 0;
@@ -282,9 +323,28 @@ static int check_push(const struct ht_report_opts *o)
 	return 0;
 }
 
+/* The views of the cells, --temporary-under and --color age. */
+static int check_cells(const struct ht_report_opts *o)
+{
+	if (o->view && o->format != HT_FORMAT_TEXT)
+		return ht_error("option '--%s' shows a text table, not format '%s'",
+				view_names[o->view], format_names[o->format]);
+	if (o->view && (o->peak || o->push))
+		return ht_error("option '--%s' does not go with '--%s'", view_names[o->view],
+				o->peak ? "peak" : "push");
+	if (o->color_age && o->format != HT_FORMAT_SVG)
+		return ht_error("option '--color age' colours the svg flame graph, not format "
+				"'%s'", format_names[o->format]);
+	if (o->temp_under_ns > 0 && o->index != HT_TEMP_SPACE && o->index != HT_TEMP_OBJECTS &&
+	    o->format != HT_FORMAT_PPROF)
+		return ht_error("option '--temporary-under' goes with the sample index "
+				"temp_space or temp_objects");
+	return 0;
+}
+
 static int check_combination(struct ht_report_opts *o, enum ht_report_mode mode)
 {
-	if (check_push(o))
+	if (check_push(o) || check_cells(o))
 		return -1;
 	if (o->peek) {
 		if (o->format == HT_FORMAT_TEXT)

@@ -36,6 +36,14 @@ enum ht_report_mode {
 	HT_MODE_DIFF,   /* heaptrace-diff BASE CURRENT, or --series FILES */
 };
 
+/* heaptrace-report's views of the cells (time and size histograms). */
+enum ht_view {
+	HT_VIEW_NONE,      /* the format's report */
+	HT_VIEW_LIFETIMES, /* --lifetimes */
+	HT_VIEW_AGE,       /* --age */
+	HT_VIEW_SIZES,     /* --sizes */
+};
+
 struct ht_report_opts {
 	enum ht_index index;     /* the counter shown; HT_INUSE_SPACE by default */
 	enum ht_format format;
@@ -60,6 +68,13 @@ struct ht_report_opts {
 	int series;              /* heaptrace-diff --series: the files are a series */
 	int verbose;             /* --verbose: the whole provenance in the header */
 	int peak;                /* --peak: in use at the peak (text and tree) */
+	enum ht_view view;       /* --lifetimes, --age, --sizes (text) */
+	double temp_under_ns;    /* --temporary-under: 0, or the temp indexes count
+				  * blocks freed within it (see temp_edge) */
+	unsigned temp_edge;      /* ... rounded to this time bucket's lower edge */
+	int temp_viewed;         /* emit.c: the snapshots' temp counters are already
+				  * those of temp_under_ns */
+	int color_age;           /* --color age: svg frames by median age */
 	int nfiles;              /* ht_report_parse_args: file names found */
 	const char *base_label;  /* file names shown in the text header; may be NULL */
 	const char *cur_label;

@@ -131,19 +131,27 @@ enum {
 	F_ID = 1, F_NAME, F_SYSTEM_NAME, F_FILENAME,
 };
 
-/* Sample values, in Go's heap profile order. */
-static const struct { enum ht_index index; const char *type, *unit; } values[4] = {
+/* Sample values, in Go's heap profile order, then the temporary blocks
+ * (snapshots with cells only). */
+static const struct { enum ht_index index; const char *type, *unit; } values[6] = {
 	{ HT_ALLOC_OBJECTS, "alloc_objects", "count" },
 	{ HT_ALLOC_SPACE, "alloc_space", "bytes" },
 	{ HT_INUSE_OBJECTS, "inuse_objects", "count" },
 	{ HT_INUSE_SPACE, "inuse_space", "bytes" },
+	{ HT_TEMP_OBJECTS, "temp_objects", "count" },
+	{ HT_TEMP_SPACE, "temp_space", "bytes" },
 };
+#define V_ALLOC 0 /* values[V_ALLOC], values[V_ALLOC + 1]: objects, bytes */
+#define V_INUSE 2
 
 struct pw {
 	struct pb out;         /* the Profile message */
 	struct pb m, sub, pk;  /* scratch for nested messages and packed fields */
 	struct ht_strtab st;
 	uint64_t next_mapping, next_location, next_function;
+	int nvalues;           /* 4, or 6 with the temporary blocks */
+	double sum[6];         /* ht_pprof_round's running sums, per value */
+	int64_t emitted[6];
 	uint64_t *mapping_of;  /* per module of the snapshot being written */
 	int64_t *delta_of;     /* address shift of that module (diff base) */
 	struct ht_report_stacks *a; /* the filters and --hide */
@@ -392,8 +400,8 @@ static void num_label(struct pw *w, const char *key, int64_t num, const char *un
 
 /* The locations of stack st of s, leaf first, but those --hide takes
  * out; the leaf when it takes out all. */
-static void put_stack(struct pw *w, const struct ht_snapshot *s, const struct ht_stack *st,
-		      uint64_t loc_base)
+static void put_locations(struct pw *w, const struct ht_snapshot *s, const struct ht_stack *st,
+			  uint64_t loc_base)
 {
 	size_t n = 0;
 
@@ -409,59 +417,117 @@ static void put_stack(struct pw *w, const struct ht_snapshot *s, const struct ht
 		pb_varint(&w->pk, loc_base + s->frames[st->first_frame] + 1);
 }
 
+/* The location "[unknown]" of stacks without frames: its id, made once. */
+static uint64_t unknown_location(struct pw *w, uint64_t *unknown)
+{
+	if (*unknown)
+		return *unknown;
+	/* a function and a location of its own */
+	*unknown = ++w->next_location;
+	pb_uint(&w->m, F_ID, ++w->next_function);
+	pb_int(&w->m, F_NAME, str_id(&w->st, "[unknown]"));
+	pb_int(&w->m, F_SYSTEM_NAME, str_id(&w->st, "[unknown]"));
+	pb_msg(&w->out, P_FUNCTION, &w->m);
+	pb_uint(&w->m, LOC_ID, *unknown);
+	pb_uint(&w->sub, LN_FUNCTION_ID, w->next_function);
+	pb_msg(&w->m, LOC_LINE, &w->sub);
+	pb_msg(&w->out, P_LOCATION, &w->m);
+	return *unknown;
+}
+
+/* One part of a stack's figures: x[] by values[], and a time label
+ * (key "age" or "lifetime", the bucket's lower edge in ns) or none. */
+struct part {
+	double x[6];
+	const char *key;
+	uint64_t ns;
+};
+
+/* Writes part p of stack st of s as a sample (rounded as the running sums
+ * go; nothing if it rounds to zero). */
+static void put_part(struct pw *w, const struct ht_snapshot *s, const struct ht_stack *st,
+		     uint64_t loc_base, uint64_t *unknown, int base, const struct part *p)
+{
+	int64_t v[6];
+	int any = 0;
+
+	for (int k = 0; k < w->nvalues; k++) {
+		v[k] = ht_pprof_round(base ? -p->x[k] : p->x[k], &w->sum[k], &w->emitted[k]);
+		any |= v[k] != 0;
+	}
+	if (!any)
+		return;
+	if (st->nframes == 0)
+		unknown_location(w, unknown);
+	put_locations(w, s, st, loc_base);
+	if (st->nframes == 0)
+		pb_varint(&w->pk, *unknown);
+	pb_msg(&w->m, S_LOCATION_ID, &w->pk);
+	for (int k = 0; k < w->nvalues; k++)
+		pb_varint(&w->pk, (uint64_t)v[k]);
+	pb_msg(&w->m, S_VALUE, &w->pk);
+	/* Go's heap profiles label each sample with the object size */
+	if (st->alloc_objects > 0 && st->alloc_space > 0)
+		num_label(w, "bytes", ht_report_llround(st->alloc_space / st->alloc_objects),
+			  "bytes");
+	if (p->key)
+		num_label(w, p->key, (int64_t)p->ns, "nanoseconds");
+	if (base) {
+		pb_int(&w->sub, L_KEY, str_id(&w->st, "pprof::base"));
+		pb_int(&w->sub, L_STR, str_id(&w->st, "true"));
+		pb_msg(&w->m, S_LABEL, &w->sub);
+	}
+	pb_msg(&w->out, P_SAMPLE, &w->m);
+}
+
+/* The samples of stack st: with cells, the bytes in use one sample per
+ * age bucket (label "age") and the blocks freed one per lifetime bucket
+ * (label "lifetime", their allocation figures); what no cell holds, and
+ * the temporary blocks, in one sample without a time label. */
+static void put_stack(struct pw *w, const struct ht_snapshot *s, const struct ht_stack *st,
+		      uint64_t loc_base, uint64_t *unknown, int base)
+{
+	struct part rest = { { 0 }, NULL, 0 };
+
+	for (int k = 0; k < w->nvalues; k++) {
+		rest.x[k] = ht_stack_value(st, values[k].index);
+		if (!isfinite(rest.x[k]))
+			rest.x[k] = 0;
+	}
+	for (uint32_t i = 0; s->has_cells && i < st->ncells &&
+			     (size_t)st->first_cell + i < s->ncells; i++) {
+		const struct ht_cell *c = &s->cells[st->first_cell + i];
+		struct part p = { { 0 }, NULL, 0 };
+		int at = c->kind == HT_CELL_AGE ? V_INUSE : V_ALLOC;
+
+		if ((c->kind != HT_CELL_AGE && c->kind != HT_CELL_LIFE) ||
+		    c->bucket >= HT_TIME_BUCKETS || !isfinite(c->objects) || !isfinite(c->space))
+			continue;
+		p.key = c->kind == HT_CELL_AGE ? "age" : "lifetime";
+		p.ns = ht_time_edge_ns(c->bucket);
+		p.x[at] = c->objects;
+		p.x[at + 1] = c->space;
+		rest.x[at] -= c->objects;
+		rest.x[at + 1] -= c->space;
+		put_part(w, s, st, loc_base, unknown, base, &p);
+	}
+	put_part(w, s, st, loc_base, unknown, base, &rest);
+}
+
 /* The samples of s (negated and labelled as the diff base when base),
  * leaving out the stacks hidden by the filters. An empty stack gets the
  * location "[unknown]", as heaptrace names it. */
 static void put_samples(struct pw *w, const struct ht_snapshot *s, uint64_t loc_base,
 			int base, const struct ht_report_stacks *a, const size_t *map)
 {
-	double sum[4] = { 0 };
-	int64_t emitted[4] = { 0 }, v[4];
 	uint64_t unknown = 0;
 
+	memset(w->sum, 0, sizeof(w->sum));
+	memset(w->emitted, 0, sizeof(w->emitted));
 	for (size_t i = 0; i < s->nstacks; i++) {
-		const struct ht_stack *st = &s->stacks[i];
-		int any = 0;
-
-		if (ht_report_stacks_hidden(a, map[i]))
+		if (a && ht_report_stacks_hidden(a, map[i]))
 			continue;
-		for (int k = 0; k < 4; k++) {
-			double x = ht_stack_value(st, values[k].index);
-
-			v[k] = ht_pprof_round(base ? -x : x, &sum[k], &emitted[k]);
-			any |= v[k] != 0;
-		}
-		if (!any)
-			continue;
-		if (st->nframes == 0 && !unknown) {
-			/* a function and a location of its own */
-			unknown = ++w->next_location;
-			pb_uint(&w->m, F_ID, ++w->next_function);
-			pb_int(&w->m, F_NAME, str_id(&w->st, "[unknown]"));
-			pb_int(&w->m, F_SYSTEM_NAME, str_id(&w->st, "[unknown]"));
-			pb_msg(&w->out, P_FUNCTION, &w->m);
-			pb_uint(&w->m, LOC_ID, unknown);
-			pb_uint(&w->sub, LN_FUNCTION_ID, w->next_function);
-			pb_msg(&w->m, LOC_LINE, &w->sub);
-			pb_msg(&w->out, P_LOCATION, &w->m);
-		}
-		put_stack(w, s, st, loc_base);
-		if (st->nframes == 0)
-			pb_varint(&w->pk, unknown);
-		pb_msg(&w->m, S_LOCATION_ID, &w->pk);
-		for (int k = 0; k < 4; k++)
-			pb_varint(&w->pk, (uint64_t)v[k]);
-		pb_msg(&w->m, S_VALUE, &w->pk);
-		/* Go's heap profiles label each sample with the object size */
-		if (st->alloc_objects > 0 && st->alloc_space > 0)
-			num_label(w, "bytes", ht_report_llround(st->alloc_space / st->alloc_objects),
-				  "bytes");
-		if (base) {
-			pb_int(&w->sub, L_KEY, str_id(&w->st, "pprof::base"));
-			pb_int(&w->sub, L_STR, str_id(&w->st, "true"));
-			pb_msg(&w->m, S_LABEL, &w->sub);
-		}
-		pb_msg(&w->out, P_SAMPLE, &w->m);
+		put_stack(w, s, &s->stacks[i], loc_base, &unknown, base);
 	}
 }
 
@@ -535,7 +601,8 @@ int ht_pprof_write(FILE *out, const struct ht_snapshot *base,
 	w.delta_of = ht_xcalloc(nmods + 1, sizeof(int64_t));
 	cur_ids = ht_xcalloc(cur->nmodules + 1, sizeof(uint64_t));
 
-	for (int k = 0; k < 4; k++)
+	w.nvalues = cur->has_cells && (!base || base->has_cells) ? 6 : 4;
+	for (int k = 0; k < w.nvalues; k++)
 		value_type(&w, P_SAMPLE_TYPE, values[k].type, values[k].unit);
 	put_mappings(&w, cur);
 	memcpy(cur_ids, w.mapping_of, cur->nmodules * sizeof(uint64_t));

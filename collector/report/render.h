@@ -139,6 +139,15 @@ const char *ht_dot_color(double score, int bg, char *buf, size_t len);
 int ht_graphviz_render(const char *dot, size_t len, const char *type, char **img,
 		       size_t *imglen, char *err, size_t errlen);
 
+/* ---- lifeview.c ---- */
+
+/* heaptrace-report's o->view of cur (--lifetimes, --age, --sizes) as a
+ * text table: the top stacks (o->top, default 10) with the whole above
+ * them, or for sizes the histogram of the shown stacks. Returns 0, or -1
+ * with err set: cur has no cells (an older file), a filter is invalid. */
+int ht_lifeview_write(FILE *out, const struct ht_snapshot *cur, const struct ht_report_opts *o,
+		      char *err, size_t errlen);
+
 /* ---- metrics.c ---- */
 
 /* The figures of s (ht_stats_write's) in Prometheus's text exposition

@@ -92,10 +92,10 @@ void ht_hide_filter_note(FILE *out, const struct ht_hide *h, const char *opt, co
 struct agg_stack {
 	uint32_t first, n;  /* into ids */
 	uint64_t hash;
-	double v[4];        /* by enum ht_index */
-	double side[2][4];  /* [0]: base (added with sign < 0), [1]: current */
-	struct ht_err side_err[2][4];
-	struct ht_err err[4];
+	double v[HT_NINDEX];        /* by enum ht_index */
+	double side[2][HT_NINDEX];  /* [0]: base (added with sign < 0), [1]: current */
+	struct ht_err side_err[2][HT_NINDEX];
+	struct ht_err err[HT_NINDEX];
 	int hidden;         /* left out by --focus/--ignore */
 };
 
@@ -158,6 +158,13 @@ double ht_report_snapshot_total(const struct ht_snapshot *s, enum ht_index w);
  * objects, blocks handed out, bytes requested. Returns 1, or 0 when they
  * give none (bytes in use: frees are not counted by size). */
 int ht_report_exact_total(const struct ht_snapshot *s, enum ht_index w, double *t);
+
+/* Whether s carries counter w: the temporary ones came with the cells
+ * (has_cells). Returns 0, or -1 with err set ("sample index 'temp_space':
+ * 'x.heap' has no temporary blocks (an older heaptrace wrote it)"); label
+ * names the file, or NULL: "the snapshot". */
+int ht_report_check_index(const struct ht_snapshot *s, enum ht_index w, const char *label,
+			  char *err, size_t errlen);
 
 /* Whether two snapshots come from one process (same pid and start). */
 int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b);
@@ -255,6 +262,15 @@ void ht_report_write_warnings(FILE *out, const char *lead, const char *what,
 void ht_report_reversed_warning(FILE *out, const char *lead, const struct ht_snapshot *base,
 				const struct ht_snapshot *cur);
 
+/* The head of a view of the cells (--lifetimes etc.): the snapshot's
+ * line, "Type: WHAT; <sampling>", the filters. */
+void ht_report_write_view_header(FILE *out, const struct ht_report_stacks *a,
+				 const struct ht_snapshot *cur,
+				 const struct ht_report_opts *o, const char *what);
+
+/* For the temp indexes, the line saying what counts as temporary. */
+void ht_report_write_temp_note(FILE *out, const struct ht_report_opts *o);
+
 /* The line saying that the table shows the peak of s, and when it was. */
 void ht_report_write_peak_note(FILE *out, const struct ht_snapshot *s,
 			       const struct ht_report_opts *o);
@@ -295,5 +311,112 @@ size_t ht_report_rows_shown(const struct ht_report_rows *r, const struct ht_repo
  * are taken of. Returns the number of rows. */
 size_t ht_report_rows(const struct ht_report_stacks *a, const struct ht_report_opts *o,
 		      struct ht_report_row **rows, double *total);
+
+/* ---- cells.c ---- */
+
+/* One histogram of a kind of cells (enum ht_cell_kind), summed over some
+ * stacks: each bucket's estimates and their variance sums. */
+struct ht_cell_bucket {
+	double objects, space, var_objects, var_space;
+};
+
+struct ht_cell_row {
+	size_t stack;         /* the aggregation's stack; SIZE_MAX: every shown one */
+	struct ht_cell_bucket h[HT_SIZE_BUCKETS]; /* by bucket (time kinds use 32) */
+	double share_objects, share_space; /* largest share of one sample */
+	double samples;       /* the raw samples behind the cells */
+};
+
+/* The histograms of one kind over the shown stacks (all) and over the
+ * top stacks by it (rows, n of ranked). */
+struct ht_cells {
+	int kind;
+	struct ht_cell_row all;
+	struct ht_cell_row *rows;
+	size_t n, ranked;
+};
+
+/* A quantile of a histogram and its 95% interval [lo, hi]; open: the
+ * value is in the last bucket, at least its lower end (hi_open: hi is). */
+struct ht_quantile {
+	int valid;   /* 0: nothing to take it of */
+	double v, lo, hi;
+	int open, hi_open;
+};
+
+/* The buckets of kind, and the lower end of bucket k (ns or bytes). */
+unsigned ht_cells_nbuckets(int kind);
+double ht_cells_lower(int kind, unsigned k);
+
+/* 0 if s carries cells, else -1 with err: "WHAT: the snapshot has no
+ * lifetimes, ages or sizes (an older heaptrace wrote it)". */
+int ht_cells_check(const struct ht_snapshot *s, const char *what, char *err, size_t errlen);
+
+/* Gathers the cells of kind of s (added to a: the stacks of s are
+ * interned in it) into g: all over the shown stacks, and rows for the top
+ * of them (0: all) ranked by bytes (bytes) or objects. Free with
+ * ht_cells_free. Exits on out-of-memory. */
+void ht_cells_gather(struct ht_cells *g, struct ht_report_stacks *a, const struct ht_snapshot *s,
+		     int kind, int bytes, size_t top);
+void ht_cells_free(struct ht_cells *g);
+
+/* The sum of a row's buckets in bytes or objects, and its variance. */
+double ht_cells_total(const struct ht_cell_row *r, int kind, int bytes, double *var);
+
+/* That sum as an error (sampling.h), for its interval. */
+void ht_cells_err(const struct ht_cell_row *r, int kind, int bytes, struct ht_err *e);
+
+/* The part of bucket k of kind below the value t: 1 or 0, or for the
+ * bucket t cuts, the part of its logarithmic width below t (of its width,
+ * for bucket 0). */
+double ht_cells_part_below(int kind, unsigned k, double t);
+
+/* The share of a row below the value t (ns or bytes) into *f, a bucket
+ * cut by t counted in part (evenly over the logarithm within it), and the
+ * share's variance as a ratio estimate. */
+void ht_cells_share_below(const struct ht_cell_row *r, int kind, int bytes, double t,
+			  double *f, double *var);
+
+/* The part of a row from the value lo to hi (buckets cut counted in part,
+ * as ht_cells_share_below does), and its variance: a fixed sum of the
+ * buckets, so the sum of their variances times the parts squared. */
+double ht_cells_between(const struct ht_cell_row *r, int kind, int bytes, double lo, double hi,
+			double *var);
+
+/* The 95% interval [*lo, *hi] of a share f of a row with variance var
+ * (ht_cells_share_below): Wilson's score interval for the sample size that
+ * var implies (the row's samples when f is 0 or 1); [f, f] when the row
+ * is exact (no variance at all). */
+void ht_cells_share_bounds(const struct ht_cell_row *r, int kind, int bytes, double f,
+			   double var, double *lo, double *hi);
+
+/* The p-quantile (0 < p < 1) of a row, interpolated within its bucket,
+ * with Woodruff's 95% interval (where the share's band, Wilson's, crosses
+ * p). */
+void ht_cells_quantile(const struct ht_cell_row *r, int kind, int bytes, double p,
+		       struct ht_quantile *q);
+
+/* The share of each stack's in-use figure (bytes or objects) in s that is
+ * at least gap_ns old, from its AGE cells: kept[map[j]] for stack j of s
+ * (kept[0..nst)), -1 for a stack without them. Returns 0 (and every
+ * kept -1) when s has no cells. */
+int ht_cells_kept(const struct ht_snapshot *s, double gap_ns, const size_t *map, size_t nst,
+		  int bytes, double *kept);
+
+/* A duration "1ms", "2.5s", "500us", "1min", "1h", "100ns" in ns into
+ * *ns: 0, or -1 if it is not one (or not positive). */
+int ht_cells_parse_duration(const char *s, double *ns);
+
+/* "850ns", "12us", "1.50ms", "2.3s", "4.50min", "1.2h". Returns buf. */
+const char *ht_cells_fmt_ns(double ns, char *buf, size_t len);
+
+/* The time bucket edge (1..31) nearest ns on a logarithmic scale. */
+unsigned ht_cells_edge_near(double ns);
+
+/* The view of s whose temporary counters are the blocks freed younger
+ * than time bucket edge (their LIFE cells below it): *view is s with
+ * malloc'd stacks, returned for the caller to free. */
+struct ht_stack *ht_cells_temp_view(struct ht_snapshot *view, const struct ht_snapshot *s,
+				    unsigned edge);
 
 #endif

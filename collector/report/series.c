@@ -45,7 +45,15 @@ struct series {
 	double *total;     /* per snapshot, every stack */
 	double *peak, *slope, *r2, *score;
 	int *suspect;
+	/* in-use indexes with ages: the share of each stack's last figure
+	 * already allocated at the snapshot before (-1: unknown) */
+	int ages;
+	double *kept;
 };
+
+/* Below this share kept from one snapshot to the next, a stack's growth
+ * is of young blocks: churn, not a leak. */
+#define CHURN_KEPT 0.1
 
 #define VAL(s, i, k) ((s)->val[(i) * (s)->n + (k)])
 #define ERR(s, i, k) ((s)->err[(i) * (s)->n + (k)])
@@ -147,6 +155,7 @@ static int build(struct series *s, struct ht_report_stacks *a,
 	s->r2 = ht_xcalloc(s->nst + 1, sizeof(double));
 	s->score = ht_xcalloc(s->nst + 1, sizeof(double));
 	s->suspect = ht_xcalloc(s->nst + 1, sizeof(int));
+	s->kept = ht_xcalloc(s->nst + 1, sizeof(double));
 	for (size_t k = 0; k < n; k++) {
 		const struct ht_snapshot *sn = snaps[k];
 
@@ -161,6 +170,9 @@ static int build(struct series *s, struct ht_report_stacks *a,
 			ht_err_add(&ERR(s, maps[k][j], k), &e);
 			s->total[k] += v;
 		}
+		if (k == n - 1 && k && (w == HT_INUSE_SPACE || w == HT_INUSE_OBJECTS))
+			s->ages = ht_cells_kept(sn, (double)(sn->time_ns - snaps[k - 1]->time_ns),
+						maps[k], s->nst, w == HT_INUSE_SPACE, s->kept);
 		free(maps[k]);
 	}
 	for (size_t i = 0; i < s->nst; i++) {
@@ -171,6 +183,10 @@ static int build(struct series *s, struct ht_report_stacks *a,
 		}
 		ht_series_fit(y, n, &s->slope[i], &s->r2[i]);
 		s->score[i] = s->slope[i] * s->r2[i];
+		/* a leak keeps what it allocated: growth of young blocks ranks
+		 * by the share of old ones */
+		if (s->ages && s->kept[i] >= 0)
+			s->score[i] *= s->kept[i];
 		/* steady growth beyond sampling noise */
 		s->suspect[i] = s->slope[i] > 0 && s->r2[i] > 0 &&
 				ht_report_rounded(change(s, i)) > 0 && !change_is_noise(s, i);
@@ -190,6 +206,7 @@ static void free_series(struct series *s)
 	free(s->r2);
 	free(s->score);
 	free(s->suspect);
+	free(s->kept);
 }
 
 /* ---- text ---- */
@@ -200,7 +217,7 @@ static void free_series(struct series *s)
 static int table_unit(const struct series *s, const struct ht_report_opts *o,
 		      const size_t *rows, size_t nrows)
 {
-	double max = 0, base = o->index == HT_INUSE_SPACE || o->index == HT_ALLOC_SPACE ? 1024 : 1000;
+	double max = 0, base = ht_report_is_bytes(o->index) ? 1024 : 1000;
 	int k = 0;
 
 	if (o->unit >= 0)
@@ -382,7 +399,10 @@ static void write_suspects(FILE *out, const struct series *s, const struct ht_re
 		if ((int)strlen(fmt_in(s->slope[suspects[r]], o->index, unit, 1, b,
 				       sizeof(b))) + 1 > ws)
 			ws = (int)strlen(b) + 1;
-	fprintf(out, "%*s %5s", ws, "per step", "fit");
+	if (s->ages)
+		fprintf(out, "kept: the share of the last snapshot's figure already allocated at "
+			"the one before; churn: under %.0f%%, young blocks\n", 100 * CHURN_KEPT);
+	fprintf(out, "%*s %5s%s", ws, "per step", "fit", s->ages ? "  kept      " : "");
 	write_numbers(out, s->n, w);
 	fprintf(out, "  stack\n");
 	for (size_t r = 0; r < ns; r++) {
@@ -390,6 +410,11 @@ static void write_suspects(FILE *out, const struct series *s, const struct ht_re
 
 		fprintf(out, "%*s %5.2f", ws, fmt_in(s->slope[i], o->index, unit, 1, b,
 						      sizeof(b)), s->r2[i]);
+		if (s->ages && s->kept[i] >= 0)
+			fprintf(out, " %4.0f%% %-5s", 100 * s->kept[i],
+				s->kept[i] < CHURN_KEPT ? "churn" : "");
+		else if (s->ages)
+			fprintf(out, " %5s %-5s", "-", "");
 		for (size_t c = 0; c < s->n; c++)
 			fprintf(out, "%*s", w, fmt_in(VAL(s, i, c), o->index, unit, 0, b,
 						      sizeof(b)));
@@ -721,6 +746,9 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *given,
 
 	if (n < 2)
 		return ht_fail(err, errlen, "a series needs two or more snapshots");
+	for (size_t i = 0; i < n; i++)
+		if (ht_report_check_index(given[i], o->index, given_labels[i], err, errlen))
+			return -1;
 	a = ht_report_stacks_for(o, err, errlen);
 	if (!a)
 		return -1;
@@ -746,6 +774,7 @@ int ht_series_write(FILE *out, struct ht_snapshot *const *given,
 		write_chart(out, &s, labels, snaps, o);
 	} else {
 		fprintf(out, "Series: %zu snapshots, %s\n", n, ht_report_index_name(o->index));
+		ht_report_write_temp_note(out, o);
 		ht_series_order_note(out, "", procs, moved);
 		write_text(out, &s, snaps, labels, o);
 	}

@@ -4,6 +4,7 @@
  * call counts. */
 #include "report/report_int.h"
 #include "preload/sample.h"
+#include "lib/util.h"
 
 #include <string.h>
 
@@ -46,18 +47,46 @@ static double objects_variance(const struct ht_stack *st, enum ht_index which)
 	return v;
 }
 
+static int is_temp(enum ht_index which)
+{
+	return which == HT_TEMP_SPACE || which == HT_TEMP_OBJECTS;
+}
+
+/* The samples, objects and bytes behind counter which of st. */
+static void stack_part(const struct ht_stack *st, enum ht_index which, double *n,
+		       double *objects, double *space)
+{
+	if (is_temp(which)) {
+		*n = (double)st->temp_samples;
+		*objects = st->temp_objects;
+		*space = st->temp_space;
+	} else if (which == HT_INUSE_SPACE || which == HT_INUSE_OBJECTS) {
+		*n = (double)st->inuse_samples;
+		*objects = st->inuse_objects;
+		*space = st->inuse_space;
+	} else {
+		*n = (double)st->alloc_samples;
+		*objects = st->alloc_objects;
+		*space = st->alloc_space;
+	}
+}
+
 double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_stack *st,
 				enum ht_index which)
 {
-	int inuse = which == HT_INUSE_SPACE || which == HT_INUSE_OBJECTS;
-	double n = (double)(inuse ? st->inuse_samples : st->alloc_samples);
-	double objects = inuse ? st->inuse_objects : st->alloc_objects;
-	double space = inuse ? st->inuse_space : st->alloc_space;
-	double avg, w, per_sample;
+	double n, objects, space, avg, w, per_sample;
 
+	stack_part(st, which, &n, &objects, &space);
 	if (ht_report_exact(s) || n <= 0)
 		return 0;
-	if (s->stack_error)
+	/* the temporary counters come with their own sums (files that have
+	 * them have cells) */
+	if (is_temp(which) && s->has_cells) {
+		double v = st->temp_var[which == HT_TEMP_SPACE ? 1 : 0];
+
+		return v > 0 ? v : 0;
+	}
+	if (s->stack_error && !is_temp(which))
 		return which == HT_INUSE_OBJECTS || which == HT_ALLOC_OBJECTS ?
 		       objects_variance(st, which) : (st->err.var[which] > 0 ? st->err.var[which] : 0);
 	if (!(objects > 0) || !(space > 0) || !isfinite(objects) || !isfinite(space))
@@ -68,16 +97,18 @@ double ht_report_stack_variance(const struct ht_snapshot *s, const struct ht_sta
 	per_sample = w * w - w;
 	if (!(per_sample > 0))
 		return 0;
-	if (which == HT_INUSE_SPACE || which == HT_ALLOC_SPACE)
+	if (ht_report_is_bytes(which))
 		per_sample *= avg * avg;
 	return n * per_sample;
 }
 
-/* The largest share of one sample of st in counter which (sampling.h). */
+/* The largest share of one sample of st in counter which (sampling.h):
+ * a temporary block is one of the stack's allocations, so the share of
+ * its allocations bounds it. */
 static double stack_share(const struct ht_snapshot *s, const struct ht_stack *st,
 			  enum ht_index which)
 {
-	int bytes = which == HT_INUSE_SPACE || which == HT_ALLOC_SPACE;
+	int bytes = ht_report_is_bytes(which);
 
 	if (ht_report_exact(s))
 		return 0;
@@ -92,16 +123,19 @@ static double stack_share(const struct ht_snapshot *s, const struct ht_stack *st
 void ht_report_stack_err(const struct ht_snapshot *s, const struct ht_stack *st,
 			 enum ht_index which, struct ht_err *e)
 {
-	int bytes = which == HT_INUSE_SPACE || which == HT_ALLOC_SPACE;
-	int inuse = which == HT_INUSE_SPACE || which == HT_INUSE_OBJECTS;
+	int bytes = ht_report_is_bytes(which);
+	double n, objects, space;
 
 	memset(e, 0, sizeof(*e));
-	if (ht_report_exact(s) || !(inuse ? st->inuse_samples : st->alloc_samples))
+	stack_part(st, which, &n, &objects, &space);
+	if (ht_report_exact(s) || !(n > 0))
 		return;
 	e->up = ht_stack_value(st, which);
 	e->up_var = ht_report_stack_variance(s, st, which);
 	e->share = e->up_var > 0 ? stack_share(s, st, which) : 0;
-	if (s->stack_error && st->err.lump_size) {
+	/* the lumps are of the stack's allocations; a temporary count is
+	 * a part of them and is left with its variance alone */
+	if (s->stack_error && st->err.lump_size && !is_temp(which)) {
 		e->lump = bytes ? (double)st->err.lump_size : 1;
 		e->lump_mass = st->err.lump_mass;
 		e->lump_one = st->err.lump_one;
@@ -141,6 +175,18 @@ int ht_report_exact_total(const struct ht_snapshot *s, enum ht_index w, double *
 	default:
 		return 0;
 	}
+}
+
+int ht_report_check_index(const struct ht_snapshot *s, enum ht_index w, const char *label,
+			  char *err, size_t errlen)
+{
+	if (!is_temp(w) || s->has_cells)
+		return 0;
+	if (label)
+		return ht_fail(err, errlen, "sample index '%s': '%s' has no temporary blocks "
+			       "(an older heaptrace wrote it)", ht_report_index_name(w), label);
+	return ht_fail(err, errlen, "sample index '%s': the snapshot has no temporary blocks "
+		       "(an older heaptrace wrote it)", ht_report_index_name(w));
 }
 
 int ht_report_same_process(const struct ht_snapshot *a, const struct ht_snapshot *b)

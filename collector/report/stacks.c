@@ -279,7 +279,7 @@ void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *
 		const struct ht_stack *st = &s->stacks[i];
 		struct agg_stack *as = &a->st[map[i]];
 
-		for (int w = 0; w < 4; w++) {
+		for (int w = 0; w < HT_NINDEX; w++) {
 			double v = ht_stack_value(st, (enum ht_index)w);
 			struct ht_err e;
 
@@ -307,12 +307,14 @@ static double clamp0(double v)
  * such; each is bounded by two figures that hold it: up by the current
  * in-use and by what was allocated in between, down by the base's in-use
  * and by what was freed in between (alloc - inuse grew by it). The
- * allocation counters only grow: their change is the allocations in
- * between, exactly. */
+ * allocation counters only grow, and so do the temporary ones: their
+ * change is what was allocated (or freed at once) in between, exactly. */
 static void same_run_err(const struct agg_stack *as, int w, struct ht_err *e)
 {
-	int bytes = w == HT_INUSE_SPACE || w == HT_ALLOC_SPACE;
-	int aw = bytes ? HT_ALLOC_SPACE : HT_ALLOC_OBJECTS, iw = bytes ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
+	int bytes = ht_report_is_bytes((enum ht_index)w);
+	int temp = w == HT_TEMP_SPACE || w == HT_TEMP_OBJECTS;
+	int aw = temp ? w : bytes ? HT_ALLOC_SPACE : HT_ALLOC_OBJECTS;
+	int iw = bytes ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
 	double ab = as->side[0][aw], ac = as->side[1][aw], ib = as->side[0][iw], ic = as->side[1][iw];
 	double vab = as->side_err[0][aw].up_var, vac = as->side_err[1][aw].up_var;
 	double vib = as->side_err[0][iw].up_var, vic = as->side_err[1][iw].up_var;
@@ -339,7 +341,7 @@ void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same)
 	for (size_t i = 0; i < a->nst; i++) {
 		struct agg_stack *as = &a->st[i];
 
-		for (int w = 0; w < 4; w++) {
+		for (int w = 0; w < HT_NINDEX; w++) {
 			struct ht_err *e = &as->err[w];
 			const struct ht_err *b = &as->side_err[0][w];
 

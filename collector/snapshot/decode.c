@@ -505,6 +505,9 @@ static int read_stacks(struct reader *rd, struct ht_snapshot *s)
 	for (i = 0; i < n; i++, p += STACK_SIZE) {
 		struct ht_stack *st = &s->stacks[i];
 
+		/* what no section of this file sets (temporary blocks, cells)
+		 * is zero, never left over */
+		memset(st, 0, sizeof(*st));
 		st->first_frame = rd32(p);
 		st->nframes = rd32(p + 4);
 		st->inuse_objects = rdf64(p + 8);

@@ -256,6 +256,8 @@ double ht_stack_value(const struct ht_stack *st, enum ht_index which)
 	case HT_INUSE_OBJECTS: return st->inuse_objects;
 	case HT_ALLOC_SPACE:   return st->alloc_space;
 	case HT_ALLOC_OBJECTS: return st->alloc_objects;
+	case HT_TEMP_SPACE:    return st->temp_space;
+	case HT_TEMP_OBJECTS:  return st->temp_objects;
 	}
 	return 0;
 }

@@ -279,8 +279,11 @@ int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
  * child traced with HEAPTRACE_FOLLOW_FORK inherited from its parent). */
 int64_t ht_snapshot_live_objects(const struct ht_snapshot *s);
 
-/* One of a stack's four counters. */
-enum ht_index { HT_INUSE_SPACE, HT_INUSE_OBJECTS, HT_ALLOC_SPACE, HT_ALLOC_OBJECTS };
+/* One of a stack's counters: the four of pprof, and the temporary blocks
+ * (temp_space, temp_objects; 0 in files before them, see has_cells). */
+enum ht_index { HT_INUSE_SPACE, HT_INUSE_OBJECTS, HT_ALLOC_SPACE, HT_ALLOC_OBJECTS,
+		HT_TEMP_SPACE, HT_TEMP_OBJECTS };
+#define HT_NINDEX 6
 double ht_stack_value(const struct ht_stack *st, enum ht_index which);
 
 /* Wraps a raw body (the sections of heaptrace(5), unchecked) in a header and
