@@ -43,7 +43,7 @@ SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/
 	collector/snapshot/file.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
 	collector/symbolize/symtab.o collector/symbolize/dwarf.o collector/symbolize/debugfile.o
-DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
+DAEMON_OBJ = collector/daemon/profile.o collector/daemon/cells.o collector/daemon/fill.o collector/daemon/ringread.o collector/daemon/drain.o \
 	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
 	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
 	collector/daemon/start.o collector/daemon/push.o collector/daemon/trim.o \

@@ -50,16 +50,16 @@ static void test_peak(void)
 	struct ht_snapshot *s;
 
 	ht_profile_module(p, "/lib/one.so", 11, 0x1000, 0x2000, 0x1000, NULL, 0);
-	ht_profile_alloc(p, 0x100, 1000, a, 1);   /* 1000 */
-	ht_profile_alloc(p, 0x200, 500, b, 1);    /* 1500 */
-	ht_profile_release(p, 0x100);             /* 500 */
-	ht_profile_alloc(p, 0x300, 4000, a, 1);   /* 4500: the peak */
-	ht_profile_alloc(p, 0x400, 100, b, 1);    /* 4600: no, this one */
-	ht_profile_release(p, 0x300);             /* 600 */
-	ht_profile_release(p, 0x200);             /* 100 */
-	ht_profile_alloc(p, 0x500, 3000, c, 1);   /* 3100: a stack born after the peak */
-	ht_profile_alloc(p, 0x600, 1000, a, 1);   /* 4100: high, not the highest */
-	ht_profile_release(p, 0x600);
+	ht_profile_alloc(p, 0x100, 1000, 0, a, 1);   /* 1000 */
+	ht_profile_alloc(p, 0x200, 500, 0, b, 1);    /* 1500 */
+	ht_profile_release(p, 0x100, 0, 0);             /* 500 */
+	ht_profile_alloc(p, 0x300, 4000, 0, a, 1);   /* 4500: the peak */
+	ht_profile_alloc(p, 0x400, 100, 0, b, 1);    /* 4600: no, this one */
+	ht_profile_release(p, 0x300, 0, 0);             /* 600 */
+	ht_profile_release(p, 0x200, 0, 0);             /* 100 */
+	ht_profile_alloc(p, 0x500, 3000, 0, c, 1);   /* 3100: a stack born after the peak */
+	ht_profile_alloc(p, 0x600, 1000, 0, a, 1);   /* 4100: high, not the highest */
+	ht_profile_release(p, 0x600, 0, 0);
 	is_int((long long)ht_profile_peak(p), 4600, "the peak: 4600 bytes in use, however briefly");
 	is_int((long long)ht_profile_inuse(p), 3100, "in use now: 3100");
 	s = fill(p);
@@ -74,7 +74,7 @@ static void test_peak(void)
 	   "stack c, born after the peak: nothing at the peak");
 	ht_snapshot_free(s);
 	/* a higher peak, reached and still standing when the snapshot is taken */
-	ht_profile_alloc(p, 0x700, 5000, b, 1);   /* 8100 */
+	ht_profile_alloc(p, 0x700, 5000, 0, b, 1);   /* 8100 */
 	s = fill(p);
 	k = stack_at(s, 0x1040);
 	ok(k && k->peak_space == 5100, "a new peak still standing is the peak (stack b 5100)");
@@ -96,19 +96,19 @@ static void test_live_sizes(void)
 	uint64_t sum = 0;
 	int bad = 0;
 
-	ht_profile_alloc(p, 0x10, huge, a, 1);
-	ht_profile_alloc(p, 0x20, more, a, 1);
-	ht_profile_alloc(p, 0x30, 7, b, 1);
+	ht_profile_alloc(p, 0x10, huge, 0, a, 1);
+	ht_profile_alloc(p, 0x20, more, 0, a, 1);
+	ht_profile_alloc(p, 0x30, 7, 0, b, 1);
 	is_int((int64_t)ht_profile_inuse(p), (int64_t)(huge + more + 7),
 	       "live sizes: 5 GiB, 4 GiB - 1 and 7 bytes in use");
-	ht_profile_release(p, 0x10);
+	ht_profile_release(p, 0x10, 0, 0);
 	is_int((int64_t)ht_profile_inuse(p), (int64_t)(more + 7), "live sizes: the 5 GiB block freed");
-	ht_profile_alloc(p, 0x40, huge + 1, b, 1);
-	ht_profile_release(p, 0x20);
-	ht_profile_release(p, 0x30);
+	ht_profile_alloc(p, 0x40, huge + 1, 0, b, 1);
+	ht_profile_release(p, 0x20, 0, 0);
+	ht_profile_release(p, 0x30, 0, 0);
 	is_int((int64_t)ht_profile_inuse(p), (int64_t)(huge + 1),
 	       "live sizes: another big one kept aside, the others freed");
-	ht_profile_release(p, 0x40);
+	ht_profile_release(p, 0x40, 0, 0);
 	is_int((int64_t)ht_profile_inuse(p), 0, "live sizes: all freed");
 
 	/* 100000 blocks (the table grows from 1024 slots), freed in an
@@ -116,14 +116,14 @@ static void test_live_sizes(void)
 	for (uint64_t i = 1; i <= 100000; i++) {
 		uint64_t size = i % 10 ? i : ((uint64_t)4 << 30) + i;
 
-		ht_profile_alloc(p, i * 48, size, a, 1);
+		ht_profile_alloc(p, i * 48, size, 0, a, 1);
 		sum += size;
 	}
 	bad += (uint64_t)ht_profile_inuse(p) != sum;
 	for (uint64_t k = 0; k < 100000; k++) {
 		uint64_t i = (k * 7919) % 100000 + 1;
 
-		ht_profile_release(p, i * 48);
+		ht_profile_release(p, i * 48, 0, 0);
 		sum -= i % 10 ? i : ((uint64_t)4 << 30) + i;
 		if (k % 9973 == 0)
 			bad += (uint64_t)ht_profile_inuse(p) != sum;
@@ -148,13 +148,13 @@ int main(void)
 	   "a module at 0x1000-0x2000");
 
 	/* frames sent in full, then by id */
-	ok(ht_profile_alloc(p, 0xa000, 100, a, 3) == 0, "an allocation with its frames");
+	ok(ht_profile_alloc(p, 0xa000, 100, 0, a, 3) == 0, "an allocation with its frames");
 	ok(ht_profile_stack(p, 1, a, 3) == 0, "stack id 1: the same frames");
 	ok(ht_profile_stack(p, 2, b, 3) == 0, "stack id 2: other frames");
-	ok(ht_profile_alloc_id(p, 0xa100, 200, 1) == 0, "an allocation at stack 1");
-	ok(ht_profile_alloc_id(p, 0xa200, 300, 2) == 0, "an allocation at stack 2");
-	ok(ht_profile_alloc_id(p, 0xa300, 400, 2) == 0, "another at stack 2");
-	ht_profile_release(p, 0xa300);
+	ok(ht_profile_alloc_id(p, 0xa100, 200, 0, 1) == 0, "an allocation at stack 1");
+	ok(ht_profile_alloc_id(p, 0xa200, 300, 0, 2) == 0, "an allocation at stack 2");
+	ok(ht_profile_alloc_id(p, 0xa300, 400, 0, 2) == 0, "another at stack 2");
+	ht_profile_release(p, 0xa300, 0, 0);
 	is_int(ht_profile_unmatched(p), 0, "nothing unmatched so far");
 	is_int((long long)ht_profile_inuse(p), 600, "in use: 100 + 200 + 300 bytes");
 
@@ -169,21 +169,21 @@ int main(void)
 	ht_snapshot_free(s);
 
 	/* ids never defined, or out of range */
-	ok(ht_profile_alloc_id(p, 0xb000, 50, 7) == 0, "an allocation at an unknown id");
+	ok(ht_profile_alloc_id(p, 0xb000, 50, 0, 7) == 0, "an allocation at an unknown id");
 	is_int(ht_profile_unmatched(p), 1, "is counted as unmatched");
 	is_int((long long)ht_profile_inuse(p), 600, "and adds nothing");
 	ok(ht_profile_stack(p, 0, a, 3) != 0, "stack id 0 is refused");
 	ok(ht_profile_stack(p, HT_MAX_STACK_ID + 1, a, 3) != 0, "an id over the maximum is refused");
 	ok(ht_profile_stack(p, 100000, c, 1) == 0, "a sparse large id is accepted");
-	ok(ht_profile_alloc_id(p, 0xb100, 10, 100000) == 0, "and names its stack");
+	ok(ht_profile_alloc_id(p, 0xb100, 10, 0, 100000) == 0, "and names its stack");
 
 	/* a module unloaded and another loaded at its addresses: an id keeps
 	 * the module it was defined under; a new id binds to the new one */
 	ok(ht_profile_module(p, "/lib/two.so", 11, 0x1000, 0x2000, 0x1000, NULL, 0) == 0,
 	   "another module at 0x1000-0x2000");
-	ok(ht_profile_alloc_id(p, 0xb200, 1000, 1) == 0, "an allocation at stack 1 after it");
+	ok(ht_profile_alloc_id(p, 0xb200, 1000, 0, 1) == 0, "an allocation at stack 1 after it");
 	ok(ht_profile_stack(p, 3, a, 3) == 0, "stack id 3: stack a's frames, now");
-	ok(ht_profile_alloc_id(p, 0xb300, 2000, 3) == 0, "an allocation at stack 3");
+	ok(ht_profile_alloc_id(p, 0xb300, 2000, 0, 3) == 0, "an allocation at stack 3");
 	s = fill(p);
 	{
 		size_t i, old = 0, new = 0;
