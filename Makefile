@@ -40,7 +40,7 @@ READER_LIBS = $(TOOL_LIBS) -lcurl
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
 	collector/lib/parseopt.o collector/lib/http.o collector/lib/strtab.o collector/lib/ptrmap.o
 SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/snapshot/decode.o \
-	collector/snapshot/file.o
+	collector/snapshot/decode_stacks.o collector/snapshot/file.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
 	collector/symbolize/symtab.o collector/symbolize/dwarf.o collector/symbolize/debugfile.o
 DAEMON_OBJ = collector/daemon/profile.o collector/daemon/cells.o collector/daemon/fill.o collector/daemon/ringread.o collector/daemon/drain.o \
@@ -73,7 +73,7 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
-TEST_TOOLS = tests/mkhostile
+TEST_TOOLS = tests/mkhostile tests/cellsdump
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -131,6 +131,9 @@ tests/test_%: tests/test_%.o collector/libht.a
 tests/test_stacks: TOOL_LIBS += -lunwind
 
 tests/mkhostile: tests/mkhostile.o collector/libht.a
+	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
+
+tests/cellsdump: tests/cellsdump.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
 
 # Test subjects: plain programs with frame info, never sanitized.

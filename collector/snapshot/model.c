@@ -322,6 +322,72 @@ static int check_values(const struct ht_stack *st, size_t i, int stack_error, co
 	return 0;
 }
 
+/* The temporary counters of stack i (zero in files without them). */
+static int check_temp(const struct ht_stack *st, size_t i, const char *what, char *err,
+		      size_t errlen)
+{
+	return check_counter(st->temp_objects, "temp_objects", i, what, err, errlen) ||
+	       check_counter(st->temp_space, "temp_space", i, what, err, errlen) ||
+	       check_error(st->temp_var[0], "error of temp_objects", i, what, err, errlen) ||
+	       check_error(st->temp_var[1], "error of temp_space", i, what, err, errlen) ? -1 : 0;
+}
+
+/* Cell i: a stack there is, a kind and bucket there are, after the cell
+ * before it in (stack, kind, bucket) order, counters and sums in range. */
+static int check_cell(const struct ht_snapshot *s, size_t i, const char *what, char *err,
+		      size_t errlen)
+{
+	const struct ht_cell *c = &s->cells[i], *b = i ? &s->cells[i - 1] : NULL;
+	unsigned nb = c->kind == HT_CELL_SIZE ? HT_SIZE_BUCKETS : HT_TIME_BUCKETS;
+
+	if (c->stack >= s->nstacks)
+		return ht_fail(err, errlen, "%s: cell %zu names stack %u of %zu", what, i, c->stack,
+			       s->nstacks);
+	if (c->kind < HT_CELL_LIFE || c->kind > HT_CELL_SIZE)
+		return ht_fail(err, errlen, "%s: cell %zu is of kind %u, not 1 to 3", what, i, c->kind);
+	if (c->bucket >= nb)
+		return ht_fail(err, errlen, "%s: cell %zu is in bucket %u, of %u its kind has",
+			       what, i, c->bucket, nb);
+	if (b && !cell_before(b, c))
+		return ht_fail(err, errlen, "%s: cell %zu is not after cell %zu (stack, kind, bucket)",
+			       what, i, i - 1);
+	if (bad_counter(c->objects) || bad_counter(c->space))
+		return ht_fail(err, errlen, "%s: cell %zu counts %g objects, %g bytes, not numbers "
+			       "from 0 to 2^63", what, i, c->objects, c->space);
+	if (!(c->var_objects >= 0) || !isfinite(c->var_objects) || !(c->var_space >= 0) ||
+	    !isfinite(c->var_space))
+		return ht_fail(err, errlen, "%s: cell %zu has error sums %g, %g, not finite numbers >= 0",
+			       what, i, c->var_objects, c->var_space);
+	return 0;
+}
+
+/* The cells, and each stack's run of them (first_cell, ncells). */
+static int check_cells(const struct ht_snapshot *s, const char *what, char *err, size_t errlen)
+{
+	size_t i, total = 0;
+
+	if (s->ncells > MAX_ELEMS)
+		return ht_fail(err, errlen, "%s: more elements than a 32-bit index can name", what);
+	for (i = 0; i < s->ncells; i++)
+		if (check_cell(s, i, what, err, errlen))
+			return -1;
+	for (i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		total += st->ncells;
+		if (st->ncells && ((uint64_t)st->first_cell + st->ncells > s->ncells ||
+				   s->cells[st->first_cell].stack != i ||
+				   s->cells[st->first_cell + st->ncells - 1].stack != i))
+			return ht_fail(err, errlen, "%s: stack %zu names cells %u..%llu, not its own",
+				       what, i, st->first_cell,
+				       (unsigned long long)st->first_cell + st->ncells);
+	}
+	if (total != s->ncells)
+		return ht_fail(err, errlen, "%s: the stacks name %zu cells of %zu", what, total,
+			       s->ncells);
+	return 0;
+}
+
 int ht_snapshot_validate(const struct ht_snapshot *s, const char *what, char *err, size_t errlen)
 {
 	uint64_t stack_frames = 0;
@@ -383,8 +449,9 @@ int ht_snapshot_validate(const struct ht_snapshot *s, const char *what, char *er
 		if (stack_frames > s->nframes)
 			return ht_fail(err, errlen, "%s: stacks 0..%zu name %llu frames, more than the %zu there are",
 				       what, i, (unsigned long long)stack_frames, s->nframes);
-		if (check_values(st, i, s->stack_error, what, err, errlen))
+		if (check_values(st, i, s->stack_error, what, err, errlen) ||
+		    check_temp(st, i, what, err, errlen))
 			return -1;
 	}
-	return 0;
+	return check_cells(s, what, err, errlen);
 }
