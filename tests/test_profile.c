@@ -1,7 +1,9 @@
 /* Unit test of the collector's live profile (collector/daemon/profile.c) as the
  * ring feeds it: allocations with their frames or by stack id, frees, lost
  * and unknown events, and frames bound to the module loaded at the time of
- * the sample. At rate 1, so every figure is exact. */
+ * the sample; their cells and temporary counters. At rate 1, so every
+ * figure is exact, but for the cells, also at a rate that weighs them. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -38,6 +40,93 @@ static struct ht_snapshot *fill(struct ht_profile *p)
 		exit(1);
 	}
 	return s;
+}
+
+/* The cell (kind, bucket) of stack k of s, or NULL. */
+static const struct ht_cell *cell_at(const struct ht_snapshot *s, const struct ht_stack *k,
+				     int kind, unsigned bucket)
+{
+	for (uint32_t i = 0; k && i < k->ncells; i++) {
+		const struct ht_cell *c = &s->cells[k->first_cell + i];
+
+		if (c->kind == kind && c->bucket == bucket)
+			return c;
+	}
+	return NULL;
+}
+
+/* Cell c holds one sample of a block of b bytes at rate: w = 1/p objects,
+ * w b bytes, w(w-1) and b^2 w(w-1) behind them. */
+static int one_sample(const struct ht_cell *c, double b, uint64_t rate)
+{
+	double w = rate > 1 ? 1 / -expm1(-b / (double)rate) : 1, e = w * (w - 1);
+
+	return c && c->samples == 1 && fabs(c->objects - w) < 1e-9 * w &&
+	       fabs(c->space - w * b) < 1e-9 * w * b && fabs(c->var_objects - e) <= 1e-9 * e &&
+	       fabs(c->var_space - e * b * b) <= 1e-9 * e * b * b;
+}
+
+/* Lifetimes, temporary blocks, sizes as events arrive, ages at the
+ * snapshot, hand-fed with their times. */
+static void test_cells(uint64_t rate)
+{
+	struct ht_profile *p = ht_profile_new(rate);
+	const uint64_t a[] = { 0x1010 }, b[] = { 0x1040 };
+	const int64_t t0 = 1000000000;
+	const struct ht_stack *k;
+	struct ht_snapshot *s;
+	size_t i;
+	int ordered = 1;
+
+	ht_profile_module(p, "/lib/one.so", 11, 0x1000, 0x2000, 0x1000, NULL, 0);
+	ht_profile_alloc(p, 0xa000, 100, t0, a, 1);
+	ht_profile_release(p, 0xa000, t0 + 5000000, 0);   /* 5 ms */
+	ht_profile_alloc(p, 0xa000, 48, t0 + 6000000, a, 1);
+	ht_profile_release(p, 0xa000, t0 + 6000500, 1);   /* 500 ns, temporary */
+	ht_profile_alloc(p, 0xb000, 5000, t0, b, 1);       /* in use, 2.5 s at the snapshot */
+	ht_profile_alloc(p, 0xc000, 7, t0 + 2500000000ll - 3000, b, 1); /* 3 us */
+	ht_profile_release(p, 0xd000, t0, 1);              /* unknown: nothing */
+	s = ht_snapshot_new();
+	ok(s && ht_profile_fill(p, s, NULL) == 0 && ht_profile_add_cells(p, s, t0 + 2500000000ll) == 0,
+	   "rate %llu: a snapshot with cells", (unsigned long long)rate);
+	ok(s->has_cells, "rate %llu: it says it has cells", (unsigned long long)rate);
+	k = stack_at(s, 0x1010);
+	ok(one_sample(cell_at(s, k, HT_CELL_LIFE, 12), 100, rate),
+	   "rate %llu: a block freed after 5 ms: life bucket 12 (5 to 10 ms)", (unsigned long long)rate);
+	ok(one_sample(cell_at(s, k, HT_CELL_LIFE, 0), 48, rate),
+	   "rate %llu: one freed after 500 ns: life bucket 0", (unsigned long long)rate);
+	ok(one_sample(cell_at(s, k, HT_CELL_SIZE, 7), 100, rate) &&
+	   one_sample(cell_at(s, k, HT_CELL_SIZE, 6), 48, rate),
+	   "rate %llu: sizes 100 and 48 in size buckets 7 and 6", (unsigned long long)rate);
+	is_int(k ? k->ncells : 0, 4, "rate %llu: stack a has those 4 cells, no age (nothing in use)",
+	       (unsigned long long)rate);
+	{
+		double w = rate > 1 ? 1 / -expm1(-48.0 / (double)rate) : 1;
+
+		ok(k && k->temp_samples == 1 && fabs(k->temp_objects - w) < 1e-9 * w &&
+		   fabs(k->temp_space - 48 * w) < 1e-9 * 48 * w &&
+		   fabs(k->temp_var[0] - w * (w - 1)) <= 1e-9 * w * w &&
+		   fabs(k->temp_var[1] - 48 * 48 * w * (w - 1)) <= 1e-9 * 48 * 48 * w * w,
+		   "rate %llu: stack a's temporary block: one sample of 48 bytes", (unsigned long long)rate);
+	}
+	k = stack_at(s, 0x1040);
+	ok(one_sample(cell_at(s, k, HT_CELL_AGE, ht_time_bucket(2500000000ull)), 5000, rate),
+	   "rate %llu: a block in use for 2.5 s: age bucket %u", (unsigned long long)rate,
+	   ht_time_bucket(2500000000ull));
+	ok(one_sample(cell_at(s, k, HT_CELL_AGE, 2), 7, rate),
+	   "rate %llu: one made 3 us before: age bucket 2 (2 to 5 us)", (unsigned long long)rate);
+	ok(k && k->temp_samples == 0 && k->temp_objects == 0 && !cell_at(s, k, HT_CELL_LIFE, 0),
+	   "rate %llu: stack b: nothing freed, nothing temporary", (unsigned long long)rate);
+	for (i = 1; i < s->ncells; i++)
+		if (s->cells[i - 1].stack > s->cells[i].stack ||
+		    (s->cells[i - 1].stack == s->cells[i].stack &&
+		     (s->cells[i - 1].kind * 256 + s->cells[i - 1].bucket >=
+		      s->cells[i].kind * 256 + s->cells[i].bucket)))
+			ordered = 0;
+	ok(ordered && s->ncells == 8, "rate %llu: 8 cells (4 a stack), in (stack, kind, bucket) order",
+	   (unsigned long long)rate);
+	ht_snapshot_free(s);
+	ht_profile_free(p);
 }
 
 /* The peak profile: the in-use counters of each stack when the total was
@@ -203,5 +292,7 @@ int main(void)
 	ht_snapshot_free(s);
 	ht_profile_free(p);
 	test_peak();
+	test_cells(1);
+	test_cells(1024);
 	return done_testing();
 }

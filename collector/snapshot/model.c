@@ -346,7 +346,7 @@ static int check_cell(const struct ht_snapshot *s, size_t i, const char *what, c
 	if (c->kind < HT_CELL_LIFE || c->kind > HT_CELL_SIZE)
 		return ht_fail(err, errlen, "%s: cell %zu is of kind %u, not 1 to 3", what, i, c->kind);
 	if (c->bucket >= nb)
-		return ht_fail(err, errlen, "%s: cell %zu is in bucket %u, of %u its kind has",
+		return ht_fail(err, errlen, "%s: cell %zu is in bucket %u, past the %u of its kind",
 			       what, i, c->bucket, nb);
 	if (b && !cell_before(b, c))
 		return ht_fail(err, errlen, "%s: cell %zu is not after cell %zu (stack, kind, bucket)",
