@@ -77,6 +77,15 @@ is "$(site exact.heap site_temp samples size)" 1000 "site_temp: 1000 sizes"
 is "$("$cells" exact.heap | awk '$1 == "cell" && ($8 != 0 || $9 != 0)' | wc -l)" 0 \
 	"rate 1: no cell has a sampling error"
 
+# A peak snapshot's in-use figures are the peak's: it carries no ages of
+# the blocks in use when it was written, but lifetimes and sizes as ever.
+traced HEAPTRACE_RATE=1 HEAPTRACE_PEAK=10 HEAPTRACE_OUTPUT=pk.heap -- "$progs/lifetimes" 100 48 1 20 200 >/dev/null
+wait_file pk.peak.heap
+is "$("$cells" pk.peak.heap | awk '$1 == "cell" { n[$3]++ } END { print n["age"] + 0, (n["life"] > 0), (n["size"] > 0) }')" \
+	"0 1 1" "the peak snapshot: no age cells, lifetimes and sizes"
+is "$("$cells" pk.heap | awk '$1 == "cell" && $3 == "age"' | wc -l | awk '$1 > 0 { print "some" }')" "some" \
+	"the final snapshot of the same run has ages"
+
 # The default rate (512 KiB). Over N blocks of s bytes the estimate is
 # K/p with K ~ Binomial(N, p), p = 1 - e^(-s/R): unbiased, with sd
 # sqrt(N (1 - p) / p) = sqrt(N (w - 1)), w = 1/p. Each bound is 4.5 sd,

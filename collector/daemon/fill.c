@@ -149,7 +149,7 @@ int ht_profile_add_cells(struct ht_profile *p, struct ht_snapshot *s, int64_t no
 	age = calloc(p->nstacks ? p->nstacks : 1, sizeof(*age));
 	if (!age)
 		return -1;
-	for (i = 0; i < p->live_cap; i++) {
+	for (i = 0; now_ns >= 0 && i < p->live_cap; i++) {
 		const struct live *b = &p->live[i];
 		uint64_t size;
 		double w, e;

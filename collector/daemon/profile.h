@@ -69,8 +69,9 @@ int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 
 /* Adds to s, which ht_profile_fill filled (its stacks the profile's, in
  * order, last), every stack's cells: lifetimes and sizes as counted so
- * far, and the ages of the blocks in use at now_ns (CLOCK_MONOTONIC).
- * Sets s->has_cells. Returns 0, or -1 on OOM (cells may be missing). */
+ * far, and the ages of the blocks in use at now_ns (CLOCK_MONOTONIC; none
+ * if now_ns < 0). Sets s->has_cells. Returns 0, or -1 on OOM (cells may
+ * be missing). */
 int ht_profile_add_cells(struct ht_profile *p, struct ht_snapshot *s, int64_t now_ns);
 
 /* A snapshot holding the modules and the distinct locations of up to max
