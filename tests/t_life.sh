@@ -50,6 +50,12 @@ is "$(site exact.heap site_temp temp_space)" 48000 "site_temp: 48000 temporary b
 for s in site_short site_long site_leak site_churn; do
 	is "$(site exact.heap $s temp_samples)" 0 "$s: none of its blocks is temporary"
 done
+for s in site_calloc site_align site_realloc; do
+	is "$(site exact.heap $s temp_samples)" 1000 "$s: its 1000 blocks are temporary"
+done
+is "$(site exact.heap site_zero temp_samples)" 0 "site_zero: a malloc(0) after each block: none is temporary"
+is "$(site exact.heap site_rbase temp_samples)" 0 "site_rbase: the blocks realloc replaced are not temporary"
+is "$(site exact.heap site_rbase samples life)" 1000 "site_rbase: realloc freed its 1000 blocks"
 is "$(site exact.heap site_temp samples life)" 1000 "site_temp: 1000 lifetimes"
 # freed by the next instruction but one: a block outlives 1 ms only when
 # the thread is preempted in between, as a busy machine may do to a few
@@ -109,6 +115,14 @@ is "$(awk -v o="$got" -v s="$(site sampled.heap site_temp temp_space)" 'BEGIN { 
 is "$(site sampled.heap site_temp temp_samples)" "$(site sampled.heap site_temp samples life)" \
 	"default rate: every sampled block of site_temp is temporary"
 is "$(site sampled.heap site_short temp_samples)" 0 "default rate: none of site_short's is"
+# malloc(0) takes nothing off the countdown that decides the samples, but
+# is an allocation all the same
+n0=$(site sampled.heap site_zero samples life)
+between "$n0" 1 200000 "default rate: blocks of site_zero were sampled"
+is "$(site sampled.heap site_zero temp_samples)" 0 \
+	"default rate: none of site_zero's $n0 is temporary (a malloc(0) followed each)"
+is "$(site sampled.heap site_calloc temp_samples)" "$(site sampled.heap site_calloc samples life)" \
+	"default rate: every sampled block of site_calloc is temporary"
 d=$(sd 2000 65536)
 between "$(site sampled.heap site_short objects life)" "$(awk -v d="$d" 'BEGIN { print 2000 - 4.5 * d }')" \
 	"$(awk -v d="$d" 'BEGIN { print 2000 + 4.5 * d }')" "default rate: site_short objects freed, 4.5 sd"

@@ -9,6 +9,8 @@
 #include "daemon/cells.h"
 #include "daemon/profile.h"
 #include "preload/sample.h"
+
+/* A distinct stack and its unbiased counters. */
 struct pstack {
 	uint64_t hash;
 	uint32_t first;   /* into frames */
@@ -34,7 +36,6 @@ static inline double ht_block_error(uint64_t size, uint64_t rate, double *w)
 	*w = ht_sample_weight(size, rate);
 	return *w > 1 ? *w * (*w - 1) : 0;
 }
-
 
 /* A live sampled block: 24 bytes, as at rate 1 there is one for every
  * block the program holds. A size of 4 GiB or more is kept aside (see

@@ -8,6 +8,14 @@
  *               the last block of a round is not temporary), never freed
  *   site_churn  1000 blocks of 32 bytes through a ring of 16, the last 16
  *               in use at exit, all younger than the leaked blocks
+ * and, TEMP times each, the other ways to allocate:
+ *   site_calloc, site_align  a block by calloc, by posix_memalign, freed
+ *               at once: temporary
+ *   site_zero   a block, then malloc(0) (an allocation of no bytes), then
+ *               both freed: the block is not temporary
+ *   site_rbase, site_realloc  a block of 16 bytes grown to TSIZE by
+ *               realloc, then freed at once: the block realloc made is
+ *               temporary, the one it replaced is not
  * Prints "done" at the end. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +25,47 @@
 #define KMAX 1000
 static char *blocks[KMAX];
 static char *ring[16];
+static void *volatile sink; /* so that the compiler keeps malloc(0) and its free */
 
 __attribute__((noinline)) static char *site_temp(size_t n) { return malloc(n); }
 __attribute__((noinline)) static char *site_short(size_t n) { return malloc(n); }
 __attribute__((noinline)) static char *site_long(size_t n) { return malloc(n); }
 __attribute__((noinline)) static char *site_leak(size_t n) { return malloc(n); }
 __attribute__((noinline)) static char *site_churn(size_t n) { return malloc(n); }
+__attribute__((noinline)) static char *site_calloc(size_t n) { return calloc(1, n); }
+__attribute__((noinline)) static char *site_zero(size_t n) { return malloc(n); }
+__attribute__((noinline)) static char *site_rbase(size_t n) { return malloc(n); }
+__attribute__((noinline)) static char *site_realloc(char *p, size_t n) { return realloc(p, n); }
+
+__attribute__((noinline)) static char *site_align(size_t n)
+{
+	void *p = NULL;
+
+	return posix_memalign(&p, 64, n) == 0 ? p : NULL;
+}
+
+/* The other ways to allocate, n times each (see the top). */
+static void others(long n, size_t size)
+{
+	for (long i = 0; i < n; i++) {
+		char *p = site_calloc(size);
+
+		free(p);
+		p = site_align(size);
+		*(volatile char *)p = 1;
+		free(p);
+		p = site_zero(size);
+		sink = malloc(0);
+		*(volatile char *)p = 1;
+		free(p);
+		free(sink);
+		p = site_rbase(16);
+		*(volatile char *)p = 1;
+		p = site_realloc(p, size);
+		*(volatile char *)p = 1;
+		free(p);
+	}
+}
 
 static void sleep_ms(long ms)
 {
@@ -69,6 +112,7 @@ int main(int argc, char **argv)
 		*(volatile char *)p = 1;
 		free(p);
 	}
+	others(temp, tsize);
 	for (long r = 0; r < rounds; r++)
 		hold(site_short, (int)k, size, 5);
 	hold(site_long, (int)k, size, 300);
