@@ -87,6 +87,22 @@ static void test_model(void)
 	is_int(ht_time_bucket(1000), 1, "1 us: time bucket 1");
 	is_int(ht_time_bucket(5000000), 12, "5 ms: time bucket 12");
 	is_int(ht_time_bucket(UINT64_MAX), 31, "forever: time bucket 31");
+	{
+		/* the edges as snapshot.h gives them: 1, 2, 5 times each power
+		 * of ten from 1 us; each bucket starts at its edge */
+		static const uint64_t step[3] = { 1, 2, 5 };
+		int good = ht_time_edge_ns(0) == 0 && ht_time_edge_ns(HT_TIME_BUCKETS) == 0;
+
+		for (unsigned k = 1; k < HT_TIME_BUCKETS; k++) {
+			uint64_t e = 1000 * step[(k - 1) % 3];
+
+			for (unsigned d = 0; d < (k - 1) / 3; d++)
+				e *= 10;
+			good &= ht_time_edge_ns(k) == e && ht_time_bucket(e) == k &&
+				ht_time_bucket(e - 1) == k - 1;
+		}
+		ok(good, "every time bucket starts at its edge, 1, 2, 5 times a power of ten from 1 us");
+	}
 	is_int(ht_size_bucket(0), 0, "size 0: bucket 0");
 	is_int(ht_size_bucket(255), 8, "size 255: bucket 8");
 	is_int(ht_size_bucket(UINT64_MAX), 64, "the largest size: bucket 64");

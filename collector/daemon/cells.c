@@ -9,17 +9,14 @@
 int ht_cellvec_add(struct ht_cellvec *v, int kind, unsigned bucket, uint64_t size, double w,
 		   double e)
 {
-	unsigned key = (unsigned)kind << 8 | bucket, i;
+	uint16_t key = (uint16_t)(kind << 8 | bucket);
 	struct ht_pcell *c;
 	double b = (double)size;
+	unsigned i = 0;
 
-	for (i = 0; i < v->n; i++) {
-		unsigned k = (unsigned)v->c[i].kind << 8 | v->c[i].bucket;
-
-		if (k >= key)
-			break;
-	}
-	if (i == v->n || v->c[i].kind != kind || v->c[i].bucket != bucket) {
+	while (i < v->n && v->c[i].key < key)
+		i++;
+	if (i == v->n || v->c[i].key != key) {
 		if (v->n == v->cap) {
 			uint16_t cap = v->cap ? (uint16_t)(v->cap * 2) : 4;
 			struct ht_pcell *n = realloc(v->c, cap * sizeof(*n));
@@ -31,8 +28,7 @@ int ht_cellvec_add(struct ht_cellvec *v, int kind, unsigned bucket, uint64_t siz
 		}
 		memmove(&v->c[i + 1], &v->c[i], (v->n - i) * sizeof(*c));
 		memset(&v->c[i], 0, sizeof(*c));
-		v->c[i].kind = (uint8_t)kind;
-		v->c[i].bucket = (uint8_t)bucket;
+		v->c[i].key = key;
 		v->n++;
 	}
 	c = &v->c[i];
@@ -57,11 +53,11 @@ int ht_cellvec_emit(const struct ht_cellvec *v, struct ht_snapshot *s, uint32_t 
 		const struct ht_pcell *c = &v->c[i];
 		struct ht_cell x = { 0 };
 
-		if (c->kind < lo || c->kind > hi)
+		if (c->key >> 8 < lo || c->key >> 8 > hi)
 			continue;
 		x.stack = stack;
-		x.kind = c->kind;
-		x.bucket = c->bucket;
+		x.kind = (uint8_t)(c->key >> 8);
+		x.bucket = (uint8_t)c->key;
 		x.objects = c->objects;
 		x.space = c->space;
 		x.var_objects = c->var_objects;

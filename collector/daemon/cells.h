@@ -11,7 +11,7 @@
 
 /* One cell: objects and space, the sums behind their error, samples. */
 struct ht_pcell {
-	uint8_t kind, bucket;
+	uint16_t key;     /* kind << 8 | bucket: the order of the cells */
 	uint8_t pad[6];
 	uint64_t samples;
 	double objects, space, var_objects, var_space;

@@ -223,25 +223,37 @@ uint32_t ht_snapshot_add_cell(struct ht_snapshot *s, const struct ht_cell *x)
 	return (uint32_t)s->ncells++;
 }
 
+/* The lower edges of the time buckets (see HT_TIME_BUCKETS): 1, 2, 5
+ * times each power of ten from 1 us, in nanoseconds. A table, as the
+ * collector finds the bucket of every sampled free. */
+static const uint64_t time_edges[HT_TIME_BUCKETS] = {
+	0, 1000ull, 2000ull, 5000ull, 10000ull, 20000ull, 50000ull,
+	100000ull, 200000ull, 500000ull, 1000000ull, 2000000ull, 5000000ull,
+	10000000ull, 20000000ull, 50000000ull, 100000000ull, 200000000ull, 500000000ull,
+	1000000000ull, 2000000000ull, 5000000000ull, 10000000000ull, 20000000000ull,
+	50000000000ull, 100000000000ull, 200000000000ull, 500000000000ull,
+	1000000000000ull, 2000000000000ull, 5000000000000ull, 10000000000000ull,
+};
+
 uint64_t ht_time_edge_ns(unsigned k)
 {
-	static const uint64_t step[3] = { 1, 2, 5 };
-	uint64_t v = 1000;
-
-	if (k == 0 || k >= HT_TIME_BUCKETS)
-		return 0;
-	for (unsigned d = 0; d < (k - 1) / 3; d++)
-		v *= 10;
-	return v * step[(k - 1) % 3];
+	return k < HT_TIME_BUCKETS ? time_edges[k] : 0;
 }
 
 unsigned ht_time_bucket(uint64_t t_ns)
 {
-	unsigned k = 0;
+	unsigned lo = 0, hi = HT_TIME_BUCKETS - 1;
 
-	while (k + 1 < HT_TIME_BUCKETS && t_ns >= ht_time_edge_ns(k + 1))
-		k++;
-	return k;
+	/* the last bucket whose edge is <= t_ns (edge 0 always is) */
+	while (lo < hi) {
+		unsigned mid = (lo + hi + 1) / 2;
+
+		if (time_edges[mid] <= t_ns)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
 }
 
 unsigned ht_size_bucket(uint64_t size)
