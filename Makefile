@@ -64,7 +64,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
 	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
 	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_cells
-TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
+TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \

@@ -83,6 +83,17 @@ is "$(site exact.heap site_temp samples size)" 1000 "site_temp: 1000 sizes"
 is "$("$cells" exact.heap | awk '$1 == "cell" && ($8 != 0 || $9 != 0)' | wc -l)" 0 \
 	"rate 1: no cell has a sampling error"
 
+# Blocks handed between threads: a thread that frees, having allocated
+# nothing since, a block at the address of its own last one, made there
+# by the other thread, does not free its own last block.
+out=$(traced HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=hand.heap -- "$progs/handoff" 1000)
+between "$(echo "$out" | sed -n 's/^same address \([0-9]*\) of 1000$/\1/p')" 500 1000 \
+	"handoff: the block handed back is mostly at the address of the one handed (the case this checks)"
+for s in site_give site_back; do
+	is "$(site hand.heap $s temp_samples)" 0 "handoff: $s's blocks are not temporary"
+	is "$(site hand.heap $s samples life)" 1000 "handoff: $s's 1000 blocks were freed"
+done
+
 # A peak snapshot's in-use figures are the peak's: it carries no ages of
 # the blocks in use when it was written, but lifetimes and sizes as ever.
 traced HEAPTRACE_RATE=1 HEAPTRACE_PEAK=10 HEAPTRACE_OUTPUT=pk.heap -- "$progs/lifetimes" 100 48 1 20 200 >/dev/null
