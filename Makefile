@@ -40,10 +40,10 @@ READER_LIBS = $(TOOL_LIBS) -lcurl
 LIB_OBJ = collector/lib/util.o collector/lib/fileio.o collector/lib/control.o \
 	collector/lib/parseopt.o collector/lib/http.o collector/lib/strtab.o collector/lib/ptrmap.o
 SNAPSHOT_OBJ = collector/snapshot/model.o collector/snapshot/encode.o collector/snapshot/decode.o \
-	collector/snapshot/file.o
+	collector/snapshot/decode_stacks.o collector/snapshot/file.o
 SYMBOLIZE_OBJ = collector/symbolize/symbolize.o collector/symbolize/names.o \
 	collector/symbolize/symtab.o collector/symbolize/dwarf.o collector/symbolize/debugfile.o
-DAEMON_OBJ = collector/daemon/profile.o collector/daemon/ringread.o collector/daemon/drain.o \
+DAEMON_OBJ = collector/daemon/profile.o collector/daemon/cells.o collector/daemon/fill.o collector/daemon/ringread.o collector/daemon/drain.o \
 	collector/daemon/creds.o collector/daemon/take.o collector/daemon/write.o \
 	collector/daemon/serve.o collector/daemon/warm.o collector/daemon/wake.o \
 	collector/daemon/start.o collector/daemon/push.o collector/daemon/trim.o \
@@ -65,8 +65,8 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
 	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
-	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_lifeview
-TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
+	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_cells tests/test_lifeview
+TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
 	tests/progs/samesp tests/progs/known tests/progs/privprobe tests/progs/fakecoll \
@@ -76,7 +76,7 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
 	tests/progs/hidenew tests/progs/xwrap
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
-TEST_TOOLS = tests/mkhostile
+TEST_TOOLS = tests/mkhostile tests/cellsdump
 
 all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptrace
 
@@ -134,6 +134,9 @@ tests/test_%: tests/test_%.o collector/libht.a
 tests/test_stacks: TOOL_LIBS += -lunwind
 
 tests/mkhostile: tests/mkhostile.o collector/libht.a
+	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
+
+tests/cellsdump: tests/cellsdump.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
 
 # Test subjects: plain programs with frame info, never sanitized.

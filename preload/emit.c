@@ -196,8 +196,19 @@ uint64_t ht_emit_modules(void)
 	return gen;
 }
 
+/* CLOCK_MONOTONIC in nanoseconds (the vDSO's: no system call), for the
+ * events of sampled blocks only. */
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int ht_emit_alloc(void *p, size_t n, void *const *frames, int nf, uint32_t id)
 {
+	int64_t now = mono_ns(); /* before the reservation, which it would hold up */
 	struct ht_ev_alloc *ev;
 	uint64_t pos;
 	uint32_t len;
@@ -213,6 +224,7 @@ int ht_emit_alloc(void *p, size_t n, void *const *frames, int nf, uint32_t id)
 		ea->size = n;
 		ea->id = id;
 		ea->pad = 0;
+		ea->time_ns = now;
 		ht_emit_commit(&ea->h, pos, len, HT_EV_ALLOC_ID, 0);
 		return 0;
 	}
@@ -222,6 +234,7 @@ int ht_emit_alloc(void *p, size_t n, void *const *frames, int nf, uint32_t id)
 		return -1;
 	ev->addr = (uintptr_t)p;
 	ev->size = n;
+	ev->time_ns = now;
 	memcpy(ev + 1, frames, (size_t)nf * 8);
 	ht_emit_commit(&ev->h, pos, len, HT_EV_ALLOC, nf);
 	return 0;
@@ -243,8 +256,9 @@ int ht_emit_stack(uint32_t id, void *const *ips, int nf)
 	return 0;
 }
 
-void ht_emit_free(void *p)
+void ht_emit_free(void *p, int flags)
 {
+	int64_t now = mono_ns();
 	struct ht_ev_free *ev;
 	uint64_t pos;
 	uint32_t len = ht_rec_len(sizeof(*ev));
@@ -255,7 +269,8 @@ void ht_emit_free(void *p)
 		return;
 	}
 	ev->addr = (uintptr_t)p;
-	ht_emit_commit(&ev->h, pos, len, HT_EV_FREE, 0);
+	ev->time_ns = now;
+	ht_emit_commit(&ev->h, pos, len, HT_EV_FREE, flags);
 }
 
 void ht_emit_exit(void)

@@ -61,6 +61,13 @@ extern struct ht_hot ht_hot __attribute__((visibility("hidden")));
 			    * not sampled, or one whose sampled event was
 			    * dropped (full ring): counted, not recorded */
 #define HT_BLK_COUNTED  (HT_BLK_SAMPLED | HT_BLK_NESTED | HT_BLK_PLAIN)
+/* A sampled block's flags also hold, in HT_BLK_TAG, the tag of the thread
+ * that made it (ht_tls.tag, 1 .. HT_BLK_TAG >> HT_BLK_TAG_SHIFT): a
+ * thread's last block freed by another and made again there is then not
+ * taken for its own (the tags of 4095 threads and more repeat). Small
+ * slots keep 16 bits of flags. */
+#define HT_BLK_TAG_SHIFT 4
+#define HT_BLK_TAG      0xfff0u
 
 static inline int ht_in_arena(const void *p)
 {
@@ -155,6 +162,13 @@ struct ht_tls {
 						     * each handler running (signals.c),
 						     * the outermost first */
 	uint32_t gen;         /* ht_core.gen its slot belongs to */
+	/* its last sampled block, to tell whether that is temporary (see
+	 * ht_trace_free): the block, the slot and its alloc_calls just after
+	 * it was made (every allocation bumps them, the fast path's too) */
+	void *last_ptr;
+	const struct ht_slot *last_slot;
+	uint64_t last_calls;
+	uint32_t tag;         /* this thread's mark on its sampled blocks (HT_BLK_TAG) */
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 
@@ -488,7 +502,8 @@ uint64_t ht_emit_modules(void);
  * others count their own. */
 int ht_emit_alloc(void *p, size_t n, void *const *frames, int nf, uint32_t id);
 int ht_emit_stack(uint32_t id, void *const *ips, int nf);
-void ht_emit_free(void *p);
+/* flags: HT_FREE_* */
+void ht_emit_free(void *p, int flags);
 void ht_emit_exit(void);
 
 /* ---- mstats.c: the underlying allocator's own figures ------------------- */

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 7
+#define HT_SHM_VERSION 8
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -34,7 +34,7 @@ _Static_assert(sizeof(struct ht_slot) == 64, "ht_slot is one cache line");
 enum {
 	HT_EV_PAD = 1,    /* filler up to the end of the ring: skip */
 	HT_EV_ALLOC = 2,  /* struct ht_ev_alloc + nframes uint64_t return addresses, leaf first */
-	HT_EV_FREE = 3,   /* struct ht_ev_free */
+	HT_EV_FREE = 3,   /* struct ht_ev_free; the header's nframes holds HT_FREE_* flags */
 	HT_EV_MODULE = 4, /* struct ht_ev_module + path bytes (no NUL) */
 	HT_EV_EXIT = 5,   /* no payload: the program is exiting normally */
 	HT_EV_SNAPSHOT = 6, /* no payload: the program asks for a snapshot now (reserved) */
@@ -55,16 +55,19 @@ struct ht_rec {
 	uint64_t tag;
 	uint32_t len;      /* whole record, header included */
 	uint16_t kind;     /* HT_EV_* */
-	uint16_t nframes;  /* HT_EV_ALLOC: frames that follow */
+	uint16_t nframes;  /* HT_EV_ALLOC: frames that follow; HT_EV_FREE: HT_FREE_* */
 };
 _Static_assert(sizeof(struct ht_rec) == 16, "record header layout");
 
+/* time_ns in the events of sampled blocks: CLOCK_MONOTONIC, which the
+ * collector reads too, so that lifetimes and ages need no other clock. */
 struct ht_ev_alloc {
 	struct ht_rec h;
 	uint64_t addr;  /* the pointer returned to the program */
 	uint64_t size;  /* bytes requested */
+	int64_t time_ns; /* when it was made */
 };
-_Static_assert(sizeof(struct ht_ev_alloc) == 32, "alloc event layout");
+_Static_assert(sizeof(struct ht_ev_alloc) == 40, "alloc event layout");
 
 struct ht_ev_stack {
 	struct ht_rec h;
@@ -79,14 +82,24 @@ struct ht_ev_alloc_id {
 	uint64_t size;
 	uint32_t id;
 	uint32_t pad;
+	int64_t time_ns;
 };
-_Static_assert(sizeof(struct ht_ev_alloc_id) == 40, "alloc-by-id event layout");
+_Static_assert(sizeof(struct ht_ev_alloc_id) == 48, "alloc-by-id event layout");
 
 struct ht_ev_free {
 	struct ht_rec h;
 	uint64_t addr;
+	int64_t time_ns; /* when it was freed */
 };
-_Static_assert(sizeof(struct ht_ev_free) == 24, "free event layout");
+_Static_assert(sizeof(struct ht_ev_free) == 32, "free event layout");
+
+/* A FREE's flags (in its header's nframes). */
+enum {
+	/* the block is temporary: freed by the thread that made it before
+	 * that thread made any other allocation (a realloc's new block is
+	 * one, so a realloc's free of the old block never is) */
+	HT_FREE_TEMP = 1,
+};
 
 struct ht_ev_module {
 	struct ht_rec h;
@@ -210,7 +223,7 @@ static inline uint32_t ht_rec_len(uint32_t n)
 /* The longest record other than PAD: an ALLOC or a STACK with the most
  * frames, or a MODULE with the longest path. The collector copies each
  * record into a buffer of this size before it reads it. */
-#define HT_REC_MAX 2080u
+#define HT_REC_MAX 2096u
 _Static_assert(HT_REC_MAX >= sizeof(struct ht_ev_alloc) + HT_MAX_DEPTH * 8 &&
 	       HT_REC_MAX >= sizeof(struct ht_ev_stack) + HT_MAX_DEPTH * 8 &&
 	       HT_REC_MAX >= sizeof(struct ht_ev_module) + HT_PATH_MAX &&

@@ -80,17 +80,49 @@ static void arena_full(void)
 		    "figures are low%s", ht_core.rate <= 1 ? " (rate 1 is no longer exact)" : "");
 }
 
+/* The flags of a sampled block made by this thread: HT_BLK_SAMPLED and
+ * the thread's tag, given on its first. */
+static uint32_t sampled_flags(struct ht_tls *t)
+{
+	static uint32_t next;
+
+	if (ht_unlikely(!t->tag))
+		t->tag = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) %
+			 (HT_BLK_TAG >> HT_BLK_TAG_SHIFT) + 1;
+	return HT_BLK_SAMPLED | t->tag << HT_BLK_TAG_SHIFT;
+}
+
+/* p, just sampled, is this thread's last allocation until its slot's
+ * alloc_calls move on (the allocation is counted before it is sampled). */
+static void note_last(struct ht_tls *t, void *p)
+{
+	t->last_ptr = p;
+	t->last_slot = t->slot;
+	t->last_calls = t->slot ? __atomic_load_n(&t->slot->alloc_calls, __ATOMIC_RELAXED) : 0;
+}
+
+/* Whether the free of the sampled block p (flags f) on this thread is that
+ * of a temporary block: this thread's last sampled one, its tag says this
+ * thread made it, and the thread allocated nothing since. */
+static int temporary(const struct ht_tls *t, const void *p, uint32_t f)
+{
+	return p == t->last_ptr && t->slot && t->slot == t->last_slot &&
+	       __atomic_load_n(&t->slot->alloc_calls, __ATOMIC_RELAXED) == t->last_calls &&
+	       (f & HT_BLK_TAG) == t->tag << HT_BLK_TAG_SHIFT;
+}
+
 /* A sampled block of n bytes (the caller is in the shim: t->self), room
  * bytes if more, from the arena; from plain_alloc if the arena is full.
  * cfa: the stack pointer of the program's call, for the stack cache. */
 static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align, enum ht_op op,
 			   uintptr_t cfa)
 {
-	void *p = ht_arena_alloc_room(n, room, align, HT_BLK_SAMPLED, op == HT_OP_CALLOC);
+	void *p = ht_arena_alloc_room(n, room, align, sampled_flags(t), op == HT_OP_CALLOC);
 
 	if (p) {
 		record_alloc(p, n, cfa);
 		ht_mstats_refresh(0);
+		note_last(t, p);
 		return p;
 	}
 	p = plain_alloc(t, n, align, op);
@@ -219,13 +251,18 @@ static void *alloc_nested(size_t n, size_t align, enum ht_op op, size_t room, ui
 void ht_trace_free(void *p)
 {
 	struct ht_tls *t = &ht_tls;
+	uint32_t f = ht_arena_flags(p);
 
-	if (ht_arena_flags(p) & HT_BLK_SAMPLED) {
+	if (f & HT_BLK_SAMPLED) {
+		int temp = temporary(t, p, f);
+
+		if (p == t->last_ptr)
+			t->last_ptr = NULL;
 		/* recorded before the slot can be reused, so a thread that gets
 		 * the same address next writes its ALLOC after this FREE */
 		if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON) {
 			t->self++;
-			ht_emit_free(p);
+			ht_emit_free(p, temp ? HT_FREE_TEMP : 0);
 			t->self--;
 		}
 		ht_count_free(t);
@@ -243,11 +280,14 @@ static int resize_here(const struct ht_tls *t)
 }
 
 /* Such a realloc's free of the old block p, before its slot can be reused
- * (the caller is in the shim: t->self). */
+ * (the caller is in the shim: t->self). Never temporary: the realloc
+ * made another block, its new one. */
 static void resize_free(struct ht_tls *t, void *p)
 {
 	if (ht_arena_flags(p) & HT_BLK_SAMPLED)
-		ht_emit_free(p);
+		ht_emit_free(p, 0);
+	if (p == t->last_ptr)
+		t->last_ptr = NULL;
 	ht_count_free(t);
 }
 
@@ -257,6 +297,7 @@ static void resize_sampled(struct ht_tls *t, void *q, size_t n, uintptr_t cfa)
 	ht_countdown_set(t, ht_sample_gap(&t->rng, ht_core.rate));
 	record_alloc(q, n, cfa);
 	ht_mstats_refresh(0);
+	note_last(t, q);
 }
 
 void *ht_trace_realloc_in_place(void *p, size_t n, uintptr_t cfa)
@@ -274,7 +315,7 @@ void *ht_trace_realloc_in_place(void *p, size_t n, uintptr_t cfa)
 	if (t->countdown > 0) {
 		ht_arena_retag(p, n, HT_BLK_PLAIN);
 	} else {
-		ht_arena_retag(p, n, HT_BLK_SAMPLED);
+		ht_arena_retag(p, n, sampled_flags(t));
 		resize_sampled(t, p, n, cfa);
 	}
 	t->self--;
@@ -300,7 +341,7 @@ void *ht_trace_realloc_move(void *p, size_t n, uintptr_t cfa)
 	}
 	t->self++;
 	q = ht_arena_alloc_room(n, n > usable ? ht_grow_room(n) : n, 0,
-				sampled ? HT_BLK_SAMPLED : HT_BLK_PLAIN, 0);
+				sampled ? sampled_flags(t) : HT_BLK_PLAIN, 0);
 	if (!q) {
 		t->countdown += (int64_t)n;
 		t->self--;

@@ -56,6 +56,7 @@ static inline void b_section(struct body *b, uint32_t tag, uint64_t len)
 
 /* The section tags of heaptrace(5). */
 enum { T_STRINGS = 1, T_META, T_COUNTS, T_DROPS, T_METRICS, T_MODULES,
-       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR, T_NOTE, T_PEAK };
+       T_FUNCTIONS, T_LINES, T_LOCATIONS, T_FRAMES, T_STACKS, T_STACK_ERROR, T_NOTE, T_PEAK,
+       T_TEMP, T_CELLS };
 
 #endif

@@ -117,14 +117,14 @@ static struct block run_alloc(struct run *r, int k, uint64_t size)
 	r->countdown = ht_sample_gap(&rng, RATE);
 	b.addr = r->next_addr;
 	r->next_addr += 16;
-	ht_profile_alloc(r->prof, b.addr, size, frames, 2);
+	ht_profile_alloc(r->prof, b.addr, size, 0, frames, 2);
 	return b;
 }
 
 static void run_free(struct run *r, const struct block *b)
 {
 	if (b->addr)
-		ht_profile_release(r->prof, b->addr);
+		ht_profile_release(r->prof, b->addr, 0, 0);
 }
 
 static struct ht_snapshot *run_snapshot(struct run *r, int64_t t)

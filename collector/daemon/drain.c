@@ -55,7 +55,8 @@ static void apply(struct collector *c, const struct ht_rec *r)
 	case HT_EV_ALLOC: {
 		const struct ht_ev_alloc *a = (const void *)r;
 
-		ht_profile_alloc(prof, a->addr, a->size, (const uint64_t *)(a + 1), r->nframes);
+		ht_profile_alloc(prof, a->addr, a->size, a->time_ns, (const uint64_t *)(a + 1),
+				 r->nframes);
 		break;
 	}
 	case HT_EV_STACK: {
@@ -67,12 +68,15 @@ static void apply(struct collector *c, const struct ht_rec *r)
 	case HT_EV_ALLOC_ID: {
 		const struct ht_ev_alloc_id *a = (const void *)r;
 
-		ht_profile_alloc_id(prof, a->addr, a->size, a->id);
+		ht_profile_alloc_id(prof, a->addr, a->size, a->time_ns, a->id);
 		break;
 	}
-	case HT_EV_FREE:
-		ht_profile_release(prof, ((const struct ht_ev_free *)r)->addr);
+	case HT_EV_FREE: {
+		const struct ht_ev_free *f = (const void *)r;
+
+		ht_profile_release(prof, f->addr, f->time_ns, r->nframes & HT_FREE_TEMP);
 		break;
+	}
 	case HT_EV_MODULE: {
 		const struct ht_ev_module *m = (const void *)r;
 

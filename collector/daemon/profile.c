@@ -1,29 +1,15 @@
 /* The collector's profile: a table of distinct stacks with unbiased
  * counters, a table of live sampled blocks (address -> stack, size), and
- * the module map. Hash tables use open addressing with linear probing. */
-#include "daemon/profile.h"
+ * the module map, as events arrive. Hash tables use open addressing with
+ * linear probing. What a snapshot gets of them is fill.c's. */
+#include "daemon/profile_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "preload/ring.h"
-#include "preload/sample.h"
-#include "symbolize/symbolize.h"
 #include "lib/hash.h"
 #include "lib/util.h"
-
-struct pstack {
-	uint64_t hash;
-	uint32_t first;   /* into frames */
-	uint32_t n;
-	double inuse_objects, inuse_space, alloc_objects, alloc_space;
-	uint64_t inuse_samples, alloc_samples;
-	struct ht_stack_error err;
-	/* in use at the peak: equal to the inuse counters unless dirty */
-	double peak_objects, peak_space;
-	uint64_t peak_samples;
-	int dirty;        /* changed since the peak was last copied */
-};
 
 /* Adds a sample of a block of size bytes, weight w and share of the
  * variance of an object count e, to a stack's error (struct ht_stack_error). */
@@ -51,75 +37,6 @@ static void note_sample(struct ht_stack_error *r, uint64_t size, double w, doubl
 			r->lump_one = w - 1;
 	}
 }
-
-/* Block of size bytes at rate: its weight w (objects it stands for) and
- * its share of the variance of an object count, w(w-1) = (1-p)/p^2. */
-static double block_error(uint64_t size, uint64_t rate, double *w)
-{
-	*w = ht_sample_weight(size, rate);
-	return *w > 1 ? *w * (*w - 1) : 0;
-}
-
-/* A live sampled block: 16 bytes, as at rate 1 there is one for every
- * block the program holds. A size of 4 GiB or more is kept aside (see
- * struct big). */
-struct live {
-	uint64_t addr;    /* 0 = empty slot */
-	uint32_t stack;
-	uint32_t size;    /* LIVE_BIG: in p->big */
-};
-#define LIVE_BIG UINT32_MAX
-
-struct big {
-	uint64_t addr, size;
-};
-
-struct pmodule {
-	uint64_t stamp;          /* when last reported: the latest wins */
-	char *path;
-	uint64_t start, end, bias;
-	uint8_t build_id[32];
-	uint32_t build_id_len;
-};
-
-#define MOD_CACHE 4096
-
-/* Which module held each page, as of module-list generation gen. */
-struct modcache {
-	uint64_t page;
-	uint32_t mod;
-	uint32_t gen;
-};
-
-struct ht_profile {
-	uint64_t rate;
-	uint32_t *fmods;         /* the module of each frame, when it was recorded */
-	struct modcache mc[MOD_CACHE];
-	uint32_t modgen;         /* bumped whenever the module map changes */
-	uint64_t modstamp;
-	struct pstack *stacks;
-	size_t nstacks, capstacks;
-	uint32_t *stack_index;   /* hash table of stack numbers + 1 */
-	size_t stack_index_cap;  /* power of two */
-	uint64_t *frames;
-	size_t nframes, capframes;
-	struct live *live;
-	size_t nlive, live_cap;  /* power of two, at most 3/4 full */
-	struct big *big;         /* the live blocks of LIVE_BIG bytes or more */
-	size_t nbig, capbig;
-	struct pmodule *modules;
-	size_t nmodules, capmodules;
-	uint64_t unmatched;
-	double inuse_space;      /* sum over stacks, kept as events arrive */
-	double peak_space;       /* the highest inuse_space so far (the peak profile's) */
-	uint32_t *dirty;         /* stacks changed since the peak profile was copied */
-	size_t ndirty, capdirty;
-	int all_dirty;           /* the list ran out of memory: copy every stack */
-	int inherited;           /* frees of blocks we never saw are expected */
-	size_t warmed;           /* stacks whose frames were symbolized ahead */
-	uint32_t *ids;           /* the shim's stack id -> stack number + 1 (0: unknown) */
-	size_t capids;
-};
 
 /* ht_grow in place: 0, or -1 on OOM with *arr intact. */
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -159,6 +76,8 @@ void ht_profile_free(struct ht_profile *p)
 	for (i = 0; i < p->nmodules; i++)
 		free(p->modules[i].path);
 	free(p->modules);
+	for (i = 0; i < p->nstacks; i++)
+		ht_cellvec_free(&p->stacks[i].cells);
 	free(p->stacks);
 	free(p->stack_index);
 	free(p->frames);
@@ -265,9 +184,7 @@ static size_t live_find(const struct ht_profile *p, uint64_t addr)
 	return j;
 }
 
-/* Removes slot j by shifting later members of its probe run back. */
-/* The size of the live block in slot j. */
-static uint64_t live_size(const struct ht_profile *p, size_t j)
+uint64_t ht_profile_live_size(const struct ht_profile *p, size_t j)
 {
 	if (p->live[j].size != LIVE_BIG)
 		return p->live[j].size;
@@ -299,6 +216,7 @@ static int live_set_size(struct ht_profile *p, size_t j, uint64_t size)
 	return 0;
 }
 
+/* Removes slot j by shifting later members of its probe run back. */
 static void live_remove(struct ht_profile *p, size_t j)
 {
 	size_t mask = p->live_cap - 1, k = j;
@@ -391,8 +309,8 @@ static void retire(struct ht_profile *p, size_t j)
 {
 	struct live *b = &p->live[j];
 	struct pstack *s = &p->stacks[b->stack];
-	uint64_t size = live_size(p, j);
-	double w, e = block_error(size, p->rate, &w);
+	uint64_t size = ht_profile_live_size(p, j);
+	double w, e = ht_block_error(size, p->rate, &w);
 
 	/* the total only falls here: a new high just before is the peak */
 	if (p->inuse_space > p->peak_space)
@@ -415,8 +333,10 @@ static void retire(struct ht_profile *p, size_t j)
 	live_remove(p, j);
 }
 
-/* The allocation at addr of stack number si (or -1: out of memory). */
-static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t si)
+/* The allocation at addr of stack number si (or -1: out of memory),
+ * made at time_ns. */
+static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t time_ns,
+		    int64_t si)
 {
 	size_t j;
 	struct pstack *s;
@@ -440,6 +360,7 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	j = live_find(p, addr);
 	p->live[j].addr = addr;
 	p->live[j].stack = (uint32_t)si;
+	p->live[j].time_ns = time_ns;
 	if (live_set_size(p, j, size) != 0) {
 		p->live[j].addr = 0;
 		p->unmatched++;
@@ -448,7 +369,7 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	p->nlive++;
 	s = &p->stacks[si];
 	mark(p, (size_t)si);
-	e = block_error(size, p->rate, &w);
+	e = ht_block_error(size, p->rate, &w);
 	note_sample(&s->err, size, w, e);
 	s->alloc_samples++;
 	s->inuse_samples++;
@@ -457,13 +378,15 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	s->inuse_objects += w;
 	s->inuse_space += w * (double)size;
 	p->inuse_space += w * (double)size;
+	/* a cell it had no memory for is missing from the histogram only */
+	ht_cellvec_add(&s->cells, HT_CELL_SIZE, ht_size_bucket(size), size, w, e);
 	return 0;
 }
 
-int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
+int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t time_ns,
 		     const uint64_t *frames, uint32_t nframes)
 {
-	return alloc_at(p, addr, size, addr ? intern_stack(p, frames, nframes) : 0);
+	return alloc_at(p, addr, size, time_ns, addr ? intern_stack(p, frames, nframes) : 0);
 }
 
 int ht_profile_stack(struct ht_profile *p, uint32_t id, const uint64_t *frames, uint32_t nframes)
@@ -487,7 +410,8 @@ int ht_profile_stack(struct ht_profile *p, uint32_t id, const uint64_t *frames, 
 	return 0;
 }
 
-int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, uint32_t id)
+int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t time_ns,
+			uint32_t id)
 {
 	if (id >= p->capids || !p->ids[id]) {
 		/* its STACK event was never seen: count it, keep nothing */
@@ -495,17 +419,35 @@ int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, uint
 			p->unmatched++;
 		return 0;
 	}
-	return alloc_at(p, addr, size, (int64_t)p->ids[id] - 1);
+	return alloc_at(p, addr, size, time_ns, (int64_t)p->ids[id] - 1);
 }
 
-void ht_profile_release(struct ht_profile *p, uint64_t addr)
+void ht_profile_release(struct ht_profile *p, uint64_t addr, int64_t time_ns, int temp)
 {
 	size_t j = live_find(p, addr);
+	struct pstack *s;
+	uint64_t size;
+	double w, e;
 
 	if (!p->live[j].addr) {
 		if (!p->inherited)
 			p->unmatched++;
 		return;
+	}
+	s = &p->stacks[p->live[j].stack];
+	size = ht_profile_live_size(p, j);
+	e = ht_block_error(size, p->rate, &w);
+	/* a clock that went back (it cannot) counts as no time */
+	ht_cellvec_add(&s->cells, HT_CELL_LIFE,
+		       ht_time_bucket(time_ns > p->live[j].time_ns ?
+				      (uint64_t)(time_ns - p->live[j].time_ns) : 0),
+		       size, w, e);
+	if (temp) {
+		s->temp_objects += w;
+		s->temp_space += w * (double)size;
+		s->temp_samples++;
+		s->temp_var[0] += e;
+		s->temp_var[1] += e * (double)size * (double)size;
 	}
 	retire(p, j);
 }
@@ -571,157 +513,4 @@ double ht_profile_peak(struct ht_profile *p)
 	if (p->inuse_space > p->peak_space)
 		take_peak(p);
 	return p->peak_space > 0 ? p->peak_space : 0;
-}
-
-/* Locations of a snapshot being built, one per (address, module). */
-struct locmap {
-	uint64_t *addr;
-	uint32_t *loc;  /* location index + 1; 0 = empty */
-	size_t cap;
-};
-
-static int locmap_init(struct locmap *lm, size_t frames)
-{
-	lm->cap = 1024;
-	while (lm->cap < frames * 2)
-		lm->cap *= 2;
-	lm->addr = calloc(lm->cap, sizeof(uint64_t));
-	lm->loc = calloc(lm->cap, sizeof(uint32_t));
-	return lm->addr && lm->loc ? 0 : -1;
-}
-
-static void locmap_free(struct locmap *lm)
-{
-	free(lm->addr);
-	free(lm->loc);
-}
-
-/* The location of address a in module m in s, added if new; HT_NONE on
- * OOM. */
-static uint32_t location_of(struct locmap *lm, struct ht_snapshot *s, uint64_t a, uint32_t m)
-{
-	size_t j = ht_mix64(a ^ (uint64_t)m << 48) & (lm->cap - 1);
-	struct ht_location l = { 0 };
-	uint32_t li;
-
-	while (lm->loc[j] && (lm->addr[j] != a || s->locations[lm->loc[j] - 1].module != m))
-		j = (j + 1) & (lm->cap - 1);
-	if (lm->loc[j])
-		return lm->loc[j] - 1;
-	l.address = a;
-	l.module = m;
-	li = ht_snapshot_add_location(s, &l);
-	if (li == HT_NONE)
-		return HT_NONE;
-	lm->addr[j] = a;
-	lm->loc[j] = li + 1;
-	return li;
-}
-
-/* Adds the profile's modules to s, in the profile's order. */
-static int add_modules(const struct ht_profile *p, struct ht_snapshot *s)
-{
-	size_t i;
-
-	for (i = 0; i < p->nmodules; i++) {
-		struct ht_module m = { 0 };
-
-		m.path = ht_snapshot_strdup(s, p->modules[i].path);
-		m.start = p->modules[i].start;
-		m.end = p->modules[i].end;
-		m.bias = p->modules[i].bias;
-		memcpy(m.build_id, p->modules[i].build_id, sizeof(m.build_id));
-		m.build_id_len = p->modules[i].build_id_len;
-		if (!m.path || ht_snapshot_add_module(s, &m) == HT_NONE)
-			return -1;
-	}
-	return 0;
-}
-
-int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
-		    struct ht_symbolizer *sym)
-{
-	struct locmap lm = { 0 };
-	uint32_t *locs = NULL;
-	size_t i, k, maxn = 0;
-	int ret = -1;
-
-	if (add_modules(p, s) != 0 || locmap_init(&lm, p->nframes) != 0)
-		goto out;
-	s->stack_error = 1;
-	ht_profile_peak(p); /* the peak counters are current */
-	for (i = 0; i < p->nstacks; i++)
-		if (p->stacks[i].n > maxn)
-			maxn = p->stacks[i].n;
-	locs = malloc((maxn + 1) * sizeof(uint32_t));
-	if (!locs)
-		goto out;
-	for (i = 0; i < p->nstacks; i++) {
-		const struct pstack *ps = &p->stacks[i];
-		struct ht_stack st = { 0 };
-
-		for (k = 0; k < ps->n; k++) {
-			locs[k] = location_of(&lm, s, p->frames[ps->first + k],
-					      p->fmods[ps->first + k]);
-			if (locs[k] == HT_NONE)
-				goto out;
-		}
-		st.first_frame = ps->n ? ht_snapshot_add_frames(s, locs, ps->n) : 0;
-		if (st.first_frame == HT_NONE)
-			goto out;
-		st.nframes = ps->n;
-		st.inuse_objects = ps->inuse_objects;
-		st.inuse_space = ps->inuse_space;
-		st.alloc_objects = ps->alloc_objects;
-		st.alloc_space = ps->alloc_space;
-		st.inuse_samples = ps->inuse_samples;
-		st.alloc_samples = ps->alloc_samples;
-		st.err = ps->err;
-		/* sums kept by subtraction may end a rounding error below 0 */
-		for (k = 0; k < 4; k++)
-			if (!(st.err.var[k] > 0))
-				st.err.var[k] = 0;
-		st.peak_objects = ps->peak_objects > 0 ? ps->peak_objects : 0;
-		st.peak_space = ps->peak_space > 0 ? ps->peak_space : 0;
-		st.peak_samples = ps->peak_samples;
-		if (ht_snapshot_add_stack(s, &st) == HT_NONE)
-			goto out;
-	}
-	ret = sym ? ht_symbolize(sym, s) : 0;
-out:
-	locmap_free(&lm);
-	free(locs);
-	return ret;
-}
-
-struct ht_snapshot *ht_profile_warm_job(struct ht_profile *p, size_t max)
-{
-	struct ht_snapshot *s;
-	struct locmap lm = { 0 };
-	size_t i, k, n = 0, end = p->warmed + max;
-
-	if (end > p->nstacks)
-		end = p->nstacks;
-	if (p->warmed >= end || !(s = ht_snapshot_new()))
-		return NULL;
-	for (i = p->warmed; i < end; i++)
-		n += p->stacks[i].n;
-	if (add_modules(p, s) != 0 || locmap_init(&lm, n) != 0)
-		goto fail;
-	for (i = p->warmed; i < end; i++) {
-		const struct pstack *ps = &p->stacks[i];
-
-		for (k = 0; k < ps->n; k++)
-			if (p->fmods[ps->first + k] != HT_NONE &&
-			    location_of(&lm, s, p->frames[ps->first + k],
-					p->fmods[ps->first + k]) == HT_NONE)
-				goto fail;
-	}
-	p->warmed = end;
-	locmap_free(&lm);
-	return s;
-fail:
-	locmap_free(&lm);
-	ht_snapshot_free(s);
-	return NULL;
 }

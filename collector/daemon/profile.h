@@ -16,11 +16,12 @@ struct ht_symbolizer;
 struct ht_profile *ht_profile_new(uint64_t rate);
 void ht_profile_free(struct ht_profile *p);
 
-/* A sampled allocation of size bytes at addr, with its stack (return
- * addresses, leaf first). An ALLOC over a live address means its FREE was
- * lost: the old block is retired and counted as unmatched. Returns 0, or -1
- * on out-of-memory (the event is counted as unmatched). */
-int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size,
+/* A sampled allocation of size bytes at addr, made at time_ns
+ * (CLOCK_MONOTONIC), with its stack (return addresses, leaf first). An
+ * ALLOC over a live address means its FREE was lost: the old block is
+ * retired and counted as unmatched. Returns 0, or -1 on out-of-memory (the
+ * event is counted as unmatched). Its stack's size cell counts it. */
+int ht_profile_alloc(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t time_ns,
 		     const uint64_t *frames, uint32_t nframes);
 
 /* Stack id (1 .. HT_MAX_STACK_ID) of the shim names these frames from now
@@ -29,11 +30,14 @@ int ht_profile_stack(struct ht_profile *p, uint32_t id, const uint64_t *frames, 
 
 /* As ht_profile_alloc, at the stack of a stack id. An id never defined
  * counts the event as unmatched. */
-int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, uint32_t id);
+int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t time_ns,
+			uint32_t id);
 
-/* The free of a sampled block. A FREE of an address with no live block is
+/* The free of a sampled block at time_ns; temp: the shim found it
+ * temporary (HT_FREE_TEMP). Its stack's lifetime cell counts it, and its
+ * temp_* counters if temp. A FREE of an address with no live block is
  * counted as unmatched and otherwise ignored. */
-void ht_profile_release(struct ht_profile *p, uint64_t addr);
+void ht_profile_release(struct ht_profile *p, uint64_t addr, int64_t time_ns, int temp);
 
 /* A module of the traced process (see HT_EV_MODULE). Duplicates (same path
  * and range) are ignored. Returns 0, or -1 on OOM. */
@@ -62,6 +66,13 @@ double ht_profile_peak(struct ht_profile *p);
  * in the header fields, peak_time_ns among them. Returns 0, or -1 on OOM. */
 int ht_profile_fill(struct ht_profile *p, struct ht_snapshot *s,
 		    struct ht_symbolizer *sym);
+
+/* Adds to s, which ht_profile_fill filled (its stacks the profile's, in
+ * order, last), every stack's cells: lifetimes and sizes as counted so
+ * far, and the ages of the blocks in use at now_ns (CLOCK_MONOTONIC; none
+ * if now_ns < 0). Sets s->has_cells. Returns 0, or -1 on OOM (cells may
+ * be missing). */
+int ht_profile_add_cells(struct ht_profile *p, struct ht_snapshot *s, int64_t now_ns);
 
 /* A snapshot holding the modules and the distinct locations of up to max
  * stacks recorded since the last call, and nothing else: symbolizing it

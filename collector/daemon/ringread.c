@@ -44,7 +44,7 @@ int ht_ring_record_check(const struct ht_rec *r)
 		return len >= sizeof(*a) && a->id != 0 && a->id <= HT_MAX_STACK_ID ? 0 : -1;
 	}
 	case HT_EV_FREE:
-		return len >= sizeof(struct ht_ev_free) ? 0 : -1;
+		return len >= sizeof(struct ht_ev_free) && !(nf & ~HT_FREE_TEMP) ? 0 : -1;
 	case HT_EV_MODULE: {
 		const struct ht_ev_module *m = (const void *)r;
 

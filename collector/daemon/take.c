@@ -141,6 +141,7 @@ struct ht_snapshot *ht_collector_take(struct collector *c, uint32_t seq, uint32_
 {
 	struct ht_snapshot *s = ht_snapshot_new();
 	const struct ht_shm *shm = c->shm;
+	int64_t now = ht_now_ns(); /* the ages' clock, the shim's (CLOCK_MONOTONIC) */
 	int rc;
 
 	if (!s)
@@ -173,7 +174,9 @@ struct ht_snapshot *ht_collector_take(struct collector *c, uint32_t seq, uint32_
 	add_metrics(c, s);
 	pthread_mutex_lock(&c->sym_lock);
 	rc = !s->exe || !s->cmdline || (c->untraced[0] && !s->note) ||
-	     ht_profile_fill(c->prof, s, c->sym) != 0;
+	     ht_profile_fill(c->prof, s, c->sym) != 0 ||
+	     /* a peak snapshot's in-use figures are the peak's: no ages of now's */
+	     ht_profile_add_cells(c->prof, s, flags & HT_SNAP_PEAK ? -1 : now) != 0;
 	pthread_mutex_unlock(&c->sym_lock);
 	if (rc) {
 		ht_snapshot_free(s);

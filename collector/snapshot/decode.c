@@ -5,6 +5,7 @@
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_int.h"
 #include "snapshot/format.h"
+#include "snapshot/decode_int.h"
 #include "lib/util.h"
 
 #include <stdio.h>
@@ -13,10 +14,10 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-static const char *const sec_name[SEC_MAX] = {
+const char *const ht_decode_sec_name[SEC_MAX] = {
 	"", "strings", "meta", "counts", "drops", "metrics", "modules",
 	"functions", "lines", "locations", "frames", "stacks", "stack error", "note",
-	"peak",
+	"peak", "temporary", "cells",
 };
 
 static int zstd_fail(size_t r, char *err, size_t errlen)
@@ -157,24 +158,6 @@ out:
 	return rc;
 }
 
-struct sect {
-	const unsigned char *p;
-	size_t len;
-	int present;
-};
-
-struct reader {
-	struct sect sec[SEC_MAX];
-	const char **strs;
-	uint32_t *lens;     /* strlen of each string */
-	size_t nstrs;
-	uint64_t *fweight;  /* name bytes of each function, see name_bytes */
-	uint64_t *mweight;  /* and of each module */
-	uint64_t listed;    /* of the metrics, modules and functions, each once */
-	char *err;
-	size_t errlen;
-};
-
 /* Resolves string index i, named by element k of kind what. */
 static int get_str(struct reader *rd, uint32_t i, const char *what, size_t k,
 		   const char **out)
@@ -197,14 +180,14 @@ static int fixed_section(struct reader *rd, int tag, size_t size,
 		return 0;
 	if (sc->len != size)
 		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section is %zu bytes, expected %zu",
-			       sec_name[tag], sc->len, size);
+			       ht_decode_sec_name[tag], sc->len, size);
 	*p = sc->p;
 	return 0;
 }
 
 /* An array section: absent (no elements) or a u64 count followed by exactly
  * count records of recsize bytes. Sets *p to the first record. */
-static int array_section(struct reader *rd, int tag, size_t recsize, size_t *n,
+int ht_decode_array_section(struct reader *rd, int tag, size_t recsize, size_t *n,
 			 const unsigned char **p)
 {
 	const struct sect *sc = &rd->sec[tag];
@@ -216,14 +199,14 @@ static int array_section(struct reader *rd, int tag, size_t recsize, size_t *n,
 		return 0;
 	if (sc->len < 8)
 		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section is %zu bytes, too short for its count",
-			       sec_name[tag], sc->len);
+			       ht_decode_sec_name[tag], sc->len);
 	count = rd64(sc->p);
 	if (count > (sc->len - 8) / recsize || count * recsize != sc->len - 8)
 		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section holds %zu bytes for %llu entries of %zu",
-			       sec_name[tag], sc->len - 8, (unsigned long long)count, recsize);
+			       ht_decode_sec_name[tag], sc->len - 8, (unsigned long long)count, recsize);
 	if (count > MAX_ELEMS)
 		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: %s section has more entries than an index can name",
-			       sec_name[tag]);
+			       ht_decode_sec_name[tag]);
 	*n = (size_t)count;
 	*p = sc->p + 8;
 	return 0;
@@ -231,7 +214,7 @@ static int array_section(struct reader *rd, int tag, size_t recsize, size_t *n,
 
 /* Allocates an array of n elements (none when n is 0); -1 on out-of-memory.
  * n is bounded by the section that holds them, so this cannot be abused. */
-static int alloc_array(struct reader *rd, void **arr, size_t *cap, size_t n, size_t elsize)
+int ht_decode_alloc_array(struct reader *rd, void **arr, size_t *cap, size_t n, size_t elsize)
 {
 	*arr = NULL;
 	*cap = 0;
@@ -339,43 +322,14 @@ static int read_meta(struct reader *rd, struct ht_snapshot *s)
 	return 0;
 }
 
-/* The peak profile (optional): its time, then one record per stack. */
-static int read_peak(struct reader *rd, struct ht_snapshot *s)
-{
-	const struct sect *sc = &rd->sec[SEC_PEAK];
-	uint64_t count;
-	const unsigned char *p;
-
-	if (!sc->present)
-		return 0;
-	if (sc->len < PEAK_HEAD + 8)
-		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section is %zu bytes, "
-			       "too short for its time and count", sc->len);
-	count = rd64(sc->p + PEAK_HEAD);
-	if (count != s->nstacks || sc->len - PEAK_HEAD - 8 != count * PEAK_SIZE)
-		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section holds %zu bytes "
-			       "for %llu entries of %d; there are %zu stacks", sc->len,
-			       (unsigned long long)count, PEAK_SIZE, s->nstacks);
-	s->peak_time_ns = (int64_t)rd64(sc->p);
-	if (!s->peak_time_ns)
-		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: peak section without a time");
-	p = sc->p + PEAK_HEAD + 8;
-	for (size_t i = 0; i < s->nstacks; i++, p += PEAK_SIZE) {
-		s->stacks[i].peak_objects = rdf64(p);
-		s->stacks[i].peak_space = rdf64(p + 8);
-		s->stacks[i].peak_samples = rd64(p + 16);
-	}
-	return 0;
-}
-
 static int read_metrics(struct reader *rd, struct ht_snapshot *s)
 {
 	const unsigned char *p;
 	size_t i, n;
 	void *a;
 
-	if (array_section(rd, SEC_METRICS, METRIC_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &s->pool->cap_metrics, n, sizeof(*s->metrics)))
+	if (ht_decode_array_section(rd, SEC_METRICS, METRIC_SIZE, &n, &p) ||
+	    ht_decode_alloc_array(rd, &a, &s->pool->cap_metrics, n, sizeof(*s->metrics)))
 		return -1;
 	s->metrics = a;
 	for (i = 0; i < n; i++, p += METRIC_SIZE) {
@@ -394,8 +348,8 @@ static int read_modules(struct reader *rd, struct ht_snapshot *s)
 	size_t i, n;
 	void *a;
 
-	if (array_section(rd, SEC_MODULES, MODULE_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &s->pool->cap_modules, n, sizeof(*s->modules)))
+	if (ht_decode_array_section(rd, SEC_MODULES, MODULE_SIZE, &n, &p) ||
+	    ht_decode_alloc_array(rd, &a, &s->pool->cap_modules, n, sizeof(*s->modules)))
 		return -1;
 	s->modules = a;
 	if (n && !(rd->mweight = malloc(n * sizeof(uint64_t))))
@@ -427,8 +381,8 @@ static int read_functions(struct reader *rd, struct ht_snapshot *s)
 	size_t i, n;
 	void *a;
 
-	if (array_section(rd, SEC_FUNCTIONS, FUNCTION_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &s->pool->cap_functions, n, sizeof(*s->functions)))
+	if (ht_decode_array_section(rd, SEC_FUNCTIONS, FUNCTION_SIZE, &n, &p) ||
+	    ht_decode_alloc_array(rd, &a, &s->pool->cap_functions, n, sizeof(*s->functions)))
 		return -1;
 	s->functions = a;
 	if (n && !(rd->fweight = malloc(n * sizeof(uint64_t))))
@@ -460,8 +414,8 @@ static int read_places(struct reader *rd, struct ht_snapshot *s)
 	size_t i, n;
 	void *a;
 
-	if (array_section(rd, SEC_LINES, LINE_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &pool->cap_lines, n, sizeof(*s->lines)))
+	if (ht_decode_array_section(rd, SEC_LINES, LINE_SIZE, &n, &p) ||
+	    ht_decode_alloc_array(rd, &a, &pool->cap_lines, n, sizeof(*s->lines)))
 		return -1;
 	s->lines = a;
 	for (i = 0; i < n; i++, p += LINE_SIZE) {
@@ -470,8 +424,8 @@ static int read_places(struct reader *rd, struct ht_snapshot *s)
 	}
 	s->nlines = n;
 
-	if (array_section(rd, SEC_LOCATIONS, LOCATION_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &pool->cap_locations, n, sizeof(*s->locations)))
+	if (ht_decode_array_section(rd, SEC_LOCATIONS, LOCATION_SIZE, &n, &p) ||
+	    ht_decode_alloc_array(rd, &a, &pool->cap_locations, n, sizeof(*s->locations)))
 		return -1;
 	s->locations = a;
 	for (i = 0; i < n; i++, p += LOCATION_SIZE) {
@@ -482,8 +436,8 @@ static int read_places(struct reader *rd, struct ht_snapshot *s)
 	}
 	s->nlocations = n;
 
-	if (array_section(rd, SEC_FRAMES, FRAME_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &pool->cap_frames, n, sizeof(*s->frames)))
+	if (ht_decode_array_section(rd, SEC_FRAMES, FRAME_SIZE, &n, &p) ||
+	    ht_decode_alloc_array(rd, &a, &pool->cap_frames, n, sizeof(*s->frames)))
 		return -1;
 	s->frames = a;
 	for (i = 0; i < n; i++, p += FRAME_SIZE)
@@ -492,74 +446,11 @@ static int read_places(struct reader *rd, struct ht_snapshot *s)
 	return 0;
 }
 
-static int read_stacks(struct reader *rd, struct ht_snapshot *s)
-{
-	const unsigned char *p;
-	size_t i, n;
-	void *a;
-
-	if (array_section(rd, SEC_STACKS, STACK_SIZE, &n, &p) ||
-	    alloc_array(rd, &a, &s->pool->cap_stacks, n, sizeof(*s->stacks)))
-		return -1;
-	s->stacks = a;
-	for (i = 0; i < n; i++, p += STACK_SIZE) {
-		struct ht_stack *st = &s->stacks[i];
-
-		/* what no section of this file sets (temporary blocks, cells)
-		 * is zero, never left over */
-		memset(st, 0, sizeof(*st));
-		st->first_frame = rd32(p);
-		st->nframes = rd32(p + 4);
-		st->inuse_objects = rdf64(p + 8);
-		st->inuse_space = rdf64(p + 16);
-		st->alloc_objects = rdf64(p + 24);
-		st->alloc_space = rdf64(p + 32);
-		st->inuse_samples = rd64(p + 40);
-		st->alloc_samples = rd64(p + 48);
-		st->peak_objects = st->peak_space = 0; /* unless a peak section says */
-		st->peak_samples = 0;
-	}
-	s->nstacks = n;
-	return 0;
-}
-
-/* The error sums (optional: files before it have none): one record per
- * stack. */
-static int read_stack_error(struct reader *rd, struct ht_snapshot *s)
-{
-	const unsigned char *p;
-	size_t i, n;
-
-	if (!rd->sec[SEC_STACK_ERROR].present)
-		return 0;
-	if (array_section(rd, SEC_STACK_ERROR, STACK_ERROR_SIZE, &n, &p))
-		return -1;
-	if (n != s->nstacks)
-		return ht_fail(rd->err, rd->errlen, "corrupt snapshot: stack error section has %zu "
-			       "entries for %zu stacks", n, s->nstacks);
-	for (i = 0; i < n; i++, p += STACK_ERROR_SIZE) {
-		struct ht_stack *st = &s->stacks[i];
-
-		for (int k = 0; k < 4; k++)
-			st->err.var[k] = rdf64(p + 8 * k);
-		st->err.share_objects = rdf64(p + 32);
-		st->err.share_space = rdf64(p + 40);
-		st->err.min_size = rd64(p + 48);
-		st->err.max_size = rd64(p + 56);
-		st->err.lump_size = rd64(p + 64);
-		st->err.lump_mass = rdf64(p + 72);
-		st->err.lump_one = rdf64(p + 80);
-	}
-	s->stack_error = 1;
-	return 0;
-}
-
 /* The array sections, each after those it names. */
 static int read_arrays(struct reader *rd, struct ht_snapshot *s)
 {
 	return read_metrics(rd, s) || read_modules(rd, s) || read_functions(rd, s) ||
-	       read_places(rd, s) || read_stacks(rd, s) || read_stack_error(rd, s) ||
-	       read_peak(rd, s) ? -1 : 0;
+	       read_places(rd, s) || ht_decode_stacks(rd, s) ? -1 : 0;
 }
 
 /* The note section, if any: one line of text for the reader. */
@@ -679,7 +570,7 @@ static int parse_body(const unsigned char *body, size_t len, uint64_t filelen,
 			/* Unknown tags are skipped: later versions may add sections. */
 			if (rd.sec[tag].present)
 				return ht_fail(err, errlen, "corrupt snapshot: two %s sections",
-					       sec_name[tag]);
+					       ht_decode_sec_name[tag]);
 			rd.sec[tag].present = 1;
 			rd.sec[tag].p = body + off + SECTION_HEAD;
 			rd.sec[tag].len = (size_t)plen;
@@ -718,7 +609,7 @@ int ht_snapshot_check_header(const unsigned char *b, size_t len, uint64_t *bodyl
 	if (len < 12)
 		return ht_fail(err, errlen, "truncated snapshot");
 	version = rd32(b + 8);
-	if (version != HT_SNAPSHOT_VERSION)
+	if (version < 1 || version > HT_SNAPSHOT_VERSION)
 		return ht_fail(err, errlen, "unsupported snapshot version %u", version);
 	if (len < HEADER_SIZE)
 		return ht_fail(err, errlen, "truncated snapshot");
@@ -747,7 +638,7 @@ int ht_snapshot_decode(const void *buf, size_t len, struct ht_snapshot **out,
 		free(body);
 		return ht_fail(err, errlen, "out of memory");
 	}
-	s->version = HT_SNAPSHOT_VERSION;
+	s->version = rd32(b + 8); /* 1 or 2: what a file of 1 lacks stays zero */
 	if (parse_body(body, (size_t)bodylen, len, s, err, errlen)) {
 		free(body);
 		ht_snapshot_free(s);

@@ -336,6 +336,58 @@ static void write_peak(struct writer *w, const struct ht_snapshot *s)
 	}
 }
 
+/* The stacks with temporary blocks. */
+static uint64_t temp_count(const struct ht_snapshot *s)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < s->nstacks; i++)
+		n += s->stacks[i].temp_samples > 0;
+	return n;
+}
+
+/* The sections of version 2: temporary blocks (the stacks that have some)
+ * and the cells. */
+static void write_cells(struct writer *w, const struct ht_snapshot *s)
+{
+	unsigned char *p;
+	size_t i;
+	uint64_t nt = temp_count(s);
+
+	w_section(w, SEC_TEMP, 8 + nt * TEMP_SIZE);
+	w_u64(w, nt);
+	for (i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		if (!st->temp_samples)
+			continue;
+		p = w_room(w, TEMP_SIZE);
+		le32(p, (uint32_t)i);
+		le32(p + 4, 0);
+		le64(p + 8, f64bits(st->temp_objects));
+		le64(p + 16, f64bits(st->temp_space));
+		le64(p + 24, f64bits(st->temp_var[0]));
+		le64(p + 32, f64bits(st->temp_var[1]));
+		le64(p + 40, st->temp_samples);
+	}
+	w_section(w, SEC_CELLS, 8 + (uint64_t)s->ncells * CELL_SIZE);
+	w_u64(w, s->ncells);
+	for (i = 0; i < s->ncells; i++) {
+		const struct ht_cell *c = &s->cells[i];
+
+		p = w_room(w, CELL_SIZE);
+		le32(p, c->stack);
+		p[4] = c->kind;
+		p[5] = c->bucket;
+		p[6] = p[7] = 0;
+		le64(p + 8, f64bits(c->objects));
+		le64(p + 16, f64bits(c->space));
+		le64(p + 24, f64bits(c->var_objects));
+		le64(p + 32, f64bits(c->var_space));
+		le64(p + 40, c->samples);
+	}
+}
+
 /* The sections in the order heaptrace(5) gives; ids holds the string ids
  * in the order ht_snapshot_encode interned them. */
 static void write_body(struct writer *w, const struct ht_snapshot *s,
@@ -357,6 +409,8 @@ static void write_body(struct writer *w, const struct ht_snapshot *s,
 	}
 	if (s->peak_time_ns)
 		write_peak(w, s);
+	if (s->has_cells)
+		write_cells(w, s);
 }
 
 static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings *es)
@@ -372,7 +426,9 @@ static uint64_t body_size(const struct ht_snapshot *s, const struct enc_strings 
 	       (s->stack_error ? SECTION_HEAD + 8 + (uint64_t)s->nstacks * STACK_ERROR_SIZE : 0) +
 	       (s->note && *s->note ? SECTION_HEAD + strlen(s->note) : 0) +
 	       (s->peak_time_ns ? SECTION_HEAD + PEAK_HEAD + 8 +
-				  (uint64_t)s->nstacks * PEAK_SIZE : 0);
+				  (uint64_t)s->nstacks * PEAK_SIZE : 0) +
+	       (s->has_cells ? 2 * SECTION_HEAD + 8 + temp_count(s) * TEMP_SIZE +
+			       8 + (uint64_t)s->ncells * CELL_SIZE : 0);
 }
 
 static void put_header(unsigned char *p, uint64_t bodylen)

@@ -32,6 +32,8 @@ enum {
 	SEC_STACK_ERROR,
 	SEC_NOTE,
 	SEC_PEAK,
+	SEC_TEMP,       /* version 2: temporary blocks, sparse by stack */
+	SEC_CELLS,      /* version 2: histograms by time and size (struct ht_cell) */
 	SEC_MAX
 };
 
@@ -49,6 +51,8 @@ enum {
 #define STACK_ERROR_SIZE 88
 #define PEAK_HEAD     8  /* i64 peak_time_ns, then an array of PEAK_SIZE records */
 #define PEAK_SIZE     24
+#define TEMP_SIZE     48 /* u32 stack, u32 0, f64 objects, space, var x2, u64 samples */
+#define CELL_SIZE     48 /* u32 stack, u8 kind, u8 bucket, u16 0, f64 x4, u64 samples */
 
 /* Bytes counted for a frame name beyond its strings: the line number, the
  * address, separators (see name_bytes in decode.c). */

@@ -223,25 +223,37 @@ uint32_t ht_snapshot_add_cell(struct ht_snapshot *s, const struct ht_cell *x)
 	return (uint32_t)s->ncells++;
 }
 
+/* The lower edges of the time buckets (see HT_TIME_BUCKETS): 1, 2, 5
+ * times each power of ten from 1 us, in nanoseconds. A table, as the
+ * collector finds the bucket of every sampled free. */
+static const uint64_t time_edges[HT_TIME_BUCKETS] = {
+	0, 1000ull, 2000ull, 5000ull, 10000ull, 20000ull, 50000ull,
+	100000ull, 200000ull, 500000ull, 1000000ull, 2000000ull, 5000000ull,
+	10000000ull, 20000000ull, 50000000ull, 100000000ull, 200000000ull, 500000000ull,
+	1000000000ull, 2000000000ull, 5000000000ull, 10000000000ull, 20000000000ull,
+	50000000000ull, 100000000000ull, 200000000000ull, 500000000000ull,
+	1000000000000ull, 2000000000000ull, 5000000000000ull, 10000000000000ull,
+};
+
 uint64_t ht_time_edge_ns(unsigned k)
 {
-	static const uint64_t step[3] = { 1, 2, 5 };
-	uint64_t v = 1000;
-
-	if (k == 0 || k >= HT_TIME_BUCKETS)
-		return 0;
-	for (unsigned d = 0; d < (k - 1) / 3; d++)
-		v *= 10;
-	return v * step[(k - 1) % 3];
+	return k < HT_TIME_BUCKETS ? time_edges[k] : 0;
 }
 
 unsigned ht_time_bucket(uint64_t t_ns)
 {
-	unsigned k = 0;
+	unsigned lo = 0, hi = HT_TIME_BUCKETS - 1;
 
-	while (k + 1 < HT_TIME_BUCKETS && t_ns >= ht_time_edge_ns(k + 1))
-		k++;
-	return k;
+	/* the last bucket whose edge is <= t_ns (edge 0 always is) */
+	while (lo < hi) {
+		unsigned mid = (lo + hi + 1) / 2;
+
+		if (time_edges[mid] <= t_ns)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
 }
 
 unsigned ht_size_bucket(uint64_t size)
@@ -324,6 +336,72 @@ static int check_values(const struct ht_stack *st, size_t i, int stack_error, co
 	return 0;
 }
 
+/* The temporary counters of stack i (zero in files without them). */
+static int check_temp(const struct ht_stack *st, size_t i, const char *what, char *err,
+		      size_t errlen)
+{
+	return check_counter(st->temp_objects, "temp_objects", i, what, err, errlen) ||
+	       check_counter(st->temp_space, "temp_space", i, what, err, errlen) ||
+	       check_error(st->temp_var[0], "error of temp_objects", i, what, err, errlen) ||
+	       check_error(st->temp_var[1], "error of temp_space", i, what, err, errlen) ? -1 : 0;
+}
+
+/* Cell i: a stack there is, a kind and bucket there are, after the cell
+ * before it in (stack, kind, bucket) order, counters and sums in range. */
+static int check_cell(const struct ht_snapshot *s, size_t i, const char *what, char *err,
+		      size_t errlen)
+{
+	const struct ht_cell *c = &s->cells[i], *b = i ? &s->cells[i - 1] : NULL;
+	unsigned nb = c->kind == HT_CELL_SIZE ? HT_SIZE_BUCKETS : HT_TIME_BUCKETS;
+
+	if (c->stack >= s->nstacks)
+		return ht_fail(err, errlen, "%s: cell %zu names stack %u of %zu", what, i, c->stack,
+			       s->nstacks);
+	if (c->kind < HT_CELL_LIFE || c->kind > HT_CELL_SIZE)
+		return ht_fail(err, errlen, "%s: cell %zu is of kind %u, not 1 to 3", what, i, c->kind);
+	if (c->bucket >= nb)
+		return ht_fail(err, errlen, "%s: cell %zu is in bucket %u, past the %u of its kind",
+			       what, i, c->bucket, nb);
+	if (b && !cell_before(b, c))
+		return ht_fail(err, errlen, "%s: cell %zu is not after cell %zu (stack, kind, bucket)",
+			       what, i, i - 1);
+	if (bad_counter(c->objects) || bad_counter(c->space))
+		return ht_fail(err, errlen, "%s: cell %zu counts %g objects, %g bytes, not numbers "
+			       "from 0 to 2^63", what, i, c->objects, c->space);
+	if (!(c->var_objects >= 0) || !isfinite(c->var_objects) || !(c->var_space >= 0) ||
+	    !isfinite(c->var_space))
+		return ht_fail(err, errlen, "%s: cell %zu has error sums %g, %g, not finite numbers >= 0",
+			       what, i, c->var_objects, c->var_space);
+	return 0;
+}
+
+/* The cells, and each stack's run of them (first_cell, ncells). */
+static int check_cells(const struct ht_snapshot *s, const char *what, char *err, size_t errlen)
+{
+	size_t i, total = 0;
+
+	if (s->ncells > MAX_ELEMS)
+		return ht_fail(err, errlen, "%s: more elements than a 32-bit index can name", what);
+	for (i = 0; i < s->ncells; i++)
+		if (check_cell(s, i, what, err, errlen))
+			return -1;
+	for (i = 0; i < s->nstacks; i++) {
+		const struct ht_stack *st = &s->stacks[i];
+
+		total += st->ncells;
+		if (st->ncells && ((uint64_t)st->first_cell + st->ncells > s->ncells ||
+				   s->cells[st->first_cell].stack != i ||
+				   s->cells[st->first_cell + st->ncells - 1].stack != i))
+			return ht_fail(err, errlen, "%s: stack %zu names cells %u..%llu, not its own",
+				       what, i, st->first_cell,
+				       (unsigned long long)st->first_cell + st->ncells);
+	}
+	if (total != s->ncells)
+		return ht_fail(err, errlen, "%s: the stacks name %zu cells of %zu", what, total,
+			       s->ncells);
+	return 0;
+}
+
 int ht_snapshot_validate(const struct ht_snapshot *s, const char *what, char *err, size_t errlen)
 {
 	uint64_t stack_frames = 0;
@@ -385,8 +463,9 @@ int ht_snapshot_validate(const struct ht_snapshot *s, const char *what, char *er
 		if (stack_frames > s->nframes)
 			return ht_fail(err, errlen, "%s: stacks 0..%zu name %llu frames, more than the %zu there are",
 				       what, i, (unsigned long long)stack_frames, s->nframes);
-		if (check_values(st, i, s->stack_error, what, err, errlen))
+		if (check_values(st, i, s->stack_error, what, err, errlen) ||
+		    check_temp(st, i, what, err, errlen))
 			return -1;
 	}
-	return 0;
+	return check_cells(s, what, err, errlen);
 }

@@ -10,7 +10,7 @@
 
 #include "lib/fileio.h" /* enum ht_file_name */
 
-#define HT_SNAPSHOT_VERSION 1
+#define HT_SNAPSHOT_VERSION 2
 #define HT_NONE UINT32_MAX /* "no index": a location outside any module, etc. */
 
 /* What a reader accepts (heaptrace(5), VALIDATION). A snapshot from
