@@ -71,7 +71,7 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
-	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx
+	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx tests/progs/libstall.so
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile
 
@@ -103,7 +103,8 @@ collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/unt
 	$(CC) -o $@ $^ $(TOOL_LIBS)
 
 # heaptrace -p's injector: ptrace and ELF symbols, no snapshot code
-ATTACH_OBJ = collector/attach/proc.o collector/attach/elfsym.o collector/attach/inject.o
+ATTACH_OBJ = collector/attach/proc.o collector/attach/elfsym.o collector/attach/inject.o \
+	collector/attach/stop.o
 collector/heaptrace-attach: collector/heaptrace-attach.o collector/lib/untraced.o $(ATTACH_OBJ) \
 		collector/lib/util.o
 	$(CC) -o $@ $^ -lm $(SANFLAGS)
@@ -207,6 +208,10 @@ tests/progs/microbench: tests/progs/microbench.c
 # -O2, gcc folds the identical top_N and mid_N functions into one each
 tests/progs/many: tests/progs/sym/many.c
 	$(CC) -O1 -g -fno-optimize-sibling-calls -o $@ $<
+
+# heaptrace-attach --shim's stand-in whose loading never ends (tests/t_attach.sh)
+tests/progs/libstall.so: tests/progs/stall.c
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -Wall -fPIC -shared -o $@ $<
 
 tests/progs/libfwdshim.so: tests/progs/fwdshim.c
 	$(CC) $(BENCH_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $< -ldl
