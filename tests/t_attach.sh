@@ -94,6 +94,19 @@ kill -TERM "$spid"
 wait "$spid" 2>/dev/null
 is "$?" 0 "the program exits as it would have"
 
+# pointers to free and realloc the program keeps in its data, taken before
+# the attach: sampled blocks freed through them go to the shim too
+started stale "$progs/attachee" stale
+T "$attach" "$spid" HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/stale.heap" >stale_at.out 2>&1
+check $? "a program with pointers to free and realloc in its data attached to"
+kill -USR1 "$spid"
+wait_line stale.out '^freed' && pass "blocks sampled after the attach freed through them" ||
+	fail "blocks sampled after the attach freed through them"
+T "$attach" --stop "$spid" >/dev/null 2>&1
+kill -TERM "$spid"
+wait "$spid"
+is "$?" 0 "... and it exits 0"
+
 # --duration: it stops by itself
 started dur "$progs/attachee" grow 1
 T "$launcher" -p "$spid" --duration 1 -o dur.heap >dur.out 2>dur.err

@@ -11,10 +11,15 @@
  *     (memchr over 64 MiB, again and again) until SIGTERM.
  *   attachee grow N: waits for SIGUSR1, then keeps N blocks of 100000
  *     bytes allocated at grow_known and prints "grown"; exits 0 at SIGTERM.
+ *   attachee stale: keeps pointers to free and realloc in its data (taken
+ *     with dlsym before any attach); at each SIGUSR1 allocates 100 blocks
+ *     with malloc, resizes them and frees them through those pointers, and
+ *     prints "freed"; exits 0 at SIGTERM.
  *   attachee dlhold: a thread holds the dynamic loader's lock (it sleeps
  *     in a dl_iterate_phdr callback) and prints "holding", until SIGUSR1;
  *     then prints "released"; exits 0 at SIGTERM.
  * Prints its pid first. */
+#include <dlfcn.h>
 #include <link.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -204,6 +209,38 @@ static int run_grow(int n)
 	return 0;
 }
 
+/* set at run time, so that no relocation names them */
+static void (*volatile stale_free)(void *);
+static void *(*volatile stale_realloc)(void *, size_t);
+
+static int run_stale(void)
+{
+	sigset_t set;
+	void *p[100];
+	int sig = 0, i;
+
+	stale_free = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+	stale_realloc = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT, "realloc");
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+		for (i = 0; i < 100; i++) {
+			p[i] = malloc(1000 + (size_t)i);
+			memset(p[i], 7, 1000);
+			p[i] = stale_realloc(p[i], 3000);
+			if (!p[i] || ((unsigned char *)p[i])[999] != 7)
+				return 3;
+		}
+		for (i = 0; i < 100; i++)
+			stale_free(p[i]);
+		printf("freed\n");
+		fflush(stdout);
+	}
+	return 0;
+}
+
 static volatile sig_atomic_t released;
 
 static void on_usr1(int sig)
@@ -265,6 +302,8 @@ int main(int argc, char **argv)
 		return run_churn(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "grow"))
 		return run_grow(atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "stale"))
+		return run_stale();
 	if (argc == 2 && !strcmp(argv[1], "dlhold"))
 		return run_dlhold();
 	if (argc == 2 && !strcmp(argv[1], "libc")) {
