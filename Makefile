@@ -192,7 +192,7 @@ fuzz-render: tests/fuzz_render tests/mkhostile
 # program would be (the stress test keeps its call chains: no sibling calls),
 # and a forwarding-only shim as the floor any preloaded profiler pays.
 BENCH_PROGS = tests/progs/stress tests/progs/microbench tests/progs/libfwdshim.so \
-	tests/progs/many tests/progs/mtalloc
+	tests/progs/many tests/progs/mtalloc tests/progs/attachee
 BENCH_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra
 
 tests/progs/stress: tests/progs/stress.c
