@@ -5,6 +5,7 @@
  * take every lock it needs; let go again, each thread with its signals. */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +315,21 @@ static struct ht_stopped *give_up(struct ht_stopped *s, const struct ht_target *
 	return NULL;
 }
 
+/* While the threads are stopped, heaptrace-attach runs at the lowest
+ * real-time priority if it may (root, CAP_SYS_NICE): on a busy machine, a
+ * thread it has just let go (or another program) would otherwise take its
+ * CPU while the others still wait to be let go. It only ever waits or
+ * makes system calls, so it cannot take a CPU for long. */
+static int boosted;
+
+static void boost(int on)
+{
+	struct sched_param sp = { .sched_priority = on ? 1 : 0 };
+
+	if (on != boosted && sched_setscheduler(0, on ? SCHED_FIFO : SCHED_OTHER, &sp) == 0)
+		boosted = on;
+}
+
 struct ht_stopped *ht_inject_stop(const struct ht_target *t, char *err, size_t cap)
 {
 	struct ht_stopped *s = ht_xcalloc(1, sizeof(*s));
@@ -321,6 +337,7 @@ struct ht_stopped *ht_inject_stop(const struct ht_target *t, char *err, size_t c
 	int rc = 0;
 
 	s->pid = t->pid;
+	boost(1);
 	while (rc == 0 && s->tries < TRIES) {
 		if (s->tries++)
 			usleep(10000);
@@ -340,6 +357,8 @@ struct ht_stopped *ht_inject_stop(const struct ht_target *t, char *err, size_t c
 			errno = e;
 		}
 	}
+	if (rc != 1)
+		boost(0);
 	return rc == 1 ? s : give_up(s, t, rc, why, err, cap);
 }
 
@@ -388,6 +407,7 @@ int64_t ht_inject_release(struct ht_stopped *s)
 		let_go(s, s->me);
 		paused = s->others_ns;
 	}
+	boost(0);
 	free(s->th);
 	free(s);
 	return paused;
