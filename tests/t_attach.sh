@@ -218,6 +218,29 @@ else
 	skip "no static C library to build a static program with"
 fi
 
+# a 32-bit program: the smallest one, made here (it waits in pause(2))
+"$py" - <<'EOF'
+import struct
+code = bytes.fromhex("b81d000000cd80ebf7")  # mov eax, 29 (pause); int 0x80; jmp back
+base, eh, ph = 0x08048000, 52, 32
+size = eh + ph + len(code)
+head = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9) + struct.pack(
+    "<HHIIIIIHHHHHH", 2, 3, 1, base + eh + ph, eh, 0, 0, eh, ph, 1, 0, 0, 0)
+open("elf32", "wb").write(head + struct.pack("<8I", 1, 0, base, base, size, size, 5, 4096) + code)
+EOF
+chmod +x elf32
+./elf32 &
+spid=$!
+sleep 0.2
+if alive "$spid"; then
+	errs elf32 "process $spid is a 32-bit program: heaptrace attaches to 64-bit x86 programs only" \
+		"a 32-bit program"
+	check "$(alive "$spid"; echo $?)" "... runs on"
+	kill -TERM "$spid"
+else
+	skip "this kernel runs no 32-bit program"
+fi
+
 # a thread always inside the C library is never made to call dlopen
 started inlibc "$progs/attachee" libc
 errs inlibc "no moment when every thread of process $spid was outside the allocator and the loader in 100 tries \(a thread was running in the C library" \
