@@ -63,7 +63,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
 	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
-	tests/test_dot tests/test_strtab tests/test_ptrmap
+	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_attach_proc
 TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
@@ -127,6 +127,9 @@ tests/%.o: tests/%.c
 
 tests/test_%: tests/test_%.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
+
+tests/test_attach_proc: tests/test_attach_proc.o $(ATTACH_OBJ) collector/libht.a
+	$(CC) -o $@ $< $(ATTACH_OBJ) collector/libht.a $(READER_LIBS)
 
 # the shim's stacks, included whole (as test_arena includes the arena), walk with libunwind
 tests/test_stacks: TOOL_LIBS += -lunwind

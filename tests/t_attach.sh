@@ -270,8 +270,10 @@ T "$attach" --timeout 1000 --shim "$progs/libstall.so" "$spid" >stall_at.out 2>s
 is "$?:$(grep -c 'did not return in 1000 ms: abandoned, the thread put back where it was; the process runs on' stall.err)" \
 	1:1 "a call that never returns: abandoned after --timeout, saying so"
 check "$(alive "$spid"; echo $?)" "... runs on"
+for _ in $(seq 300); do alive "$spid" || break; sleep 0.1; done # its 6 s, and no more
+alive "$spid" && { fail "... ends on time (its sleep was not the call's)"; kill -KILL "$spid"; }
 wait "$spid"
-is "$?:$(sed -n 2p stall.out)" "0:checked many blocks" "... checks every byte and exits 0"
+is "$?:$(sed -n 2p stall.out)" "0:checked many blocks" "... checks every byte and exits 0 on time"
 
 strace -f -o /dev/null "$progs/attachee" grow 1 >traced.out &
 for _ in $(seq 100); do [ -s traced.out ] && break; sleep 0.05; done

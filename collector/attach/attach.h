@@ -60,6 +60,9 @@ int ht_proc_check(pid_t pid, const char *shim, struct ht_target *t, char *err, s
  * or capability is missing. */
 void ht_proc_why_eperm(const struct ht_target *t, char *err, size_t cap);
 
+/* Where Yama's ptrace_scope is read. Used in unit tests. */
+extern const char *ht_proc_yama;
+
 /* ---- stop.c: every thread of the target, stopped ------------------------- */
 
 #include <sys/user.h>

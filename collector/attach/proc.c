@@ -45,9 +45,11 @@ static int have_cap_sys_ptrace(void)
 	       (strtoull(v, NULL, 16) >> 19 & 1); /* CAP_SYS_PTRACE */
 }
 
+const char *ht_proc_yama = "/proc/sys/kernel/yama/ptrace_scope";
+
 static int yama_scope(void)
 {
-	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	FILE *f = fopen(ht_proc_yama, "re");
 	int v = 0;
 
 	if (!f)

@@ -382,14 +382,14 @@ int64_t ht_inject_release(struct ht_stopped *s)
 	struct ht_thread *me = &s->th[s->me];
 	int64_t paused;
 
-	/* A sleep the kernel would resume from the thread's restart block
-	 * (nanosleep, poll with a timeout) is made to start again instead if
-	 * a call may have left a block of its own there (a stop interrupted
-	 * it): slept again in full, rather than for the call's time. */
+	/* A sleep or timed wait the kernel would resume from the thread's
+	 * restart block (nanosleep, poll, a futex wait with a timeout) ends
+	 * as at a signal, with EINTR, if a call may have left a block of its
+	 * own there (a stop interrupted it): resumed, it would wait for the
+	 * call's time, not its own. Programs handle EINTR from these. */
 	if (s->restart_plain && (long long)me->regs.orig_rax >= 0 &&
 	    (long long)me->regs.rax == -ERESTART_RESTARTBLOCK) {
-		me->regs.rax = me->regs.orig_rax;
-		me->regs.rip -= 2;
+		me->regs.rax = (unsigned long long)-EINTR;
 		me->regs.orig_rax = (unsigned long long)-1;
 	}
 	/* registers as they were: a system call it was blocked in restarts */
