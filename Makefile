@@ -65,7 +65,7 @@ TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sa
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
 	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
 	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
-	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_cells tests/test_lifeview
+	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_cells tests/test_lifeview tests/test_attach_proc
 TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
 	tests/progs/hostile_threads tests/progs/hostile_dlopen tests/progs/hostile_signal \
 	tests/progs/hostile_busy tests/progs/hostile_stacks tests/progs/stress tests/progs/regrow \
@@ -74,7 +74,7 @@ TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
-	tests/progs/hidenew tests/progs/xwrap
+	tests/progs/hidenew tests/progs/xwrap tests/progs/libstall.so
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile tests/cellsdump
 
@@ -106,7 +106,8 @@ collector/heaptrace-collector: collector/heaptrace-collector.o collector/lib/unt
 	$(CC) -o $@ $^ $(TOOL_LIBS)
 
 # heaptrace -p's injector: ptrace and ELF symbols, no snapshot code
-ATTACH_OBJ = collector/attach/proc.o collector/attach/elfsym.o collector/attach/inject.o
+ATTACH_OBJ = collector/attach/proc.o collector/attach/elfsym.o collector/attach/inject.o \
+	collector/attach/stop.o
 collector/heaptrace-attach: collector/heaptrace-attach.o collector/lib/untraced.o $(ATTACH_OBJ) \
 		collector/lib/util.o
 	$(CC) -o $@ $^ -lm $(SANFLAGS)
@@ -129,6 +130,9 @@ tests/%.o: tests/%.c
 
 tests/test_%: tests/test_%.o collector/libht.a
 	$(CC) -o $@ $< collector/libht.a $(READER_LIBS)
+
+tests/test_attach_proc: tests/test_attach_proc.o $(ATTACH_OBJ) collector/libht.a
+	$(CC) -o $@ $< $(ATTACH_OBJ) collector/libht.a $(READER_LIBS)
 
 # the shim's stacks, included whole (as test_arena includes the arena), walk with libunwind
 tests/test_stacks: TOOL_LIBS += -lunwind
@@ -197,7 +201,7 @@ fuzz-render: tests/fuzz_render tests/mkhostile
 # program would be (the stress test keeps its call chains: no sibling calls),
 # and a forwarding-only shim as the floor any preloaded profiler pays.
 BENCH_PROGS = tests/progs/stress tests/progs/microbench tests/progs/libfwdshim.so \
-	tests/progs/many tests/progs/mtalloc
+	tests/progs/many tests/progs/mtalloc tests/progs/attachee
 BENCH_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra
 
 tests/progs/stress: tests/progs/stress.c
@@ -213,6 +217,10 @@ tests/progs/microbench: tests/progs/microbench.c
 # -O2, gcc folds the identical top_N and mid_N functions into one each
 tests/progs/many: tests/progs/sym/many.c
 	$(CC) -O1 -g -fno-optimize-sibling-calls -o $@ $<
+
+# heaptrace-attach --shim's stand-in whose loading never ends (tests/t_attach.sh)
+tests/progs/libstall.so: tests/progs/stall.c
+	$(CC) -std=c11 -D_GNU_SOURCE -O1 -Wall -fPIC -shared -o $@ $<
 
 tests/progs/libfwdshim.so: tests/progs/fwdshim.c
 	$(CC) $(BENCH_CFLAGS) -fPIC -shared -fvisibility=hidden -o $@ $< -ldl

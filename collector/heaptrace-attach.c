@@ -1,7 +1,8 @@
 /* heaptrace-attach: loads libheaptrace.so into a running process and
- * starts (or stops) its tracing, with ptrace and no debugger: one thread,
- * stopped where it holds no lock of the allocator or the loader, calls
- * dlopen and then the shim's heaptrace_attach, and goes on as before.
+ * starts (or stops) its tracing, with ptrace and no debugger: every thread
+ * is stopped at a moment when none is inside the allocator or the loader,
+ * one of them calls dlopen and then the shim's heaptrace_attach, and all
+ * go on as before.
  * Run by `heaptrace -p`; see heaptrace(1), ATTACH. */
 #include <dlfcn.h>
 #include <limits.h>
@@ -16,13 +17,18 @@
 #include "lib/version.h"
 
 #define MSG_CAP 256
+/* --timeout; the others are let go if a call takes longer than hold_ms */
+static int timeout_ms = 10000, hold_ms = 1000;
+static int abandoned;
 
 static _Noreturn void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: heaptrace-attach [--stop] [--shim PATH] PID [HEAPTRACE_NAME=VALUE...]\n"
+		"usage: heaptrace-attach [--stop] [--shim PATH] [--timeout MS] PID [HEAPTRACE_NAME=VALUE...]\n"
 		"Loads libheaptrace.so into the running process PID and starts tracing it\n"
-		"with the settings given (--stop: stops it). Run by heaptrace -p.\n");
+		"with the settings given (--stop: stops it). A call into the process that\n"
+		"has not returned after MS milliseconds (default 10000) is abandoned.\n"
+		"Run by heaptrace -p.\n");
 	exit(status);
 }
 
@@ -75,34 +81,65 @@ static void read_str(struct ht_stopped *s, uintptr_t addr, char *out, size_t cap
 			out[i] = '?';
 }
 
-/* Makes the stopped thread load the shim. 0, or -1 with err. */
-static int load(struct ht_target *t, struct ht_stopped *s, uintptr_t path, char *err, size_t cap)
-{
-	uintptr_t dlopen_at, dlerror_at;
-	uint64_t h = 0, mode = RTLD_NOW, m;
-	char why[MSG_CAP];
+/* The addresses the calls need, found before any thread is stopped (the
+ * ELF files are read now, not during the pause). */
+struct plan {
+	uintptr_t dlopen_at, dlerror_at; /* 0: none */
+	uint64_t mode;
+	uintptr_t fn;                    /* heaptrace_attach, if the shim is loaded */
+	uint64_t fn_value;               /* its value in the shim's file, to place it */
+};
 
-	if (place(t->libc, t->libc_base, "dlopen", &dlopen_at) != 0) {
+/* Fills p for t. 0, or -1 with err. */
+static int make_plan(struct ht_target *t, struct plan *p, char *err, size_t cap)
+{
+	uint64_t sz, first;
+
+	memset(p, 0, sizeof(*p));
+	p->mode = RTLD_NOW;
+	if (t->shim_base) {
+		if (place(t->shim_file, t->shim_base, "heaptrace_attach", &p->fn) != 0)
+			return ht_fail(err, cap, "the shim loaded in process %d has no "
+				       "heaptrace_attach (another version?)", (int)t->pid);
+		return 0;
+	}
+	if (ht_elf_symbol(t->shim, "heaptrace_attach", &p->fn_value, &sz, &first) != 0)
+		return ht_fail(err, cap, "'%s' has no heaptrace_attach: not the shim", t->shim);
+	if (place(t->libc, t->libc_base, "dlopen", &p->dlopen_at) != 0) {
 		/* before glibc 2.34, the C library's own entry (with __RTLD_DLOPEN) */
-		if (place(t->libc, t->libc_base, "__libc_dlopen_mode", &dlopen_at) != 0)
+		if (place(t->libc, t->libc_base, "__libc_dlopen_mode", &p->dlopen_at) != 0)
 			return ht_fail(err, cap, "cannot find dlopen in the C library of process %d",
 				       (int)t->pid);
-		mode |= 0x80000000u;
+		p->mode |= 0x80000000u;
 	}
-	if (ht_inject_call(s, dlopen_at, path, mode, 0, &h, err, cap) != 0)
+	if (place(t->libc, t->libc_base, "dlerror", &p->dlerror_at) != 0)
+		p->dlerror_at = 0;
+	return 0;
+}
+
+/* Makes the stopped thread load the shim, and places heaptrace_attach by
+ * its handle (a struct link_map, whose first field is the load bias). 0,
+ * or -1 with err. */
+static int load(struct ht_target *t, struct ht_stopped *s, struct plan *p, uintptr_t path,
+		char *err, size_t cap)
+{
+	uint64_t h = 0, m = 0, bias;
+	char why[MSG_CAP];
+
+	if (ht_inject_call(s, p->dlopen_at, path, p->mode, 0, &h, hold_ms, timeout_ms, &abandoned,
+			   err, cap) != 0)
 		return -1;
 	if (!h) {
-		m = 0;
-		if (place(t->libc, t->libc_base, "dlerror", &dlerror_at) == 0 &&
-		    ht_inject_call(s, dlerror_at, 0, 0, 0, &m, err, cap) == 0)
+		if (p->dlerror_at && ht_inject_call(s, p->dlerror_at, 0, 0, 0, &m, hold_ms, timeout_ms,
+						    &abandoned, err, cap) == 0)
 			read_str(s, (uintptr_t)m, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "no reason given");
 		return ht_fail(err, cap, "process %d could not load the shim: %s", (int)t->pid, why);
 	}
-	if (ht_proc_find_shim(t) != 0)
-		return ht_fail(err, cap, "the shim is not in the maps of process %d after dlopen",
-			       (int)t->pid);
+	if (ht_inject_read(s, (uintptr_t)h, &bias, sizeof(bias)) != 0)
+		return ht_fail(err, cap, "cannot read the shim's handle in process %d", (int)t->pid);
+	p->fn = (uintptr_t)(bias + p->fn_value);
 	return 0;
 }
 
@@ -137,12 +174,12 @@ static size_t request(char *out, size_t cap, int stop, char **set, int nset)
 
 /* The thread's part: load if need be, then heaptrace_attach. Its code
  * (see attach.c in the shim) in *code, its message in msg. 0, or -1. */
-static int run(struct ht_target *t, struct ht_stopped *s, const char *req, size_t reqlen,
-	       int *code, char *msg, char *err, size_t cap)
+static int run(struct ht_target *t, struct ht_stopped *s, struct plan *p, const char *req,
+	       size_t reqlen, int *code, char *msg, char *err, size_t cap)
 {
 	static char data[PATH_MAX + 4096 + MSG_CAP];
 	size_t plen = strlen(t->shim) + 1;
-	uintptr_t at, fn;
+	uintptr_t at;
 	uint64_t rc = 0;
 
 	memcpy(data, t->shim, plen);
@@ -152,14 +189,12 @@ static int run(struct ht_target *t, struct ht_stopped *s, const char *req, size_
 		return ht_fail(err, cap, "cannot write to the stack of thread %d of process %d",
 			       (int)ht_inject_tid(s), (int)t->pid);
 	took_load = ms_now();
-	if (!t->shim_base && load(t, s, at, err, cap) != 0)
+	if (!p->fn && load(t, s, p, at, err, cap) != 0)
 		return -1;
 	took_load = ms_now() - took_load;
-	if (place(t->shim_file, t->shim_base, "heaptrace_attach", &fn) != 0)
-		return ht_fail(err, cap, "the shim loaded in process %d has no heaptrace_attach "
-			       "(another version?)", (int)t->pid);
 	took_call = ms_now();
-	if (ht_inject_call(s, fn, at + plen, at + plen + reqlen, MSG_CAP, &rc, err, cap) != 0)
+	if (ht_inject_call(s, p->fn, at + plen, at + plen + reqlen, MSG_CAP, &rc, hold_ms, timeout_ms,
+			   &abandoned, err, cap) != 0)
 		return -1;
 	took_call = ms_now() - took_call;
 	*code = (int)(int32_t)rc;
@@ -174,7 +209,9 @@ int main(int argc, char **argv)
 	static struct ht_target target; /* large: not on the stack */
 	struct ht_target *t = &target;
 	struct ht_stopped *s;
-	int stop = 0, i = 1, code = -1, rc;
+	struct plan plan;
+	int stop = 0, i = 1, code = -1, rc, nthreads, tries;
+	double stopping;
 	size_t reqlen;
 	uint64_t pid;
 	int64_t paused;
@@ -185,6 +222,13 @@ int main(int argc, char **argv)
 			stop = 1;
 		else if (!strcmp(argv[i], "--shim") && i + 1 < argc)
 			shim_arg = argv[++i];
+		else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			if (ht_parse_u64(argv[++i], &pid) != 0 || pid < 100 || pid > 3600000)
+				ht_die(2, "--timeout takes milliseconds from 100 to 3600000, not '%s'",
+				       argv[i]);
+			timeout_ms = (int)pid;
+			hold_ms = timeout_ms / 2 < hold_ms ? timeout_ms / 2 : hold_ms;
+		}
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			usage(0);
 		else if (!strcmp(argv[i], "--version")) {
@@ -203,17 +247,27 @@ int main(int argc, char **argv)
 		ht_die(1, "%s", err);
 	if (stop && !t->shim_base)
 		ht_die(1, "process %d is not being traced (no libheaptrace.so in it)", (int)pid);
+	if (make_plan(t, &plan, err, sizeof(err)) != 0)
+		ht_die(1, "%s", err);
 	s = ht_inject_stop(t, err, sizeof(err));
 	if (!s)
 		ht_die(1, "%s", err);
-	rc = run(t, s, req, reqlen, &code, msg, err, sizeof(err));
+	rc = run(t, s, &plan, req, reqlen, &code, msg, err, sizeof(err));
+	nthreads = s->n;
+	tries = s->tries;
+	stopping = (double)s->stopping_ns / 1e6;
 	paused = ht_inject_release(s);
+	if (rc != 0 && abandoned)
+		ht_die(1, "%s; the process runs on, but what the call did stays done (the library "
+		       "may be half loaded, the loader's lock held)", err);
 	if (rc != 0)
 		ht_die(1, "%s; the process runs on", err);
 	if (code < 0 || code == 3)
 		ht_die(1, "process %d (%s): %s", (int)pid, t->comm, msg);
-	printf("%s process %d (%s): %s; one thread paused %.1f ms (loading %.1f, the call %.1f)\n",
+	printf("%s process %d (%s): %s; %d thread%s paused %.1f ms (stopping %.1f, loading %.1f, "
+	       "the call %.1f; %d tr%s)\n",
 	       code == 0 ? "attached to" : code == 1 ? "not attached to" : "detached from",
-	       (int)pid, t->comm, msg, (double)paused / 1e6, took_load, took_call);
+	       (int)pid, t->comm, msg, nthreads, nthreads == 1 ? "" : "s", (double)paused / 1e6,
+	       stopping, took_load, took_call, tries, tries == 1 ? "y" : "ies");
 	return code == 1 ? 3 : 0;
 }

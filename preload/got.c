@@ -37,8 +37,9 @@ static struct {
 	void *canon[NNAMES];  /* its address as the program sees it (an executable's
 			       * PLT entry, when it is not position-independent) */
 	uintptr_t self_base;  /* the shim's load address: its own GOT is done apart */
+	uintptr_t from_lo, from_hi; /* the span of from[], to look at a word quickly */
 	long page;
-	int ready;
+	int ready, data_done;
 	pthread_mutex_t lock;
 } got = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -119,6 +120,62 @@ static void patch_table(const struct module *m, const ElfW(Rela) *r, size_t byte
 	}
 }
 
+/* Redirects the words of [lo, hi) that hold one of the functions the
+ * program's modules were bound to (from[]). Only resident pages are
+ * read: a page never written holds no pointer (one swapped out is
+ * missed). */
+static void patch_words(uintptr_t lo, uintptr_t hi)
+{
+	enum { CHUNK = 256 };
+	unsigned char vec[CHUNK];
+	uintptr_t pg, at, end;
+	size_t j, k;
+
+	lo = (lo + 7) & ~(uintptr_t)7;
+	for (pg = lo & ~(uintptr_t)(got.page - 1); pg < hi; pg += CHUNK * (uintptr_t)got.page) {
+		size_t len = hi - pg < CHUNK * (uintptr_t)got.page ? hi - pg : CHUNK * (size_t)got.page;
+
+		if (mincore((void *)pg, len, vec) != 0)
+			continue;
+		for (j = 0; j * (size_t)got.page < len; j++) {
+			if (!(vec[j] & 1))
+				continue;
+			at = pg + j * (uintptr_t)got.page;
+			end = at + (uintptr_t)got.page < hi ? at + (uintptr_t)got.page : hi;
+			for (at = at < lo ? lo : at; at + 8 <= end; at += 8) {
+				uintptr_t w = *(const uintptr_t *)at;
+
+				if (w < got.from_lo || w > got.from_hi)
+					continue;
+				for (k = 0; k < NNAMES; k++)
+					if (got.from[k] && w == (uintptr_t)got.from[k] && got.to[k])
+						__atomic_store_n((void **)at, got.to[k], __ATOMIC_RELEASE);
+			}
+		}
+	}
+}
+
+/* The module's writable data outside RELRO (its .data and .bss). */
+static void patch_data(const struct module *m, const struct dl_phdr_info *info)
+{
+	int i;
+
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+			continue;
+		if (lo < m->relro_hi && hi > m->relro_lo) {
+			if (lo < m->relro_lo)
+				patch_words(lo, m->relro_lo);
+			lo = m->relro_hi;
+		}
+		if (lo < hi)
+			patch_words(lo, hi);
+	}
+}
+
 /* d_ptr values are addresses once the loader has relocated them, but not
  * in every module (the vdso's): an offset is made an address. */
 static uintptr_t dyn_addr(const struct module *m, ElfW(Addr) v)
@@ -171,6 +228,8 @@ static int patch_module(struct dl_phdr_info *info, size_t size, void *arg)
 		patch_table(&m, rela, relasz);
 	if (jmprel)
 		patch_table(&m, jmprel, pltsz);
+	if (!got.data_done && !m.self)
+		patch_data(&m, info);
 	return 0;
 }
 
@@ -243,6 +302,15 @@ int ht_got_init(void)
 	got.from[DLOPEN] = (void *)real_dlopen;
 	got.canon[DLOPEN] = dlsym(RTLD_DEFAULT, "dlopen");
 	got.to[DLOPEN] = real_dlopen ? (void *)hook_dlopen : NULL;
+	got.from_lo = UINTPTR_MAX;
+	got.from_hi = 0;
+	for (i = 0; i < NNAMES; i++)
+		if (got.from[i]) {
+			uintptr_t a = (uintptr_t)got.from[i];
+
+			got.from_lo = a < got.from_lo ? a : got.from_lo;
+			got.from_hi = a > got.from_hi ? a : got.from_hi;
+		}
 	return got.to[0] && got.from[0] ? 0 : -1;
 }
 
@@ -251,5 +319,6 @@ void ht_got_patch(void)
 	pthread_mutex_lock(&got.lock);
 	__atomic_store_n(&got.ready, 1, __ATOMIC_RELEASE);
 	dl_iterate_phdr(patch_module, NULL);
+	got.data_done = 1;
 	pthread_mutex_unlock(&got.lock);
 }

@@ -31,28 +31,29 @@ if [ -r /proc/sys/kernel/yama/ptrace_scope ] && [ "$(cat /proc/sys/kernel/yama/p
 	done_testing
 fi
 
-# --- eight threads, attached to and stopped again and again ----------------------
-# as many rounds as fit in 20 s (at least 10), each with a snapshot of its
-# own window; the program's own checks and exit status are unchanged
-started churn "$progs/attachee" churn 8 30
+# --- eight threads, attached to and stopped 50 times in a row ---------------
+# each round a short window with a snapshot of its own; the program's own
+# checks and exit status are unchanged
+started churn "$progs/attachee" churn 8 120
 cpid=$!
 # real-time signals queue: every one sent while it is attached to and
 # stopped must be delivered, once
 (k=0; for _ in $(seq 200); do kill -RTMIN "$spid" 2>/dev/null && k=$((k + 1)); sleep 0.02; done; echo "$k" >sent) &
-rounds=0 bad=0 empty=0 start=$SECONDS
-while [ $((SECONDS - start)) -lt 20 ] && alive "$spid"; do
+rounds=0 bad=0 empty=0
+while [ "$rounds" -lt 50 ] && alive "$spid"; do
 	rounds=$((rounds + 1))
 	T "$attach" "$spid" HEAPTRACE_OUTPUT="$PWD/w$rounds.heap" >>attach.log 2>&1 || { bad=$((bad + 1)); break; }
-	sleep 0.2
+	sleep 0.05
 	T "$attach" --stop "$spid" >>attach.log 2>&1 || { bad=$((bad + 1)); break; }
 	for _ in $(seq 200); do [ -s "w$rounds.heap" ] && break; sleep 0.05; done
 	v=$(value "w$rounds.heap" churn_alloc alloc_space)
 	case $v in ''|absent|unreadable|0) empty=$((empty + 1)) ;; esac
 done
-echo "# $rounds rounds of attach and stop in 20 s"
-check "$([ "$rounds" -ge 10 ] && [ "$bad" -eq 0 ]; echo $?)" \
-	"8 busy threads: $rounds attaches and stops in a row, each one done"
+kill -USR2 "$spid" 2>/dev/null # ends its run: it checks and frees what it holds
+is "$rounds:$bad" 50:0 "8 busy threads: 50 attaches and stops in a row, each one done"
 [ "$bad" -eq 0 ] || note attach.log
+is "$(grep -cE '^attached to process .*; (9|1[0-9]) threads paused [0-9.]+ ms' attach.log)" 50 \
+	"each attach stopped every thread (the 8, main, the shim's helper) and says how long"
 is "$empty" 0 "each window's snapshot holds what that window allocated at churn_alloc"
 "$report" w1.heap 2>&1 | grep -q ', detached$' && pass "the snapshot says detached" ||
 	fail "the snapshot says detached"
@@ -92,6 +93,19 @@ T "$attach" --stop "$spid" >/dev/null 2>&1
 kill -TERM "$spid"
 wait "$spid" 2>/dev/null
 is "$?" 0 "the program exits as it would have"
+
+# pointers to free and realloc the program keeps in its data, taken before
+# the attach: sampled blocks freed through them go to the shim too
+started stale "$progs/attachee" stale
+T "$attach" "$spid" HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/stale.heap" >stale_at.out 2>&1
+check $? "a program with pointers to free and realloc in its data attached to"
+kill -USR1 "$spid"
+wait_line stale.out '^freed' && pass "blocks sampled after the attach freed through them" ||
+	fail "blocks sampled after the attach freed through them"
+T "$attach" --stop "$spid" >/dev/null 2>&1
+kill -TERM "$spid"
+wait "$spid"
+is "$?" 0 "... and it exits 0"
 
 # --duration: it stops by itself
 started dur "$progs/attachee" grow 1
@@ -204,12 +218,62 @@ else
 	skip "no static C library to build a static program with"
 fi
 
+# a 32-bit program: the smallest one, made here (it waits in pause(2))
+"$py" - <<'EOF'
+import struct
+code = bytes.fromhex("b81d000000cd80ebf7")  # mov eax, 29 (pause); int 0x80; jmp back
+base, eh, ph = 0x08048000, 52, 32
+size = eh + ph + len(code)
+head = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9) + struct.pack(
+    "<HHIIIIIHHHHHH", 2, 3, 1, base + eh + ph, eh, 0, 0, eh, ph, 1, 0, 0, 0)
+open("elf32", "wb").write(head + struct.pack("<8I", 1, 0, base, base, size, size, 5, 4096) + code)
+EOF
+chmod +x elf32
+./elf32 &
+spid=$!
+sleep 0.2
+if alive "$spid"; then
+	errs elf32 "process $spid is a 32-bit program: heaptrace attaches to 64-bit x86 programs only" \
+		"a 32-bit program"
+	check "$(alive "$spid"; echo $?)" "... runs on"
+	kill -TERM "$spid"
+else
+	skip "this kernel runs no 32-bit program"
+fi
+
 # a thread always inside the C library is never made to call dlopen
 started inlibc "$progs/attachee" libc
-errs inlibc "no thread of process $spid could be stopped safely in 100 tries \(the last one was running in the C library" \
+errs inlibc "no moment when every thread of process $spid was outside the allocator and the loader in 100 tries \(a thread was running in the C library" \
 	"a process always inside the C library: gives up, saying why"
 check "$(alive "$spid"; echo $?)" "... runs on"
 kill -TERM "$spid"
+
+# a thread that holds the loader's lock (in a dl_iterate_phdr callback)
+started dlhold "$progs/attachee" dlhold
+wait_line dlhold.out '^holding' || fail "a thread holds the loader's lock"
+errs dlhold "no moment .*in 100 tries \(a thread was holding the dynamic loader's lock\); the process runs on untouched" \
+	"a thread holding the loader's lock: gives up, saying why"
+check "$(alive "$spid"; echo $?)" "... runs on"
+kill -USR1 "$spid"
+wait_line dlhold.out '^released' || fail "the lock released"
+T "$attach" "$spid" HEAPTRACE_OUTPUT="$PWD/dlhold.heap" >dlhold_at.out 2>&1 &&
+	T "$attach" --stop "$spid" >>dlhold_at.out 2>&1
+check $? "... and attached to once the lock is free"
+kill -TERM "$spid"
+wait "$spid"
+is "$?" 0 "... and it exits 0"
+
+# a call that never returns (a library whose loading never ends) is
+# abandoned after --timeout: the thread is put back and the process runs on
+started stall "$progs/attachee" churn 8 6
+T "$attach" --timeout 1000 --shim "$progs/libstall.so" "$spid" >stall_at.out 2>stall.err
+is "$?:$(grep -c 'did not return in 1000 ms: abandoned, the thread put back where it was; the process runs on' stall.err)" \
+	1:1 "a call that never returns: abandoned after --timeout, saying so"
+check "$(alive "$spid"; echo $?)" "... runs on"
+for _ in $(seq 300); do alive "$spid" || break; sleep 0.1; done # its 6 s, and no more
+alive "$spid" && { fail "... ends on time (its sleep was not the call's)"; kill -KILL "$spid"; }
+wait "$spid"
+is "$?:$(sed -n 2p stall.out)" "0:checked many blocks" "... checks every byte and exits 0 on time"
 
 strace -f -o /dev/null "$progs/attachee" grow 1 >traced.out &
 for _ in $(seq 100); do [ -s traced.out ] && break; sleep 0.05; done

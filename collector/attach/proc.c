@@ -45,9 +45,11 @@ static int have_cap_sys_ptrace(void)
 	       (strtoull(v, NULL, 16) >> 19 & 1); /* CAP_SYS_PTRACE */
 }
 
+const char *ht_proc_yama = "/proc/sys/kernel/yama/ptrace_scope";
+
 static int yama_scope(void)
 {
-	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	FILE *f = fopen(ht_proc_yama, "re");
 	int v = 0;
 
 	if (!f)
@@ -208,6 +210,10 @@ static void new_mod(struct ht_target *t, struct mod *m, const char *path, uintpt
 		snprintf(t->libc, sizeof(t->libc), "%s", m->file);
 		t->libc_base = lo;
 	}
+	if (is_loader(b) && !t->ld_base) {
+		snprintf(t->ld, sizeof(t->ld), "%s", m->file);
+		t->ld_base = lo;
+	}
 	if (!strcmp(b, "libheaptrace.so") && !t->shim_base) {
 		t->shim_base = lo;
 		snprintf(t->shim_file, sizeof(t->shim_file), "%s", m->file);
@@ -226,8 +232,8 @@ static int read_maps(struct ht_target *t, int *has_loader, int *libc_deleted)
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	t->nunsafe = 0;
-	t->libc_base = t->shim_base = 0;
+	t->nunsafe = t->nloader = 0;
+	t->libc_base = t->shim_base = t->ld_base = 0;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi, off;
 		char perms[8];
@@ -248,31 +254,32 @@ static int read_maps(struct ht_target *t, int *has_loader, int *libc_deleted)
 			new_mod(t, &m, p, lo, hi);
 		if (perms[2] == 'x' && m.unsafe)
 			add_range(t, lo, hi);
+		if (perms[2] == 'x' && is_loader(base_name(p)) && t->nloader < 4) {
+			t->loader[t->nloader].lo = lo;
+			t->loader[t->nloader++].hi = hi;
+		}
 	}
 	fclose(f);
 	return 0;
 }
 
-/* The C library's lock-wait functions: a thread blocked in one of them
- * may hold another of the allocator's locks. */
-static void find_lockwait(struct ht_target *t)
+/* The C library's internal lock wait (its allocator's, its stdio's): a
+ * thread blocked there may hold another of the allocator's locks. (A
+ * wait for a pthread mutex, __lll_lock_wait, is for the program's locks
+ * or the loader's, whose owners are checked.) And the loader's
+ * _rtld_global, which holds its locks. */
+static void find_locks(struct ht_target *t)
 {
-	static const char *const names[2] = { "__lll_lock_wait_private", "__lll_lock_wait" };
 	uint64_t v, sz, first;
-	int i;
 
-	for (i = 0; i < 2; i++)
-		if (ht_elf_symbol(t->libc, names[i], &v, &sz, &first) == 0) {
-			t->lockwait[i].lo = t->libc_base + v - first;
-			t->lockwait[i].hi = t->lockwait[i].lo + (sz ? sz : 256);
-		}
-}
-
-int ht_proc_find_shim(struct ht_target *t)
-{
-	int loader = 0, deleted = 0;
-
-	return read_maps(t, &loader, &deleted) == 0 && t->shim_base ? 0 : -1;
+	if (ht_elf_symbol(t->libc, "__lll_lock_wait_private", &v, &sz, &first) == 0) {
+		t->lockwait.lo = t->libc_base + v - first;
+		t->lockwait.hi = t->lockwait.lo + (sz ? sz : 256);
+	}
+	if (t->ld_base && ht_elf_symbol(t->ld, "_rtld_global", &v, &sz, &first) == 0 && sz) {
+		t->rtld_global = t->ld_base + v - first;
+		t->rtld_global_size = sz;
+	}
 }
 
 int ht_proc_check(pid_t pid, const char *shim, struct ht_target *t, char *err, size_t cap)
@@ -298,6 +305,6 @@ int ht_proc_check(pid_t pid, const char *shim, struct ht_target *t, char *err, s
 	if (deleted)
 		return ht_fail(err, cap, "process %d runs a C library that was replaced on disk since "
 			       "it started: its symbols cannot be trusted", (int)pid);
-	find_lockwait(t);
+	find_locks(t);
 	return 0;
 }

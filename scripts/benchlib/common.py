@@ -14,7 +14,9 @@ MANY = os.path.join(TOP, "tests", "progs", "many")
 MTALLOC = os.path.join(TOP, "tests", "progs", "mtalloc")
 DUMP = os.path.join(TOP, "collector", "heaptrace-dump")
 DIFF = os.path.join(TOP, "collector", "heaptrace-diff")
-BUILT = [SHIM, REPORT, STRESS, MICRO, FWDSHIM, MANY, MTALLOC, DUMP, DIFF,
+ATTACH = os.path.join(TOP, "collector", "heaptrace-attach")
+ATTACHEE = os.path.join(TOP, "tests", "progs", "attachee")
+BUILT = [SHIM, REPORT, STRESS, MICRO, FWDSHIM, MANY, MTALLOC, DUMP, DIFF, ATTACH, ATTACHEE,
          os.path.join(TOP, "preload", "heaptrace-collector")]
 RUN_TIMEOUT = 600  # seconds for one run of one configuration
 MiB = 1024 * 1024
@@ -44,7 +46,7 @@ def build():
             die("not built: %s" % ", ".join(os.path.relpath(p, TOP) for p in missing))
         return
     targets = ["all"] + [os.path.relpath(p, TOP) for p in (STRESS, MICRO, FWDSHIM, MANY,
-                                                            MTALLOC)]
+                                                            MTALLOC, ATTACHEE)]
     r = subprocess.run(["make", "-s", "-C", TOP] + targets)
     if r.returncode != 0:
         die("make failed")

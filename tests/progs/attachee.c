@@ -6,11 +6,21 @@
  *     "checked N blocks" and exits 0, or 3 at the first bad byte. Blocks
  *     allocated before an attach are resized and freed after it. Counts
  *     the real-time signals SIGRTMIN it gets, and prints "signals N" last.
+ *     SIGUSR2 ends it before SECONDS.
  *   attachee libc: one thread that is (almost) always inside the C library
  *     (memchr over 64 MiB, again and again) until SIGTERM.
  *   attachee grow N: waits for SIGUSR1, then keeps N blocks of 100000
  *     bytes allocated at grow_known and prints "grown"; exits 0 at SIGTERM.
+ *   attachee stale: keeps pointers to free and realloc in its data (taken
+ *     with dlsym before any attach); at each SIGUSR1 allocates 100 blocks
+ *     with malloc, resizes them and frees them through those pointers, and
+ *     prints "freed"; exits 0 at SIGTERM.
+ *   attachee dlhold: a thread holds the dynamic loader's lock (it sleeps
+ *     in a dl_iterate_phdr callback) and prints "holding", until SIGUSR1;
+ *     then prints "released"; exits 0 at SIGTERM.
  * Prints its pid first. */
+#include <dlfcn.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -38,6 +48,12 @@ static void on_rt(int sig)
 {
 	(void)sig;
 	signals++;
+}
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	stop = 1;
 }
 
 static void fill(struct block *b)
@@ -146,9 +162,11 @@ static int run_churn(int threads, int seconds)
 	sa.sa_handler = on_rt;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGRTMIN, &sa, NULL);
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
 	for (i = 0; i < threads; i++)
 		pthread_create(&t[i], NULL, churn, (void *)(uintptr_t)i);
-	for (i = 0; i < seconds * 20 && !bad; i++)
+	for (i = 0; i < seconds * 20 && !bad && !stop; i++)
 		nanosleep(&tick, NULL);
 	stop = 1;
 	for (i = 0; i < threads; i++) {
@@ -191,6 +209,91 @@ static int run_grow(int n)
 	return 0;
 }
 
+/* set at run time, so that no relocation names them */
+static void (*volatile stale_free)(void *);
+static void *(*volatile stale_realloc)(void *, size_t);
+
+static int run_stale(void)
+{
+	sigset_t set;
+	void *p[100];
+	int sig = 0, i;
+
+	stale_free = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+	stale_realloc = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT, "realloc");
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	while (sigwait(&set, &sig) == 0 && sig == SIGUSR1) {
+		for (i = 0; i < 100; i++) {
+			p[i] = malloc(1000 + (size_t)i);
+			memset(p[i], 7, 1000);
+			p[i] = stale_realloc(p[i], 3000);
+			if (!p[i] || ((unsigned char *)p[i])[999] != 7)
+				return 3;
+		}
+		for (i = 0; i < 100; i++)
+			stale_free(p[i]);
+		printf("freed\n");
+		fflush(stdout);
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t released;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	released = 1;
+}
+
+static int hold_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)info;
+	(void)size;
+	(void)arg;
+	printf("holding\n");
+	fflush(stdout);
+	while (!released)
+		pause();
+	return 1;
+}
+
+static void *holder(void *arg)
+{
+	sigset_t usr1;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL); /* the signal comes here */
+	dl_iterate_phdr(hold_cb, NULL);
+	printf("released\n");
+	fflush(stdout);
+	return arg;
+}
+
+static int run_dlhold(void)
+{
+	struct sigaction sa;
+	pthread_t t;
+	sigset_t set;
+	int sig = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	pthread_create(&t, NULL, holder, NULL);
+	sigdelset(&set, SIGUSR1);
+	sigwait(&set, &sig);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	printf("%d\n", (int)getpid());
@@ -199,6 +302,10 @@ int main(int argc, char **argv)
 		return run_churn(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "grow"))
 		return run_grow(atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "stale"))
+		return run_stale();
+	if (argc == 2 && !strcmp(argv[1], "dlhold"))
+		return run_dlhold();
 	if (argc == 2 && !strcmp(argv[1], "libc")) {
 		size_t n = (size_t)64 << 20;
 		char *b = calloc(1, n);
