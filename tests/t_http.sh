@@ -69,8 +69,8 @@ check $? "/debug/pprof/heap defaults to inuse_space"
 pp -top "$url/debug/pprof/allocs?gc=1" >allocs.top
 grep -q '^Type: alloc_space' allocs.top
 check $? "/debug/pprof/allocs defaults to alloc_space (and ?gc=1 is taken)"
-pp -raw "$url/debug/pprof/allocs" | grep -qxF 'alloc_objects/count alloc_space/bytes[dflt] inuse_objects/count inuse_space/bytes'
-check $? "/debug/pprof/allocs: the four sample types, alloc_space the profile's default"
+pp -raw "$url/debug/pprof/allocs" | grep -qxF 'alloc_objects/count alloc_space/bytes[dflt] inuse_objects/count inuse_space/bytes temp_objects/count temp_space/bytes'
+check $? "/debug/pprof/allocs: the four sample types and the temporary blocks' two, alloc_space the profile's default"
 
 # ?seconds=N: only what was allocated in those seconds
 say "grow 100"
