@@ -4,6 +4,7 @@
 #include "report/report.h"
 #include "report/render.h"
 #include "report/report_int.h"
+#include "report/push.h"
 #include "snapshot/snapshot.h"
 #include "build.h"
 #include "tap.h"
@@ -543,6 +544,37 @@ static int write_fixtures(const char *dir)
 	return rc;
 }
 
+/* A push's delta takes the base's cumulative cells and temporary counts
+ * off, as it does the allocation counters, and keeps the ages: else the
+ * export splits the delta's allocations by the whole run's lifetimes. */
+static void test_push_delta(void)
+{
+	struct ht_snapshot *base = exact_snapshot(1), *cur = exact_snapshot(1);
+	const struct ht_stack *churn = &cur->stacks[0];
+	const struct ht_cell *c = &cur->cells[churn->first_cell];
+	char err[256] = "";
+
+	cur->time_ns += 1000000000;
+	cur->stacks[0].alloc_objects += 7;
+	cur->stacks[0].alloc_space += 7 * 64;
+	cur->stacks[0].temp_objects += 5;
+	cur->stacks[0].temp_space += 5 * 64;
+	cur->cells[churn->first_cell + 2].objects += 7; /* 7 more freed in [1 ms, 2 ms) */
+	cur->cells[churn->first_cell + 2].space += 7 * 64;
+	is_int(ht_push_delta(base, cur, err, sizeof(err)), 0, "push delta of a snapshot with cells");
+	ok(churn->alloc_objects == 7 && churn->temp_objects == 5 && churn->temp_space == 5 * 64,
+	   "push delta: the allocations and temporary blocks since the base (%g, %g)",
+	   churn->alloc_objects, churn->temp_objects);
+	ok(c[0].objects == 0 && c[1].objects == 0 && c[2].objects == 7 && c[2].space == 7 * 64,
+	   "push delta: lifetimes since the base only (%g %g %g)", c[0].objects, c[1].objects,
+	   c[2].objects);
+	ok(c[3].kind == HT_CELL_AGE && c[3].objects == 4, "push delta: ages stay (%g)", c[3].objects);
+	ok(c[4].kind == HT_CELL_SIZE && c[4].objects == 0, "push delta: sizes since the base (%g)",
+	   c[4].objects);
+	ht_snapshot_free(base);
+	ht_snapshot_free(cur);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && !strcmp(argv[1], "--write-fixtures"))
@@ -565,5 +597,6 @@ int main(int argc, char **argv)
 	test_temp_under();
 	test_series_ages();
 	test_flame_age();
+	test_push_delta();
 	return done_testing();
 }

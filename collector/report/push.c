@@ -86,6 +86,52 @@ static int same_frames(const struct ht_snapshot *a, const struct ht_stack *x,
 	return 1;
 }
 
+static double less(double x, double y)
+{
+	return x > y ? x - y : 0;
+}
+
+/* The delta of stack st's cumulative figures beyond its counters: the
+ * temporary blocks, and the cells of lifetimes and sizes (ages are a
+ * state, like the in-use counters, and stay as they are). Without it a
+ * delta's pprof export splits its allocations by lifetime with the run's
+ * cells, and the rest goes negative. */
+static void cells_delta(const struct ht_snapshot *base, const struct ht_stack *b,
+			struct ht_snapshot *cur, struct ht_stack *st)
+{
+	st->temp_objects = less(st->temp_objects, b->temp_objects);
+	st->temp_space = less(st->temp_space, b->temp_space);
+	st->temp_var[0] = less(st->temp_var[0], b->temp_var[0]);
+	st->temp_var[1] = less(st->temp_var[1], b->temp_var[1]);
+	st->temp_samples = st->temp_samples > b->temp_samples ?
+			   st->temp_samples - b->temp_samples : 0;
+	if (!cur->has_cells)
+		return;
+	for (uint32_t i = 0; i < st->ncells && (size_t)st->first_cell + i < cur->ncells; i++) {
+		struct ht_cell *c = &cur->cells[st->first_cell + i];
+		const struct ht_cell *o = NULL;
+
+		if (c->kind == HT_CELL_AGE)
+			continue;
+		for (uint32_t k = 0; base->has_cells && k < b->ncells &&
+				     (size_t)b->first_cell + k < base->ncells; k++) {
+			const struct ht_cell *x = &base->cells[b->first_cell + k];
+
+			if (x->kind == c->kind && x->bucket == c->bucket) {
+				o = x;
+				break;
+			}
+		}
+		if (!o)
+			continue;
+		c->objects = less(c->objects, o->objects);
+		c->space = less(c->space, o->space);
+		c->var_objects = less(c->var_objects, o->var_objects);
+		c->var_space = less(c->var_space, o->var_space);
+		c->samples = c->samples > o->samples ? c->samples - o->samples : 0;
+	}
+}
+
 int ht_push_delta(const struct ht_snapshot *base, struct ht_snapshot *cur, char *err,
 		  size_t errlen)
 {
@@ -123,6 +169,7 @@ int ht_push_delta(const struct ht_snapshot *base, struct ht_snapshot *cur, char 
 					  st->alloc_space - b->alloc_space : 0;
 			st->alloc_samples = st->alloc_samples > b->alloc_samples ?
 					    st->alloc_samples - b->alloc_samples : 0;
+			cells_delta(base, b, cur, st);
 			break;
 		}
 	}
