@@ -114,6 +114,29 @@ is "$("$cells" pk.heap | awk '$1 == "cell" && $3 == "age"' | wc -l | awk '$1 > 0
 #              (6.1%), bound 551.5 (27.6%)
 # sd N SIZE: sqrt(N (w - 1)) at the default rate
 sd() { awk -v n="$1" -v s="$2" 'BEGIN { p = 1 - exp(-s / 524288); printf "%.6f", sqrt(n * (1 / p - 1)) }'; }
+# The same figures as a user reads them: heaptrace-report's views of the
+# rate-1 snapshot and its pprof export under go tool pprof.
+# secs TIME: a duration as the views print it (7.07ms, 316us, 1.2s), in s
+secs() { awk -v t="$1" 'BEGIN { n = t + 0; u = t; sub(/^[0-9.]+/, "", u)
+	f["ns"] = 1e-9; f["us"] = 1e-6; f["ms"] = 1e-3; f["s"] = 1; f["min"] = 60; f["h"] = 3600
+	if (!(u in f)) { print "bad"; exit } printf "%.9f\n", n * f[u] }'; }
+# all VIEW SITE COLUMN: that column of the view's "(all shown stacks)" row under --focus SITE
+all() { "$report" "--$1" --focus "$2" exact.heap | awk -v c="$3" '/\(all shown stacks\)$/ { print $c }'; }
+is "$("$report" --format collapsed --temp_objects exact.heap | awk '$0 ~ /;site_temp [^;]* [0-9]+$/ { s += $NF } END { print s + 0 }')" 1000 \
+	"report --temp_objects: site_temp's 1000 temporary blocks"
+between "$(secs "$(all lifetimes site_short 3)")" 0.005 0.1 "report --lifetimes: site_short's median lifetime is 5 to 100 ms"
+between "$(secs "$(all lifetimes site_temp 3)")" 0 0.001 "report --lifetimes: site_temp's median lifetime is under 1 ms"
+leak=$(secs "$(all age site_leak 6)")
+between "$leak" 0.2 60 "report --age: site_leak's blocks in use are 200 ms or older"
+is "$(awk -v c="$(secs "$(all age site_churn 6)")" -v l="$leak" 'BEGIN { print (c < l) }')" 1 \
+	"report --age: site_churn's are younger than site_leak's"
+is "$("$report" --sizes --focus site_temp exact.heap | awk '$NF == "32-63" { print $1 }')" 1.00k \
+	"report --sizes: site_temp's 1000 blocks of 48 bytes are in the 32-63 bucket"
+"$report" --format pprof -o exact.pb.gz exact.heap
+go tool pprof -top -sample_index=inuse_space -tagfocus=age=200ms: exact.pb.gz >old.top 2>&1
+grep -q ' site_leak$' old.top && ! grep -q ' site_churn$' old.top
+check $? "go tool pprof -tagfocus=age=200ms: keeps site_leak's blocks, not site_churn's"
+
 out=$(traced HEAPTRACE_OUTPUT=sampled.heap -- "$progs/lifetimes" 200000 4096 40 50 65536)
 is "$out" "done" "lifetimes runs traced at the default rate"
 no_warning sampled.heap "default rate"
