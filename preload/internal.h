@@ -311,6 +311,17 @@ static inline void ht_count_realloc(struct ht_tls *t)
 
 /* ---- startup.c: start-up, the shared state, fork and exit --------------- */
 
+/* Starts the collector of a process that started without one (see
+ * ht_core.lazy), at its first sample: one thread starts it, the others go
+ * on (their events wait in the ring). Not from a signal handler. */
+void ht_startup_collector(void);
+
+/* At the end of a process started lazily whose collector never started:
+ * writes its final snapshot itself (final.c) and returns 1; 0 when a
+ * collector runs (or was just started) that writes it. cut_short: the
+ * process execs rather than exits. */
+int ht_startup_own_final(int cut_short);
+
 /* ht_hot (above, with the arena's range) is defined in startup.c. */
 
 enum { HT_ST_NEW, HT_ST_RESOLVING, HT_ST_RESOLVED }; /* ht_core.resolve_state */
@@ -340,6 +351,8 @@ struct ht_core {
 	uint64_t rate;                 /* HEAPTRACE_RATE */
 	int trim_idle;                 /* HEAPTRACE_TRIM_IDLE: a helper thread even in a
 					* program of one thread */
+	int lazy;                      /* the collector is not started yet: the first
+					* sample starts it (ht_startup_collector) */
 	uintptr_t self_lo, self_hi;    /* the shim's own code: frames to skip */
 	struct ht_shm *shm;
 	struct ht_ring ring;           /* the ring's place and size */
@@ -429,6 +442,8 @@ struct ht_options {
 	int trim_idle;           /* HEAPTRACE_TRIM_IDLE */
 	uint64_t ring_size;      /* bytes, a power of two */
 	double exit_timeout;     /* seconds */
+	int lazy;                /* start the collector at the first sample, not at
+				  * start-up: no option needs it running from the start */
 };
 #define HT_OPTIONS_INIT { .rate = 524288, .depth = 64, .exit_timeout = 30 }
 void ht_options_read(struct ht_options *o);
@@ -465,6 +480,24 @@ void ht_spawn_lost(void);
 /* Adds this image's record to the heaptrace launcher's file
  * (HEAPTRACE_REPORT_TO), if any; failures are silent. */
 void ht_spawn_tell_launcher(void);
+
+/* Adds the record "KIND PID WRITER TEXT" to the launcher's file (as
+ * above); WRITER is the collector, or this process when there is none
+ * (its final snapshot is its own, final.c). */
+void ht_spawn_record(char kind, const char *text);
+
+/* Finds the collector's program now, so that a start inside a sampled
+ * allocation need not ask the loader. */
+void ht_spawn_prepare(void);
+
+/* ---- final.c: the final snapshot of a process without a collector ------- */
+
+/* Writes the final snapshot of a process that never started its collector
+ * (nothing sampled): counts, drops and figures from the shared memory, no
+ * stacks, to output (is_default: never replacing a file; else replaced
+ * atomically), and the launcher's records. cut_short: the program did not
+ * exit (it execs). Allocates nothing. Returns 0, or -1 after one message. */
+int ht_final_write(const char *output, int is_default, int cut_short);
 
 /* ---- emit.c: the ring writer and module events -------------------------- */
 

@@ -28,7 +28,7 @@ static void *map_anon(size_t n)
 
 /* The collector's path: HEAPTRACE_COLLECTOR, or heaptrace-collector next
  * to this library. */
-static int collector_path(char *out, size_t cap)
+static int find_collector(char *out, size_t cap)
 {
 	const char *c = ht_options_env("HEAPTRACE_COLLECTOR");
 	Dl_info di;
@@ -39,7 +39,7 @@ static int collector_path(char *out, size_t cap)
 		n = snprintf(out, cap, "%s", c);
 		return n < 0 || (size_t)n >= cap ? -1 : 0;
 	}
-	if (!dladdr((void *)collector_path, &di) || !di.dli_fname)
+	if (!dladdr((void *)find_collector, &di) || !di.dli_fname)
 		return -1;
 	slash = strrchr(di.dli_fname, '/');
 	if (!slash)
@@ -48,6 +48,29 @@ static int collector_path(char *out, size_t cap)
 		n = snprintf(out, cap, "%.*s/heaptrace-collector",
 			     (int)(slash - di.dli_fname), di.dli_fname);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static struct {
+	char path[HT_PATH_MAX];
+	int state; /* 0 not looked for, 1 found, -1 not found */
+} where;
+
+void ht_spawn_prepare(void)
+{
+	where.state = find_collector(where.path, sizeof(where.path)) == 0 ? 1 : -1;
+}
+
+/* The collector's path, as ht_spawn_prepare found it (it is looked for
+ * then, not inside the sampled malloc that may start the collector: the
+ * loader's lock is taken to find the shim's own file). */
+static int collector_path(char *out, size_t cap)
+{
+	if (!where.state)
+		ht_spawn_prepare();
+	if (where.state < 0)
+		return -1;
+	snprintf(out, cap, "%s", where.path);
+	return 0;
 }
 
 /* The environment for the collector: ours without LD_PRELOAD, and with
@@ -327,11 +350,14 @@ void ht_spawn_lost(void)
  * when its collector has started, in the order the images run, so that
  * the launcher knows which collector writes the last image's snapshot
  * (each collector adds its own record when it has, see heaptrace(1)).
- * Only an existing regular file is written; failures are silent. */
-void ht_spawn_tell_launcher(void)
+ * An image that writes its own final snapshot (final.c) names itself as
+ * its collector. Only an existing regular file is written; failures are
+ * silent. */
+void ht_spawn_record(char kind, const char *text)
 {
 	const char *to = ht_options_env("HEAPTRACE_REPORT_TO");
-	char rec[64];
+	char rec[HT_PATH_MAX + 700];
+	pid_t writer = ht_core.run.collector_pid > 0 ? ht_core.run.collector_pid : getpid();
 	struct stat st;
 	int fd, n, e = errno;
 
@@ -342,9 +368,18 @@ void ht_spawn_tell_launcher(void)
 		errno = e;
 		return;
 	}
-	n = snprintf(rec, sizeof(rec), "S %d %d", (int)getpid(), (int)ht_core.run.collector_pid);
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && write(fd, rec, (size_t)n + 1) < 0)
+	n = snprintf(rec, sizeof(rec), "%c %d %d%s%s", kind, (int)getpid(), (int)writer,
+		     *text ? " " : "", text);
+	if (n >= (int)sizeof(rec))
+		n = (int)sizeof(rec) - 1;
+	/* one write: an O_APPEND record of a regular file is not split */
+	if (n > 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && write(fd, rec, (size_t)n + 1) < 0)
 		n = 0;
 	close(fd);
 	errno = e;
+}
+
+void ht_spawn_tell_launcher(void)
+{
+	ht_spawn_record('S', "");
 }

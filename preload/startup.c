@@ -47,7 +47,20 @@ static struct {
 	int snap_sig;              /* HEAPTRACE_SIGNAL's signal, 0 if none */
 	struct sigaction snap_old; /* what it did before */
 	int64_t attach_heap;       /* the allocator's bytes in use at the attach, -1 unknown */
-} boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1 };
+	/* a lazy start (ht_core.lazy): the shared memory's descriptor, kept
+	 * for the collector, and what it is (the program may close it) */
+	int memfd;
+	dev_t memfd_dev;
+	ino_t memfd_ino;
+	int coll;                  /* COLL_*: whether the collector was started */
+	int sampled;               /* a signal handler sampled before it was */
+	int output_default;        /* the final snapshot's path, as the collector */
+	char output[HT_PATH_MAX];  /* would have been told it at start-up */
+} boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1, .memfd = -1 };
+
+/* boot.coll: not started (a lazy start), being started by one thread,
+ * running, or never to be (it failed, or the process wrote its own). */
+enum { COLL_NONE, COLL_STARTING, COLL_UP, COLL_NEVER };
 
 char ht_say_last[256];
 
@@ -405,6 +418,28 @@ static int still_ours(int fd, dev_t dev, ino_t ino)
 	       st.st_dev == dev && st.st_ino == ino;
 }
 
+/* Is fd still the shared memory's descriptor (a regular file, the memfd
+ * with dev and ino, close-on-exec)? As still_ours, for a lazy start. */
+static int still_memfd(int fd)
+{
+	struct stat st;
+	int fl;
+
+	if (fd < 0)
+		return 0;
+	fl = fcntl(fd, F_GETFD);
+	return fl >= 0 && (fl & FD_CLOEXEC) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_dev == boot.memfd_dev && st.st_ino == boot.memfd_ino;
+}
+
+/* Forgets the descriptor a lazy start kept, closing it if it is ours. */
+static void forget_memfd(void)
+{
+	if (still_memfd(boot.memfd))
+		close(boot.memfd);
+	boot.memfd = -1;
+}
+
 /* The one reset of a forked child, from the fork handler. The child has
  * its own heap from here on: it is not traced by its parent's collector (a
  * program it execs starts its own). With HEAPTRACE_FOLLOW_FORK (and no
@@ -420,6 +455,10 @@ static void after_fork_child(void)
 	if (still_ours(boot.alive_fd, boot.alive_dev, boot.alive_ino))
 		close(boot.alive_fd);
 	boot.alive_fd = -1; /* ours or not, forgotten */
+	forget_memfd();
+	boot.coll = COLL_NONE;
+	boot.sampled = 0;
+	ht_core.lazy = 0;
 	if (ht_core.shm)
 		munmap(ht_core.shm, ht_core.shm_size);
 	ht_core.shm = NULL;
@@ -528,6 +567,8 @@ static int fill_header(uint64_t nslots, uint64_t ring_size)
 		return -1;
 	}
 	shm->output_default = is_default;
+	boot.output_default = is_default;
+	memcpy(boot.output, shm->output, sizeof(boot.output));
 	/* counts made before now */
 	shm->retired[0] = ht_core.early_slot.alloc_calls;
 	shm->retired[1] = ht_core.early_slot.free_calls;
@@ -564,6 +605,55 @@ static int start_collector(int memfd)
 	return 0;
 }
 
+/* A lazy start: the collector is started at the first sample (or at the
+ * exit, if a signal handler sampled first), on this descriptor; a process
+ * that exits before writes its final snapshot itself (final.c). */
+static int keep_memfd(int memfd)
+{
+	struct stat st;
+
+	if (fstat(memfd, &st) != 0) {
+		ht_say("cannot stat shared memory: %s; tracing is off", strerror(errno));
+		return -1;
+	}
+	boot.memfd = memfd;
+	boot.memfd_dev = st.st_dev;
+	boot.memfd_ino = st.st_ino;
+	boot.coll = COLL_NONE;
+	ht_spawn_prepare();
+	ht_core.lazy = 1;
+	return 0;
+}
+
+void ht_startup_collector(void)
+{
+	int st = COLL_NONE;
+
+	if (ht_tls.busy >= HT_IN_HANDLER) {
+		/* not from a handler, which may have interrupted anything:
+		 * the next sample, or the exit, starts it */
+		boot.sampled = 1;
+		return;
+	}
+	if (!__atomic_compare_exchange_n(&boot.coll, &st, COLL_STARTING, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	if (!still_memfd(boot.memfd)) {
+		ht_say("the program closed the shared memory's descriptor: cannot start the "
+		       "collector; tracing is off");
+		boot.memfd = -1;
+	} else if (start_collector(boot.memfd) == 0) {
+		boot.memfd = -1; /* the collector has it */
+		__atomic_store_n(&ht_core.lazy, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&boot.coll, COLL_UP, __ATOMIC_RELEASE);
+		return;
+	} else {
+		forget_memfd();
+	}
+	__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
+	__atomic_store_n(&boot.coll, COLL_NEVER, __ATOMIC_RELEASE);
+}
+
 /* Sets up tracing: options, shared memory, the collector, the hooks.
  * Leaves ht_core.tracing HT_TR_ON if it all worked. */
 static void setup(void)
@@ -585,12 +675,15 @@ static void setup(void)
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)setup);
 	if (map_shm(nslots, boot.opt.ring_size, &memfd) != 0)
 		return;
-	if (fill_header(nslots, boot.opt.ring_size) != 0 || start_collector(memfd) != 0) {
+	if (fill_header(nslots, boot.opt.ring_size) != 0 ||
+	    (boot.opt.lazy ? keep_memfd(memfd) : start_collector(memfd)) != 0) {
 		munmap(ht_core.shm, ht_core.shm_size);
 		ht_core.shm = NULL;
 		close(memfd);
 		return;
 	}
+	if (!boot.opt.lazy)
+		boot.coll = COLL_UP;
 	if (!boot.hooks_set) {
 		ht_tls.self++;
 		ht_thread_hooks();
@@ -737,6 +830,41 @@ static void wait_done(void)
 	}
 }
 
+/* The end of a process started lazily: if its collector was never
+ * started, and nothing waits in the ring for one (a signal handler's
+ * sample), the process writes its final snapshot itself and returns 1
+ * (tracing is then off); else 0, once a collector that another thread was
+ * starting runs, or this one has started it, to be waited for as usual.
+ * cut_short: the process does not exit (it execs). */
+int ht_startup_own_final(int cut_short)
+{
+	int st = COLL_NONE;
+
+	if (!ht_core.shm)
+		return 0;
+	if (__atomic_compare_exchange_n(&boot.coll, &st, COLL_NEVER, 0, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE)) {
+		if (boot.sampled && !cut_short) {
+			__atomic_store_n(&boot.coll, COLL_NONE, __ATOMIC_RELEASE);
+			ht_startup_collector();
+			return __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) != COLL_UP;
+		}
+		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
+		ht_tls.self++;
+		ht_mstats_refresh(1);
+		ht_final_write(boot.output, boot.output_default, cut_short);
+		forget_memfd();
+		ht_tls.self--;
+		return 1;
+	}
+	while (__atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) == COLL_STARTING) {
+		struct timespec ts = { 0, 100000 };
+
+		nanosleep(&ts, NULL);
+	}
+	return __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) != COLL_UP;
+}
+
 /* At a normal exit (after the program's atexit handlers): tell the
  * collector, and wait (bounded; not at all with HEAPTRACE_EXIT_TIMEOUT=0)
  * until the final snapshot is on disk, so that the file is complete when
@@ -744,6 +872,8 @@ static void wait_done(void)
 __attribute__((destructor)) static void ht_fini(void)
 {
 	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
+		return;
+	if (__atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE) && ht_startup_own_final(0))
 		return;
 	ht_tls.self++;
 	ht_mstats_refresh(1);
