@@ -116,6 +116,11 @@ HT_EXPORT int heaptrace_attach(const char *req, char *msg, size_t cap)
 	if (ht_startup_untraced())
 		return answer(msg, cap, -1, "it runs in secure-execution mode (set-user-ID, "
 			      "set-group-ID or capabilities), or is heaptrace's own: not traced");
+	if (tr == HT_TR_ON && __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE)) {
+		/* preloaded, its collector not started yet: now it is */
+		ht_startup_collector();
+		coll = (long)ht_core.run.collector_pid;
+	}
 	if (!strcmp(req, "stop")) {
 		if (tr != HT_TR_ON)
 			return answer(msg, cap, 3, "it is not being traced");

@@ -462,7 +462,7 @@ rename_it:
 	return 0;
 }
 
-int ht_final_write(const char *output, int is_default, int cut_short)
+int ht_final_write(const char *output, int is_default, int cut_short, char *used, size_t cap)
 {
 	struct ht_shm *h = ht_core.shm;
 	struct body b = { 0 };
@@ -492,6 +492,7 @@ int ht_final_write(const char *output, int is_default, int cut_short)
 	if (rc == 0) {
 		if (strcmp(path, output))
 			ht_say("'%s' exists; snapshot written to '%s'", output, path);
+		snprintf(used, cap, "%s", path);
 		snprintf(rec, sizeof(rec), "%s %s", cut_short ? "cut" : "exit", path);
 		ht_spawn_record('F', rec);
 	} else {

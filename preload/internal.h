@@ -322,6 +322,10 @@ void ht_startup_collector(void);
  * process execs rather than exits. */
 int ht_startup_own_final(int cut_short);
 
+/* An exec after which ht_startup_own_final wrote the snapshot failed: the
+ * process goes on traced, and its next snapshot replaces that file. */
+void ht_startup_exec_failed(void);
+
 /* ht_hot (above, with the arena's range) is defined in startup.c. */
 
 enum { HT_ST_NEW, HT_ST_RESOLVING, HT_ST_RESOLVED }; /* ht_core.resolve_state */
@@ -496,8 +500,9 @@ void ht_spawn_prepare(void);
  * (nothing sampled): counts, drops and figures from the shared memory, no
  * stacks, to output (is_default: never replacing a file; else replaced
  * atomically), and the launcher's records. cut_short: the program did not
- * exit (it execs). Allocates nothing. Returns 0, or -1 after one message. */
-int ht_final_write(const char *output, int is_default, int cut_short);
+ * exit (it execs). The name written goes to used (cap bytes). Allocates
+ * nothing. Returns 0, or -1 after one message. */
+int ht_final_write(const char *output, int is_default, int cut_short, char *used, size_t cap);
 
 /* ---- emit.c: the ring writer and module events -------------------------- */
 

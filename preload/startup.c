@@ -56,6 +56,7 @@ static struct {
 	int sampled;               /* a signal handler sampled before it was */
 	int output_default;        /* the final snapshot's path, as the collector */
 	char output[HT_PATH_MAX];  /* would have been told it at start-up */
+	char written[HT_PATH_MAX]; /* the file written before an exec that failed */
 } boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1, .memfd = -1 };
 
 /* boot.coll: not started (a lazy start), being started by one thread,
@@ -852,8 +853,11 @@ int ht_startup_own_final(int cut_short)
 		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
 		ht_tls.self++;
 		ht_mstats_refresh(1);
-		ht_final_write(boot.output, boot.output_default, cut_short);
-		forget_memfd();
+		if (ht_final_write(boot.output, boot.output_default, cut_short, boot.written,
+				   sizeof(boot.written)) != 0)
+			boot.written[0] = 0;
+		if (!cut_short)
+			forget_memfd(); /* else the exec closes it, or it failed */
 		ht_tls.self--;
 		return 1;
 	}
@@ -863,6 +867,19 @@ int ht_startup_own_final(int cut_short)
 		nanosleep(&ts, NULL);
 	}
 	return __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) != COLL_UP;
+}
+
+void ht_startup_exec_failed(void)
+{
+	if (boot.written[0]) {
+		/* the file is this process's own now: replaced, not kept */
+		memcpy(boot.output, boot.written, sizeof(boot.output));
+		boot.output_default = 0;
+		memcpy(ht_core.shm->output, boot.written, sizeof(ht_core.shm->output));
+		ht_core.shm->output_default = 0;
+	}
+	__atomic_store_n(&boot.coll, COLL_NONE, __ATOMIC_RELEASE);
+	__atomic_store_n(&ht_core.tracing, HT_TR_ON, __ATOMIC_RELEASE);
 }
 
 /* At a normal exit (after the program's atexit handlers): tell the
