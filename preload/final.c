@@ -462,6 +462,26 @@ rename_it:
 	return 0;
 }
 
+/* said at start that the directory cannot be written: not again at the end */
+static int said_unwritable;
+
+void ht_final_check_dir(const char *output)
+{
+	char dir[HT_PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", output);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	slash[slash == dir] = 0;
+	if (access(dir, W_OK | X_OK) != 0) {
+		ht_say("cannot write the snapshot '%s': directory '%s': %s; the profile will be lost",
+		       output, dir, strerror(errno));
+		said_unwritable = 1;
+	}
+}
+
 int ht_final_write(const char *output, int is_default, int cut_short, char *used, size_t cap)
 {
 	struct ht_shm *h = ht_core.shm;
@@ -497,7 +517,8 @@ int ht_final_write(const char *output, int is_default, int cut_short, char *used
 		ht_spawn_record('F', rec);
 	} else {
 		snprintf(rec, sizeof(rec), "cannot write '%s': %s", path, strerror(errno));
-		ht_say("%s", rec);
+		if (!said_unwritable)
+			ht_say("%s", rec);
 		ht_spawn_record('E', rec);
 	}
 	errno = e;

@@ -470,9 +470,10 @@ int ht_options_output(char *out, size_t cap, int forked, int *is_default);
 /* ---- spawn.c: starting the collector ------------------------------------ */
 
 /* Starts the collector (not as the program's child) on the shared memory
- * memfd and the read end pipe_rd of the pipe it watches; sets
- * ht_core.run.collector_pid. Returns 0, or -1 after one message. */
-int ht_spawn_collector(int memfd, int pipe_rd);
+ * memfd and the read end pipe_rd of the pipe it watches, for this process
+ * and the final snapshot's path output; sets ht_core.run.collector_pid.
+ * Returns 0, or -1 after one message. */
+int ht_spawn_collector(int memfd, int pipe_rd, const char *output);
 
 /* Whether the collector runs (a zombie does not). Only called when the
  * ring is full or at exit. */
@@ -503,6 +504,11 @@ void ht_spawn_prepare(void);
  * exit (it execs). The name written goes to used (cap bytes). Allocates
  * nothing. Returns 0, or -1 after one message. */
 int ht_final_write(const char *output, int is_default, int cut_short, char *used, size_t cap);
+
+/* Says at start-up, in one line, that output's directory cannot be
+ * written (as the collector says when it starts); ht_final_write is then
+ * quiet about it. */
+void ht_final_check_dir(const char *output);
 
 /* ---- emit.c: the ring writer and module events -------------------------- */
 

@@ -245,14 +245,16 @@ static int spawn_run(struct spawn *sp, char *stack, int rep[2], char *buf, size_
  * grandchild, and a collector that forked itself away kept the program
  * waiting for its loading. Both clones share the program's memory, as
  * posix_spawn's does, so nothing is copied however big the program is. */
-int ht_spawn_collector(int memfd, int pipe_rd)
+int ht_spawn_collector(int memfd, int pipe_rd, const char *output)
 {
 	enum { STACK = 64 << 10 };
 	char path[HT_PATH_MAX], buf[64];
 	char *argv[6];
 	/* the process and the output path go by the command line too: the
 	 * program can change the shared header before the collector has read
-	 * it (it may drop privileges first), but not the collector's argv */
+	 * it (it may drop privileges first), but not the collector's argv;
+	 * and the path is the shim's own copy, not the header's, which the
+	 * program may have written into by a lazy start */
 	char pid_arg[32], out_arg[HT_PATH_MAX + 16];
 	struct spawn sp;
 	char *stacks;
@@ -279,8 +281,8 @@ int ht_spawn_collector(int memfd, int pipe_rd)
 		ht_say("cannot create pipe: %s; tracing is off", strerror(errno));
 		return -1;
 	}
-	snprintf(pid_arg, sizeof(pid_arg), "--pid=%lld", (long long)ht_core.shm->pid);
-	snprintf(out_arg, sizeof(out_arg), "--output=%s", ht_core.shm->output);
+	snprintf(pid_arg, sizeof(pid_arg), "--pid=%d", (int)getpid());
+	snprintf(out_arg, sizeof(out_arg), "--output=%s", output);
 	argv[0] = path;
 	argv[1] = "--shm-fd=3";
 	argv[2] = "--alive-fd=4";

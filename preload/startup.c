@@ -590,7 +590,7 @@ static int start_collector(int memfd)
 		ht_say("cannot create pipe: %s; tracing is off", strerror(errno));
 		return -1;
 	}
-	if (ht_spawn_collector(memfd, pfd[0]) != 0) {
+	if (ht_spawn_collector(memfd, pfd[0], boot.output) != 0) {
 		close(pfd[0]);
 		close(pfd[1]);
 		return -1;
@@ -622,6 +622,8 @@ static int keep_memfd(int memfd)
 	boot.memfd_ino = st.st_ino;
 	boot.coll = COLL_NONE;
 	ht_spawn_prepare();
+	ht_final_check_dir(boot.output);
+	ht_spawn_record('L', "");
 	ht_core.lazy = 1;
 	return 0;
 }

@@ -147,8 +147,9 @@ rm -f marks/started.* cwd/*
 mkdir t2 && chmod 777 t2
 cat >t2/run.sh <<EOF
 cd "$work/t2" || exit 1
-# a traced program that lives a while; its collector is counted meanwhile
-env -u HEAPTRACE_DISABLE HEAPTRACE_OUTPUT=$work/t2/prog.heap "$probe" hold 3000 >hold.out 2>hold.err &
+# a traced program that lives a while; its collector (started at once, not
+# at its first sample) is counted meanwhile
+env -u HEAPTRACE_DISABLE HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT=$work/t2/prog.heap "$probe" hold 3000 >hold.out 2>hold.err &
 p=\$!
 count() { cat "$cg/cgroup.procs" | while read q; do cat /proc/\$q/comm 2>/dev/null; done | grep -c '^heaptrace-colle\$'; }
 for _ in \$(seq 100); do grep -q ready hold.out && [ "\$(count)" -ge 1 ] && break; sleep 0.05; done
@@ -182,7 +183,7 @@ is "$(collectors)" 0 "ld.so.preload: no collector left"
 # (HEAPTRACE_DISABLE=1 in the collector's environment)
 printf '#!/bin/sh\n: >"%s/started.$$"\nexec "%s" "$@"\n' "$work/marks" "$work/lib/heaptrace-collector" \
 	>marks/wrap.sh && chmod 755 marks/wrap.sh
-run t2s in_ns env -u HEAPTRACE_DISABLE HEAPTRACE_COLLECTOR="$work/marks/wrap.sh" \
+run t2s in_ns env -u HEAPTRACE_DISABLE HEAPTRACE_LAZY=0 HEAPTRACE_COLLECTOR="$work/marks/wrap.sh" \
 	HEAPTRACE_OUTPUT="$work/t2/wrapped.heap" "$probe" hold 500
 sleep 0.5 # a script that traced itself would have started itself again by now
 is "$(cat t2s.rc) $(cat t2s.out)" "0 ready" "ld.so.preload, collector script: the program runs"
