@@ -482,6 +482,11 @@ void ht_final_check_dir(const char *output)
 	}
 }
 
+int ht_final_dir_said(void)
+{
+	return said_unwritable;
+}
+
 int ht_final_write(const char *output, int is_default, int cut_short, char *used, size_t cap)
 {
 	struct ht_shm *h = ht_core.shm;

@@ -475,8 +475,9 @@ int ht_options_output(char *out, size_t cap, int forked, int *is_default);
  * Returns 0, or -1 after one message. */
 int ht_spawn_collector(int memfd, int pipe_rd, const char *output);
 
-/* Whether the collector runs (a zombie does not). Only called when the
- * ring is full or at exit. */
+/* Whether the collector runs (a zombie does not); one not started yet (a
+ * lazy start) is started first. Only called when the ring is full or at
+ * exit. */
 int ht_spawn_alive(void);
 
 /* The collector is gone: says so once, and turns tracing off. */
@@ -509,6 +510,10 @@ int ht_final_write(const char *output, int is_default, int cut_short, char *used
  * written (as the collector says when it starts); ht_final_write is then
  * quiet about it. */
 void ht_final_check_dir(const char *output);
+
+/* Whether ht_final_check_dir said so (the collector, started later, is
+ * then told not to say it again). */
+int ht_final_dir_said(void);
 
 /* ---- emit.c: the ring writer and module events -------------------------- */
 

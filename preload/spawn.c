@@ -249,7 +249,7 @@ int ht_spawn_collector(int memfd, int pipe_rd, const char *output)
 {
 	enum { STACK = 64 << 10 };
 	char path[HT_PATH_MAX], buf[64];
-	char *argv[6];
+	char *argv[7];
 	/* the process and the output path go by the command line too: the
 	 * program can change the shared header before the collector has read
 	 * it (it may drop privileges first), but not the collector's argv;
@@ -288,7 +288,8 @@ int ht_spawn_collector(int memfd, int pipe_rd, const char *output)
 	argv[2] = "--alive-fd=4";
 	argv[3] = pid_arg;
 	argv[4] = out_arg;
-	argv[5] = NULL;
+	argv[5] = ht_final_dir_said() ? "--dir-said" : NULL;
+	argv[6] = NULL;
 	sp.path = path;
 	sp.argv = argv;
 	sp.memfd = memfd;
@@ -315,7 +316,8 @@ int ht_spawn_collector(int memfd, int pipe_rd, const char *output)
 
 /* Is the collector running? A dead one may linger as a zombie (when the
  * program is its parent), which kill(pid, 0) still finds: look at its
- * state too. Only called when the ring is full or at exit. */
+ * state too. One not started yet (a lazy start) is started now. Only
+ * called when the ring is full or at exit. */
 int ht_spawn_alive(void)
 {
 	char path[48], buf[256];
@@ -323,6 +325,8 @@ int ht_spawn_alive(void)
 	ssize_t n;
 	int fd;
 
+	if (ht_core.run.collector_pid <= 0 && __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE))
+		ht_startup_collector(); /* a ring full before the first sample */
 	if (ht_core.run.collector_pid <= 0 || (kill(ht_core.run.collector_pid, 0) != 0 && errno == ESRCH))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)ht_core.run.collector_pid);

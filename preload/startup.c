@@ -53,6 +53,7 @@ static struct {
 	dev_t memfd_dev;
 	ino_t memfd_ino;
 	int coll;                  /* COLL_*: whether the collector was started */
+	pid_t pid;                 /* the process that set it up */
 	int sampled;               /* a signal handler sampled before it was */
 	int output_default;        /* the final snapshot's path, as the collector */
 	char output[HT_PATH_MAX];  /* would have been told it at start-up */
@@ -618,6 +619,7 @@ static int keep_memfd(int memfd)
 		return -1;
 	}
 	boot.memfd = memfd;
+	boot.pid = getpid();
 	boot.memfd_dev = st.st_dev;
 	boot.memfd_ino = st.st_ino;
 	boot.coll = COLL_NONE;
@@ -638,6 +640,8 @@ void ht_startup_collector(void)
 		boot.sampled = 1;
 		return;
 	}
+	if (boot.pid != (pid_t)syscall(SYS_getpid))
+		return; /* a child of vfork, which shares our memory: not its to start */
 	if (!__atomic_compare_exchange_n(&boot.coll, &st, COLL_STARTING, 0, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return;

@@ -239,8 +239,9 @@ done
 run iv env HEAPTRACE_INTERVAL=.5 HEAPTRACE_PEAK=50. HEAPTRACE_OUTPUT="$work/iv.heap" \
 	LD_PRELOAD="$lib" "$probe" hold 1200
 is "$(cat iv.err)" "" "HEAPTRACE_INTERVAL=.5, HEAPTRACE_PEAK=50.: taken without a word"
-run dp env HEAPTRACE_DEBUGINFO_PATH="rel/debug::/usr/lib/debug/:x" HEAPTRACE_OUTPUT="$work/dp.heap" \
-	LD_PRELOAD="$lib" "$progs/retain"
+# (the collector reads it: started at once, not at the first sample)
+run dp env HEAPTRACE_LAZY=0 HEAPTRACE_DEBUGINFO_PATH="rel/debug::/usr/lib/debug/:x" \
+	HEAPTRACE_OUTPUT="$work/dp.heap" LD_PRELOAD="$lib" "$progs/retain"
 is "$(cat dp.err)" "heaptrace: ignoring 'rel/debug' in HEAPTRACE_DEBUGINFO_PATH: not an absolute directory
 heaptrace: ignoring 'x' in HEAPTRACE_DEBUGINFO_PATH: not an absolute directory" \
 	"HEAPTRACE_DEBUGINFO_PATH: each relative entry ignored, said once"

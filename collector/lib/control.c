@@ -717,7 +717,7 @@ int ht_control_request(pid_t pid, const char *cmd, int timeout_ms, void **body, 
 			loaded = shim_loaded(pid);
 		if (loaded && collector_not_started(pid))
 			return ht_fail(err, errlen, "process %d has no collector yet: it starts at its "
-				       "first sampled allocation (start it now with 'heaptrace-attach %d', "
+				       "first sampled allocation (start it now with 'heaptrace -p %d', "
 				       "or run the program with HEAPTRACE_LAZY=0)", (int)pid, (int)pid);
 		if (!loaded || ht_now_ns() - start >= (int64_t)CONNECT_WAIT_MS * 1000000 ||
 		    ht_now_ns() >= deadline)
