@@ -21,18 +21,10 @@ static int set;       /* settings were given: the environment is not read */
  * after the executable, before the libraries it needs). */
 int ht_attach_late(void)
 {
-	struct link_map *me = NULL, *libc = NULL, *lm;
-	Dl_info di;
-
 	if (late >= 0)
 		return late;
-	late = 0;
-	if (!dladdr1((void *)ht_attach_late, &di, (void **)&me, RTLD_DL_LINKMAP) || !me ||
-	    !dladdr1((void *)getpid, &di, (void **)&libc, RTLD_DL_LINKMAP) || !libc || libc == me)
-		return late;
-	for (lm = me; lm; lm = lm->l_prev)
-		if (lm == libc)
-			late = 1;
+	/* libc loaded before the shim: the shim came later than the program */
+	late = ht_startup_loaded_before((void *)getpid, (void *)ht_attach_late) == 1;
 	return late;
 }
 

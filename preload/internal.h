@@ -322,6 +322,16 @@ void ht_startup_collector(void);
  * process execs rather than exits. */
 int ht_startup_own_final(int cut_short);
 
+/* Which loaded object maps addr: a number that is the same for every
+ * address of one object, 0 if none does. dl_iterate_phdr, not dladdr,
+ * which searches every symbol and cost start-up more than all the rest. */
+uintptr_t ht_startup_object_of(const void *addr);
+
+/* Whether the object that maps a was loaded before the one that maps b
+ * (the loader's order): 1 yes, 0 no, -1 if they are one object or either
+ * is mapped by none. */
+int ht_startup_loaded_before(const void *a, const void *b);
+
 /* An exec after which ht_startup_own_final wrote the snapshot failed: the
  * process goes on traced, and its next snapshot replaces that file. */
 void ht_startup_exec_failed(void);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,12 +27,39 @@ static void *map_anon(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The file of the loaded object that holds the address arg points at, into
+ * its first HT_PATH_MAX bytes; "" if none. dl_iterate_phdr, not dladdr,
+ * which looks through every symbol of every object and cost a start-up
+ * more than everything else the shim does. */
+struct find_file {
+	uintptr_t addr;
+	char name[HT_PATH_MAX];
+};
+
+static int file_of(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct find_file *f = arg;
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && f->addr >= lo && f->addr - lo < ph->p_memsz) {
+			snprintf(f->name, sizeof(f->name), "%s", info->dlpi_name ? info->dlpi_name : "");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* The collector's path: HEAPTRACE_COLLECTOR, or heaptrace-collector next
  * to this library. */
 static int find_collector(char *out, size_t cap)
 {
 	const char *c = ht_options_env("HEAPTRACE_COLLECTOR");
-	Dl_info di;
+	struct find_file f = { .addr = (uintptr_t)file_of };
 	const char *slash;
 	int n;
 
@@ -39,14 +67,14 @@ static int find_collector(char *out, size_t cap)
 		n = snprintf(out, cap, "%s", c);
 		return n < 0 || (size_t)n >= cap ? -1 : 0;
 	}
-	if (!dladdr((void *)find_collector, &di) || !di.dli_fname)
+	dl_iterate_phdr(file_of, &f);
+	if (!f.name[0])
 		return -1;
-	slash = strrchr(di.dli_fname, '/');
+	slash = strrchr(f.name, '/');
 	if (!slash)
 		n = snprintf(out, cap, "heaptrace-collector");
 	else
-		n = snprintf(out, cap, "%.*s/heaptrace-collector",
-			     (int)(slash - di.dli_fname), di.dli_fname);
+		n = snprintf(out, cap, "%.*s/heaptrace-collector", (int)(slash - f.name), f.name);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 

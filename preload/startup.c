@@ -315,6 +315,60 @@ static void read_cmdline(char *out, size_t cap)
 			out[i] = ' ';
 	out[n] = 0;
 }
+struct object_of {
+	uintptr_t addr, id;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct object_of *o = arg;
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && o->addr >= lo && o->addr - lo < ph->p_memsz) {
+			o->id = (uintptr_t)info->dlpi_phdr;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+struct order {
+	uintptr_t a, b;
+	int first; /* 1: a's object first, 2: b's, 3: the same one */
+};
+
+static int find_first(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct order *o = arg;
+	struct object_of x = { o->a, 0 }, y = { o->b, 0 };
+
+	find_object(info, size, &x);
+	find_object(info, size, &y);
+	o->first = (x.id ? 1 : 0) | (y.id ? 2 : 0);
+	return o->first != 0;
+}
+
+int ht_startup_loaded_before(const void *a, const void *b)
+{
+	struct order o = { (uintptr_t)a, (uintptr_t)b, 0 };
+
+	dl_iterate_phdr(find_first, &o);
+	return o.first == 1 ? 1 : o.first == 2 ? 0 : -1;
+}
+
+uintptr_t ht_startup_object_of(const void *addr)
+{
+	struct object_of o = { (uintptr_t)addr, 0 };
+
+	dl_iterate_phdr(find_object, &o);
+	return o.id;
+}
+
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	uintptr_t me = (uintptr_t)arg;
