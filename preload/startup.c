@@ -755,7 +755,11 @@ static void setup(void)
 	ht_mstats_find();
 	setup_signal();
 	__atomic_store_n(&ht_core.tracing, HT_TR_ON, __ATOMIC_RELEASE);
-	ht_emit_modules();
+	/* with a lazy start, the first sample sends the list (before its own
+	 * event, as after any dlopen): a program that samples nothing need
+	 * not walk its modules for a collector that never reads them */
+	if (!ht_core.lazy)
+		ht_emit_modules();
 	ht_thread_attach(&ht_tls);
 }
 
