@@ -72,7 +72,8 @@ TEST_PROGS = tests/progs/retain tests/progs/grow tests/progs/demo tests/progs/ho
 	tests/progs/setuid_later tests/progs/allocprop tests/progs/cxxnew tests/progs/bigheap \
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
-	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx
+	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
+	tests/progs/closefds
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile
 

@@ -19,9 +19,7 @@
  * state) but is not the traced process. */
 static int lazy_here(void)
 {
-	return __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE) &&
-	       __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON && ht_core.shm &&
-	       ht_core.shm->pid == (int64_t)syscall(SYS_getpid);
+	return ht_startup_lazy_end();
 }
 
 /* Before the exec: the snapshot if there is no collector. Returns 1 if it

@@ -322,6 +322,11 @@ void ht_startup_collector(void);
  * process execs rather than exits. */
 int ht_startup_own_final(int cut_short);
 
+/* Whether this process, at its end, writes its final snapshot itself (see
+ * ht_startup_own_final): started lazily, no collector, and not a child of
+ * vfork. */
+int ht_startup_lazy_end(void);
+
 /* Which loaded object maps addr: a number that is the same for every
  * address of one object, 0 if none does. dl_iterate_phdr, not dladdr,
  * which searches every symbol and cost start-up more than all the rest. */

@@ -61,8 +61,11 @@ static struct {
 } boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1, .memfd = -1 };
 
 /* boot.coll: not started (a lazy start), being started by one thread,
- * running, or never to be (it failed, or the process wrote its own). */
-enum { COLL_NONE, COLL_STARTING, COLL_UP, COLL_NEVER };
+ * running, never to be (it failed, or the process wrote its own), or not
+ * to be started because the program closed its descriptor (the process
+ * writes its own snapshot at its end, from the counts). */
+enum { COLL_NONE, COLL_STARTING, COLL_UP, COLL_NEVER,
+       COLL_LOST /* cannot be started: the process writes its snapshot */ };
 
 char ht_say_last[256];
 
@@ -700,9 +703,14 @@ void ht_startup_collector(void)
 					 __ATOMIC_ACQUIRE))
 		return;
 	if (!still_memfd(boot.memfd)) {
-		ht_say("the program closed the shared memory's descriptor: cannot start the "
-		       "collector; tracing is off");
+		/* the counts go on, and the final snapshot has them */
+		ht_say("the program closed the shared memory's descriptor before its first sample: "
+		       "its collector cannot start; nothing is sampled, the final snapshot has the "
+		       "counts only");
 		boot.memfd = -1;
+		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
+		__atomic_store_n(&boot.coll, COLL_LOST, __ATOMIC_RELEASE);
+		return;
 	} else if (start_collector(boot.memfd) == 0) {
 		boot.memfd = -1; /* the collector has it */
 		__atomic_store_n(&ht_core.lazy, 0, __ATOMIC_RELEASE);
@@ -901,15 +909,29 @@ static void wait_done(void)
  * (tracing is then off); else 0, once a collector that another thread was
  * starting runs, or this one has started it, to be waited for as usual.
  * cut_short: the process does not exit (it execs). */
+int ht_startup_lazy_end(void)
+{
+	int st = __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE);
+
+	return __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE) && ht_core.shm &&
+	       boot.pid == (pid_t)syscall(SYS_getpid) &&
+	       ((st == COLL_NONE &&
+		 __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON) ||
+		st == COLL_LOST);
+}
+
 int ht_startup_own_final(int cut_short)
 {
-	int st = COLL_NONE;
+	int st = __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE);
 
 	if (!ht_core.shm)
 		return 0;
-	if (__atomic_compare_exchange_n(&boot.coll, &st, COLL_NEVER, 0, __ATOMIC_ACQ_REL,
-					__ATOMIC_ACQUIRE)) {
-		if (boot.sampled && !cut_short) {
+	while ((st == COLL_NONE || st == COLL_LOST) &&
+	       !__atomic_compare_exchange_n(&boot.coll, &st, COLL_NEVER, 0, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE))
+		;
+	if (st == COLL_NONE || st == COLL_LOST) {
+		if (st == COLL_NONE && boot.sampled && !cut_short) {
 			__atomic_store_n(&boot.coll, COLL_NONE, __ATOMIC_RELEASE);
 			ht_startup_collector();
 			return __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) != COLL_UP;
@@ -952,9 +974,9 @@ void ht_startup_exec_failed(void)
  * the program's exit status is seen. */
 __attribute__((destructor)) static void ht_fini(void)
 {
-	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
+	if (ht_startup_lazy_end() && ht_startup_own_final(0))
 		return;
-	if (__atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE) && ht_startup_own_final(0))
+	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
 		return;
 	ht_tls.self++;
 	ht_mstats_refresh(1);

@@ -138,4 +138,14 @@ for _ in 1; do
 	check $? "not where the header says"
 done
 
+# --- a program that closes its descriptors before its first sample ----------
+run closed env HEAPTRACE_RATE=524288 HEAPTRACE_OUTPUT="$work/closed.heap" LD_PRELOAD="$lib" \
+	"$progs/closefds"
+is "$(cat closed.rc) $(cat closed.out)" "0 done" "closed descriptors: the program runs on"
+is "$(grep -c . closed.err)" 1 "closed descriptors: one line says so"
+grep -q "closed the shared memory's descriptor before its first sample" closed.err
+check $? "closed descriptors: and why ($(head -1 closed.err))"
+"$report" --format json closed.heap 2>/dev/null | grep -q '"allocs": 20[0-9],'
+check $? "closed descriptors: the final snapshot has the counts"
+
 done_testing

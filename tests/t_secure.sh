@@ -135,8 +135,10 @@ for v in suid sgid cap; do
 done
 # the control: the same program without privilege, run by nobody, is
 # traced; once its collector has left its mark (the shim does not wait
-# for that), a late one of the cases above would have too
-(cd cwd && run ../sec_plain in_ns "${nobody[@]}" env -u HEAPTRACE_DISABLE \
+# for that), a late one of the cases above would have too (started at
+# once, as HEAPTRACE_SIGNAL and HEAPTRACE_INTERVAL above start it, not at
+# the first sample)
+(cd cwd && run ../sec_plain in_ns "${nobody[@]}" env -u HEAPTRACE_DISABLE HEAPTRACE_LAZY=0 \
 	HEAPTRACE_COLLECTOR="$work/marks/collector.sh" "../sec/probe_plain" probe)
 for _ in $(seq 200); do [ "$(ls marks | grep -c started)" -ge 1 ] && break; sleep 0.05; done
 sleep 0.5
