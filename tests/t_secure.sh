@@ -196,9 +196,11 @@ rm -f marks/started.*
 # --- 11. the collector holds none of the program's descriptors ------------------
 # A parent waits for end of file on a pipe its child (traced, and so with
 # a collector of its own) holds: it must come when the child exits. The
-# collector here is a script that runs the real one, then lingers.
+# collector here is a script that runs the real one, then lingers. (Each
+# collector is started at once, not at the first sample, which these
+# programs may never make.)
 printf '#!/bin/sh\n"%s" "$@"\nsleep 10\n' "$bin/heaptrace-collector" >linger.sh && chmod 755 linger.sh
-run pw env HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_COLLECTOR="$work/linger.sh" \
+run pw env HEAPTRACE_LAZY=0 HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_COLLECTOR="$work/linger.sh" \
 	HEAPTRACE_OUTPUT="$work/pw.heap" LD_PRELOAD="$lib" "$probe" pipewait 300
 ms=$(sed -n 's/^end of file after \([0-9]*\) ms$/\1/p' pw.out)
 is "$(cat pw.rc) $(sed -n 2p pw.out)" "0 child exited with 0" "follow fork: parent and child ran"
@@ -207,8 +209,8 @@ check $? "follow fork: end of file when the child exits (${ms:-?} ms for a child
 # and the collector itself closes what it was started with, however started
 printf '#!/bin/sh\necho $$ >"%s/coll.pid"\nexec "%s" "$@" 7<"%s"\n' "$work" "$bin/heaptrace-collector" \
 	"$work/linger.sh" >held.sh && chmod 755 held.sh
-env HEAPTRACE_COLLECTOR="$work/held.sh" HEAPTRACE_OUTPUT="$work/held.heap" LD_PRELOAD="$lib" \
-	"$probe" hold 3000 >held.out 2>held.err &
+env HEAPTRACE_LAZY=0 HEAPTRACE_COLLECTOR="$work/held.sh" HEAPTRACE_OUTPUT="$work/held.heap" \
+	LD_PRELOAD="$lib" "$probe" hold 3000 >held.out 2>held.err &
 hp=$!
 wait_file coll.pid
 cp=$(cat coll.pid)
