@@ -383,22 +383,73 @@ static int to_temp(const char *path, char *tmp, size_t cap, const unsigned char 
 	return 0;
 }
 
+/* The image in a file of path's directory that has no name yet
+ * (O_TMPFILE): it gets one whole, by name_it, or never, and no temporary
+ * name is made and removed. Returns its descriptor, or -1 (a file system
+ * without them: the caller goes through a temporary file instead). */
+static int unnamed(const char *path, const unsigned char *img, size_t len)
+{
+	char dir[HT_PATH_MAX];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -1;
+	slash[slash == dir] = 0;
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	if (fd >= 0 && write_all(fd, img, len) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Names the file of unnamed(): never replacing what is at path. Returns
+ * 0, or -1 with errno (EEXIST: the name is taken). */
+static int name_it(int fd, const char *path)
+{
+	char proc[48];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
+/* Links the file at from (a temporary name) or, if from is NULL, the
+ * unnamed file fd to path, never replacing. */
+static int link_to(const char *from, int fd, const char *path)
+{
+	return from ? link(from, path) : name_it(fd, path);
+}
+
 /* A default name never replaces a file: NAME-1.heap, NAME-2.heap, ... when
- * taken (link() never replaces); the name used goes to path (cap bytes). */
+ * taken (a link never replaces); the name used goes to path (cap bytes). */
 static int save_unique(char *path, size_t cap, const unsigned char *img, size_t len)
 {
 	char tmp[HT_PATH_MAX + 64], base[HT_PATH_MAX];
 	size_t n = strlen(path), stem;
-	int k, e = 0;
+	int k, e = 0, fd = unnamed(path, img, len);
+	const char *from = fd >= 0 ? NULL : tmp;
 
 	snprintf(base, sizeof(base), "%s", path);
 	stem = n > 5 && !strcmp(path + n - 5, ".heap") && path[n - 6] != '/' ? n - 5 : n;
-	if (to_temp(path, tmp, sizeof(tmp), img, len, NULL) != 0)
+	if (fd < 0 && to_temp(path, tmp, sizeof(tmp), img, len, NULL) != 0)
 		return -1;
 	for (k = 1; k < 1000; k++) {
-		if (link(tmp, path) == 0)
+		if (link_to(from, fd, path) == 0)
 			break;
 		e = errno;
+		if (e != EEXIST && !from) {
+			/* no /proc to name it by: through a temporary name */
+			close(fd);
+			fd = -1;
+			from = tmp;
+			if (to_temp(path, tmp, sizeof(tmp), img, len, NULL) != 0)
+				return -1;
+			k--;
+			continue;
+		}
 		if (e != EEXIST ||
 		    snprintf(path, cap, "%.*s-%d%s", (int)stem, base, k, base + stem) >= (int)cap) {
 			snprintf(path, cap, "%s", base);
@@ -406,7 +457,10 @@ static int save_unique(char *path, size_t cap, const unsigned char *img, size_t 
 		}
 		e = 0;
 	}
-	unlink(tmp);
+	if (from)
+		unlink(tmp);
+	else
+		close(fd);
 	errno = e;
 	return e || k == 1000 ? -1 : 0;
 }
@@ -421,7 +475,16 @@ static int save_named(const char *path, const unsigned char *img, size_t len)
 	int follow, fd, e;
 
 	if (lstat(path, &st) != 0) {
-		if (errno != ENOENT || to_temp(path, tmp, sizeof(tmp), img, len, NULL) != 0)
+		if (errno != ENOENT)
+			return -1;
+		fd = unnamed(path, img, len);
+		if (fd >= 0) {
+			e = name_it(fd, path);
+			close(fd);
+			if (e == 0)
+				return 0;
+		}
+		if (to_temp(path, tmp, sizeof(tmp), img, len, NULL) != 0)
 			return -1;
 		goto rename_it;
 	}
