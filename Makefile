@@ -28,7 +28,7 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
 	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o \
-	preload/final.o preload/exec.o
+	preload/final.o preload/exec.o preload/lazy.o preload/objects.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name

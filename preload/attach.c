@@ -24,7 +24,7 @@ int ht_attach_late(void)
 	if (late >= 0)
 		return late;
 	/* libc loaded before the shim: the shim came later than the program */
-	late = ht_startup_loaded_before((void *)getpid, (void *)ht_attach_late) == 1;
+	late = ht_objects_before((void *)getpid, (void *)ht_attach_late) == 1;
 	return late;
 }
 
@@ -110,7 +110,7 @@ HT_EXPORT int heaptrace_attach(const char *req, char *msg, size_t cap)
 			      "set-group-ID or capabilities), or is heaptrace's own: not traced");
 	if (tr == HT_TR_ON && __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE)) {
 		/* preloaded, its collector not started yet: now it is */
-		ht_startup_collector();
+		ht_lazy_start();
 		coll = (long)ht_core.run.collector_pid;
 	}
 	if (!strcmp(req, "stop")) {

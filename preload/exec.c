@@ -19,20 +19,20 @@
  * state) but is not the traced process. */
 static int lazy_here(void)
 {
-	return ht_startup_lazy_end();
+	return ht_lazy_ends_here();
 }
 
 /* Before the exec: the snapshot if there is no collector. Returns 1 if it
  * was written (then after_exec must be called if the exec returns). */
 static int before_exec(void)
 {
-	return lazy_here() ? ht_startup_own_final(1) : 0;
+	return lazy_here() ? ht_lazy_end(1) : 0;
 }
 
 static void after_exec(int wrote, int e)
 {
 	if (wrote)
-		ht_startup_exec_failed();
+		ht_lazy_exec_failed();
 	errno = e;
 }
 
@@ -165,7 +165,7 @@ HT_EXPORT int execle(const char *path, const char *arg, ...)
 static void before_end(void)
 {
 	if (lazy_here())
-		ht_startup_own_final(1);
+		ht_lazy_end(1);
 }
 
 HT_EXPORT void _exit(int status)

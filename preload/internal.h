@@ -311,36 +311,6 @@ static inline void ht_count_realloc(struct ht_tls *t)
 
 /* ---- startup.c: start-up, the shared state, fork and exit --------------- */
 
-/* Starts the collector of a process that started without one (see
- * ht_core.lazy), at its first sample: one thread starts it, the others go
- * on (their events wait in the ring). Not from a signal handler. */
-void ht_startup_collector(void);
-
-/* At the end of a process started lazily whose collector never started:
- * writes its final snapshot itself (final.c) and returns 1; 0 when a
- * collector runs (or was just started) that writes it. cut_short: the
- * process execs rather than exits. */
-int ht_startup_own_final(int cut_short);
-
-/* Whether this process, at its end, writes its final snapshot itself (see
- * ht_startup_own_final): started lazily, no collector, and not a child of
- * vfork. */
-int ht_startup_lazy_end(void);
-
-/* Which loaded object maps addr: a number that is the same for every
- * address of one object, 0 if none does. dl_iterate_phdr, not dladdr,
- * which searches every symbol and cost start-up more than all the rest. */
-uintptr_t ht_startup_object_of(const void *addr);
-
-/* Whether the object that maps a was loaded before the one that maps b
- * (the loader's order): 1 yes, 0 no, -1 if they are one object or either
- * is mapped by none. */
-int ht_startup_loaded_before(const void *a, const void *b);
-
-/* An exec after which ht_startup_own_final wrote the snapshot failed: the
- * process goes on traced, and its next snapshot replaces that file. */
-void ht_startup_exec_failed(void);
-
 /* ht_hot (above, with the arena's range) is defined in startup.c. */
 
 enum { HT_ST_NEW, HT_ST_RESOLVING, HT_ST_RESOLVED }; /* ht_core.resolve_state */
@@ -371,7 +341,7 @@ struct ht_core {
 	int trim_idle;                 /* HEAPTRACE_TRIM_IDLE: a helper thread even in a
 					* program of one thread */
 	int lazy;                      /* the collector is not started yet: the first
-					* sample starts it (ht_startup_collector) */
+					* sample starts it (ht_lazy_start) */
 	uintptr_t self_lo, self_hi;    /* the shim's own code: frames to skip */
 	struct ht_shm *shm;
 	struct ht_ring ring;           /* the ring's place and size */
@@ -481,6 +451,59 @@ int ht_options_wanted(int *only_me);
  * working directory; a forked child's named file gets .PID before .heap.
  * *is_default: no HEAPTRACE_OUTPUT. Returns 0, or -1 if it does not fit. */
 int ht_options_output(char *out, size_t cap, int forked, int *is_default);
+
+/* Starts the collector on the shared memory memfd (closed once it runs),
+ * with the pipe whose end it watches to know that the program lives, for
+ * the final snapshot's path ht_lazy_path(). Returns 0, or -1 after one
+ * message. */
+int ht_startup_spawn(int memfd);
+
+/* ---- lazy.c: the collector started at the first sample ------------------ */
+
+/* Keeps the final snapshot's path as the shim made it (the collector is
+ * told this one, never the shared header's), and whether it is a default
+ * name. */
+void ht_lazy_output(const char *path, int is_default);
+const char *ht_lazy_path(void);
+
+/* A lazy start: keeps memfd for the collector, which the first sample
+ * starts (ht_core.lazy is then 1). Returns 0, or -1 after one message. */
+int ht_lazy_keep(int memfd);
+
+/* Starts the collector of a process that started without one, at its
+ * first sample: one thread starts it, the others go on (their events wait
+ * in the ring). From a signal handler, only notes that one is due (the
+ * next sample outside a handler, or the exit, starts it). */
+void ht_lazy_start(void);
+
+/* Whether this process, at its end, writes its final snapshot itself:
+ * started lazily, no collector, and not a child of vfork. */
+int ht_lazy_ends_here(void);
+
+/* At the end of a process started lazily whose collector never started:
+ * writes its final snapshot itself (final.c) and returns 1; 0 when a
+ * collector runs (or was just started) that writes it. cut_short: the
+ * process execs, or ends by _exit or abort. */
+int ht_lazy_end(int cut_short);
+
+/* An exec after which ht_lazy_end wrote the snapshot failed: the process
+ * goes on traced, and its next snapshot replaces that file. */
+void ht_lazy_exec_failed(void);
+
+/* A forked child: the parent's descriptor closed (if still ours), and no
+ * collector started or owed. */
+void ht_lazy_forget(void);
+
+/* ---- objects.c: which loaded object maps an address ------------------- */
+
+/* A number that is the same for every address of one loaded object, 0 if
+ * none maps addr. */
+uintptr_t ht_objects_which(const void *addr);
+
+/* Whether the object that maps a was loaded before the one that maps b
+ * (the loader's order): 1 yes, 0 no, -1 if they are one object or either
+ * is mapped by none. */
+int ht_objects_before(const void *a, const void *b);
 
 /* ---- spawn.c: starting the collector ------------------------------------ */
 

@@ -30,9 +30,9 @@ static struct {
 /* Whether sym lives in the object the real malloc comes from. */
 static int beside_malloc(void *sym)
 {
-	uintptr_t m = ht_startup_object_of((void *)ht_hot.real.malloc);
+	uintptr_t m = ht_objects_which((void *)ht_hot.real.malloc);
 
-	return sym && m && m == ht_startup_object_of(sym);
+	return sym && m && m == ht_objects_which(sym);
 }
 
 /* Which allocator is underneath: jemalloc if the real malloc lives in the

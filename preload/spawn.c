@@ -354,7 +354,7 @@ int ht_spawn_alive(void)
 	int fd;
 
 	if (ht_core.run.collector_pid <= 0 && __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE))
-		ht_startup_collector(); /* a ring full before the first sample */
+		ht_lazy_start(); /* a ring full before the first sample */
 	if (ht_core.run.collector_pid <= 0 || (kill(ht_core.run.collector_pid, 0) != 0 && errno == ESRCH))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)ht_core.run.collector_pid);

@@ -47,25 +47,7 @@ static struct {
 	int snap_sig;              /* HEAPTRACE_SIGNAL's signal, 0 if none */
 	struct sigaction snap_old; /* what it did before */
 	int64_t attach_heap;       /* the allocator's bytes in use at the attach, -1 unknown */
-	/* a lazy start (ht_core.lazy): the shared memory's descriptor, kept
-	 * for the collector, and what it is (the program may close it) */
-	int memfd;
-	dev_t memfd_dev;
-	ino_t memfd_ino;
-	int coll;                  /* COLL_*: whether the collector was started */
-	pid_t pid;                 /* the process that set it up */
-	int sampled;               /* a signal handler sampled before it was */
-	int output_default;        /* the final snapshot's path, as the collector */
-	char output[HT_PATH_MAX];  /* would have been told it at start-up */
-	char written[HT_PATH_MAX]; /* the file written before an exec that failed */
-} boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1, .memfd = -1 };
-
-/* boot.coll: not started (a lazy start), being started by one thread,
- * running, never to be (it failed, or the process wrote its own), or not
- * to be started because the program closed its descriptor (the process
- * writes its own snapshot at its end, from the counts). */
-enum { COLL_NONE, COLL_STARTING, COLL_UP, COLL_NEVER,
-       COLL_LOST /* cannot be started: the process writes its snapshot */ };
+} boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1 };
 
 char ht_say_last[256];
 
@@ -318,60 +300,6 @@ static void read_cmdline(char *out, size_t cap)
 			out[i] = ' ';
 	out[n] = 0;
 }
-struct object_of {
-	uintptr_t addr, id;
-};
-
-static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	struct object_of *o = arg;
-	int i;
-
-	(void)size;
-	for (i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-
-		if (ph->p_type == PT_LOAD && o->addr >= lo && o->addr - lo < ph->p_memsz) {
-			o->id = (uintptr_t)info->dlpi_phdr;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-struct order {
-	uintptr_t a, b;
-	int first; /* 1: a's object first, 2: b's, 3: the same one */
-};
-
-static int find_first(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	struct order *o = arg;
-	struct object_of x = { o->a, 0 }, y = { o->b, 0 };
-
-	find_object(info, size, &x);
-	find_object(info, size, &y);
-	o->first = (x.id ? 1 : 0) | (y.id ? 2 : 0);
-	return o->first != 0;
-}
-
-int ht_startup_loaded_before(const void *a, const void *b)
-{
-	struct order o = { (uintptr_t)a, (uintptr_t)b, 0 };
-
-	dl_iterate_phdr(find_first, &o);
-	return o.first == 1 ? 1 : o.first == 2 ? 0 : -1;
-}
-
-uintptr_t ht_startup_object_of(const void *addr)
-{
-	struct object_of o = { (uintptr_t)addr, 0 };
-
-	dl_iterate_phdr(find_object, &o);
-	return o.id;
-}
-
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	uintptr_t me = (uintptr_t)arg;
@@ -477,28 +405,6 @@ static int still_ours(int fd, dev_t dev, ino_t ino)
 	       st.st_dev == dev && st.st_ino == ino;
 }
 
-/* Is fd still the shared memory's descriptor (a regular file, the memfd
- * with dev and ino, close-on-exec)? As still_ours, for a lazy start. */
-static int still_memfd(int fd)
-{
-	struct stat st;
-	int fl;
-
-	if (fd < 0)
-		return 0;
-	fl = fcntl(fd, F_GETFD);
-	return fl >= 0 && (fl & FD_CLOEXEC) && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	       st.st_dev == boot.memfd_dev && st.st_ino == boot.memfd_ino;
-}
-
-/* Forgets the descriptor a lazy start kept, closing it if it is ours. */
-static void forget_memfd(void)
-{
-	if (still_memfd(boot.memfd))
-		close(boot.memfd);
-	boot.memfd = -1;
-}
-
 /* The one reset of a forked child, from the fork handler. The child has
  * its own heap from here on: it is not traced by its parent's collector (a
  * program it execs starts its own). With HEAPTRACE_FOLLOW_FORK (and no
@@ -514,9 +420,7 @@ static void after_fork_child(void)
 	if (still_ours(boot.alive_fd, boot.alive_dev, boot.alive_ino))
 		close(boot.alive_fd);
 	boot.alive_fd = -1; /* ours or not, forgotten */
-	forget_memfd();
-	boot.coll = COLL_NONE;
-	boot.sampled = 0;
+	ht_lazy_forget();
 	ht_core.lazy = 0;
 	if (ht_core.shm)
 		munmap(ht_core.shm, ht_core.shm_size);
@@ -626,8 +530,7 @@ static int fill_header(uint64_t nslots, uint64_t ring_size)
 		return -1;
 	}
 	shm->output_default = is_default;
-	boot.output_default = is_default;
-	memcpy(boot.output, shm->output, sizeof(boot.output));
+	ht_lazy_output(shm->output, is_default);
 	/* counts made before now */
 	shm->retired[0] = ht_core.early_slot.alloc_calls;
 	shm->retired[1] = ht_core.early_slot.free_calls;
@@ -636,10 +539,7 @@ static int fill_header(uint64_t nslots, uint64_t ring_size)
 	return 0;
 }
 
-/* Starts the collector on the shared memory memfd (closed once it runs),
- * with the pipe whose end it watches to know that the program lives.
- * Returns 0, or -1 after one message. */
-static int start_collector(int memfd)
+int ht_startup_spawn(int memfd)
 {
 	struct stat st;
 	int pfd[2];
@@ -648,7 +548,7 @@ static int start_collector(int memfd)
 		ht_say("cannot create pipe: %s; tracing is off", strerror(errno));
 		return -1;
 	}
-	if (ht_spawn_collector(memfd, pfd[0], boot.output) != 0) {
+	if (ht_spawn_collector(memfd, pfd[0], ht_lazy_path()) != 0) {
 		close(pfd[0]);
 		close(pfd[1]);
 		return -1;
@@ -662,65 +562,6 @@ static int start_collector(int memfd)
 		boot.alive_ino = st.st_ino;
 	}
 	return 0;
-}
-
-/* A lazy start: the collector is started at the first sample (or at the
- * exit, if a signal handler sampled first), on this descriptor; a process
- * that exits before writes its final snapshot itself (final.c). */
-static int keep_memfd(int memfd)
-{
-	struct stat st;
-
-	if (fstat(memfd, &st) != 0) {
-		ht_say("cannot stat shared memory: %s; tracing is off", strerror(errno));
-		return -1;
-	}
-	boot.memfd = memfd;
-	boot.pid = getpid();
-	boot.memfd_dev = st.st_dev;
-	boot.memfd_ino = st.st_ino;
-	boot.coll = COLL_NONE;
-	ht_spawn_prepare();
-	ht_final_check_dir(boot.output);
-	ht_spawn_record('L', "");
-	ht_core.lazy = 1;
-	return 0;
-}
-
-void ht_startup_collector(void)
-{
-	int st = COLL_NONE;
-
-	if (ht_tls.busy >= HT_IN_HANDLER) {
-		/* not from a handler, which may have interrupted anything:
-		 * the next sample, or the exit, starts it */
-		boot.sampled = 1;
-		return;
-	}
-	if (boot.pid != (pid_t)syscall(SYS_getpid))
-		return; /* a child of vfork, which shares our memory: not its to start */
-	if (!__atomic_compare_exchange_n(&boot.coll, &st, COLL_STARTING, 0, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE))
-		return;
-	if (!still_memfd(boot.memfd)) {
-		/* the counts go on, and the final snapshot has them */
-		ht_say("the program closed the shared memory's descriptor before its first sample: "
-		       "its collector cannot start; nothing is sampled, the final snapshot has the "
-		       "counts only");
-		boot.memfd = -1;
-		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
-		__atomic_store_n(&boot.coll, COLL_LOST, __ATOMIC_RELEASE);
-		return;
-	} else if (start_collector(boot.memfd) == 0) {
-		boot.memfd = -1; /* the collector has it */
-		__atomic_store_n(&ht_core.lazy, 0, __ATOMIC_RELEASE);
-		__atomic_store_n(&boot.coll, COLL_UP, __ATOMIC_RELEASE);
-		return;
-	} else {
-		forget_memfd();
-	}
-	__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
-	__atomic_store_n(&boot.coll, COLL_NEVER, __ATOMIC_RELEASE);
 }
 
 /* Sets up tracing: options, shared memory, the collector, the hooks.
@@ -745,14 +586,12 @@ static void setup(void)
 	if (map_shm(nslots, boot.opt.ring_size, &memfd) != 0)
 		return;
 	if (fill_header(nslots, boot.opt.ring_size) != 0 ||
-	    (boot.opt.lazy ? keep_memfd(memfd) : start_collector(memfd)) != 0) {
+	    (boot.opt.lazy ? ht_lazy_keep(memfd) : ht_startup_spawn(memfd)) != 0) {
 		munmap(ht_core.shm, ht_core.shm_size);
 		ht_core.shm = NULL;
 		close(memfd);
 		return;
 	}
-	if (!boot.opt.lazy)
-		boot.coll = COLL_UP;
 	if (!boot.hooks_set) {
 		ht_tls.self++;
 		ht_thread_hooks();
@@ -903,78 +742,13 @@ static void wait_done(void)
 	}
 }
 
-/* The end of a process started lazily: if its collector was never
- * started, and nothing waits in the ring for one (a signal handler's
- * sample), the process writes its final snapshot itself and returns 1
- * (tracing is then off); else 0, once a collector that another thread was
- * starting runs, or this one has started it, to be waited for as usual.
- * cut_short: the process does not exit (it execs). */
-int ht_startup_lazy_end(void)
-{
-	int st = __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE);
-
-	return __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE) && ht_core.shm &&
-	       boot.pid == (pid_t)syscall(SYS_getpid) &&
-	       ((st == COLL_NONE &&
-		 __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON) ||
-		st == COLL_LOST);
-}
-
-int ht_startup_own_final(int cut_short)
-{
-	int st = __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE);
-
-	if (!ht_core.shm)
-		return 0;
-	while ((st == COLL_NONE || st == COLL_LOST) &&
-	       !__atomic_compare_exchange_n(&boot.coll, &st, COLL_NEVER, 0, __ATOMIC_ACQ_REL,
-					    __ATOMIC_ACQUIRE))
-		;
-	if (st == COLL_NONE || st == COLL_LOST) {
-		if (st == COLL_NONE && boot.sampled && !cut_short) {
-			__atomic_store_n(&boot.coll, COLL_NONE, __ATOMIC_RELEASE);
-			ht_startup_collector();
-			return __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) != COLL_UP;
-		}
-		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
-		ht_tls.self++;
-		ht_mstats_refresh(1);
-		if (ht_final_write(boot.output, boot.output_default, cut_short, boot.written,
-				   sizeof(boot.written)) != 0)
-			boot.written[0] = 0;
-		if (!cut_short)
-			forget_memfd(); /* else the exec closes it, or it failed */
-		ht_tls.self--;
-		return 1;
-	}
-	while (__atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) == COLL_STARTING) {
-		struct timespec ts = { 0, 100000 };
-
-		nanosleep(&ts, NULL);
-	}
-	return __atomic_load_n(&boot.coll, __ATOMIC_ACQUIRE) != COLL_UP;
-}
-
-void ht_startup_exec_failed(void)
-{
-	if (boot.written[0]) {
-		/* the file is this process's own now: replaced, not kept */
-		memcpy(boot.output, boot.written, sizeof(boot.output));
-		boot.output_default = 0;
-		memcpy(ht_core.shm->output, boot.written, sizeof(ht_core.shm->output));
-		ht_core.shm->output_default = 0;
-	}
-	__atomic_store_n(&boot.coll, COLL_NONE, __ATOMIC_RELEASE);
-	__atomic_store_n(&ht_core.tracing, HT_TR_ON, __ATOMIC_RELEASE);
-}
-
 /* At a normal exit (after the program's atexit handlers): tell the
  * collector, and wait (bounded; not at all with HEAPTRACE_EXIT_TIMEOUT=0)
  * until the final snapshot is on disk, so that the file is complete when
  * the program's exit status is seen. */
 __attribute__((destructor)) static void ht_fini(void)
 {
-	if (ht_startup_lazy_end() && ht_startup_own_final(0))
+	if (ht_lazy_ends_here() && ht_lazy_end(0))
 		return;
 	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
 		return;
