@@ -27,7 +27,8 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-stack-protector -flto -I/usr/include/x86_64-linux-gnu
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
-	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o
+	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o \
+	preload/final.o preload/exec.o preload/lazy.o preload/objects.o
 SHIM_LIBS = -lunwind -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name
@@ -74,7 +75,8 @@ TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/
 	tests/progs/churn tests/progs/ownmalloc tests/progs/figures tests/progs/shm_scribble \
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
-	tests/progs/hidenew tests/progs/xwrap tests/progs/libstall.so
+	tests/progs/hidenew tests/progs/xwrap tests/progs/libstall.so \
+	tests/progs/closefds
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile tests/cellsdump
 
@@ -82,6 +84,9 @@ all: preload/libheaptrace.so preload/heaptrace-collector $(TOOLS) scripts/heaptr
 
 preload/%.o: preload/%.c
 	$(CC) $(SHIM_CFLAGS) -c -o $@ $<
+
+# the snapshot's layout is the collector's (collector/snapshot/format.h)
+preload/final.o: SHIM_CFLAGS += -Icollector
 
 preload/libheaptrace.so: $(SHIM_OBJ)
 	$(CC) -shared $(OPT) -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \

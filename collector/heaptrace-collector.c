@@ -43,6 +43,7 @@ static int attach(struct collector *c, const struct ht_collector_args *a)
 		return -1;
 	c->fixed.pid = a->pid;
 	snprintf(c->fixed.output, sizeof(c->fixed.output), "%s", a->output);
+	c->said_unwritable = a->dir_said;
 	ht_collector_creds_at_start(c);
 	close(a->shm_fd);
 	c->alive_fd = a->alive_fd;

@@ -21,18 +21,10 @@ static int set;       /* settings were given: the environment is not read */
  * after the executable, before the libraries it needs). */
 int ht_attach_late(void)
 {
-	struct link_map *me = NULL, *libc = NULL, *lm;
-	Dl_info di;
-
 	if (late >= 0)
 		return late;
-	late = 0;
-	if (!dladdr1((void *)ht_attach_late, &di, (void **)&me, RTLD_DL_LINKMAP) || !me ||
-	    !dladdr1((void *)getpid, &di, (void **)&libc, RTLD_DL_LINKMAP) || !libc || libc == me)
-		return late;
-	for (lm = me; lm; lm = lm->l_prev)
-		if (lm == libc)
-			late = 1;
+	/* libc loaded before the shim: the shim came later than the program */
+	late = ht_objects_before((void *)getpid, (void *)ht_attach_late) == 1;
 	return late;
 }
 
@@ -116,6 +108,11 @@ HT_EXPORT int heaptrace_attach(const char *req, char *msg, size_t cap)
 	if (ht_startup_untraced())
 		return answer(msg, cap, -1, "it runs in secure-execution mode (set-user-ID, "
 			      "set-group-ID or capabilities), or is heaptrace's own: not traced");
+	if (tr == HT_TR_ON && __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE)) {
+		/* preloaded, its collector not started yet: now it is */
+		ht_lazy_start();
+		coll = (long)ht_core.run.collector_pid;
+	}
 	if (!strcmp(req, "stop")) {
 		if (tr != HT_TR_ON)
 			return answer(msg, cap, 3, "it is not being traced");

@@ -354,6 +354,8 @@ struct ht_core {
 	uint64_t rate;                 /* HEAPTRACE_RATE */
 	int trim_idle;                 /* HEAPTRACE_TRIM_IDLE: a helper thread even in a
 					* program of one thread */
+	int lazy;                      /* the collector is not started yet: the first
+					* sample starts it (ht_lazy_start) */
 	uintptr_t self_lo, self_hi;    /* the shim's own code: frames to skip */
 	struct ht_shm *shm;
 	struct ht_ring ring;           /* the ring's place and size */
@@ -443,6 +445,8 @@ struct ht_options {
 	int trim_idle;           /* HEAPTRACE_TRIM_IDLE */
 	uint64_t ring_size;      /* bytes, a power of two */
 	double exit_timeout;     /* seconds */
+	int lazy;                /* start the collector at the first sample, not at
+				  * start-up: no option needs it running from the start */
 };
 #define HT_OPTIONS_INIT { .rate = 524288, .depth = 64, .exit_timeout = 30 }
 void ht_options_read(struct ht_options *o);
@@ -462,15 +466,70 @@ int ht_options_wanted(int *only_me);
  * *is_default: no HEAPTRACE_OUTPUT. Returns 0, or -1 if it does not fit. */
 int ht_options_output(char *out, size_t cap, int forked, int *is_default);
 
+/* Starts the collector on the shared memory memfd (closed once it runs),
+ * with the pipe whose end it watches to know that the program lives, for
+ * the final snapshot's path ht_lazy_path(). Returns 0, or -1 after one
+ * message. */
+int ht_startup_spawn(int memfd);
+
+/* ---- lazy.c: the collector started at the first sample ------------------ */
+
+/* Keeps the final snapshot's path as the shim made it (the collector is
+ * told this one, never the shared header's), and whether it is a default
+ * name. */
+void ht_lazy_output(const char *path, int is_default);
+const char *ht_lazy_path(void);
+
+/* A lazy start: keeps memfd for the collector, which the first sample
+ * starts (ht_core.lazy is then 1). Returns 0, or -1 after one message. */
+int ht_lazy_keep(int memfd);
+
+/* Starts the collector of a process that started without one, at its
+ * first sample: one thread starts it, the others go on (their events wait
+ * in the ring). From a signal handler, only notes that one is due (the
+ * next sample outside a handler, or the exit, starts it). */
+void ht_lazy_start(void);
+
+/* Whether this process, at its end, writes its final snapshot itself:
+ * started lazily, no collector, and not a child of vfork. */
+int ht_lazy_ends_here(void);
+
+/* At the end of a process started lazily whose collector never started:
+ * writes its final snapshot itself (final.c) and returns 1; 0 when a
+ * collector runs (or was just started) that writes it. cut_short: the
+ * process execs, or ends by _exit or abort. */
+int ht_lazy_end(int cut_short);
+
+/* An exec after which ht_lazy_end wrote the snapshot failed: the process
+ * goes on traced, and its next snapshot replaces that file. */
+void ht_lazy_exec_failed(void);
+
+/* A forked child: the parent's descriptor closed (if still ours), and no
+ * collector started or owed. */
+void ht_lazy_forget(void);
+
+/* ---- objects.c: which loaded object maps an address ------------------- */
+
+/* A number that is the same for every address of one loaded object, 0 if
+ * none maps addr. */
+uintptr_t ht_objects_which(const void *addr);
+
+/* Whether the object that maps a was loaded before the one that maps b
+ * (the loader's order): 1 yes, 0 no, -1 if they are one object or either
+ * is mapped by none. */
+int ht_objects_before(const void *a, const void *b);
+
 /* ---- spawn.c: starting the collector ------------------------------------ */
 
 /* Starts the collector (not as the program's child) on the shared memory
- * memfd and the read end pipe_rd of the pipe it watches; sets
- * ht_core.run.collector_pid. Returns 0, or -1 after one message. */
-int ht_spawn_collector(int memfd, int pipe_rd);
+ * memfd and the read end pipe_rd of the pipe it watches, for this process
+ * and the final snapshot's path output; sets ht_core.run.collector_pid.
+ * Returns 0, or -1 after one message. */
+int ht_spawn_collector(int memfd, int pipe_rd, const char *output);
 
-/* Whether the collector runs (a zombie does not). Only called when the
- * ring is full or at exit. */
+/* Whether the collector runs (a zombie does not); one not started yet (a
+ * lazy start) is started first. Only called when the ring is full or at
+ * exit. */
 int ht_spawn_alive(void);
 
 /* The collector is gone: says so once, and turns tracing off. */
@@ -479,6 +538,34 @@ void ht_spawn_lost(void);
 /* Adds this image's record to the heaptrace launcher's file
  * (HEAPTRACE_REPORT_TO), if any; failures are silent. */
 void ht_spawn_tell_launcher(void);
+
+/* Adds the record "KIND PID WRITER TEXT" to the launcher's file (as
+ * above); WRITER is the collector, or this process when there is none
+ * (its final snapshot is its own, final.c). */
+void ht_spawn_record(char kind, const char *text);
+
+/* Finds the collector's program now, so that a start inside a sampled
+ * allocation need not ask the loader. */
+void ht_spawn_prepare(void);
+
+/* ---- final.c: the final snapshot of a process without a collector ------- */
+
+/* Writes the final snapshot of a process that never started its collector
+ * (nothing sampled): counts, drops and figures from the shared memory, no
+ * stacks, to output (is_default: never replacing a file; else replaced
+ * atomically), and the launcher's records. cut_short: the program did not
+ * exit (it execs). The name written goes to used (cap bytes). Allocates
+ * nothing. Returns 0, or -1 after one message. */
+int ht_final_write(const char *output, int is_default, int cut_short, char *used, size_t cap);
+
+/* Says at start-up, in one line, that output's directory cannot be
+ * written (as the collector says when it starts); ht_final_write is then
+ * quiet about it. */
+void ht_final_check_dir(const char *output);
+
+/* Whether ht_final_check_dir said so (the collector, started later, is
+ * then told not to say it again). */
+int ht_final_dir_said(void);
 
 /* ---- emit.c: the ring writer and module events -------------------------- */
 

@@ -30,10 +30,9 @@ static struct {
 /* Whether sym lives in the object the real malloc comes from. */
 static int beside_malloc(void *sym)
 {
-	Dl_info a, b;
+	uintptr_t m = ht_objects_which((void *)ht_hot.real.malloc);
 
-	return sym && dladdr((void *)ht_hot.real.malloc, &a) && dladdr(sym, &b) &&
-	       a.dli_fbase == b.dli_fbase;
+	return sym && m && m == ht_objects_which(sym);
 }
 
 /* Which allocator is underneath: jemalloc if the real malloc lives in the

@@ -130,6 +130,12 @@ int ht_options_output(char *out, size_t cap, int forked, int *is_default)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* Settings that need the collector running from the start. */
+static const char *const live_names[] = {
+	"HEAPTRACE_INTERVAL", "HEAPTRACE_PEAK", "HEAPTRACE_PUSH", "HEAPTRACE_METRICS",
+	"HEAPTRACE_SIGNAL", NULL
+};
+
 void ht_options_read(struct ht_options *o)
 {
 	uint64_t v;
@@ -150,6 +156,14 @@ void ht_options_read(struct ht_options *o)
 		o->follow_fork = (int)v;
 	if (env_u64("HEAPTRACE_TRIM_IDLE", 0, 1, &v))
 		o->trim_idle = (int)v;
+	o->lazy = !o->trim_idle && !ht_attach_late();
+	if (env_u64("HEAPTRACE_LAZY", 0, 1, &v) && !v)
+		o->lazy = 0;
+	/* what the collector does from the start: snapshots in time, on a
+	 * signal, at each peak; pushes; the metrics endpoint */
+	for (const char *const *n = live_names; *n; n++)
+		if (ht_options_env(*n) && *ht_options_env(*n))
+			o->lazy = 0;
 }
 
 int ht_options_wanted(int *only_me)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,12 +27,39 @@ static void *map_anon(size_t n)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The file of the loaded object that holds the address arg points at, into
+ * its first HT_PATH_MAX bytes; "" if none. dl_iterate_phdr, not dladdr,
+ * which looks through every symbol of every object and cost a start-up
+ * more than everything else the shim does. */
+struct find_file {
+	uintptr_t addr;
+	char name[HT_PATH_MAX];
+};
+
+static int file_of(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct find_file *f = arg;
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && f->addr >= lo && f->addr - lo < ph->p_memsz) {
+			snprintf(f->name, sizeof(f->name), "%s", info->dlpi_name ? info->dlpi_name : "");
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* The collector's path: HEAPTRACE_COLLECTOR, or heaptrace-collector next
  * to this library. */
-static int collector_path(char *out, size_t cap)
+static int find_collector(char *out, size_t cap)
 {
 	const char *c = ht_options_env("HEAPTRACE_COLLECTOR");
-	Dl_info di;
+	struct find_file f = { .addr = (uintptr_t)file_of };
 	const char *slash;
 	int n;
 
@@ -39,15 +67,38 @@ static int collector_path(char *out, size_t cap)
 		n = snprintf(out, cap, "%s", c);
 		return n < 0 || (size_t)n >= cap ? -1 : 0;
 	}
-	if (!dladdr((void *)collector_path, &di) || !di.dli_fname)
+	dl_iterate_phdr(file_of, &f);
+	if (!f.name[0])
 		return -1;
-	slash = strrchr(di.dli_fname, '/');
+	slash = strrchr(f.name, '/');
 	if (!slash)
 		n = snprintf(out, cap, "heaptrace-collector");
 	else
-		n = snprintf(out, cap, "%.*s/heaptrace-collector",
-			     (int)(slash - di.dli_fname), di.dli_fname);
+		n = snprintf(out, cap, "%.*s/heaptrace-collector", (int)(slash - f.name), f.name);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static struct {
+	char path[HT_PATH_MAX];
+	int state; /* 0 not looked for, 1 found, -1 not found */
+} where;
+
+void ht_spawn_prepare(void)
+{
+	where.state = find_collector(where.path, sizeof(where.path)) == 0 ? 1 : -1;
+}
+
+/* The collector's path, as ht_spawn_prepare found it (it is looked for
+ * then, not inside the sampled malloc that may start the collector: the
+ * loader's lock is taken to find the shim's own file). */
+static int collector_path(char *out, size_t cap)
+{
+	if (!where.state)
+		ht_spawn_prepare();
+	if (where.state < 0)
+		return -1;
+	snprintf(out, cap, "%s", where.path);
+	return 0;
 }
 
 /* The environment for the collector: ours without LD_PRELOAD, and with
@@ -222,14 +273,16 @@ static int spawn_run(struct spawn *sp, char *stack, int rep[2], char *buf, size_
  * grandchild, and a collector that forked itself away kept the program
  * waiting for its loading. Both clones share the program's memory, as
  * posix_spawn's does, so nothing is copied however big the program is. */
-int ht_spawn_collector(int memfd, int pipe_rd)
+int ht_spawn_collector(int memfd, int pipe_rd, const char *output)
 {
 	enum { STACK = 64 << 10 };
 	char path[HT_PATH_MAX], buf[64];
-	char *argv[6];
+	char *argv[7];
 	/* the process and the output path go by the command line too: the
 	 * program can change the shared header before the collector has read
-	 * it (it may drop privileges first), but not the collector's argv */
+	 * it (it may drop privileges first), but not the collector's argv;
+	 * and the path is the shim's own copy, not the header's, which the
+	 * program may have written into by a lazy start */
 	char pid_arg[32], out_arg[HT_PATH_MAX + 16];
 	struct spawn sp;
 	char *stacks;
@@ -256,14 +309,15 @@ int ht_spawn_collector(int memfd, int pipe_rd)
 		ht_say("cannot create pipe: %s; tracing is off", strerror(errno));
 		return -1;
 	}
-	snprintf(pid_arg, sizeof(pid_arg), "--pid=%lld", (long long)ht_core.shm->pid);
-	snprintf(out_arg, sizeof(out_arg), "--output=%s", ht_core.shm->output);
+	snprintf(pid_arg, sizeof(pid_arg), "--pid=%d", (int)getpid());
+	snprintf(out_arg, sizeof(out_arg), "--output=%s", output);
 	argv[0] = path;
 	argv[1] = "--shm-fd=3";
 	argv[2] = "--alive-fd=4";
 	argv[3] = pid_arg;
 	argv[4] = out_arg;
-	argv[5] = NULL;
+	argv[5] = ht_final_dir_said() ? "--dir-said" : NULL;
+	argv[6] = NULL;
 	sp.path = path;
 	sp.argv = argv;
 	sp.memfd = memfd;
@@ -290,7 +344,8 @@ int ht_spawn_collector(int memfd, int pipe_rd)
 
 /* Is the collector running? A dead one may linger as a zombie (when the
  * program is its parent), which kill(pid, 0) still finds: look at its
- * state too. Only called when the ring is full or at exit. */
+ * state too. One not started yet (a lazy start) is started now. Only
+ * called when the ring is full or at exit. */
 int ht_spawn_alive(void)
 {
 	char path[48], buf[256];
@@ -298,6 +353,8 @@ int ht_spawn_alive(void)
 	ssize_t n;
 	int fd;
 
+	if (ht_core.run.collector_pid <= 0 && __atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE))
+		ht_lazy_start(); /* a ring full before the first sample */
 	if (ht_core.run.collector_pid <= 0 || (kill(ht_core.run.collector_pid, 0) != 0 && errno == ESRCH))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)ht_core.run.collector_pid);
@@ -327,11 +384,14 @@ void ht_spawn_lost(void)
  * when its collector has started, in the order the images run, so that
  * the launcher knows which collector writes the last image's snapshot
  * (each collector adds its own record when it has, see heaptrace(1)).
- * Only an existing regular file is written; failures are silent. */
-void ht_spawn_tell_launcher(void)
+ * An image that writes its own final snapshot (final.c) names itself as
+ * its collector. Only an existing regular file is written; failures are
+ * silent. */
+void ht_spawn_record(char kind, const char *text)
 {
 	const char *to = ht_options_env("HEAPTRACE_REPORT_TO");
-	char rec[64];
+	char rec[HT_PATH_MAX + 700];
+	pid_t writer = ht_core.run.collector_pid > 0 ? ht_core.run.collector_pid : getpid();
 	struct stat st;
 	int fd, n, e = errno;
 
@@ -342,9 +402,18 @@ void ht_spawn_tell_launcher(void)
 		errno = e;
 		return;
 	}
-	n = snprintf(rec, sizeof(rec), "S %d %d", (int)getpid(), (int)ht_core.run.collector_pid);
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && write(fd, rec, (size_t)n + 1) < 0)
+	n = snprintf(rec, sizeof(rec), "%c %d %d%s%s", kind, (int)getpid(), (int)writer,
+		     *text ? " " : "", text);
+	if (n >= (int)sizeof(rec))
+		n = (int)sizeof(rec) - 1;
+	/* one write: an O_APPEND record of a regular file is not split */
+	if (n > 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && write(fd, rec, (size_t)n + 1) < 0)
 		n = 0;
 	close(fd);
 	errno = e;
+}
+
+void ht_spawn_tell_launcher(void)
+{
+	ht_spawn_record('S', "");
 }

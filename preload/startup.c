@@ -420,6 +420,8 @@ static void after_fork_child(void)
 	if (still_ours(boot.alive_fd, boot.alive_dev, boot.alive_ino))
 		close(boot.alive_fd);
 	boot.alive_fd = -1; /* ours or not, forgotten */
+	ht_lazy_forget();
+	ht_core.lazy = 0;
 	if (ht_core.shm)
 		munmap(ht_core.shm, ht_core.shm_size);
 	ht_core.shm = NULL;
@@ -528,6 +530,7 @@ static int fill_header(uint64_t nslots, uint64_t ring_size)
 		return -1;
 	}
 	shm->output_default = is_default;
+	ht_lazy_output(shm->output, is_default);
 	/* counts made before now */
 	shm->retired[0] = ht_core.early_slot.alloc_calls;
 	shm->retired[1] = ht_core.early_slot.free_calls;
@@ -536,10 +539,7 @@ static int fill_header(uint64_t nslots, uint64_t ring_size)
 	return 0;
 }
 
-/* Starts the collector on the shared memory memfd (closed once it runs),
- * with the pipe whose end it watches to know that the program lives.
- * Returns 0, or -1 after one message. */
-static int start_collector(int memfd)
+int ht_startup_spawn(int memfd)
 {
 	struct stat st;
 	int pfd[2];
@@ -548,7 +548,7 @@ static int start_collector(int memfd)
 		ht_say("cannot create pipe: %s; tracing is off", strerror(errno));
 		return -1;
 	}
-	if (ht_spawn_collector(memfd, pfd[0]) != 0) {
+	if (ht_spawn_collector(memfd, pfd[0], ht_lazy_path()) != 0) {
 		close(pfd[0]);
 		close(pfd[1]);
 		return -1;
@@ -585,7 +585,8 @@ static void setup(void)
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)setup);
 	if (map_shm(nslots, boot.opt.ring_size, &memfd) != 0)
 		return;
-	if (fill_header(nslots, boot.opt.ring_size) != 0 || start_collector(memfd) != 0) {
+	if (fill_header(nslots, boot.opt.ring_size) != 0 ||
+	    (boot.opt.lazy ? ht_lazy_keep(memfd) : ht_startup_spawn(memfd)) != 0) {
 		munmap(ht_core.shm, ht_core.shm_size);
 		ht_core.shm = NULL;
 		close(memfd);
@@ -601,7 +602,11 @@ static void setup(void)
 	ht_mstats_find();
 	setup_signal();
 	__atomic_store_n(&ht_core.tracing, HT_TR_ON, __ATOMIC_RELEASE);
-	ht_emit_modules();
+	/* with a lazy start, the first sample sends the list (before its own
+	 * event, as after any dlopen): a program that samples nothing need
+	 * not walk its modules for a collector that never reads them */
+	if (!ht_core.lazy)
+		ht_emit_modules();
 	ht_thread_attach(&ht_tls);
 }
 
@@ -743,6 +748,8 @@ static void wait_done(void)
  * the program's exit status is seen. */
 __attribute__((destructor)) static void ht_fini(void)
 {
+	if (ht_lazy_ends_here() && ht_lazy_end(0))
+		return;
 	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
 		return;
 	ht_tls.self++;

@@ -121,6 +121,8 @@ static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align
 
 	if (p) {
 		record_alloc(p, n, cfa);
+		if (ht_unlikely(__atomic_load_n(&ht_core.lazy, __ATOMIC_RELAXED)))
+			ht_lazy_start(); /* the first sample: see lazy.c */
 		ht_mstats_refresh(0);
 		note_last(t, p);
 		return p;

@@ -210,23 +210,27 @@ fi
 
 # The records, NUL-terminated, "KIND PID COLLECTOR_PID [TEXT]": S from the
 # shim of each image as it starts (in the order the images ran, so the last
-# S of $pid names the final image's collector), then from each collector,
+# S of $pid names the final image's collector; L when the image starts
+# without one, and writes its own snapshot unless it starts one later,
+# with an S), then from each collector,
 # in any order with its S: U (why nothing is traced), P (the peak
 # snapshot), and F "exit|cut PATH" (the final snapshot) or E (why it could
 # not be written). Records of other processes (the program's children) and
 # of earlier images are passed over.
-collector= file= state= why= note= peak=
+collector= file= state= why= note= peak= lazy=
 read_records() {
 	local rec kind rpid rcpid text
 	local -A f=() e=() u=() p=()
-	collector=
+	collector= lazy=
 	while IFS= read -r -d '' rec; do
 		kind=${rec%% *} rec=${rec#* }
 		rpid=${rec%% *} rec=${rec#* }
 		rcpid=${rec%% *} text=${rec#* }
 		[ "$rpid" = "$pid" ] && [ -n "$rcpid" ] || continue
 		case $kind in
-		S) collector=$rcpid ;;
+		S) collector=$rcpid lazy= ;;
+		L) collector=$rcpid lazy=1 # the image itself, until it starts one
+		   unset "f[$rcpid]" "e[$rcpid]" "u[$rcpid]" "p[$rcpid]" ;;
 		F) f[$rcpid]=$text ;;
 		E) e[$rcpid]=${text//[[:cntrl:]]/?} ;;
 		U) u[$rcpid]=${text//[[:cntrl:]]/?} ;;
@@ -309,6 +313,8 @@ if [ -n "$file" ]; then
 	fi
 elif [ -n "$why" ]; then
 	failed="no snapshot of $name was written: $why"
+elif [ -n "$lazy" ]; then
+	failed="no snapshot of $name was written: it ended (killed) before its first sampled allocation, when its collector was not started yet (HEAPTRACE_LAZY=0 starts it at once)"
 elif [ -n "$collector" ]; then
 	failed="no snapshot of $name was written: its collector (pid $collector) ended without one"
 elif [ -u "$prog" ] || [ -g "$prog" ]; then

@@ -141,7 +141,9 @@ end_case() { # NAME COMMAND WANT_STATUS CUT_SHORT
 end_case exit "grow 10" 0 no
 end_case _exit "_exit 4" 4 yes
 end_case abort "abort" 134 yes
-HEAPTRACE_OUTPUT=end-kill.heap LD_PRELOAD="$lib" "$progs/grow" </dev/zero >/dev/null 2>&1 &
+# (its collector started at once: an idle program starts it at its first
+# sample, and a SIGKILL before leaves nothing, see t_lazy.sh)
+HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT=end-kill.heap LD_PRELOAD="$lib" "$progs/grow" </dev/zero >/dev/null 2>&1 &
 kpid=$!
 sleep 0.5
 kill -9 "$kpid"; wait "$kpid" 2>/dev/null

@@ -249,10 +249,11 @@ is "$?:$(cat err.txt)" "1:heaptrace-report: option '--peak': the snapshot has no
 	"--peak of an older snapshot says it has none"
 
 # --- the age of the allocator's figures ---------------------------------------------
-# The shim reads them at a sampled allocation after a snapshot asked: a
+# The shim reads them at a sampled allocation after a snapshot asked (its
+# collector started at once, so that the idle program can be dumped): a
 # first dump asks, "grow" allocates (the figures are read), then the
 # program idles and a second dump gets figures 1.5 s old
-coproc G { HEAPTRACE_OUTPUT=$work/age.heap LD_PRELOAD="$lib" exec "$progs/grow"; }
+coproc G { HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT=$work/age.heap LD_PRELOAD="$lib" exec "$progs/grow"; }
 gpid=$G_PID
 read -r -t 10 _ _ <&"${G[0]}"
 "$dump" -o age1.heap "$gpid" >/dev/null 2>&1

@@ -145,7 +145,7 @@ cp -p stale.copy "$temp"
 [ ! -e "$temp" ]
 check $? "heaptrace-dump --list removes it"
 cp -p stale.copy "$temp"
-coproc H { HEAPTRACE_OUTPUT="$work/h.heap" LD_PRELOAD="$lib" exec "$progs/grow"; }
+coproc H { HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT="$work/h.heap" LD_PRELOAD="$lib" exec "$progs/grow"; }
 read -r -t 10 _ _ <&"${H[0]}"
 gone "$temp"
 check $? "the collector removes it when it starts"

@@ -135,8 +135,10 @@ for v in suid sgid cap; do
 done
 # the control: the same program without privilege, run by nobody, is
 # traced; once its collector has left its mark (the shim does not wait
-# for that), a late one of the cases above would have too
-(cd cwd && run ../sec_plain in_ns "${nobody[@]}" env -u HEAPTRACE_DISABLE \
+# for that), a late one of the cases above would have too (started at
+# once, as HEAPTRACE_SIGNAL and HEAPTRACE_INTERVAL above start it, not at
+# the first sample)
+(cd cwd && run ../sec_plain in_ns "${nobody[@]}" env -u HEAPTRACE_DISABLE HEAPTRACE_LAZY=0 \
 	HEAPTRACE_COLLECTOR="$work/marks/collector.sh" "../sec/probe_plain" probe)
 for _ in $(seq 200); do [ "$(ls marks | grep -c started)" -ge 1 ] && break; sleep 0.05; done
 sleep 0.5
@@ -147,8 +149,9 @@ rm -f marks/started.* cwd/*
 mkdir t2 && chmod 777 t2
 cat >t2/run.sh <<EOF
 cd "$work/t2" || exit 1
-# a traced program that lives a while; its collector is counted meanwhile
-env -u HEAPTRACE_DISABLE HEAPTRACE_OUTPUT=$work/t2/prog.heap "$probe" hold 3000 >hold.out 2>hold.err &
+# a traced program that lives a while; its collector (started at once, not
+# at its first sample) is counted meanwhile
+env -u HEAPTRACE_DISABLE HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT=$work/t2/prog.heap "$probe" hold 3000 >hold.out 2>hold.err &
 p=\$!
 count() { cat "$cg/cgroup.procs" | while read q; do cat /proc/\$q/comm 2>/dev/null; done | grep -c '^heaptrace-colle\$'; }
 for _ in \$(seq 100); do grep -q ready hold.out && [ "\$(count)" -ge 1 ] && break; sleep 0.05; done
@@ -182,7 +185,7 @@ is "$(collectors)" 0 "ld.so.preload: no collector left"
 # (HEAPTRACE_DISABLE=1 in the collector's environment)
 printf '#!/bin/sh\n: >"%s/started.$$"\nexec "%s" "$@"\n' "$work/marks" "$work/lib/heaptrace-collector" \
 	>marks/wrap.sh && chmod 755 marks/wrap.sh
-run t2s in_ns env -u HEAPTRACE_DISABLE HEAPTRACE_COLLECTOR="$work/marks/wrap.sh" \
+run t2s in_ns env -u HEAPTRACE_DISABLE HEAPTRACE_LAZY=0 HEAPTRACE_COLLECTOR="$work/marks/wrap.sh" \
 	HEAPTRACE_OUTPUT="$work/t2/wrapped.heap" "$probe" hold 500
 sleep 0.5 # a script that traced itself would have started itself again by now
 is "$(cat t2s.rc) $(cat t2s.out)" "0 ready" "ld.so.preload, collector script: the program runs"
@@ -193,9 +196,11 @@ rm -f marks/started.*
 # --- 11. the collector holds none of the program's descriptors ------------------
 # A parent waits for end of file on a pipe its child (traced, and so with
 # a collector of its own) holds: it must come when the child exits. The
-# collector here is a script that runs the real one, then lingers.
+# collector here is a script that runs the real one, then lingers. (Each
+# collector is started at once, not at the first sample, which these
+# programs may never make.)
 printf '#!/bin/sh\n"%s" "$@"\nsleep 10\n' "$bin/heaptrace-collector" >linger.sh && chmod 755 linger.sh
-run pw env HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_COLLECTOR="$work/linger.sh" \
+run pw env HEAPTRACE_LAZY=0 HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_COLLECTOR="$work/linger.sh" \
 	HEAPTRACE_OUTPUT="$work/pw.heap" LD_PRELOAD="$lib" "$probe" pipewait 300
 ms=$(sed -n 's/^end of file after \([0-9]*\) ms$/\1/p' pw.out)
 is "$(cat pw.rc) $(sed -n 2p pw.out)" "0 child exited with 0" "follow fork: parent and child ran"
@@ -204,8 +209,8 @@ check $? "follow fork: end of file when the child exits (${ms:-?} ms for a child
 # and the collector itself closes what it was started with, however started
 printf '#!/bin/sh\necho $$ >"%s/coll.pid"\nexec "%s" "$@" 7<"%s"\n' "$work" "$bin/heaptrace-collector" \
 	"$work/linger.sh" >held.sh && chmod 755 held.sh
-env HEAPTRACE_COLLECTOR="$work/held.sh" HEAPTRACE_OUTPUT="$work/held.heap" LD_PRELOAD="$lib" \
-	"$probe" hold 3000 >held.out 2>held.err &
+env HEAPTRACE_LAZY=0 HEAPTRACE_COLLECTOR="$work/held.sh" HEAPTRACE_OUTPUT="$work/held.heap" \
+	LD_PRELOAD="$lib" "$probe" hold 3000 >held.out 2>held.err &
 hp=$!
 wait_file coll.pid
 cp=$(cat coll.pid)
@@ -238,8 +243,9 @@ done
 run iv env HEAPTRACE_INTERVAL=.5 HEAPTRACE_PEAK=50. HEAPTRACE_OUTPUT="$work/iv.heap" \
 	LD_PRELOAD="$lib" "$probe" hold 1200
 is "$(cat iv.err)" "" "HEAPTRACE_INTERVAL=.5, HEAPTRACE_PEAK=50.: taken without a word"
-run dp env HEAPTRACE_DEBUGINFO_PATH="rel/debug::/usr/lib/debug/:x" HEAPTRACE_OUTPUT="$work/dp.heap" \
-	LD_PRELOAD="$lib" "$progs/retain"
+# (the collector reads it: started at once, not at the first sample)
+run dp env HEAPTRACE_LAZY=0 HEAPTRACE_DEBUGINFO_PATH="rel/debug::/usr/lib/debug/:x" \
+	HEAPTRACE_OUTPUT="$work/dp.heap" LD_PRELOAD="$lib" "$progs/retain"
 is "$(cat dp.err)" "heaptrace: ignoring 'rel/debug' in HEAPTRACE_DEBUGINFO_PATH: not an absolute directory
 heaptrace: ignoring 'x' in HEAPTRACE_DEBUGINFO_PATH: not an absolute directory" \
 	"HEAPTRACE_DEBUGINFO_PATH: each relative entry ignored, said once"

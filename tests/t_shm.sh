@@ -30,7 +30,7 @@ while kill -0 "$deadpid" 2>/dev/null; do deadpid=$((deadpid - 1)); done
 stale=".z.heap.ht-tmp-$deadpid-1-abcdef"
 : >"$work/other/$stale"
 : >"$work/$stale"
-run early traced HEAPTRACE_OUTPUT="$work/e.heap" -- "$progs/shm_scribble" "$work/other/x.heap" early
+run early traced HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT="$work/e.heap" -- "$progs/shm_scribble" "$work/other/x.heap" early
 is "$(cat early.out)" done "early scribble: the program runs to its end"
 valid "$work/e.heap" "early scribble: the final snapshot is written where it was to go"
 [ -e "$work/other/$stale" ]

@@ -220,9 +220,10 @@ wait "$bpid"
 
 # A peer that passes every check (it maps the traced program's shared
 # memory, as only the collector can) but is slow, or claims 2 GiB: the
-# deadline and the size limit end the exchange.
+# deadline and the size limit end the exchange. (The real collector,
+# killed, is started at once, not at the first sample.)
 for mode in slow huge; do
-	coproc F { exec env LD_PRELOAD="$lib" HEAPTRACE_OUTPUT="$work/f.heap" \
+	coproc F { exec env LD_PRELOAD="$lib" HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT="$work/f.heap" \
 		"$progs/fakecoll" "$mode" /tmp/heaptrace-0 2>fakecoll.err; }
 	fpid=$F_PID fout=${F[1]}
 	read -r -t 30 _ fchild <&"${F[0]}"
@@ -257,7 +258,9 @@ done
 # the new user is told that only root can dump it.
 for d in dumpable ""; do
 	what="setuid after start${d:+, dumpable}"
-	coproc S { exec env LD_PRELOAD="$lib" HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$work/s.heap" \
+	# its collector started at once, as root, before the program drops
+	# to the user (lazily, at its first sample, it would be the user's)
+	coproc S { exec env LD_PRELOAD="$lib" HEAPTRACE_LAZY=0 HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$work/s.heap" \
 		"$progs/setuid_later" "$vuid" $d 2>setuid.err; }
 	spid=$S_PID sout=${S[1]}
 	read -r -t 30 line <&"${S[0]}"

@@ -116,6 +116,8 @@ struct ht_collector_args {
 	int alive_fd;        /* the read end of the process's liveness pipe */
 	int64_t pid;         /* the traced process */
 	const char *output;  /* the final snapshot's path, absolute */
+	int dir_said;        /* --dir-said: the shim said the output's directory
+			      * cannot be written (a lazy start): not again */
 };
 
 /* Reads the command line into a, or exits with usage (status 2). */

@@ -42,6 +42,8 @@ void ht_collector_parse_args(int argc, char **argv, struct ht_collector_args *a)
 					 (int64_t)v : 0;
 		else if (strncmp(argv[i], "--output=", 9) == 0)
 			a->output = argv[i] + 9;
+		else if (strcmp(argv[i], "--dir-said") == 0)
+			a->dir_said = 1;
 		else
 			ht_die(2, "unknown option '%s' (this program is started by libheaptrace.so)",
 			       argv[i]);
@@ -209,7 +211,7 @@ void ht_collector_check_output_dir(struct collector *c)
 {
 	char dir[HT_PATH_MAX];
 
-	if (!output_dir(c, dir, sizeof(dir)))
+	if (c->said_unwritable || !output_dir(c, dir, sizeof(dir)))
 		return;
 	if (access(dir, W_OK | X_OK) != 0) {
 		ht_error("cannot write the snapshot '%s': directory '%s': %s; "

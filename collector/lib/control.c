@@ -631,6 +631,34 @@ static int shim_loaded(pid_t pid)
 	return found;
 }
 
+/* Does process pid hold the shim's shared memory ("/memfd:heaptrace")
+ * open? The shim keeps it for a collector it has not started yet (at its
+ * first sampled allocation); once the collector runs it is closed. */
+static int collector_not_started(pid_t pid)
+{
+	char dir[64], path[384], to[256];
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, to, sizeof(to) - 1);
+		if (n > 0) {
+			to[n] = 0;
+			found = !strncmp(to, "/memfd:heaptrace", 16);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
 struct found {
 	struct ht_control_sock s[16];
 	int n;
@@ -687,6 +715,10 @@ int ht_control_request(pid_t pid, const char *cmd, int timeout_ms, void **body, 
 		}
 		if (loaded < 0)
 			loaded = shim_loaded(pid);
+		if (loaded && collector_not_started(pid))
+			return ht_fail(err, errlen, "process %d has no collector yet: it starts at its "
+				       "first sampled allocation (start it now with 'heaptrace -p %d', "
+				       "or run the program with HEAPTRACE_LAZY=0)", (int)pid, (int)pid);
 		if (!loaded || ht_now_ns() - start >= (int64_t)CONNECT_WAIT_MS * 1000000 ||
 		    ht_now_ns() >= deadline)
 			break;
