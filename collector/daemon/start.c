@@ -31,7 +31,7 @@ void ht_collector_parse_args(int argc, char **argv, struct ht_collector_args *a)
 	uint64_t v;
 	int i;
 
-	*a = (struct ht_collector_args){ -1, -1, 0, NULL };
+	*a = (struct ht_collector_args){ -1, -1, 0, NULL, 0 };
 	for (i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--shm-fd=", 9) == 0)
 			a->shm_fd = opt_fd(argv[i], "--shm-fd=");
