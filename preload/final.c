@@ -234,6 +234,11 @@ static void make_body(struct body *b, const struct ht_shm *h, uint32_t flags)
 	put_section(b, SEC_PEAK, PEAK_HEAD + 8);
 	le64(put(b, PEAK_HEAD), (uint64_t)(h->start_time_ns ? h->start_time_ns : now));
 	le64(put(b, 8), 0);
+	/* no temporary blocks, no cells: a file that has them, of nothing */
+	put_section(b, SEC_TEMP, 8);
+	le64(put(b, 8), 0);
+	put_section(b, SEC_CELLS, 8);
+	le64(put(b, 8), 0);
 }
 
 /* XXH64 with seed 0, of which a zstd frame's checksum is the low half. */

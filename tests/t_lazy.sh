@@ -48,6 +48,8 @@ metric_names() { sed -n '/^Metrics:/,$p' "$1" | awk 'NR > 1 { print $1 }' | tr '
 is "$(metric_names s1.stats)" "$(metric_names ref.stats)" "it has the metrics the collector gives"
 "$report" --format json out/s1.heap | grep -q '"pid": [0-9]*, "exe": "[^"]*/grow", "command": "[^"]*grow"'
 check $? "it names the process, its executable and command line"
+"$report" --temp_objects out/s1.heap >s1.temp 2>&1 && "$report" --lifetimes out/s1.heap >s1.life 2>&1
+check $? "it has the time sections, empty (--temp_objects, --lifetimes read it as a collector's)"
 
 # --- the default name never replaces a file ---------------------------------
 # the same executable before and after an exec: the same default name
