@@ -31,6 +31,18 @@ within() {
 # skip REASON: a test that cannot run here, counted apart by run.sh
 skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 note() { sed 's/^/# /' "$@"; }
+# go_pprof_env: go tool pprof for a test, or one failure and the end if go
+# is missing (scripts/deps.sh installs golang-go). It reads local files
+# only: kept off the network and out of $HOME. Call it in $work.
+go_pprof_env() {
+	if ! command -v go >/dev/null 2>&1; then
+		fail "go is installed (scripts/deps.sh installs golang-go)"
+		done_testing
+	fi
+	mkdir -p home pprof gocache
+	export HOME=$work/home PPROF_TMPDIR=$work/pprof GOCACHE=$work/gocache
+	export GOTOOLCHAIN=local GOPROXY=off GOTELEMETRY=off GOFLAGS= PPROF_BINARY_PATH=$work/none
+}
 done_testing() { echo "1..$n"; [ "$failed" -eq 0 ]; exit $?; }
 
 work=$(mktemp -d) || exit 2

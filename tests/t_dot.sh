@@ -12,14 +12,7 @@ if ! command -v dot >/dev/null 2>&1; then
 	fail "Graphviz's dot is installed (scripts/deps.sh installs graphviz)"
 	done_testing
 fi
-if ! command -v go >/dev/null 2>&1; then
-	fail "go is installed (scripts/deps.sh installs golang-go)"
-	done_testing
-fi
-# go tool pprof reads local files only; keep it off the network and out of $HOME
-mkdir -p home pprof gocache
-export HOME=$work/home PPROF_TMPDIR=$work/pprof GOCACHE=$work/gocache
-export GOTOOLCHAIN=local GOPROXY=off GOTELEMETRY=off GOFLAGS= PPROF_BINARY_PATH=$work/none
+go_pprof_env
 
 # snap NAME RATE ROUNDS: a final snapshot of tests/progs/retain
 snap() {

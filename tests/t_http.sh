@@ -11,9 +11,7 @@
 for t in go prometheus promtool curl python3; do
 	command -v $t >/dev/null 2>&1 || { fail "$t is installed (scripts/deps.sh)"; done_testing; }
 done
-mkdir -p home pprof gocache
-export HOME=$work/home PPROF_TMPDIR=$work/pprof GOCACHE=$work/gocache
-export GOTOOLCHAIN=local GOPROXY=off GOTELEMETRY=off GOFLAGS= PPROF_BINARY_PATH=$work/none
+go_pprof_env
 pp() { go tool pprof -symbolize=none "$@" 2>>pprof.err; }
 
 gpid= prom=

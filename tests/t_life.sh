@@ -133,6 +133,7 @@ is "$(awk -v c="$(secs "$(all age site_churn 6)")" -v l="$leak" 'BEGIN { print (
 is "$("$report" --sizes --focus site_temp exact.heap | awk '$NF == "32-63" { print $1 }')" 1.00k \
 	"report --sizes: site_temp's 1000 blocks of 48 bytes are in the 32-63 bucket"
 "$report" --format pprof -o exact.pb.gz exact.heap
+go_pprof_env
 go tool pprof -top -sample_index=inuse_space -tagfocus=age=200ms: exact.pb.gz >old.top 2>&1
 grep -q ' site_leak$' old.top && ! grep -q ' site_churn$' old.top
 check $? "go tool pprof -tagfocus=age=200ms: keeps site_leak's blocks, not site_churn's"

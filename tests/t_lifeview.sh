@@ -47,13 +47,7 @@ for o in lifetimes age sizes temporary-under color temp_space temp_objects; do
 done
 
 # the pprof export, read by go tool pprof
-if ! command -v go >/dev/null 2>&1; then
-	fail "go is installed (scripts/deps.sh installs golang-go)"
-	done_testing
-fi
-mkdir -p home pprof gocache
-export HOME=$work/home PPROF_TMPDIR=$work/pprof GOCACHE=$work/gocache
-export GOTOOLCHAIN=local GOPROXY=off GOTELEMETRY=off GOFLAGS= PPROF_BINARY_PATH=$work/none
+go_pprof_env
 pp() { go tool pprof -symbolize=none "$@" 2>>pprof.err; }
 # "accounting for N" of a -top in plain units
 shown() { pp -top -unit=B "$@" | sed -n 's/^Showing nodes accounting for \([0-9.]*\)B*,.*/\1/p'; }

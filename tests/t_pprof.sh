@@ -8,16 +8,7 @@
 # tests/progs/retain under the shim, exact (rate 1) and sampled. Prints TAP.
 . "$(dirname "$0")/lib.sh"
 fixw=${HT_FIXTURE_WRITER:-$top/tests/test_report}
-
-if ! command -v go >/dev/null 2>&1; then
-	fail "go is installed (scripts/deps.sh installs golang-go)"
-	done_testing
-fi
-
-# go tool pprof reads local files only; keep it off the network and out of $HOME
-mkdir -p home pprof gocache
-export HOME=$work/home PPROF_TMPDIR=$work/pprof GOCACHE=$work/gocache
-export GOTOOLCHAIN=local GOPROXY=off GOTELEMETRY=off GOFLAGS= PPROF_BINARY_PATH=$work/none
+go_pprof_env
 
 pp() { go tool pprof -symbolize=none "$@" 2>>pprof.err; }
 

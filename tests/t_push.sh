@@ -6,9 +6,7 @@
 # or failing never harms the program, and its failures are counted.
 . "$(dirname "$0")/lib.sh"
 
-mkdir -p home gocache
-export HOME=$work/home GOCACHE=$work/gocache
-export GOTOOLCHAIN=local GOPROXY=off GOTELEMETRY=off GOFLAGS= PPROF_BINARY_PATH=$work/none
+go_pprof_env
 unset HEAPTRACE_PUSH HEAPTRACE_PUSH_INTERVAL HEAPTRACE_LABELS HEAPTRACE_PUSH_APP \
 	HEAPTRACE_PUSH_AUTH_FILE HEAPTRACE_RATE HEAPTRACE_OUTPUT
 
