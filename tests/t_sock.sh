@@ -304,14 +304,15 @@ rm -rf ff
 
 # A forked child's collector that starts slowly (here on purpose, as on a
 # loaded machine) listens after its exec'd image's collector: the tools
-# must still reach the live image's, not the ending one's.
+# must still reach the live image's, not the ending one's. Collectors
+# start at once here: the forked python3 image samples nothing.
 cat >slowcoll.sh <<EOF
 #!/bin/sh
 [ -n "\$HT_SLOW_COLL" ] && sleep 1
 exec "$top/collector/heaptrace-collector" "\$@"
 EOF
 chmod 755 slowcoll.sh
-coproc X { exec env HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_COLLECTOR="$work/slowcoll.sh" \
+coproc X { exec env HEAPTRACE_LAZY=0 HEAPTRACE_FOLLOW_FORK=1 HEAPTRACE_COLLECTOR="$work/slowcoll.sh" \
 	HEAPTRACE_OUTPUT="$work/x.heap" LD_PRELOAD="$lib" "$py" -c '
 import os, sys
 os.environ["HT_SLOW_COLL"] = "1"
@@ -340,8 +341,10 @@ echo "exit 0" >&"$xout"
 wait "$xpid"
 
 # A collector killed leaves its socket; the next collector of that pid
-# (the program execs) listens, removes it, and is reached.
-coproc Y { exec env HEAPTRACE_OUTPUT="$work/y.heap" LD_PRELOAD="$lib" "$py" -c '
+# (the program execs) listens, removes it, and is reached. The first one
+# is started at once: python3's start-up, which uses its own allocator,
+# may not have sampled anything by "ready".
+coproc Y { exec env HEAPTRACE_LAZY=0 HEAPTRACE_OUTPUT="$work/y.heap" LD_PRELOAD="$lib" "$py" -c '
 import os, sys
 print("ready", flush=True)
 sys.stdin.readline()
