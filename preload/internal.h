@@ -660,6 +660,20 @@ void *const *ht_stacks_get(uintptr_t cfa, void **buf, int *nf, uint32_t *id);
 /* A thread's stack cache goes with it. */
 void ht_stacks_drop(struct ht_tls *t);
 
+/* The C++ allocation operators the shim defines, by their mangled names:
+ * new, new[] (plain, nothrow, aligned, aligned nothrow), then delete and
+ * delete[] (plain, sized, nothrow, aligned, sized aligned, aligned
+ * nothrow). shim.c finds the next definitions by them, got.c redirects
+ * them at attach. */
+#define HT_CXX_OPERATORS \
+	"_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", \
+	"_ZnwmSt11align_val_t", "_ZnamSt11align_val_t", \
+	"_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t", \
+	"_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t", \
+	"_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", \
+	"_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t", \
+	"_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t"
+
 /* dlclose calls so far (the wrapper in shim.c): a stack remembered before
  * one may name code that is gone. */
 extern uint32_t ht_unloads;

@@ -365,15 +365,9 @@ enum {
 	DL, DA, DL_SZ, DA_SZ, DL_NT, DA_NT, DL_AL, DA_AL, DL_SZ_AL, DA_SZ_AL, DL_AL_NT, DA_AL_NT,
 	CXX_OPS
 };
-static const char *const cxx_names[CXX_OPS] = {
-	"_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
-	"_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
-	"_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
-	"_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
-	"_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t",
-	"_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
-	"_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
-};
+static const char *const cxx_names[] = { HT_CXX_OPERATORS };
+_Static_assert(sizeof(cxx_names) / sizeof(cxx_names[0]) == CXX_OPS,
+	       "one name for each operator, in the enum's order");
 static void *cxx_next[CXX_OPS];
 
 /* The next definition of operator op, found on first use (dlsym may
