@@ -5,6 +5,8 @@
  * figures and the RSS before and after it. */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,12 +29,13 @@ static struct {
 	void (*release_free)(void);            /* tcmalloc's MallocExtension_ReleaseFreeMemory */
 } figs;
 
+/* The object the real malloc comes from (0 if unknown), found once. */
+static uintptr_t malloc_object;
+
 /* Whether sym lives in the object the real malloc comes from. */
 static int beside_malloc(void *sym)
 {
-	uintptr_t m = ht_objects_which((void *)ht_hot.real.malloc);
-
-	return sym && m && m == ht_objects_which(sym);
+	return sym && malloc_object && malloc_object == ht_objects_which(sym);
 }
 
 /* Which allocator is underneath: jemalloc if the real malloc lives in the
@@ -51,15 +54,23 @@ static void *lookup(const char *name)
 
 void ht_mstats_find(void)
 {
-	void *ctl = lookup("mallctl");
-	void *rel = lookup("MallocExtension_ReleaseFreeMemory");
+	void *ctl, *rel;
 
-	if (beside_malloc(rel))
-		figs.release_free = (void (*)(void))rel;
-	if (beside_malloc(ctl)) {
-		figs.mallctl = (int (*)(const char *, void *, size_t *, void *, size_t))ctl;
-		ht_core.shm->allocator = HT_ALLOCATOR_JEMALLOC;
-		return;
+	malloc_object = ht_objects_which((void *)ht_hot.real.malloc);
+	/* glibc's own malloc has neither jemalloc's nor tcmalloc's functions
+	 * beside it: not looked for, since a lookup that fails costs tens of
+	 * microseconds (the loader formats its error), at every start */
+	if (!beside_malloc(lookup("gnu_get_libc_version"))) {
+		ctl = lookup("mallctl");
+		rel = lookup("MallocExtension_ReleaseFreeMemory");
+		if (beside_malloc(rel))
+			figs.release_free = (void (*)(void))rel;
+		if (beside_malloc(ctl)) {
+			figs.mallctl = (int (*)(const char *, void *, size_t *, void *,
+						size_t))ctl;
+			ht_core.shm->allocator = HT_ALLOCATOR_JEMALLOC;
+			return;
+		}
 	}
 	/* glibc's figures only if glibc's malloc is the one underneath
 	 * (not under tcmalloc, say, where they would describe an idle heap) */
@@ -84,15 +95,24 @@ static uint64_t jemalloc_stat(const char *name)
  * stack)? The program's own calls into the allocator are not marked (that
  * would cost every call), so a handler may have interrupted one, holding
  * the allocator's locks. Handlers set through the shim are counted in
- * ht_tls.busy, but one set by the system call directly is not: this walks
- * the whole stack, so only for rare work; a stack it cannot walk to the
- * end counts as yes. */
+ * ht_tls.busy, but one set by the system call directly is not: unless no
+ * signal is blocked, this walks the whole stack, so only for rare work; a
+ * stack it cannot walk to the end counts as yes. (Missed: a handler set by
+ * the system call, with SA_NODEFER and an empty mask, that calls exit.) */
 static int in_signal_handler(void)
 {
 	unw_context_t uc;
 	unw_cursor_t c;
+	sigset_t mask;
 	int i;
 
+	if (ht_tls.busy >= HT_IN_HANDLER)
+		return 1; /* a handler set through the shim runs */
+	/* any other runs with its signal blocked (but with SA_NODEFER and
+	 * an empty sa_mask): nothing blocked, no walk, which costs more
+	 * than the rest of a short program's end */
+	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 && sigisemptyset(&mask))
+		return 0;
 	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
 		return 1;
 	for (i = 0; i < 4096; i++) {
