@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon/ringread.h"
+#include "lib/util.h"
 #include "tap.h"
 
 #define SIZE 4096u
@@ -283,6 +284,24 @@ int main(void)
 	n = take(&rd, 1000 + HT_RING_STUCK_NS, got, 64, &bad);
 	ok(n == 1 && got[0] == 44 && rd.abandoned == 1 && rd.damaged == 0,
 	   "and given up (counted) once it stays for %lld s", HT_RING_STUCK_NS / 1000000000);
+
+	/* the clock read only for a record found incomplete */
+	setup();
+	reader(&rd);
+	ht_ring_reserve(&rg, 32, &pos);
+	put(46);
+	{
+		int64_t before = ht_now_ns(), after;
+
+		n = take(&rd, HT_RING_NOW, got, 64, &bad);
+		after = ht_now_ns();
+		ok(n == 0 && rd.abandoned == 0 && rd.stuck_since >= before &&
+		   rd.stuck_since <= after,
+		   "HT_RING_NOW: an incomplete record is waited on from the clock's time");
+		n = take(&rd, rd.stuck_since + HT_RING_STUCK_NS, got, 64, &bad);
+		ok(n == 1 && got[0] == 46 && rd.abandoned == 1,
+		   "and given up once it stays for %lld s", HT_RING_STUCK_NS / 1000000000);
+	}
 
 	/* a reserved record never completed, the process gone */
 	setup();

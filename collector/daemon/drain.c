@@ -104,8 +104,8 @@ size_t ht_collector_drain(struct collector *c, int wait_for)
 	size_t n = 0;
 
 	for (;;) {
-		int64_t now = c->proc_gone ? INT64_MAX : ht_now_ns();
-		const struct ht_rec *r = ht_ring_reader_next(rd, now);
+		const struct ht_rec *r = ht_ring_reader_next(rd, c->proc_gone ? INT64_MAX :
+							      HT_RING_NOW);
 
 		if (!r) {
 			if (rd->tail - start < stop && ht_now_ns() < deadline) {

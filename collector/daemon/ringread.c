@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "daemon/ringread.h"
+#include "lib/util.h"
 
 #define ALIGN_UP(x) (((x) + HT_RING_ALIGN - 1) & ~(uint64_t)(HT_RING_ALIGN - 1))
 
@@ -176,6 +177,8 @@ const struct ht_rec *ht_ring_reader_next(struct ht_ring_reader *rd, int64_t now)
 		}
 		/* records ahead, this one incomplete: a writer is on it, or
 		 * nobody will ever complete it */
+		if (now == HT_RING_NOW)
+			now = ht_now_ns();
 		if (!rd->stuck_since)
 			rd->stuck_since = now > 0 ? now : 1;
 		if ((now != INT64_MAX && now - rd->stuck_since < HT_RING_STUCK_NS) ||

@@ -44,8 +44,11 @@ int ht_ring_reader_init(struct ht_ring_reader *rd, struct ht_shm *h, char *data,
  * Damaged records and headers are skipped and counted in rd->damaged,
  * records given up as never to be completed in rd->abandoned. now
  * is the monotonic time in ns (INT64_MAX when the process is gone: nothing
- * more will be completed, so an incomplete record is given up at once).
+ * more will be completed, so an incomplete record is given up at once), or
+ * HT_RING_NOW: the clock is read only for a record found incomplete, not
+ * for each record (it cost a tenth of the collector's time at rate 1).
  * Does not publish the position: see ht_ring_reader_publish. */
+#define HT_RING_NOW INT64_MIN
 const struct ht_rec *ht_ring_reader_next(struct ht_ring_reader *rd, int64_t now);
 
 /* Stores the reader's position in the shared header, where the producers
