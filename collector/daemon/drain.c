@@ -96,31 +96,92 @@ static void apply(struct collector *c, const struct ht_rec *r)
  * it was asked for. Damage in the ring is skipped and counted (see
  * ringread.h), and said once; a record left incomplete (a thread killed
  * while it wrote) is counted only. */
+/* Frees and allocations of known stacks, held back a few at a time so that
+ * their slots of the live table load while the ones before are applied:
+ * at rate 1 the collector keeps up with the program only so. */
+#define BATCH 16
+
+union small_rec {
+	struct ht_rec h;
+	struct ht_ev_free free;
+	struct ht_ev_alloc_id alloc;
+};
+
+_Static_assert(sizeof(union small_rec) >= sizeof(struct ht_ev_alloc_id) &&
+	       sizeof(struct ht_ev_alloc_id) == HT_RING_ALIGN * 3 &&
+	       sizeof(struct ht_ev_free) == HT_RING_ALIGN * 2, "a held record is copied whole");
+
+struct batch {
+	union small_rec r[BATCH];
+	int n;
+};
+
+/* Applies the records held back, in order; returns how many. */
+static size_t flush(struct collector *c, struct batch *b)
+{
+	int i, n = b->n;
+
+	for (i = 0; i < n; i++)
+		apply(c, &b->r[i].h);
+	b->n = 0;
+	return (size_t)n;
+}
+
+/* Holds r back if it is a small event of the live table: 1 if held. */
+static int hold(struct collector *c, struct batch *b, const struct ht_rec *r)
+{
+	uint64_t addr;
+
+	if (r->kind == HT_EV_FREE && r->len == sizeof(struct ht_ev_free))
+		addr = ((const struct ht_ev_free *)(const void *)r)->addr;
+	else if (r->kind == HT_EV_ALLOC_ID && r->len == sizeof(struct ht_ev_alloc_id))
+		addr = ((const struct ht_ev_alloc_id *)(const void *)r)->addr;
+	else
+		return 0;
+	memcpy(&b->r[b->n++], r, r->len);
+	ht_profile_prefetch(c->prof, addr);
+	return 1;
+}
+
 size_t ht_collector_drain(struct collector *c, int wait_for)
 {
 	struct ht_ring_reader *rd = &c->rd;
 	uint64_t stop = wait_for ? ht_ring_reader_pending(rd) : 0, start = rd->tail;
 	int64_t deadline = ht_now_ns() + 200000000;
-	size_t n = 0;
+	struct batch b;
+	size_t n = 0, published = 0;
 
+	b.n = 0;
 	for (;;) {
 		const struct ht_rec *r = ht_ring_reader_next(rd, c->proc_gone ? INT64_MAX :
 							      HT_RING_NOW);
 
 		if (!r) {
+			n += flush(c, &b);
 			if (rd->tail - start < stop && ht_now_ns() < deadline) {
 				sched_yield();
 				continue;
 			}
 			break;
 		}
-		apply(c, r);
-		n++;
-		if ((n & 255) == 0)
+		if (!hold(c, &b, r)) {
+			/* in order: what was held back first */
+			n += flush(c, &b);
+			apply(c, r);
+			n++;
+		} else if (b.n == BATCH) {
+			n += flush(c, &b);
+		}
+		if (n - published >= 256) {
+			/* the room of the records applied only: a held record
+			 * is a copy, but the producers' view follows the work */
 			ht_ring_reader_publish(rd);
+			published = n;
+		}
 		if (c->exit_seen)
 			break;
 	}
+	n += flush(c, &b);
 	ht_ring_reader_publish(rd);
 	if (rd->damaged && !c->damage_told) {
 		c->damage_told = 1;

@@ -184,6 +184,12 @@ static size_t live_find(const struct ht_profile *p, uint64_t addr)
 	return j;
 }
 
+void ht_profile_prefetch(const struct ht_profile *p, uint64_t addr)
+{
+	if (p->live_cap)
+		__builtin_prefetch(&p->live[ht_mix64(addr) & (p->live_cap - 1)], 1);
+}
+
 uint64_t ht_profile_live_size(const struct ht_profile *p, size_t j)
 {
 	if (p->live[j].size != LIVE_BIG)

@@ -39,6 +39,11 @@ int ht_profile_alloc_id(struct ht_profile *p, uint64_t addr, uint64_t size, int6
  * counted as unmatched and otherwise ignored. */
 void ht_profile_release(struct ht_profile *p, uint64_t addr, int64_t time_ns, int temp);
 
+/* A hint only: addr's event comes soon, so its slot of the live table is
+ * loaded meanwhile (at rate 1 the table is far bigger than the caches,
+ * and each event's lookup would wait for memory). */
+void ht_profile_prefetch(const struct ht_profile *p, uint64_t addr);
+
 /* A module of the traced process (see HT_EV_MODULE). Duplicates (same path
  * and range) are ignored. Returns 0, or -1 on OOM. */
 int ht_profile_module(struct ht_profile *p, const char *path, uint32_t path_len,
