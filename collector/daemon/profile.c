@@ -347,6 +347,7 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	size_t j;
 	struct pstack *s;
 	double w, e;
+	int moved = 0;
 
 	if (!addr)
 		return 0;
@@ -354,16 +355,21 @@ static int alloc_at(struct ht_profile *p, uint64_t addr, uint64_t size, int64_t 
 	if (p->live[j].addr) {
 		p->unmatched++;
 		retire(p, j);
+		moved = 1; /* its removal may have shifted the probe run */
 	}
 	if (si < 0) {
 		p->unmatched++;
 		return -1;
 	}
-	if ((p->nlive + 1) * 4 > p->live_cap * 3 && live_grow(p) != 0) {
-		p->unmatched++;
-		return -1;
+	if ((p->nlive + 1) * 4 > p->live_cap * 3) {
+		if (live_grow(p) != 0) {
+			p->unmatched++;
+			return -1;
+		}
+		moved = 1;
 	}
-	j = live_find(p, addr);
+	if (moved)
+		j = live_find(p, addr);
 	p->live[j].addr = addr;
 	p->live[j].stack = (uint32_t)si;
 	p->live[j].time_ns = time_ns;
