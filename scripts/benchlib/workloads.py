@@ -48,10 +48,14 @@ class Workload:
     unit = "s"
     higher_is_better = False
 
-    def __init__(self, name, argv, stdin=None, env=None, need=None):
+    def __init__(self, name, argv, stdin=None, env=None, need=None, per_process=False):
         self.name, self.argv, self.stdin = name, argv, stdin
         self.env = env or {}
         self.need = need or []
+        # a process tree: each process writes its own snapshot, as the
+        # default name does (HEAPTRACE_OUTPUT with %p), not one file that
+        # each replaces in turn
+        self.per_process = per_process
         self.reference = None  # untraced stdout, to check the others against
 
     def missing(self):
@@ -61,7 +65,7 @@ class Workload:
         return None
 
     def run(self, cfg, ctx):
-        snap = os.path.join(ctx.tmp, "ht.heap")
+        snap = os.path.join(ctx.tmp, "ht.%p.heap" if self.per_process else "ht.heap")
         hk = os.path.join(ctx.tmp, "hk")
         env = config_env(cfg, dict(ctx.base_env, **self.env), ctx.je, snap)
         argv = list(self.argv)
@@ -102,9 +106,11 @@ class Workload:
             self.check_output(cfg, stdout, res)
         if cfg in ("ht", "ht1"):
             self.collector_mem(res, poller, orphans)
-            res.update(heaptrace_facts(snap, stderr))
+            # the facts of the process started (its children's files aside)
+            res.update(heaptrace_facts(snap.replace("%p", str(p.pid)), stderr))
         for f in os.listdir(ctx.tmp):
-            if f.startswith("hk."):
+            if f.startswith("hk.") or (self.per_process and f.startswith("ht.") and
+                                       f.endswith(".heap")):
                 os.unlink(os.path.join(ctx.tmp, f))
         return res
 
@@ -316,8 +322,32 @@ def make_workloads(quick, tmp):
         Workload("mt4", [MTALLOC, "-t", "4", "-n", "500000" if quick else "1500000"]),
         # a shell that runs short programs: each traced exec starts a collector
         Workload("exec", ["/bin/sh", "-c", "i=0; while [ $i -lt %d ]; do /bin/true; "
-                          "i=$((i + 1)); done" % (50 if quick else 100)]),
+                          "i=$((i + 1)); done" % (50 if quick else 100)], per_process=True),
     ]
+
+
+def file_cost(tmp, n=200):
+    """Median microseconds to create, write and name a 1 KiB file in tmp, as
+    a traced process that never sampled writes its final snapshot (an
+    unnamed file, then a link): the disk's share of each traced exec."""
+    data = b"\0" * 1024
+    times = []
+    # a directory descriptor makes os.link call linkat, which can follow
+    # /proc's link to the unnamed file (AT_SYMLINK_FOLLOW)
+    root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    for i in range(n):
+        path = os.path.join(tmp, "cost.%d.heap" % i)
+        t0 = time.perf_counter()
+        fd = os.open(tmp, os.O_TMPFILE | os.O_WRONLY, 0o644)
+        os.write(fd, data)
+        os.link("proc/self/fd/%d" % fd, path, src_dir_fd=root, follow_symlinks=True)
+        os.close(fd)
+        times.append(time.perf_counter() - t0)
+    os.close(root)
+    for i in range(n):
+        os.unlink(os.path.join(tmp, "cost.%d.heap" % i))
+    times.sort()
+    return times[n // 2] * 1e6
 
 
 class Context:
