@@ -64,7 +64,7 @@ TOOLS = collector/heaptrace-collector collector/heaptrace-dump \
 
 TEST_UNITS = tests/test_sample tests/test_ring tests/test_snapshot tests/test_sampling \
 	tests/test_report tests/test_symbolize tests/test_ring_tsan \
-	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_arena \
+	tests/test_pprof tests/test_flame tests/test_series tests/test_profile tests/test_drain tests/test_arena \
 	tests/test_shm tests/test_util tests/test_http tests/test_stacks tests/test_control \
 	tests/test_dot tests/test_strtab tests/test_ptrmap tests/test_cells tests/test_lifeview tests/test_attach_proc
 TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/progs/grow tests/progs/demo tests/progs/hostile_proc \
