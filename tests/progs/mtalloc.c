@@ -3,14 +3,17 @@
  * 70% of the sizes under 128 bytes, 29.8% up to 64 KiB, 0.2% from 64 KiB
  * to 1 MiB that are barely touched (their first and last bytes); made by
  * malloc, calloc or realloc, at call depths from 1 to 12. Prints a
- * checksum so nothing is optimised away.
- *   mtalloc [-t THREADS] [-n OPS] [-l LIVE] */
+ * checksum so nothing is optimised away. -R: free and malloc where it
+ * would realloc (what realloc's moves in and out of the sample arena cost).
+ *   mtalloc [-t THREADS] [-n OPS] [-l LIVE] [-R] */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static int no_realloc;
 
 struct worker {
 	pthread_t tid;
@@ -60,6 +63,10 @@ __attribute__((noinline)) static void *make(struct worker *w, void *old, size_t 
 		free(old);
 		return calloc(1, n);
 	default:
+		if (no_realloc) {
+			free(old);
+			return malloc(n);
+		}
 		return realloc(old, n);
 	}
 }
@@ -96,13 +103,15 @@ int main(int argc, char **argv)
 	struct worker *w;
 	uint64_t sum = 0;
 
-	while ((opt = getopt(argc, argv, "t:n:l:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:n:l:R")) != -1) {
 		if (opt == 't')
 			threads = atoi(optarg);
 		else if (opt == 'n')
 			ops = atol(optarg);
 		else if (opt == 'l')
 			live = (size_t)atol(optarg);
+		else if (opt == 'R')
+			no_realloc = 1;
 		else
 			return 2;
 	}
