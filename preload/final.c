@@ -555,10 +555,13 @@ int ht_final_dir_said(void)
 	return said_unwritable;
 }
 
-/* The body and the image: one process writes its final snapshot once at a
- * time (ht_lazy_end). Only the pages written are ever in memory; a mapping
- * of their own cost more than the rest of the write. */
+/* The body and the image. Only the pages written are ever in memory; a
+ * mapping of their own cost more than the rest of the write. A process
+ * writes its final snapshot once (ht_lazy_end), but an exec that failed in
+ * one thread can let another write while the first still does: that one
+ * maps its own. */
 static unsigned char image_mem[BODY_CAP + IMAGE_CAP];
+static int image_busy;
 
 int ht_final_write(const char *output, int is_default, int cut_short, char *used, size_t cap)
 {
@@ -566,11 +569,18 @@ int ht_final_write(const char *output, int is_default, int cut_short, char *used
 	struct body b = { 0 };
 	char path[HT_PATH_MAX], rec[HT_PATH_MAX + 600];
 	unsigned char *mem = image_mem;
+	int taken = __atomic_exchange_n(&image_busy, 1, __ATOMIC_ACQUIRE);
 	uint32_t flags = HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0) |
 			 (h->rate <= 1 ? HT_SNAP_EXACT : 0) | (h->untraced[0] ? HT_SNAP_UNTRACED : 0);
 	size_t len;
 	int rc, e = errno;
 
+	if (taken) {
+		mem = mmap(NULL, BODY_CAP + IMAGE_CAP, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED)
+			return -1;
+	}
 	b.p = mem;
 	make_body(&b, h, flags);
 	len = make_image(mem + BODY_CAP, mem, b.n);
@@ -579,6 +589,10 @@ int ht_final_write(const char *output, int is_default, int cut_short, char *used
 		rc = save_unique(path, sizeof(path), mem + BODY_CAP, len);
 	else
 		rc = save_named(path, mem + BODY_CAP, len);
+	if (taken)
+		munmap(mem, BODY_CAP + IMAGE_CAP);
+	else
+		__atomic_store_n(&image_busy, 0, __ATOMIC_RELEASE);
 	ht_spawn_record('S', "");
 	if (h->untraced[0])
 		ht_spawn_record('U', h->untraced);
