@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon/collector.h"
+#include "profile_fill.h"
 #include "tap.h"
 
 #define SIZE (64u << 10)
@@ -106,17 +107,6 @@ static int one(struct ht_profile *ref, int64_t *now)
 		ht_profile_release(ref, addr, *now, temp);
 	}
 	return 0;
-}
-
-static struct ht_snapshot *fill(struct ht_profile *p)
-{
-	struct ht_snapshot *s = ht_snapshot_new();
-
-	if (!s || ht_profile_fill(p, s, NULL) != 0) {
-		ok(0, "fill a snapshot");
-		exit(1);
-	}
-	return s;
 }
 
 /* Whether the two profiles hold the same stacks with the same figures. */

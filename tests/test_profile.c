@@ -9,6 +9,7 @@
 
 #include "daemon/profile.h"
 #include "preload/ring.h"
+#include "profile_fill.h"
 #include "tap.h"
 
 /* The stack of s whose leaf location has address leaf, or NULL. */
@@ -29,17 +30,6 @@ static const char *leaf_module(const struct ht_snapshot *s, const struct ht_stac
 	uint32_t m = s->locations[s->frames[k->first_frame]].module;
 
 	return m == HT_NONE ? "" : s->modules[m].path;
-}
-
-static struct ht_snapshot *fill(struct ht_profile *p)
-{
-	struct ht_snapshot *s = ht_snapshot_new();
-
-	if (!s || ht_profile_fill(p, s, NULL) != 0) {
-		ok(0, "fill a snapshot");
-		exit(1);
-	}
-	return s;
 }
 
 /* The cell (kind, bucket) of stack k of s, or NULL. */
