@@ -24,7 +24,7 @@ endif
 # files are one program to the optimiser (-flto): the sampled path crosses
 # them (trace, stacks, emit) and is inlined as it would be within one file.
 SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
-	-fno-stack-protector -flto -I/usr/include/x86_64-linux-gnu
+	-fno-stack-protector -fno-omit-frame-pointer -flto -I/usr/include/x86_64-linux-gnu
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
 	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o \
@@ -76,7 +76,7 @@ TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
 	tests/progs/hidenew tests/progs/xwrap tests/progs/libstall.so \
-	tests/progs/closefds
+	tests/progs/closefds tests/progs/fpwalk
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile tests/cellsdump
 
@@ -89,7 +89,7 @@ preload/%.o: preload/%.c
 preload/final.o: SHIM_CFLAGS += -Icollector
 
 preload/libheaptrace.so: $(SHIM_OBJ)
-	$(CC) -shared $(OPT) -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
+	$(CC) -shared $(OPT) -fno-omit-frame-pointer -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
 		-o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
 # The shim starts the collector found next to it.

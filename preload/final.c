@@ -19,7 +19,7 @@
 #define ZSTD_MAGIC   0xFD2FB528u
 #define ZSTD_BLOCK   (128u << 10) /* the largest block a frame may hold */
 #define MAX_STRINGS  24
-#define MAX_METRICS  16
+#define MAX_METRICS  20
 #define BODY_CAP     ((size_t)64 << 10)
 #define IMAGE_CAP    (BODY_CAP + 4096)
 
@@ -64,6 +64,8 @@ static uint32_t intern(struct body *b, const char *s)
 
 static void metric(struct body *b, const char *name, double v)
 {
+	if (b->nmetrics == MAX_METRICS)
+		return;
 	b->mname[b->nmetrics] = name;
 	b->mval[b->nmetrics++] = v;
 }
@@ -93,7 +95,8 @@ static void read_rss(double *rss, double *peak)
 
 /* The metrics the collector gives a process with nothing sampled (see
  * collector/daemon/take.c), from the figures the shim published. */
-static void add_metrics(struct body *b, const struct ht_shm *h, int64_t live, int64_t now)
+static void add_metrics(struct body *b, const struct ht_shm *h, int64_t live, int64_t now,
+			const uint64_t walks[2])
 {
 	static const char *glibc[] = { "glibc.arena_bytes", "glibc.in_use_bytes",
 				       "glibc.free_bytes", "glibc.mmap_bytes",
@@ -114,7 +117,7 @@ static void add_metrics(struct body *b, const struct ht_shm *h, int64_t live, in
 		metric(b, "process.rss_peak_bytes", peak);
 	}
 	if (!h->stats_seq || (h->stats_seq & 1) || h->untraced[0])
-		return; /* never read, or they describe a malloc the program does not call */
+		goto walks; /* never read, or they describe a malloc the program does not call */
 	if (h->allocator == HT_ALLOCATOR_GLIBC) {
 		for (i = 0; i < 5; i++)
 			metric(b, glibc[i], (double)h->stats[gi[i]]);
@@ -131,16 +134,22 @@ static void add_metrics(struct body *b, const struct ht_shm *h, int64_t live, in
 	metric(b, "allocator.stats_age_seconds", (double)(now - h->stats_time_ns) / 1e9);
 	if (heap >= 0 && rss > 0)
 		metric(b, "process.rss_minus_heap_bytes", rss - heap);
+walks:
+	metric(b, "heaptrace.stacks_walked_frame_pointers", (double)walks[0]);
+	metric(b, "heaptrace.stacks_walked_libunwind", (double)walks[1]);
 }
 
-/* The shim's call counters: the retired threads' and every slot's. */
-static void counts(const struct ht_shm *h, uint64_t k[4])
+/* The shim's call counters, k, and its walks of stacks, w: the retired
+ * threads' and every slot's. */
+static void counts(const struct ht_shm *h, uint64_t k[4], uint64_t w[2])
 {
 	uint32_t n = __atomic_load_n(&h->next_slot, __ATOMIC_ACQUIRE), i;
 	int j;
 
 	for (j = 0; j < 4; j++)
 		k[j] = __atomic_load_n(&h->retired[j], __ATOMIC_RELAXED);
+	for (j = 0; j < 2; j++)
+		w[j] = __atomic_load_n(&h->retired_walks[j], __ATOMIC_RELAXED);
 	if (n > ht_core.slot_count)
 		n = ht_core.slot_count;
 	for (i = 0; i < n; i++) {
@@ -150,6 +159,8 @@ static void counts(const struct ht_shm *h, uint64_t k[4])
 		k[1] += __atomic_load_n(&s->free_calls, __ATOMIC_RELAXED);
 		k[2] += __atomic_load_n(&s->realloc_calls, __ATOMIC_RELAXED);
 		k[3] += __atomic_load_n(&s->alloc_bytes, __ATOMIC_RELAXED);
+		w[0] += __atomic_load_n(&s->walks_fp, __ATOMIC_RELAXED);
+		w[1] += __atomic_load_n(&s->walks_unwind, __ATOMIC_RELAXED);
 	}
 }
 
@@ -191,14 +202,14 @@ static void make_body(struct body *b, const struct ht_shm *h, uint32_t flags)
 					  SEC_FRAMES, SEC_STACKS };
 	struct timespec ts;
 	uint32_t exe, cmd, mid[MAX_METRICS];
-	uint64_t k[4], len = 8;
+	uint64_t k[4], w[2], len = 8;
 	int64_t now;
 	size_t i;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	counts(h, k);
-	add_metrics(b, h, (int64_t)(k[0] - k[1]), now);
+	counts(h, k, w);
+	add_metrics(b, h, (int64_t)(k[0] - k[1]), now, w);
 	exe = intern(b, h->exe);
 	cmd = intern(b, h->cmdline);
 	for (i = 0; i < b->nmetrics; i++)

@@ -351,6 +351,7 @@ struct ht_core {
 	int tracing;                   /* HT_TR_*: may events be written? */
 	int fork_pending;              /* a forked child that starts its own collector */
 	int depth;                     /* HEAPTRACE_DEPTH */
+	int frame_pointers;            /* HEAPTRACE_FRAME_POINTERS: walk them where proven */
 	uint64_t rate;                 /* HEAPTRACE_RATE */
 	int trim_idle;                 /* HEAPTRACE_TRIM_IDLE: a helper thread even in a
 					* program of one thread */
@@ -441,6 +442,7 @@ void ht_startup_forked(void);
 struct ht_options {
 	uint64_t rate;
 	int depth;
+	int frame_pointers;      /* HEAPTRACE_FRAME_POINTERS */
 	int follow_fork;         /* HEAPTRACE_FOLLOW_FORK */
 	int trim_idle;           /* HEAPTRACE_TRIM_IDLE */
 	uint64_t ring_size;      /* bytes, a power of two */
@@ -448,7 +450,7 @@ struct ht_options {
 	int lazy;                /* start the collector at the first sample, not at
 				  * start-up: no option needs it running from the start */
 };
-#define HT_OPTIONS_INIT { .rate = 524288, .depth = 64, .exit_timeout = 30 }
+#define HT_OPTIONS_INIT { .rate = 524288, .depth = 64, .frame_pointers = 1, .exit_timeout = 30 }
 void ht_options_read(struct ht_options *o);
 
 /* getenv, which allocates nothing in glibc. */

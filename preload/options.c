@@ -144,6 +144,8 @@ void ht_options_read(struct ht_options *o)
 		o->rate = v;
 	if (env_u64("HEAPTRACE_DEPTH", 1, HT_MAX_DEPTH, &v))
 		o->depth = (int)v;
+	if (env_u64("HEAPTRACE_FRAME_POINTERS", 0, 1, &v))
+		o->frame_pointers = (int)v;
 	o->ring_size = 2u << 20;
 	if (env_u64("HEAPTRACE_RING_MB", 1, 4096, &v)) {
 		o->ring_size = 1u << 20;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 8
+#define HT_SHM_VERSION 9
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -26,7 +26,9 @@ struct ht_slot {
 	uint64_t alloc_bytes;
 	uint32_t in_use;  /* 1 while a thread owns the slot */
 	uint32_t pad0;
-	uint64_t pad[3];
+	uint64_t walks_fp;     /* stacks walked by frame pointers (stacks.c) */
+	uint64_t walks_unwind; /* ... and by libunwind */
+	uint64_t pad;
 };
 _Static_assert(sizeof(struct ht_slot) == 64, "ht_slot is one cache line");
 
@@ -155,6 +157,7 @@ struct ht_shm {
 	uint32_t detached;       /* 1: heaptrace -p stopped tracing (with exiting, no
 				  * EXIT event): the program runs on */
 	uint32_t pad_detached;
+	uint64_t retired_walks[2]; /* exited threads' walks_fp and walks_unwind */
 
 	/* allocator statistics, refreshed by the shim at a sampled allocation
 	 * when the collector asks (stats_wanted), and at exit; a seqlock:

@@ -316,16 +316,296 @@ void ht_stacks_drop(struct ht_tls *t)
 	t->scache = NULL;
 }
 
-/* Walks this call's stack into buf: the frames above the shim's own, at
- * most depth of them. Returns where they start; *nf their count. */
-static void *const *walk(void **buf, int *nf)
-{
-	int got = unw_backtrace(buf, ht_core.depth + 8), skip = 0, n;
+/* Frame pointers. Where a function keeps one (gcc -fno-omit-frame-pointer,
+ * as Fedora and Ubuntu build their packages), its frame starts with its
+ * caller's rbp and return address, and rbp points there: a walk reads two
+ * words a frame. Where it does not, rbp holds anything, and a walk through
+ * it skips frames or reads garbage, so no frame is trusted unproven: each
+ * return address gets a verdict, learnt from a libunwind walk (which reads
+ * the compiler's unwind tables) the first time it is met, and the walk
+ * follows rbp only from return addresses proven to keep a frame there.
+ * The verdict is the function's rule at that instruction, which never
+ * changes while its library stays loaded; a verdict is bound to the
+ * loader's unload count (ht_unloads), so that another library loaded at
+ * the same address is learnt anew. A table shared by the threads, insert
+ * only, each entry one word: pc << 16 | unload count << 2 | verdict. */
+enum { FV_UNKNOWN, FV_FRAME, FV_NONE, FV_END };
+#define FV_PROBES 8
+static uint64_t *fv_tab;
+static uint32_t fv_mask;
+/* an insert found no room: from then on, a return address not known is
+ * walked by libunwind, not learnt (a walk that learns costs more) */
+static int fv_full;
 
-	while (skip < got && (uintptr_t)buf[skip] >= ht_core.self_lo &&
-	       (uintptr_t)buf[skip] < ht_core.self_hi)
+static inline uint32_t fv_slot(uintptr_t pc)
+{
+	return (uint32_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> 40) & fv_mask;
+}
+
+static inline unsigned fv_get(const uint64_t *tab, uintptr_t pc, uint32_t unloads)
+{
+	uint64_t want = (uint64_t)pc << 16 | (uint64_t)(unloads & 0x3fff) << 2;
+	uint32_t j = fv_slot(pc);
+	int k;
+
+	for (k = 0; k < FV_PROBES; k++, j = (j + 1) & fv_mask) {
+		uint64_t e = __atomic_load_n(&tab[j], __ATOMIC_RELAXED);
+
+		if (!e)
+			return FV_UNKNOWN;
+		if ((e & ~3ull) == want)
+			return (unsigned)(e & 3);
+	}
+	return FV_UNKNOWN;
+}
+
+static void fv_put(uint64_t *tab, uintptr_t pc, uint32_t unloads, unsigned v)
+{
+	uint64_t want = (uint64_t)pc << 16 | (uint64_t)(unloads & 0x3fff) << 2;
+	uint32_t j = fv_slot(pc);
+	int k;
+
+	if ((uint64_t)pc >> 48)
+		return;
+	for (k = 0; k < FV_PROBES; k++, j = (j + 1) & fv_mask) {
+		uint64_t e = __atomic_load_n(&tab[j], __ATOMIC_RELAXED);
+
+		if (!e && __atomic_compare_exchange_n(&tab[j], &e, want | v, 0, __ATOMIC_RELAXED,
+						      __ATOMIC_RELAXED))
+			return;
+		if ((e & ~3ull) == want)
+			return; /* another thread learnt it: the same verdict */
+	}
+	/* full here: the pc stays unknown */
+	__atomic_store_n(&fv_full, 1, __ATOMIC_RELAXED);
+}
+
+/* The table, made on first use, of 2^14 entries (2^16 at rate 1, which
+ * meets more of the program's code); NULL if it cannot be made (every
+ * walk is libunwind's). Its pages are touched as verdicts are learnt. */
+static uint64_t *fv_table(void)
+{
+	uint64_t *t = __atomic_load_n(&fv_tab, __ATOMIC_ACQUIRE), *none = NULL;
+	size_t n = ht_core.rate == 1 ? (size_t)1 << 16 : (size_t)1 << 14;
+	void *m;
+
+	if (t)
+		return t == MAP_FAILED ? NULL : t;
+	m = mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	fv_mask = (uint32_t)n - 1; /* the same in every thread that races here */
+	if (!__atomic_compare_exchange_n(&fv_tab, &none, (uint64_t *)m, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		if (m != MAP_FAILED)
+			munmap(m, n * sizeof(uint64_t));
+		m = none;
+	}
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static inline int in_shim(uintptr_t pc)
+{
+	return pc >= ht_core.self_lo && pc < ht_core.self_hi;
+}
+
+/* A libunwind walk that learns each frame's verdict: the function at a
+ * return address keeps a frame pointer there if, stepping to its caller,
+ * the caller's stack pointer is just above the two words rbp points to,
+ * and those are the caller's rbp and return address. (A function that
+ * does not leave rbp pointing at its caller's, and the return address
+ * just above: a function that kept rbp for itself would have to have made
+ * it point at its own return address's slot, less 8, by chance.) */
+static int walk_learn(void **buf, int max, const struct sc_head *h, uint64_t *tab, uint32_t unloads)
+{
+	unw_context_t uc;
+	unw_cursor_t c;
+	unw_word_t ip, sp, bp, ip2, sp2, bp2;
+	int n = 0, r;
+
+	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0 ||
+	    unw_get_reg(&c, UNW_REG_IP, &ip) != 0 || unw_get_reg(&c, UNW_REG_SP, &sp) != 0 ||
+	    unw_get_reg(&c, UNW_X86_64_RBP, &bp) != 0)
+		return 0;
+	while (n < max && ip) {
+		unsigned v = FV_NONE;
+
+		buf[n++] = (void *)ip;
+		r = unw_step(&c);
+		ip2 = sp2 = bp2 = 0;
+		if (r > 0 && unw_get_reg(&c, UNW_REG_IP, &ip2) == 0 &&
+		    unw_get_reg(&c, UNW_REG_SP, &sp2) == 0 &&
+		    unw_get_reg(&c, UNW_X86_64_RBP, &bp2) != 0)
+			bp2 = 0; /* not known: the next frame keeps none */
+		if (r > 0) {
+			/* rbp read only where it is on this thread's stack */
+			if (sp >= h->lo && bp >= sp && bp + 16 <= h->hi && !(bp & 7) &&
+			    sp2 == bp + 16 && ((const unw_word_t *)bp)[0] == bp2 &&
+			    ((const unw_word_t *)bp)[1] == ip2 && ip2)
+				v = FV_FRAME;
+		} else if (r == 0) {
+			v = FV_END; /* the outermost frame: _start, a thread's clone */
+		}
+		/* the first is no return address; a frame whose rbp is not
+		 * known is judged to keep none */
+		if (n > 1)
+			fv_put(tab, ip, unloads, v);
+		if (r <= 0 || !ip2)
+			break;
+		ip = ip2;
+		sp = sp2;
+		bp = bp2;
+	}
+	return n;
+}
+
+/* Where walk_fp stopped at a frame it could not step through: the frame's
+ * index in buf and where its return address is, so that the rest can come
+ * from the thread's stack cache, or libunwind's rest be kept there. */
+struct fp_stop {
+	int k;          /* -1: none */
+	uintptr_t cfa;  /* the return address is at cfa - 8 */
+};
+
+/* The frame-pointer walk of a call whose program's caller's stack pointer
+ * was cfa, on the thread's own stack h: the frames into buf (at most max),
+ * their count; -1 if a frame cannot be walked so (stop says where, when
+ * the cache may hold the rest), -2 if a frame's verdict is not known yet. */
+static int walk_fp(void **buf, int max, uintptr_t cfa, const struct sc_head *h,
+		   const uint64_t *tab, uint32_t unloads, struct fp_stop *stop)
+{
+	uintptr_t bp = (uintptr_t)__builtin_frame_address(0), ra, nb;
+	int n = 0, k;
+
+	stop->k = -1;
+	/* the shim's own frames, built with frame pointers, up to the one
+	 * whose return address is the program's call: it must be the one
+	 * at cfa, or the chain is not what it seems */
+	for (k = 0;; k++) {
+		if (bp < h->lo || bp + 16 > h->hi || (bp & 7) || k > 32)
+			return -1;
+		ra = ((const uintptr_t *)bp)[1];
+		if (!in_shim(ra))
+			break;
+		nb = ((const uintptr_t *)bp)[0];
+		if (nb <= bp)
+			return -1;
+		bp = nb;
+	}
+	if (bp + 16 != cfa)
+		return -1;
+	for (;;) {
+		unsigned v;
+
+		buf[n++] = (void *)ra;
+		if (n == max)
+			return n;
+		v = fv_get(tab, ra, unloads);
+		if (v == FV_END)
+			return n;
+		if (v != FV_FRAME) {
+			stop->k = n - 1;
+			stop->cfa = bp + 16;
+			return v == FV_UNKNOWN && !__atomic_load_n(&fv_full, __ATOMIC_RELAXED) ? -2 : -1;
+		}
+		/* the frame of the function at ra starts at the rbp its callee
+		 * saved: above the callee's return address, on this stack */
+		nb = ((const uintptr_t *)bp)[0];
+		if (nb < bp + 16 || nb + 16 > h->hi || (nb & 7))
+			return -1;
+		bp = nb;
+		ra = ((const uintptr_t *)bp)[1];
+	}
+}
+
+/* The rest of a stack from a frame the frame-pointer walk stopped at,
+ * from the thread's cache: appended to buf[0..n), whose last frame is that
+ * one; the new count, or -1 if the cache does not hold it. */
+static int fp_rest(void **buf, int n, int max, const struct fp_stop *stop)
+{
+	struct sc_ent *e;
+	int hit, i;
+
+	e = sc_find(stop->cfa, &hit);
+	if (!hit || e->nf < 1)
+		return -1;
+	for (i = 1; i < e->nf && n < max; i++)
+		buf[n++] = sc_ips(e)[i];
+	return n;
+}
+
+/* After libunwind walked a stack the frame-pointer walk stopped in,
+ * frames[0..nf): keeps the rest from the stop on in the thread's cache,
+ * if the two walks agree on where the stop is and the rest is whole (the
+ * stack's end, or as many frames as any stack is given). */
+static void fp_keep_rest(void *const *frames, int nf, int whole, const struct fp_stop *stop)
+{
+	struct sc_ent *e;
+	int hit, rest;
+
+	if (stop->k < 0 || stop->k >= nf ||
+	    (uintptr_t)frames[stop->k] != *(const uintptr_t *)(stop->cfa - 8))
+		return;
+	rest = nf - stop->k;
+	if (!whole && rest < ht_core.depth)
+		return;
+	if (rest > ht_core.depth)
+		rest = ht_core.depth;
+	e = sc_find(stop->cfa, &hit);
+	if (e && !hit)
+		sc_keep(e, stop->cfa, frames + stop->k, rest, 0);
+}
+
+static void count_walk(int fp)
+{
+	struct ht_slot *s = ht_tls.slot;
+
+	if (s)
+		__atomic_store_n(fp ? &s->walks_fp : &s->walks_unwind,
+				 (fp ? s->walks_fp : s->walks_unwind) + 1, __ATOMIC_RELAXED);
+}
+
+/* Walks this call's stack into buf: the frames above the shim's own, at
+ * most depth of them. Returns where they start; *nf their count. cfa: the
+ * program's caller's stack pointer, if known (then the walk may follow
+ * frame pointers). */
+static void *const *walk(void **buf, int *nf, uintptr_t cfa)
+{
+	int cap = ht_core.depth + 8, got = -1, skip = 0, n;
+	struct fp_stop stop = { -1, 0 };
+	uint64_t *tab = NULL;
+
+	if (cfa && ht_core.frame_pointers) {
+		const struct sc_head *h = ht_tls.scache;
+		uint32_t unloads = __atomic_load_n(&ht_unloads, __ATOMIC_ACQUIRE);
+
+		tab = h && h->hi ? fv_table() : NULL;
+		if (tab) {
+			n = walk_fp(buf, ht_core.depth, cfa, h, tab, unloads, &stop);
+			/* stopped at the program's caller: its stack is
+			 * the one the caller of walk keeps */
+			if (stop.k == 0)
+				stop.k = -1;
+			if (n == -1 && stop.k > 0)
+				n = fp_rest(buf, stop.k + 1, ht_core.depth, &stop);
+			if (n >= 0) {
+				count_walk(1);
+				*nf = n;
+				return buf;
+			}
+			if (n == -2) {
+				got = walk_learn(buf, cap, h, tab, unloads);
+				stop.k = -1; /* the next walk finds the rest */
+			}
+		}
+	}
+	if (got <= 0)
+		got = unw_backtrace(buf, cap);
+	count_walk(0);
+	while (skip < got && in_shim((uintptr_t)buf[skip]))
 		skip++;
 	n = got - skip;
+	if (tab && stop.k >= 0)
+		fp_keep_rest(buf + skip, n, got < cap, &stop);
 	if (n > ht_core.depth)
 		n = ht_core.depth;
 	*nf = n < 0 ? 0 : n;
@@ -351,7 +631,7 @@ void *const *ht_stacks_get(uintptr_t cfa, void **buf, int *nf, uint32_t *id)
 		return sc_ips(e);
 	}
 	gen = ht_emit_modules();
-	frames = walk(buf, nf);
+	frames = walk(buf, nf, cfa);
 	*id = ids.tab ? stack_id(stack_hash(frames, *nf, gen), frames, *nf) : 0;
 	if (e)
 		sc_keep(e, cfa, frames, *nf, *id);

@@ -577,6 +577,7 @@ static void setup(void)
 	ht_options_read(&boot.opt);
 	ht_core.rate = boot.opt.rate;
 	ht_core.depth = boot.opt.depth;
+	ht_core.frame_pointers = boot.opt.frame_pointers;
 	ht_core.trim_idle = boot.opt.trim_idle;
 	ht_stacks_init();
 

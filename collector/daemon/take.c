@@ -55,6 +55,26 @@ static void add_allocator_metrics(struct collector *c, struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "process.rss_minus_heap_bytes", c->rss - heap);
 }
 
+/* How the shim walked the stacks it did not find in a thread's cache: by
+ * frame pointers, or by libunwind. */
+static void add_walks(struct collector *c, struct ht_snapshot *s)
+{
+	const struct ht_shm *shm = c->shm;
+	const struct ht_slot *slots = (const void *)((const char *)shm + c->fixed.slots_offset);
+	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
+	uint64_t fp = __atomic_load_n(&shm->retired_walks[0], __ATOMIC_RELAXED);
+	uint64_t unw = __atomic_load_n(&shm->retired_walks[1], __ATOMIC_RELAXED);
+
+	if (n > c->fixed.nslots)
+		n = (uint32_t)c->fixed.nslots;
+	for (i = 0; i < n; i++) {
+		fp += __atomic_load_n(&slots[i].walks_fp, __ATOMIC_RELAXED);
+		unw += __atomic_load_n(&slots[i].walks_unwind, __ATOMIC_RELAXED);
+	}
+	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_frame_pointers", (double)fp);
+	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_libunwind", (double)unw);
+}
+
 /* Statistics next to the stacks, the native counterpart of Go's MemStats:
  * the process's memory, the allocator's own figures, and the gap between
  * them. Names are documented in heaptrace(5). */
@@ -77,6 +97,7 @@ static void add_metrics(struct collector *c, struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "process.rss_peak_bytes", c->rss_peak);
 	}
 	add_allocator_metrics(c, s);
+	add_walks(c, s);
 	if (c->push.url) {
 		ht_snapshot_add_metric(s, "push.sent_total", (double)c->push.sent);
 		ht_snapshot_add_metric(s, "push.failed_total", (double)c->push.failed);
