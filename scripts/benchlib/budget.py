@@ -25,7 +25,7 @@ BUDGET = {
     "snapshot": Bar("snapshot or diff of a 100k-stack profile", 250, "ms"),
     "snapshot_stacks": Bar("snapshot or diff of a 100k-stack profile: the profile", 100000,
                            "stacks"),
-    "sample_cost": Bar("cost of one sample at stack depth 32 (frame pointers)", 1, "µs"),
+    "sample_cost": Bar("cost of one sample at stack depth 32, walked by frame pointers", 1, "µs"),
     "exec": Bar("one traced exec of a short-lived program", 0.5, "ms"),
     "peak_rss_rate1": Bar("peak RSS at rate 1", 1.25, "× untraced"),
     "attach_pause": Bar("attach pause of a busy 8-thread process", 50, "ms"),

@@ -8,9 +8,11 @@ import resource
 import shutil
 import subprocess
 
+from .budget import BUDGET, bar
 from .common import MICRO, RUN_TIMEOUT, log
 from .measure import callgrind_collected, median
 from .procs import reap_orphans
+from .report import over
 from .runners import micro_env
 
 MICRO_CONFIGS = ["none", "fwd", "hthuge", "ht"]
@@ -143,39 +145,76 @@ def run_grow(ctx, runs, buffers, raw):
 
 
 SAMPLE_DEPTHS = (8, 32, 128)
+# how each pair is made and traced: the loop of one call site (whose stack
+# the shim's cache keeps), or eight callers in turn (-w: each sample's
+# stack walked), by frame pointers or by libunwind (HEAPTRACE_FRAME_POINTERS=0)
+SAMPLE_CONFIGS = {
+    "none": ([], None), "cached": ([], "1"),
+    "none_w": (["-w"], None), "fp": (["-w"], "1"), "unwind": (["-w"], "0"),
+}
 
 
 def run_sample_cost(ctx, runs, pairs, raw):
     """The cost of a sample: malloc(32)+free pairs made DEPTH calls deep,
     every one sampled (rate 1: its stack walked, its block in the arena,
-    its allocation and its free sent), minus the same pairs untraced. The
-    loop allocates from one place, so the shim's stack cache serves the
-    part of the stack above the loop's caller, as in a program's hot loop."""
+    its allocation and its free sent), minus the same pairs untraced. Made
+    from one place, the shim's stack cache serves the part of the stack
+    above the loop's caller, as in a program's hot loop; made through eight
+    callers in turn, every stack is walked, by frame pointers (the
+    microbenchmark is built with them) or by libunwind. Judges the budget's
+    bar on the frame-pointer walk at depth 32: True, False, or None if it
+    was not measured."""
     snap = os.path.join(ctx.tmp, "depth.heap")
-    res = {(d, c): [] for d in SAMPLE_DEPTHS for c in ("none", "ht1")}
+    res = {(d, c): [] for d in SAMPLE_DEPTHS for c in SAMPLE_CONFIGS}
+    names = list(SAMPLE_CONFIGS)
     log("bench: micro: %d repetitions of the sample cost at depths %s, %d pairs each"
         % (runs, ", ".join(map(str, SAMPLE_DEPTHS)), pairs))
     for rep in range(runs):
         for d in SAMPLE_DEPTHS:
-            for c in (("none", "ht1") if rep % 2 == 0 else ("ht1", "none")):
-                env = micro_env("ht" if c == "ht1" else "none", ctx.base_env, snap)
-                if c == "ht1":
+            k = rep % len(names)
+            for c in names[k:] + names[:k]:
+                args, fp = SAMPLE_CONFIGS[c]
+                env = micro_env("none" if fp is None else "ht", ctx.base_env, snap)
+                if fp is not None:
                     env["HEAPTRACE_RATE"] = "1"
                     env["HEAPTRACE_DEPTH"] = "256"
-                ns = pairs_once(["-n", str(pairs), "-d", str(d)], env, snap,
+                    env["HEAPTRACE_FRAME_POINTERS"] = fp
+                ns = pairs_once(["-n", str(pairs), "-d", str(d)] + args, env, snap,
                                 "-d %d under %s" % (d, c))
                 if ns is None:
                     continue
                 res[(d, c)].append(ns)
                 raw.append({"workload": "sample_cost", "cfg": c, "depth": d, "ns_per_pair": ns})
     print("Cost of a sample: malloc(32)+free pairs DEPTH calls deep, each sampled (rate 1), "
-          "minus the same untraced (median of %d runs of %d pairs)" % (runs, pairs))
+          "minus the same untraced (median of %d runs of %d pairs): from one call site "
+          "(its stack in the shim's cache), and through eight callers in turn (each stack "
+          "walked, by frame pointers or by libunwind)" % (runs, pairs))
     print()
-    print("| depth | untraced ns per pair | rate 1 ns per pair | ns per sample |")
-    print("|---|---|---|---|")
+    print("| depth | untraced ns per pair | cached: ns per sample | walked by frame pointers: "
+          "ns per sample | walked by libunwind: ns per sample |")
+    print("|---|---|---|---|---|")
+    fp32 = None
     for d in SAMPLE_DEPTHS:
-        u, t = median(res[(d, "none")]), median(res[(d, "ht1")])
-        print("| %d | %s | %s | %s |" % (d, "n/a" if u is None else "%.1f" % u,
-                                        "n/a" if t is None else "%.1f" % t,
-                                        "n/a" if u is None or t is None else "%.0f" % (t - u)))
+        m = {c: median(res[(d, c)]) for c in names}
+
+        def cost(c, base):
+            if m[c] is None or m[base] is None:
+                return None
+            return m[c] - m[base]
+        row = [cost("cached", "none"), cost("fp", "none_w"), cost("unwind", "none_w")]
+        if d == 32:
+            fp32 = row[1]
+        print("| %d | %s | %s |" % (d, "n/a" if m["none"] is None else "%.1f" % m["none"],
+                                    " | ".join("n/a" if x is None else "%.0f" % x for x in row)))
     print()
+    if fp32 is None:
+        print("n/a  %s <= %g %s: not measured" % (BUDGET["sample_cost"].what, bar("sample_cost"),
+                                                  BUDGET["sample_cost"].unit))
+        print()
+        return None
+    ok = fp32 <= bar("sample_cost") * 1000
+    print("%s %s <= %g %s: %.0f ns%s" % ("PASS" if ok else "FAIL", BUDGET["sample_cost"].what,
+                                          bar("sample_cost"), BUDGET["sample_cost"].unit, fp32,
+                                          over(not ok)))
+    print()
+    return ok

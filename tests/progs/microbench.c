@@ -2,9 +2,11 @@
  * cost a heap profiler's fast path adds to. Each thread runs the same loop
  * after a warm-up; prints one line with the nanoseconds per pair (wall time
  * of the timed loops divided by the pairs each thread made).
- *   microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-d DEPTH]
+ *   microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-d DEPTH] [-w]
  * With -d, the pairs are made DEPTH calls deeper (the cost of a sample
- * grows with the stack it walks).
+ * grows with the stack it walks). With -w too, each pair is made through
+ * one of eight callers in turn, so that a profiler that remembers its last
+ * stacks by the call must walk each.
  * With -g MAX, times instead buffers grown by realloc as a vector grows, by
  * an eighth at a time from 4 KiB to MAX bytes, writing each step's new
  * bytes, then freed: PAIRS buffers on one thread; prints the microseconds
@@ -19,6 +21,7 @@
 static long pairs = 20000000;
 static size_t size = 32, grow_max;
 static long depth;
+static int walk_each;
 static pthread_barrier_t start;
 
 static double now(void)
@@ -63,11 +66,40 @@ static __attribute__((noinline)) void grow(long n)
 	}
 }
 
+static __attribute__((noinline)) void pair_at(void)
+{
+	void *p = malloc(size);
+
+	__asm__ volatile("" : : "r"(p) : "memory");
+	free(p);
+}
+
+#define VIA(x)                                                             \
+	static __attribute__((noinline)) void via_##x(void)                \
+	{                                                                  \
+		pair_at();                                                 \
+		__asm__ volatile("" ::: "memory"); /* not a tail call */   \
+	}
+VIA(0) VIA(1) VIA(2) VIA(3) VIA(4) VIA(5) VIA(6) VIA(7)
+
+/* loop, each pair through the next of eight callers: more than a
+ * profiler's cache keeps for one call */
+static __attribute__((noinline)) void loop_walked(long n)
+{
+	static void (*const via[8])(void) = { via_0, via_1, via_2, via_3,
+					      via_4, via_5, via_6, via_7 };
+
+	for (long i = 0; i < n; i++)
+		via[i & 7]();
+}
+
 /* loop(n), d calls deeper. */
 static __attribute__((noinline)) void deep(long d, long n)
 {
 	if (d > 0)
 		deep(d - 1, n);
+	else if (walk_each)
+		loop_walked(n);
 	else
 		loop(n);
 	__asm__ volatile("" ::: "memory"); /* not a tail call */
@@ -101,16 +133,17 @@ int main(int argc, char **argv)
 	double t0, t1;
 	int c;
 
-	while ((c = getopt(argc, argv, "t:n:s:g:d:")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:g:d:w")) != -1) {
 		switch (c) {
 		case 't': threads = arg_long(optarg, "-t"); break;
 		case 'n': pairs = arg_long(optarg, "-n"); break;
 		case 's': size = (size_t)arg_long(optarg, "-s"); break;
 		case 'g': grow_max = (size_t)arg_long(optarg, "-g"); break;
 		case 'd': depth = arg_long(optarg, "-d"); break;
+		case 'w': walk_each = 1; break;
 		default:
 			fprintf(stderr, "usage: microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-d DEPTH] "
-				"[-g MAX]\n");
+				"[-w] [-g MAX]\n");
 			return 2;
 		}
 	}
