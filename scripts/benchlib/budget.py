@@ -27,6 +27,7 @@ BUDGET = {
                            "stacks"),
     "sample_cost": Bar("cost of one sample at stack depth 32, walked by frame pointers", 1, "µs"),
     "exec": Bar("one traced exec of a short-lived program", 0.5, "ms"),
+    "exec_loop": Bar("a loop of short-lived programs, traced", 1.5, "× untraced"),
     "peak_rss_rate1": Bar("peak RSS at rate 1", 1.25, "× untraced"),
     "attach_pause": Bar("attach pause of a busy 8-thread process", 50, "ms"),
     "interval_coverage": Bar("±95% intervals, for every row class, objects and space, totals",

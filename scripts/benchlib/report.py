@@ -4,7 +4,7 @@ import os
 import platform
 import subprocess
 
-from .budget import bar, fraction, slowdown_bar
+from .budget import BUDGET, bar, fraction, slowdown_bar
 from .common import MiB, TOP
 from .measure import geomean, median, median_interval, quartiles
 from .runners import CONFIG_NAMES
@@ -175,10 +175,12 @@ def print_calls(rows):
 def verdicts(rows):
     """The budget lines, then the problems the runs reported; returns True if
     every target passed."""
-    each = paired_overheads(rows)
+    heavy = {n: s for n, s in rows.items() if not s["w"].execs}
+    each = paired_overheads(heavy)
     ok_all = True
-    for ok, text in (overhead_verdict(rows, each), geomean_verdict(each), rate1_verdict(rows),
-                     memory_verdict(rows), lost_verdict(rows)):
+    for ok, text in (overhead_verdict(heavy, each), geomean_verdict(each),
+                     exec_verdict(rows), rate1_verdict(rows), memory_verdict(rows),
+                     lost_verdict(rows)):
         if ok is None:
             print("n/a  " + text)
             continue
@@ -218,6 +220,30 @@ def overhead_verdict(rows, each):
                 bar("overhead"),
                 ", ".join("%s %s%s%s" % (n, pct(r), over(r is not None and r > limit),
                                          interval_note(rows[n])) for n, r in each)))
+
+
+def exec_verdict(rows):
+    """The loops of short programs, by the cost of one traced exec (the
+    paired median's share of the loop's untraced time, per exec) and by the
+    loop's slowdown."""
+    parts, oks = [], []
+    for n, s in rows.items():
+        w = s["w"]
+        if not w.execs:
+            continue
+        r = median(s["ht_paired"]) if s.get("ht_paired") else s["ht"]
+        base = s["med"].get("none")
+        if r is None or base is None:
+            parts.append("%s n/a" % n)
+            continue
+        ms = (r - 1) * base / w.execs * 1000
+        ok = ms <= bar("exec") and r <= bar("exec_loop")
+        oks.append(ok)
+        parts.append("%s %+.2f ms per exec, the loop %.2fx%s" % (n, ms, r, over(not ok)))
+    return (all(oks) if oks else None,
+            "%s <= %g %s, and its loop <= %gx untraced: %s" % (
+                BUDGET["exec"].what, bar("exec"), BUDGET["exec"].unit, bar("exec_loop"),
+                ", ".join(parts) if parts else "not measured"))
 
 
 def geomean_verdict(each):

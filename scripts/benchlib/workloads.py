@@ -48,7 +48,8 @@ class Workload:
     unit = "s"
     higher_is_better = False
 
-    def __init__(self, name, argv, stdin=None, env=None, need=None, per_process=False):
+    def __init__(self, name, argv, stdin=None, env=None, need=None, per_process=False,
+                 execs=None):
         self.name, self.argv, self.stdin = name, argv, stdin
         self.env = env or {}
         self.need = need or []
@@ -56,6 +57,9 @@ class Workload:
         # default name does (HEAPTRACE_OUTPUT with %p), not one file that
         # each replaces in turn
         self.per_process = per_process
+        # a loop of this many short programs: judged by the cost of one
+        # traced exec, not as an allocation-heavy workload
+        self.execs = execs
         self.reference = None  # untraced stdout, to check the others against
 
     def missing(self):
@@ -322,7 +326,8 @@ def make_workloads(quick, tmp):
         Workload("mt4", [MTALLOC, "-t", "4", "-n", "500000" if quick else "1500000"]),
         # a shell that runs short programs: each traced exec starts a collector
         Workload("exec", ["/bin/sh", "-c", "i=0; while [ $i -lt %d ]; do /bin/true; "
-                          "i=$((i + 1)); done" % (50 if quick else 100)], per_process=True),
+                          "i=$((i + 1)); done" % (50 if quick else 100)], per_process=True,
+                 execs=50 if quick else 100),
     ]
 
 
