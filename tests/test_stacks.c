@@ -4,7 +4,10 @@
  * per-thread stack cache finds a call's stack again while every frame's
  * return address is where it was, and not once one changed, a library
  * was unloaded or the ids started over. The cache is tried on a stack
- * made up in memory, so every address it reads is known. */
+ * made up in memory, so every address it reads is known; so is the rest
+ * of a stack a walk by frame pointers stopped in. The verdicts on return
+ * addresses are kept by address and unload count, and never mistaken for
+ * another's when their table fills. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,9 +217,97 @@ static void test_cache(void)
 	ok(ht_tls.scache == NULL, "the cache goes with its thread");
 }
 
+/* The verdicts on return addresses: each found again as it was put, for
+ * the loader's unload count it was learnt at; filled up, the table says it
+ * is full and tells no address another's verdict. */
+static void test_verdicts(void)
+{
+	uint64_t *tab;
+	unsigned v, wrong = 0, known = 0;
+	uintptr_t pc;
+
+	ht_core.rate = 524288;
+	tab = fv_table();
+	ok(tab != NULL && fv_table() == tab, "the verdicts' table is made once");
+	if (!tab)
+		return;
+	ok(fv_get(tab, 0x401234, 5) == FV_UNKNOWN, "an address never met is not known");
+	fv_put(tab, 0x401234, 5, FV_FRAME);
+	fv_put(tab, 0x401240, 5, FV_NONE);
+	fv_put(tab, 0x401250, 5, FV_END);
+	ok(fv_get(tab, 0x401234, 5) == FV_FRAME && fv_get(tab, 0x401240, 5) == FV_NONE &&
+	   fv_get(tab, 0x401250, 5) == FV_END, "each address has the verdict it was given");
+	ok(fv_get(tab, 0x401234, 6) == FV_UNKNOWN, "a library unloaded since: not known any more");
+	fv_put(tab, 0x401234, 6, FV_NONE);
+	ok(fv_get(tab, 0x401234, 6) == FV_NONE && fv_get(tab, 0x401234, 5) == FV_FRAME,
+	   "learnt anew for the new count, the old verdict stays with the old one");
+	fv_put(tab, (uintptr_t)1 << 48, 5, FV_FRAME);
+	ok(fv_get(tab, (uintptr_t)1 << 48, 5) == FV_UNKNOWN, "an address beyond user space is never kept");
+	ok(!fv_full, "not full yet");
+	/* three times as many addresses as the table has room for */
+	for (pc = 0x500000; pc < 0x500000 + 3 * ((uintptr_t)fv_mask + 1) * 16; pc += 16)
+		fv_put(tab, pc, 5, (unsigned)(pc >> 4) % 3 + 1);
+	for (pc = 0x500000; pc < 0x500000 + 3 * ((uintptr_t)fv_mask + 1) * 16; pc += 16) {
+		v = fv_get(tab, pc, 5);
+		if (v != FV_UNKNOWN)
+			known++;
+		if (v != FV_UNKNOWN && v != (unsigned)(pc >> 4) % 3 + 1)
+			wrong++;
+	}
+	ok(fv_full, "filled up, it says so (then unknown addresses are not learnt)");
+	is_int((int)wrong, 0, "no address has another's verdict");
+	ok(known > fv_mask / 2, "and it held more than half of its room (%u of %u)", known, fv_mask + 1);
+}
+
+/* The rest of a stack from the frame a walk by frame pointers stopped at:
+ * kept from libunwind's walk when the two walks agree on that frame and
+ * the rest is whole, and found again while it holds. */
+static void test_rest(void)
+{
+	uintptr_t at = (uintptr_t)&mem[50]; /* the stop: its return address at at - 8 */
+	void *frames[5] = { (void *)0x7001, (void *)0x7002, (void *)0x7003, (void *)0x7004,
+			    (void *)0x7005 };
+	void *buf[HT_MAX_DEPTH + 8];
+	struct fp_stop stop = { 2, at };
+	struct sc_head *h;
+	int n;
+
+	memset(mem, 0, sizeof(mem));
+	ht_core.depth = 8;
+	h = sc_head();
+	ok(h != NULL, "a thread's cache for the rest");
+	if (!h)
+		return;
+	h->lo = (uintptr_t)mem;
+	h->hi = (uintptr_t)(mem + WORDS);
+	mem[49] = 0x7003;
+	mem[60] = 0x7004;
+	mem[90] = 0x7005;
+	buf[0] = (void *)0x7001;
+	buf[1] = (void *)0x7002;
+	buf[2] = (void *)0x7003;
+	ok(fp_rest(buf, 3, 8, &stop) == -1, "a rest never kept is not found");
+	fp_keep_rest(frames, 5, 0, &stop);
+	ok(fp_rest(buf, 3, 8, &stop) == -1, "a rest cut short by the depth limit is not kept");
+	stop.k = 1;
+	fp_keep_rest(frames, 5, 1, &stop);
+	ok(fp_rest(buf, 3, 8, &stop) == -1, "nor one where the walks disagree on the stop");
+	stop.k = 2;
+	fp_keep_rest(frames, 5, 1, &stop);
+	n = fp_rest(buf, 3, 8, &stop);
+	ok(n == 5 && buf[3] == (void *)0x7004 && buf[4] == (void *)0x7005,
+	   "the whole rest is kept, and found after the frames walked (%d frames)", n);
+	n = fp_rest(buf, 3, 4, &stop);
+	ok(n == 4 && buf[3] == (void *)0x7004, "up to the depth limit");
+	mem[90] = 0x7777;
+	ok(fp_rest(buf, 3, 8, &stop) == -1, "an outer frame changed: the rest does not hold");
+}
+
 int main(void)
 {
 	test_ids();
 	test_cache();
+	test_verdicts();
+	test_rest();
 	return done_testing();
 }
