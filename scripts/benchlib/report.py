@@ -179,8 +179,8 @@ def verdicts(rows):
     each = paired_overheads(heavy)
     ok_all = True
     for ok, text in (overhead_verdict(heavy, each), geomean_verdict(each),
-                     exec_verdict(rows), rate1_verdict(rows), memory_verdict(rows),
-                     lost_verdict(rows)):
+                     exec_verdict(rows), rate1_verdict(rows), rss1_verdict(rows),
+                     memory_verdict(rows), lost_verdict(rows)):
         if ok is None:
             print("n/a  " + text)
             continue
@@ -266,6 +266,23 @@ def rate1_verdict(rows):
     return (all(oks) if oks else None,
             "overhead at rate 1 <= %s of heaptrack's: " % fraction(bar("overhead_rate1")) +
             ", ".join(parts))
+
+
+def rss1_verdict(rows):
+    """The program's peak RSS with every allocation recorded, against its
+    peak RSS untraced (medians): the tracer's processes are apart."""
+    parts, oks = [], []
+    for n, s in rows.items():
+        a1, a0 = s["ht1_mem"]["app"], s["app_rss"]
+        if a1 is None or not a0:
+            parts.append("%s n/a" % n)
+            continue
+        r = a1 / a0
+        oks.append(r <= bar("peak_rss_rate1"))
+        parts.append("%s %.2fx%s" % (n, r, over(r > bar("peak_rss_rate1"))))
+    return (all(oks) if oks else None,
+            "%s <= %gx untraced: %s" % (BUDGET["peak_rss_rate1"].what, bar("peak_rss_rate1"),
+                                        ", ".join(parts)))
 
 
 def memory_verdict(rows):
