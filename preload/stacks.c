@@ -211,10 +211,10 @@ static struct sc_ent *sc_find(uintptr_t cfa, int *hit)
 {
 	struct sc_head *h = sc_head();
 	uintptr_t ra;
-	struct sc_ent *set, *e, *old, *match = NULL;
+	struct sc_ent *set, *e, *old, *match = NULL, *cand[SC_WAYS];
 	uint32_t epoch = __atomic_load_n(&ids.epoch, __ATOMIC_ACQUIRE);
 	uint32_t unloads = __atomic_load_n(&ht_unloads, __ATOMIC_ACQUIRE);
-	int w;
+	int w, nc = 0, j;
 
 	*hit = 0;
 	/* on the thread's own stack (not a signal stack or a coroutine's):
@@ -228,29 +228,39 @@ static struct sc_ent *sc_find(uintptr_t cfa, int *hit)
 		if (e->used < old->used)
 			old = e;
 		if (e->cfa == cfa && e->ra == ra && e->epoch == epoch && e->unloads == unloads) {
-			void **ips = sc_ips(e);
-			uintptr_t *where = sc_where(e);
-			int i;
-
 			if (e->nf < 0)
 				return NULL;
-			for (i = 1; i < e->nf; i++)
-				if (*(void *const *)where[i] != ips[i])
-					break;
-			if (i == e->nf) {
-				e->used = ++h->clock;
-				e->hits++;
-				*hit = 1;
-				return e;
-			}
-			/* the frames above changed: another way may hold this
-			 * call's other stack (a function called from several
-			 * places at one depth), else the oldest way takes it;
-			 * not cached when the callers keep changing */
+			/* a call made from several places at one depth keeps a
+			 * way for each of its stacks: the one found last is
+			 * tried first, as the likeliest (a stack that does not
+			 * hold is read up to the frame that changed, often
+			 * the outermost) */
 			if (!match)
 				match = e;
+			for (j = nc++; j > 0 && cand[j - 1]->used < e->used; j--)
+				cand[j] = cand[j - 1];
+			cand[j] = e;
 		}
 	}
+	for (j = 0; j < nc; j++) {
+		void **ips = sc_ips(cand[j]);
+		uintptr_t *where = sc_where(cand[j]);
+		int i, nf = cand[j]->nf;
+
+		for (i = 1; i < nf; i++)
+			if (*(void *const *)where[i] != ips[i])
+				break;
+		if (i == nf) {
+			e = cand[j];
+			e->used = ++h->clock;
+			e->hits++;
+			*hit = 1;
+			return e;
+		}
+	}
+	/* the frames above changed in every way: the oldest way takes this
+	 * stack; the call is not cached when its callers keep changing (the
+	 * first way of it counts the misses) */
 	if (match && ++match->fails > 2 * match->hits + 8) {
 		match->nf = -1;
 		return NULL;
