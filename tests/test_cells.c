@@ -1,7 +1,9 @@
 /* Unit test of the snapshot's cells and temporary counters (version 2 of
  * heaptrace(5)): the model's order, the round trip through a file image,
  * version 1 files read without them, and every rule of their sections'
- * validation refused with its one-line reason. */
+ * validation refused with its one-line reason; and the collector's cells
+ * of a stack, added to in any order, against sums kept apart. */
+#include "daemon/cells.h"
 #include "snapshot/snapshot.h"
 #include "lib/util.h"
 #include "body.h"
@@ -347,10 +349,59 @@ static void test_validation(void)
 	       "cells: no room for the count");
 }
 
+/* Samples added to random cells of a stack, in random order: its cells
+ * stay in key order, one per key met, each with the samples and sums
+ * added to it. */
+static void test_cellvec(void)
+{
+	static uint64_t want_n[3][64];
+	static double want_obj[3][64], want_space[3][64];
+	struct ht_cellvec v = { 0 };
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned keys = 0, k, order = 1, sums = 1, i;
+	int round, failed = 0;
+
+	for (round = 0; round < 20000; round++) {
+		int kind;
+		unsigned bucket;
+		uint64_t size;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		kind = (int)(x % 3);
+		bucket = (unsigned)(x >> 8) % 64;
+		size = 1 + (x >> 20) % 5000;
+		if (!want_n[kind][bucket])
+			keys++;
+		want_n[kind][bucket]++;
+		want_obj[kind][bucket] += 2.0;
+		want_space[kind][bucket] += 2.0 * (double)size;
+		if (ht_cellvec_add(&v, kind, bucket, size, 2.0, 2.0) != 0)
+			failed = 1;
+	}
+	ok(!failed, "every add succeeds");
+	is_int(v.n, (int)keys, "one cell per (kind, bucket) met");
+	for (i = 0; i < v.n; i++) {
+		k = v.c[i].key;
+		if (i && v.c[i - 1].key >= k)
+			order = 0;
+		if (k >> 8 > 2 || (k & 0xff) >= 64 || v.c[i].samples != want_n[k >> 8][k & 0xff] ||
+		    v.c[i].objects != want_obj[k >> 8][k & 0xff] ||
+		    fabs(v.c[i].space - want_space[k >> 8][k & 0xff]) > 1e-6 * want_space[k >> 8][k & 0xff])
+			sums = 0;
+	}
+	ok(order, "the cells are in (kind, bucket) order");
+	ok(sums, "each cell has its samples, objects and space");
+	ht_cellvec_free(&v);
+	ok(v.c == NULL && v.n == 0, "freed, the vector is empty");
+}
+
 int main(void)
 {
 	test_model();
 	test_round_trip();
 	test_validation();
+	test_cellvec();
 	return done_testing();
 }

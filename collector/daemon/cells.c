@@ -12,10 +12,18 @@ int ht_cellvec_add(struct ht_cellvec *v, int kind, unsigned bucket, uint64_t siz
 	uint16_t key = (uint16_t)(kind << 8 | bucket);
 	struct ht_pcell *c;
 	double b = (double)size;
-	unsigned i = 0;
+	unsigned i = 0, hi = v->n;
 
-	while (i < v->n && v->c[i].key < key)
-		i++;
+	/* the first cell whose key is not below key: a stack's cells are
+	 * many (sizes, lifetimes), and each sample adds to one */
+	while (i < hi) {
+		unsigned mid = (i + hi) / 2;
+
+		if (v->c[mid].key < key)
+			i = mid + 1;
+		else
+			hi = mid;
+	}
 	if (i == v->n || v->c[i].key != key) {
 		if (v->n == v->cap) {
 			uint16_t cap = v->cap ? (uint16_t)(v->cap * 2) : 4;
