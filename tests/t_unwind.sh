@@ -4,10 +4,10 @@
 # frame for frame, address for address: in a program built with frame
 # pointers that has frames without one among them (hand-written code whose
 # rbp points at a made-up frame, the C library's), on two threads, at
-# stack depths up to 90 and under a depth limit; and in Debian's own
-# programs, built without frame pointers. The snapshot says how many
-# stacks each walk took, and a program built with frame pointers has most
-# of its stacks walked by them.
+# stack depths up to 91 and under a depth limit; from every allocation
+# entry point; and in Debian's own programs, built without frame pointers.
+# The snapshot says how many stacks each walk took, and a program built
+# with frame pointers has most of its stacks walked by them.
 . "$(dirname "$0")/lib.sh"
 unset HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_INTERVAL HEAPTRACE_SIGNAL HEAPTRACE_DISABLE \
 	HEAPTRACE_PID HEAPTRACE_DEPTH HEAPTRACE_FRAME_POINTERS
@@ -91,6 +91,17 @@ is "$deepest" 91 "fpwalk: the deepest stacks have their 91 recursive frames"
 both fpwalk_d64 -- "$progs/fpwalk" 500
 both fpwalk_d8 HEAPTRACE_DEPTH=8 -- "$progs/fpwalk" 500
 both fpwalk_d40 HEAPTRACE_DEPTH=40 -- "$progs/fpwalk" 500
+
+# every entry point (malloc, calloc, realloc, reallocarray, posix_memalign,
+# aligned_alloc, memalign, valloc, pvalloc), each with the program's call
+# where the walk expects it: the same stacks, nearly all by frame pointers
+both allocprop -- "$progs/allocprop" 7 20000
+is "$(cat allocprop.fp.out)" "allocprop: seed 7: 20000 operations, every check held" \
+	"allocprop: every check held, traced"
+fp=$(metric allocprop.fp.heap heaptrace.stacks_walked_frame_pointers)
+unw=$(metric allocprop.fp.heap heaptrace.stacks_walked_libunwind)
+check "$([ -n "$fp" ] && [ -n "$unw" ] && [ "$fp" -gt $((10 * unw)) ]; echo $?)" \
+	"allocprop: its stacks are walked by frame pointers from every entry point ($fp of them, $unw by libunwind)"
 
 # --- programs built without frame pointers ----------------------------------
 # every frame's verdict is learnt, none is followed: the walks are
