@@ -358,6 +358,8 @@ static inline unsigned fv_get(const uint64_t *tab, uintptr_t pc, uint32_t unload
 	uint32_t j = fv_slot(pc);
 	int k;
 
+	if ((uint64_t)pc >> 48)
+		return FV_UNKNOWN; /* never kept (see fv_put) */
 	for (k = 0; k < FV_PROBES; k++, j = (j + 1) & fv_mask) {
 		uint64_t e = __atomic_load_n(&tab[j], __ATOMIC_RELAXED);
 
@@ -376,7 +378,7 @@ static void fv_put(uint64_t *tab, uintptr_t pc, uint32_t unloads, unsigned v)
 	int k;
 
 	if ((uint64_t)pc >> 48)
-		return;
+		return; /* beyond user space: no room for it in the word */
 	for (k = 0; k < FV_PROBES; k++, j = (j + 1) & fv_mask) {
 		uint64_t e = __atomic_load_n(&tab[j], __ATOMIC_RELAXED);
 
@@ -422,9 +424,9 @@ static inline int in_shim(uintptr_t pc)
  * return address keeps a frame pointer there if, stepping to its caller,
  * the caller's stack pointer is just above the two words rbp points to,
  * and those are the caller's rbp and return address. (A function that
- * does not leave rbp pointing at its caller's, and the return address
- * just above: a function that kept rbp for itself would have to have made
- * it point at its own return address's slot, less 8, by chance.) */
+ * uses rbp for something else would pass only if rbp held, by chance,
+ * the address just below its own return address, where its caller's rbp
+ * happened to be stored.) */
 static int walk_learn(void **buf, int max, const struct sc_head *h, uint64_t *tab, uint32_t unloads)
 {
 	unw_context_t uc;
