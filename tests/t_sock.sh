@@ -352,8 +352,10 @@ os.execv(sys.argv[1], [sys.argv[1]])
 ' "$progs/hostile_busy" 2>y.err; }
 ypid=$Y_PID yout=${Y[1]}
 read -r -t 30 line <&"${Y[0]}"
-stale=$(collector_sock "$ypid")
-c1=$(collector_of "$ypid") && kill -9 "$c1" && ended "$c1" "$ypid" && gone=1
+# the collector listens some time after the program is ready (a sanitized
+# one, later): its socket is read once collector_of has seen it listen
+c1=$(collector_of "$ypid") && stale=$(collector_sock "$ypid") &&
+	kill -9 "$c1" && ended "$c1" "$ypid" && gone=1
 [ -n "$gone" ] && [ -S "$stale" ] && [ -z "$(collector_sock "$ypid")" ]
 check $? "stale socket: a killed collector leaves '$stale', not listening"
 echo go >&"$yout"
