@@ -567,13 +567,16 @@ static void fp_keep_rest(void *const *frames, int nf, int whole, const struct fp
 		sc_keep(e, stop->cfa, frames + stop->k, rest, 0);
 }
 
+/* In the thread's own slot, which only it writes. */
 static void count_walk(int fp)
 {
 	struct ht_slot *s = ht_tls.slot;
+	uint64_t *n;
 
-	if (s)
-		__atomic_store_n(fp ? &s->walks_fp : &s->walks_unwind,
-				 (fp ? s->walks_fp : s->walks_unwind) + 1, __ATOMIC_RELAXED);
+	if (!s)
+		return;
+	n = fp ? &s->walks_fp : &s->walks_unwind;
+	__atomic_store_n(n, *n + 1, __ATOMIC_RELAXED);
 }
 
 /* Walks this call's stack into buf: the frames above the shim's own, at

@@ -55,30 +55,10 @@ static void add_allocator_metrics(struct collector *c, struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "process.rss_minus_heap_bytes", c->rss - heap);
 }
 
-/* How the shim walked the stacks it did not find in a thread's cache: by
- * frame pointers, or by libunwind. */
-static void add_walks(struct collector *c, struct ht_snapshot *s)
-{
-	const struct ht_shm *shm = c->shm;
-	const struct ht_slot *slots = (const void *)((const char *)shm + c->fixed.slots_offset);
-	uint32_t n = __atomic_load_n(&shm->next_slot, __ATOMIC_ACQUIRE), i;
-	uint64_t fp = __atomic_load_n(&shm->retired_walks[0], __ATOMIC_RELAXED);
-	uint64_t unw = __atomic_load_n(&shm->retired_walks[1], __ATOMIC_RELAXED);
-
-	if (n > c->fixed.nslots)
-		n = (uint32_t)c->fixed.nslots;
-	for (i = 0; i < n; i++) {
-		fp += __atomic_load_n(&slots[i].walks_fp, __ATOMIC_RELAXED);
-		unw += __atomic_load_n(&slots[i].walks_unwind, __ATOMIC_RELAXED);
-	}
-	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_frame_pointers", (double)fp);
-	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_libunwind", (double)unw);
-}
-
 /* Statistics next to the stacks, the native counterpart of Go's MemStats:
  * the process's memory, the allocator's own figures, and the gap between
  * them. Names are documented in heaptrace(5). */
-static void add_metrics(struct collector *c, struct ht_snapshot *s)
+static void add_metrics(struct collector *c, struct ht_snapshot *s, const uint64_t walks[2])
 {
 	ht_snapshot_add_metric(s, "heap.live_objects", (double)ht_snapshot_live_objects(s));
 	ht_snapshot_add_metric(s, "heap.inuse_bytes_estimate", ht_profile_inuse(c->prof));
@@ -97,7 +77,9 @@ static void add_metrics(struct collector *c, struct ht_snapshot *s)
 		ht_snapshot_add_metric(s, "process.rss_peak_bytes", c->rss_peak);
 	}
 	add_allocator_metrics(c, s);
-	add_walks(c, s);
+	/* the stacks the shim walked, not found in a thread's cache */
+	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_frame_pointers", (double)walks[0]);
+	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_libunwind", (double)walks[1]);
 	if (c->push.url) {
 		ht_snapshot_add_metric(s, "push.sent_total", (double)c->push.sent);
 		ht_snapshot_add_metric(s, "push.failed_total", (double)c->push.failed);
@@ -136,9 +118,10 @@ void ht_collector_note_peak(struct collector *c)
 	}
 }
 
-/* The shim's call counters: the retired threads' totals and each live
+/* The shim's call counters, k, and its walks of stacks, walks (by frame
+ * pointers, by libunwind): the retired threads' totals and each live
  * thread's slot. */
-static void add_counts(struct collector *c, struct ht_counts *k)
+static void add_counts(struct collector *c, struct ht_counts *k, uint64_t walks[2])
 {
 	const struct ht_shm *shm = c->shm;
 	const struct ht_slot *slots = (const void *)((const char *)shm + c->fixed.slots_offset);
@@ -148,6 +131,8 @@ static void add_counts(struct collector *c, struct ht_counts *k)
 	k->free_calls = __atomic_load_n(&shm->retired[1], __ATOMIC_RELAXED);
 	k->realloc_calls = __atomic_load_n(&shm->retired[2], __ATOMIC_RELAXED);
 	k->alloc_bytes = __atomic_load_n(&shm->retired[3], __ATOMIC_RELAXED);
+	walks[0] = __atomic_load_n(&shm->retired_walks[0], __ATOMIC_RELAXED);
+	walks[1] = __atomic_load_n(&shm->retired_walks[1], __ATOMIC_RELAXED);
 	if (n > c->fixed.nslots)
 		n = (uint32_t)c->fixed.nslots;
 	for (i = 0; i < n; i++) {
@@ -155,6 +140,8 @@ static void add_counts(struct collector *c, struct ht_counts *k)
 		k->free_calls += __atomic_load_n(&slots[i].free_calls, __ATOMIC_RELAXED);
 		k->realloc_calls += __atomic_load_n(&slots[i].realloc_calls, __ATOMIC_RELAXED);
 		k->alloc_bytes += __atomic_load_n(&slots[i].alloc_bytes, __ATOMIC_RELAXED);
+		walks[0] += __atomic_load_n(&slots[i].walks_fp, __ATOMIC_RELAXED);
+		walks[1] += __atomic_load_n(&slots[i].walks_unwind, __ATOMIC_RELAXED);
 	}
 }
 
@@ -162,6 +149,7 @@ struct ht_snapshot *ht_collector_take(struct collector *c, uint32_t seq, uint32_
 {
 	struct ht_snapshot *s = ht_snapshot_new();
 	const struct ht_shm *shm = c->shm;
+	uint64_t walks[2];
 	int64_t now = ht_now_ns(); /* the ages' clock, the shim's (CLOCK_MONOTONIC) */
 	int rc;
 
@@ -180,7 +168,7 @@ struct ht_snapshot *ht_collector_take(struct collector *c, uint32_t seq, uint32_
 		s->flags |= HT_SNAP_UNTRACED;
 		s->note = ht_snapshot_strdup(s, c->untraced);
 	}
-	add_counts(c, &s->counts);
+	add_counts(c, &s->counts, walks);
 	s->drops.alloc_events = __atomic_load_n(&shm->drop_alloc, __ATOMIC_RELAXED);
 	s->drops.free_events = __atomic_load_n(&shm->drop_free, __ATOMIC_RELAXED);
 	/* records someone else wrote into the ring were lost too */
@@ -192,7 +180,7 @@ struct ht_snapshot *ht_collector_take(struct collector *c, uint32_t seq, uint32_
 	/* nothing sampled yet: a peak of nothing, since the start */
 	s->peak_time_ns = c->peak_at_ns ? c->peak_at_ns :
 			  s->start_time_ns ? s->start_time_ns : s->time_ns;
-	add_metrics(c, s);
+	add_metrics(c, s, walks);
 	pthread_mutex_lock(&c->sym_lock);
 	rc = !s->exe || !s->cmdline || (c->untraced[0] && !s->note) ||
 	     ht_profile_fill(c->prof, s, c->sym) != 0 ||
