@@ -13,6 +13,7 @@
 #include "../preload/arena.c"
 #include "../preload/arena_move.c"
 #include "tap.h"
+#include "xorshift.h"
 
 struct ht_hot ht_hot;
 
@@ -580,8 +581,7 @@ int main(void)
 			for (k = 0; k < 20000; k++) {
 				uint64_t off;
 
-				rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-				off = rng & (REGION_SIZE - 1);
+				off = xorshift64(&rng) & (REGION_SIZE - 1);
 				if (off < lead)
 					continue;
 				bad += slot_index(c, off) != (off - lead) / d;

@@ -8,6 +8,7 @@
 #include "lib/util.h"
 #include "body.h"
 #include "tap.h"
+#include "xorshift.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -366,9 +367,7 @@ static void test_cellvec(void)
 		unsigned bucket;
 		uint64_t size;
 
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		xorshift64(&x);
 		kind = (int)(x % 3);
 		bucket = (unsigned)(x >> 8) % 64;
 		size = 1 + (x >> 20) % 5000;

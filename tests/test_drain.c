@@ -13,6 +13,7 @@
 #include "daemon/collector.h"
 #include "profile_fill.h"
 #include "tap.h"
+#include "xorshift.h"
 
 #define SIZE (64u << 10)
 #define ADDRS 64
@@ -25,10 +26,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint64_t next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return xorshift64(&rng);
 }
 
 /* Reserves a record of payload n; NULL (never here) if the ring is full. */

@@ -6,6 +6,7 @@
 #include "lib/util.h"
 #include "body.h"
 #include "tap.h"
+#include "xorshift.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -707,10 +708,7 @@ static uint64_t rng = 0x243f6a8885a308d3ULL;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return xorshift64(&rng);
 }
 
 static void test_bad_files(const unsigned char *img, size_t len)

@@ -124,6 +124,19 @@ static void test_ids(void)
 #define WORDS 512
 static uintptr_t mem[WORDS];
 
+/* The thread's cache (made on first use), its stack made mem; NULL if
+ * there is none. */
+static struct sc_head *cache_on_mem(void)
+{
+	struct sc_head *h = sc_head();
+
+	if (h) {
+		h->lo = (uintptr_t)mem;
+		h->hi = (uintptr_t)(mem + WORDS);
+	}
+	return h;
+}
+
 static void test_cache(void)
 {
 	uintptr_t cfa = (uintptr_t)&mem[100];
@@ -138,12 +151,10 @@ static void test_cache(void)
 	ht_core.depth = 8;
 	ht_core.rate = 524288;
 	ht_stacks_init();
-	h = sc_head();
+	h = cache_on_mem();
 	ok(h != NULL && ht_tls.scache == h, "the thread's cache is made on first use");
 	if (!h)
 		return;
-	h->lo = (uintptr_t)mem;
-	h->hi = (uintptr_t)(mem + WORDS);
 	/* the caller's return address just below its stack pointer, the
 	 * others further up, each where its frame keeps it */
 	mem[99] = 0x1111;
@@ -269,17 +280,11 @@ static void test_rest(void)
 			    (void *)0x7005 };
 	void *buf[HT_MAX_DEPTH + 8];
 	struct fp_stop stop = { 2, at };
-	struct sc_head *h;
 	int n;
 
 	memset(mem, 0, sizeof(mem));
 	ht_core.depth = 8;
-	h = sc_head();
-	ok(h != NULL, "a thread's cache for the rest");
-	if (!h)
-		return;
-	h->lo = (uintptr_t)mem;
-	h->hi = (uintptr_t)(mem + WORDS);
+	ok(cache_on_mem() != NULL, "a thread's cache for the rest");
 	mem[49] = 0x7003;
 	mem[60] = 0x7004;
 	mem[90] = 0x7005;

@@ -4,6 +4,7 @@
 #include "snapshot/snapshot.h"
 #include "symbolize/symbolize.h"
 #include "tap.h"
+#include "xorshift.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -303,7 +304,7 @@ static void test_bad_files(const struct ht_module *self, const void *ra)
 			break;
 		memcpy(bad, image, len);
 		for (int k = 0; k < 64; k++) {
-			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			xorshift64(&x);
 			bad[(len / 13 * (size_t)i + (x & 1023)) % len] = (char)x;
 		}
 		if (i == 1)
