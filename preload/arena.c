@@ -18,7 +18,7 @@ uint64_t ht_arena_live, ht_arena_committed;
 /* Bytes of free large slots whose pages are kept: a sampled large block
  * freed and asked for again soon (churn) would otherwise fault its pages
  * in again. A large block takes a kept slot of its class or of one of the
- * next BORROW classes (sizes vary), and one that grows by realloc one up
+ * next BORROW classes (sizes vary), and one given room to grow (ht_grow_room) one up
  * to BORROW_GROW classes bigger, so a buffer grown again and again grows
  * into the pages the last one left. How much is kept follows the largest
  * slot freed, as glibc's trim threshold follows its mmap threshold (twice
@@ -508,6 +508,15 @@ void ht_arena_retag(void *p, size_t n, uint32_t flags)
 	if (!b)
 		return;
 	blk_set(c, b, n, (blk_flags(c, b) & BLK_SPLIT) | flags);
+}
+
+void ht_arena_mark(void *p, uint32_t flags)
+{
+	int c;
+	struct blk *b = ht_arena_blk_of(p, &c);
+
+	if (b)
+		blk_set(c, b, blk_size(c, b), blk_flags(c, b) | (flags & ~BLK_OWN));
 }
 
 uint32_t ht_arena_flags(const void *p)

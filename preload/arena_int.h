@@ -46,7 +46,7 @@ _Static_assert(MAX_CLASSES < TAG_HUGE && REGIONS_MAX <= TAG_LOW, "tags hold clas
 #define RETAIN_MIN ((uint64_t)8 << 20) /* ... once this much is kept for reuse, */
 #define RETAIN_TOP ((uint64_t)128 << 20) /* or more (see retained), up to this */
 #define BORROW 3 /* a large block may take a kept slot up to 3 classes bigger, */
-#define BORROW_GROW 24 /* one that grows by realloc up to 24 (64 times its room) */
+#define BORROW_GROW 24 /* one given room to grow up to 24 (64 times its room) */
 #define SPLIT_MAX 1024 /* slots holding moved pages at once (see move_pages) */
 /* In a slot's flags, never seen outside this file: the slot holds pages
  * moved in by mremap, a mapping of its own (see move_pages). */

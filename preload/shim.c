@@ -132,17 +132,23 @@ HT_EXPORT void *calloc(size_t n, size_t m)
 /* Moves an arena block (or, when a sample is due, an ordinary one) to a
  * new block of n bytes: a new allocation and a free, as pprof counts it.
  * old is the usable size, not the requested one: programs (redis) write
- * up to malloc_usable_size and expect realloc to keep it. An arena block
- * that grows gets, if sampled again, a slot with room for twice n, where
- * it can grow on in place (see realloc). cfa: realloc's caller's stack
- * pointer, for the stack cache. */
+ * up to malloc_usable_size and expect realloc to keep it. A new block in
+ * the arena is marked grown if it grew; an arena block that grows again
+ * gets, if sampled again, a slot with room for twice n, where it can grow
+ * on in place (see ht_grow_room). cfa: realloc's caller's stack pointer,
+ * for the stack cache. */
 static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
 {
-	size_t room = n > old && ht_in_arena(p) ? ht_grow_room(n) : 0;
+	int in_arena = ht_in_arena(p);
+	size_t size = in_arena ? ht_arena_size(p) : old;
+	uint32_t f = in_arena ? ht_arena_flags(p) : 0;
+	size_t room = in_arena ? ht_grow_room(n, size, f) : 0;
 	void *q = alloc_at(n, 0, HT_OP_MALLOC, room, cfa);
 
 	if (!q)
 		return NULL;
+	if (ht_in_arena(q) && ht_grown(n, size, f))
+		ht_arena_mark(q, HT_BLK_GROWN);
 	memcpy(q, p, old < n ? old : n);
 	free(p);
 	return q;

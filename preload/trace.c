@@ -305,9 +305,11 @@ static void resize_sampled(struct ht_tls *t, void *q, size_t n, uintptr_t cfa)
 void *ht_trace_realloc_in_place(void *p, size_t n, uintptr_t cfa)
 {
 	struct ht_tls *t = &ht_tls;
+	uint32_t grown;
 
 	if (!resize_here(t))
 		return NULL;
+	grown = ht_grown(n, ht_arena_size(p), ht_arena_flags(p));
 	t->self++;
 	/* the free of the old block, and an allocation of n bytes, sampled
 	 * or not */
@@ -315,9 +317,9 @@ void *ht_trace_realloc_in_place(void *p, size_t n, uintptr_t cfa)
 	ht_count_alloc(t, n);
 	t->countdown -= (int64_t)n;
 	if (t->countdown > 0) {
-		ht_arena_retag(p, n, HT_BLK_PLAIN);
+		ht_arena_retag(p, n, HT_BLK_PLAIN | grown);
 	} else {
-		ht_arena_retag(p, n, sampled_flags(t));
+		ht_arena_retag(p, n, sampled_flags(t) | grown);
 		resize_sampled(t, p, n, cfa);
 	}
 	t->self--;
@@ -327,7 +329,8 @@ void *ht_trace_realloc_in_place(void *p, size_t n, uintptr_t cfa)
 void *ht_trace_realloc_move(void *p, size_t n, uintptr_t cfa)
 {
 	struct ht_tls *t = &ht_tls;
-	size_t usable = ht_arena_usable(p), bytes = n < usable ? n : usable;
+	size_t usable = ht_arena_usable(p), bytes = n < usable ? n : usable, size;
+	uint32_t f;
 	int sampled;
 	void *q;
 
@@ -342,8 +345,10 @@ void *ht_trace_realloc_move(void *p, size_t n, uintptr_t cfa)
 		return NULL;
 	}
 	t->self++;
-	q = ht_arena_alloc_room(n, n > usable ? ht_grow_room(n) : n, 0,
-				sampled ? sampled_flags(t) : HT_BLK_PLAIN, 0);
+	size = ht_arena_size(p);
+	f = ht_arena_flags(p);
+	q = ht_arena_alloc_room(n, n > usable ? ht_grow_room(n, size, f) : n, 0,
+				(sampled ? sampled_flags(t) : HT_BLK_PLAIN) | ht_grown(n, size, f), 0);
 	if (!q) {
 		t->countdown += (int64_t)n;
 		t->self--;

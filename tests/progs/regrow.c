@@ -9,7 +9,16 @@
  * block and returns NULL), and realloc of NULL: 3 allocations, 3 frees
  * and 2 reallocs (realloc of NULL is a malloc); with huge, also a realloc
  * that fails (too big), which must leave the block as it was. Prints
- * "edges N, M wrong". */
+ * "edges N, M wrong".
+ *   regrow room N
+ * The room realloc leaves a block to grow in: a buffer grown a quarter at
+ * a time from 1000 bytes to 4 MiB, N times, and how many of its steps
+ * moved it; then N * 40 blocks of sizes drawn from 1 KiB to 512 KiB, each
+ * grown once by realloc to a size drawn from there to 1 MiB, and the bytes
+ * their slots hold past their sizes, as a share of their sizes. Prints
+ * "room: N steps, M moved; K grown once, S% slack". */
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +92,62 @@ static int edges(long n, int huge)
 	return wrong != 0;
 }
 
+static int room(long rounds)
+{
+	long steps = 0, moved = 0, resizes = rounds * 40;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	double size_sum = 0, slack_sum = 0;
+	unsigned char *p;
+
+	for (long r = 0; r < rounds; r++) {
+		size_t n = 1000;
+
+		p = malloc(n);
+		if (!p)
+			return 2;
+		while (n < ((size_t)4 << 20)) {
+			size_t m = n + n / 4 + 3;
+			unsigned char *q = realloc(p, m);
+
+			if (!q)
+				return 2;
+			moved += q != p;
+			steps++;
+			p = q;
+			n = m;
+		}
+		free(p);
+	}
+	for (long i = 0; i < resizes; i++) {
+		size_t n, m;
+		unsigned char *q;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		n = 1024 + (size_t)(rng % (511u << 10));
+		m = n + 1 + (size_t)((rng >> 32) % ((1u << 20) - n));
+		p = malloc(n);
+		if (!p)
+			return 2;
+		p[0] = p[n - 1] = 1;
+		q = realloc(p, m);
+		if (!q)
+			return 2;
+		q[m - 1] = 1;
+		size_sum += (double)m;
+		slack_sum += (double)(malloc_usable_size(q) - m);
+		free(q);
+	}
+	printf("room: %ld steps, %ld moved; %ld grown once, %.0f%% slack\n", steps, moved,
+	       resizes, 100 * slack_sum / size_sum);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "room"))
+		return room(atol(argv[2]));
 	if (argc > 2 && !strcmp(argv[1], "edges"))
 		return edges(atol(argv[2]), argc > 3 && !strcmp(argv[3], "huge"));
 
