@@ -94,8 +94,13 @@ struct agg_stack {
 	uint64_t hash;
 	double v[HT_NINDEX];        /* by enum ht_index */
 	double side[2][HT_NINDEX];  /* [0]: base (added with sign < 0), [1]: current */
-	struct ht_err side_err[2][HT_NINDEX];
-	struct ht_err err[HT_NINDEX];
+	/* the sides' errors while snapshots are added, then the stack's, which
+	 * ht_report_stacks_finish makes of them: one in place of the other,
+	 * as a diff of 100,000 stacks touched 190 MB with both */
+	union {
+		struct ht_err side_err[2][HT_NINDEX];
+		struct ht_err err[HT_NINDEX];
+	};
 	int hidden;         /* left out by --focus/--ignore */
 };
 

@@ -340,9 +340,10 @@ void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same)
 {
 	for (size_t i = 0; i < a->nst; i++) {
 		struct agg_stack *as = &a->st[i];
+		struct ht_err err[HT_NINDEX]; /* err shares side_err's room */
 
 		for (int w = 0; w < HT_NINDEX; w++) {
-			struct ht_err *e = &as->err[w];
+			struct ht_err *e = &err[w];
 			const struct ht_err *b = &as->side_err[0][w];
 
 			if (same) {
@@ -358,6 +359,7 @@ void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same)
 			e->lump_one = fmax(e->lump_one, b->lump_one);
 			e->diff = diff;
 		}
+		memcpy(as->err, err, sizeof(err));
 	}
 }
 
