@@ -18,9 +18,9 @@ uint64_t ht_arena_live, ht_arena_committed;
 /* Bytes of free large slots whose pages are kept: a sampled large block
  * freed and asked for again soon (churn) would otherwise fault its pages
  * in again. A large block takes a kept slot of its class or of one of the
- * next BORROW classes (sizes vary), and one given room to grow (ht_grow_room) one up
- * to BORROW_GROW classes bigger, so a buffer grown again and again grows
- * into the pages the last one left. How much is kept follows the largest
+ * next BORROW classes (sizes vary), and one given room to grow
+ * (ht_grow_room) one up to BORROW_GROW classes bigger, so a buffer grown
+ * again and again grows into the pages the last one left. How much is kept follows the largest
  * slot freed, as glibc's trim threshold follows its mmap threshold (twice
  * it, as a grown block's slot is up to twice its size), and the heap's
  * peak: pages are kept while live and kept slots add up to at most the

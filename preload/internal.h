@@ -733,7 +733,9 @@ static inline size_t ht_grow_room(size_t n, size_t size, uint32_t f)
 {
 	if (n <= size)
 		return n;
-	return n < HT_ROOM_SMALL || ((f & HT_BLK_GROWN) && n / 2 <= size && n <= SIZE_MAX / 2) ? 2 * n : n;
+	if (n < HT_ROOM_SMALL || ((f & HT_BLK_GROWN) && n / 2 <= size && n <= SIZE_MAX / 2))
+		return 2 * n;
+	return n;
 }
 
 /* Flags for the block a realloc of a block of size bytes and flags f to n
