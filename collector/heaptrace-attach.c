@@ -15,6 +15,7 @@
 #include "attach/attach.h"
 #include "lib/util.h"
 #include "lib/version.h"
+#include "preload/settings.h"
 
 #define MSG_CAP 256
 /* --timeout; the others are let go if a call takes longer than hold_ms */
@@ -162,9 +163,16 @@ static size_t request(char *out, size_t cap, int stop, char **set, int nset)
 	int i;
 
 	for (i = 0; i < nset; i++) {
-		if (strncmp(set[i], "HEAPTRACE_", 10) != 0 || !strchr(set[i], '=') ||
-		    strchr(set[i], '\n'))
+		const char *eq = strchr(set[i], '='), *near;
+		size_t len = eq ? (size_t)(eq - set[i]) : 0;
+
+		if (strncmp(set[i], "HEAPTRACE_", 10) != 0 || !eq || strchr(set[i], '\n'))
 			ht_die(2, "'%s' is no HEAPTRACE_NAME=VALUE setting", set[i]);
+		if (!ht_setting_known(set[i], len)) {
+			near = ht_setting_near(set[i], len);
+			ht_die(2, "'%.*s' is not a heaptrace setting%s%s%s", (int)len, set[i],
+			       near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+		}
 		n += (size_t)snprintf(out + n, cap > n ? cap - n : 0, "\n%s", set[i]);
 		if (n >= cap)
 			ht_die(2, "the settings are too long");

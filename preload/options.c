@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "settings.h"
+
+extern char **environ;
 
 const char *ht_options_env(const char *name)
 {
@@ -130,6 +133,32 @@ int ht_options_output(char *out, size_t cap, int forked, int *is_default)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* Says once each HEAPTRACE_* variable of the environment that is no
+ * setting (a mistyped HEAPTRACE_OUTPUT would otherwise leave the snapshot
+ * where the user does not look), with the setting it likely meant. Not
+ * when loaded by heaptrace -p, which refuses such names itself. */
+static void check_names(void)
+{
+	char **e;
+
+	if (ht_attach_late() || !environ)
+		return;
+	for (e = environ; *e; e++) {
+		const char *eq, *near;
+		size_t len;
+
+		if (strncmp(*e, "HEAPTRACE_", 10) != 0)
+			continue;
+		eq = strchr(*e, '=');
+		len = eq ? (size_t)(eq - *e) : strlen(*e);
+		if (ht_setting_known(*e, len))
+			continue;
+		near = ht_setting_near(*e, len);
+		ht_say("ignoring %.*s: not a heaptrace setting%s%s%s", (int)(len > 200 ? 200 : len), *e,
+		    near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+	}
+}
+
 /* Settings that need the collector running from the start. */
 static const char *const live_names[] = {
 	"HEAPTRACE_INTERVAL", "HEAPTRACE_PEAK", "HEAPTRACE_PUSH", "HEAPTRACE_METRICS",
@@ -140,6 +169,7 @@ void ht_options_read(struct ht_options *o)
 {
 	uint64_t v;
 
+	check_names();
 	if (env_u64("HEAPTRACE_RATE", 1, (uint64_t)1 << 40, &v))
 		o->rate = v;
 	if (env_u64("HEAPTRACE_DEPTH", 1, HT_MAX_DEPTH, &v))
