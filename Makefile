@@ -243,10 +243,11 @@ clean: bench-clean
 check-deps:
 	@scripts/deps.sh
 
-test: check-deps all $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot tests/fuzz_render
+test: check-deps all test-progs tests/fuzz_snapshot tests/fuzz_render
 	@tests/run.sh
 
-test-progs: $(TEST_UNITS) $(TEST_PROGS)
+# what the tests run besides the tools (scripts/mutate builds these too)
+test-progs: $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS)
 
 mutate: check-deps all test-progs
 	@scripts/mutate
