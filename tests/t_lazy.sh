@@ -96,6 +96,39 @@ is "$(ls out | wc -l)" 1 "a failed exec: one snapshot, replaced at the exit"
 check $? "a failed exec: it is the exit's"
 is "$(started)" 0 "none of them started a collector"
 
+# --- exec with a collector running: the new image keeps the name ------------
+# (libheaptrace(7): without %e in the name, the new image's snapshot
+# replaces the old one's.) The old image's collector writes when it sees
+# the image go, while the new one runs; stopped meanwhile, it writes after
+# the new image's collector has: the name must stay the new image's, the
+# old snapshot going next to it.
+mkfifo go
+HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$work/chain.heap" LD_PRELOAD="$lib" \
+	bash -c 'echo $$ >bash.pid; read -r _ <go; exec "$0"' "$progs/retain" >chain.out 2>chain.err &
+chain=$!
+wait_file bash.pid
+bp=$(cat bash.pid) old=
+for _ in $(seq 200); do
+	old=$(pgrep -f -- "--pid=$bp --output=") && break
+	sleep 0.05
+done
+[ -n "$old" ] && kill -STOP "$old"
+check $? "exec chain: the shell sampled and started its collector (stopped now)"
+echo >go
+wait "$chain"
+is "$?" 0 "exec chain: the program the shell executed ran"
+"$report" --stats chain.heap 2>&1 | grep '^Exe:' >chain.exe
+kill -CONT "$old" 2>/dev/null
+for _ in $(seq 400); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
+"$report" --stats chain.heap 2>&1 | grep '^Exe:' >chain.exe2
+is "$(cat chain.exe):$(cat chain.exe2)" "Exe: $progs/retain:Exe: $progs/retain" \
+	"exec chain: the name holds the executed program's snapshot, before and after the shell's collector wrote"
+"$report" --stats chain-1.heap 2>&1 | grep -E '^(Exe|State):' | tr '\n' ' ' >chain1.txt
+grep -q '^Exe: /usr/bin/bash State: cut short' chain1.txt
+check $? "exec chain: the shell's snapshot, cut short, is next to it ($(cat chain1.txt))"
+grep -q "'$work/chain.heap' exists; snapshot written to '$work/chain-1.heap'" chain.err
+check $? "exec chain: and the shell's collector says where"
+
 # --- killed before its first sample: nothing, and the launcher says why -----
 HEAPTRACE_OUTPUT="$work/killed.heap" LD_PRELOAD="$lib" "$progs/grow" </dev/zero >/dev/null 2>&1 &
 kpid=$!

@@ -28,7 +28,9 @@ stacks() {
 # pointers (NAME.fp.heap) and by libunwind (NAME.unw.heap); checks that
 # the two give the same stacks, at $grain (default: every address; a
 # library loaded late may land elsewhere, the shim's own mappings being
-# made in another order)
+# made in another order). setarch, traced too, samples, and its collector
+# writes its snapshot when setarch executes CMD, while CMD runs: so each
+# image has a file of its own (%e), and CMD's is renamed NAME.fp.heap.
 both() {
 	local name=$1 envs=()
 	shift
@@ -36,9 +38,10 @@ both() {
 	shift
 	for fp in 1 0; do
 		f=$name.$([ $fp = 1 ] && echo fp || echo unw)
-		env "${envs[@]}" HEAPTRACE_RATE=1 HEAPTRACE_FRAME_POINTERS=$fp HEAPTRACE_OUTPUT="$f.heap" \
+		env "${envs[@]}" HEAPTRACE_RATE=1 HEAPTRACE_FRAME_POINTERS=$fp HEAPTRACE_OUTPUT="$f.%e.heap" \
 			LD_PRELOAD="$lib" setarch "$(uname -m)" -R "$@" >"$f.out" 2>"$f.err" </dev/null
 		echo $? >"$f.rc"
+		for g in "$f".*.heap; do [ "$g" = "$f.setarch.heap" ] || mv "$g" "$f.heap"; done
 		stacks "$f.heap" $grain >"$f.txt" 2>&1
 	done
 	is "$(cat "$name.fp.rc") $(cat "$name.unw.rc")" "0 0" "$name: both runs succeed"
