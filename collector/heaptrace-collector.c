@@ -200,7 +200,6 @@ static void run(struct collector *c)
 			 * the last ones read, and a record it never completed
 			 * is given up */
 			c->proc_gone = 1;
-			c->went_ns = ht_wall_ns();
 			ht_collector_drain(c, 0);
 			/* a clean exit whose EXIT event did not fit in the
 			 * ring still left its mark */

@@ -118,6 +118,7 @@ echo >go
 wait "$chain"
 is "$?" 0 "exec chain: the program the shell executed ran"
 "$report" --stats chain.heap 2>&1 | grep '^Exe:' >chain.exe
+sleep 0.3 # however late the shell's collector sees its image go
 kill -CONT "$old" 2>/dev/null
 for _ in $(seq 400); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
 "$report" --stats chain.heap 2>&1 | grep '^Exe:' >chain.exe2
@@ -128,6 +129,18 @@ grep -q '^Exe: /usr/bin/bash State: cut short' chain1.txt
 check $? "exec chain: the shell's snapshot, cut short, is next to it ($(cat chain1.txt))"
 grep -q "'$work/chain.heap' exists; snapshot written to '$work/chain-1.heap'" chain.err
 check $? "exec chain: and the shell's collector says where"
+# a file older than the image is replaced, cut short or not
+echo old >killed1.heap
+touch -d '1 hour ago' killed1.heap
+HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$work/killed1.heap" LD_PRELOAD="$lib" "$progs/grow" </dev/zero \
+	>/dev/null 2>killed1.err &
+kpid=$!
+for _ in $(seq 200); do pgrep -f -- "--pid=$kpid --output=" >/dev/null && break; sleep 0.05; done
+sleep 0.2
+kill -9 "$kpid"; wait "$kpid" 2>/dev/null
+for _ in $(seq 200); do "$report" --stats killed1.heap >killed1.txt 2>&1 && break; sleep 0.05; done
+grep -q '^State: cut short' killed1.txt && [ ! -e killed1-1.heap ]
+check $? "killed at rate 1: its cut-short snapshot replaces a file of an earlier run"
 
 # --- killed before its first sample: nothing, and the launcher says why -----
 HEAPTRACE_OUTPUT="$work/killed.heap" LD_PRELOAD="$lib" "$progs/grow" </dev/zero >/dev/null 2>&1 &

@@ -51,7 +51,6 @@ struct collector {
 	int alive_fd;                /* the read end of its liveness pipe, or -1 */
 	int pid_fd;                  /* its pidfd, or -1 (then its end is polled for) */
 	int proc_gone;               /* it ended: its pid may be another's now */
-	int64_t went_ns;             /* CLOCK_REALTIME when it was seen to end or exec */
 	int keep_newer;              /* the final snapshot yields the name to a newer file */
 
 	/* the ring and the profile */

@@ -45,24 +45,23 @@ void ht_collector_tell_launcher(struct collector *c, char kind, const char *text
 /* Writes s to path: replacing a file there only if the user named it.
  * Returns 0 with the name used in out (out_cap bytes), or -1 with the
  * reason there; quiet says nothing on failure. */
-/* Whether the regular file at path was written after the traced image
- * went (c->went_ns): by the program it executed, whose collector ran
- * while this one drained. File times lag the clock by up to a tick, so a
- * file of up to 20 ms before counts too. */
-static int written_since_went(const struct collector *c, const char *path)
+/* Whether the regular file at path was written since the traced image
+ * started (c->fixed.start_time_ns, the wall clock): by the program it
+ * executed, whose collector ran while this one drained, or by another
+ * process; a file of an earlier run is older. */
+static int written_since_start(const struct collector *c, const char *path)
 {
 	struct stat st;
 
-	return c->went_ns && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec >=
-		       c->went_ns - 20000000;
+	return c->fixed.start_time_ns > 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec > c->fixed.start_time_ns;
 }
 
 static int save_file(struct collector *c, const struct ht_snapshot *s, const char *path,
 		     char *out, size_t out_cap, int quiet)
 {
 	char err[512], name[HT_PATH_MAX + 64];
-	int rc, named = !c->fixed.output_default && !(c->keep_newer && written_since_went(c, path));
+	int rc, named = !c->fixed.output_default && !(c->keep_newer && written_since_start(c, path));
 
 	rc = ht_snapshot_save(s, path, named ? HT_FILE_NAMED : HT_FILE_DEFAULT,
 			      name, sizeof(name), err, sizeof(err));
@@ -175,7 +174,8 @@ void ht_collector_write_final(struct collector *c, int cut_short)
 	s = ht_collector_take(c, 0, HT_SNAP_FINAL | (cut_short ? HT_SNAP_CUT_SHORT : 0));
 	/* an image that executed another program leaves the name to that
 	 * program's snapshot if it was written first (libheaptrace(7): the
-	 * new image's replaces the old one's), and takes NAME-1.heap */
+	 * new image's replaces the old one's), and takes NAME-1.heap; so
+	 * does one killed, to a file written meanwhile */
 	c->keep_newer = cut_short;
 
 	if (!s) {
