@@ -42,9 +42,6 @@ void ht_collector_tell_launcher(struct collector *c, char kind, const char *text
 	close(fd);
 }
 
-/* Writes s to path: replacing a file there only if the user named it.
- * Returns 0 with the name used in out (out_cap bytes), or -1 with the
- * reason there; quiet says nothing on failure. */
 /* Whether the regular file at path was written since the traced image
  * started (c->fixed.start_time_ns, the wall clock): by the program it
  * executed, whose collector ran while this one drained, or by another
@@ -57,6 +54,10 @@ static int written_since_start(const struct collector *c, const char *path)
 	       (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec > c->fixed.start_time_ns;
 }
 
+/* Writes s to path: replacing a file there only if the user named it
+ * (and, for a final snapshot cut short, keep_newer, only if it is older
+ * than the image). Returns 0 with the name used in out (out_cap bytes),
+ * or -1 with the reason there; quiet says nothing on failure. */
 static int save_file(struct collector *c, const struct ht_snapshot *s, const char *path,
 		     char *out, size_t out_cap, int quiet)
 {
