@@ -163,16 +163,15 @@ static size_t request(char *out, size_t cap, int stop, char **set, int nset)
 	int i;
 
 	for (i = 0; i < nset; i++) {
-		const char *eq = strchr(set[i], '='), *near;
+		const char *eq = strchr(set[i], '=');
 		size_t len = eq ? (size_t)(eq - set[i]) : 0;
+		char hint[HT_SETTING_MAX + 24];
 
 		if (strncmp(set[i], "HEAPTRACE_", 10) != 0 || !eq || strchr(set[i], '\n'))
 			ht_die(2, "'%s' is no HEAPTRACE_NAME=VALUE setting", set[i]);
-		if (!ht_setting_known(set[i], len)) {
-			near = ht_setting_near(set[i], len);
-			ht_die(2, "'%.*s' is not a heaptrace setting%s%s%s", (int)len, set[i],
-			       near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
-		}
+		if (!ht_setting_known(set[i], len))
+			ht_die(2, "'%.*s' is not a heaptrace setting%s", (int)len, set[i],
+			       ht_setting_hint(hint, sizeof(hint), set[i], len));
 		n += (size_t)snprintf(out + n, cap > n ? cap - n : 0, "\n%s", set[i]);
 		if (n >= cap)
 			ht_die(2, "the settings are too long");

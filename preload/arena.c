@@ -20,12 +20,12 @@ uint64_t ht_arena_live, ht_arena_committed;
  * in again. A large block takes a kept slot of its class or of one of the
  * next BORROW classes (sizes vary), and one given room to grow
  * (ht_grow_room) one up to BORROW_GROW classes bigger, so a buffer grown
- * again and again grows into the pages the last one left. How much is kept follows the largest
- * slot freed, as glibc's trim threshold follows its mmap threshold (twice
- * it, as a grown block's slot is up to twice its size), and the heap's
- * peak: pages are kept while live and kept slots add up to at most the
- * peak of live ones and RETAIN_MIN, as a heap stays about as big as it
- * has been. */
+ * again and again grows into the pages the last one left. How much is
+ * kept follows the largest slot freed, as glibc's trim threshold follows
+ * its mmap threshold (twice it, as a grown block's slot is up to twice its
+ * size), and the heap's peak: pages are kept while live and kept slots add
+ * up to at most the peak of live ones and RETAIN_MIN, as a heap stays about
+ * as big as it has been. */
 static uint64_t retained, retain_max = RETAIN_MIN, live_peak;
 struct class ht_arena_classes[MAX_CLASSES];
 uint32_t ht_arena_splits; /* see arena_int.h */

@@ -144,7 +144,8 @@ static void check_names(void)
 	if (ht_attach_late() || !environ)
 		return;
 	for (e = environ; *e; e++) {
-		const char *eq, *near;
+		char hint[HT_SETTING_MAX + 24];
+		const char *eq;
 		size_t len;
 
 		if (strncmp(*e, "HEAPTRACE_", 10) != 0)
@@ -153,9 +154,8 @@ static void check_names(void)
 		len = eq ? (size_t)(eq - *e) : strlen(*e);
 		if (ht_setting_known(*e, len))
 			continue;
-		near = ht_setting_near(*e, len);
-		ht_say("ignoring %.*s: not a heaptrace setting%s%s%s", (int)(len > 200 ? 200 : len), *e,
-		    near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+		ht_say("ignoring %.*s: not a heaptrace setting%s", (int)(len > 200 ? 200 : len), *e,
+		    ht_setting_hint(hint, sizeof(hint), *e, len));
 	}
 }
 

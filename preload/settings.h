@@ -7,6 +7,7 @@
 #define HT_SETTINGS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #define HT_SETTING_MAX 32
@@ -82,6 +83,20 @@ static inline const char *ht_setting_near(const char *name, size_t len)
 		}
 	}
 	return tie ? NULL : best;
+}
+
+/* The end of the line the shim and heaptrace -p say of a mistyped name
+ * (len bytes): " (did you mean HEAPTRACE_X?)" in out (cap bytes), or ""
+ * if no setting is near. Returns out. */
+static inline const char *ht_setting_hint(char *out, size_t cap, const char *name, size_t len)
+{
+	const char *near = ht_setting_near(name, len);
+
+	if (near)
+		snprintf(out, cap, " (did you mean %s?)", near);
+	else if (cap)
+		out[0] = 0;
+	return out;
 }
 
 #endif
