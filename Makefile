@@ -92,6 +92,20 @@ preload/libheaptrace.so: $(SHIM_OBJ)
 	$(CC) -shared $(OPT) -fno-omit-frame-pointer -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
 		-o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
+# The shim with its sampled path's parts timed (preload/parts.h), for
+# scripts/bench: the same sources built apart with -DHT_PARTS.
+PARTS_OBJ = $(SHIM_OBJ:preload/%.o=preload/parts/%.o) preload/parts/parts.o
+
+preload/parts/%.o: preload/%.c
+	@mkdir -p preload/parts
+	$(CC) $(SHIM_CFLAGS) -DHT_PARTS -c -o $@ $<
+
+preload/parts/final.o: SHIM_CFLAGS += -Icollector
+
+preload/libheaptrace-parts.so: $(PARTS_OBJ)
+	$(CC) -shared $(OPT) -fno-omit-frame-pointer -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
+		-o $@ $(PARTS_OBJ) $(SHIM_LIBS)
+
 # The shim starts the collector found next to it.
 preload/heaptrace-collector: collector/heaptrace-collector
 	ln -sf ../collector/heaptrace-collector $@
@@ -206,7 +220,7 @@ fuzz-render: tests/fuzz_render tests/mkhostile
 # program would be (the stress test keeps its call chains: no sibling calls),
 # and a forwarding-only shim as the floor any preloaded profiler pays.
 BENCH_PROGS = tests/progs/stress tests/progs/microbench tests/progs/libfwdshim.so \
-	tests/progs/many tests/progs/mtalloc tests/progs/attachee
+	tests/progs/many tests/progs/mtalloc tests/progs/attachee preload/libheaptrace-parts.so
 BENCH_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -fno-omit-frame-pointer -Wall -Wextra
 
 tests/progs/stress: tests/progs/stress.c
@@ -247,7 +261,7 @@ test: check-deps all test-progs tests/fuzz_snapshot tests/fuzz_render
 	@tests/run.sh
 
 # what the tests run besides the tools (scripts/mutate builds these too)
-test-progs: $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS)
+test-progs: $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) preload/libheaptrace-parts.so
 
 mutate: check-deps all test-progs
 	@scripts/mutate
@@ -276,6 +290,7 @@ install: all
 
 clean:
 	rm -f preload/*.o preload/*.d preload/*.so preload/heaptrace-collector \
+		preload/parts/*.o preload/parts/*.d \
 		collector/*.o collector/*.d collector/*/*.o collector/*/*.d collector/*.a $(TOOLS) scripts/heaptrace \
 		tests/*.o tests/*.d $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) tests/fuzz_snapshot \
 		tests/fuzz_render
@@ -284,4 +299,4 @@ clean:
 .PHONY: all test test-progs mutate demo bench install clean check-deps fuzz fuzz-render
 .SECONDARY:
 
--include $(wildcard preload/*.d collector/*.d collector/*/*.d tests/*.d)
+-include $(wildcard preload/*.d preload/parts/*.d collector/*.d collector/*/*.d tests/*.d)

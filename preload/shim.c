@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "parts.h"
 
 /* The stack pointer of the program's call into the exported function this
  * is written in, for the stack cache (stacks.c); taken where it is used:
@@ -149,7 +150,7 @@ static void *move(void *p, size_t old, size_t n, uintptr_t cfa)
 		return NULL;
 	if (ht_in_arena(q) && ht_grown(n, size, f))
 		ht_arena_mark(q, HT_BLK_GROWN);
-	memcpy(q, p, old < n ? old : n);
+	HT_PART(HT_PART_COPY, old < n ? old : n, memcpy(q, p, old < n ? old : n));
 	free(p);
 	return q;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "parts.h"
 #include "sample.h"
 
 __thread struct ht_tls ht_tls __attribute__((aligned(64)));
@@ -55,6 +56,7 @@ static void retire_slot(void *arg)
 
 	ht_thread_flush(&ht_tls);
 	ht_stacks_drop(&ht_tls);
+	HT_PARTS_FOLD();
 	if (!c->shm || s == &c->early_slot || s == &null_slot)
 		return;
 	__atomic_fetch_add(&c->shm->retired[0], s->alloc_calls, __ATOMIC_RELAXED);

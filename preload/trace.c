@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "internal.h"
+#include "parts.h"
 #include "sample.h"
 
 /* Sampled arena block p of n bytes whose event found the ring full: the
@@ -25,10 +26,11 @@ static void record_alloc(void *p, size_t n, uintptr_t cfa)
 	void *buf[HT_MAX_DEPTH + 8];
 	void *const *frames;
 	uint32_t id;
-	int nf;
+	int nf, r;
 
-	frames = ht_stacks_get(cfa, buf, &nf, &id);
-	if (ht_emit_alloc(p, n, frames, nf, id) != 0)
+	HT_PART(HT_PART_STACK, 0, frames = ht_stacks_get(cfa, buf, &nf, &id));
+	HT_PART(HT_PART_ALLOC_EVENT, 0, r = ht_emit_alloc(p, n, frames, nf, id));
+	if (r != 0)
 		drop_alloc(p, n);
 }
 
@@ -117,8 +119,10 @@ static int temporary(const struct ht_tls *t, const void *p, uint32_t f)
 static void *sampled_alloc(struct ht_tls *t, size_t n, size_t room, size_t align, enum ht_op op,
 			   uintptr_t cfa)
 {
-	void *p = ht_arena_alloc_room(n, room, align, sampled_flags(t), op == HT_OP_CALLOC);
+	void *p;
 
+	HT_PART(op == HT_OP_CALLOC ? HT_PART_ARENA_CALLOC : HT_PART_ARENA_MALLOC, 0,
+		p = ht_arena_alloc_room(n, room, align, sampled_flags(t), op == HT_OP_CALLOC));
 	if (p) {
 		record_alloc(p, n, cfa);
 		if (ht_unlikely(__atomic_load_n(&ht_core.lazy, __ATOMIC_RELAXED)))
@@ -264,12 +268,12 @@ void ht_trace_free(void *p)
 		 * the same address next writes its ALLOC after this FREE */
 		if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) == HT_TR_ON) {
 			t->self++;
-			ht_emit_free(p, temp ? HT_FREE_TEMP : 0);
+			HT_PART(HT_PART_FREE_EVENT, 0, ht_emit_free(p, temp ? HT_FREE_TEMP : 0));
 			t->self--;
 		}
 		ht_count_free(t);
 	}
-	ht_arena_free(p);
+	HT_PART(HT_PART_ARENA_FREE, 0, ht_arena_free(p));
 }
 
 /* Whether a realloc of an arena block may be done here, counted and
@@ -287,7 +291,7 @@ static int resize_here(const struct ht_tls *t)
 static void resize_free(struct ht_tls *t, void *p)
 {
 	if (ht_arena_flags(p) & HT_BLK_SAMPLED)
-		ht_emit_free(p, 0);
+		HT_PART(HT_PART_FREE_EVENT, 0, ht_emit_free(p, 0));
 	if (p == t->last_ptr)
 		t->last_ptr = NULL;
 	ht_count_free(t);
@@ -347,15 +351,18 @@ void *ht_trace_realloc_move(void *p, size_t n, uintptr_t cfa)
 	t->self++;
 	size = ht_arena_size(p);
 	f = ht_arena_flags(p);
-	q = ht_arena_alloc_room(n, n > usable ? ht_grow_room(n, size, f) : n, 0,
-				(sampled ? sampled_flags(t) : HT_BLK_PLAIN) | ht_grown(n, size, f), 0);
+	HT_PART(HT_PART_ARENA_MALLOC, 0,
+		q = ht_arena_alloc_room(n, n > usable ? ht_grow_room(n, size, f) : n, 0,
+					(sampled ? sampled_flags(t) : HT_BLK_PLAIN) |
+						ht_grown(n, size, f),
+					0));
 	if (!q) {
 		t->countdown += (int64_t)n;
 		t->self--;
 		return NULL;
 	}
 	resize_free(t, p);
-	ht_arena_move(p, q, n);
+	HT_PART(HT_PART_COPY, bytes, ht_arena_move(p, q, n));
 	ht_count_alloc(t, n);
 	if (sampled)
 		resize_sampled(t, q, n, cfa);
