@@ -16,7 +16,10 @@ DUMP = os.path.join(TOP, "collector", "heaptrace-dump")
 DIFF = os.path.join(TOP, "collector", "heaptrace-diff")
 ATTACH = os.path.join(TOP, "collector", "heaptrace-attach")
 ATTACHEE = os.path.join(TOP, "tests", "progs", "attachee")
+# the shim with its sampled path's parts timed (preload/parts.h)
+PARTS_SHIM = os.path.join(TOP, "preload", "libheaptrace-parts.so")
 BUILT = [SHIM, REPORT, STRESS, MICRO, FWDSHIM, MANY, MTALLOC, DUMP, DIFF, ATTACH, ATTACHEE,
+         PARTS_SHIM,
          os.path.join(TOP, "preload", "heaptrace-collector")]
 RUN_TIMEOUT = 600  # seconds for one run of one configuration
 MiB = 1024 * 1024
@@ -46,7 +49,7 @@ def build():
             die("not built: %s" % ", ".join(os.path.relpath(p, TOP) for p in missing))
         return
     targets = ["all"] + [os.path.relpath(p, TOP) for p in (STRESS, MICRO, FWDSHIM, MANY,
-                                                            MTALLOC, ATTACHEE)]
+                                                            MTALLOC, ATTACHEE, PARTS_SHIM)]
     r = subprocess.run(["make", "-s", "-C", TOP] + targets)
     if r.returncode != 0:
         die("make failed")
