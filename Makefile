@@ -28,8 +28,10 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
 	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o \
-	preload/final.o preload/exec.o preload/lazy.o preload/objects.o
-SHIM_LIBS = -lunwind -lm -ldl -lpthread
+	preload/final.o preload/exec.o preload/lazy.o preload/objects.o preload/unwind.o
+# libunwind is not among them: the shim loads it when it first walks a
+# stack (preload/unwind.c)
+SHIM_LIBS = -lm -ldl -lpthread
 
 # collector/: the four programs at its top, their parts in wings that name
 # them. Includes name the wing ("lib/util.h") and the shim's headers their
@@ -76,7 +78,7 @@ TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
 	tests/progs/hidenew tests/progs/xwrap tests/progs/libstall.so \
-	tests/progs/closefds tests/progs/fpwalk
+	tests/progs/closefds tests/progs/fpwalk tests/progs/chrooted
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile tests/cellsdump
 

@@ -96,7 +96,7 @@ static void read_rss(double *rss, double *peak)
 /* The metrics the collector gives a process with nothing sampled (see
  * collector/daemon/take.c), from the figures the shim published. */
 static void add_metrics(struct body *b, const struct ht_shm *h, int64_t live, int64_t now,
-			const uint64_t walks[2])
+			const uint64_t walks[3])
 {
 	static const char *glibc[] = { "glibc.arena_bytes", "glibc.in_use_bytes",
 				       "glibc.free_bytes", "glibc.mmap_bytes",
@@ -137,18 +137,19 @@ static void add_metrics(struct body *b, const struct ht_shm *h, int64_t live, in
 walks:
 	metric(b, "heaptrace.stacks_walked_frame_pointers", (double)walks[0]);
 	metric(b, "heaptrace.stacks_walked_libunwind", (double)walks[1]);
+	metric(b, "heaptrace.stacks_cut_short", (double)walks[2]);
 }
 
 /* The shim's call counters, k, and its walks of stacks, w: the retired
  * threads' and every slot's. */
-static void counts(const struct ht_shm *h, uint64_t k[4], uint64_t w[2])
+static void counts(const struct ht_shm *h, uint64_t k[4], uint64_t w[3])
 {
 	uint32_t n = __atomic_load_n(&h->next_slot, __ATOMIC_ACQUIRE), i;
 	int j;
 
 	for (j = 0; j < 4; j++)
 		k[j] = __atomic_load_n(&h->retired[j], __ATOMIC_RELAXED);
-	for (j = 0; j < 2; j++)
+	for (j = 0; j < 3; j++)
 		w[j] = __atomic_load_n(&h->retired_walks[j], __ATOMIC_RELAXED);
 	if (n > ht_core.slot_count)
 		n = ht_core.slot_count;
@@ -161,6 +162,7 @@ static void counts(const struct ht_shm *h, uint64_t k[4], uint64_t w[2])
 		k[3] += __atomic_load_n(&s->alloc_bytes, __ATOMIC_RELAXED);
 		w[0] += __atomic_load_n(&s->walks_fp, __ATOMIC_RELAXED);
 		w[1] += __atomic_load_n(&s->walks_unwind, __ATOMIC_RELAXED);
+		w[2] += __atomic_load_n(&s->walks_cut, __ATOMIC_RELAXED);
 	}
 }
 
@@ -202,7 +204,7 @@ static void make_body(struct body *b, const struct ht_shm *h, uint32_t flags)
 					  SEC_FRAMES, SEC_STACKS };
 	struct timespec ts;
 	uint32_t exe, cmd, mid[MAX_METRICS];
-	uint64_t k[4], w[2], len = 8;
+	uint64_t k[4], w[3], len = 8;
 	int64_t now;
 	size_t i;
 

@@ -138,6 +138,8 @@ HT_EXPORT int unshare(int flags)
 	if (!ht_startup_untraced() &&
 	    (flags & (CLONE_NEWUSER | CLONE_THREAD | CLONE_SIGHAND | CLONE_VM)))
 		ht_helper_stop();
+	if (flags & CLONE_NEWNS)
+		ht_before_confine();
 	return real(flags);
 }
 
@@ -151,5 +153,7 @@ HT_EXPORT int setns(int fd, int nstype)
 		return -1;
 	if (!ht_startup_untraced() && (nstype == 0 || (nstype & (CLONE_NEWUSER | CLONE_NEWNS))))
 		ht_helper_stop();
+	if (nstype == 0 || (nstype & CLONE_NEWNS))
+		ht_before_confine();
 	return real(fd, nstype);
 }

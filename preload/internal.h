@@ -178,6 +178,18 @@ struct ht_tls {
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 
+/* libunwind is loaded when a walk first needs it (unwind.c, unwind.h).
+ * The fork handler's: a loading that another thread had begun is not
+ * going on in the child. */
+void ht_unw_forked(void);
+/* Loads it now, if it can be (1 if it is loaded). */
+int ht_unw_load_now(void);
+
+/* Before the process shuts itself in where the collector's program and
+ * libunwind may be out of reach (chroot, and unshare and setns of a mount
+ * namespace): the lazy collector starts, and libunwind is loaded. */
+void ht_before_confine(void);
+
 /* Sets up a thread: its slot of counters and its countdown, as tracing
  * now is (on, starting, off). Also for a thread that frees before it
  * allocates. */

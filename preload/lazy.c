@@ -197,3 +197,23 @@ void ht_lazy_forget(void)
 	lz.coll = COLL_NONE;
 	lz.sampled = 0;
 }
+
+/* Before the process shuts itself in (chroot, a mount namespace of its
+ * own or another's: a daemon's privilege separation), where the
+ * collector's program and libunwind's file may be out of its reach: the
+ * collector starts now, as at a first sample, and libunwind is loaded. */
+void ht_before_confine(void)
+{
+	if (ht_startup_untraced() ||
+	    __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
+		return;
+	ht_unw_load_now();
+	if (__atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE))
+		ht_lazy_start();
+}
+
+HT_EXPORT int chroot(const char *path)
+{
+	ht_before_confine();
+	return (int)syscall(SYS_chroot, path);
+}

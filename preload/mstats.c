@@ -15,6 +15,7 @@
 #include <libunwind.h>
 
 #include "internal.h"
+#include "unwind.h"
 
 struct glibc_mallinfo2 {
 	size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks;
@@ -104,7 +105,7 @@ static int in_signal_handler(void)
 	unw_context_t uc;
 	unw_cursor_t c;
 	sigset_t mask;
-	int i;
+	int i, r;
 
 	if (ht_tls.busy >= HT_IN_HANDLER)
 		return 1; /* a handler set through the shim runs */
@@ -113,20 +114,19 @@ static int in_signal_handler(void)
 	 * than the rest of a short program's end */
 	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 && sigisemptyset(&mask))
 		return 0;
-	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0)
-		return 1;
-	for (i = 0; i < 4096; i++) {
-		int r;
-
-		if (unw_is_signal_frame(&c) > 0)
-			return 1;
-		r = unw_step(&c);
-		if (r == 0)
-			return 0;
-		if (r < 0)
-			return 1;
+	if (!ht_unw_loaded())
+		return 1; /* not loaded: not loaded here, where a handler may run */
+	/* what libunwind allocates is the shim's own (see walk in stacks.c) */
+	ht_own_enter(&ht_tls);
+	r = ht_unw.getcontext(&uc) != 0 || ht_unw.init_local(&c, &uc) != 0 ? -1 : 1;
+	for (i = 0; r > 0 && i < 4096; i++) {
+		if (ht_unw.is_signal_frame(&c) > 0)
+			r = -1;
+		else
+			r = ht_unw.step(&c);
 	}
-	return 1;
+	ht_own_leave(&ht_tls);
+	return r != 0;
 }
 
 /* Reads the allocator's figures and the arena's into v (zeros where

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HT_SHM_MAGIC   0x3168736d74726868ull /* "hhrtmsh1" */
-#define HT_SHM_VERSION 9
+#define HT_SHM_VERSION 10
 #define HT_MAX_DEPTH   256  /* HEAPTRACE_DEPTH is clamped to this */
 #define HT_PATH_MAX    1024 /* longest module path carried in an event */
 #define HT_CMDLINE_MAX 2048
@@ -28,7 +28,7 @@ struct ht_slot {
 	uint32_t pad0;
 	uint64_t walks_fp;     /* stacks walked by frame pointers (stacks.c) */
 	uint64_t walks_unwind; /* ... and by libunwind */
-	uint64_t pad;
+	uint64_t walks_cut;    /* ... cut short: libunwind not loaded (unwind.c) */
 };
 _Static_assert(sizeof(struct ht_slot) == 64, "ht_slot is one cache line");
 
@@ -157,7 +157,7 @@ struct ht_shm {
 	uint32_t detached;       /* 1: heaptrace -p stopped tracing (with exiting, no
 				  * EXIT event): the program runs on */
 	uint32_t pad_detached;
-	uint64_t retired_walks[2]; /* exited threads' walks_fp and walks_unwind */
+	uint64_t retired_walks[3]; /* exited threads' walks_fp, walks_unwind, walks_cut */
 
 	/* allocator statistics, refreshed by the shim at a sampled allocation
 	 * when the collector asks (stats_wanted), and at exit; a seqlock:

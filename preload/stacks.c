@@ -10,6 +10,7 @@
 #include <libunwind.h>
 
 #include "internal.h"
+#include "unwind.h"
 
 /* The stacks already sent, by hash, so that a sample at a known stack sends
  * its id (a 48-byte event) instead of its frames, and the collector finds
@@ -434,19 +435,19 @@ static int walk_learn(void **buf, int max, const struct sc_head *h, uint64_t *ta
 	unw_word_t ip, sp, bp, ip2, sp2, bp2;
 	int n = 0, r;
 
-	if (unw_getcontext(&uc) != 0 || unw_init_local(&c, &uc) != 0 ||
-	    unw_get_reg(&c, UNW_REG_IP, &ip) != 0 || unw_get_reg(&c, UNW_REG_SP, &sp) != 0 ||
-	    unw_get_reg(&c, UNW_X86_64_RBP, &bp) != 0)
+	if (!ht_unw_ready() || ht_unw.getcontext(&uc) != 0 || ht_unw.init_local(&c, &uc) != 0 ||
+	    ht_unw.get_reg(&c, UNW_REG_IP, &ip) != 0 || ht_unw.get_reg(&c, UNW_REG_SP, &sp) != 0 ||
+	    ht_unw.get_reg(&c, UNW_X86_64_RBP, &bp) != 0)
 		return 0;
 	while (n < max && ip) {
 		unsigned v = FV_NONE;
 
 		buf[n++] = (void *)ip;
-		r = unw_step(&c);
+		r = ht_unw.step(&c);
 		ip2 = sp2 = bp2 = 0;
-		if (r > 0 && unw_get_reg(&c, UNW_REG_IP, &ip2) == 0 &&
-		    unw_get_reg(&c, UNW_REG_SP, &sp2) == 0 &&
-		    unw_get_reg(&c, UNW_X86_64_RBP, &bp2) != 0)
+		if (r > 0 && ht_unw.get_reg(&c, UNW_REG_IP, &ip2) == 0 &&
+		    ht_unw.get_reg(&c, UNW_REG_SP, &sp2) == 0 &&
+		    ht_unw.get_reg(&c, UNW_X86_64_RBP, &bp2) != 0)
 			bp2 = 0; /* not known: the next frame keeps none */
 		if (r > 0) {
 			/* rbp read only where it is on this thread's stack */
@@ -568,14 +569,15 @@ static void fp_keep_rest(void *const *frames, int nf, int whole, const struct fp
 }
 
 /* In the thread's own slot, which only it writes. */
-static void count_walk(int fp)
+enum { WALK_UNWIND, WALK_FP, WALK_CUT };
+static void count_walk(int how)
 {
 	struct ht_slot *s = ht_tls.slot;
 	uint64_t *n;
 
 	if (!s)
 		return;
-	n = fp ? &s->walks_fp : &s->walks_unwind;
+	n = how == WALK_FP ? &s->walks_fp : how == WALK_CUT ? &s->walks_cut : &s->walks_unwind;
 	__atomic_store_n(n, *n + 1, __ATOMIC_RELAXED);
 }
 
@@ -583,7 +585,7 @@ static void count_walk(int fp)
  * most depth of them. Returns where they start; *nf their count. cfa: the
  * program's caller's stack pointer, if known (then the walk may follow
  * frame pointers). */
-static void *const *walk(void **buf, int *nf, uintptr_t cfa)
+static void *const *walk(void **buf, int *nf, uintptr_t cfa, int *cut)
 {
 	int cap = ht_core.depth + 8, got = -1, skip = 0, n;
 	struct fp_stop stop = { -1, 0 };
@@ -603,19 +605,36 @@ static void *const *walk(void **buf, int *nf, uintptr_t cfa)
 			if (n == -1 && stop.k > 0)
 				n = fp_rest(buf, stop.k + 1, ht_core.depth, &stop);
 			if (n >= 0) {
-				count_walk(1);
+				count_walk(WALK_FP);
 				*nf = n;
 				return buf;
 			}
 			if (n == -2) {
+				ht_own_enter(&ht_tls); /* as below */
 				got = walk_learn(buf, cap, h, tab, unloads);
+				ht_own_leave(&ht_tls);
 				stop.k = -1; /* the next walk finds the rest */
 			}
 		}
 	}
-	if (got <= 0)
-		got = unw_backtrace(buf, cap);
-	count_walk(0);
+	if (got <= 0 && !ht_unw_ready()) {
+		/* not loaded, and not loadable now (unwind.c): the
+		 * allocation's caller, if known, is all this stack has */
+		count_walk(WALK_CUT);
+		*cut = 1;
+		*nf = cfa ? 1 : 0;
+		buf[0] = cfa ? *(void **)(cfa - 8) : NULL;
+		return buf;
+	}
+	if (got <= 0) {
+		/* what it allocates (its thread-local block, the first time
+		 * in a thread, if the loader has no room kept for it) is the
+		 * shim's own: neither counted nor traced */
+		ht_own_enter(&ht_tls);
+		got = ht_unw.backtrace(buf, cap);
+		ht_own_leave(&ht_tls);
+	}
+	count_walk(WALK_UNWIND);
 	while (skip < got && in_shim((uintptr_t)buf[skip]))
 		skip++;
 	n = got - skip;
@@ -632,7 +651,7 @@ void *const *ht_stacks_get(uintptr_t cfa, void **buf, int *nf, uint32_t *id)
 	void *const *frames;
 	struct sc_ent *e;
 	uint64_t gen;
-	int hit = 0;
+	int hit = 0, cut = 0;
 
 	/* a remembered stack's frames are live, and no library was unloaded
 	 * since it was walked (sc_find), so their modules are as they were:
@@ -646,9 +665,9 @@ void *const *ht_stacks_get(uintptr_t cfa, void **buf, int *nf, uint32_t *id)
 		return sc_ips(e);
 	}
 	gen = ht_emit_modules();
-	frames = walk(buf, nf, cfa);
+	frames = walk(buf, nf, cfa, &cut);
 	*id = ids.tab ? stack_id(stack_hash(frames, *nf, gen), frames, *nf) : 0;
-	if (e)
-		sc_keep(e, cfa, frames, *nf, *id);
+	if (e && !cut)
+		sc_keep(e, cfa, frames, *nf, *id); /* a cut one is walked again */
 	return frames;
 }

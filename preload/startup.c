@@ -427,6 +427,7 @@ static void after_fork_child(void)
 	ht_core.shm = NULL;
 	ht_core.run = (struct ht_run)HT_RUN_INIT;
 	ht_helper_forget();
+	ht_unw_forked();
 	ht_thread_off(&ht_tls);
 	if (boot.snap_sig && !follow) {
 		/* an untraced child gets the signal's old meaning back */

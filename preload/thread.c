@@ -65,12 +65,14 @@ static void retire_slot(void *arg)
 	__atomic_fetch_add(&c->shm->retired[3], s->alloc_bytes, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&c->shm->retired_walks[0], s->walks_fp, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&c->shm->retired_walks[1], s->walks_unwind, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->shm->retired_walks[2], s->walks_cut, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->alloc_calls, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->free_calls, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->realloc_calls, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->alloc_bytes, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->walks_fp, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->walks_unwind, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->walks_cut, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->in_use, 0, __ATOMIC_RELEASE);
 	/* later destructors may still allocate: start over on the next call */
 	ht_thread_reset(&ht_tls);

@@ -19,6 +19,20 @@
 __thread struct ht_tls ht_tls;
 struct ht_core ht_core;
 
+/* libunwind, linked here, as the shim loads it */
+struct ht_unw ht_unw;
+
+int ht_unw_ready(void)
+{
+	ht_unw.getcontext = unw_tdep_getcontext;
+	ht_unw.init_local = unw_init_local;
+	ht_unw.step = unw_step;
+	ht_unw.get_reg = unw_get_reg;
+	ht_unw.is_signal_frame = unw_is_signal_frame;
+	ht_unw.backtrace = unw_backtrace;
+	return 1;
+}
+
 static int ring_full;             /* ht_emit_stack fails */
 static int defined;               /* STACK events written */
 static uint32_t last_id;          /* the last one's id, frames and count */

@@ -58,7 +58,7 @@ static void add_allocator_metrics(struct collector *c, struct ht_snapshot *s)
 /* Statistics next to the stacks, the native counterpart of Go's MemStats:
  * the process's memory, the allocator's own figures, and the gap between
  * them. Names are documented in heaptrace(5). */
-static void add_metrics(struct collector *c, struct ht_snapshot *s, const uint64_t walks[2])
+static void add_metrics(struct collector *c, struct ht_snapshot *s, const uint64_t walks[3])
 {
 	ht_snapshot_add_metric(s, "heap.live_objects", (double)ht_snapshot_live_objects(s));
 	ht_snapshot_add_metric(s, "heap.inuse_bytes_estimate", ht_profile_inuse(c->prof));
@@ -80,6 +80,7 @@ static void add_metrics(struct collector *c, struct ht_snapshot *s, const uint64
 	/* the stacks the shim walked, not found in a thread's cache */
 	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_frame_pointers", (double)walks[0]);
 	ht_snapshot_add_metric(s, "heaptrace.stacks_walked_libunwind", (double)walks[1]);
+	ht_snapshot_add_metric(s, "heaptrace.stacks_cut_short", (double)walks[2]);
 	if (c->push.url) {
 		ht_snapshot_add_metric(s, "push.sent_total", (double)c->push.sent);
 		ht_snapshot_add_metric(s, "push.failed_total", (double)c->push.failed);
@@ -121,7 +122,7 @@ void ht_collector_note_peak(struct collector *c)
 /* The shim's call counters, k, and its walks of stacks, walks (by frame
  * pointers, by libunwind): the retired threads' totals and each live
  * thread's slot. */
-static void add_counts(struct collector *c, struct ht_counts *k, uint64_t walks[2])
+static void add_counts(struct collector *c, struct ht_counts *k, uint64_t walks[3])
 {
 	const struct ht_shm *shm = c->shm;
 	const struct ht_slot *slots = (const void *)((const char *)shm + c->fixed.slots_offset);
@@ -133,6 +134,7 @@ static void add_counts(struct collector *c, struct ht_counts *k, uint64_t walks[
 	k->alloc_bytes = __atomic_load_n(&shm->retired[3], __ATOMIC_RELAXED);
 	walks[0] = __atomic_load_n(&shm->retired_walks[0], __ATOMIC_RELAXED);
 	walks[1] = __atomic_load_n(&shm->retired_walks[1], __ATOMIC_RELAXED);
+	walks[2] = __atomic_load_n(&shm->retired_walks[2], __ATOMIC_RELAXED);
 	if (n > c->fixed.nslots)
 		n = (uint32_t)c->fixed.nslots;
 	for (i = 0; i < n; i++) {
@@ -142,6 +144,7 @@ static void add_counts(struct collector *c, struct ht_counts *k, uint64_t walks[
 		k->alloc_bytes += __atomic_load_n(&slots[i].alloc_bytes, __ATOMIC_RELAXED);
 		walks[0] += __atomic_load_n(&slots[i].walks_fp, __ATOMIC_RELAXED);
 		walks[1] += __atomic_load_n(&slots[i].walks_unwind, __ATOMIC_RELAXED);
+		walks[2] += __atomic_load_n(&slots[i].walks_cut, __ATOMIC_RELAXED);
 	}
 }
 
@@ -149,7 +152,7 @@ struct ht_snapshot *ht_collector_take(struct collector *c, uint32_t seq, uint32_
 {
 	struct ht_snapshot *s = ht_snapshot_new();
 	const struct ht_shm *shm = c->shm;
-	uint64_t walks[2];
+	uint64_t walks[3];
 	int64_t now = ht_now_ns(); /* the ages' clock, the shim's (CLOCK_MONOTONIC) */
 	int rc;
 

@@ -1,0 +1,24 @@
+/* libunwind, loaded when a walk first needs it (unwind.c). Include after
+ * <libunwind.h> with UNW_LOCAL_ONLY, as stacks.c and mstats.c do. */
+#ifndef HT_UNWIND_H
+#define HT_UNWIND_H
+
+/* Its functions the shim calls, once loaded. */
+struct ht_unw {
+	int (*getcontext)(unw_context_t *);
+	int (*init_local)(unw_cursor_t *, unw_context_t *);
+	int (*step)(unw_cursor_t *);
+	int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+	int (*is_signal_frame)(unw_cursor_t *);
+	int (*backtrace)(void **, int);
+};
+extern struct ht_unw ht_unw;
+
+/* 1 if ht_unw may be called: libunwind is loaded, or this thread loaded
+ * it now. 0 if it cannot be now (see unwind.c), or ever. */
+int ht_unw_ready(void);
+
+/* 1 if it is loaded; never loads it (a signal handler may be running). */
+int ht_unw_loaded(void);
+
+#endif

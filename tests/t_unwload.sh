@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# libunwind is loaded when a walk first needs it (preload/unwind.c): a
+# program that never samples never maps it; one that samples has it from
+# its first sample on, its stacks whole and its counts exact; one that
+# cannot load it runs on as untraced, says so once, and its stacks keep
+# the allocation's caller, counted as cut short. A daemon that shuts
+# itself in (chroot) before its first sample has its collector started
+# and libunwind loaded first (preload/lazy.c).
+. "$(dirname "$0")/lib.sh"
+
+metric() { # FILE NAME: the metric's value, from the end of --stats
+	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
+}
+py=/usr/bin/python3
+script='x = [str(i) * 20 for i in range(200000)]
+print(len(x))'
+
+# --- a shell that allocates little: no sample, no libunwind -----------------
+run sh0 env HEAPTRACE_OUTPUT="$PWD/sh0.heap" LD_PRELOAD="$lib" sh -c 'grep -c "libunwind\.so" /proc/$$/maps'
+is "$(cat sh0.rc):$(cat sh0.out)" "1:0" "a shell that never samples never maps libunwind"
+"$report" sh0.heap >/dev/null 2>&1
+check $? "and writes its snapshot"
+
+# --- the same at rate 1: loaded at its first sample ---------------------------
+run sh1 env HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/sh1.heap" LD_PRELOAD="$lib" \
+	sh -c 'grep -c "libunwind\.so" /proc/$$/maps'
+[ "$(cat sh1.rc)" = 0 ] && [ "$(cat sh1.out)" -gt 0 ]
+check $? "the same shell sampling every allocation has it mapped ($(cat sh1.out) mappings)"
+[ "$(metric sh1.heap heaptrace.stacks_cut_short)" = 0 ] &&
+	[ "$(metric sh1.heap heaptrace.stacks_walked_libunwind)" -gt 0 ]
+check $? "its stacks are walked by libunwind, none cut short"
+
+# --- python3 (no frame pointers): whole stacks once it is loaded --------------
+PYTHONMALLOC=malloc "$py" -c "$script" >py.plain 2>&1
+run py env PYTHONMALLOC=malloc HEAPTRACE_OUTPUT="$PWD/py.heap" LD_PRELOAD="$lib" "$py" -c "$script"
+is "$(cat py.rc):$(cat py.out):$(cat py.err)" "0:$(cat py.plain):" "python3: as untraced, not a word"
+is "$(metric py.heap heaptrace.stacks_cut_short)" 0 "python3: no stack cut short"
+# collapsed: every stack, root first, and its value
+stacks() { "$report" --format collapsed --functions --sample-index alloc_objects --hide '' --top 0 "$1"; }
+stacks py.heap | grep -q '^_start;__libc_start_main;__libc_start_call_main;Py_BytesMain;Py_RunMain;.*;PyEval_EvalCode;'
+check $? "python3: its stacks go from _start through the interpreter's loop"
+
+# --- libunwind that cannot be loaded: the program runs on ---------------------
+real=$(readlink -f /lib/x86_64-linux-gnu/libunwind.so.8 2>/dev/null)
+if [ "$(id -u)" != 0 ] || [ ! -f "$real" ] || ! command -v unshare >/dev/null; then
+	fail "hiding libunwind needs root, unshare and Debian's libunwind.so.8"
+else
+	run hid timeout 120 unshare -m --propagation private -- bash -c '
+		mount --bind /dev/null "$1" || exit 97
+		shift
+		exec "$@"' _ "$real" env PYTHONMALLOC=malloc HEAPTRACE_OUTPUT="$PWD/hid.heap" \
+		LD_PRELOAD="$lib" "$py" -c "$script"
+	is "$(cat hid.rc):$(cat hid.out)" "0:$(cat py.plain)" "libunwind hidden: python3 runs as untraced"
+	is "$(grep -c . hid.err):$(grep -c 'cannot load libunwind' hid.err)" "1:1" \
+		"libunwind hidden: one line says so"
+	cut=$(metric hid.heap heaptrace.stacks_cut_short)
+	[ "${cut:-0}" -gt 0 ] && [ "$(metric hid.heap heaptrace.stacks_walked_libunwind)" = 0 ]
+	check $? "libunwind hidden: the stacks it could not walk are counted (${cut:-none})"
+	stacks hid.heap >hid.stacks
+	is "$(grep -c . hid.stacks):$(grep -c ';' hid.stacks)" "$(grep -c . hid.stacks):0" \
+		"libunwind hidden: each stack is the allocation's caller alone"
+	[ "$(grep -c . hid.stacks)" -gt 0 ]
+	check $? "libunwind hidden: and there are such stacks ($(grep -c . hid.stacks))"
+fi
+
+# --- a daemon that shuts itself in before its first sample -------------------
+if [ "$(id -u)" != 0 ]; then
+	fail "chroot needs root"
+else
+	mkdir jail
+	for lazy in 1 0; do
+		run jail$lazy env HEAPTRACE_LAZY=$lazy HEAPTRACE_OUTPUT="$PWD/jail$lazy.heap" \
+			LD_PRELOAD="$lib" "$progs/chrooted" "$PWD/jail"
+		is "$(cat jail$lazy.rc):$(cat jail$lazy.out):$(cat jail$lazy.err)" "0:done:" \
+			"chroot, HEAPTRACE_LAZY=$lazy: runs as untraced, not a word"
+		stacks jail$lazy.heap 2>&1 | grep -q '^_start;__libc_start_main;__libc_start_call_main;main;branch;leaf [0-9]'
+		check $? "chroot, HEAPTRACE_LAZY=$lazy: its snapshot, whole stacks from before and after"
+		is "$(metric jail$lazy.heap heaptrace.stacks_cut_short)" 0 \
+			"chroot, HEAPTRACE_LAZY=$lazy: no stack cut short"
+	done
+	is "$(ls -A jail)" "" "nothing written inside the jail"
+fi
+
+done_testing
