@@ -178,12 +178,17 @@ struct ht_tls {
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 
-/* libunwind is loaded when a walk first needs it (unwind.c, unwind.h).
- * The fork handler's: a loading that another thread had begun is not
+/* libunwind is loaded when a walk first needs it (unwind.c; its functions
+ * in unwind.h). 1 if they may be called: it is loaded, or this thread
+ * loaded it now; 0 if it cannot be now, or ever. */
+int ht_unw_ready(void);
+
+/* 1 if it is loaded; never loads it (a signal handler may be running). */
+int ht_unw_loaded(void);
+
+/* The fork handler's: a loading that another thread had begun is not
  * going on in the child. */
 void ht_unw_forked(void);
-/* Loads it now, if it can be (1 if it is loaded). */
-int ht_unw_load_now(void);
 
 /* Before the process shuts itself in where the collector's program and
  * libunwind may be out of reach (chroot, and unshare and setns of a mount

@@ -207,7 +207,7 @@ void ht_before_confine(void)
 	if (ht_startup_untraced() ||
 	    __atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON)
 		return;
-	ht_unw_load_now();
+	ht_unw_ready();
 	if (__atomic_load_n(&ht_core.lazy, __ATOMIC_ACQUIRE))
 		ht_lazy_start();
 }

@@ -93,8 +93,3 @@ void ht_unw_forked(void)
 
 	__atomic_compare_exchange_n(&state, &s, NOT_TRIED, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
-
-int ht_unw_load_now(void)
-{
-	return ht_unw_ready();
-}

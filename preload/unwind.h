@@ -12,13 +12,6 @@ struct ht_unw {
 	int (*is_signal_frame)(unw_cursor_t *);
 	int (*backtrace)(void **, int);
 };
-extern struct ht_unw ht_unw;
-
-/* 1 if ht_unw may be called: libunwind is loaded, or this thread loaded
- * it now. 0 if it cannot be now (see unwind.c), or ever. */
-int ht_unw_ready(void);
-
-/* 1 if it is loaded; never loads it (a signal handler may be running). */
-int ht_unw_loaded(void);
+extern struct ht_unw ht_unw; /* see ht_unw_ready (internal.h) */
 
 #endif
