@@ -4,8 +4,9 @@
 # its first sample on, its stacks whole and its counts exact; one that
 # cannot load it runs on as untraced, says so once, and its stacks keep
 # the allocation's caller, counted as cut short. A daemon that shuts
-# itself in (chroot) before its first sample has its collector started
-# and libunwind loaded first (preload/lazy.c).
+# itself in (chroot, or a mount namespace of its own) before its first
+# sample has its collector started and libunwind loaded first
+# (preload/lazy.c).
 . "$(dirname "$0")/lib.sh"
 
 metric() { # FILE NAME: the metric's value, from the end of --stats
@@ -79,6 +80,16 @@ else
 			"chroot, HEAPTRACE_LAZY=$lazy: no stack cut short"
 	done
 	is "$(ls -A jail)" "" "nothing written inside the jail"
+	# a mount namespace of its own, where the collector's directory is
+	# hidden under an empty tmpfs (the mount stays in the namespace)
+	run ns env HEAPTRACE_OUTPUT="$PWD/ns.heap" LD_PRELOAD="$lib" \
+		"$progs/chrooted" -u "$(dirname "$(readlink -f "$top/preload/heaptrace-collector")")"
+	is "$(cat ns.rc):$(cat ns.out):$(cat ns.err)" "0:done:" \
+		"unshare, the collector's directory hidden: runs as untraced, not a word"
+	stacks ns.heap 2>&1 | grep -q '^_start;__libc_start_main;__libc_start_call_main;main;branch;leaf [0-9]'
+	check $? "unshare, the collector's directory hidden: its snapshot, whole stacks"
+	[ -x "$(readlink -f "$top/preload/heaptrace-collector")" ]
+	check $? "and the collector is where it was, outside that namespace"
 fi
 
 done_testing

@@ -1,11 +1,14 @@
 /* Test subject: a daemon's privilege separation. Shuts itself in DIR
  * (chroot, then chdir to its root) before it allocates anything much,
  * then keeps 4000 blocks of 4000 bytes, each made two calls deep, and
- * prints "done". Needs root.
- *   chrooted DIR */
+ * prints "done". With -u, it enters a mount namespace of its own instead
+ * (unshare) and hides DIR under an empty tmpfs. Needs root.
+ *   chrooted [-u] DIR */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 static void *keep[4000];
@@ -29,7 +32,13 @@ __attribute__((noinline)) static void *branch(size_t n)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2 || chroot(argv[1]) != 0 || chdir("/") != 0) {
+	if (argc == 3 && !strcmp(argv[1], "-u")) {
+		if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		    mount("tmpfs", argv[2], "tmpfs", 0, NULL) != 0) {
+			perror("chrooted");
+			return 1;
+		}
+	} else if (argc != 2 || chroot(argv[1]) != 0 || chdir("/") != 0) {
 		perror("chrooted");
 		return 1;
 	}
