@@ -94,6 +94,11 @@ value() {
 	printf '%s\n' "$out" | leaf_sum "$2"
 }
 
+# metric FILE NAME: the metric NAME of snapshot FILE, from the end of --stats
+metric() {
+	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
+}
+
 # root: the outer end of every stack of a dynamically linked program's
 # main thread on this system (glibc 2.34 and later)
 root='_start;__libc_start_main;__libc_start_call_main'

@@ -5,10 +5,6 @@
 # the allocator's figures.
 . "$(dirname "$0")/lib.sh"
 
-metric() { # FILE NAME: the metric's value, from the end of --stats
-	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
-}
-
 # --- negative live counts are signed, and explained ---------------------------
 # a child traced with HEAPTRACE_FOLLOW_FORK frees 200 blocks its parent
 # allocated: it holds fewer blocks than it allocated

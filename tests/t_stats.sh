@@ -3,10 +3,6 @@
 # signal) and finding traced processes with heaptrace-dump --list.
 . "$(dirname "$0")/lib.sh"
 
-metric() { # FILE NAME: the metric's value, from the end of --stats
-	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
-}
-
 # --- statistics -------------------------------------------------------------
 echo "grow 3000" | HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT=st.heap LD_PRELOAD="$lib" "$progs/grow" >/dev/null
 is "$(metric st.heap heap.live_objects)" 3002 "live objects = allocs - frees, exact (3000 + 2 of stdio)"

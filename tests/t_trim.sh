@@ -12,9 +12,6 @@ unset HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_INTERVAL HEAPTRACE_SIGNAL HEAPTR
 libdir=$(dirname "$(ldconfig -p | awk '/libjemalloc.so.2 / { print $NF; exit }')")
 je=$libdir/libjemalloc.so.2
 
-metric() { # FILE NAME: the metric's value, from the end of --stats
-	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
-}
 rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
 
 # start_keep NAME PRELOAD [TRIM_IDLE]: trimprog keep, traced, waiting on a fifo

@@ -12,10 +12,6 @@
 unset HEAPTRACE_OUTPUT HEAPTRACE_RATE HEAPTRACE_INTERVAL HEAPTRACE_SIGNAL HEAPTRACE_DISABLE \
 	HEAPTRACE_PID HEAPTRACE_DEPTH HEAPTRACE_FRAME_POINTERS
 
-metric() { # FILE NAME: the metric's value, from the end of --stats
-	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
-}
-
 # stacks FILE [GRAIN]: every stack, frame by frame at every address (or
 # at GRAIN, --lines), each allocation counted
 stacks() {

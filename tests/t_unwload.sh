@@ -9,9 +9,6 @@
 # (preload/lazy.c).
 . "$(dirname "$0")/lib.sh"
 
-metric() { # FILE NAME: the metric's value, from the end of --stats
-	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'
-}
 py=/usr/bin/python3
 script='x = [str(i) * 20 for i in range(200000)]
 print(len(x))'
