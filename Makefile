@@ -90,9 +90,11 @@ preload/%.o: preload/%.c
 # the snapshot's layout is the collector's (collector/snapshot/format.h)
 preload/final.o: SHIM_CFLAGS += -Icollector
 
+SHIM_LINK = $(CC) -shared $(OPT) -fno-omit-frame-pointer -flto -Wl,-z,nodelete \
+	-Wl,--version-script=preload/exports.map
+
 preload/libheaptrace.so: $(SHIM_OBJ)
-	$(CC) -shared $(OPT) -fno-omit-frame-pointer -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
-		-o $@ $(SHIM_OBJ) $(SHIM_LIBS)
+	$(SHIM_LINK) -o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
 # The shim with its sampled path's parts timed (preload/parts.h), for
 # scripts/bench: the same sources built apart with -DHT_PARTS.
@@ -105,8 +107,7 @@ preload/parts/%.o: preload/%.c
 preload/parts/final.o: SHIM_CFLAGS += -Icollector
 
 preload/libheaptrace-parts.so: $(PARTS_OBJ)
-	$(CC) -shared $(OPT) -fno-omit-frame-pointer -flto -Wl,-z,nodelete -Wl,--version-script=preload/exports.map \
-		-o $@ $(PARTS_OBJ) $(SHIM_LIBS)
+	$(SHIM_LINK) -o $@ $(PARTS_OBJ) $(SHIM_LIBS)
 
 # The shim starts the collector found next to it.
 preload/heaptrace-collector: collector/heaptrace-collector
