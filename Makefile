@@ -264,7 +264,8 @@ test: check-deps all test-progs tests/fuzz_snapshot tests/fuzz_render
 	@tests/run.sh
 
 # what the tests run besides the tools (scripts/mutate builds these too)
-test-progs: $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) preload/libheaptrace-parts.so
+test-progs: $(TEST_UNITS) $(TEST_PROGS) $(TEST_TOOLS) preload/libheaptrace-parts.so \
+	tests/progs/mtalloc
 
 mutate: check-deps all test-progs
 	@scripts/mutate

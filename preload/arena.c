@@ -6,9 +6,12 @@
  * throughout: a signal handler that frees during an interrupted arena call
  * cannot deadlock. */
 #include <errno.h>
+#include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -92,7 +95,9 @@ static uint32_t regions_wanted(void)
 	return (uint32_t)want;
 }
 
-int ht_arena_init(void)
+/* Reserves the range, sizes the classes and maps the tables. Returns 0, or
+ * -1 if nothing can be reserved. Allocates nothing. */
+static int reserve(void)
 {
 	void *p = MAP_FAILED;
 	char *meta;
@@ -151,6 +156,53 @@ int ht_arena_init(void)
 	ht_hot.arena_lo = (uintptr_t)p;
 	__atomic_store_n(&ht_hot.arena_span, (uintptr_t)n << REGION_SHIFT, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/* The arena is reserved at its first use (a sample, or the shim's own
+ * block), not at start: a program that samples nothing, as most of what a
+ * shell script or a build runs, never pays for it. reserving holds
+ * RESERVED, FAILED, or while one thread reserves, its process id: a
+ * forked child finds its parent's there (the thread that was reserving is
+ * not in the child) and starts over. Others wait the few microseconds;
+ * the thread that reserves blocks signals meanwhile, so that a handler of
+ * its own cannot wait for it. A process the shim stays out of reserves
+ * none: that much address space less would count against its RLIMIT_AS,
+ * which its caller sets (its loader's few early blocks are then refused
+ * and it does without). */
+#define RESERVED (-1)
+#define FAILED   (-2)
+static int reserving;
+
+uintptr_t ht_arena_reserve(void)
+{
+	int st = __atomic_load_n(&reserving, __ATOMIC_ACQUIRE), me = (int)getpid();
+	sigset_t all, old;
+	int rc;
+
+	for (;;) {
+		if (st == RESERVED)
+			return __atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE);
+		if (st == FAILED || ht_startup_untraced())
+			return 0; /* a process the shim stays out of reserves none */
+		if (st == 0 && __atomic_compare_exchange_n(&reserving, &st, me, 0, __ATOMIC_ACQ_REL,
+							   __ATOMIC_ACQUIRE))
+			break;
+		if (st > 0 && st != me) {
+			__atomic_compare_exchange_n(&reserving, &st, 0, 0, __ATOMIC_ACQ_REL,
+						    __ATOMIC_ACQUIRE);
+			continue;
+		}
+		if (st > 0) {
+			sched_yield();
+			st = __atomic_load_n(&reserving, __ATOMIC_ACQUIRE);
+		}
+	}
+	sigfillset(&all);
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old, sizeof(uint64_t));
+	rc = reserve();
+	__atomic_store_n(&reserving, rc == 0 ? RESERVED : FAILED, __ATOMIC_RELEASE);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(uint64_t));
+	return rc == 0 ? __atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE) : 0;
 }
 
 /* Takes k free regions in a row. Returns the first one's number, or -1 if
@@ -375,13 +427,13 @@ static void *huge_alloc(size_t n, uint64_t need, size_t align, uint32_t flags)
 
 void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, int zero)
 {
-	uint64_t need, span = ht_hot.arena_span;
+	uint64_t need, span = __atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE);
 	struct blk *b;
 	uintptr_t user;
 	uint32_t was;
 	int c, fresh = 0, kept = 0;
 
-	if (!span)
+	if (ht_unlikely(!span) && !(span = ht_arena_reserve()))
 		return NULL;
 	if (align < HDR)
 		align = HDR;
@@ -639,6 +691,8 @@ uint64_t ht_arena_trim(void)
 	uint64_t given = 0;
 	int c;
 
+	if (!__atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE))
+		return 0; /* nothing reserved, or not yet all of it */
 	for (c = 0; c < nclasses; c++) {
 		uint64_t sz = ht_arena_classes[c].slot_size;
 		/* at most the slots kept now: frees that come meanwhile may

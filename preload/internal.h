@@ -71,15 +71,20 @@ extern struct ht_hot ht_hot __attribute__((visibility("hidden")));
 #define HT_BLK_TAG_SHIFT 5
 #define HT_BLK_TAG      0xffe0u
 
+/* The span first: it is stored last, once the arena is reserved, and
+ * with a span seen the start is too (then 0, nothing is in the arena). */
 static inline int ht_in_arena(const void *p)
 {
-	return (uintptr_t)p - ht_hot.arena_lo < ht_hot.arena_span;
+	uintptr_t span = __atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE);
+
+	return (uintptr_t)p - ht_hot.arena_lo < span;
 }
 
-/* Reserves the arena's address range. Returns 0, or -1 if it cannot be
- * reserved (then every ht_arena_alloc fails). Called once, before threads
- * can race on it; safe before main. */
-int ht_arena_init(void);
+/* Reserves the arena's address range, once, at its first use (from
+ * ht_arena_alloc). Returns its span, or 0 if it cannot be reserved (then
+ * every ht_arena_alloc fails). Thread-safe and safe before main; allocates
+ * nothing. */
+uintptr_t ht_arena_reserve(void);
 
 /* Returns a block of at least n bytes aligned to align (a power of two,
  * or 0 for 16), tagged with flags, or NULL if the arena has no room.

@@ -96,12 +96,6 @@ int ht_startup_resolve(void)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -1;
 	ht_tls.self = 1;
-	/* a process the shim stays out of gets no arena either: 21 GiB of
-	 * address space less would count against its RLIMIT_AS, which its
-	 * caller sets (its loader's few early blocks are then refused and
-	 * it does without) */
-	if (!ht_startup_untraced())
-		ht_arena_init();
 	r.malloc = (void *(*)(size_t))real_sym("malloc");
 	r.free = (void (*)(void *))real_sym("free");
 	r.calloc = (void *(*)(size_t, size_t))real_sym("calloc");
@@ -450,10 +444,6 @@ static int can_trace(void)
 
 	if (ht_startup_untraced())
 		return 0; /* ht_init returns first; here too for every way in */
-	if (!ht_hot.arena_span) {
-		ht_say("cannot reserve the sample arena; tracing is off");
-		return 0;
-	}
 	if (getpid() == 1 || (prctl(PR_GET_CHILD_SUBREAPER, &v32) == 0 && v32)) {
 		/* the collector would be this program's child: its wait()
 		 * would see it, and an init that reaps everything would wait

@@ -71,15 +71,18 @@ static void *plain_alloc(struct ht_tls *t, size_t n, size_t align, enum ht_op op
 /* A sampled block that the arena had no room for, made by the real
  * allocator, unrecorded: counted, and said once, loudly, as the arena
  * grows to any heap that fits in memory and this should not happen (the
- * address space reserved for it is used up). */
+ * address space reserved for it is used up, or none could be reserved). */
 static void arena_full(void)
 {
 	static int said;
 
 	__atomic_fetch_add(&ht_core.shm->arena_full, 1, __ATOMIC_RELAXED);
 	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
-		ht_say("the sample arena is full: sampled allocations go unrecorded from now on, "
-		    "figures are low%s", ht_core.rate <= 1 ? " (rate 1 is no longer exact)" : "");
+		ht_say("the sample arena %s: sampled allocations go unrecorded from now on, "
+		       "figures are low%s",
+		       __atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE) ? "is full" :
+									 "cannot be reserved",
+		       ht_core.rate <= 1 ? " (rate 1 is no longer exact)" : "");
 }
 
 /* The flags of a sampled block made by this thread: HT_BLK_SAMPLED and

@@ -4,6 +4,7 @@
  * up to a limit, or given back), and realloc's moves inside the arena
  * keep the bytes, moving large blocks by their pages; a trim gives the
  * kept pages back. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,57 @@
 #include "xorshift.h"
 
 struct ht_hot ht_hot;
+
+/* a process the shim stays out of, or not */
+static int untraced;
+int ht_startup_untraced(void)
+{
+	return untraced;
+}
+
+/* The first blocks, from threads that race to reserve the arena. */
+#define RACERS 8
+static void *racer(void *arg)
+{
+	void *p = ht_arena_alloc(100, 0, 0, 0);
+
+	*(uintptr_t *)arg = ht_hot.arena_lo;
+	if (p)
+		ht_arena_free(p);
+	return p;
+}
+
+static void reserved_at_first_use(void)
+{
+	pthread_t t[RACERS];
+	uintptr_t lo[RACERS];
+	int got = 0, same = 0, i;
+
+	ok(ht_hot.arena_span == 0 && nclasses == 0, "nothing is reserved before the first block");
+	ok(ht_arena_trim() == 0, "a trim then gives nothing back");
+	untraced = 1;
+	ok(ht_arena_alloc(100, 0, 0, 0) == NULL && ht_hot.arena_span == 0,
+	   "a process the shim stays out of reserves none");
+	untraced = 0;
+	/* as a forked child finds it when its parent was reserving: the
+	 * parent's process id (1 is never this test's) */
+	reserving = 1;
+	for (i = 0; i < RACERS; i++)
+		if (pthread_create(&t[i], NULL, racer, &lo[i]) != 0)
+			break;
+	while (i-- > 0) {
+		void *p;
+
+		pthread_join(t[i], &p);
+		got += p != NULL;
+		same += lo[i] == ht_hot.arena_lo;
+	}
+	is_int(got, RACERS, "threads racing to reserve it each get their first block");
+	is_int(same, RACERS, "all in the one range reserved");
+	ok(reserving == RESERVED && ht_hot.arena_span != 0,
+	   "a reservation its owner left unfinished (in a forked child) is made again");
+	ok(ht_arena_reserve() == ht_hot.arena_span, "and it is made once");
+}
 
 /* The smallest class whose slots hold need bytes, by looking. */
 static int class_by_search(size_t need)
@@ -538,7 +590,7 @@ int main(void)
 	size_t need, bad = 0, checked = 0;
 	uint64_t top;
 
-	ok(ht_arena_init() == 0, "the arena's address range is reserved");
+	reserved_at_first_use();
 	top = ht_arena_classes[nclasses - 1].slot_size;
 	for (need = 1; need <= ((size_t)1 << 20); need++, checked++)
 		if (class_for(need) != class_by_search(need))
