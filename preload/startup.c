@@ -47,6 +47,8 @@ static struct {
 	int snap_sig;              /* HEAPTRACE_SIGNAL's signal, 0 if none */
 	struct sigaction snap_old; /* what it did before */
 	int64_t attach_heap;       /* the allocator's bytes in use at the attach, -1 unknown */
+	int argc;                  /* the arguments the loader gave the constructor, */
+	char **argv;               /* while it runs (else NULL) */
 } boot = { .opt = HT_OPTIONS_INIT, .alive_fd = -1 };
 
 char ht_say_last[256];
@@ -273,12 +275,31 @@ int ht_startup_untraced(void)
 	__atomic_store_n(&known, k, __ATOMIC_RELEASE);
 	return k == 2;
 }
+/* The command line, its arguments joined by spaces, as
+ * /proc/self/cmdline has them: at start from the arguments the constructor
+ * was given (an open of /proc less on every exec); later (a forked child,
+ * an attach), from /proc, as the program may have rewritten them. */
 static void read_cmdline(char *out, size_t cap)
 {
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	int fd;
 	ssize_t n = 0, i;
 
 	out[0] = 0;
+	if (boot.argv) {
+		for (i = 0; i < boot.argc && boot.argv[i] && (size_t)n + 1 < cap; i++) {
+			size_t len = strlen(boot.argv[i]);
+
+			if (i > 0)
+				out[n++] = ' ';
+			if (len > cap - 1 - (size_t)n)
+				len = cap - 1 - (size_t)n;
+			memcpy(out + n, boot.argv[i], len);
+			n += (ssize_t)len;
+		}
+		out[n] = 0;
+		return;
+	}
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	n = read(fd, out, cap - 1);
@@ -613,8 +634,9 @@ void ht_startup_forked(void)
  * nothing is read, started or said (see ht_startup_untraced): every call
  * goes to the allocator as with HEAPTRACE_DISABLE, and no variable, not
  * even that one, is looked at. */
-__attribute__((constructor)) static void ht_init(void)
+__attribute__((constructor)) static void ht_init(int argc, char **argv, char **envp)
 {
+	(void)envp;
 	if (ht_attach_late())
 		return; /* loaded by heaptrace -p: heaptrace_attach starts it (attach.c) */
 	if (ht_startup_untraced()) {
@@ -625,7 +647,10 @@ __attribute__((constructor)) static void ht_init(void)
 	if (ht_startup_resolve() != 0 || !ht_options_wanted(&boot.only_me))
 		return;
 	__atomic_store_n(&ht_core.tracing, HT_TR_STARTING, __ATOMIC_RELEASE);
+	boot.argc = argc;
+	boot.argv = argv;
 	setup();
+	boot.argv = NULL;
 	if (__atomic_load_n(&ht_core.tracing, __ATOMIC_ACQUIRE) != HT_TR_ON) {
 		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
 		ht_thread_attach(&ht_tls);

@@ -48,6 +48,15 @@ metric_names() { sed -n '/^Metrics:/,$p' "$1" | awk 'NR > 1 { print $1 }' | tr '
 is "$(metric_names s1.stats)" "$(metric_names ref.stats)" "it has the metrics the collector gives"
 "$report" --format json out/s1.heap | grep -q '"pid": [0-9]*, "exe": "[^"]*/grow", "command": "[^"]*grow"'
 check $? "it names the process, its executable and command line"
+# the command line as the kernel has it: arguments joined by spaces (an
+# empty one too), cut at 2047 bytes
+long=$(printf '%03000d' 0)
+LD_PRELOAD="$lib" HEAPTRACE_OUTPUT="$work/args.heap" sh -c 'exit 0' zero "a b" "" c
+command() { "$report" --format json "$1" | sed -n 's/.*"command": "\([^"]*\)".*/\1/p'; }
+is "$(command args.heap)" "sh -c exit 0 zero a b  c" "it has the command line, its arguments as they were"
+LD_PRELOAD="$lib" HEAPTRACE_OUTPUT="$work/long.heap" sh -c 'exit 0' zero "$long"
+want="sh -c exit 0 zero $long"
+is "$(command long.heap)" "${want:0:2047}" "a long one cut at 2047 bytes"
 "$report" --temp_objects out/s1.heap >s1.temp 2>&1 && "$report" --lifetimes out/s1.heap >s1.life 2>&1
 check $? "it has the time sections, empty (--temp_objects, --lifetimes read it as a collector's)"
 
