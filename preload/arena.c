@@ -188,7 +188,11 @@ uintptr_t ht_arena_reserve(void)
 							   __ATOMIC_ACQUIRE))
 			break;
 		if (st > 0 && st != me) {
-			__atomic_compare_exchange_n(&reserving, &st, 0, 0, __ATOMIC_ACQ_REL,
+			/* forked after the range was made but before it said
+			 * so: it is whole (the span is stored last) */
+			int to = __atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE) ? RESERVED : 0;
+
+			__atomic_compare_exchange_n(&reserving, &st, to, 0, __ATOMIC_ACQ_REL,
 						    __ATOMIC_ACQUIRE);
 			continue;
 		}

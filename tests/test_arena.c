@@ -67,6 +67,11 @@ static void reserved_at_first_use(void)
 	ok(reserving == RESERVED && ht_hot.arena_span != 0,
 	   "a reservation its owner left unfinished (in a forked child) is made again");
 	ok(ht_arena_reserve() == ht_hot.arena_span, "and it is made once");
+	/* forked between the range's span and the word that says it is done */
+	lo[0] = ht_hot.arena_lo;
+	reserving = 1;
+	ok(ht_arena_reserve() == ht_hot.arena_span && ht_hot.arena_lo == lo[0] &&
+	   reserving == RESERVED, "a range whole but not yet said so is kept, not made again");
 }
 
 /* The smallest class whose slots hold need bytes, by looking. */
