@@ -28,7 +28,8 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
 	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o \
-	preload/final.o preload/exec.o preload/lazy.o preload/objects.o preload/unwind.o
+	preload/final.o preload/exec.o preload/lazy.o preload/objects.o preload/unwind.o \
+	preload/dlerr.o
 # libunwind is not among them: the shim loads it when it first walks a
 # stack (preload/unwind.c)
 SHIM_LIBS = -lm -ldl -lpthread
@@ -78,7 +79,7 @@ TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
 	tests/progs/hidenew tests/progs/xwrap tests/progs/libstall.so \
-	tests/progs/closefds tests/progs/fpwalk tests/progs/chrooted
+	tests/progs/closefds tests/progs/fpwalk tests/progs/chrooted tests/progs/dlerr
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile tests/cellsdump
 

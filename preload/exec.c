@@ -42,7 +42,7 @@ static void *next(const char *name)
 	void *f;
 
 	ht_tls.self++;
-	f = dlsym(RTLD_NEXT, name);
+	f = ht_dl_next(name);
 	ht_tls.self--;
 	return f;
 }

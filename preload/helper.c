@@ -132,7 +132,7 @@ HT_EXPORT int unshare(int flags)
 	static int (*real)(int);
 
 	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "unshare");
+		real = (int (*)(int))ht_dl_next("unshare");
 	if (!real)
 		return -1;
 	if (!ht_startup_untraced() &&
@@ -148,7 +148,7 @@ HT_EXPORT int setns(int fd, int nstype)
 	static int (*real)(int, int);
 
 	if (!real)
-		real = (int (*)(int, int))dlsym(RTLD_NEXT, "setns");
+		real = (int (*)(int, int))ht_dl_next("setns");
 	if (!real)
 		return -1;
 	if (!ht_startup_untraced() && (nstype == 0 || (nstype & (CLONE_NEWUSER | CLONE_NEWNS))))

@@ -407,6 +407,13 @@ void ht_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * resolution is under way on this thread (the caller then serves the
  * request from the arena). */
 int ht_startup_resolve(void);
+/* The program's pending dlerror() kept across the shim's own calls to the
+ * loader (dlerr.c): found once at start; put aside before such calls and
+ * given back after; and the next definition of name, looked up so. */
+void ht_dlerr_find(void);
+void *ht_dlerr_aside(void);
+void ht_dlerr_back(void *saved);
+void *ht_dl_next(const char *name);
 
 /* Returns 1 if the shim must stay out of this process altogether: it runs
  * in secure-execution mode (getauxval(AT_SECURE): set-user-ID or

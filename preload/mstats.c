@@ -45,10 +45,12 @@ static int beside_malloc(void *sym)
  * dlsym frees: the shim's own, from the arena, never the program's count. */
 static void *lookup(const char *name)
 {
-	void *f;
+	void *f, *saved;
 
 	ht_own_enter(&ht_tls);
+	saved = ht_dlerr_aside(); /* a forked child's, or an attach's: the program's kept */
 	f = dlsym(RTLD_DEFAULT, name);
+	ht_dlerr_back(saved);
 	ht_own_leave(&ht_tls);
 	return f;
 }

@@ -388,7 +388,7 @@ static void *cxx_real(int op)
 	if (f)
 		return f;
 	ht_own_enter(t);
-	f = dlsym(RTLD_NEXT, cxx_names[op]);
+	f = ht_dl_next(cxx_names[op]);
 	ht_own_leave(t);
 	__atomic_store_n(&cxx_next[op], f, __ATOMIC_RELEASE);
 	return f;
@@ -541,7 +541,7 @@ HT_EXPORT int dlclose(void *handle)
 	int r;
 
 	if (!f) {
-		f = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+		f = (int (*)(void *))ht_dl_next("dlclose");
 		if (!f)
 			return -1; /* no dlclose underneath: nothing was loaded by one */
 		__atomic_store_n(&real, f, __ATOMIC_RELEASE);

@@ -46,7 +46,7 @@ static void *next(void **slot, const char *name)
 	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
 
 	if (!f) {
-		f = dlsym(RTLD_NEXT, name);
+		f = ht_dl_next(name);
 		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
 	}
 	return f;

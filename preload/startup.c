@@ -89,6 +89,7 @@ int ht_startup_resolve(void)
 {
 	int st = __atomic_load_n(&ht_core.resolve_state, __ATOMIC_ACQUIRE);
 	struct ht_real r;
+	void *saved;
 
 	if (ht_likely(st == HT_ST_RESOLVED))
 		return 0;
@@ -98,6 +99,8 @@ int ht_startup_resolve(void)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -1;
 	ht_tls.self = 1;
+	ht_dlerr_find();
+	saved = ht_dlerr_aside();
 	r.malloc = (void *(*)(size_t))real_sym("malloc");
 	r.free = (void (*)(void *))real_sym("free");
 	r.calloc = (void *(*)(size_t, size_t))real_sym("calloc");
@@ -109,6 +112,7 @@ int ht_startup_resolve(void)
 	r.pvalloc = (void *(*)(size_t))real_sym("pvalloc");
 	r.malloc_usable_size = (size_t (*)(void *))real_sym("malloc_usable_size");
 	ht_signals_resolve();
+	ht_dlerr_back(saved);
 	ht_tls.self = 0;
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc || !r.posix_memalign ||
 	    !r.memalign || !r.malloc_usable_size) {
@@ -663,10 +667,12 @@ static int64_t heap_in_use(void)
 {
 	struct mi2 { size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks,
 		     uordblks, fordblks, keepcost; };
+	void *saved = ht_dlerr_aside();
 	struct mi2 (*f)(void) = (struct mi2 (*)(void))dlsym(RTLD_DEFAULT, "mallinfo2");
 	Dl_info a, b;
 	struct mi2 m;
 
+	ht_dlerr_back(saved);
 	if (!f || !dladdr((void *)f, &a) || !dladdr((void *)ht_hot.real.malloc, &b) ||
 	    a.dli_fbase != b.dli_fbase)
 		return -1;

@@ -28,14 +28,15 @@ static int state;
 #define NAME_OF(f) NAME_OF_(f)
 #define NAME_OF_(f) #f
 
+/* (the program's pending dlerror() kept, see dlerr.c) */
 static int load(void)
 {
 	struct ht_unw u;
-	void *h;
+	void *saved = ht_dlerr_aside(), *h;
 
 	h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (!h) {
-		dlerror(); /* not the program's to find */
+		ht_dlerr_back(saved);
 		return -1;
 	}
 	*(void **)&u.getcontext = dlsym(h, NAME_OF(unw_tdep_getcontext));
@@ -44,7 +45,7 @@ static int load(void)
 	*(void **)&u.get_reg = dlsym(h, NAME_OF(unw_get_reg));
 	*(void **)&u.is_signal_frame = dlsym(h, NAME_OF(unw_is_signal_frame));
 	*(void **)&u.backtrace = dlsym(h, NAME_OF(unw_backtrace));
-	dlerror();
+	ht_dlerr_back(saved);
 	if (!u.getcontext || !u.init_local || !u.step || !u.get_reg || !u.is_signal_frame ||
 	    !u.backtrace)
 		return -1;

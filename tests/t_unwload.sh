@@ -89,4 +89,19 @@ else
 	check $? "and the collector is where it was, outside that namespace"
 fi
 
+# --- the program's dlerror(), kept ------------------------------------------
+# A dlopen that fails, then a call where the shim calls the loader for
+# itself (loads libunwind before a chroot, looks up the real exec or
+# unshare at its first call): dlerror() still tells the program's error,
+# once, as untraced.
+for mode in none "chroot /" exec unshare; do
+	# shellcheck disable=SC2086 # the mode and its argument
+	"$progs/dlerr" $mode >dlerr.want 2>&1
+	# shellcheck disable=SC2086
+	HEAPTRACE_OUTPUT="$work/dlerr.heap" LD_PRELOAD="$lib" "$progs/dlerr" $mode >dlerr.got 2>&1
+	grep -q '^not loaded: libheaptrace-none.so.9: cannot open' dlerr.want &&
+		cmp -s dlerr.want dlerr.got
+	check $? "dlerror() after '$mode': the program's error, as untraced ($(head -1 dlerr.got))"
+done
+
 done_testing
