@@ -408,7 +408,9 @@ void ht_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * request from the arena). */
 int ht_startup_resolve(void);
 /* The program's pending dlerror() kept across the shim's own calls to the
- * loader (dlerr.c): found once at start; put aside before such calls and
+ * loader (dlerr.c): found once, from the constructor or the attach (not
+ * from the first malloc, which may come before libc is set up: an
+ * AddressSanitizer program's preinit); put aside before such calls and
  * given back after; and the next definition of name, looked up so. */
 void ht_dlerr_find(void);
 void *ht_dlerr_aside(void);

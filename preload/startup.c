@@ -99,7 +99,6 @@ int ht_startup_resolve(void)
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -1;
 	ht_tls.self = 1;
-	ht_dlerr_find();
 	saved = ht_dlerr_aside();
 	r.malloc = (void *(*)(size_t))real_sym("malloc");
 	r.free = (void (*)(void *))real_sym("free");
@@ -650,6 +649,7 @@ __attribute__((constructor)) static void ht_init(int argc, char **argv, char **e
 	}
 	if (ht_startup_resolve() != 0 || !ht_options_wanted(&boot.only_me))
 		return;
+	ht_dlerr_find();
 	__atomic_store_n(&ht_core.tracing, HT_TR_STARTING, __ATOMIC_RELEASE);
 	boot.argc = argc;
 	boot.argv = argv;
@@ -708,6 +708,7 @@ int ht_startup_attach(void)
 		return -1;
 	if (ht_startup_resolve() != 0)
 		return -1;
+	ht_dlerr_find();
 	if (ht_got_init() != 0) {
 		ht_say("cannot find the shim's own functions; tracing is off");
 		return -1;
