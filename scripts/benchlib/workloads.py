@@ -5,7 +5,9 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -357,6 +359,29 @@ def file_cost(tmp, n=200):
         os.unlink(os.path.join(tmp, "cost.%d.heap" % i))
     times.sort()
     return times[n // 2] * 1e6
+
+
+def tmpfs_exec(w, ctx, pairs):
+    """The exec loop w, untraced and at the default rate side by side, pairs
+    times, with its snapshots on tmpfs (/dev/shm): the tracer's share of a
+    traced exec without the disk's. Returns (median ratio, ms per exec) or
+    None if there is no tmpfs or a run failed."""
+    if not os.path.isdir("/dev/shm") or not w.execs:
+        return None
+    d = tempfile.mkdtemp(prefix="heaptrace-bench-", dir="/dev/shm")
+    try:
+        c = Context(d, ctx.base_env, ctx.je)
+        base, ratios = [], []
+        for _ in range(pairs):
+            a, b = w.run("none", c), w.run("ht", c)
+            if not a or not b or a["code"] != 0 or b["code"] != 0:
+                return None
+            base.append(a["wall"])
+            ratios.append(b["wall"] / a["wall"])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    r = statistics.median(ratios)
+    return r, (r - 1) * statistics.median(base) / w.execs * 1000
 
 
 class Context:
