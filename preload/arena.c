@@ -175,7 +175,7 @@ static int reserving;
 
 uintptr_t ht_arena_reserve(void)
 {
-	int st = __atomic_load_n(&reserving, __ATOMIC_ACQUIRE), me = (int)getpid();
+	int st = __atomic_load_n(&reserving, __ATOMIC_ACQUIRE), me = 0;
 	sigset_t all, old;
 	int rc;
 
@@ -184,6 +184,8 @@ uintptr_t ht_arena_reserve(void)
 			return __atomic_load_n(&ht_hot.arena_span, __ATOMIC_ACQUIRE);
 		if (st == FAILED || ht_startup_untraced())
 			return 0; /* a process the shim stays out of reserves none */
+		if (!me)
+			me = (int)getpid(); /* not for those: their own blocks come here */
 		if (st == 0 && __atomic_compare_exchange_n(&reserving, &st, me, 0, __ATOMIC_ACQ_REL,
 							   __ATOMIC_ACQUIRE))
 			break;

@@ -32,8 +32,8 @@ struct ht_real {
 	void *(*pvalloc)(size_t);
 };
 
-/* What every call reads, written once at start-up: the arena's range (see
- * ht_in_arena) and the underlying allocator, the hot part of both on one
+/* What every call reads, each written once: the arena's range when it is
+ * reserved (see ht_in_arena) and the underlying allocator at start-up, the hot part of both on one
  * cache line, which a program that thrashes its caches then misses once,
  * not three times. */
 struct ht_hot {
