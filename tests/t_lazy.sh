@@ -67,6 +67,17 @@ mkdir dflt
 ls dflt | sed 's/[0-9][0-9]*/N/' | sort | tr '\n' ' ' >dflt.names
 is "$(cat dflt.names)" "heaptrace.dash.N-1.heap heaptrace.dash.N.heap " \
 	"a default name that is taken gets a suffix, as the collector gives it"
+# root names the file by its descriptor, and so does its opener on newer
+# kernels; a user on an older one names it through /proc
+mkdir -m 1777 dflt.user
+chmod o+x "$work"
+(cd dflt.user && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+	env LD_PRELOAD="$lib" sh -c 'exec sh -c "exit 0"') 2>dflt.user.err
+ls dflt.user | sed 's/[0-9][0-9]*/N/' | sort | tr '\n' ' ' >dflt.user.names
+is "$(cat dflt.user.names)" "heaptrace.dash.N-1.heap heaptrace.dash.N.heap " \
+	"and so it does for a user without privileges"
+is "$(grep -c "exists; snapshot written to '.*-1.heap'" dflt.user.err)" 1 "and says so once"
+is "$(stat -c %U dflt.user/* | sort -u)" "nobody" "the user's files are the user's"
 
 # --- a program that samples starts its collector; its snapshot has stacks ----
 rm -f marks/*
