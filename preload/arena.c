@@ -56,6 +56,13 @@ static uint64_t *taken;
 #define SMALL_CLASSES 15 /* 32, 48, ... 256 */
 #define MID_TOP ((uint64_t)64 << 10)
 #define MID_CLASSES (SMALL_CLASSES + 8 * CLASS_STEPS) /* ... 64 KiB */
+/* Above SMALL_TOP a slot holds its base size (s + k * step) and a header:
+ * requests of a power of two, as a buffer that doubles makes, fit the
+ * class of their size instead of the next (a 16 KiB one took an 18 KiB
+ * slot, a 64 KiB one an 80 KiB slot). MID_PAD keeps slots 16-aligned,
+ * LARGE_PAD keeps large slots whole pages (see give_pages). */
+#define MID_PAD 16
+#define LARGE_PAD ((uint64_t)4096)
 static void make_classes(void)
 {
 	uint64_t s;
@@ -66,7 +73,8 @@ static void make_classes(void)
 		uint64_t steps = s < MID_TOP ? CLASS_STEPS : LARGE_STEPS, step = s / steps, k;
 
 		for (k = 1; k <= steps && nclasses < MAX_CLASSES; k++) {
-			uint64_t size = s + k * step;
+			uint64_t base = s + k * step;
+			uint64_t size = base + (base < MID_TOP ? MID_PAD : LARGE_PAD);
 
 			if (size > REGION_SIZE / 4)
 				return;
@@ -287,20 +295,24 @@ static int64_t class_region(int c, uint32_t ord)
 static int class_for(size_t need)
 {
 	int c, e;
-	uint64_t s;
+	uint64_t s, b;
 
 	if (need <= 32)
 		return 0;
 	if (need <= SMALL_TOP)
 		return (int)((need - 32 + 15) / 16);
-	e = 63 - __builtin_clzll((unsigned long long)need - 1); /* 2^e < need <= 2^(e+1) */
+	/* the base size wanted: the slot less its pad */
+	b = need < MID_TOP + MID_PAD ? need - MID_PAD : need - LARGE_PAD;
+	if (b <= SMALL_TOP)
+		b = SMALL_TOP + 1;
+	e = 63 - __builtin_clzll((unsigned long long)b - 1); /* 2^e < b <= 2^(e+1) */
 	s = (uint64_t)1 << e;
-	if (need <= MID_TOP)
+	if (b <= MID_TOP)
 		c = SMALL_CLASSES + (e - 8) * CLASS_STEPS +
-		    (int)((need - s + (s >> CLASS_SHIFT) - 1) >> (e - CLASS_SHIFT)) - 1;
+		    (int)((b - s + (s >> CLASS_SHIFT) - 1) >> (e - CLASS_SHIFT)) - 1;
 	else
 		c = MID_CLASSES + (e - 16) * LARGE_STEPS +
-		    (int)((need - s + (s >> LARGE_SHIFT) - 1) >> (e - LARGE_SHIFT)) - 1;
+		    (int)((b - s + (s >> LARGE_SHIFT) - 1) >> (e - LARGE_SHIFT)) - 1;
 	return c < nclasses ? c : -1;
 }
 

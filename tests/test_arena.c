@@ -405,17 +405,17 @@ static void grow_reuse(void)
 }
 
 /* Freed large slots keep their pages while the arena's live and kept
- * slots add up to at most its peak of live ones and 8 MiB. 24 blocks of
- * 1 MiB (slots of 1.25 MiB) freed all keep theirs: 30 MiB, where the
- * largest slot alone would allow 8 MiB (6 of them). 12 blocks of 3 MiB
- * (slots of 3.5 MiB, a new peak of 42 MiB) freed after that: 30 MiB kept
- * and 42 MiB live make 72 MiB, so the first ones freed give their pages
- * back, until live and kept fit in 50 MiB again: the last 5 keep theirs
- * (30 + 5 * 3.5 = 47.5), the first 7 do not. */
+ * slots add up to at most its peak of live ones and 8 MiB. 27 blocks of
+ * 1 MiB (slots of 1 MiB and a page) freed all keep theirs: 27.1 MiB, where
+ * 8 MiB alone would allow 7 of them. 12 blocks of 3 MiB (slots of 3 MiB
+ * and a page, a new peak of 36.05 MiB) freed after that: 27.1 MiB kept
+ * and 36.05 MiB live make 63.15 MiB, so the first ones freed give their
+ * pages back, until live and kept fit in 44.05 MiB again: the last 5 keep
+ * theirs (27.1 + 5 * 3.004 = 42.1), the first 7 do not. */
 static void keep_to_peak(void)
 {
 	size_t mb = (size_t)1 << 20;
-	unsigned char *one[24], *three[12];
+	unsigned char *one[27], *three[12];
 	uint64_t kept = retained, peak = live_peak, lim = retain_max;
 	int i, got = 1, all = 0, back = 0, still = 0;
 
@@ -426,7 +426,7 @@ static void keep_to_peak(void)
 	retained = 0;
 	retain_max = RETAIN_MIN;
 	live_peak = ht_arena_live;
-	for (i = 0; i < 24; i++) {
+	for (i = 0; i < 27; i++) {
 		one[i] = ht_arena_alloc(mb, 0, HT_BLK_SAMPLED, 0);
 		if (!one[i]) {
 			got = 0;
@@ -434,14 +434,14 @@ static void keep_to_peak(void)
 		}
 		memset(one[i], 1, mb);
 	}
-	ok(got, "peak: 24 blocks of 1 MiB");
+	ok(got, "peak: 27 blocks of 1 MiB");
 	if (!got)
 		return;
-	for (i = 0; i < 24; i++)
+	for (i = 0; i < 27; i++)
 		ht_arena_free(one[i]);
-	for (i = 0; i < 24; i++)
+	for (i = 0; i < 27; i++)
 		all += resident(one[i], mb) == (mb + (uintptr_t)one[i] % ht_arena_page + ht_arena_page - 1) / ht_arena_page;
-	is_int(all, 24, "peak: freed, all 24 keep their pages");
+	is_int(all, 27, "peak: freed, all 27 keep their pages");
 	for (i = 0; i < 12; i++) {
 		three[i] = ht_arena_alloc(3 * mb, 0, HT_BLK_SAMPLED, 0);
 		if (!three[i]) {
@@ -463,9 +463,9 @@ static void keep_to_peak(void)
 	}
 	is_int(back, 7, "peak: freed, the first 7 give their pages back but the header's");
 	is_int(still, 5, "peak: the last 5 keep theirs");
-	for (i = 0; i < 24; i++)
+	for (i = 0; i < 27; i++)
 		all -= resident(one[i], mb) > 1;
-	is_int(all, 0, "peak: the 24 kept before still have theirs");
+	is_int(all, 0, "peak: the 27 kept before still have theirs");
 	retained = kept;
 	live_peak = peak;
 	retain_max = lim;
@@ -613,6 +613,33 @@ int main(void)
 	ok(bad == 0, "the computed class is the smallest that holds the request (%zu sizes, %zu wrong)",
 	   checked, bad);
 	is_int(class_for(top + 1), -1, "a request past the largest class has none");
+	{
+		/* a block of a power of two bytes, as a doubling buffer asks
+		 * for, takes the slot of its own size and a header's pad, not
+		 * the next class's (a 16 KiB one took 18 KiB, 64 KiB 80 KiB);
+		 * and no slot wastes more than a step and its pad */
+		size_t over = 0;
+
+		bad = 0;
+		for (need = 512; need + HDR <= top; need *= 2) {
+			int c = class_for(SHDR + need);
+
+			if (c >= 0 && !small_class(c))
+				c = class_for(HDR + need);
+			bad += c < 0 || ht_arena_classes[c].slot_size - need >
+						(need < MID_TOP ? MID_PAD : LARGE_PAD);
+		}
+		is_int((int)bad, 0, "a power of two takes the class of its size");
+		for (need = SMALL_TOP + 1; need + HDR <= top; need += need / 61 + 1) {
+			int c = class_for(HDR + need);
+			uint64_t s = ht_arena_classes[c].slot_size;
+
+			/* the class's own pad: a large slot's is a page */
+			over += s - need > need / (need < MID_TOP ? CLASS_STEPS : LARGE_STEPS) +
+						   (s - HDR < MID_TOP ? MID_PAD : LARGE_PAD);
+		}
+		is_int((int)over, 0, "no slot wastes more than a step of its class and its pad");
+	}
 
 	{
 		/* the slot index by multiplication, against division: around
