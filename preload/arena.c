@@ -488,6 +488,16 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	}
 	if (!b)
 		b = pop(c, &ht_arena_classes[c].free_head);
+	if (!b && c >= SMALL_CLASSES) {
+		/* a free slot of the next classes before a fresh one (see
+		 * BORROW_FREE) */
+		int k;
+
+		for (k = c + 1; !b && k <= c + BORROW_FREE && k < nclasses; k++)
+			b = pop(k, &ht_arena_classes[k].free_head);
+		if (b)
+			c = k - 1;
+	}
 	if (!b) {
 		/* a fresh slot: in the class's last region, or a new one */
 		struct class *k = &ht_arena_classes[c];

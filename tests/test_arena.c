@@ -553,6 +553,74 @@ out:
 	free(b);
 }
 
+/* A block above 256 bytes whose class has no free slot takes a free one
+ * of the next two classes before a fresh one, and gives it back to that
+ * class; at 256 bytes and below it takes a fresh one. */
+static void wander(void)
+{
+	enum { N = 200 };
+	int c = class_for(SHDR + 3000);
+	size_t small = ht_arena_classes[c].slot_size - SHDR; /* the most class c holds */
+	size_t big = small + 1, far = ht_arena_classes[c + 2].slot_size - SHDR + 1;
+	void *p[N], *last, *p2;
+	uint64_t bump_c, bump_c1, committed;
+	int i, bad = 0;
+
+	ok(class_for(SHDR + big) == c + 1 && class_for(SHDR + far) == c + 3 &&
+	   !ht_arena_classes[c].bump && !ht_arena_classes[c + 1].bump,
+	   "wander: blocks of %zu and %zu bytes, in classes %d and %d, none made yet", small,
+	   big, c, c + 1);
+	for (i = 0; i < N; i++)
+		p[i] = ht_arena_alloc(big, 0, HT_BLK_SAMPLED, 0);
+	for (i = 0; i < N; i++)
+		ht_arena_free(p[i]);
+	bump_c1 = ht_arena_classes[c + 1].bump;
+	committed = ht_arena_committed;
+	for (i = 0; i < N; i++) {
+		p[i] = ht_arena_alloc(small, 0, HT_BLK_SAMPLED, 0);
+		bad += !p[i] || ht_arena_size(p[i]) != small || ht_arena_usable(p[i]) < big;
+	}
+	ok(bad == 0 && ht_arena_classes[c].bump == 0 && ht_arena_committed == committed,
+	   "wander: %d blocks of the smaller class take the freed slots of the next", N);
+	for (i = 0; i < N; i++)
+		ht_arena_free(p[i]);
+	for (i = 0; i < N; i++)
+		p[i] = ht_arena_alloc(big, 0, HT_BLK_SAMPLED, 0);
+	ok(ht_arena_classes[c + 1].bump == bump_c1 && ht_arena_classes[c].bump == 0,
+	   "wander: freed, the slots went back to their own class");
+	for (i = 0; i < N; i++)
+		ht_arena_free(p[i]);
+	/* N + 1 more: N take those slots again, and the last a fresh one of
+	 * its own class, not the free one three classes up */
+	p[0] = ht_arena_alloc(far, 0, HT_BLK_SAMPLED, 0);
+	ht_arena_free(p[0]);
+	bump_c = ht_arena_classes[c + 3].bump;
+	for (i = 0; i < N; i++)
+		p[i] = ht_arena_alloc(small, 0, HT_BLK_SAMPLED, 0);
+	last = ht_arena_alloc(small, 0, HT_BLK_SAMPLED, 0);
+	ok(last && ht_arena_classes[c].bump == 1 && ht_arena_usable(last) < big,
+	   "wander: with none free in the next two classes, a fresh slot of its own");
+	p2 = ht_arena_alloc(far, 0, HT_BLK_SAMPLED, 0);
+	ok(p2 && ht_arena_classes[c + 3].bump == bump_c,
+	   "wander: the slot three classes up stayed free");
+	ht_arena_free(p2);
+	for (i = 0; i < N; i++)
+		ht_arena_free(p[i]);
+	ht_arena_free(last);
+	/* 256 bytes and below: a fresh slot, the next class's free ones
+	 * notwithstanding */
+	c = class_for(SHDR + 200);
+	for (i = 0; i < 10; i++)
+		p[i] = ht_arena_alloc(201, 0, HT_BLK_SAMPLED, 0);
+	for (i = 0; i < 10; i++)
+		ht_arena_free(p[i]);
+	bump_c = ht_arena_classes[c].bump;
+	p[0] = ht_arena_alloc(200, 0, HT_BLK_SAMPLED, 0);
+	ok(class_for(SHDR + 201) == c + 1 && ht_arena_classes[c].bump == bump_c + 1,
+	   "wander: a block of 200 bytes takes a fresh slot of its class");
+	ht_arena_free(p[0]);
+}
+
 /* ht_arena_trim gives the kept slots' pages back: the slots go to the
  * free lists, their pages are no longer resident, nothing stays counted
  * as kept, and a slot taken again reads as zeros. */
@@ -686,6 +754,7 @@ int main(void)
 	keep_to_peak();
 	calloc_clean();
 	regions();
+	wander();
 	trim();
 	return done_testing();
 }
