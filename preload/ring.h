@@ -242,6 +242,11 @@ struct ht_ring {
 	struct ht_shm *h; /* the shared header: head, tail */
 	char *data;       /* the ring's first byte */
 	uint64_t size;    /* bytes, a power of two, a multiple of HT_RING_ALIGN */
+	/* producers: the tail as last read. The collector stores tail at
+	 * every drain, so that reading it at every record costs a cache
+	 * line from the other core; it is read again only when this one
+	 * says the ring has no room (the tail only moves on). */
+	uint64_t tail_seen;
 };
 
 /* Producer: tries once to reserve len bytes (a multiple of HT_RING_ALIGN,
@@ -253,7 +258,7 @@ struct ht_ring {
  * the ring: a head that is not a multiple of HT_RING_ALIGN (the header was
  * written by someone else) is rounded up, and the collector skips the gap
  * and counts it. */
-static inline struct ht_rec *ht_ring_reserve(const struct ht_ring *rg, uint32_t len,
+static inline struct ht_rec *ht_ring_reserve(struct ht_ring *rg, uint32_t len,
 					     uint64_t *pos)
 {
 	struct ht_shm *h = rg->h;
@@ -267,10 +272,16 @@ static inline struct ht_rec *ht_ring_reserve(const struct ht_ring *rg, uint32_t 
 		uint64_t start = (head + HT_RING_ALIGN - 1) & ~(uint64_t)(HT_RING_ALIGN - 1);
 		uint64_t off = start & mask;
 		uint64_t pad = off + len > size ? size - off : 0;
-		uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+		uint64_t tail = __atomic_load_n(&rg->tail_seen, __ATOMIC_ACQUIRE);
 
-		if (start + pad + len - tail > size)
-			return NULL;
+		if (start + pad + len - tail > size) {
+			tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+			if (start + pad + len - tail > size)
+				return NULL;
+			/* release: a thread that reads it writes after the
+			 * collector read what it overwrites, as this one */
+			__atomic_store_n(&rg->tail_seen, tail, __ATOMIC_RELEASE);
+		}
 		if (__atomic_compare_exchange_n(&h->head, &head, start + pad + len, 1,
 						__ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
 			if (pad) {

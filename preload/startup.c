@@ -505,6 +505,7 @@ static int map_shm(uint64_t nslots, uint64_t ring_size, int *memfd)
 	c->ring.h = c->shm;
 	c->ring.data = (char *)c->shm + HT_SHM_HDR_SIZE + nslots * sizeof(struct ht_slot);
 	c->ring.size = ring_size;
+	c->ring.tail_seen = 0;
 	c->slots = (struct ht_slot *)((char *)c->shm + HT_SHM_HDR_SIZE);
 	c->slot_count = (uint32_t)nslots;
 	c->shm_size = size;

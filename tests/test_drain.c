@@ -138,6 +138,7 @@ static void setup(struct collector *c, uint64_t rate)
 	rg.h = h;
 	rg.data = mem;
 	rg.size = SIZE;
+	rg.tail_seen = 0;
 	h->ring_size = SIZE;
 	memset(c, 0, sizeof(*c));
 	c->prof = ht_profile_new(rate);

@@ -20,6 +20,7 @@ static void setup(uint64_t size)
 	rg.h = h;
 	rg.data = calloc(1, size);
 	rg.size = size;
+	rg.tail_seen = 0;
 }
 
 static int put(uint64_t value, uint32_t len)

@@ -30,6 +30,7 @@ static void setup(void)
 	rg.h = h;
 	rg.data = mem + GUARD;
 	rg.size = SIZE;
+	rg.tail_seen = 0;
 	h->ring_size = SIZE;
 }
 
