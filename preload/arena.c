@@ -488,7 +488,7 @@ void *ht_arena_alloc_room(size_t n, size_t room, size_t align, uint32_t flags, i
 	}
 	if (!b)
 		b = pop(c, &ht_arena_classes[c].free_head);
-	if (!b && c >= SMALL_CLASSES) {
+	if (!b && ht_arena_classes[c].slot_size >= BORROW_FREE_MIN) {
 		/* a free slot of the next classes before a fresh one (see
 		 * BORROW_FREE) */
 		int k;

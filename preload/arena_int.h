@@ -45,11 +45,14 @@ _Static_assert(MAX_CLASSES < TAG_HUGE && REGIONS_MAX <= TAG_LOW, "tags hold clas
 #define RELEASE_MIN ((size_t)64 << 10) /* free slots this big may give pages back */
 #define RETAIN_MIN ((uint64_t)8 << 20) /* ... once this much is kept for reuse, */
 #define RETAIN_TOP ((uint64_t)128 << 20) /* or more (see retained), up to this */
-/* A block above 256 bytes whose class has no free slot takes one of the
- * next 2 classes' before a fresh slot: each class's count of live blocks
- * wanders, and fresh slots would follow each one's own highest (an
- * allocation stress at rate 1 held 6.8 MB, a tenth of its RSS, more). */
+/* A block of a class of 1 KiB or more whose class has no free slot takes
+ * one of the next 2 classes' before a fresh slot: each class's count of
+ * live blocks wanders, and fresh slots would follow each one's own highest
+ * (an allocation stress at rate 1 held 6.5 MB, a tenth of its RSS, more).
+ * Smaller classes hold many blocks each, which wander less for their
+ * number; from 512 bytes on, borrowing cost redis at rate 1 8 MB. */
 #define BORROW_FREE 2
+#define BORROW_FREE_MIN 1024
 #define BORROW 3 /* a large block may take a kept slot up to 3 classes bigger, */
 #define BORROW_GROW 24 /* one given room to grow up to 24 (64 times its room) */
 #define SPLIT_MAX 1024 /* slots holding moved pages at once (see move_pages) */

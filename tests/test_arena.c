@@ -553,9 +553,9 @@ out:
 	free(b);
 }
 
-/* A block above 256 bytes whose class has no free slot takes a free one
- * of the next two classes before a fresh one, and gives it back to that
- * class; at 256 bytes and below it takes a fresh one. */
+/* A block of a class of 1 KiB or more whose class has no free slot takes
+ * a free one of the next two classes before a fresh one, and gives it
+ * back to that class; a smaller one takes a fresh one. */
 static void wander(void)
 {
 	enum { N = 200 };
@@ -607,17 +607,19 @@ static void wander(void)
 	for (i = 0; i < N; i++)
 		ht_arena_free(p[i]);
 	ht_arena_free(last);
-	/* 256 bytes and below: a fresh slot, the next class's free ones
+	/* below 1 KiB: a fresh slot, the next class's free ones
 	 * notwithstanding */
-	c = class_for(SHDR + 200);
+	c = class_for(SHDR + 600);
+	small = ht_arena_classes[c].slot_size - SHDR;
 	for (i = 0; i < 10; i++)
-		p[i] = ht_arena_alloc(201, 0, HT_BLK_SAMPLED, 0);
+		p[i] = ht_arena_alloc(small + 1, 0, HT_BLK_SAMPLED, 0);
 	for (i = 0; i < 10; i++)
 		ht_arena_free(p[i]);
 	bump_c = ht_arena_classes[c].bump;
-	p[0] = ht_arena_alloc(200, 0, HT_BLK_SAMPLED, 0);
-	ok(class_for(SHDR + 201) == c + 1 && ht_arena_classes[c].bump == bump_c + 1,
-	   "wander: a block of 200 bytes takes a fresh slot of its class");
+	p[0] = ht_arena_alloc(small, 0, HT_BLK_SAMPLED, 0);
+	ok(class_for(SHDR + small + 1) == c + 1 && ht_arena_classes[c + 1].slot_size < 1024 &&
+	   ht_arena_classes[c].bump == bump_c + 1,
+	   "wander: a block of %zu bytes takes a fresh slot of its class", small);
 	ht_arena_free(p[0]);
 }
 
