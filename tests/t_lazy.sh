@@ -69,10 +69,11 @@ is "$(cat dflt.names)" "heaptrace.dash.N-1.heap heaptrace.dash.N.heap " \
 	"a default name that is taken gets a suffix, as the collector gives it"
 # root names the file by its descriptor, and so does its opener on newer
 # kernels; a user on an older one names it through /proc
+# (a copy of the shim, which the user can reach wherever the tree is)
 mkdir -m 1777 dflt.user
-chmod o+x "$work"
+chmod o+x "$work" && cp "$lib" dflt.user.so && chmod 755 dflt.user.so
 (cd dflt.user && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-	env LD_PRELOAD="$lib" sh -c 'exec sh -c "exit 0"') 2>dflt.user.err
+	env LD_PRELOAD="$work/dflt.user.so" sh -c 'exec sh -c "exit 0"') 2>dflt.user.err
 ls dflt.user | sed 's/[0-9][0-9]*/N/' | sort | tr '\n' ' ' >dflt.user.names
 is "$(cat dflt.user.names)" "heaptrace.dash.N-1.heap heaptrace.dash.N.heap " \
 	"and so it does for a user without privileges"
