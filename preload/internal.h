@@ -33,9 +33,9 @@ struct ht_real {
 };
 
 /* What every call reads, each written once: the arena's range when it is
- * reserved (see ht_in_arena) and the underlying allocator at start-up, the hot part of both on one
- * cache line, which a program that thrashes its caches then misses once,
- * not three times. */
+ * reserved (see ht_in_arena) and the underlying allocator at start-up,
+ * the hot part of both on one cache line, which a program that thrashes
+ * its caches then misses once, not three times. */
 struct ht_hot {
 	uintptr_t arena_lo, arena_span;
 	struct ht_real real;
