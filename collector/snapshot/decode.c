@@ -84,77 +84,48 @@ static int check_frame(const unsigned char *src, size_t srclen, uint64_t bodylen
 	return check_body_size(bodylen, srclen, err, errlen);
 }
 
-/* Runs d over in into ob until the frame ends, growing ob (by doubling,
- * up to bodylen) only as output arrives. Returns 0, or -1 with err set;
- * ob->dst is the caller's to free either way. */
-static int inflate_stream(ZSTD_DCtx *d, ZSTD_inBuffer *in, ZSTD_outBuffer *ob,
-			  uint64_t bodylen, char *err, size_t errlen)
-{
-	size_t r;
-
-	for (;;) {
-		size_t in_was = in->pos, out_was = ob->pos;
-
-		if (ob->pos == ob->size && ob->size < bodylen) {
-			size_t ncap = ob->size > bodylen / 2 ? (size_t)bodylen : ob->size * 2;
-			void *p = realloc(ob->dst, ncap);
-
-			if (!p)
-				return ht_fail(err, errlen, "out of memory");
-			ob->dst = p;
-			ob->size = ncap;
-		}
-		r = ZSTD_decompressStream(d, ob, in);
-		if (ZSTD_isError(r))
-			return zstd_fail(r, err, errlen);
-		if (r == 0)
-			return 0;
-		if (in->pos == in_was && ob->pos == out_was) {
-			if (ob->pos == bodylen)
-				return ht_fail(err, errlen, "corrupt snapshot: compressed body is larger than its header says");
-			return ht_fail(err, errlen, "truncated snapshot");
-		}
-	}
-}
-
 /* Decompresses the single zstd frame in src into a malloc'd body of exactly
- * bodylen bytes. Memory grows with the output actually produced, so a header
- * that lies about the size costs nothing. */
+ * bodylen bytes, in one call: streaming it went through zstd's window and
+ * an output grown by doubling, which took a third of the time of a diff of
+ * two 110,000-stack snapshots. A header that claims more than the frame
+ * holds costs address space only (check_body_size bounds the claim): the
+ * pages of the body are touched as its bytes are written. */
 static int inflate_body(const unsigned char *src, size_t srclen, uint64_t bodylen,
 			unsigned char **body, char *err, size_t errlen)
 {
 	ZSTD_DCtx *d = NULL;
-	ZSTD_inBuffer in;
-	ZSTD_outBuffer ob = { NULL, 0, 0 };
+	unsigned char *dst = NULL;
+	size_t r;
 	int rc = -1;
 
 	*body = NULL;
 	if (check_frame(src, srclen, bodylen, err, errlen))
 		return -1;
-
 	d = ZSTD_createDCtx();
-	ob.size = bodylen < (1u << 20) ? (size_t)bodylen : (1u << 20);
-	ob.dst = malloc(ob.size ? ob.size : 1);
-	if (!d || !ob.dst) {
+	dst = malloc(bodylen ? (size_t)bodylen : 1);
+	if (!d || !dst) {
 		ht_fail(err, errlen, "out of memory");
 		goto out;
 	}
-	in.src = src;
-	in.size = srclen;
-	in.pos = 0;
-	if (inflate_stream(d, &in, &ob, bodylen, err, errlen))
-		goto out;
-	if (ob.pos != bodylen || in.pos != srclen) {
-		ht_fail(err, errlen, "corrupt snapshot: body is %zu bytes, header says %llu",
-			ob.pos, (unsigned long long)bodylen);
+	r = ZSTD_decompressDCtx(d, dst, (size_t)bodylen, src, srclen);
+	if (ZSTD_isError(r)) {
+		if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
+			ht_fail(err, errlen, "corrupt snapshot: compressed body is larger than its header says");
+		else
+			zstd_fail(r, err, errlen);
 		goto out;
 	}
-	*body = ob.dst;
-	ob.dst = NULL;
+	if (r != bodylen) {
+		ht_fail(err, errlen, "corrupt snapshot: body is %zu bytes, header says %llu", r,
+			(unsigned long long)bodylen);
+		goto out;
+	}
+	*body = dst;
+	dst = NULL;
 	rc = 0;
 out:
 	ZSTD_freeDCtx(d);
-	free(ob.dst);
+	free(dst);
 	return rc;
 }
 
