@@ -645,7 +645,7 @@ static void test_collapsed_strings(void)
 static void test_stacks_api(const struct ht_snapshot *base, const struct ht_snapshot *cur)
 {
 	struct ht_naming nm = { HT_GRAN_LINES, 0 };
-	struct ht_report_stacks *a = ht_report_stacks_new(&nm);
+	struct ht_report_stacks *a = ht_report_stacks_new(&nm, HT_INUSE_SPACE);
 	struct ht_snapshot *empty = ht_snapshot_new();
 	size_t n, unchanged = 0;
 	const uint32_t *ids;

@@ -336,10 +336,13 @@ static void diff_trial(struct tally *t, int same, struct block *keep, size_t cap
 	}
 	t->same_run += ht_report_same_run(sb, sc);
 	ht_report_opts_init(&o);
-	a = ht_report_aggregate(sb, sc, &o, err, sizeof(err));
-	for (int k = 0; k < NCLASS; k++) {
-		for (int b = 0; b < 2; b++) {
-			enum ht_index w = b ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
+	/* an aggregation keeps the errors of the counter it shows */
+	for (int b = 0; b < 2; b++) {
+		enum ht_index w = b ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
+
+		o.index = w;
+		a = ht_report_aggregate(sb, sc, &o, err, sizeof(err));
+		for (int k = 0; k < NCLASS; k++) {
 			double truth = cur[k].inuse[b] - base[k].inuse[b], v;
 			struct ht_err e;
 
@@ -353,10 +356,10 @@ static void diff_trial(struct tally *t, int same, struct block *keep, size_t cap
 			ht_err_add(&tot[b], &e);
 			tv[b] += v;
 		}
+		ht_report_stacks_free(a);
 	}
 	for (int b = 0; b < 2; b++)
 		count(t, NCLASS, b, tt[b], &tot[b], tv[b]);
-	ht_report_stacks_free(a);
 	ht_snapshot_free(sb);
 	ht_snapshot_free(sc);
 	ht_profile_free(r1.prof);

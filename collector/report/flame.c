@@ -113,14 +113,16 @@ static void build(struct ftree *t, const struct ht_report_stacks *a, enum ht_ind
 		const struct agg_stack *st = &a->st[i];
 		double b = diff ? st->side[0][w] : 0, c = diff ? st->side[1][w] : st->v[w];
 		double width = b > c ? b : c;
+		const struct ht_err *e;
 		uint32_t at = 0;
 
 		if (st->hidden || !(width > 0))
 			continue;
-		ft_add(&t->n[0], width, b, c, &st->err[w]);
+		e = ht_report_stacks_err(a, i, w);
+		ft_add(&t->n[0], width, b, c, e);
 		for (uint32_t k = st->n; k-- > 0; ) {
 			at = ft_child(t, at, a->ids[st->first + k]);
-			ft_add(&t->n[at], width, b, c, &st->err[w]);
+			ft_add(&t->n[at], width, b, c, e);
 		}
 	}
 }

@@ -89,6 +89,12 @@ void ht_hide_filter_note(FILE *out, const struct ht_hide *h, const char *opt, co
  * (the current snapshot) minus what was added with a negative one (the
  * base). side_err is each side's own sampling error (sampling.h), from
  * which ht_report_stacks_finish makes err, the error of each v. */
+/* The counters whose errors an aggregation keeps: the one it shows and the
+ * one a diff within a run bounds it by (see kept_for in stacks.c). A
+ * stack's errors of all six took 864 of its 1,032 bytes, and making them
+ * a third of a diff's time. */
+#define HT_KEPT 2
+
 struct agg_stack {
 	uint32_t first, n;  /* into ids */
 	uint64_t hash;
@@ -96,10 +102,11 @@ struct agg_stack {
 	double side[2][HT_NINDEX];  /* [0]: base (added with sign < 0), [1]: current */
 	/* the sides' errors while snapshots are added, then the stack's, which
 	 * ht_report_stacks_finish makes of them: one in place of the other,
-	 * as a diff of 100,000 stacks touched 190 MB with both */
+	 * as a diff of 100,000 stacks touched 190 MB with both; of the kept
+	 * counters only (struct ht_report_stacks: kept) */
 	union {
-		struct ht_err side_err[2][HT_NINDEX];
-		struct ht_err err[HT_NINDEX];
+		struct ht_err side_err[2][HT_KEPT];
+		struct ht_err err[HT_KEPT];
 	};
 	int hidden;         /* left out by --focus/--ignore */
 };
@@ -129,6 +136,10 @@ struct ht_report_stacks {
 	size_t nhidden;
 	/* --hide */
 	struct ht_hide hide;
+	/* by enum ht_index: where its errors are in a stack's err[] and
+	 * side_err[][], or -1 if they are not kept */
+	signed char kept[HT_NINDEX];
+	enum ht_index shown; /* the counter whose errors err[0] holds once finished */
 };
 
 /* A new aggregation with o's naming, filters and --hide. Returns NULL

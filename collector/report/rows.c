@@ -32,7 +32,7 @@ void ht_report_rows_make(struct ht_report_rows *r, const struct ht_report_stacks
 	for (size_t i = 0; i < a->nst; i++) {
 		const struct agg_stack *st = &a->st[i];
 		double v = st->v[o->index];
-		const struct ht_err *e = &st->err[o->index];
+		const struct ht_err *e = ht_report_stacks_err(a, i, o->index);
 
 		if (v == 0 && ht_err_var(e) == 0)
 			continue;

@@ -41,11 +41,29 @@ static uint32_t intern(struct ht_report_stacks *a, const char *name, size_t len,
 	return id;
 }
 
-struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm)
+_Static_assert(sizeof(struct agg_stack) <= 512, "a stack of an aggregation stays small: a diff "
+	       "of 110,000 stacks writes every byte of each");
+
+/* The counter whose errors bound those of w in a diff within one run
+ * (same_run_err): an in-use one's allocated one, the others' in-use one. */
+static enum ht_index partner(enum ht_index w)
+{
+	int bytes = ht_report_is_bytes(w);
+
+	if (w == HT_INUSE_SPACE || w == HT_INUSE_OBJECTS)
+		return bytes ? HT_ALLOC_SPACE : HT_ALLOC_OBJECTS;
+	return bytes ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
+}
+
+struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm, enum ht_index index)
 {
 	struct ht_report_stacks *a = ht_xcalloc(1, sizeof(*a));
 
 	a->naming = *nm;
+	memset(a->kept, -1, sizeof(a->kept));
+	a->kept[index] = 0; /* the one err[] holds once finished */
+	a->kept[partner(index)] = 1;
+	a->shown = index;
 	rehash_stacks(a);
 	return a;
 }
@@ -288,8 +306,10 @@ void ht_report_stacks_add(struct ht_report_stacks *a, const struct ht_snapshot *
 				continue;
 			as->v[w] += sign * v;
 			as->side[side][w] += fabs(sign) * v;
+			if (a->kept[w] < 0)
+				continue;
 			ht_report_stack_err(s, st, (enum ht_index)w, &e);
-			ht_err_add(&as->side_err[side][w], &e);
+			ht_err_add(&as->side_err[side][a->kept[w]], &e);
 		}
 	}
 	free(map);
@@ -309,20 +329,22 @@ static double clamp0(double v)
  * and by what was freed in between (alloc - inuse grew by it). The
  * allocation counters only grow, and so do the temporary ones: their
  * change is what was allocated (or freed at once) in between, exactly. */
-static void same_run_err(const struct agg_stack *as, int w, struct ht_err *e)
+static void same_run_err(const struct ht_report_stacks *a, const struct agg_stack *as, int w,
+			 struct ht_err *e)
 {
 	int bytes = ht_report_is_bytes((enum ht_index)w);
 	int temp = w == HT_TEMP_SPACE || w == HT_TEMP_OBJECTS;
 	int aw = temp ? w : bytes ? HT_ALLOC_SPACE : HT_ALLOC_OBJECTS;
 	int iw = bytes ? HT_INUSE_SPACE : HT_INUSE_OBJECTS;
+	int ak = a->kept[aw], ik = a->kept[iw]; /* both kept: w and its partner */
 	double ab = as->side[0][aw], ac = as->side[1][aw], ib = as->side[0][iw], ic = as->side[1][iw];
-	double vab = as->side_err[0][aw].up_var, vac = as->side_err[1][aw].up_var;
-	double vib = as->side_err[0][iw].up_var, vic = as->side_err[1][iw].up_var;
+	double vab = as->side_err[0][ak].up_var, vac = as->side_err[1][ak].up_var;
+	double vib = as->side_err[0][ik].up_var, vic = as->side_err[1][ik].up_var;
 
 	/* shares and lumps: the larger side's, which holds the other */
-	*e = as->side_err[1][aw];
-	ht_err_add(e, &as->side_err[0][aw]);
-	e->lump_mass = fmax(as->side_err[0][aw].lump_mass, as->side_err[1][aw].lump_mass);
+	*e = as->side_err[1][ak];
+	ht_err_add(e, &as->side_err[0][ak]);
+	e->lump_mass = fmax(as->side_err[0][ak].lump_mass, as->side_err[1][ak].lump_mass);
 	e->diff = 1;
 	if (w == aw) {
 		e->up = clamp0(ac - ab);
@@ -338,28 +360,26 @@ static void same_run_err(const struct agg_stack *as, int w, struct ht_err *e)
 
 void ht_report_stacks_finish(struct ht_report_stacks *a, int diff, int same)
 {
+	int w = a->shown, k = a->kept[w];
+
 	for (size_t i = 0; i < a->nst; i++) {
 		struct agg_stack *as = &a->st[i];
-		struct ht_err err[HT_NINDEX]; /* err shares side_err's room */
+		struct ht_err e; /* err shares side_err's room */
+		const struct ht_err *b = &as->side_err[0][k];
 
-		for (int w = 0; w < HT_NINDEX; w++) {
-			struct ht_err *e = &err[w];
-			const struct ht_err *b = &as->side_err[0][w];
-
-			if (same) {
-				same_run_err(as, w, e);
-				continue;
-			}
-			*e = as->side_err[1][w];
-			e->down = b->up;
-			e->down_var = b->up_var;
-			e->share = fmax(e->share, b->share);
-			e->lump = fmax(e->lump, b->lump);
-			e->lump_mass += b->lump_mass;
-			e->lump_one = fmax(e->lump_one, b->lump_one);
-			e->diff = diff;
+		if (same) {
+			same_run_err(a, as, w, &e);
+		} else {
+			e = as->side_err[1][k];
+			e.down = b->up;
+			e.down_var = b->up_var;
+			e.share = fmax(e.share, b->share);
+			e.lump = fmax(e.lump, b->lump);
+			e.lump_mass += b->lump_mass;
+			e.lump_one = fmax(e.lump_one, b->lump_one);
+			e.diff = diff;
 		}
-		memcpy(as->err, err, sizeof(err));
+		as->err[0] = e;
 	}
 }
 
@@ -381,10 +401,21 @@ double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 	return a->st[i].v[which];
 }
 
+/* The error of counter which once finished: only the shown one's is. */
+static int shown(const struct ht_report_stacks *a, enum ht_index which)
+{
+	if (which != a->shown) {
+		fprintf(stderr, "heaptrace: internal error: the error of counter %d asked of an "
+			"aggregation of counter %d\n", (int)which, (int)a->shown);
+		abort();
+	}
+	return 0;
+}
+
 const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
 					  enum ht_index which)
 {
-	return &a->st[i].err[which];
+	return &a->st[i].err[shown(a, which)];
 }
 
 int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i)
@@ -410,7 +441,7 @@ size_t ht_report_stacks_name_head(const struct ht_report_stacks *a, uint32_t id)
 struct ht_report_stacks *ht_report_stacks_for(const struct ht_report_opts *o, char *err,
 					      size_t errlen)
 {
-	struct ht_report_stacks *a = ht_report_stacks_new(&o->naming);
+	struct ht_report_stacks *a = ht_report_stacks_new(&o->naming, o->index);
 
 	if (ht_report_stacks_filter(a, o->focus, o->ignore, err, errlen) ||
 	    ht_hide_init(&a->hide, o->hide, err, errlen)) {
@@ -438,8 +469,10 @@ struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
 
 void ht_report_total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e)
 {
+	int k = shown(a, w);
+
 	memset(e, 0, sizeof(*e));
 	for (size_t i = 0; i < a->nst; i++)
-		ht_err_add(e, &a->st[i].err[w]);
+		ht_err_add(e, &a->st[i].err[k]);
 }
 

@@ -55,7 +55,10 @@ size_t ht_report_frame_name(const struct ht_snapshot *s, uint32_t loc, uint32_t 
  * frames is named "[unknown]". All functions exit on out-of-memory. */
 struct ht_report_stacks;
 
-struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm);
+/* The errors of counter index (what is shown) are kept, and those a diff
+ * within one run needs for it; ht_report_stacks_err and
+ * ht_report_total_err give no other's. */
+struct ht_report_stacks *ht_report_stacks_new(const struct ht_naming *nm, enum ht_index index);
 void ht_report_stacks_free(struct ht_report_stacks *a); /* NULL is fine */
 
 /* Sets the --focus and --ignore regexes (either may be NULL). Call before
@@ -82,7 +85,9 @@ const uint32_t *ht_report_stacks_frames(const struct ht_report_stacks *a, size_t
 					size_t *n);
 
 /* Counter which of stack i, and its sampling error (valid once
- * ht_report_stacks_finish has run). */
+ * ht_report_stacks_finish has run; which must be a kept one: the index
+ * the aggregation was made for, or its partner, see
+ * ht_report_stacks_new). */
 double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 			      enum ht_index which);
 const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
