@@ -103,7 +103,7 @@ void *ht_grow(void *p, size_t *cap, size_t need, size_t elem)
 	return p;
 }
 
-void *ht_xgrow(void *p, size_t *cap, size_t need, size_t elem)
+void *ht_xgrow_slow(void *p, size_t *cap, size_t need, size_t elem)
 {
 	return checked(ht_grow(p, cap, need, elem));
 }

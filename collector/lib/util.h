@@ -39,7 +39,13 @@ char *ht_xstrdup(const char *s);
  * *cap intact, on out-of-memory or if the size overflows. ht_xgrow prints
  * "out of memory" and exits instead, like ht_xrealloc. */
 void *ht_grow(void *p, size_t *cap, size_t need, size_t elem);
-void *ht_xgrow(void *p, size_t *cap, size_t need, size_t elem);
+void *ht_xgrow_slow(void *p, size_t *cap, size_t need, size_t elem);
+/* inline when there is room: a report names stacks frame by frame, each
+ * with a check of its key's room (a diff of 110,000 stacks made 4 million) */
+static inline void *ht_xgrow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	return need <= *cap && p ? p : ht_xgrow_slow(p, cap, need, elem);
+}
 
 /* Parses a whole decimal unsigned number; returns 0, or -1 if s is empty,
  * has other characters, or overflows. */
