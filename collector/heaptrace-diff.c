@@ -26,9 +26,8 @@ int main(int argc, char **argv)
 	}
 	n = o.nfiles;
 	snaps = ht_xcalloc((size_t)n, sizeof(*snaps));
-	for (int i = 0; i < n; i++)
-		if (ht_snapshot_read_file(files[i], &snaps[i], err, sizeof(err)))
-			ht_die(1, "%s", err);
+	if (ht_snapshot_read_files(files, (size_t)n, snaps, err, sizeof(err)))
+		ht_die(1, "%s", err);
 	if (o.series)
 		rc = ht_report_emit_series(snaps, files, (size_t)n, &o, err, sizeof(err));
 	else

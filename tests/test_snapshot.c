@@ -1016,6 +1016,48 @@ static void test_files(const struct ht_snapshot *full)
 	snprintf(want, sizeof(want), "cannot open '%s': No such file or directory", bad);
 	is_str(err, want, "missing file message");
 
+	/* Several files, two at a time: each is read as it would be alone; a
+	 * failure is that of the first file in order that failed (here the
+	 * second, read by the other thread than the third, which fails too),
+	 * and no snapshot is left. */
+	{
+		struct ht_snapshot *got[4];
+		const char *paths[4];
+		char second[700];
+		void *want_img = NULL;
+		size_t want_len = 0;
+		int same = 1, none = 1;
+
+		snprintf(second, sizeof(second), "%s/app.2.heap", dir);
+		ok(ht_snapshot_write_file(full, second, err, ERRLEN) == 0, "read_files: a second file");
+		paths[0] = path;
+		paths[1] = second;
+		paths[2] = path;
+		paths[3] = second;
+		ok(ht_snapshot_read_files(paths, 4, got, err, ERRLEN) == 0, "read_files: four files");
+		ok(ht_snapshot_encode(full, &want_img, &want_len, err, ERRLEN) == 0, "read_files: the image written");
+		for (int i = 0; i < 4; i++) {
+			void *img = NULL;
+			size_t len = 0;
+
+			same &= got[i] && ht_snapshot_encode(got[i], &img, &len, err, ERRLEN) == 0 &&
+				len == want_len && memcmp(img, want_img, len) == 0;
+			free(img);
+			ht_snapshot_free(got[i]);
+		}
+		free(want_img);
+		ok(same, "read_files: each encodes as the snapshot written");
+		paths[1] = bad; /* missing */
+		paths[2] = dir; /* a directory */
+		ok(ht_snapshot_read_files(paths, 4, got, err, ERRLEN) == -1, "read_files: two bad files fail");
+		snprintf(want, sizeof(want), "cannot open '%s': No such file or directory", bad);
+		is_str(err, want, "read_files: the first bad file's message");
+		for (int i = 0; i < 4; i++)
+			none &= got[i] == NULL;
+		ok(none, "read_files: no snapshot left after a failure");
+		unlink(second);
+	}
+
 	/* A truncated file names itself in the message. */
 	ok(truncate(path, 30) == 0, "truncate the file");
 	ok(ht_snapshot_read_file(path, &s, err, ERRLEN) == -1, "reading a truncated file fails");

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,4 +155,58 @@ fail:
 	close(fd);
 	free(buf);
 	return ht_fail(err, errlen, "cannot read '%s': %s", path, strerror(e));
+}
+
+/* One of the two readers of ht_snapshot_read_files: files first, first +
+ * 2, ... each with its own errlen bytes of errs. */
+struct reader_half {
+	const char *const *paths;
+	struct ht_snapshot **out;
+	char *errs;
+	size_t errlen;
+	int *failed;
+	size_t n, first;
+};
+
+static void *read_half(void *arg)
+{
+	struct reader_half *h = arg;
+
+	for (size_t i = h->first; i < h->n; i += 2)
+		h->failed[i] = ht_snapshot_read_file(h->paths[i], &h->out[i], h->errs + i * h->errlen,
+						     h->errlen) != 0;
+	return NULL;
+}
+
+int ht_snapshot_read_files(const char *const *paths, size_t n, struct ht_snapshot **out,
+			   char *err, size_t errlen)
+{
+	char *errs = ht_xcalloc(n + 1, errlen ? errlen : 1);
+	int *failed = ht_xcalloc(n + 1, sizeof(*failed));
+	struct reader_half halves[2];
+	pthread_t other;
+	int started = 0, rc = 0;
+
+	for (size_t k = 0; k < 2; k++)
+		halves[k] = (struct reader_half){ paths, out, errs, errlen, failed, n, k };
+	for (size_t i = 0; i < n; i++)
+		out[i] = NULL;
+	if (n > 1)
+		started = pthread_create(&other, NULL, read_half, &halves[1]) == 0;
+	read_half(&halves[0]);
+	if (started)
+		pthread_join(other, NULL);
+	else
+		read_half(&halves[1]);
+	for (size_t i = 0; i < n && !rc; i++)
+		if (failed[i])
+			rc = ht_fail(err, errlen, "%s", errs + i * errlen);
+	if (rc)
+		for (size_t i = 0; i < n; i++) {
+			ht_snapshot_free(out[i]);
+			out[i] = NULL;
+		}
+	free(errs);
+	free(failed);
+	return rc;
 }

@@ -273,6 +273,13 @@ int ht_snapshot_save(const struct ht_snapshot *s, const char *path, enum ht_file
 int ht_snapshot_read_file(const char *path, struct ht_snapshot **out,
 			  char *err, size_t errlen);
 
+/* Reads paths[0..n) into out[0..n) as ht_snapshot_read_file does, two at
+ * a time (a thread takes every other file: reading, inflating and checking
+ * are most of a diff's time, each file's apart). Returns 0, or -1 with err
+ * set by the first file in order that failed and no snapshot left. */
+int ht_snapshot_read_files(const char *const *paths, size_t n, struct ht_snapshot **out,
+			   char *err, size_t errlen);
+
 /* The blocks the program holds by the exact counts: allocating calls minus
  * frees, signed. It is negative when the process freed more blocks than it
  * was seen to allocate: blocks allocated before tracing began (those a
