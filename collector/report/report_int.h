@@ -84,17 +84,17 @@ void ht_hide_filter_note(FILE *out, const struct ht_hide *h, const char *opt, co
 
 /* ---- stacks.c ---- */
 
+/* The counters whose errors an aggregation keeps: the one it shows and the
+ * one a diff within a run bounds it by (partner in stacks.c). A stack's
+ * errors of all six took 864 of its 1,032 bytes; with two, a diff of two
+ * 110,000-stack snapshots went from 0.31 s to 0.245 s. */
+#define HT_KEPT 2
+
 /* One stack of the aggregation, keyed by its names: ids[first .. first+n),
  * leaf first. v = side[1] - side[0]: what was added with a positive sign
  * (the current snapshot) minus what was added with a negative one (the
  * base). side_err is each side's own sampling error (sampling.h), from
- * which ht_report_stacks_finish makes err, the error of each v. */
-/* The counters whose errors an aggregation keeps: the one it shows and the
- * one a diff within a run bounds it by (see kept_for in stacks.c). A
- * stack's errors of all six took 864 of its 1,032 bytes, and making them
- * a third of a diff's time. */
-#define HT_KEPT 2
-
+ * which ht_report_stacks_finish makes err, the error of v's shown counter. */
 struct agg_stack {
 	uint32_t first, n;  /* into ids */
 	uint64_t hash;

@@ -84,10 +84,9 @@ size_t ht_report_stacks_count(const struct ht_report_stacks *a);
 const uint32_t *ht_report_stacks_frames(const struct ht_report_stacks *a, size_t i,
 					size_t *n);
 
-/* Counter which of stack i, and its sampling error (valid once
- * ht_report_stacks_finish has run; which must be a kept one: the index
- * the aggregation was made for, or its partner, see
- * ht_report_stacks_new). */
+/* Counter which of stack i, any of them, and its sampling error: valid
+ * once ht_report_stacks_finish has run, and only of the counter the
+ * aggregation was made for (ht_report_stacks_new); another aborts. */
 double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 			      enum ht_index which);
 const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
