@@ -401,21 +401,22 @@ double ht_report_stacks_value(const struct ht_report_stacks *a, size_t i,
 	return a->st[i].v[which];
 }
 
-/* The error of counter which once finished: only the shown one's is. */
-static int shown(const struct ht_report_stacks *a, enum ht_index which)
+/* Once finished, a stack's err[0] is the error of the shown counter, and
+ * no other's is there. */
+static void check_shown(const struct ht_report_stacks *a, enum ht_index which)
 {
 	if (which != a->shown) {
 		fprintf(stderr, "heaptrace: internal error: the error of counter %d asked of an "
 			"aggregation of counter %d\n", (int)which, (int)a->shown);
 		abort();
 	}
-	return 0;
 }
 
 const struct ht_err *ht_report_stacks_err(const struct ht_report_stacks *a, size_t i,
 					  enum ht_index which)
 {
-	return &a->st[i].err[shown(a, which)];
+	check_shown(a, which);
+	return &a->st[i].err[0];
 }
 
 int ht_report_stacks_hidden(const struct ht_report_stacks *a, size_t i)
@@ -469,10 +470,9 @@ struct ht_report_stacks *ht_report_aggregate(const struct ht_snapshot *base,
 
 void ht_report_total_err(const struct ht_report_stacks *a, enum ht_index w, struct ht_err *e)
 {
-	int k = shown(a, w);
-
+	check_shown(a, w);
 	memset(e, 0, sizeof(*e));
 	for (size_t i = 0; i < a->nst; i++)
-		ht_err_add(e, &a->st[i].err[k]);
+		ht_err_add(e, &a->st[i].err[0]);
 }
 

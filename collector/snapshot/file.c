@@ -158,13 +158,13 @@ fail:
 }
 
 /* One of the two readers of ht_snapshot_read_files: files first, first +
- * 2, ... each with its own errlen bytes of errs. */
+ * 2, ... each with its own errlen bytes of errs (a file that failed is
+ * left NULL in out). */
 struct reader_half {
 	const char *const *paths;
 	struct ht_snapshot **out;
 	char *errs;
 	size_t errlen;
-	int *failed;
 	size_t n, first;
 };
 
@@ -173,8 +173,7 @@ static void *read_half(void *arg)
 	struct reader_half *h = arg;
 
 	for (size_t i = h->first; i < h->n; i += 2)
-		h->failed[i] = ht_snapshot_read_file(h->paths[i], &h->out[i], h->errs + i * h->errlen,
-						     h->errlen) != 0;
+		ht_snapshot_read_file(h->paths[i], &h->out[i], h->errs + i * h->errlen, h->errlen);
 	return NULL;
 }
 
@@ -182,13 +181,12 @@ int ht_snapshot_read_files(const char *const *paths, size_t n, struct ht_snapsho
 			   char *err, size_t errlen)
 {
 	char *errs = ht_xcalloc(n + 1, errlen ? errlen : 1);
-	int *failed = ht_xcalloc(n + 1, sizeof(*failed));
 	struct reader_half halves[2];
 	pthread_t other;
 	int started = 0, rc = 0;
 
 	for (size_t k = 0; k < 2; k++)
-		halves[k] = (struct reader_half){ paths, out, errs, errlen, failed, n, k };
+		halves[k] = (struct reader_half){ paths, out, errs, errlen, n, k };
 	for (size_t i = 0; i < n; i++)
 		out[i] = NULL;
 	if (n > 1)
@@ -199,7 +197,7 @@ int ht_snapshot_read_files(const char *const *paths, size_t n, struct ht_snapsho
 	else
 		read_half(&halves[1]);
 	for (size_t i = 0; i < n && !rc; i++)
-		if (failed[i])
+		if (!out[i])
 			rc = ht_fail(err, errlen, "%s", errs + i * errlen);
 	if (rc)
 		for (size_t i = 0; i < n; i++) {
@@ -207,6 +205,5 @@ int ht_snapshot_read_files(const char *const *paths, size_t n, struct ht_snapsho
 			out[i] = NULL;
 		}
 	free(errs);
-	free(failed);
 	return rc;
 }
