@@ -149,6 +149,88 @@ static void calloc_clean(void)
 	retained = kept;
 }
 
+/* A kept slot asked for zeros is cleared where its pages are in memory
+ * (or in swap), and only there: calloc of a large block the program
+ * barely touches, in a slot the last one barely touched, faults nothing
+ * in (it cleared every page: a sampled calloc cost ten times glibc's).
+ * Every size about the threshold, alignment and pattern of pages written:
+ * zeros, and no page more in memory than before. */
+static void calloc_kept(void)
+{
+	static const size_t sizes[] = { PROBE_MIN - 1, PROBE_MIN, PROBE_MIN + 1, 100000,
+					250017, 1000000 };
+	static const size_t aligns[] = { 0, 64, 4096 };
+	const char *path = pagemap_path;
+	uint64_t kept = retained;
+
+	ok(!page_written(0) && page_written((uint64_t)1 << 63) && page_written((uint64_t)1 << 62) &&
+	   !page_written((uint64_t)1 << 55 | 12345),
+	   "a page in memory or in swap may hold bytes; one in neither reads as zeros");
+	for (int probe = 1; probe >= 0; probe--) {
+		size_t bad_zero = 0, bad_pages = 0, reused = 0, cases = 0, more = 0;
+
+		pagemap_path = probe ? path : "/nonexistent/pagemap";
+		__atomic_store_n(&pagemap_off, 0, __ATOMIC_RELAXED);
+		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+			for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++)
+				for (int pat = 0; pat < 5; pat++) {
+					size_t n = sizes[s], pages, before, after;
+					unsigned char *p, *q;
+
+					/* from a slot whose pages went back */
+					ht_arena_trim();
+					retained = 0; /* room to keep it */
+					p = ht_arena_alloc(n, aligns[a], HT_BLK_SAMPLED, 0);
+					if (!p) {
+						bad_zero++;
+						continue;
+					}
+					pages = (n + ht_arena_page - 1) / ht_arena_page;
+					/* none, the first byte, the last, every third page, all */
+					for (size_t i = 0; i < pages; i++)
+						if (pat == 4 || (pat == 3 && i % 3 == 0))
+							memset(p + i * ht_arena_page, 0xab,
+							       i + 1 < pages ? ht_arena_page : n - i * ht_arena_page);
+					if (pat == 1)
+						p[0] = 0xab;
+					if (pat == 2)
+						p[n - 1] = 0xab;
+					before = resident(p, n);
+					ht_arena_free(p);
+					q = ht_arena_alloc(n, aligns[a], HT_BLK_SAMPLED, 1);
+					if (!q) {
+						bad_zero++;
+						continue;
+					}
+					cases++;
+					reused += q == p;
+					after = resident(q, n);
+					if (q == p && n >= PROBE_MIN && after > before)
+						bad_pages++;
+					more += q == p && probe && n >= PROBE_MIN && pat < 3 &&
+						after + 8 < pages;
+					bad_zero += !zeros(q, n);
+					ht_arena_free(q);
+				}
+		ok(cases == 6 * 3 * 5 && bad_zero == 0,
+		   "calloc in a kept slot, %s: zeros (%zu cases, %zu not)",
+		   probe ? "pages asked of /proc" : "without /proc", cases, bad_zero);
+		ok(reused == cases, "calloc: each kept slot is reused (%zu of %zu)", reused, cases);
+		if (probe)
+			ok(bad_pages == 0 && more == 5 * 3 * 3,
+			   "calloc of %zu bytes or more: no page is brought into memory, and a "
+			   "block written at most at one end keeps its pages out (%zu more, %zu "
+			   "kept out)",
+			   (size_t)PROBE_MIN, bad_pages, more);
+		else
+			ok(__atomic_load_n(&pagemap_off, __ATOMIC_RELAXED) == 1,
+			   "calloc: without /proc, slots are cleared whole, and it is not asked again");
+	}
+	pagemap_path = path;
+	__atomic_store_n(&pagemap_off, 0, __ATOMIC_RELAXED);
+	retained = kept;
+}
+
 /* Allocates n blocks of size bytes, frees them all, allocates n again:
  * the second round must reuse exactly the first round's slots, without
  * making more of the arena read-write. */
@@ -755,6 +837,7 @@ int main(void)
 	grow_reuse();
 	keep_to_peak();
 	calloc_clean();
+	calloc_kept();
 	regions();
 	wander();
 	trim();
