@@ -235,6 +235,38 @@ static void test_cache(void)
 	}
 	ok(gone, "a call whose callers keep changing is not cached (after %d calls)", i);
 
+	/* many calls at once, in every set: each found as kept right after,
+	 * and later either found with its own frames or not at all */
+	{
+		int kept = 0, found = 0, wrong = 0, n = 96;
+
+		ht_stacks_init();
+		memset(mem, 0, sizeof(mem));
+		mem[480] = 0x2222;
+		for (i = 0; i < n; i++) {
+			uintptr_t c = (uintptr_t)&mem[20 + 4 * i];
+			void *f[2] = { (void *)(0x7000 + (uintptr_t)i), (void *)0x2222 };
+
+			mem[20 + 4 * i - 1] = (uintptr_t)f[0];
+			e = sc_find(c, &hit);
+			if (e && !hit) {
+				sc_keep(e, c, f, 2, 0);
+				kept += sc_find(c, &hit) == e && hit;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			e = sc_find((uintptr_t)&mem[20 + 4 * i], &hit);
+			if (e && hit) {
+				found++;
+				wrong += sc_ips(e)[0] != (void *)(0x7000 + (uintptr_t)i) ||
+					 sc_where(e)[1] != (uintptr_t)&mem[480];
+			}
+		}
+		ok(kept == n && wrong == 0 && found >= 32 && found <= 64,
+		   "%d calls: each found once kept (%d), %d of them later, none with another's "
+		   "frames (%d)", n, kept, found, wrong);
+	}
+
 	frames = ht_stacks_get(0, buf, &nf, &id);
 	ok(nf > 0 && nf <= ht_core.depth && frames >= (void *const *)buf, "without a stack pointer, the stack is walked");
 
