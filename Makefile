@@ -27,7 +27,7 @@ SHIM_CFLAGS = $(CFLAGS_ALL) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
 	-fno-stack-protector -fno-omit-frame-pointer -flto -I/usr/include/x86_64-linux-gnu
 SHIM_OBJ = preload/shim.o preload/trace.o preload/stacks.o preload/emit.o preload/thread.o \
 	preload/startup.o preload/options.o preload/spawn.o preload/mstats.o preload/arena.o \
-	preload/arena_move.o preload/signals.o preload/helper.o preload/attach.o preload/got.o \
+	preload/arena_move.o preload/arena_clear.o preload/signals.o preload/helper.o preload/attach.o preload/got.o \
 	preload/final.o preload/exec.o preload/lazy.o preload/objects.o preload/unwind.o \
 	preload/dlerr.o
 # libunwind is not among them: the shim loads it when it first walks a

@@ -176,5 +176,9 @@ void ht_arena_huge_release(struct blk *b, uint32_t flags, uint64_t bytes);
 /* Returns slot b of class c, whose flags were flags, to its free lists;
  * gone: its pages were moved away. */
 void ht_arena_release(int c, struct blk *b, uint32_t flags, int gone);
+/* Clears [p, p + n) of a slot handed out again for calloc, n bytes of
+ * it: those on pages that may hold bytes, from 64 KiB on (arena_clear.c).
+ * Keeps errno; safe in a signal handler, as the rest of the arena. */
+void ht_arena_clear(uintptr_t p, size_t n);
 
 #endif

@@ -1,4 +1,4 @@
-/* Unit test of the sample arena (preload/arena.c and arena_move.c, included whole): the
+/* Unit test of the sample arena (preload/arena.c, arena_move.c and arena_clear.c, included whole): the
  * size class computed for a request is the smallest that holds it, and
  * freed slots are reused, small ones and large ones (whose pages are kept
  * up to a limit, or given back), and realloc's moves inside the arena
@@ -13,6 +13,7 @@
 
 #include "../preload/arena.c"
 #include "../preload/arena_move.c"
+#include "../preload/arena_clear.c"
 #include "tap.h"
 #include "xorshift.h"
 
