@@ -1,7 +1,8 @@
 """The microbenchmarks: malloc(32)+free pairs on the fast path against a
 forwarding-only shim, with callgrind's instructions per pair; the cost of
-one sample at stack depths 8, 32 and 128; and buffers grown by realloc
-from 4 KiB to 32 MiB."""
+one sample at stack depths 8, 32 and 128; buffers grown by realloc from
+4 KiB to 32 MiB; and callocs of 64 to 88 KiB written at their ends or
+whole."""
 import os
 import re
 import resource
@@ -141,6 +142,62 @@ def run_grow(ctx, runs, buffers, raw):
                                         "" if t is None or not base or c == "none"
                                         else "%.2fx" % (t / base),
                                         "n/a" if f is None else "%.0f" % f))
+    print()
+
+
+CALLOC_SIZE = 64 << 10
+CALLOC_CONFIGS = ["none", "ht1"]
+
+
+def run_calloc(ctx, runs, callocs, raw):
+    """callocs of 64 to 88 KiB, eight live at once, each written at its
+    two ends or whole: at rate 1 every one is in the sample arena, in a
+    slot the last one left, and the shim clears only the pages the kernel
+    says may hold bytes, until it finds most of them written (see
+    libheaptrace(7), The sample arena)."""
+    snap = os.path.join(ctx.tmp, "calloc.heap")
+    res = {(c, w): [] for c in CALLOC_CONFIGS for w in (0, 1)}
+    log("bench: micro: %d repetitions of %s, %d callocs written at their ends, then whole"
+        % (runs, " ".join(CALLOC_CONFIGS), callocs))
+    for rep in range(runs):
+        for w in (0, 1):
+            for c in CALLOC_CONFIGS[rep % 2:] + CALLOC_CONFIGS[:rep % 2]:
+                env = micro_env("ht" if c == "ht1" else "none", ctx.base_env, snap)
+                if c == "ht1":
+                    env["HEAPTRACE_RATE"] = "1"
+                f0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+                r = subprocess.run([MICRO, "-c", str(CALLOC_SIZE), "-n", str(callocs)] +
+                                   (["-W"] if w else []), env=env, capture_output=True,
+                                   text=True, timeout=RUN_TIMEOUT)
+                faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - f0
+                reap_orphans()
+                m = re.search(r"us_per_calloc=([\d.]+)", r.stdout)
+                if r.returncode != 0 or not m:
+                    log("bench: microbench -c under %s failed: %s" % (c, r.stderr.strip()[-300:]))
+                    continue
+                res[(c, w)].append((float(m.group(1)), faults / callocs))
+                raw.append({"workload": "calloc", "cfg": c, "whole": w,
+                            "us_per_calloc": float(m.group(1)),
+                            "faults_per_calloc": faults / callocs})
+                if os.path.exists(snap):
+                    os.unlink(snap)
+    print("calloc of big blocks: %d callocs of %d to %d KiB, eight live at once, each written at "
+          "its two ends or whole (median of %d runs)"
+          % (callocs, CALLOC_SIZE >> 10, (CALLOC_SIZE >> 10) + 24, runs))
+    print()
+    print("| written | untraced: us per calloc | rate 1: us per calloc | rate 1 vs untraced "
+          "| page faults per calloc, untraced / rate 1 |")
+    print("|---|---|---|---|---|")
+    for w in (0, 1):
+        t0 = median([x[0] for x in res[("none", w)]])
+        t1 = median([x[0] for x in res[("ht1", w)]])
+        f0 = median([x[1] for x in res[("none", w)]])
+        f1 = median([x[1] for x in res[("ht1", w)]])
+        print("| %s | %s | %s | %s | %s / %s |" % (
+            "whole" if w else "its ends", "n/a" if t0 is None else "%.2f" % t0,
+            "n/a" if t1 is None else "%.2f" % t1,
+            "%.2fx" % (t1 / t0) if t0 and t1 else "n/a",
+            "n/a" if f0 is None else "%.2f" % f0, "n/a" if f1 is None else "%.2f" % f1))
     print()
 
 

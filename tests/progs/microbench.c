@@ -10,7 +10,12 @@
  * With -g MAX, times instead buffers grown by realloc as a vector grows, by
  * an eighth at a time from 4 KiB to MAX bytes, writing each step's new
  * bytes, then freed: PAIRS buffers on one thread; prints the microseconds
- * per buffer. */
+ * per buffer.
+ * With -c SIZE, times instead callocs of SIZE to SIZE + 24 KiB, each
+ * written at its two ends (with -W, whole), eight live at once, the oldest
+ * freed at each step: PAIRS callocs on one thread; prints the microseconds
+ * per calloc (what clearing a reused block costs, where the program wrote
+ * it or not). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +24,9 @@
 #include <unistd.h>
 
 static long pairs = 20000000;
-static size_t size = 32, grow_max;
+static size_t size = 32, grow_max, calloc_size;
 static long depth;
-static int walk_each;
+static int walk_each, calloc_whole;
 static pthread_barrier_t start;
 
 static double now(void)
@@ -64,6 +69,28 @@ static __attribute__((noinline)) void grow(long n)
 		__asm__ volatile("" : : "r"(p) : "memory");
 		free(p);
 	}
+}
+
+static __attribute__((noinline)) void callocs(long n)
+{
+	unsigned char *keep[8] = { NULL };
+
+	for (long i = 0; i < n; i++) {
+		size_t sz = calloc_size + (size_t)(i % 7) * 4096;
+		unsigned char *p = calloc(1, sz);
+
+		if (!p) {
+			fprintf(stderr, "microbench: calloc(%zu) failed\n", sz);
+			exit(1);
+		}
+		if (calloc_whole)
+			memset(p, (int)i | 1, sz);
+		p[0] = p[sz - 1] = (unsigned char)(i | 1);
+		free(keep[i % 8]);
+		keep[i % 8] = p;
+	}
+	for (int k = 0; k < 8; k++)
+		free(keep[k]);
 }
 
 static __attribute__((noinline)) void pair_at(void)
@@ -133,7 +160,7 @@ int main(int argc, char **argv)
 	double t0, t1;
 	int c;
 
-	while ((c = getopt(argc, argv, "t:n:s:g:d:w")) != -1) {
+	while ((c = getopt(argc, argv, "t:n:s:g:d:wc:W")) != -1) {
 		switch (c) {
 		case 't': threads = arg_long(optarg, "-t"); break;
 		case 'n': pairs = arg_long(optarg, "-n"); break;
@@ -141,9 +168,11 @@ int main(int argc, char **argv)
 		case 'g': grow_max = (size_t)arg_long(optarg, "-g"); break;
 		case 'd': depth = arg_long(optarg, "-d"); break;
 		case 'w': walk_each = 1; break;
+		case 'c': calloc_size = (size_t)arg_long(optarg, "-c"); break;
+		case 'W': calloc_whole = 1; break;
 		default:
 			fprintf(stderr, "usage: microbench [-t THREADS] [-n PAIRS] [-s SIZE] [-d DEPTH] "
-				"[-w] [-g MAX]\n");
+				"[-w] [-g MAX] [-c SIZE [-W]]\n");
 			return 2;
 		}
 	}
@@ -154,6 +183,15 @@ int main(int argc, char **argv)
 		t1 = now();
 		printf("microbench: grow max=%zu buffers=%ld us_per_buffer=%.3f\n", grow_max, pairs,
 		       (t1 - t0) * 1e6 / (double)pairs);
+		return 0;
+	}
+	if (calloc_size) {
+		callocs(8); /* the first calls set up the thread's state */
+		t0 = now();
+		callocs(pairs);
+		t1 = now();
+		printf("microbench: calloc size=%zu whole=%d callocs=%ld us_per_calloc=%.3f\n",
+		       calloc_size, calloc_whole, pairs, (t1 - t0) * 1e6 / (double)pairs);
 		return 0;
 	}
 	if (threads > 64) {
