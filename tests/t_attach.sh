@@ -243,6 +243,8 @@ fi
 
 # a thread always inside the C library is never made to call dlopen
 started inlibc "$progs/attachee" libc
+# in its loop: before, a loaded machine could stop it in its own code
+wait_line inlibc.out '^looping' || fail "the thread is in its loop"
 errs inlibc "no moment when every thread of process $spid was outside the allocator and the loader in 100 tries \(a thread was running in the C library" \
 	"a process always inside the C library: gives up, saying why"
 check "$(alive "$spid"; echo $?)" "... runs on"
