@@ -97,6 +97,22 @@ GROW_NAMES = {"none": "no preload", "fwd": "forwarding-only shim",
 GROW_MAX = 32 << 20
 
 
+def with_faults(args, env, key, what):
+    """One run of the microbenchmark with args: the figure it prints as key,
+    and the program's own page faults (the collector, also a child here, a
+    subreaper's, is reaped only after); None if it failed."""
+    f0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+    r = subprocess.run([MICRO] + args, env=env, capture_output=True, text=True,
+                       timeout=RUN_TIMEOUT)
+    faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - f0
+    reap_orphans()
+    m = re.search(key + r"=([\d.]+)", r.stdout)
+    if r.returncode != 0 or not m:
+        log("bench: microbench %s failed: %s" % (what, r.stderr.strip()[-300:]))
+        return None
+    return float(m.group(1)), faults
+
+
 def run_grow(ctx, runs, buffers, raw):
     """Buffers grown by realloc as vectors grow, an eighth at a time from
     4 KiB to 32 MiB, then freed: glibc grows a large block in place or by
@@ -113,19 +129,12 @@ def run_grow(ctx, runs, buffers, raw):
                             ctx.base_env, snap)
             if c == "ht1":
                 env["HEAPTRACE_RATE"] = "1"
-            # the program's own page faults: the collector, also a child
-            # here (a subreaper), is reaped only after
-            f0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
-            r = subprocess.run([MICRO, "-g", str(GROW_MAX), "-n", str(buffers)], env=env,
-                               capture_output=True, text=True, timeout=RUN_TIMEOUT)
-            faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - f0
-            reap_orphans()
-            m = re.search(r"us_per_buffer=([\d.]+)", r.stdout)
-            if r.returncode != 0 or not m:
-                log("bench: microbench -g under %s failed: %s" % (c, r.stderr.strip()[-300:]))
+            got = with_faults(["-g", str(GROW_MAX), "-n", str(buffers)], env, "us_per_buffer",
+                              "-g under " + c)
+            if got is None:
                 continue
-            res[c].append((float(m.group(1)), faults / (buffers + 1)))
-            raw.append({"workload": "grow", "cfg": c, "us_per_buffer": float(m.group(1)),
+            res[c].append((got[0], got[1] / (buffers + 1)))
+            raw.append({"workload": "grow", "cfg": c, "us_per_buffer": got[0],
                         "faults_per_buffer": res[c][-1][1]})
             if os.path.exists(snap):
                 os.unlink(snap)
@@ -165,20 +174,13 @@ def run_calloc(ctx, runs, callocs, raw):
                 env = micro_env("ht" if c == "ht1" else "none", ctx.base_env, snap)
                 if c == "ht1":
                     env["HEAPTRACE_RATE"] = "1"
-                f0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
-                r = subprocess.run([MICRO, "-c", str(CALLOC_SIZE), "-n", str(callocs)] +
-                                   (["-W"] if w else []), env=env, capture_output=True,
-                                   text=True, timeout=RUN_TIMEOUT)
-                faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - f0
-                reap_orphans()
-                m = re.search(r"us_per_calloc=([\d.]+)", r.stdout)
-                if r.returncode != 0 or not m:
-                    log("bench: microbench -c under %s failed: %s" % (c, r.stderr.strip()[-300:]))
+                got = with_faults(["-c", str(CALLOC_SIZE), "-n", str(callocs)] +
+                                  (["-W"] if w else []), env, "us_per_calloc", "-c under " + c)
+                if got is None:
                     continue
-                res[(c, w)].append((float(m.group(1)), faults / callocs))
+                res[(c, w)].append((got[0], got[1] / callocs))
                 raw.append({"workload": "calloc", "cfg": c, "whole": w,
-                            "us_per_calloc": float(m.group(1)),
-                            "faults_per_calloc": faults / callocs})
+                            "us_per_calloc": got[0], "faults_per_calloc": got[1] / callocs})
                 if os.path.exists(snap):
                     os.unlink(snap)
     print("calloc of big blocks: %d callocs of %d to %d KiB, eight live at once, each written at "
