@@ -85,39 +85,58 @@ static long clear_written(int fd, uintptr_t lo, uintptr_t end)
 	return written;
 }
 
-void ht_arena_clear(uintptr_t p, size_t n)
+/* Whether this clear of n bytes asks the page map: from PROBE_MIN on,
+ * where it can be read, and not during a rest (which it counts down). */
+static int asking(size_t n)
 {
-	uintptr_t lo = (p + ht_arena_page - 1) & ~(uintptr_t)(ht_arena_page - 1);
-	long written, pages = (long)((p + n - lo + ht_arena_page - 1) / ht_arena_page);
-	int err = errno, fd, rest, full;
+	int rest;
 
-	if (n < PROBE_MIN || __atomic_load_n(&pagemap_off, __ATOMIC_RELAXED)) {
-		memset((void *)p, 0, n);
-		return;
-	}
+	if (n < PROBE_MIN || __atomic_load_n(&pagemap_off, __ATOMIC_RELAXED))
+		return 0;
 	rest = __atomic_load_n(&probe_rest, __ATOMIC_RELAXED);
 	if (rest > 0) {
 		__atomic_store_n(&probe_rest, rest - 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return 1;
+}
+
+/* Takes an ask that found written pages of pages into the moving average;
+ * a rest begins once it reaches three quarters. */
+static void learn(long written, long pages)
+{
+	int full = __atomic_load_n(&probe_full, __ATOMIC_RELAXED);
+
+	full += (int)((written * 1024 / pages - full) / 8);
+	__atomic_store_n(&probe_full, full, __ATOMIC_RELAXED);
+	if (full >= 768)
+		__atomic_store_n(&probe_rest, PROBE_REST, __ATOMIC_RELAXED);
+}
+
+void ht_arena_clear(uintptr_t p, size_t n)
+{
+	uintptr_t lo = (p + ht_arena_page - 1) & ~(uintptr_t)(ht_arena_page - 1);
+	long written = -1;
+	int err = errno, fd;
+
+	if (!asking(n)) {
 		memset((void *)p, 0, n);
 		return;
 	}
 	memset((void *)p, 0, lo - p); /* the header's page: in memory */
 	/* system calls of its own: nothing another library wraps runs here */
 	fd = (int)syscall(SYS_openat, AT_FDCWD, pagemap_path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && (written = clear_written(fd, lo, p + n)) >= 0) {
+	if (fd >= 0) {
+		written = clear_written(fd, lo, p + n);
 		syscall(SYS_close, fd);
-		full = __atomic_load_n(&probe_full, __ATOMIC_RELAXED);
-		full += (int)((written * 1024 / pages - full) / 8);
-		__atomic_store_n(&probe_full, full, __ATOMIC_RELAXED);
-		if (full >= 768)
-			__atomic_store_n(&probe_rest, PROBE_REST, __ATOMIC_RELAXED);
-		errno = err;
-		return;
 	}
-	if (fd >= 0 || (errno != EMFILE && errno != ENFILE && errno != EINTR && errno != ENOMEM))
-		__atomic_store_n(&pagemap_off, 1, __ATOMIC_RELAXED);
-	if (fd >= 0)
-		syscall(SYS_close, fd);
-	memset((void *)lo, 0, p + n - lo);
+	if (written >= 0) {
+		learn(written, (long)((p + n - lo + ht_arena_page - 1) / ht_arena_page));
+	} else {
+		/* unreadable here for good, unless it was short of a resource */
+		if (fd >= 0 || (errno != EMFILE && errno != ENFILE && errno != EINTR && errno != ENOMEM))
+			__atomic_store_n(&pagemap_off, 1, __ATOMIC_RELAXED);
+		memset((void *)lo, 0, p + n - lo);
+	}
 	errno = err;
 }
