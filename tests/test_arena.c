@@ -150,6 +150,44 @@ static void calloc_clean(void)
 	retained = kept;
 }
 
+/* How the block before a calloc wrote its slot. */
+enum { W_NONE, W_FIRST, W_LAST, W_THIRDS, W_ALL, W_ENDS };
+
+/* One calloc of n bytes (aligned to align) in a kept slot whose pages
+ * went back before the block that last held it wrote them as pat says.
+ * The pages of the block in memory before the calloc and after it, in
+ * *before and *after; returns 1 if the calloc reused the slot, 0 if not,
+ * -1 if either allocation failed; *bad set if it did not read as zeros. */
+static int calloc_again(size_t n, size_t align, int pat, size_t *before, size_t *after, int *bad)
+{
+	size_t pages = (n + ht_arena_page - 1) / ht_arena_page;
+	unsigned char *p, *q;
+
+	ht_arena_trim();
+	retained = 0; /* room to keep it */
+	p = ht_arena_alloc(n, align, HT_BLK_SAMPLED, 0);
+	if (!p)
+		return -1;
+	for (size_t i = 0; i < pages; i++)
+		if (pat == W_ALL || (pat == W_THIRDS && i % 3 == 0))
+			memset(p + i * ht_arena_page, 0xab,
+			       i + 1 < pages ? ht_arena_page : n - i * ht_arena_page);
+	if (pat == W_FIRST || pat == W_ENDS)
+		p[0] = 0xab;
+	if (pat == W_LAST || pat == W_ENDS)
+		p[n - 1] = 0xab;
+	*before = resident(p, n);
+	ht_arena_free(p);
+	q = ht_arena_alloc(n, align, HT_BLK_SAMPLED, 1);
+	if (!q)
+		return -1;
+	*after = resident(q, n);
+	if (!zeros(q, n))
+		*bad = 1;
+	ht_arena_free(q);
+	return q == p;
+}
+
 /* A kept slot asked for zeros is cleared where its pages are in memory
  * (or in swap), and only there: calloc of a large block the program
  * barely touches, in a slot the last one barely touched, faults nothing
@@ -174,47 +212,24 @@ static void calloc_kept(void)
 		__atomic_store_n(&pagemap_off, 0, __ATOMIC_RELAXED);
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
 			for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++)
-				for (int pat = 0; pat < 5; pat++) {
-					size_t n = sizes[s], pages, before, after;
-					unsigned char *p, *q;
+				for (int pat = W_NONE; pat <= W_ALL; pat++) {
+					size_t n = sizes[s], before, after;
+					int bad = 0, got;
 
-					/* from a slot whose pages went back, the page
-					 * map asked (see calloc_futile) */
-					ht_arena_trim();
+					/* the page map asked (see calloc_futile) */
 					__atomic_store_n(&probe_rest, 0, __ATOMIC_RELAXED);
 					__atomic_store_n(&probe_full, 0, __ATOMIC_RELAXED);
-					retained = 0; /* room to keep it */
-					p = ht_arena_alloc(n, aligns[a], HT_BLK_SAMPLED, 0);
-					if (!p) {
-						bad_zero++;
-						continue;
-					}
-					pages = (n + ht_arena_page - 1) / ht_arena_page;
-					/* none, the first byte, the last, every third page, all */
-					for (size_t i = 0; i < pages; i++)
-						if (pat == 4 || (pat == 3 && i % 3 == 0))
-							memset(p + i * ht_arena_page, 0xab,
-							       i + 1 < pages ? ht_arena_page : n - i * ht_arena_page);
-					if (pat == 1)
-						p[0] = 0xab;
-					if (pat == 2)
-						p[n - 1] = 0xab;
-					before = resident(p, n);
-					ht_arena_free(p);
-					q = ht_arena_alloc(n, aligns[a], HT_BLK_SAMPLED, 1);
-					if (!q) {
+					got = calloc_again(n, aligns[a], pat, &before, &after, &bad);
+					if (got < 0) {
 						bad_zero++;
 						continue;
 					}
 					cases++;
-					reused += q == p;
-					after = resident(q, n);
-					if (q == p && n >= PROBE_MIN && after > before)
-						bad_pages++;
-					more += q == p && probe && n >= PROBE_MIN && pat < 3 &&
-						after + 8 < pages;
-					bad_zero += !zeros(q, n);
-					ht_arena_free(q);
+					reused += (size_t)got;
+					bad_zero += (size_t)bad;
+					bad_pages += got && n >= PROBE_MIN && after > before;
+					more += got && probe && n >= PROBE_MIN && pat < W_THIRDS &&
+						after + 8 < (n + ht_arena_page - 1) / ht_arena_page;
 				}
 		ok(cases == 6 * 3 * 5 && bad_zero == 0,
 		   "calloc in a kept slot, %s: zeros (%zu cases, %zu not)",
@@ -235,34 +250,6 @@ static void calloc_kept(void)
 	retained = kept;
 }
 
-/* One calloc of n bytes in a kept slot whose last block was written
- * whole (whole) or at its ends, its pages given back before: the pages it
- * brought into memory; *bad set if it did not read as zeros. */
-static long calloc_again(size_t n, int whole, int *bad)
-{
-	unsigned char *p, *q;
-	long before, after;
-
-	ht_arena_trim();
-	retained = 0;
-	p = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 0);
-	if (!p) {
-		*bad = 1;
-		return 0;
-	}
-	if (whole)
-		memset(p, 0xab, n);
-	p[0] = p[n - 1] = 0xab;
-	before = (long)resident(p, n);
-	ht_arena_free(p);
-	q = ht_arena_alloc(n, 0, HT_BLK_SAMPLED, 1);
-	after = (long)resident(q, n);
-	if (q != p || !zeros(q, n))
-		*bad = 1;
-	ht_arena_free(q);
-	return after - before;
-}
-
 /* Asking the page map costs more than it saves where the program writes
  * its blocks whole (a loop of calloc of 64 to 88 KiB, each written and
  * freed, at rate 1: 46% slower than clearing each whole). Once most of
@@ -271,34 +258,34 @@ static long calloc_again(size_t n, int whole, int *bad)
  * and then (a realloc's copy) does not stop the asking. */
 static void calloc_futile(void)
 {
-	size_t n = 300000, pages = (n + ht_arena_page - 1) / ht_arena_page;
-	int bad = 0, stopped = 0, i, k;
+	size_t n = 300000, pages = (n + ht_arena_page - 1) / ht_arena_page, before, after;
+	int bad = 0, stopped = 0, reused = 1, i, k;
 	long more = 0, kept_out = 0;
 	uint64_t kept = retained;
 
 	__atomic_store_n(&probe_rest, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&probe_full, 0, __ATOMIC_RELAXED);
 	for (i = 0; i < 40; i++) {
-		more += calloc_again(n, i % 4 == 3, &bad);
+		reused &= calloc_again(n, 0, i % 4 == 3 ? W_ALL : W_ENDS, &before, &after, &bad) == 1;
+		more += after > before;
 		stopped |= probe_rest != 0;
 	}
-	ok(!bad && !stopped && more == 0,
+	ok(!bad && reused && !stopped && more == 0,
 	   "futile: one slot in four written whole: the page map is still asked, and the "
 	   "others bring no page in (%ld)", more);
 	for (k = 1; k <= 32 && !probe_rest; k++)
-		calloc_again(n, 1, &bad);
-	ok(!bad && probe_rest == PROBE_REST && k > 2 && k <= 17,
+		reused &= calloc_again(n, 0, W_ALL, &before, &after, &bad) == 1;
+	ok(!bad && reused && probe_rest == PROBE_REST && k > 2 && k <= 17,
 	   "futile: slot after slot written whole: after %d the next %d clears ask nothing",
 	   k - 1, probe_rest);
 	for (i = 0, more = 0; i <= PROBE_REST; i++) {
-		long got = calloc_again(n, 0, &bad);
-
+		reused &= calloc_again(n, 0, W_ENDS, &before, &after, &bad) == 1;
 		if (i < PROBE_REST)
-			more += got > (long)pages / 2;
+			more += after > before + pages / 2;
 		else
-			kept_out = got == 0;
+			kept_out = after == before;
 	}
-	ok(!bad && more == PROBE_REST && kept_out,
+	ok(!bad && reused && more == PROBE_REST && kept_out,
 	   "futile: those %d are cleared whole (%ld), the next asks the page map again (%ld)",
 	   PROBE_REST, more, kept_out);
 	retained = kept;
