@@ -33,6 +33,9 @@
  * blocks among barely touched ones grew 13 MB again when a single probe
  * that found most pages written stopped the asking. pagemap_path,
  * pagemap_off, probe_rest and probe_full are seams for tests. */
+#ifndef HT_CLEAR_OPENED /* a test's seam: with the page map open */
+#define HT_CLEAR_OPENED() ((void)0)
+#endif
 #define PROBE_MIN ((size_t)64 << 10)
 #define PROBE_BATCH 256 /* entries read at a time: 2 KiB of stack */
 #define PROBE_REST 15
@@ -42,6 +45,43 @@ static int probe_rest; /* clears left before the page map is asked again */
 /* the share of pages recent probes found written, in 1/1024: a moving
  * average, each probe an eighth of it */
 static int probe_full;
+
+/* The page map descriptors open now, each as its number + 1 (0: none), so
+ * that a child forked meanwhile by another thread closes its copies (see
+ * ht_arena_clear_forked), but not those of its own thread (a bit each in
+ * ht_tls.clear_fds): in a child forked by a signal handler that interrupted a
+ * clear, that clear goes on once the handler returns, and closes its own.
+ * A fork in the few instructions between the open and the note of it
+ * still leaves the child one; more than OPEN_FDS threads clearing at once
+ * go unnoted. The bits change by one instruction each, whole to a signal
+ * handler of the thread's that clears too. */
+#define OPEN_FDS 8
+static int open_fds[OPEN_FDS];
+_Static_assert(OPEN_FDS <= 32, "a bit each in ht_tls.clear_fds");
+
+/* Notes fd as open; returns where, or -1 if every place is taken. */
+static int note_open(int fd)
+{
+	for (int i = 0; i < OPEN_FDS; i++) {
+		int none = 0;
+
+		if (__atomic_compare_exchange_n(&open_fds[i], &none, fd + 1, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			__atomic_fetch_or(&ht_tls.clear_fds, 1u << i, __ATOMIC_RELAXED);
+			return i;
+		}
+	}
+	return -1;
+}
+
+static void close_noted(int fd, int i)
+{
+	if (i >= 0) {
+		__atomic_store_n(&open_fds[i], 0, __ATOMIC_RELEASE);
+		__atomic_fetch_and(&ht_tls.clear_fds, ~(1u << i), __ATOMIC_RELAXED);
+	}
+	syscall(SYS_close, fd);
+}
 
 /* Whether a page, by its page map entry, may hold bytes other than zeros:
  * present (bit 63) or swapped (bit 62). */
@@ -127,8 +167,11 @@ void ht_arena_clear(uintptr_t p, size_t n)
 	/* system calls of its own: nothing another library wraps runs here */
 	fd = (int)syscall(SYS_openat, AT_FDCWD, pagemap_path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
+		int at = note_open(fd);
+
+		HT_CLEAR_OPENED();
 		written = clear_written(fd, lo, p + n);
-		syscall(SYS_close, fd);
+		close_noted(fd, at);
 	}
 	if (written >= 0) {
 		learn(written, (long)((p + n - lo + ht_arena_page - 1) / ht_arena_page));
@@ -137,6 +180,22 @@ void ht_arena_clear(uintptr_t p, size_t n)
 		if (fd >= 0 || (errno != EMFILE && errno != ENFILE && errno != EINTR && errno != ENOMEM))
 			__atomic_store_n(&pagemap_off, 1, __ATOMIC_RELAXED);
 		memset((void *)lo, 0, p + n - lo);
+	}
+	errno = err;
+}
+
+void ht_arena_clear_forked(void)
+{
+	int err = errno;
+
+	for (int i = 0; i < OPEN_FDS; i++) {
+		int v;
+
+		if (ht_tls.clear_fds & 1u << i)
+			continue; /* this thread's: closed where it was opened */
+		v = __atomic_exchange_n(&open_fds[i], 0, __ATOMIC_ACQ_REL);
+		if (v)
+			syscall(SYS_close, v - 1);
 	}
 	errno = err;
 }

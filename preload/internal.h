@@ -129,6 +129,11 @@ void ht_arena_move(void *p, void *q, size_t n);
  * signal-safe in spirit (it makes system calls for every slot). */
 uint64_t ht_arena_trim(void);
 
+/* In a forked child (its fork handler): closes the copies of the page map
+ * descriptors other threads had open to clear slots (arena_clear.c),
+ * which the child, without those threads, would keep for good. */
+void ht_arena_clear_forked(void);
+
 /* Bytes of arena slots in use, and bytes of the arena made read-write. */
 extern uint64_t ht_arena_live, ht_arena_committed;
 
@@ -180,6 +185,8 @@ struct ht_tls {
 	const struct ht_slot *last_slot;
 	uint64_t last_calls;
 	uint32_t tag;         /* this thread's mark on its sampled blocks (HT_BLK_TAG) */
+	uint32_t clear_fds;   /* the page maps it has open to clear slots, a bit each
+			       * (arena_clear.c) */
 };
 extern __thread struct ht_tls ht_tls __attribute__((aligned(64), visibility("hidden")));
 

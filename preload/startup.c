@@ -445,6 +445,7 @@ static void after_fork_child(void)
 	ht_core.shm = NULL;
 	ht_core.run = (struct ht_run)HT_RUN_INIT;
 	ht_helper_forget();
+	ht_arena_clear_forked();
 	ht_unw_forked();
 	ht_thread_off(&ht_tls);
 	if (boot.snap_sig && !follow) {

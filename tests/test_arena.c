@@ -3,13 +3,20 @@
  * freed slots are reused, small ones and large ones (whose pages are kept
  * up to a limit, or given back), and realloc's moves inside the arena
  * keep the bytes, moving large blocks by their pages; a trim gives the
- * kept pages back. */
+ * kept pages back; a calloc's clearing reads the page map, and a child
+ * forked meanwhile keeps none of its descriptor. */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* called by ht_arena_clear with the page map open (see calloc_fork) */
+static void page_map_open(void);
+#define HT_CLEAR_OPENED() page_map_open()
 
 #include "../preload/arena.c"
 #include "../preload/arena_move.c"
@@ -18,6 +25,7 @@
 #include "xorshift.h"
 
 struct ht_hot ht_hot;
+__thread struct ht_tls ht_tls;
 
 /* a process the shim stays out of, or not */
 static int untraced;
@@ -288,6 +296,118 @@ static void calloc_futile(void)
 	ok(!bad && reused && more == PROBE_REST && kept_out,
 	   "futile: those %d are cleared whole (%ld), the next asks the page map again (%ld)",
 	   PROBE_REST, more, kept_out);
+	retained = kept;
+}
+
+/* Descriptors of this process open on a page map. */
+static int page_maps_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], to[256];
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		k = readlink(path, to, sizeof(to) - 1);
+		if (k > 0) {
+			to[k] = 0;
+			n += strstr(to, "/pagemap") != NULL;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Forks at the next page map opened (see page_map_open): 1 from another
+ * thread, 2 from the clearing thread itself, as a signal handler that
+ * interrupted the clear would. */
+static int fork_mode;
+static int fork_status = -1; /* the child's exit status */
+static int maps_at_fork = -2, in_child, kept_in_child = -2;
+
+static void *fork_apart(void *arg)
+{
+	pid_t pid = fork();
+
+	(void)arg;
+	if (pid == 0) {
+		ht_arena_clear_forked();
+		_exit(page_maps_open() == 0 ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &fork_status, 0) != pid)
+		fork_status = -1;
+	return NULL;
+}
+
+/* The program forks while a thread clears a slot with the page map open.
+ * Forked by another thread, the child has a copy of the descriptor and
+ * not the thread that would close it: its fork handler closes it. Forked
+ * by a signal handler of the clearing thread's, the child goes on with
+ * the clear once the handler returns, which closes its own. */
+static void page_map_open(void)
+{
+	int mode = fork_mode;
+	pthread_t th;
+	pid_t pid;
+
+	fork_mode = 0;
+	if (!mode)
+		return;
+	maps_at_fork = page_maps_open();
+	if (mode == 1) {
+		if (pthread_create(&th, NULL, fork_apart, NULL) == 0)
+			pthread_join(th, NULL);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		ht_arena_clear_forked();
+		in_child = 1;
+		kept_in_child = page_maps_open();
+		return; /* on with the clear, in the child */
+	}
+	if (pid < 0 || waitpid(pid, &fork_status, 0) != pid)
+		fork_status = -1;
+}
+
+static void calloc_fork(void)
+{
+	static const char *const by[] = { "", "another thread", "the clearing thread" };
+	size_t n = 3 * PROBE_MIN, before, after;
+	uint64_t kept = retained;
+
+	for (int mode = 1; mode <= 2; mode++) {
+		int bad = 0, got;
+
+		__atomic_store_n(&probe_rest, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&probe_full, 0, __ATOMIC_RELAXED);
+		fork_mode = mode;
+		fork_status = -1;
+		got = calloc_again(n, 0, W_ENDS, &before, &after, &bad);
+		if (in_child) /* forked by the clearing thread: the clear is done */
+			_exit(kept_in_child == 1 && page_maps_open() == 0 && got == 1 && !bad &&
+			      after <= before ? 0 : 1);
+		ok(got == 1 && !bad && maps_at_fork == 1,
+		   "fork by %s while a slot is cleared: the page map was open then (%d), and the "
+		   "calloc reads as zeros", by[mode], maps_at_fork);
+		ok(fork_status == 0,
+		   mode == 1 ? "fork by another thread while a slot is cleared: the child closes "
+			       "its copy of the page map"
+			     : "fork by the clearing thread (a signal handler): the child keeps the "
+			       "page map until its clear is done, then closes it");
+		ok(page_maps_open() == 0, "fork by %s: the parent closes its own", by[mode]);
+	}
+	{
+		int bad = 0, got = calloc_again(n, 0, W_ENDS, &before, &after, &bad);
+
+		ok(got == 1 && !bad && after <= before && page_maps_open() == 0,
+		   "after the forks, a clear asks the page map as before, and closes it");
+	}
 	retained = kept;
 }
 
@@ -899,6 +1019,7 @@ int main(void)
 	calloc_clean();
 	calloc_kept();
 	calloc_futile();
+	calloc_fork();
 	regions();
 	wander();
 	trim();
