@@ -3,6 +3,7 @@
  * address in libc, and addresses that cannot be resolved. */
 #include "snapshot/snapshot.h"
 #include "symbolize/symbolize.h"
+#include "symbolize/symbolize_int.h"
 #include "tap.h"
 #include "xorshift.h"
 
@@ -470,6 +471,67 @@ static void test_debug_roots(const struct ht_module *self, const struct cap *pla
 	free(image);
 }
 
+/* The order ht_sym_sort must give: by address, then rank, then where
+ * each was (the name points at its first place here). */
+static const char places[20000];
+
+static int sym_order(const void *a, const void *b)
+{
+	const struct sym_entry *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return x->name < y->name ? -1 : x->name > y->name;
+}
+
+/* ht_sym_sort against that order, on tables of every size up to one as
+ * big as libc's and more: addresses that repeat (aliases) or not, in a
+ * few bytes or all of them, and some too big for its radix keys. */
+static void sort_symbols(void)
+{
+	static const size_t sizes[] = { 0, 1, 2, 3, 17, 256, 1000, 6840, 20000 };
+	static const uint64_t spans[] = { 64, 1u << 20, 1ull << 40, ~0ull };
+	struct sym_entry *e = malloc(sizeof(places) * sizeof(*e));
+	struct sym_entry *want = malloc(sizeof(places) * sizeof(*want));
+	uint64_t rng = 0x243f6a8885a308d3ull;
+	int cases = 0, wrong = 0;
+
+	if (!e || !want) {
+		ok(0, "symbol sort: memory");
+		return;
+	}
+	for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++)
+		for (size_t w = 0; w < sizeof(spans) / sizeof(spans[0]); w++) {
+			size_t n = sizes[z];
+
+			for (size_t i = 0; i < n; i++) {
+				uint64_t r = xorshift64(&rng);
+
+				e[i] = (struct sym_entry){ spans[w] == ~0ull ? r : 0x1000 + r % spans[w],
+							   r >> 7 & 0xff, places + i,
+							   (unsigned)(r >> 20) % 15 };
+			}
+			memcpy(want, e, n * sizeof(*e));
+			if (n)
+				qsort(want, n, sizeof(*want), sym_order);
+			ht_sym_sort(e, n);
+			cases++;
+			for (size_t i = 0; i < n; i++)
+				if (e[i].lo != want[i].lo || e[i].size != want[i].size ||
+				    e[i].name != want[i].name || e[i].rank != want[i].rank) {
+					wrong++;
+					break;
+				}
+		}
+	ok(cases == 36 && wrong == 0,
+	   "symbol sort: by address, rank and first place, as qsort (%d tables, %d wrong)", cases,
+	   wrong);
+	free(e);
+	free(want);
+}
+
 int main(void)
 {
 	struct cap plain = { 0 }, inl = { 0 }, mangled = { 0 };
@@ -481,6 +543,7 @@ int main(void)
 	uint32_t me, lc, l_plain, l_inl, l_mangled, l_none, l_libc, l_gone, l_wrongid;
 	size_t nfuncs, nlines;
 
+	sort_symbols();
 	ht_test_plain(&plain);
 	ht_test_inlined(&inl);
 	ht_test_mangled(&mangled);

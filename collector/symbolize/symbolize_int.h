@@ -43,7 +43,6 @@ struct addr_slot {
 
 struct cu_index;   /* dwarf.c */
 struct unit_range; /* dwarf.c */
-struct sym_entry;  /* symtab.c */
 
 enum mod_state { MOD_UNOPENED, MOD_OPEN, MOD_UNREADABLE };
 
@@ -145,6 +144,18 @@ int ht_sym_push_frame(struct ht_symbolizer *sym, const char *system_name, const 
 		      const char *file, int line);
 
 /* ---- symtab.c ---- */
+
+/* A code symbol; name points into the module's ELF data. */
+struct sym_entry {
+	uint64_t lo, size;
+	const char *name;
+	unsigned rank; /* at one address, the lowest rank names it */
+};
+
+/* Sorts the n symbols of e by address, and those at one address by rank,
+ * each pair that ties in the order it came (as glibc's qsort, a merge
+ * sort, left it). */
+void ht_sym_sort(struct sym_entry *e, size_t n);
 
 /* Reads m's code symbols, sorted by address, once. Returns 0, or -1 on OOM. */
 int ht_sym_symtab_load(struct sym_module *m);

@@ -6,12 +6,6 @@
 
 #include "symbolize/symbolize_int.h"
 
-/* A code symbol; name points into the module's ELF data. */
-struct sym_entry {
-	uint64_t lo, size;
-	const char *name;
-	unsigned rank;
-};
 _Static_assert(offsetof(struct sym_entry, lo) == 0, "ht_sym_upper_bound searches by lo");
 
 /* Binding and type ranks: at one address, the lowest rank names it. */
@@ -30,6 +24,74 @@ static int sym_cmp(const void *a, const void *b)
 	if (x->lo != y->lo)
 		return x->lo < y->lo ? -1 : 1;
 	return (int)x->rank - (int)y->rank;
+}
+
+/* A symbol's place in the order: its address above its rank, and where
+ * it was. */
+struct sym_key {
+	uint64_t key;
+	size_t at;
+};
+
+#define RANK_BITS 4
+
+/* A radix sort, a byte of the key at a time from the lowest, skipping
+ * the bytes every key shares: libc's table of 6,840 code symbols took
+ * 5.6 M instructions in qsort, a third of a collector's start. Stable, so
+ * the order of ties is qsort's (glibc's is a merge sort). qsort where a
+ * key does not fit or memory is short. */
+void ht_sym_sort(struct sym_entry *e, size_t n)
+{
+	struct sym_key *k, *tmp;
+	struct sym_entry *out;
+	uint64_t any = 0, all = ~(uint64_t)0;
+	size_t i;
+
+	if (n < 2)
+		return;
+	k = malloc(n * sizeof(*k));
+	tmp = malloc(n * sizeof(*tmp));
+	out = malloc(n * sizeof(*out));
+	for (i = 0; k && i < n; i++) {
+		if (e[i].lo >> (64 - RANK_BITS) || e[i].rank >> RANK_BITS)
+			break;
+		k[i] = (struct sym_key){ e[i].lo << RANK_BITS | e[i].rank, i };
+		any |= k[i].key;
+		all &= k[i].key;
+	}
+	if (!k || !tmp || !out || i < n) {
+		free(k);
+		free(tmp);
+		free(out);
+		qsort(e, n, sizeof(*e), sym_cmp);
+		return;
+	}
+	for (int shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = { 0 }, sum = 0;
+		struct sym_key *swap;
+
+		if (!((any ^ all) >> shift & 0xff))
+			continue; /* every key has this byte */
+		for (i = 0; i < n; i++)
+			count[k[i].key >> shift & 0xff]++;
+		for (int b = 0; b < 256; b++) {
+			size_t c = count[b];
+
+			count[b] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			tmp[count[k[i].key >> shift & 0xff]++] = k[i];
+		swap = k;
+		k = tmp;
+		tmp = swap;
+	}
+	for (i = 0; i < n; i++)
+		out[i] = e[k[i].at];
+	memcpy(e, out, n * sizeof(*e));
+	free(k);
+	free(tmp);
+	free(out);
 }
 
 /* Reads the code symbols of m (.symtab, else .dynsym, possibly from the debug
@@ -60,7 +122,7 @@ int ht_sym_symtab_load(struct sym_module *m)
 						   sym_rank(&s) };
 	}
 	if (k)
-		qsort(m->syms, k, sizeof(*m->syms), sym_cmp);
+		ht_sym_sort(m->syms, k);
 	m->nsyms = 0;
 	for (size_t i = 0; i < k; i++)
 		if (!m->nsyms || m->syms[m->nsyms - 1].lo != m->syms[i].lo)
