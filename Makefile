@@ -79,7 +79,7 @@ TEST_PROGS = tests/progs/retain tests/progs/lifetimes tests/progs/handoff tests/
 	tests/progs/shm_setuid tests/progs/shm_daemon tests/progs/peakrss tests/progs/smallheap \
 	tests/progs/trimprog tests/progs/attachee tests/progs/attachee_cxx \
 	tests/progs/hidenew tests/progs/xwrap tests/progs/libstall.so \
-	tests/progs/closefds tests/progs/fpwalk tests/progs/chrooted tests/progs/dlerr
+	tests/progs/closefds tests/progs/fpwalk tests/progs/relocale tests/progs/chrooted tests/progs/dlerr
 # crafted snapshots for tests/t_hostile_snap.sh and the render fuzzer's corpus
 TEST_TOOLS = tests/mkhostile tests/cellsdump
 

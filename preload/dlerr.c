@@ -5,11 +5,11 @@
  * program may not have read yet (dlopen fails, a sampled malloc loads
  * libunwind, and dlerror() says nothing). glibc keeps it in one
  * thread-local pointer, __libc_dlerror_result (GLIBC_PRIVATE); it is put
- * aside around the shim's calls, and what they leave there freed. Where it
- * cannot be found, the shim's own error is taken out of sight, as before. */
+ * aside around the shim's calls, and what they leave there let go (see
+ * ht_dlerr_back). Where it cannot be found, the shim's own error is taken
+ * out of sight, as before. */
 #include <dlfcn.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #include "internal.h"
 
@@ -43,19 +43,19 @@ void *ht_dlerr_aside(void)
 	return saved;
 }
 
+/* What the shim's calls left in the slot is not read: dlerror() would
+ * translate its message, and gettext takes the C library's locale lock
+ * for reading, which setlocale holds for writing around allocations that
+ * may be sampled (the first walk that needs libunwind, which then fails
+ * to load). A glibc rwlock taken for reading by its writer is not taken,
+ * its unlock then frees the writer's, and the program's next setlocale
+ * waited forever. The record, a few dozen bytes of a failed load or
+ * lookup (each tried once), is the shim's own and is let go unfreed. */
 void ht_dlerr_back(void *saved)
 {
 	if (!off) {
 		dlerror();
 		return;
-	}
-	if (*slot()) {
-		if (dlerror())
-			dlerror(); /* delivered, the second call frees it */
-		else if (*slot()) {
-			free(*slot()); /* a record with no error in it */
-			*slot() = NULL;
-		}
 	}
 	*slot() = saved;
 }

@@ -59,6 +59,16 @@ else
 		"libunwind hidden: each stack is the allocation's caller alone"
 	[ "$(grep -c . hid.stacks)" -gt 0 ]
 	check $? "libunwind hidden: and there are such stacks ($(grep -c . hid.stacks))"
+	# the failed load in setlocale, which holds the locale lock: python3
+	# hung there now and then (the shim read its own dlerror(), whose
+	# translation took that lock for reading, and its unlock freed it)
+	run loc timeout 60 unshare -m --propagation private -- bash -c '
+		mount --bind /dev/null "$1" || exit 97
+		shift
+		exec "$@"' _ "$real" env HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/loc.heap" \
+		LD_PRELOAD="$lib" "$progs/relocale"
+	is "$(cat loc.rc):$(cat loc.out)" "0:done" \
+		"libunwind hidden, its load failing inside setlocale: the program's next setlocale runs"
 fi
 
 # --- a daemon that shuts itself in before its first sample -------------------
