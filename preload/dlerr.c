@@ -50,7 +50,9 @@ void *ht_dlerr_aside(void)
  * to load). A glibc rwlock taken for reading by its writer is not taken,
  * its unlock then frees the writer's, and the program's next setlocale
  * waited forever. The record, a few dozen bytes of a failed load or
- * lookup (each tried once), is the shim's own and is let go unfreed. */
+ * lookup, is the shim's own and is let go unfreed: libunwind's load is
+ * tried once, the allocator's figures are looked up at start, and the
+ * other names looked up are glibc's, which it has. */
 void ht_dlerr_back(void *saved)
 {
 	if (!off) {
