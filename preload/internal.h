@@ -739,8 +739,9 @@ enum ht_op { HT_OP_MALLOC, HT_OP_CALLOC, HT_OP_ALIGNED };
  * __builtin_dwarf_cfa), for the stack cache, or 0. */
 void *ht_trace_alloc(size_t n, size_t align, enum ht_op op, size_t room, uintptr_t cfa);
 
-/* Frees a block inside the arena, recording it if it was sampled. */
-void ht_trace_free(void *p);
+/* Frees a block inside the arena whose flags (ht_arena_flags) are f,
+ * recording it if it was sampled. */
+void ht_trace_free(void *p, uint32_t f);
 
 /* realloc of an arena block (sampled or plain) to n bytes that fit in its
  * slot: counted and recorded as a move would be (the free of the old

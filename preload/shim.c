@@ -70,7 +70,7 @@ static __attribute__((noinline)) void free_in_arena(void *p)
 	uint32_t f = ht_arena_flags(p);
 
 	if (f & HT_BLK_SAMPLED) {
-		ht_trace_free(p);
+		ht_trace_free(p, f);
 		return;
 	}
 	if (f & (HT_BLK_NESTED | HT_BLK_PLAIN))

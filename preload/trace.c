@@ -257,10 +257,9 @@ static void *alloc_nested(size_t n, size_t align, enum ht_op op, size_t room, ui
 	return p;
 }
 
-void ht_trace_free(void *p)
+void ht_trace_free(void *p, uint32_t f)
 {
 	struct ht_tls *t = &ht_tls;
-	uint32_t f = ht_arena_flags(p);
 
 	if (f & HT_BLK_SAMPLED) {
 		int temp = temporary(t, p, f);
