@@ -354,10 +354,45 @@ static void test_rest(void)
 	ok(fp_rest(buf, 3, 8, &stop) == -1, "an outer frame changed: the rest does not hold");
 }
 
+/* A kept stack of every length up to the deepest holds while its return
+ * addresses are where they were, and not once any one from the second on
+ * changed, whichever of the four checked together it is (the first is the
+ * caller's, which sc_find compares itself). */
+static void test_holds(void)
+{
+	static uintptr_t saved[WORDS];
+	void *ips[HT_MAX_DEPTH];
+	uintptr_t where[HT_MAX_DEPTH];
+	int nf, k, good = 1, cases = 0;
+
+	_Static_assert(10 + HT_MAX_DEPTH <= WORDS, "the made-up stack holds the deepest");
+	memcpy(saved, mem, sizeof(mem));
+
+	for (nf = 1; nf <= HT_MAX_DEPTH; nf++) {
+		for (k = 0; k < nf; k++) {
+			mem[10 + k] = 0x100 + (uintptr_t)k;
+			ips[k] = (void *)(0x100 + (uintptr_t)k);
+			where[k] = (uintptr_t)&mem[10 + k];
+		}
+		good &= sc_holds(ips, where, nf) == 1;
+		for (k = 0; k < nf; k++) {
+			mem[10 + k] ^= 0x8000;
+			good &= sc_holds(ips, where, nf) == (k == 0);
+			mem[10 + k] ^= 0x8000;
+			cases++;
+		}
+		good &= sc_holds(ips, where, nf) == 1;
+	}
+	memcpy(mem, saved, sizeof(mem));
+	ok(good, "a stack of 1 to %d frames holds until any frame past the first changes "
+	   "(%d cases)", HT_MAX_DEPTH, cases);
+}
+
 int main(void)
 {
 	test_ids();
 	test_cache();
+	test_holds();
 	test_verdicts();
 	test_rest();
 	return done_testing();
