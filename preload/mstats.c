@@ -275,7 +275,7 @@ void ht_mstats_trim(void)
  * empties), so they are read only when asked for. On the sampled path
  * only, never from a signal handler (it may have interrupted the
  * allocator). A trim asked for is done here too, on the same terms. */
-void ht_mstats_refresh(int force)
+static __attribute__((noinline)) void refresh(int force)
 {
 	uint64_t v[8];
 	int stats;
@@ -311,4 +311,14 @@ void ht_mstats_refresh(int force)
 	}
 	read_figures(v);
 	publish_figures(v, wall_ns());
+}
+
+void ht_mstats_refresh(int force)
+{
+	/* at nearly every sample: nothing asked, the helper settled (out of
+	 * line, the rest would save registers here) */
+	if (!force && !__atomic_load_n(&ht_core.shm->trim_wanted, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&ht_core.shm->stats_wanted, __ATOMIC_RELAXED) && !ht_helper_wanted())
+		return;
+	refresh(force);
 }
