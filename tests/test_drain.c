@@ -5,7 +5,8 @@
  * live-table slots first), and the records after the program's EXIT stay
  * unread. A seeded random mix: allocations by stack id and with frames,
  * ids defined and redefined, frees of live and unknown blocks, addresses
- * reused while live, temporary frees, drained at random points. */
+ * reused while live, temporary frees, drained at random points, each
+ * record at its own time, which the lifetimes of freed blocks show. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,9 @@ static int one(struct ht_profile *ref, int64_t *now)
 	unsigned k = (unsigned)(next() % STACKS);
 	unsigned p = (unsigned)(r % 100);
 
-	*now += (int64_t)(next() % 5000);
+	/* up to 20 ms apart: a record's time read wrong (another record's)
+	 * lands its block's lifetime in another bucket */
+	*now += (int64_t)(next() % 20000000);
 	if (p < 35) {
 		/* by id; id STACKS + 1 is never defined */
 		uint32_t id = 1 + (uint32_t)(next() % (STACKS + 1));
@@ -107,11 +110,25 @@ static int one(struct ht_profile *ref, int64_t *now)
 	return 0;
 }
 
-/* Whether the two profiles hold the same stacks with the same figures. */
-static int same(struct ht_profile *a, struct ht_profile *b)
+/* A snapshot of p with its cells: the lifetimes of the blocks freed and
+ * the ages at now of those in use, which follow each record's time. */
+static struct ht_snapshot *fill_cells(struct ht_profile *p, int64_t now)
 {
-	struct ht_snapshot *x = fill(a), *y = fill(b);
-	int eq = x->nstacks == y->nstacks && x->ncells == y->ncells &&
+	struct ht_snapshot *s = fill(p);
+
+	if (ht_profile_add_cells(p, s, now) != 0) {
+		ok(0, "add the cells to a snapshot");
+		exit(1);
+	}
+	return s;
+}
+
+/* Whether the two profiles hold the same stacks with the same figures and
+ * cells (the ages of blocks in use at now). */
+static int same(struct ht_profile *a, struct ht_profile *b, int64_t now)
+{
+	struct ht_snapshot *x = fill_cells(a, now), *y = fill_cells(b, now);
+	int eq = x->nstacks == y->nstacks && x->ncells == y->ncells && x->ncells > 0 &&
 		 ht_profile_unmatched(a) == ht_profile_unmatched(b);
 
 	for (size_t i = 0; eq && i < x->nstacks; i++) {
@@ -166,13 +183,13 @@ static void mix(uint64_t rate, const char *what)
 			ht_collector_drain(&c, 0);
 			drains++;
 			if (drains % 97 == 0)
-				good &= same(c.prof, ref);
+				good &= same(c.prof, ref, now);
 		}
 	}
 	ht_collector_drain(&c, 0);
-	ok(good && same(c.prof, ref) && ht_profile_unmatched(ref) > 0,
-	   "%s: 200000 records in %d drains: the profile is the records' in ring order "
-	   "(%llu unmatched on both sides)", what, drains,
+	ok(good && same(c.prof, ref, now) && ht_profile_unmatched(ref) > 0,
+	   "%s: 200000 records in %d drains: the profile is the records' in ring order, "
+	   "lifetimes and ages too (%llu unmatched on both sides)", what, drains,
 	   (unsigned long long)ht_profile_unmatched(ref));
 	ht_profile_free(ref);
 	ht_profile_free(c.prof);
@@ -203,7 +220,7 @@ int main(void)
 	e->time_ns = now;
 	ht_ring_commit(&e->h, pos, ht_rec_len(sizeof(*e)), HT_EV_FREE, 0);
 	ht_collector_drain(&c, 0);
-	ok(c.exit_seen && c.rd.tail == after_exit && same(c.prof, ref),
+	ok(c.exit_seen && c.rd.tail == after_exit && same(c.prof, ref, now),
 	   "a drain stops at EXIT: the records before it applied, the one after left unread");
 	ht_profile_free(ref);
 	ht_profile_free(c.prof);
