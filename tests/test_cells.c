@@ -352,15 +352,21 @@ static void test_validation(void)
 
 /* Samples added to random cells of a stack, in random order: its cells
  * stay in key order, one per key met, each with the samples and sums
- * added to it. */
+ * added to it; a kind or bucket there is no cell for is refused, the
+ * vector as it was. */
 static void test_cellvec(void)
 {
-	static uint64_t want_n[3][64];
-	static double want_obj[3][64], want_space[3][64];
+	static uint64_t want_n[4][HT_SIZE_BUCKETS];
+	static double want_obj[4][HT_SIZE_BUCKETS], want_space[4][HT_SIZE_BUCKETS];
+	static const struct {
+		int kind;
+		unsigned bucket;
+	} bad[] = { { HT_CELL_LIFE, HT_TIME_BUCKETS }, { HT_CELL_AGE, HT_TIME_BUCKETS },
+		    { HT_CELL_SIZE, HT_SIZE_BUCKETS }, { 0, 0 }, { 4, 0 }, { HT_CELL_LIFE, 255 } };
 	struct ht_cellvec v = { 0 };
 	uint64_t x = 0x9e3779b97f4a7c15ull;
-	unsigned keys = 0, k, order = 1, sums = 1, i;
-	int round, failed = 0;
+	unsigned keys = 0, k, order = 1, sums = 1, i, kinds = 0, last = 0;
+	int round, failed = 0, refused = 1;
 
 	for (round = 0; round < 20000; round++) {
 		int kind;
@@ -368,8 +374,8 @@ static void test_cellvec(void)
 		uint64_t size;
 
 		xorshift64(&x);
-		kind = (int)(x % 3);
-		bucket = (unsigned)(x >> 8) % 64;
+		kind = HT_CELL_LIFE + (int)(x % 3);
+		bucket = (unsigned)(x >> 8) % (kind == HT_CELL_SIZE ? HT_SIZE_BUCKETS : HT_TIME_BUCKETS);
 		size = 1 + (x >> 20) % 5000;
 		if (!want_n[kind][bucket])
 			keys++;
@@ -378,20 +384,36 @@ static void test_cellvec(void)
 		want_space[kind][bucket] += 2.0 * (double)size;
 		if (ht_cellvec_add(&v, kind, bucket, size, 2.0, 2.0) != 0)
 			failed = 1;
+		if (round % 1000 == 999) {
+			/* now and then, one that has no cell */
+			unsigned n = v.n;
+
+			k = (unsigned)(x >> 40) % (sizeof(bad) / sizeof(bad[0]));
+			refused &= ht_cellvec_add(&v, bad[k].kind, bad[k].bucket, 1, 1.0, 0.0) == -1 &&
+				   v.n == n;
+		}
 	}
 	ok(!failed, "every add succeeds");
+	ok(refused, "a kind or bucket with no cell is refused, the cells as they were");
 	is_int(v.n, (int)keys, "one cell per (kind, bucket) met");
 	for (i = 0; i < v.n; i++) {
 		k = v.c[i].key;
-		if (i && v.c[i - 1].key >= k)
+		if (i && last >= k)
 			order = 0;
-		if (k >> 8 > 2 || (k & 0xff) >= 64 || v.c[i].samples != want_n[k >> 8][k & 0xff] ||
+		last = k;
+		kinds |= 1u << (k >> 8);
+		if ((k >> 8) < HT_CELL_LIFE || (k >> 8) > HT_CELL_SIZE ||
+		    (k & 0xff) >= ((k >> 8) == HT_CELL_SIZE ? HT_SIZE_BUCKETS : HT_TIME_BUCKETS) ||
+		    v.c[i].samples != want_n[k >> 8][k & 0xff] ||
 		    v.c[i].objects != want_obj[k >> 8][k & 0xff] ||
 		    fabs(v.c[i].space - want_space[k >> 8][k & 0xff]) > 1e-6 * want_space[k >> 8][k & 0xff])
 			sums = 0;
 	}
 	ok(order, "the cells are in (kind, bucket) order");
 	ok(sums, "each cell has its samples, objects and space");
+	ok(kinds == (1u << HT_CELL_LIFE | 1u << HT_CELL_AGE | 1u << HT_CELL_SIZE) &&
+	   want_n[HT_CELL_SIZE][HT_SIZE_BUCKETS - 1] && want_n[HT_CELL_LIFE][0],
+	   "the cells met span every kind, size bucket 64 and life bucket 0 among them");
 	ht_cellvec_free(&v);
 	ok(v.c == NULL && v.n == 0, "freed, the vector is empty");
 }

@@ -17,15 +17,20 @@ struct ht_pcell {
 	double objects, space, var_objects, var_space;
 };
 
-/* A stack's cells, in (kind, bucket) order; all zero is empty. */
+/* A stack's cells, in (kind, bucket) order, and which (kind, bucket) it
+ * has, a bit each in that order (see cells.c): a cell's place is the
+ * count of the bits below its own, found without a search. All zero is
+ * empty. */
 struct ht_cellvec {
 	struct ht_pcell *c;
+	uint64_t bits[2]; /* life and age buckets; size buckets 0 to 63 */
 	uint16_t n, cap;
+	uint8_t top;      /* size bucket 64 */
 };
 
 /* Adds a sample of a block of size bytes and weight w (w(w-1) = e) to
- * the cell (kind, bucket) of v, made if new. Returns 0, or -1 on OOM
- * (v unchanged). */
+ * the cell (kind, bucket) of v, made if new. Returns 0, or -1 on OOM or
+ * for a kind or bucket there is no cell for (v unchanged). */
 int ht_cellvec_add(struct ht_cellvec *v, int kind, unsigned bucket, uint64_t size, double w,
 		   double e);
 void ht_cellvec_free(struct ht_cellvec *v);
