@@ -123,8 +123,9 @@ static uint32_t stack_id(uint64_t h, void *const *ips, int nf)
  * address where it was before. (A frame that varies its size from call to
  * call with alloca could have left a stale copy there while its callers
  * changed; a program that does that can get an older stack for a sample.)
- * Frames are checked from the innermost out, so every address read is in
- * a frame that is live. */
+ * Frames are checked from the innermost out, four at a time, and every
+ * address read lies between the caller's stack pointer and the stack's
+ * end, in a frame of the calls under way. */
 #define SC_SETS 16
 #define SC_WAYS 4
 
@@ -206,10 +207,10 @@ static struct sc_head *sc_head(void)
 }
 
 /* Whether each frame's return address from the second on is still where
- * the walk found it: four at a time, one branch for the four (a walk of
- * redis's 20 frames made 8 instructions a frame one by one). Every address
- * read lies between the caller's stack pointer and the stack's end, in
- * the frames of the calls under way, also past one that changed. */
+ * the walk found it: four at a time, one branch for the four (one by one,
+ * a compare and a branch each, it took eight instructions a frame). Every
+ * address read lies between the caller's stack pointer and the stack's
+ * end, in the frames of the calls under way, also past one that changed. */
 static inline int sc_holds(void *const *ips, const uintptr_t *where, int nf)
 {
 	int i = 1;
@@ -255,8 +256,8 @@ static struct sc_ent *sc_find(uintptr_t cfa, int *hit)
 			/* a call made from several places at one depth keeps a
 			 * way for each of its stacks: the one found last is
 			 * tried first, as the likeliest (a stack that does not
-			 * hold is read up to the frame that changed, often
-			 * the outermost) */
+			 * hold is read up to the four holding the frame that
+			 * changed, often the outermost) */
 			if (!match)
 				match = e;
 			for (j = nc++; j > 0 && cand[j - 1]->used < e->used; j--)
