@@ -28,19 +28,12 @@ _Static_assert(2 * HT_TIME_BUCKETS == 64 && HT_SIZE_BUCKETS == 65,
 /* Bits set in x: the processor's instruction where it has one (a call of
  * twenty instructions otherwise, two or three at every sample). */
 #if defined(__x86_64__)
-static int have_popcnt = -1;
-
 static inline unsigned bits_in(uint64_t x)
 {
-	int have = __atomic_load_n(&have_popcnt, __ATOMIC_RELAXED);
 	uint64_t r;
 
-	if (__builtin_expect(have < 0, 0)) {
-		__builtin_cpu_init();
-		have = __builtin_cpu_supports("popcnt") ? 1 : 0;
-		__atomic_store_n(&have_popcnt, have, __ATOMIC_RELAXED);
-	}
-	if (!have)
+	/* the C runtime fills in what the processor has before main */
+	if (!__builtin_cpu_supports("popcnt"))
 		return (unsigned)__builtin_popcountll(x);
 	__asm__("popcnt %1, %0" : "=r"(r) : "rm"(x) : "cc");
 	return (unsigned)r;
