@@ -129,14 +129,82 @@ g++ -O0 -shared -fPIC -o libpool.so pool.cc && g++ -O0 -o poolmain poolmain.cc -
 check $? "a program whose library defines operator new builds"
 same pool HEAPTRACE_RATE=1 -- ./poolmain
 
+# --- calls made before the shim's own constructor ----------------------------
+# The libraries a program links are set up before the preloaded shim (the
+# loader runs a library's constructors after those of the libraries it
+# does not depend on): their constructors allocate first (clang's libLLVM
+# made thousands of blocks so, and freed 2,241 of them at its exit). Those
+# calls are counted, as the frees of their blocks are: the live count
+# stays allocs - frees of the blocks that are live.
+stat_line() { # FILE LABEL: the value on --stats' line LABEL
+	"$report" --stats "$1" | awk -v l="$2" 'index($0, "  " l " ") == 1 { print $NF }'
+}
+cat >ctorlib.c <<'C'
+#include <stdlib.h>
+static void **kept;
+static long n;
+/* per block: a malloc grown by realloc, and a calloc freed at once */
+__attribute__((constructor)) static void make(void)
+{
+	const char *s = getenv("CTOR_BLOCKS");
+
+	n = s ? atol(s) : 0;
+	kept = malloc((size_t)(n + 1) * sizeof(void *));
+	for (long i = 0; i < n; i++) {
+		void *p = malloc(16), *q = calloc(1, 24);
+
+		kept[i] = realloc(p, 64 + (size_t)i);
+		free(q);
+	}
+}
+void ctorlib_release(void)
+{
+	for (long i = 0; i < n; i++)
+		free(kept[i]);
+	free(kept);
+}
+C
+cat >ctormain.c <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+void ctorlib_release(void);
+int main(void)
+{
+	static void *mine[50];
+
+	for (int i = 0; i < 50; i++)
+		mine[i] = malloc(100);
+	ctorlib_release();
+	printf("kept %s\n", mine[49] ? "50" : "none");
+	return 0;
+}
+C
+cc -O1 -shared -fPIC -o libctorlib.so ctorlib.c && cc -O1 -o ctormain ctormain.c -L. -lctorlib -Wl,-rpath,"$PWD"
+check $? "a program whose library allocates in its constructor builds"
+for rate in 1 default; do
+	r=$rate
+	[ "$rate" = default ] && r=
+	CTOR_BLOCKS=0 env ${r:+HEAPTRACE_RATE=$r} HEAPTRACE_OUTPUT=ctor0.$rate.heap LD_PRELOAD="$lib" ./ctormain >/dev/null
+	CTOR_BLOCKS=400 env ${r:+HEAPTRACE_RATE=$r} HEAPTRACE_OUTPUT=ctor1.$rate.heap LD_PRELOAD="$lib" ./ctormain >/dev/null
+	check $? "ctormain runs at rate $rate"
+	read -r a0 f0 r0 l0 <<<"$(calls ctor0.$rate.heap)"
+	read -r a1 f1 r1 l1 <<<"$(calls ctor1.$rate.heap)"
+	is "$((a1 - a0)) $((f1 - f0)) $((r1 - r0)) $((l1 - l0))" "1200 1200 400 0" \
+		"rate $rate: 400 blocks a library's constructor made before the shim's and main freed: counted (allocs, frees, reallocs), 0 live more"
+	[ "$l1" -ge 50 ]
+	check $? "rate $rate: the live count ($l1) holds main's 50 blocks"
+done
+live=$(stat_line ctor1.1.heap "live objects (exact)")
+inuse=$("$report" --format collapsed --top 0 --sample-index inuse_objects ctor1.1.heap | awk '{ s += $NF } END { print s + 0 }')
+d=$((live - inuse))
+[ "$inuse" -ge 50 ] && [ "${d#-}" -le 16 ]
+check $? "rate 1: the live count ($live) is the in-use objects ($inuse) within 16"
+
 # --- a heap bigger than the arena's regions ----------------------------------
 # 600 blocks of 1 MiB live at once, more than one 256 MiB region of the
 # arena holds of their size class, and blocks of 100 and 300 MB, bigger
 # than any class, grown by realloc to twice that: every one is recorded,
 # at rate 1 exactly, and at the default rate nothing is lost either.
-stat_line() { # FILE LABEL: the value on --stats' line LABEL
-	"$report" --stats "$1" | awk -v l="$2" 'index($0, "  " l " ") == 1 { print $NF }'
-}
 for rate in 1 default; do
 	r=$rate
 	[ "$rate" = default ] && r=
