@@ -642,15 +642,15 @@ void ht_startup_forked(void)
 __attribute__((constructor)) static void ht_init(int argc, char **argv, char **envp)
 {
 	(void)envp;
-	if (ht_attach_late())
-		return; /* loaded by heaptrace -p: heaptrace_attach starts it (attach.c) */
-	if (ht_startup_untraced()) {
-		if (ht_startup_resolve() == 0)
+	if (ht_attach_late() || ht_startup_untraced() || ht_startup_resolve() != 0 ||
+	    !ht_options_wanted(&boot.only_me)) {
+		/* loaded by heaptrace -p (heaptrace_attach starts it, attach.c),
+		 * or not to trace: the calls counted so far go nowhere */
+		__atomic_store_n(&ht_core.tracing, HT_TR_OFF, __ATOMIC_RELEASE);
+		if (!ht_attach_late() && ht_startup_resolve() == 0)
 			ht_thread_attach(&ht_tls);
 		return;
 	}
-	if (ht_startup_resolve() != 0 || !ht_options_wanted(&boot.only_me))
-		return;
 	ht_dlerr_find();
 	__atomic_store_n(&ht_core.tracing, HT_TR_STARTING, __ATOMIC_RELEASE);
 	boot.argc = argc;

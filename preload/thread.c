@@ -132,7 +132,7 @@ void ht_thread_attach(struct ht_tls *t)
 			pthread_setspecific(keys.slot_key, s);
 			t->self--;
 		}
-	} else if (tr == HT_TR_STARTING) {
+	} else if (tr == HT_TR_STARTING || tr == HT_TR_BEFORE) {
 		/* before start-up finishes: every call comes back here */
 		t->slot = &ht_core.early_slot;
 		t->attached = 0;
