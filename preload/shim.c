@@ -216,6 +216,12 @@ static __attribute__((noinline)) void *realloc_due(void *p, size_t n, uintptr_t 
 	if (ht_unlikely(!t->slot))
 		ht_thread_attach(t);
 	if (!t->busy) {
+		/* a thread not set up yet samples nothing: before the shim's
+		 * start-up ends, as when a library's constructor runs before
+		 * the allocator's own, whose malloc_usable_size may know
+		 * nothing yet (tcmalloc's said 0, and a move copied nothing) */
+		if (!t->attached)
+			return realloc_real(t, p, n);
 		/* a thread just set up may have a countdown to spare */
 		if (n == 0 || !ht_countdown(t, n))
 			return realloc_real(t, p, n);

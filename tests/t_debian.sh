@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Programs from Debian at rate 1, each process of them traced (compilers
-# that run others, threads, pipelines): each prints and exits as it does
-# untraced, and in every snapshot the exact counts and the profile agree.
+# that run others, threads, pipelines; the C++ ones over jemalloc and
+# tcmalloc too): each prints and exits as it does untraced, and in every
+# snapshot the exact counts and the profile agree.
 # At rate 1 every block the shim allocated while it traced is recorded,
 # so the blocks in use in the profile are live by the counts too, and the
 # live count exceeds them only by blocks counted before tracing began
@@ -52,15 +53,19 @@ printf 'app: f1.o f2.o f3.o f4.o main.o\n\tcc -o $@ $^\n%%.o: %%.c\n\tcc -O1 -c 
 seq 200000 | awk '{ printf "%08d %s %d\n", ($1 * 7919) % 100003, substr("abcdefghijklmnop", $1 % 7 + 1, 9), $1 }' >big.txt
 
 # NAME COMMAND: runs COMMAND (a shell line) untraced, then traced at rate
-# 1 with a snapshot per process in NAME.heaps/; the same output and status
+# 1 with a snapshot per process in NAME.heaps/; the same output and status.
+# With under set (jemalloc, tcmalloc), over that allocator, preloaded after
+# the shim.
 cases=()
+under=
 run() {
-	local name=$1 cmd=$2
+	local name=$1 cmd=$2 pre=$lib
+	[ -z "$under" ] || pre=$lib:/usr/lib/x86_64-linux-gnu/$under
 	cases+=("$name")
 	bash -c "$cmd" >"$name.u.out" 2>"$name.u.err"
 	echo $? >"$name.u.rc"
 	mkdir -p "$name.heaps"
-	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/$name.heaps/%p.heap" LD_PRELOAD="$lib" \
+	HEAPTRACE_RATE=1 HEAPTRACE_OUTPUT="$PWD/$name.heaps/%p.heap" LD_PRELOAD="$pre" \
 		bash -c "$cmd" >"$name.t.out" 2>"$name.t.err"
 	echo $? >"$name.t.rc"
 	is "$(cat "$name.t.rc")" "$(cat "$name.u.rc")" "$name: the exit status is the untraced one"
@@ -76,6 +81,14 @@ run perl "perl -e 'my %h; \$h{\$_} = [1 .. 20] for 1 .. 50000; my @k = sort keys
 run sort "sort --parallel=2 -S 8M big.txt | md5sum"
 run zstd "zstd -T2 -q -9 -c big.txt | md5sum"
 run tar "tar cf - big.txt t.cc | gzip -1 | tar tzf -"
+# the C++ ones, whose libraries' constructors allocate before the shim's
+# and the allocator's (a realloc there once lost its bytes over tcmalloc)
+for under in libjemalloc.so.2 libtcmalloc_minimal.so.4; do
+	[ -e "/usr/lib/x86_64-linux-gnu/$under" ] || fail "missing $under (scripts/deps.sh installs it)"
+	run "clang-${under%%.*}" "clang++ -O1 -c t.cc -o clang.o && echo compiled"
+	run "gxx-${under%%.*}" "g++ -O1 -pthread -o tcc t.cc && ./tcc"
+done
+under=
 
 # stat FILE LABEL: the value on --stats' line LABEL
 stat() {
