@@ -94,6 +94,17 @@ value() {
 	printf '%s\n' "$out" | leaf_sum "$2"
 }
 
+# total FILE INDEX: the sum over all stacks of FILE's sample index INDEX
+total() {
+	"$report" --format collapsed --top 0 --sample-index "$2" "$1" |
+		awk '{ s += $NF } END { printf "%d\n", s + 0 }'
+}
+
+# stat_line FILE LABEL: the value on FILE's --stats line LABEL
+stat_line() {
+	"$report" --stats "$1" | awk -v l="$2" 'index($0, "  " l " ") == 1 { print $NF }'
+}
+
 # metric FILE NAME: the metric NAME of snapshot FILE, from the end of --stats
 metric() {
 	"$report" --stats "$1" | sed -n '/^Metrics:$/,$p' | awk -v m="$2" '$1 == m { print $2 }'

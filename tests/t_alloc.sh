@@ -143,9 +143,6 @@ same pool HEAPTRACE_RATE=1 -- ./poolmain
 # made thousands of blocks so, and freed 2,241 of them at its exit). Those
 # calls are counted, as the frees of their blocks are: the live count
 # stays allocs - frees of the blocks that are live.
-stat_line() { # FILE LABEL: the value on --stats' line LABEL
-	"$report" --stats "$1" | awk -v l="$2" 'index($0, "  " l " ") == 1 { print $NF }'
-}
 cat >ctorlib.c <<'C'
 #include <stdlib.h>
 #include <string.h>
@@ -222,7 +219,7 @@ for under in jemalloc tcmalloc; do
 	check $? "over $under: the constructor's reallocs are counted ($r1), and main's 50 blocks live ($l1)"
 done
 live=$(stat_line ctor1.1.heap "live objects (exact)")
-inuse=$("$report" --format collapsed --top 0 --sample-index inuse_objects ctor1.1.heap | awk '{ s += $NF } END { print s + 0 }')
+inuse=$(total ctor1.1.heap inuse_objects)
 d=$((live - inuse))
 [ "$inuse" -ge 50 ] && [ "${d#-}" -le 16 ]
 check $? "rate 1: the live count ($live) is the in-use objects ($inuse) within 16"

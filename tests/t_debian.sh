@@ -52,13 +52,13 @@ printf 'int main(void) { return 0; }\n' >proj/main.c
 printf 'app: f1.o f2.o f3.o f4.o main.o\n\tcc -o $@ $^\n%%.o: %%.c\n\tcc -O1 -c $<\n' >proj/Makefile
 seq 200000 | awk '{ printf "%08d %s %d\n", ($1 * 7919) % 100003, substr("abcdefghijklmnop", $1 % 7 + 1, 9), $1 }' >big.txt
 
-# NAME COMMAND: runs COMMAND (a shell line) untraced, then traced at rate
+# prog NAME COMMAND: runs COMMAND (a shell line) untraced, then traced at rate
 # 1 with a snapshot per process in NAME.heaps/; the same output and status.
 # With under set (jemalloc, tcmalloc), over that allocator, preloaded after
 # the shim.
 cases=()
 under=
-run() {
+prog() {
 	local name=$1 cmd=$2 pre=$lib
 	[ -z "$under" ] || pre=$lib:/usr/lib/x86_64-linux-gnu/$under
 	cases+=("$name")
@@ -74,30 +74,22 @@ run() {
 	is "$(grep -c heaptrace "$name.t.err")" 0 "$name: nothing from heaptrace on stderr"
 }
 
-run clang "clang++ -O1 -c t.cc -o clang.o && echo compiled"
-run gxx "g++ -O1 -pthread -o tcc t.cc && ./tcc"
-run make "make -s -B -C proj -j2 && ./proj/app && echo built"
-run perl "perl -e 'my %h; \$h{\$_} = [1 .. 20] for 1 .. 50000; my @k = sort keys %h; print scalar(@k), \" \$k[0] \$k[-1]\n\"'"
-run sort "sort --parallel=2 -S 8M big.txt | md5sum"
-run zstd "zstd -T2 -q -9 -c big.txt | md5sum"
-run tar "tar cf - big.txt t.cc | gzip -1 | tar tzf -"
+prog clang "clang++ -O1 -c t.cc -o clang.o && echo compiled"
+prog gxx "g++ -O1 -pthread -o tcc t.cc && ./tcc"
+prog make "make -s -B -C proj -j2 && ./proj/app && echo built"
+prog perl "perl -e 'my %h; \$h{\$_} = [1 .. 20] for 1 .. 50000; my @k = sort keys %h; print scalar(@k), \" \$k[0] \$k[-1]\n\"'"
+prog sort "sort --parallel=2 -S 8M big.txt | md5sum"
+prog zstd "zstd -T2 -q -9 -c big.txt | md5sum"
+prog tar "tar cf - big.txt t.cc | gzip -1 | tar tzf -"
 # the C++ ones, whose libraries' constructors allocate before the shim's
 # and the allocator's (a realloc there once lost its bytes over tcmalloc)
 for under in libjemalloc.so.2 libtcmalloc_minimal.so.4; do
 	[ -e "/usr/lib/x86_64-linux-gnu/$under" ] || fail "missing $under (scripts/deps.sh installs it)"
-	run "clang-${under%%.*}" "clang++ -O1 -c t.cc -o clang.o && echo compiled"
-	run "gxx-${under%%.*}" "g++ -O1 -pthread -o tcc t.cc && ./tcc"
+	prog "clang-${under%%.*}" "clang++ -O1 -c t.cc -o clang.o && echo compiled"
+	prog "gxx-${under%%.*}" "g++ -O1 -pthread -o tcc t.cc && ./tcc"
 done
 under=
 
-# stat FILE LABEL: the value on --stats' line LABEL
-stat() {
-	"$report" --stats "$1" | awk -v l="$2" 'index($0, "  " l " ") == 1 { print $NF }'
-}
-total() { # FILE INDEX: the sum over all stacks of sample index INDEX
-	"$report" --format collapsed --top 0 --sample-index "$2" "$1" |
-		awk '{ s += $NF } END { printf "%d\n", s + 0 }'
-}
 for name in "${cases[@]}"; do
 	heaps=("$name".heaps/*.heap)
 	[ -e "${heaps[0]}" ]
@@ -105,8 +97,8 @@ for name in "${cases[@]}"; do
 	bad=
 	for h in "${heaps[@]}"; do
 		[ -e "$h" ] || continue
-		a=$(stat "$h" "alloc calls") f=$(stat "$h" "free calls")
-		lost=$(stat "$h" "events not recorded")
+		a=$(stat_line "$h" "alloc calls") f=$(stat_line "$h" "free calls")
+		lost=$(stat_line "$h" "events not recorded")
 		ao=$(total "$h" alloc_objects) io=$(total "$h" inuse_objects)
 		if [ -z "$a" ] || [ -z "$f" ] || [ "$lost" != 0 ] || [ "$ao" -gt "$a" ] ||
 			[ $((a - f - io)) -lt 0 ] || [ $((a - f - io)) -gt $((a - ao)) ]; then

@@ -16,12 +16,6 @@ calls() {
 	"$report" --verbose "$1" 2>/dev/null | sed -n "s/^Calls:.*[^0-9]\([0-9][0-9]*\) $2,.*/\1/p" | head -1
 }
 
-# total FILE INDEX: the sum over all stacks of sample index INDEX
-total() {
-	"$report" --format collapsed --top 0 --sample-index "$2" "$1" |
-		awk '{ s += $NF } END { printf "%d\n", s + 0 }'
-}
-
 # --- python3 ----------------------------------------------------------------
 cat >big.py <<'EOF'
 import hashlib, json
