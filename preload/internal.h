@@ -363,11 +363,8 @@ static inline void ht_count_realloc(struct ht_tls *t)
 /* ht_hot (above, with the arena's range) is defined in startup.c. */
 
 enum { HT_ST_NEW, HT_ST_RESOLVING, HT_ST_RESOLVED }; /* ht_core.resolve_state */
-/* ht_core.tracing. BEFORE (0): the shim's constructor has not run yet,
- * while the constructors of the program's libraries, which the loader
- * runs first, allocate: their calls are counted as STARTING's are, since
- * the frees of their blocks will be. */
-enum { HT_TR_BEFORE, HT_TR_OFF, HT_TR_STARTING, HT_TR_ON };
+/* BEFORE (0): the libraries' constructors run, not yet the shim's: counted as STARTING */
+enum { HT_TR_BEFORE, HT_TR_OFF, HT_TR_STARTING, HT_TR_ON }; /* ht_core.tracing */
 
 /* What belongs to one collector: a forked child that starts its own
  * starts these over (HT_RUN_INIT). */
